@@ -1,0 +1,3 @@
+from pyk.cli import main
+
+raise SystemExit(main())
