@@ -1,0 +1,295 @@
+"""Broker configuration: Kafka's `server.properties` keys, their defaults and their validation.
+
+A `ServerConfig` is built once at start-up from a properties file plus `--override key=value`
+pairs, in that order of precedence.  Keys and defaults are Kafka's (`KafkaConfig`), so an
+existing `server.properties` works unchanged; keys pyk does not know are reported as warnings
+(they may belong to a feature pyk does not have yet), while a known key with a bad value stops
+start-up with a message naming the key, the value and what was expected.
+
+Topic-level settings (segment.bytes, retention.ms, ...) are derived from these server keys by
+`pyk.log.config.LogConfig.from_server`; this module only knows server keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("pyk.config")
+
+LONG_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used: start-up stops with this message."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One `listeners` entry: a named endpoint the broker accepts connections on."""
+
+    name: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.name}://{self.host}:{self.port}"
+
+
+def parse_listeners(value: str) -> list[Listener]:
+    """Parses `NAME://host:port[,NAME://host:port]`; an empty host means all interfaces."""
+    out = []
+    for item in (s.strip() for s in value.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if not parts.scheme or "://" not in item:
+            raise ValueError(f"expected NAME://host:port, found {item!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {item!r}") from exc
+        if port is None:
+            raise ValueError(f"missing port in {item!r}")
+        out.append(Listener(parts.scheme.upper(), parts.hostname or "", port))
+    if not out:
+        raise ValueError("at least one listener is required")
+    return out
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer in [{lo}, {hi}], found {value}")
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"expected true or false, found {text!r}")
+    return lowered == "true"
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, found {value!r}")
+        return value
+
+    return parse
+
+
+def _str(text: str) -> str:
+    return text.strip()
+
+
+def _list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _listeners(text: str) -> list[Listener]:
+    return parse_listeners(text)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One known server key: how to parse it, its default (None: unset) and what it is for."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: str | None
+    doc: str
+    type_name: str = "string"
+
+
+def _k(name: str, parse: Callable[[str], Any], default: str | None, doc: str, type_name: str) -> Key:
+    return Key(name, parse, default, doc, type_name)
+
+
+_POS_INT = _int(1, INT_MAX)
+_NONNEG_INT = _int(0, INT_MAX)
+_POS_LONG = _int(1, LONG_MAX)
+_NONNEG_LONG = _int(0, LONG_MAX)
+_ANY_LONG = _int(-1, LONG_MAX)
+_CODECS = ("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        _k("listeners", _listeners, "PLAINTEXT://127.0.0.1:9092", "Endpoints to accept connections on.", "list"),
+        _k("advertised.listeners", _listeners, None, "Endpoints given to clients in Metadata (default: listeners).", "list"),
+        _k("node.id", _int(0, INT_MAX), "1", "This broker's id in Metadata.", "int"),
+        _k("broker.id", _int(-1, INT_MAX), "-1", "Alias of node.id (ZooKeeper-mode name); -1 = use node.id.", "int"),
+        _k("cluster.id", _str, None, "Cluster id; generated and kept in meta.properties when unset.", "string"),
+        _k("log.dirs", _list, None, "Directories holding partition logs (default: log.dir).", "list"),
+        _k("log.dir", _list, "/tmp/kafka-logs", "Log directory used when log.dirs is unset.", "string"),
+        _k("num.partitions", _POS_INT, "1", "Partitions of an auto-created or default topic.", "int"),
+        _k("default.replication.factor", _POS_INT, "1", "Replication factor of auto-created topics.", "int"),
+        _k("auto.create.topics.enable", _bool, "true", "Create unknown topics on Metadata requests.", "boolean"),
+        _k("delete.topic.enable", _bool, "true", "Allow DeleteTopics.", "boolean"),
+        _k("log.segment.bytes", _int(14, INT_MAX), "1073741824", "Segment size before a roll.", "int"),
+        _k("log.roll.ms", _POS_LONG, None, "Segment age before a roll (default: log.roll.hours).", "long"),
+        _k("log.roll.hours", _POS_INT, "168", "Segment age before a roll, in hours.", "int"),
+        _k("log.index.size.max.bytes", _int(4, INT_MAX), "10485760", "Size of an offset index file.", "int"),
+        _k("log.index.interval.bytes", _NONNEG_INT, "4096", "Bytes between offset index entries.", "int"),
+        _k("log.retention.ms", _ANY_LONG, None, "Time to keep a segment (-1: forever).", "long"),
+        _k("log.retention.minutes", _ANY_LONG, None, "Retention in minutes when log.retention.ms is unset.", "int"),
+        _k("log.retention.hours", _ANY_LONG, "168", "Retention in hours when the two above are unset.", "int"),
+        _k("log.retention.bytes", _ANY_LONG, "-1", "Size to keep per partition (-1: unbounded).", "long"),
+        _k("log.retention.check.interval.ms", _POS_LONG, "300000", "How often retention runs.", "long"),
+        _k("log.segment.delete.delay.ms", _NONNEG_LONG, "60000", "Delay before a deleted segment's files go.", "long"),
+        _k("log.cleanup.policy", _one_of("delete", "compact", "compact,delete", "delete,compact"), "delete",
+           "Default cleanup.policy of topics.", "list"),
+        _k("log.cleaner.delete.retention.ms", _NONNEG_LONG, "86400000", "How long tombstones survive cleaning.", "long"),
+        _k("log.flush.interval.messages", _POS_LONG, str(LONG_MAX), "Messages appended between forced fsyncs.", "long"),
+        _k("log.flush.interval.ms", _NONNEG_LONG, None, "Max time data stays unflushed (default: the scheduler interval).", "long"),
+        _k("log.flush.scheduler.interval.ms", _NONNEG_LONG, str(LONG_MAX), "How often the flusher checks logs.", "long"),
+        _k("log.flush.offset.checkpoint.interval.ms", _POS_INT, "60000", "How often recovery points are written.", "int"),
+        _k("log.flush.start.offset.checkpoint.interval.ms", _POS_INT, "60000", "How often log start offsets are written.", "int"),
+        _k("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime",
+           "Whether the broker keeps producer timestamps or stamps its own.", "string"),
+        _k("log.preallocate", _bool, "false", "Preallocate segment files.", "boolean"),
+        _k("compression.type", _one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
+        _k("message.max.bytes", _int(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
+        _k("min.insync.replicas", _POS_INT, "1", "Replicas that must have a write for acks=all.", "int"),
+        _k("num.network.threads", _POS_INT, "3", "Network threads (pyk: connections are served by the event loop).", "int"),
+        _k("num.io.threads", _POS_INT, "8", "Request handler threads (pyk: requests run on the event loop).", "int"),
+        _k("num.recovery.threads.per.data.dir", _POS_INT, "2", "Threads for log recovery at start-up.", "int"),
+        _k("socket.request.max.bytes", _POS_INT, "104857600", "Largest request frame; bigger closes the connection.", "int"),
+        _k("socket.send.buffer.bytes", _int(-1, INT_MAX), "102400", "SO_SNDBUF of client sockets (-1: OS default).", "int"),
+        _k("socket.receive.buffer.bytes", _int(-1, INT_MAX), "102400", "SO_RCVBUF of client sockets (-1: OS default).", "int"),
+        _k("socket.listen.backlog.size", _POS_INT, "50", "Listen backlog.", "int"),
+        _k("connections.max.idle.ms", _POS_LONG, "600000", "Idle connections are closed after this.", "long"),
+        _k("queued.max.requests", _POS_INT, "500", "Requests read ahead per connection before reads pause.", "int"),
+        _k("fetch.max.bytes", _int(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
+        _k("replica.lag.time.max.ms", _POS_LONG, "30000", "Follower lag before leaving the ISR.", "long"),
+        _k("unclean.leader.election.enable", _bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
+        _k("offsets.topic.num.partitions", _POS_INT, "50", "Partitions of __consumer_offsets.", "int"),
+        _k("offsets.topic.replication.factor", _POS_INT, "3", "Replication factor of __consumer_offsets.", "int"),
+        _k("transaction.state.log.num.partitions", _POS_INT, "50", "Partitions of __transaction_state.", "int"),
+        _k("transaction.state.log.replication.factor", _POS_INT, "3", "Replication factor of __transaction_state.", "int"),
+        _k("transaction.state.log.min.isr", _POS_INT, "2", "min.insync.replicas of __transaction_state.", "int"),
+        _k("group.initial.rebalance.delay.ms", _NONNEG_INT, "3000", "Wait for more members before the first rebalance.", "int"),
+        _k("group.min.session.timeout.ms", _NONNEG_INT, "6000", "Smallest session.timeout.ms a member may ask for.", "int"),
+        _k("group.max.session.timeout.ms", _NONNEG_INT, "1800000", "Largest session.timeout.ms a member may ask for.", "int"),
+        _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
+    ]
+}
+
+
+def _read_properties(text: str) -> dict[str, str]:
+    """Java .properties subset Kafka configs use: `key=value` / `key: value`, `#`/`!` comments,
+    backslash line continuations."""
+    out: dict[str, str] = {}
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if cut < 0:
+            raise ConfigError(f"expected key=value, found {line!r}")
+        out[line[:cut].strip()] = line[cut + 1 :].strip()
+    return out
+
+
+class ServerConfig(Mapping[str, Any]):
+    """Typed, validated server settings; a read-only mapping from Kafka key names to values.
+
+    Every known key is present (unset optional keys map to None).  Built once per process and
+    shared read-only, so worker processes may receive it pickled.
+    """
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self.raw = dict(raw)
+        self.unknown = sorted(k for k in raw if k not in KEYS)
+        values: dict[str, Any] = {}
+        for name, key in KEYS.items():
+            text = raw.get(name, key.default)
+            if text is None:
+                values[name] = None
+                continue
+            try:
+                values[name] = key.parse(text)
+            except ValueError as exc:
+                raise ConfigError(f"invalid value {text!r} for {name}: {exc}") from None
+        self._values = values
+        self._check()
+
+    @classmethod
+    def load(cls, path: str | None = None, overrides: list[str] | None = None) -> ServerConfig:
+        raw: dict[str, str] = {}
+        if path is not None:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    raw.update(_read_properties(fh.read()))
+            except OSError as exc:
+                raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--override expects key=value, found {item!r}")
+            raw[key.strip()] = value.strip()
+        config = cls(raw)
+        for key in config.unknown:
+            log.warning("unknown config key %s ignored", key)
+        return config
+
+    def _check(self) -> None:
+        if self["broker.id"] >= 0 and "node.id" not in self.raw:
+            self._values["node.id"] = self["broker.id"]
+        if not self.log_dirs:
+            raise ConfigError("log.dirs must name at least one directory")
+        names = [lst.name for lst in self.listeners]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"listener names must be unique, found {names}")
+        if self["message.max.bytes"] > self["socket.request.max.bytes"]:
+            raise ConfigError("message.max.bytes cannot exceed socket.request.max.bytes")
+
+    # Mapping protocol -------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    # Derived settings --------------------------------------------------------------------------
+    @property
+    def listeners(self) -> list[Listener]:
+        return self["listeners"]
+
+    @property
+    def advertised_listeners(self) -> list[Listener]:
+        """What clients are told to connect to: advertised.listeners, else the listeners with a
+        wildcard host replaced by 127.0.0.1 (a wildcard is not an address a client can dial)."""
+        chosen = self["advertised.listeners"] or self.listeners
+        return [Listener(lst.name, lst.host if lst.host not in ("", "0.0.0.0", "::") else "127.0.0.1", lst.port)
+                for lst in chosen]
+
+    @property
+    def node_id(self) -> int:
+        return self["node.id"]
+
+    @property
+    def log_dirs(self) -> list[str]:
+        return self["log.dirs"] or self["log.dir"]
+
+    def source_of(self, key: str) -> str:
+        """STATIC_BROKER_CONFIG when set in the file/overrides, DEFAULT_CONFIG otherwise."""
+        return "static" if key in self.raw else "default"

@@ -1,0 +1,243 @@
+"""One client connection: length-prefixed framing, in-order request processing, zero-copy writes.
+
+The connection works on the raw non-blocking socket through the event loop's reader/writer
+callbacks rather than an asyncio transport, because a Fetch response is a mix of encoded bytes
+and regions of segment files: bytes go out with `sendmsg` (one gathered write for a run of
+parts), file regions with `os.sendfile`, so record bytes never pass through Python.
+
+Ordering: like Kafka, a connection processes one request at a time and answers in order.  A
+handler that must wait (a long-polling Fetch) returns an awaitable; the connection stops reading
+frames until it resolves, which keeps responses ordered without a reorder buffer.
+
+Failure tiers (STYLE practice 11): a protocol violation closes this connection with one log
+line; an unexpected exception in a handler is logged with its traceback and also closes only
+this connection.  Nothing here can stop the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from pyk.errors import ProtocolViolation
+
+log = logging.getLogger("pyk.server")
+
+_READ_CHUNK = 256 * 1024
+_SENDMSG_MAX_PARTS = 64  # below IOV_MAX; a gathered write of a response's header parts
+_SENDFILE_CHUNK = 1 << 30
+
+
+class Sendable(Protocol):
+    """A region of an open file sent with sendfile (pyk.log.FileSlice)."""
+
+    fd: int
+    position: int
+    size: int
+
+
+# A frame handler returns the response parts, None (no response: acks=0), or an awaitable of those.
+FrameResult = list[Any] | None | Awaitable[list[Any] | None]
+FrameHandler = Callable[["Connection", bytearray], FrameResult]
+
+
+class Connection:
+    """Reads frames from one socket, hands each to `on_frame`, writes the replies in order.
+
+    Owned by the event loop of the process that accepted the socket; not thread-safe.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        on_frame: FrameHandler,
+        max_request_bytes: int,
+        on_close: Callable[[Connection], None],
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.loop = loop
+        self.peer = "%s:%s" % sock.getpeername()[:2]
+        self._on_frame = on_frame
+        self._max_request = max_request_bytes
+        self._on_close = on_close
+        self._rbuf = bytearray()
+        self._out: deque[Any] = deque()
+        self._out_offset = 0  # bytes of self._out[0] already sent
+        self._writing = False
+        self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
+        self._reading = True
+        self.closed = False
+        self.client_id: str | None = None
+        loop.add_reader(self.fd, self._on_readable)
+
+    # Reading ----------------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(_READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.close(f"read failed: {exc}")
+            return
+        if not data:
+            self.close(None)
+            return
+        self._rbuf += data
+        self._process_frames()
+
+    def _process_frames(self) -> None:
+        buf = self._rbuf
+        while not self._busy and not self.closed and len(buf) >= 4:
+            size = int.from_bytes(buf[:4], "big", signed=True)
+            if size < 0 or size > self._max_request:
+                self.close(
+                    f"frame size {size} outside [0, socket.request.max.bytes={self._max_request}]", level=logging.WARNING
+                )
+                return
+            if len(buf) < 4 + size:
+                break
+            frame = buf[4 : 4 + size]
+            del buf[: 4 + size]
+            self._handle(frame)
+        # Backpressure: while a request is parked, stop reading once a few frames are queued.
+        self._set_reading(not (self._busy and len(buf) > _READ_CHUNK))
+
+    def _handle(self, frame: bytearray) -> None:
+        try:
+            result = self._on_frame(self, frame)
+        except ProtocolViolation as exc:
+            self.close(f"protocol violation: {exc}", level=logging.WARNING)
+            return
+        except Exception:
+            log.exception("connection %s: unexpected error handling a request; closing it", self.peer)
+            self.close(None)
+            return
+        if result is None or isinstance(result, list):
+            if result:
+                self.send(result)
+            return
+        self._busy = True
+        task = asyncio.ensure_future(result)
+        task.add_done_callback(self._on_parked_done)
+
+    def _on_parked_done(self, task: asyncio.Future[Any]) -> None:
+        self._busy = False
+        if self.closed:
+            return
+        if task.cancelled():
+            self.close("request cancelled")
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("connection %s: unexpected error in a waiting request; closing it", self.peer, exc_info=exc)
+            self.close(None)
+            return
+        parts = task.result()
+        if parts:
+            self.send(parts)
+        self._process_frames()
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or self.closed:
+            return
+        self._reading = on
+        if on:
+            self.loop.add_reader(self.fd, self._on_readable)
+        else:
+            self.loop.remove_reader(self.fd)
+
+    # Writing ----------------------------------------------------------------------------------
+    def send(self, parts: list[Any]) -> None:
+        """Queues a response (bytes and file regions) and writes as much as the socket takes."""
+        if self.closed:
+            return
+        self._out.extend(parts)
+        if not self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
+        out = self._out
+        try:
+            while out:
+                head = out[0]
+                if isinstance(head, (bytes, bytearray, memoryview)):
+                    views = [memoryview(head)[self._out_offset :]]
+                    for part in list(_take_bytes(out, 1, _SENDMSG_MAX_PARTS)):
+                        views.append(memoryview(part))
+                    sent = self.sock.sendmsg(views)
+                    self._consume(sent)
+                    if sent < sum(v.nbytes for v in views):
+                        break
+                else:
+                    remaining = head.size - self._out_offset
+                    sent = os.sendfile(self.fd, head.fd, head.position + self._out_offset, min(remaining, _SENDFILE_CHUNK))
+                    if sent == 0:
+                        # The file shrank under us (truncation): the frame can't be completed.
+                        self.close("segment region vanished during send", level=logging.ERROR)
+                        return
+                    self._consume(sent)
+                    if sent < remaining:
+                        break
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self.close(f"write failed: {exc}")
+            return
+        want_writer = bool(out)
+        if want_writer != self._writing:
+            self._writing = want_writer
+            if want_writer:
+                self.loop.add_writer(self.fd, self._flush)
+            else:
+                self.loop.remove_writer(self.fd)
+
+    def _consume(self, sent: int) -> None:
+        """Drops `sent` bytes from the front of the output queue."""
+        out = self._out
+        while sent and out:
+            head = out[0]
+            size = head.size if not isinstance(head, (bytes, bytearray, memoryview)) else len(head)
+            left = size - self._out_offset
+            if sent >= left:
+                sent -= left
+                out.popleft()
+                self._out_offset = 0
+            else:
+                self._out_offset += sent
+                sent = 0
+        while out and isinstance(out[0], (bytes, bytearray, memoryview)) and len(out[0]) == 0:
+            out.popleft()
+
+    # Closing ----------------------------------------------------------------------------------
+    def close(self, reason: str | None, level: int = logging.INFO) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if reason:
+            log.log(level, "connection %s (client %s) closed: %s", self.peer, self.client_id, reason)
+        try:
+            self.loop.remove_reader(self.fd)
+            self.loop.remove_writer(self.fd)
+        except (ValueError, OSError):
+            pass
+        self._out.clear()
+        self.sock.close()
+        self._on_close(self)
+
+
+def _take_bytes(out: deque[Any], start: int, limit: int) -> list[Any]:
+    """The run of bytes-like parts following the head, up to `limit` parts."""
+    run = []
+    for i in range(start, min(len(out), limit)):
+        part = out[i]
+        if not isinstance(part, (bytes, bytearray, memoryview)):
+            break
+        run.append(part)
+    return run

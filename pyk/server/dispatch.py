@@ -1,0 +1,110 @@
+"""Request dispatch: frame -> header -> handler -> encoded response.
+
+Each API is served by one module in `pyk.server.handlers` declaring API_KEY, MIN_VERSION,
+MAX_VERSION and `handle(broker, header, request)`; ApiVersions is answered from this same table,
+so the broker advertises exactly what it implements.
+
+A handler returns the response body (a dict), None when no response is due (Produce with
+acks=0), or an awaitable of either (long-polling Fetch).  Errors, by tier: a KafkaError inside a
+handler is turned into error codes by the handler itself; a ProtocolViolation (garbage, unknown
+API key, unsupported version other than ApiVersions') propagates to the connection, which closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from pyk import protocol
+from pyk.errors import ErrorCode, ProtocolViolation
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import (
+    alter_configs,
+    api_versions,
+    create_partitions,
+    create_topics,
+    delete_records,
+    delete_topics,
+    describe_cluster,
+    describe_configs,
+    fetch,
+    incremental_alter_configs,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    offset_for_leader_epoch,
+    produce,
+)
+
+if TYPE_CHECKING:
+    from pyk.server.broker import Broker
+    from pyk.server.connection import Connection
+
+log = logging.getLogger("pyk.server")
+
+HANDLERS: dict[int, ModuleType] = {
+    m.API_KEY: m
+    for m in (
+        produce,
+        fetch,
+        list_offsets,
+        metadata,
+        api_versions,
+        create_topics,
+        delete_topics,
+        create_partitions,
+        describe_configs,
+        alter_configs,
+        incremental_alter_configs,
+        describe_cluster,
+        delete_records,
+        init_producer_id,
+        offset_for_leader_epoch,
+    )
+}
+
+
+def supported_versions() -> list[tuple[int, int, int]]:
+    """(api_key, min, max) for every implemented API, sorted by key: the ApiVersions answer."""
+    return sorted((key, m.MIN_VERSION, m.MAX_VERSION) for key, m in HANDLERS.items())
+
+
+class Dispatcher:
+    """Turns request frames into response parts for one broker process."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def on_frame(self, conn: Connection, frame: bytearray) -> Any:
+        view = memoryview(frame)
+        header, offset = protocol.decode_request_header(view)
+        conn.client_id = header.client_id
+        handler = HANDLERS.get(header.api_key)
+        if handler is None:
+            raise ProtocolViolation(f"api key {header.api_key} is not implemented by this broker")
+        version = header.api_version
+        if not handler.MIN_VERSION <= version <= handler.MAX_VERSION:
+            if header.api_key == ApiKey.API_VERSIONS:
+                # KIP-511: answer a too-new ApiVersions with v0 and our ranges, so the client
+                # retries with a version we speak.
+                body = api_versions.response(ErrorCode.UNSUPPORTED_VERSION)
+                return protocol.encode_response(ApiKey.API_VERSIONS, 0, header.correlation_id, body)
+            raise ProtocolViolation(
+                f"{ApiKey(header.api_key).name} v{version} requested; supported "
+                f"v{handler.MIN_VERSION}-v{handler.MAX_VERSION}"
+            )
+        request = protocol.decode_request(header.api_key, version, view, offset)
+        result = handler.handle(self.broker, header, request)
+        if result is None:
+            return None
+        if isinstance(result, dict):
+            return protocol.encode_response(header.api_key, version, header.correlation_id, result)
+        return self._finish(header, result)
+
+    async def _finish(self, header: Any, pending: Awaitable[dict[str, Any] | None]) -> list[Any] | None:
+        body = await pending
+        if body is None:
+            return None
+        return protocol.encode_response(header.api_key, header.api_version, header.correlation_id, body)

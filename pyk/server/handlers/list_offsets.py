@@ -1,0 +1,50 @@
+"""ListOffsets: offsets by timestamp, plus the special timestamps -1 (latest), -2 (earliest)
+and -3 (the record with the largest timestamp, KIP-734)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import check_leader_epoch, error_for
+
+API_KEY = ApiKey.LIST_OFFSETS
+MIN_VERSION = 1
+MAX_VERSION = 7
+
+LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+
+
+def _lookup(plog: Any, timestamp: int) -> tuple[int, int]:
+    """(offset, timestamp) for one request; (-1, -1) when no record is at or after `timestamp`."""
+    if timestamp == LATEST:
+        return plog.high_watermark, -1
+    if timestamp == EARLIEST:
+        return plog.log_start_offset, -1
+    if timestamp == MAX_TIMESTAMP:
+        found = plog.max_timestamp_and_offset()
+    else:
+        found = plog.offset_for_timestamp(timestamp)
+    return (found[0], found[1]) if found is not None else (-1, -1)
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    topics = []
+    for topic in request["topics"]:
+        name = topic["name"]
+        partitions = []
+        for part in topic["partitions"]:
+            index = part["partition_index"]
+            entry = {"partition_index": index, "error_code": ErrorCode.NONE, "timestamp": -1, "offset": -1,
+                     "leader_epoch": -1}
+            try:
+                plog = broker.partition_log(name, index)
+                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
+                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"])
+                entry["leader_epoch"] = plog.leader_epoch
+            except Exception as exc:
+                entry["error_code"], _ = error_for(exc, f"list offsets of {name}-{index}")
+            partitions.append(entry)
+        topics.append({"name": name, "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}

@@ -1,0 +1,33 @@
+"""OffsetForLeaderEpoch (KIP-101/KIP-320): the end offset of a leader epoch, so a consumer that
+saw an epoch can detect log truncation after a leader change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import check_leader_epoch, error_for
+
+API_KEY = ApiKey.OFFSET_FOR_LEADER_EPOCH
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    topics = []
+    for topic in request["topics"]:
+        name = topic["topic"]
+        partitions = []
+        for part in topic["partitions"]:
+            index = part["partition"]
+            entry = {"error_code": ErrorCode.NONE, "partition": index, "leader_epoch": -1, "end_offset": -1}
+            try:
+                plog = broker.partition_log(name, index)
+                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
+                entry["leader_epoch"], entry["end_offset"] = plog.end_offset_for_epoch(part["leader_epoch"])
+            except Exception as exc:
+                entry["error_code"], _ = error_for(exc, f"offset for leader epoch of {name}-{index}")
+            partitions.append(entry)
+        topics.append({"topic": name, "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}

@@ -1,0 +1,68 @@
+"""Produce: validate, append and acknowledge one record batch per partition.
+
+acks=0 gets no response at all; acks=1 and acks=all are answered once the batch is written to
+the segment file (on a single node the leader is the whole ISR, so both mean "in the log";
+min.insync.replicas above 1 cannot be met and acks=all then gets NOT_ENOUGH_REPLICAS).  The
+write reaches the page cache before the answer, so a kill -9 of the broker loses nothing that
+was acknowledged; fsync follows the flush policy (flush.messages / flush.ms).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pyk.errors import ErrorCode, KafkaError
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import error_for
+
+API_KEY = ApiKey.PRODUCE
+MIN_VERSION = 3  # v3 is the first with magic v2 record batches, the only format pyk stores
+MAX_VERSION = 9
+
+
+def _append(broker: Any, acks: int, topic: str, partition: int, records: Any, now_ms: int) -> dict[str, Any]:
+    if records is None or len(records) == 0:
+        raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
+    plog = broker.partition_log(topic, partition)
+    if acks == -1 and plog.config.min_insync_replicas > 1:
+        raise KafkaError(
+            ErrorCode.NOT_ENOUGH_REPLICAS,
+            f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only in-sync replica",
+        )
+    info = plog.append(records, now_ms)
+    if not info.duplicate:
+        broker.on_append(topic, partition, len(records))
+    return {
+        "error_code": ErrorCode.NONE,
+        "base_offset": info.first_offset,
+        "log_append_time_ms": info.log_append_time,
+        "log_start_offset": info.log_start_offset,
+    }
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+    acks = request["acks"]
+    now_ms = int(time.time() * 1000)
+    responses = []
+    for topic in request["topic_data"]:
+        name = topic["name"]
+        partitions = []
+        for pdata in topic["partition_data"]:
+            index = pdata["index"]
+            try:
+                if acks not in (0, 1, -1):
+                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
+                if request.get("transactional_id") is not None:
+                    raise KafkaError(ErrorCode.INVALID_TXN_STATE, "transactional produce is not supported yet")
+                result = _append(broker, acks, name, index, pdata["records"], now_ms)
+            except Exception as exc:
+                code, message = error_for(exc, f"produce to {name}-{index}")
+                result = {"error_code": code, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
+                          "error_message": message}
+            result["index"] = index
+            partitions.append(result)
+        responses.append({"name": name, "partition_responses": partitions})
+    if acks == 0:
+        return None
+    return {"responses": responses, "throttle_time_ms": 0}

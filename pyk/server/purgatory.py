@@ -1,0 +1,77 @@
+"""Long-poll waiters for Fetch (Kafka's DelayedFetch purgatory).
+
+A Fetch that found fewer than fetch.min.bytes parks here, keyed by the partitions it reads.
+Every append to a partition credits its bytes to the waiters on that partition; a waiter whose
+credit reaches its target, or whose max.wait.ms expires, is woken and the handler reads again.
+Waking on appends (not polling) is what keeps end-to-end latency at the scale of one event-loop
+turn.
+
+Owned by the event loop that owns the partitions; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+PartitionKey = tuple[str, int]
+
+
+class _Waiter:
+    __slots__ = ("future", "needed", "keys", "timer")
+
+    def __init__(self, future: asyncio.Future[bool], needed: int, keys: list[PartitionKey]) -> None:
+        self.future = future
+        self.needed = needed  # bytes still missing to satisfy fetch.min.bytes
+        self.keys = keys
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class FetchPurgatory:
+    """Parks Fetch requests until enough bytes are appended or their wait time is up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
+
+    async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int) -> bool:
+        """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False)."""
+        waiter = _Waiter(self._loop.create_future(), needed, list(keys))
+        for key in waiter.keys:
+            self._by_partition.setdefault(key, set()).add(waiter)
+        waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
+        try:
+            return await waiter.future
+        finally:
+            self._remove(waiter)
+
+    def on_append(self, key: PartitionKey, nbytes: int) -> None:
+        waiters = self._by_partition.get(key)
+        if not waiters:
+            return
+        for waiter in list(waiters):
+            waiter.needed -= nbytes
+            if waiter.needed <= 0:
+                self._complete(waiter, True)
+
+    def wake_all(self, key: PartitionKey) -> None:
+        """Wakes every waiter on a partition whose state changed in a way other than an append
+        (deleted, truncated): the re-read reports the new state."""
+        for waiter in list(self._by_partition.get(key, ())):
+            self._complete(waiter, True)
+
+    def _complete(self, waiter: _Waiter, satisfied: bool) -> None:
+        if not waiter.future.done():
+            waiter.future.set_result(satisfied)
+        self._remove(waiter)
+
+    def _remove(self, waiter: _Waiter) -> None:
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+            waiter.timer = None
+        for key in waiter.keys:
+            waiters = self._by_partition.get(key)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._by_partition[key]
