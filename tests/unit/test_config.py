@@ -69,3 +69,13 @@ def test_bad_values_fail_clearly(override: str, fragment: str) -> None:
 def test_broker_id_is_node_id_alias() -> None:
     assert ServerConfig({"broker.id": "7"}).node_id == 7
     assert ServerConfig({"broker.id": "7", "node.id": "3"}).node_id == 3
+
+
+def test_readme_lists_every_key() -> None:
+    from pathlib import Path
+
+    from pyk.config import KEYS
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [k for k in KEYS if f"`{k}`" not in readme]
+    assert not missing, f"README configuration table lacks {missing}"
