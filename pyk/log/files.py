@@ -1,0 +1,117 @@
+"""File and directory naming of the log layer, the same names Kafka uses on disk.
+
+Owns: segment file names (20-digit zero-padded base offset + suffix), partition directory names
+(`<topic>-<partition>`, plus the `.<hex>-delete` form used while a partition is being removed),
+the names of per-directory checkpoint files and the clean-shutdown marker, and two small I/O
+helpers every writer of metadata files shares (atomic replace, directory fsync).
+
+Keeping Kafka's names (LogFileUtils.java, LogManager.scala) means `kafka-dump-log.sh`, operators'
+scripts and Kafka documentation all apply to a pyk log directory unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# Segment file suffixes (Kafka LogFileUtils).  A segment is the triple of files sharing one
+# base offset; the .log holds record batches, the two indexes are sparse lookups into it.
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+SNAPSHOT_SUFFIX = ".snapshot"  # producer state at an offset (ProducerStateManager)
+DELETED_SUFFIX = ".deleted"  # a segment scheduled for removal
+CLEANED_SUFFIX = ".cleaned"  # a compaction in progress (left over by a crash: discarded)
+SWAP_SUFFIX = ".swap"  # a compaction result not yet swapped in (pyk never writes these yet)
+TMP_SUFFIX = ".tmp"  # an atomic write in progress (left over by a crash: discarded)
+
+# Per-log-directory files (Kafka LogManager / LogLoader).
+RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+META_PROPERTIES = "meta.properties"
+CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
+
+# Per-partition-directory file (Kafka LeaderEpochCheckpointFile).
+LEADER_EPOCH_CHECKPOINT = "leader-epoch-checkpoint"
+
+# `<topic>-<partition>.<32 hex>-delete`: Kafka's name for a partition directory renamed away
+# before its files are removed, so a crash mid-removal never resurrects the partition.
+DELETE_DIR_SUFFIX = "-delete"
+_DELETE_DIR_RE = re.compile(r"^(?P<name>.+)\.[0-9a-f]{32}-delete$")
+
+_OFFSET_WIDTH = 20  # enough digits for any non-negative int64
+
+
+def offset_name(offset: int) -> str:
+    """`00000000000000000042` for 42: zero padding keeps lexical order equal to offset order."""
+    return f"{offset:0{_OFFSET_WIDTH}d}"
+
+
+def segment_paths(directory: str, base_offset: int) -> tuple[str, str, str]:
+    """Paths of the .log, .index and .timeindex files of the segment starting at base_offset."""
+    stem = os.path.join(directory, offset_name(base_offset))
+    return stem + LOG_SUFFIX, stem + INDEX_SUFFIX, stem + TIME_INDEX_SUFFIX
+
+
+def snapshot_path(directory: str, offset: int) -> str:
+    return os.path.join(directory, offset_name(offset) + SNAPSHOT_SUFFIX)
+
+
+def parse_offset_file(name: str, suffix: str) -> int | None:
+    """The base offset encoded in a file name with the given suffix, or None if it is not one."""
+    if not name.endswith(suffix):
+        return None
+    stem = name[: -len(suffix)]
+    if len(stem) != _OFFSET_WIDTH or not stem.isdigit():
+        return None
+    return int(stem)
+
+
+def partition_dir_name(topic: str, partition: int) -> str:
+    return f"{topic}-{partition}"
+
+
+def parse_partition_dir(name: str) -> tuple[str, int] | None:
+    """(topic, partition) from `<topic>-<partition>`; None for anything else.
+
+    Topic names may themselves contain '-', so the partition is what follows the LAST '-'.
+    Directories being deleted (`...-delete`) and Kafka's `-future`/`-stray` forms are not
+    partition directories.
+    """
+    topic, sep, part = name.rpartition("-")
+    if not sep or not topic or not part.isdigit() or "." in part:
+        return None
+    return topic, int(part)
+
+
+def is_delete_dir(name: str) -> bool:
+    return _DELETE_DIR_RE.match(name) is not None
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a directory so that file creations/renames in it survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new content.
+
+    Kafka's CheckpointFile protocol: write `<path>.tmp`, fsync it, rename over the target,
+    fsync the directory (the rename itself is only durable once the directory is synced).
+    """
+    tmp = path + TMP_SUFFIX
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path) or ".")
