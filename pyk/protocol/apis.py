@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from pyk.protocol.messages import api_versions, fetch, metadata, produce
+from pyk.protocol.messages import (
+    api_versions,
+    cluster,
+    configs,
+    fetch,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    offset_for_leader_epoch,
+    produce,
+    topics,
+)
 from pyk.protocol.spec import Message
 
 
@@ -171,6 +182,17 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (metadata.REQUEST, metadata.RESPONSE),
     (produce.REQUEST, produce.RESPONSE),
     (fetch.REQUEST, fetch.RESPONSE),
+    (list_offsets.REQUEST, list_offsets.RESPONSE),
+    (topics.CREATE_TOPICS_REQUEST, topics.CREATE_TOPICS_RESPONSE),
+    (topics.DELETE_TOPICS_REQUEST, topics.DELETE_TOPICS_RESPONSE),
+    (topics.CREATE_PARTITIONS_REQUEST, topics.CREATE_PARTITIONS_RESPONSE),
+    (topics.DELETE_RECORDS_REQUEST, topics.DELETE_RECORDS_RESPONSE),
+    (configs.DESCRIBE_CONFIGS_REQUEST, configs.DESCRIBE_CONFIGS_RESPONSE),
+    (configs.ALTER_CONFIGS_REQUEST, configs.ALTER_CONFIGS_RESPONSE),
+    (configs.INCREMENTAL_ALTER_CONFIGS_REQUEST, configs.INCREMENTAL_ALTER_CONFIGS_RESPONSE),
+    (cluster.DESCRIBE_CLUSTER_REQUEST, cluster.DESCRIBE_CLUSTER_RESPONSE),
+    (init_producer_id.REQUEST, init_producer_id.RESPONSE),
+    (offset_for_leader_epoch.REQUEST, offset_for_leader_epoch.RESPONSE),
 ]
 
 
