@@ -19,6 +19,7 @@ from pyk.protocol.messages import (
     cluster,
     configs,
     fetch,
+    groups,
     init_producer_id,
     list_offsets,
     metadata,
@@ -193,6 +194,16 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (cluster.DESCRIBE_CLUSTER_REQUEST, cluster.DESCRIBE_CLUSTER_RESPONSE),
     (init_producer_id.REQUEST, init_producer_id.RESPONSE),
     (offset_for_leader_epoch.REQUEST, offset_for_leader_epoch.RESPONSE),
+    (groups.FIND_COORDINATOR_REQUEST, groups.FIND_COORDINATOR_RESPONSE),
+    (groups.JOIN_GROUP_REQUEST, groups.JOIN_GROUP_RESPONSE),
+    (groups.SYNC_GROUP_REQUEST, groups.SYNC_GROUP_RESPONSE),
+    (groups.HEARTBEAT_REQUEST, groups.HEARTBEAT_RESPONSE),
+    (groups.LEAVE_GROUP_REQUEST, groups.LEAVE_GROUP_RESPONSE),
+    (groups.OFFSET_COMMIT_REQUEST, groups.OFFSET_COMMIT_RESPONSE),
+    (groups.OFFSET_FETCH_REQUEST, groups.OFFSET_FETCH_RESPONSE),
+    (groups.LIST_GROUPS_REQUEST, groups.LIST_GROUPS_RESPONSE),
+    (groups.DESCRIBE_GROUPS_REQUEST, groups.DESCRIBE_GROUPS_RESPONSE),
+    (groups.DELETE_GROUPS_REQUEST, groups.DELETE_GROUPS_RESPONSE),
 ]
 
 
