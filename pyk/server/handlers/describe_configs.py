@@ -44,13 +44,13 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        server_key = spec.server_key
-        if server_key and server_key in broker.config.raw:
-            chain.append({"name": server_key, "value": broker.config.raw[server_key], "source": STATIC_BROKER_CONFIG})
+        static_key = next((k for k in spec.server_keys if k in broker.config.raw), None)
+        if static_key:
+            chain.append({"name": static_key, "value": broker.config.raw[static_key], "source": STATIC_BROKER_CONFIG})
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
-        value = effective.value_of(name)
-        if server_key:
-            chain.append({"name": server_key, "value": value if not chain else chain[-1]["value"], "source": DEFAULT_CONFIG})
+        value = effective.value_string(name)
+        if spec.server_key:
+            chain.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
         entries.append(_entry(name, value, source, chain if with_synonyms else [], spec.type_name,
                               spec.doc if with_docs else None, read_only=False))
     return entries
