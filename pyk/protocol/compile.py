@@ -372,7 +372,10 @@ def _differs_expr(src: _Source, f: Field, value: str) -> str:
     if isinstance(d, list):
         return f"{value}"  # empty default: any non-empty (or null) array differs
     if isinstance(d, dict):
-        return f"_differs({value}, {src.default_expr(f, fresh=False)})"
+        # An absent key yields the shared default object itself: the identity test makes the
+        # common case (nothing to say) one comparison.
+        const = src.default_expr(f, fresh=False)
+        return f"({value} is not {const} and _differs({value}, {const}))"
     if d is None:
         return f"{value} is not None"
     return f"{value} != {src.default_expr(f, fresh=False)}"

@@ -54,7 +54,7 @@ def test_known_key_at_unsupported_version_still_parses():
 def test_truncated_header():
     with pytest.raises(ProtocolViolation, match="expected 8 bytes"):
         protocol.decode_request_header(_view(b"\x00\x12\x00"))
-    with pytest.raises(ProtocolViolation, match="string data"):
+    with pytest.raises(ProtocolViolation, match=r"expected 7 bytes \(client_id\) at offset 10, 3 remain"):
         protocol.decode_request_header(_view(b"\x00\x12\x00\x03\x00\x00\x00\x01\x00\x07rdk"))
 
 
