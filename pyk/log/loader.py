@@ -1,0 +1,167 @@
+"""LogLoader: opens a partition directory at start-up and makes it consistent.
+
+Owns start-up recovery of one partition (Kafka LogLoader.java):
+
+ 1. Leftovers of interrupted operations are removed: `*.tmp` (an atomic write that did not
+    finish), `*.cleaned` / `*.swap` (compaction output; pyk writes none yet), `*.deleted`, and
+    index or snapshot files whose `.log` is gone.
+ 2. Every `<base>.log` becomes a LogSegment.  Which segments are CRC-scanned (`recover()`):
+      * after an unclean shutdown (no clean-shutdown marker): the segment holding the recovery
+        point and every later one; the recovery point is the log end offset at the last flush,
+        so everything before it is known to be on disk intact;
+      * always: a segment whose .index/.timeindex is missing or fails its sanity check (wrong
+        size, not monotonic, pointing past the end of the .log), or whose tail walk does not
+        end exactly at the end of the file.
+    If recovery truncates a segment (torn or corrupt tail), every later segment is deleted: data
+    after a hole is not a continuation of this log, and it was never acknowledged as such (an
+    acknowledged batch was os.write-n before the ack, so a process kill keeps it; only a power
+    loss without flush can tear the tail, which flush.messages / flush.ms bound).
+ 3. The last segment becomes the active one (index files preallocated again); an empty
+    directory gets one empty segment at the log start offset.
+ 4. Offsets: log end offset = the active segment's next offset; log start offset = max(checkpoint,
+    first segment's base), clamped to the log end; recovery point = min(checkpoint, log end).
+ 5. The leader epoch cache drops entries past the log end or before the log start; the producer
+    state is rebuilt (snapshot + header replay, see producer_state.py).
+
+Runs once per partition, on the event loop of the process that will own it, before serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from pyk.log.config import LogConfig
+from pyk.log.epoch_cache import LeaderEpochFileCache
+from pyk.log.files import (
+    CLEANED_SUFFIX,
+    DELETED_SUFFIX,
+    INDEX_SUFFIX,
+    LEADER_EPOCH_CHECKPOINT,
+    LOG_SUFFIX,
+    SNAPSHOT_SUFFIX,
+    SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TMP_SUFFIX,
+    parse_offset_file,
+)
+from pyk.log.index import CorruptIndexError
+from pyk.log.producer_state import ProducerStateManager
+from pyk.log.segment import LogSegment
+from pyk.log.segments import LogSegments
+
+log = logging.getLogger("pyk.log")
+
+
+@dataclass
+class LoadedLog:
+    """What LogLoader hands to PartitionLog: consistent segments and the offsets over them."""
+
+    segments: LogSegments
+    log_start_offset: int
+    log_end_offset: int
+    recovery_point: int
+    epoch_cache: LeaderEpochFileCache
+    producer_state: ProducerStateManager
+    recovered_segments: int  # how many segments were CRC-scanned (for the start-up log line)
+    truncated_bytes: int  # bytes cut from torn tails
+
+
+class LogLoader:
+    """Loads one partition directory (see module docstring for the steps and their reasons)."""
+
+    def __init__(self, directory: str, config: LogConfig, recovery_point: int, log_start_offset: int,
+                 had_clean_shutdown: bool, now_ms: int | None = None) -> None:
+        self.directory = directory
+        self.config = config
+        self.recovery_point = recovery_point
+        self.log_start_offset = log_start_offset
+        self.had_clean_shutdown = had_clean_shutdown
+        self.now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+
+    def new_segment(self, base_offset: int, active: bool) -> LogSegment:
+        return LogSegment(self.directory, base_offset, index_interval_bytes=self.config.index_interval_bytes,
+                          max_index_size=self.config.segment_index_bytes, active=active, created_ms=self.now_ms,
+                          preallocate_bytes=self.config.segment_bytes if (active and self.config.preallocate) else 0)
+
+    def load(self) -> LoadedLog:
+        bases = self._clean_directory()
+        segments = LogSegments()
+        recovered = 0
+        truncated_total = 0
+        # Segments at or after this base are CRC-scanned after an unclean shutdown.
+        recover_from = None
+        if not self.had_clean_shutdown:
+            floor = [b for b in bases if b <= self.recovery_point]
+            recover_from = floor[-1] if floor else (bases[0] if bases else 0)
+        for i, base in enumerate(bases):
+            segment = self.new_segment(base, active=False)
+            must_recover = recover_from is not None and base >= recover_from
+            reason = "unclean shutdown" if must_recover else ""
+            if not must_recover:
+                reason = self._needs_rebuild(segment)
+                must_recover = bool(reason)
+            if must_recover:
+                truncated = segment.recover()
+                recovered += 1
+                if truncated:
+                    log.warning("%s: %s: truncated %d bytes of torn or corrupt tail at position %d (%s)",
+                                self.directory, os.path.basename(segment.log_path), truncated, segment.size, reason)
+                    truncated_total += truncated
+                    segments.add(segment)
+                    for later in bases[i + 1:]:
+                        # Data after a hole cannot belong to this log (see module docstring).
+                        log.warning("%s: deleting segment %d after the truncated one", self.directory, later)
+                        self.new_segment(later, active=False).delete_now()
+                    break
+            segments.add(segment)
+        if not segments:
+            segments.add(self.new_segment(self.log_start_offset, active=True))
+        else:
+            segments.active.make_active()
+        log_end_offset = segments.active.next_offset
+        log_start_offset = min(max(self.log_start_offset, segments.first.base_offset), log_end_offset)
+        recovery_point = min(self.recovery_point, log_end_offset)
+        epoch_cache = LeaderEpochFileCache(os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT))
+        epoch_cache.truncate_from_end(log_end_offset)
+        epoch_cache.truncate_from_start(log_start_offset)
+        producer_state = ProducerStateManager(self.directory)
+        producer_state.load(segments, log_start_offset, log_end_offset)
+        return LoadedLog(segments, log_start_offset, log_end_offset, recovery_point, epoch_cache, producer_state,
+                         recovered, truncated_total)
+
+    def _needs_rebuild(self, segment: LogSegment) -> str:
+        """Why a segment's indexes cannot be trusted, or "" if they can."""
+        if segment.size and not (segment.offset_index.existed and segment.time_index.existed):
+            return "index file missing"
+        try:
+            segment.sanity_check()
+        except CorruptIndexError as exc:
+            log.warning("rebuilding indexes: %s", exc)
+            return "corrupt index"
+        if not segment.load_tail():
+            return "index does not match the log"
+        return ""
+
+    def _clean_directory(self) -> list[int]:
+        """Removes leftovers (step 1) and returns the sorted base offsets of the .log files."""
+        names = os.listdir(self.directory)
+        bases = sorted(b for b in (parse_offset_file(n, LOG_SUFFIX) for n in names) if b is not None)
+        present = set(bases)
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.endswith((TMP_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX, DELETED_SUFFIX)):
+                log.info("%s: removing leftover %s", self.directory, name)
+                os.unlink(path)
+                continue
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                base = parse_offset_file(name, suffix)
+                if base is not None and base not in present:
+                    log.info("%s: removing orphan index %s", self.directory, name)
+                    os.unlink(path)
+            snap = parse_offset_file(name, SNAPSHOT_SUFFIX)
+            if snap is not None and bases and snap < bases[0]:
+                os.unlink(path)  # describes data that retention already removed
+        return bases

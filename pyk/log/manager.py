@@ -1,0 +1,287 @@
+"""LogManager: every partition log of this process, across the configured log.dirs.
+
+Owns (Kafka LogManager.scala):
+  * the log directories: each holds `<topic>-<partition>/` partition directories plus
+        recovery-point-offset-checkpoint   topic partition offset   (flushed-up-to offsets)
+        log-start-offset-checkpoint        topic partition offset   (DeleteRecords/retention)
+        meta.properties                    node.id / cluster.id / version (KRaft-style)
+        .kafka_cleanshutdown               present only between a clean close() and the next load()
+  * start-up: load() opens every partition directory with LogLoader.  Without the clean-shutdown
+    marker, segments after each partition's recovery point are CRC-scanned and torn tails cut.
+    The marker is removed once everything is loaded, so a crash from then on is seen as unclean.
+  * create/delete of partition logs; deletion renames the directory to
+    `<topic>-<partition>.<32 hex>-delete` first (atomic: a crash never resurrects the partition;
+    load() finishes the removal of such directories), then removes its files.  Deleted logs keep
+    their fds open for file.delete.delay.ms so in-flight sendfile()s complete; they are released
+    by checkpoint() / close().
+  * checkpoint(): rewrites both offset checkpoints of every dir (atomically); close(): flushes and
+    closes every log, writes the checkpoints, then the clean-shutdown marker.
+  * placement: a new partition goes to the log dir holding the fewest partitions.
+
+Threading: single-threaded; one event loop owns this manager and all its logs.  A later step runs
+one such process per core, each with a LogManager over its own group of partitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+
+from pyk.errors import ErrorCode, KafkaError
+from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
+from pyk.log.config import LogConfig
+from pyk.log.files import (
+    CLEAN_SHUTDOWN_MARKER,
+    DELETE_DIR_SUFFIX,
+    LOG_START_OFFSET_CHECKPOINT,
+    META_PROPERTIES,
+    RECOVERY_POINT_CHECKPOINT,
+    fsync_dir,
+    is_delete_dir,
+    parse_partition_dir,
+    partition_dir_name,
+    write_atomic,
+)
+from pyk.log.partition_log import PartitionLog
+
+log = logging.getLogger("pyk.log")
+
+TopicPartition = tuple[str, int]
+
+
+class LogManager:
+    """All partition logs of one process (see module docstring for files and lifecycle)."""
+
+    def __init__(self, log_dirs: list[str], defaults: LogConfig) -> None:
+        if not log_dirs:
+            raise ValueError("at least one log dir is required")
+        self.log_dirs = [os.path.abspath(d) for d in log_dirs]
+        self.defaults = defaults
+        self.logs: dict[TopicPartition, PartitionLog] = {}
+        self._dir_of: dict[TopicPartition, str] = {}  # partition -> the log dir holding it
+        self._topic_configs: dict[str, LogConfig] = {}
+        self._deleted: list[tuple[int, PartitionLog]] = []  # (release deadline ms, log) awaiting fd close
+        self.loaded = False
+        for d in self.log_dirs:
+            os.makedirs(d, exist_ok=True)
+
+    # Start-up -----------------------------------------------------------------------------------
+    def load(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
+        """Opens every partition directory of every log dir (recovering as needed).
+
+        `topic_configs` gives the config of topics with overrides (others use the defaults).
+        Leftover `-delete` directories are removed.  The clean-shutdown marker of each dir is
+        removed only after all its partitions loaded.
+        """
+        if topic_configs:
+            self._topic_configs.update(topic_configs)
+        now_ms = int(time.time() * 1000)
+        for log_dir in self.log_dirs:
+            marker = os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER)
+            clean = os.path.exists(marker)
+            recovery_points = self._read_checkpoint(log_dir, RECOVERY_POINT_CHECKPOINT)
+            start_offsets = self._read_checkpoint(log_dir, LOG_START_OFFSET_CHECKPOINT)
+            for name in sorted(os.listdir(log_dir)):
+                path = os.path.join(log_dir, name)
+                if not os.path.isdir(path):
+                    continue
+                if is_delete_dir(name):
+                    log.info("%s: finishing deletion of %s", log_dir, name)
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+                tp = parse_partition_dir(name)
+                if tp is None:
+                    continue
+                if tp in self.logs:
+                    raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR,
+                                     f"{tp[0]}-{tp[1]} exists in both {self._dir_of[tp]} and {log_dir}")
+                plog = PartitionLog.load(path, tp[0], tp[1], self.config_for(tp[0]),
+                                         recovery_point=recovery_points.get(tp, 0),
+                                         log_start_offset=start_offsets.get(tp, 0),
+                                         had_clean_shutdown=clean, now_ms=now_ms)
+                self._register(tp, log_dir, plog)
+            if clean:
+                os.unlink(marker)
+                fsync_dir(log_dir)
+            else:
+                log.info("%s: no clean-shutdown marker, logs after their recovery points were checked", log_dir)
+        self.loaded = True
+
+    def _read_checkpoint(self, log_dir: str, name: str) -> dict[TopicPartition, int]:
+        try:
+            return read_offsets(os.path.join(log_dir, name))
+        except (CheckpointError, OSError) as exc:
+            # Safe fallback: recovery point 0 re-checks everything; log start falls back to the
+            # first segment.  Logged loudly because DeleteRecords progress may be lost.
+            log.warning("%s: unreadable %s (%s); using safe defaults", log_dir, name, exc)
+            return {}
+
+    def _register(self, tp: TopicPartition, log_dir: str, plog: PartitionLog) -> None:
+        self.logs[tp] = plog
+        self._dir_of[tp] = log_dir
+        plog.on_log_start_offset_change = self._on_log_start_change
+
+    def config_for(self, topic: str) -> LogConfig:
+        return self._topic_configs.get(topic, self.defaults)
+
+    # meta.properties ------------------------------------------------------------------------------
+    def ensure_meta_properties(self, node_id: int, cluster_id: str | None = None) -> str:
+        """Checks or writes meta.properties in every log dir; returns the cluster id.
+
+        An existing file must agree on node.id (and cluster.id when given): a mismatch means
+        the dir belongs to another broker or cluster, so start-up fails with
+        KafkaError(INCONSISTENT_CLUSTER_ID) rather than mixing logs.  Without a cluster id
+        anywhere a new one is generated (Kafka's 22-character URL-safe base64 UUID).
+        """
+        found: dict[str, dict[str, str]] = {}
+        for log_dir in self.log_dirs:
+            path = os.path.join(log_dir, META_PROPERTIES)
+            if os.path.exists(path):
+                found[log_dir] = _read_properties(path)
+        ids = {p.get("cluster.id") for p in found.values()} - {None}
+        if cluster_id is not None:
+            ids.add(cluster_id)
+        if len(ids) > 1:
+            raise KafkaError(ErrorCode.INCONSISTENT_CLUSTER_ID, f"log dirs disagree on cluster.id: {sorted(ids)}")  # type: ignore[type-var]
+        for log_dir, props in found.items():
+            if props.get("node.id", str(node_id)) != str(node_id):
+                raise KafkaError(ErrorCode.INCONSISTENT_CLUSTER_ID,
+                                 f"{log_dir}/{META_PROPERTIES} has node.id {props.get('node.id')}, expected {node_id}")
+        chosen = ids.pop() if ids else base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        for log_dir in self.log_dirs:
+            if log_dir in found:
+                continue
+            directory_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            text = (f"#\n#{time.strftime('%a %b %d %H:%M:%S %Z %Y')}\ncluster.id={chosen}\n"
+                    f"directory.id={directory_id}\nnode.id={node_id}\nversion=1\n")
+            write_atomic(os.path.join(log_dir, META_PROPERTIES), text.encode())
+        return chosen  # type: ignore[return-value]
+
+    # Partitions ---------------------------------------------------------------------------------
+    def get(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get((topic, partition))
+
+    def all_logs(self) -> list[PartitionLog]:
+        return list(self.logs.values())
+
+    def create(self, topic: str, partition: int, config: LogConfig | None = None) -> PartitionLog:
+        """Creates the partition's log (Kafka getOrCreateLog: an existing log is returned as is,
+        with `config` applied).  The directory goes to the log dir with the fewest partitions."""
+        tp = (topic, partition)
+        if config is not None:
+            self._topic_configs[topic] = config
+        existing = self.logs.get(tp)
+        if existing is not None:
+            if config is not None:
+                existing.update_config(config)
+            return existing
+        log_dir = self._least_loaded_dir()
+        path = os.path.join(log_dir, partition_dir_name(topic, partition))
+        plog = PartitionLog.load(path, topic, partition, self.config_for(topic))
+        fsync_dir(log_dir)
+        self._register(tp, log_dir, plog)
+        return plog
+
+    def _least_loaded_dir(self) -> str:
+        counts = {d: 0 for d in self.log_dirs}
+        for d in self._dir_of.values():
+            counts[d] += 1
+        return min(self.log_dirs, key=lambda d: (counts[d], self.log_dirs.index(d)))
+
+    def delete(self, topic: str, partition: int) -> None:
+        """Removes the partition: rename to `<dir>.<hex>-delete` (atomic), then remove the files.
+
+        Unknown partitions are ignored (deletion is idempotent).  The fds stay open for
+        file.delete.delay.ms (see module docstring).
+        """
+        tp = (topic, partition)
+        plog = self.logs.pop(tp, None)
+        log_dir = self._dir_of.pop(tp, None)
+        if plog is None or log_dir is None:
+            return
+        old = plog.directory
+        new = os.path.join(log_dir, f"{partition_dir_name(topic, partition)}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.rename(old, new)
+        fsync_dir(log_dir)
+        plog.close_for_delete()
+        shutil.rmtree(new, ignore_errors=True)
+        self._deleted.append((int(time.time() * 1000) + plog.config.file_delete_delay_ms, plog))
+        if not any(t == topic for t, _ in self.logs):
+            self._topic_configs.pop(topic, None)
+
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        """Applies new topic settings to every partition of the topic (and to later creates)."""
+        self._topic_configs[topic] = config
+        for (t, _), plog in self.logs.items():
+            if t == topic:
+                plog.update_config(config)
+
+    # Flush, checkpoints, shutdown ---------------------------------------------------------------
+    def flush_all(self) -> None:
+        for plog in self.logs.values():
+            plog.flush()
+
+    def checkpoint(self) -> None:
+        """Writes both offset checkpoints of every log dir and releases expired deleted logs."""
+        for log_dir in self.log_dirs:
+            self._write_checkpoints(log_dir)
+        self._release_deleted(int(time.time() * 1000))
+
+    def _write_checkpoints(self, log_dir: str) -> None:
+        mine = {tp: plog for tp, plog in self.logs.items() if self._dir_of[tp] == log_dir}
+        write_offsets(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT),
+                      {tp: plog.recovery_point for tp, plog in mine.items()})
+        write_offsets(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT),
+                      {tp: plog.log_start_offset for tp, plog in mine.items()})
+
+    def _on_log_start_change(self, plog: PartitionLog) -> None:
+        # DeleteRecords must survive a restart: persist the moved log start offset right away.
+        tp = (plog.topic, plog.partition)
+        log_dir = self._dir_of.get(tp)
+        if log_dir is None:
+            return
+        mine = {t: p for t, p in self.logs.items() if self._dir_of[t] == log_dir}
+        write_offsets(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT),
+                      {t: p.log_start_offset for t, p in mine.items()})
+
+    def _release_deleted(self, now_ms: int, force: bool = False) -> None:
+        keep = []
+        for deadline, plog in self._deleted:
+            if force or deadline <= now_ms:
+                plog.release_files()
+            else:
+                keep.append((deadline, plog))
+        self._deleted = keep
+
+    def close(self) -> None:
+        """Clean shutdown: flush and close every log, write checkpoints, then the marker.
+
+        The marker is written last and only if everything before it succeeded, so its presence
+        at the next start proves every log was flushed and every index trimmed.
+        """
+        for plog in self.logs.values():
+            plog.close()
+        for log_dir in self.log_dirs:
+            self._write_checkpoints(log_dir)
+        self._release_deleted(0, force=True)
+        for log_dir in self.log_dirs:
+            write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")
+
+    def __iter__(self) -> Iterator[PartitionLog]:
+        return iter(list(self.logs.values()))
+
+
+def _read_properties(path: str) -> dict[str, str]:
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line and not line.startswith(("#", "!")) and "=" in line:
+                key, _, value = line.partition("=")
+                out[key.strip()] = value.strip()
+    return out

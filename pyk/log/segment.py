@@ -1,0 +1,533 @@
+"""LogSegment: one `.log` file of record batches plus its `.index` and `.timeindex`.
+
+Owns the bytes of one segment (Kafka LogSegment.java): appending an already validated batch,
+keeping the sparse indexes, turning an offset into a file position, serving a `FileSlice` of the
+file to a fetch, truncation, flushing, and `recover()` (rebuild from the .log after a crash).
+
+    .log       => RecordBatch*            batches back to back, offsets strictly increasing
+    .index     => see pyk.log.index.OffsetIndex
+    .timeindex => see pyk.log.index.TimeIndex
+
+Invariants:
+  * `size` is the number of valid bytes of the .log; every byte below it belongs to a complete
+    batch that was written with one os.write before its append returned (so a process kill,
+    which leaves the page cache intact, never loses it).  With `preallocate` the file may be
+    longer than `size`; the tail is zeros and is trimmed when the segment becomes inactive.
+  * `base_offset <= first batch's base offset`, and `next_offset` is one past the last batch's
+    last offset (== base_offset while empty).
+  * Index entries point at batch boundaries below `size`; an OffsetIndex entry's offset is the
+    LAST offset of the batch at its position (Kafka's choice), so lookup(o) + a forward scan
+    always reaches the batch containing o.
+  * `max_timestamp` / `offset_of_max_timestamp` cover every batch of the segment (batch-level
+    "shallow" offset: the last offset of the batch that first reached the maximum).
+
+Lifecycle: created active (indexes preallocated) by PartitionLog.roll or loaded by LogLoader;
+`on_become_inactive()` when the next segment is rolled; `close()` on shutdown; `delete()` +
+`release()` when retention/DeleteRecords drops it.  `delete()` unlinks the files at once but
+keeps the .log fd open until `release()`, so a FileSlice already handed to a connection stays
+sendable (the caller delays `release()` by file.delete.delay.ms, as Kafka delays deletion).
+
+Owned by one PartitionLog on one event loop thread; no locking.  No per-record Python objects on
+append/read: batches are handled as opaque byte ranges, headers are read with struct.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pyk import _native
+from pyk.errors import ErrorCode, KafkaError
+from pyk.log.files import segment_paths
+from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+
+# RecordBatch v2 header fields read directly with struct (header layout in
+# https://kafka.apache.org/documentation/#recordbatch):
+#   baseOffset:int64 @0  batchLength:int32 @8  partitionLeaderEpoch:int32 @12  magic:int8 @16
+#   crc:uint32 @17  attributes:int16 @21  lastOffsetDelta:int32 @23  baseTimestamp:int64 @27
+#   maxTimestamp:int64 @35  producerId:int64 @43  producerEpoch:int16 @51  baseSequence:int32 @53
+#   recordsCount:int32 @57  records @61
+BATCH_HEADER_SIZE = 61
+LOG_OVERHEAD = 12  # baseOffset + batchLength: the part of a batch not counted in batchLength
+_OFFSET_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength at 0
+_LAST_OFFSET_DELTA = struct.Struct(">i")  # at 23
+_MAX_TIMESTAMP = struct.Struct(">q")  # at 35
+_ATTRIBUTES = struct.Struct(">h")  # at 21
+_TIMESTAMP_TYPE_BIT = 0x08  # attributes bit 3: 1 = LogAppendTime
+_CODEC_MASK = 0x07
+
+# Bytes read per pread when walking batch headers from an index position.  The gap between two
+# index entries is about index.interval.bytes (4 KiB by default) plus one batch, so one window
+# usually holds the whole walk; bigger batches are skipped by their header without reading them.
+SCAN_WINDOW = 64 * 1024
+# Bytes read per pread during recovery, which checks every byte (CRC) of the segment.
+RECOVERY_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class FileSlice:
+    """A byte range of an open segment file, sent by the connection with os.sendfile.
+
+    `fd` stays open while the segment is part of the log and for file.delete.delay.ms after it
+    is deleted; the bytes in [position, position + size) are immutable batches (only recovery
+    and replica truncation ever shorten a file, and never below the high watermark).
+    """
+
+    fd: int
+    position: int
+    size: int
+
+
+@dataclass(slots=True)
+class BatchPosition:
+    """Where a batch sits in a segment: its file position, total size and last offset."""
+
+    position: int
+    size: int
+    base_offset: int
+    last_offset: int
+
+
+class LogSegment:
+    """One segment of a partition log (see module docstring for format, invariants, lifecycle)."""
+
+    def __init__(self, directory: str, base_offset: int, *, index_interval_bytes: int, max_index_size: int,
+                 active: bool, created_ms: int, preallocate_bytes: int = 0) -> None:
+        self.base_offset = base_offset
+        self.index_interval_bytes = index_interval_bytes
+        self.log_path, index_path, time_index_path = segment_paths(directory, base_offset)
+        existed = os.path.exists(self.log_path)
+        self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not existed and preallocate_bytes > 0:
+            # Preallocation (Kafka `preallocate`): reserve the blocks now so appends do not
+            # extend the file; the zero tail beyond `size` is trimmed when the segment goes
+            # inactive, and a crash before that leaves zeros that recovery truncates.
+            os.posix_fallocate(self.fd, 0, preallocate_bytes)
+            self.size = 0
+        else:
+            self.size = os.fstat(self.fd).st_size
+        self.preallocated = not existed and preallocate_bytes > 0
+        os.lseek(self.fd, self.size, os.SEEK_SET)
+        self.offset_index = OffsetIndex(index_path, base_offset, max_index_size, active)
+        self.time_index = TimeIndex(time_index_path, base_offset, max_index_size, active)
+        self.created_ms = created_ms
+        self.next_offset = base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = base_offset
+        # Max timestamp of the first batch: the reference point of time-based rolling (Kafka
+        # rollingBasedTimestamp).  None while the segment is empty.
+        self.rolling_based_timestamp: int | None = None
+        self.bytes_since_last_index_entry = 0
+        self.active = active  # the last segment of its log: the one appends go to
+        self.deleted = False
+
+    # Loading ----------------------------------------------------------------------------------
+    def sanity_check(self) -> None:
+        """Raises CorruptIndexError when either index is inconsistent with itself or the .log."""
+        self.offset_index.sanity_check(self.size)
+        self.time_index.sanity_check(self.size)
+
+    def load_tail(self) -> bool:
+        """Derives next_offset and the timestamps from the indexes plus a walk of the tail.
+
+        Used for segments that are not recovered (below the recovery point, or after a clean
+        shutdown).  Starts at the last offset-index entry, whose batch must end at exactly that
+        entry's offset, and walks headers to the end of the file.  Returns False when the walk
+        does not land exactly on `size` or the index entry does not match its batch: the caller
+        then rebuilds the segment with recover().
+        """
+        start_offset, position = self.offset_index.lookup(self.offset_index.last_offset)
+        self.max_timestamp, self.offset_of_max_timestamp = self.time_index.last_entry()
+        self.next_offset = self.base_offset
+        first = True
+        end = position
+        for batch, max_ts in self._walk(position):
+            if first and self.offset_index.entries and batch.last_offset != start_offset:
+                return False
+            first = False
+            if batch.base_offset < self.next_offset:
+                return False
+            self._track(batch.last_offset, max_ts)
+            end = batch.position + batch.size
+        if end != self.size:
+            return False
+        if self.time_index.entries and self.time_index.last_entry()[1] >= self.next_offset:
+            return False  # a time index entry points past the data
+        self._load_rolling_timestamp()
+        return True
+
+    def _load_rolling_timestamp(self) -> None:
+        if self.size >= BATCH_HEADER_SIZE:
+            header = os.pread(self.fd, BATCH_HEADER_SIZE, 0)
+            self.rolling_based_timestamp = _MAX_TIMESTAMP.unpack_from(header, 35)[0]
+        else:
+            self.rolling_based_timestamp = None
+
+    def _track(self, last_offset: int, max_timestamp: int) -> None:
+        self.next_offset = last_offset + 1
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+
+    def _walk(self, position: int, end: int | None = None) -> Iterator[tuple[BatchPosition, int]]:
+        """(batch, max_timestamp) for each complete batch from `position` up to `end` (default: size)."""
+        for batch, header in self.iter_headers(position, end):
+            yield batch, _MAX_TIMESTAMP.unpack_from(header, 35)[0]
+
+    def iter_headers(self, position: int = 0, end: int | None = None) -> Iterator[tuple[BatchPosition, bytes]]:
+        """(batch, its 61-byte header) for each batch from `position` up to `end` (default: size).
+
+        Reads headers only (no CRC): callers are loading trusted data or searching it.  Stops at
+        the first header that is truncated or has an impossible length.  Batches larger than the
+        read window are skipped by their length without reading their bodies.
+        """
+        end = self.size if end is None else end
+        while position + BATCH_HEADER_SIZE <= end:
+            window = os.pread(self.fd, min(SCAN_WINDOW, end - position), position)
+            at = 0
+            while at + BATCH_HEADER_SIZE <= len(window):
+                base, length = _OFFSET_LENGTH.unpack_from(window, at)
+                size = length + LOG_OVERHEAD
+                if length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + at + size > end:
+                    return
+                last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
+                yield BatchPosition(position + at, size, base, last), window[at: at + BATCH_HEADER_SIZE]
+                at += size
+            if at == 0:
+                return
+            position += at
+
+    # Append -----------------------------------------------------------------------------------
+    def should_roll(self, batch_size: int, max_timestamp: int, last_offset: int, now_ms: int,
+                    segment_bytes: int, segment_ms: int) -> bool:
+        """Kafka's LogSegment.shouldRoll: full by size, old by time, an index full, or an
+        offset that no longer fits a 32-bit relative offset.  An empty segment never rolls on
+        size or time (rolling it would create another empty segment at the same base offset).
+        """
+        if last_offset - self.base_offset > 0x7FFFFFFF:
+            return True
+        if self.size == 0:
+            return False
+        if self.size > segment_bytes - batch_size:
+            return True
+        if self.rolling_based_timestamp is not None and self.rolling_based_timestamp >= 0:
+            waited = max_timestamp - self.rolling_based_timestamp
+        else:
+            waited = now_ms - self.created_ms
+        if waited > segment_ms:
+            return True
+        return self.offset_index.is_full or self.time_index.is_full
+
+    def append(self, batch: memoryview | bytes | bytearray, last_offset: int, max_timestamp: int) -> None:
+        """Writes one batch (offsets already assigned) with a single os.write, then indexes it.
+
+        The write goes to the page cache before this returns: the batch survives a kill -9 of
+        the process.  A short or failed write (disk full) is undone by truncating back to the
+        previous size, so the file never holds a partial batch that later appends would bury.
+        """
+        position = self.size
+        length = len(batch)
+        try:
+            written = os.write(self.fd, batch)
+        except OSError as exc:
+            self._undo_write(position)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"write to {self.log_path} failed: {exc}") from None
+        if written != length:
+            self._undo_write(position)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR,
+                             f"short write to {self.log_path}: {written} of {length} bytes")
+        self.size = position + length
+        if self.rolling_based_timestamp is None:
+            self.rolling_based_timestamp = max_timestamp
+        self._track(last_offset, max_timestamp)
+        # Index after the write, as Kafka does: an entry only ever points at bytes on file.
+        if self.bytes_since_last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += length
+
+    def _undo_write(self, position: int) -> None:
+        os.ftruncate(self.fd, position)
+        os.lseek(self.fd, position, os.SEEK_SET)
+
+    # Read -------------------------------------------------------------------------------------
+    def translate_offset(self, offset: int, start_position: int = 0) -> BatchPosition | None:
+        """The first batch at or after `start_position` whose last offset is >= `offset`.
+
+        Starts from the offset index's floor entry (or start_position if further on) and walks
+        batch headers in pread windows with pyk._native.find_batch.  None if no such batch.
+        """
+        _, position = self.offset_index.lookup(offset)
+        position = max(position, start_position)
+        while position + BATCH_HEADER_SIZE <= self.size:
+            window = os.pread(self.fd, min(SCAN_WINDOW, self.size - position), position)
+            found, scanned = _native.find_batch(window, offset)
+            if found >= 0:
+                return self._batch_at(window, found, position)
+            if scanned > 0:
+                # find_batch stops before a batch that does not fit the window: re-read from it.
+                position += scanned
+                continue
+            # The window's first batch is larger than the window: decide from its header alone
+            # whether it holds the offset, else skip it by its length.
+            if len(window) < BATCH_HEADER_SIZE:
+                return None
+            batch = self._batch_at(window, 0, position)
+            if batch.size < BATCH_HEADER_SIZE:
+                return None
+            if batch.last_offset >= offset:
+                return batch
+            position += batch.size
+        return None
+
+    def _batch_at(self, window: bytes, at: int, window_position: int) -> BatchPosition:
+        if at + 27 > len(window):
+            # find_batch may report a batch whose header crosses the window end: re-read it.
+            window_position += at
+            window, at = os.pread(self.fd, 27, window_position), 0
+        base, length = _OFFSET_LENGTH.unpack_from(window, at)
+        last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
+        return BatchPosition(window_position + at, length + LOG_OVERHEAD, base, last)
+
+    def read(self, start_offset: int, max_size: int, max_position: int, min_one_message: bool) -> FileSlice | None:
+        """A slice starting at the batch containing start_offset (Kafka LogSegment.read).
+
+        At most max_size bytes (a partial last batch is allowed; clients discard it) and never
+        past max_position (the high watermark's position when it lies in this segment).  With
+        min_one_message the first batch is served whole even if larger than max_size, so a
+        consumer can always make progress.  None if no batch at/after start_offset lies below
+        max_position.
+        """
+        batch = self.translate_offset(start_offset)
+        if batch is None or batch.position >= max_position:
+            return None
+        limit = max(max_size, batch.size) if min_one_message else max_size
+        size = min(max_position - batch.position, limit)
+        if size <= 0:
+            return None
+        return FileSlice(self.fd, batch.position, size)
+
+    def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= `timestamp`, or None.
+
+        Kafka's findOffsetByTimestamp: the time index gives an offset before which no record can
+        qualify; scan batches from its position for the first whose max timestamp qualifies,
+        then find the record inside it (ListOffsets only, not a hot path).
+        """
+        _, indexed_offset = self.time_index.lookup(timestamp)
+        _, position = self.offset_index.lookup(max(indexed_offset, starting_offset))
+        for batch, max_ts in self._walk(position):
+            if max_ts >= timestamp and batch.last_offset >= starting_offset:
+                return self._record_at_or_after(batch, timestamp, starting_offset)
+        return None
+
+    def _record_at_or_after(self, batch: BatchPosition, timestamp: int, starting_offset: int) -> tuple[int, int]:
+        data = os.pread(self.fd, batch.size, batch.position)
+        attributes = _ATTRIBUTES.unpack_from(data, 21)[0]
+        max_ts = _MAX_TIMESTAMP.unpack_from(data, 35)[0]
+        if attributes & _TIMESTAMP_TYPE_BIT:
+            # LogAppendTime: every record carries the batch's max timestamp.
+            return max(batch.base_offset, starting_offset), max_ts
+        for offset, ts in record_timestamps(data):
+            if ts >= timestamp and offset >= starting_offset:
+                return offset, ts
+        return batch.last_offset, max_ts  # unreachable for a consistent batch; a safe answer
+
+    def first_offset_with_timestamp(self, timestamp: int) -> int | None:
+        """Offset of the first record whose timestamp equals `timestamp` (max-timestamp lookups)."""
+        found = self.find_offset_by_timestamp(timestamp, self.base_offset)
+        return found[0] if found is not None and found[1] == timestamp else None
+
+    # Maintenance ------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Rebuilds the indexes by CRC-checking every batch; truncates a torn or corrupt tail.
+
+        Walks the file in chunks with pyk._native.scan_batches, which stops at the first batch
+        that is incomplete, fails its CRC or is otherwise invalid.  A batch that merely crosses
+        the chunk end is re-read whole; anything else ends the valid data: the bytes after it
+        are truncated (they were never acknowledged as a whole, or are damaged).  Offsets must
+        also strictly increase, starting at or above the segment's base offset.  Returns the
+        number of bytes truncated.
+        """
+        # Rebuild into full-size (preallocated) index files: a trimmed or missing index has no
+        # room for the entries; an inactive segment's files are trimmed again at the end.
+        self.offset_index.make_active()
+        self.time_index.make_active()
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.bytes_since_last_index_entry = 0
+        self.next_offset = self.base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = self.base_offset
+        file_size = os.fstat(self.fd).st_size
+        position = 0
+        want = RECOVERY_CHUNK
+        while position < file_size:
+            chunk = os.pread(self.fd, min(want, file_size - position), position)
+            want = RECOVERY_CHUNK
+            valid, positions, bases, lasts, max_timestamps = scan_batches(chunk)
+            stop = False
+            for i in range(len(positions)):
+                if bases[i] < self.next_offset:
+                    # Offsets went backwards: not a continuation of this log.
+                    valid = positions[i]
+                    stop = True
+                    break
+                end = positions[i + 1] if i + 1 < len(positions) else valid
+                self._recover_one(position + positions[i], end - positions[i], lasts[i], max_timestamps[i])
+            position += valid
+            if stop:
+                break
+            if valid == len(chunk):
+                continue
+            # scan stopped inside the chunk: a batch crossing the chunk end is re-read whole,
+            # anything else (torn header, bad CRC, zero preallocated tail) ends the log here.
+            rest = len(chunk) - valid
+            if rest >= LOG_OVERHEAD:
+                length = _OFFSET_LENGTH.unpack_from(chunk, valid)[1]
+                needed = length + LOG_OVERHEAD
+                if length >= BATCH_HEADER_SIZE - LOG_OVERHEAD and needed > rest and position + needed <= file_size:
+                    want = needed
+                    continue
+            break
+        truncated = file_size - position
+        if truncated:
+            os.ftruncate(self.fd, position)
+        self.size = position
+        self.preallocated = False
+        os.lseek(self.fd, position, os.SEEK_SET)
+        if self.max_timestamp != NO_TIMESTAMP:
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+        if not self.active:
+            self.offset_index.trim()
+            self.time_index.trim()
+        self._load_rolling_timestamp()
+        return truncated
+
+    def _recover_one(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
+        """Index bookkeeping for one recovered batch, identical to append()'s."""
+        self._track(last_offset, max_timestamp)
+        if self.bytes_since_last_index_entry > self.index_interval_bytes and not self.offset_index.is_full:
+            self.offset_index.append(last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += size
+
+    def truncate_to(self, offset: int) -> int:
+        """Removes every batch whose last offset is >= offset (Kafka truncateTo).
+
+        Callers pass batch boundaries (a log end offset, a high watermark); a batch containing
+        `offset` is removed whole.  Returns the bytes removed.
+        """
+        batch = self.translate_offset(offset)
+        self.offset_index.truncate_to(offset)
+        self.time_index.truncate_to(offset)
+        if batch is None:
+            return 0
+        removed = self.size - batch.position
+        os.ftruncate(self.fd, batch.position)
+        os.lseek(self.fd, batch.position, os.SEEK_SET)
+        self.size = batch.position
+        self.bytes_since_last_index_entry = 0
+        if not self.load_tail():
+            self.recover()
+        return removed
+
+    def flush(self) -> None:
+        """fdatasync the .log and msync the indexes (data first: an index never leads the log)."""
+        os.fdatasync(self.fd)
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def make_active(self) -> None:
+        """Preallocates the index files again (a loaded last segment takes new appends)."""
+        self.offset_index.make_active()
+        self.time_index.make_active()
+        self.active = True
+
+    def on_become_inactive(self) -> None:
+        """At roll: record the segment's max timestamp in the time index (Kafka does the same,
+        using the slot TimeIndex keeps in reserve), trim the indexes and a preallocated .log."""
+        if self.max_timestamp != NO_TIMESTAMP:
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+        self.active = False
+        self.offset_index.trim()
+        self.time_index.trim()
+        if self.preallocated:
+            os.ftruncate(self.fd, self.size)
+            self.preallocated = False
+
+    def close(self) -> None:
+        """Trims and closes every file; the segment is consistent on disk afterwards."""
+        self.on_become_inactive()
+        self.offset_index.close()
+        self.time_index.close()
+        os.close(self.fd)
+        self.fd = -1
+
+    def delete(self) -> None:
+        """Removes the files but keeps the .log fd open for in-flight FileSlices (see release)."""
+        self.deleted = True
+        self.offset_index.delete()
+        self.time_index.delete()
+        try:
+            os.unlink(self.log_path)
+        except FileNotFoundError:
+            pass
+
+    def delete_now(self) -> None:
+        """Deletes a segment no reader can hold a slice of (start-up, before serving)."""
+        self.delete()
+        self.release()
+
+    def release(self) -> None:
+        """Closes the .log fd of a deleted segment once no FileSlice can still refer to it."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __repr__(self) -> str:
+        return f"LogSegment(base={self.base_offset}, size={self.size}, next={self.next_offset})"
+
+
+def scan_batches(buf: bytes) -> tuple[int, list[int], list[int], list[int], list[int]]:
+    """pyk._native.scan_batches over a whole buffer: (valid bytes, positions, base offsets,
+    last offsets, max timestamps), positions relative to the buffer start."""
+    valid, positions, bases, lasts, max_timestamps = _native.scan_batches(buf, 0)
+    return valid, positions, bases, lasts, max_timestamps
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """Zigzag varint at `at`: (value, next position)."""
+    shift = 0
+    raw = 0
+    while True:
+        byte = data[at]
+        at += 1
+        raw |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (raw >> 1) ^ -(raw & 1), at
+        shift += 7
+
+
+def record_timestamps(batch: bytes) -> Iterator[tuple[int, int]]:
+    """(offset, timestamp) of each record of a CreateTime batch.  Compressed batches are first
+    rewritten uncompressed with pyk._native.recompress_batch.  Used by timestamp lookups only.
+
+        Record => length:varint attributes:int8 timestampDelta:varlong offsetDelta:varint ...
+    """
+    if _ATTRIBUTES.unpack_from(batch, 21)[0] & _CODEC_MASK:
+        batch = _native.recompress_batch(batch, 0)
+    base_offset = _OFFSET_LENGTH.unpack_from(batch, 0)[0]
+    first_ts = struct.unpack_from(">q", batch, 27)[0]
+    count = struct.unpack_from(">i", batch, 57)[0]
+    at = BATCH_HEADER_SIZE
+    for _ in range(count):
+        length, body = _varint(batch, at)
+        ts_delta, after = _varint(batch, body + 1)
+        offset_delta, _ = _varint(batch, after)
+        yield base_offset + offset_delta, first_ts + ts_delta
+        at = body + length

@@ -1,0 +1,80 @@
+"""LogValidator: what a produced batch must satisfy before it is written, and its rewrite.
+
+Owns the broker-side checks of one produced RecordBatch v2 (Kafka LogValidator.java) and the
+in-place rewrite that makes it part of the log:
+
+  * structure, CRC, sizes and record framing: pyk._native.validate_batch, with max.message.bytes
+    (one complete v2 batch, nothing else; its error code is raised as a KafkaError);
+  * no control batches from clients (they are written by the broker's transaction markers);
+  * record count consistent with lastOffsetDelta (offsets inside the batch are 0..n-1);
+  * CreateTime timestamps within message.timestamp.before/after.max.ms of the broker clock
+    (checked on the batch's base and max timestamps, not per record);
+  * compression.type: `producer` keeps the client's codec; a codec name (or `uncompressed`)
+    that differs from the batch's recompresses it with pyk._native.recompress_batch, then the
+    size limit is checked again on the result.
+
+Offsets are assigned by `assign_offsets`, which rewrites baseOffset and partitionLeaderEpoch in
+place (both outside the CRC) and, for LogAppendTime, the timestamp type and maxTimestamp (inside
+the CRC, so the native call recomputes it).  Stateless: one shared instance per process is fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk import _native
+from pyk.errors import ErrorCode, KafkaError
+from pyk.log.config import LogConfig
+
+
+class LogValidator:
+    """Checks and prepares produced batches for one log config (no state beyond the config)."""
+
+    @staticmethod
+    def validate(records: memoryview, config: LogConfig, now_ms: int) -> tuple[memoryview, Any]:
+        """Returns the batch to write (the same writable buffer, or a recompressed copy) and its
+        header (pyk._native.batch_info); raises KafkaError with the Kafka code of the failure."""
+        code = _native.validate_batch(records, config.max_message_bytes)
+        if code:
+            raise KafkaError(_error_code(code), f"record batch of {len(records)} bytes rejected "
+                                                f"(max.message.bytes={config.max_message_bytes})")
+        info = _native.batch_info(records)
+        if info.is_control:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "control batches cannot be produced by clients")
+        if info.records_count <= 0 or info.last_offset_delta != info.records_count - 1:
+            raise KafkaError(ErrorCode.INVALID_RECORD,
+                             f"expected lastOffsetDelta {info.records_count - 1} for {info.records_count} records, "
+                             f"found {info.last_offset_delta}")
+        if not config.log_append_time:
+            if info.max_timestamp > now_ms + config.timestamp_after_max_ms:
+                raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
+                                 f"timestamp {info.max_timestamp} is more than message.timestamp.after.max.ms="
+                                 f"{config.timestamp_after_max_ms} after the broker time {now_ms}")
+            if info.first_timestamp < now_ms - config.timestamp_before_max_ms:
+                raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
+                                 f"timestamp {info.first_timestamp} is more than message.timestamp.before.max.ms="
+                                 f"{config.timestamp_before_max_ms} before the broker time {now_ms}")
+        target = config.target_codec
+        if target is not None and target != info.compression:
+            records = memoryview(bytearray(_native.recompress_batch(records, target)))
+            if len(records) > config.max_message_bytes:
+                raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                                 f"batch is {len(records)} bytes after recompression, "
+                                 f"max.message.bytes={config.max_message_bytes}")
+            info = _native.batch_info(records)
+        return records, info
+
+    @staticmethod
+    def assign_offsets(records: memoryview, base_offset: int, leader_epoch: int, log_append_time: int) -> int:
+        """Rewrites the batch header in place; returns the batch's last offset.
+
+        log_append_time >= 0 stamps LogAppendTime (and re-CRCs); -1 keeps CreateTime.
+        """
+        return _native.assign_offsets(records, base_offset, leader_epoch, log_append_time)
+
+
+def _error_code(code: int) -> ErrorCode:
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return ErrorCode.CORRUPT_MESSAGE
