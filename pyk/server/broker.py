@@ -41,7 +41,9 @@ class Broker:
         self.node_id: int = config.node_id
         self.log_defaults = LogConfig.from_server(config)
         self.logs = LogManager(config.log_dirs, self.log_defaults)
-        self.metadata = MetadataStore(config.log_dirs[0], config["cluster.id"])
+        # meta.properties (Kafka's file) is the source of the cluster id; the store checks it.
+        cluster_id = self.logs.ensure_meta_properties(self.node_id, config["cluster.id"])
+        self.metadata = MetadataStore(config.log_dirs[0], cluster_id)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.purgatory: FetchPurgatory | None = None
         self.dispatcher = Dispatcher(self)
@@ -55,14 +57,11 @@ class Broker:
         self.loop = asyncio.get_running_loop()
         self.purgatory = FetchPurgatory(self.loop)
         started = time.monotonic()
-        self.logs.load()
+        self.logs.load({t.name: self.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
         for topic in self.metadata.topics.values():
-            config = self.topic_log_config(topic)
             for p in range(topic.partitions):
-                if self.logs.get(topic.name, p) is None:
-                    self.logs.create(topic.name, p, config)
-                else:
-                    self.logs.update_config(topic.name, config)
+                if self.logs.get(topic.name, p) is None:  # created in metadata, crashed before the log
+                    self.logs.create(topic.name, p, self.topic_log_config(topic))
         log.info(
             "loaded %d topics, %d partitions in %.2fs (cluster id %s)",
             len(self.metadata.topics),

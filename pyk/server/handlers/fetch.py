@@ -48,7 +48,9 @@ def _read_all(broker: Any, request: dict[str, Any]) -> tuple[dict[str, Any], int
                 "log_start_offset": -1,
                 "aborted_transactions": [] if read_committed else None,
                 "preferred_read_replica": -1,
-                "records": None,
+                # Empty, not null: Kafka always sends a record set, and librdkafka 2.0.2
+                # rejects a null one ("invalid MessageSetSize -1").
+                "records": b"",
             }
             try:
                 plog = broker.partition_log(name, index)
