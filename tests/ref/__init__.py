@@ -1,0 +1,40 @@
+"""Pure-Python twins of pyk._native, name for name, so that `tests.ref` and `pyk._native`
+are interchangeable modules in the native-vs-reference tests (STYLE practice 6).
+
+They favour plainness over speed: slow, obviously right, and independent of the C code.
+The batch builder (builder.py) and hypothesis strategies (strategies.py) live alongside
+but are not part of the twin set.
+"""
+
+from tests.ref.batch import (
+    BATCH_INFO_FIELDS,
+    BatchInfo,
+    ScanResult,
+    assign_offsets,
+    batch_info,
+    find_batch,
+    scan_batches,
+    validate_batch,
+)
+from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
+from tests.ref.index import index_lookup, timeindex_lookup
+from tests.ref.varint import decode_varint, encode_varint, varint_size
+
+__all__ = [
+    "BATCH_INFO_FIELDS",
+    "CRC32C_HW",
+    "BatchInfo",
+    "ScanResult",
+    "assign_offsets",
+    "batch_info",
+    "crc32c",
+    "crc32c_portable",
+    "decode_varint",
+    "encode_varint",
+    "find_batch",
+    "index_lookup",
+    "scan_batches",
+    "timeindex_lookup",
+    "validate_batch",
+    "varint_size",
+]

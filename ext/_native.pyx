@@ -1,0 +1,15 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True
+"""pyk._native: CRC32C, record batch validation and offset rewrite, segment scanning,
+index search and compression codecs, the byte-level hot paths of the broker.
+
+One compilation unit built from small files (STYLE practice 1); every function here has a
+pure-Python twin with the same name in tests/ref/.
+"""
+
+from cpython.buffer cimport PyBuffer_Release
+
+include "crc32c.pyx"
+include "varint.pyx"
+include "records.pyx"
+include "batch.pyx"
+include "index.pyx"
