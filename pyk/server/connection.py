@@ -29,6 +29,7 @@ from pyk.errors import ProtocolViolation
 log = logging.getLogger("pyk.server")
 
 _READ_CHUNK = 256 * 1024
+_DIRECT_READ_MIN = 64 * 1024  # frames this big skip the shared read buffer (see _process_frames)
 _SENDMSG_MAX_PARTS = 64  # below IOV_MAX; a gathered write of a response's header parts
 _SENDFILE_CHUNK = 1 << 30
 
@@ -68,6 +69,8 @@ class Connection:
         self._max_request = max_request_bytes
         self._on_close = on_close
         self._rbuf = bytearray()
+        self._frame: bytearray | None = None  # a large frame being received in place
+        self._frame_filled = 0
         self._out: deque[Any] = deque()
         self._out_offset = 0  # bytes of self._out[0] already sent
         self._writing = False
@@ -80,16 +83,28 @@ class Connection:
     # Reading ----------------------------------------------------------------------------------
     def _on_readable(self) -> None:
         try:
-            data = self.sock.recv(_READ_CHUNK)
+            if self._frame is not None:
+                received = self.sock.recv_into(memoryview(self._frame)[self._frame_filled :])
+                data = b""
+            else:
+                data = self.sock.recv(_READ_CHUNK)
+                received = len(data)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self.close(f"read failed: {exc}")
             return
-        if not data:
+        if not received:
             self.close(None)
             return
-        self._rbuf += data
+        if self._frame is not None:
+            self._frame_filled += received
+            if self._frame_filled < len(self._frame):
+                return
+            frame, self._frame = self._frame, None
+            self._handle(frame)
+        else:
+            self._rbuf += data
         self._process_frames()
 
     def _process_frames(self) -> None:
@@ -102,6 +117,13 @@ class Connection:
                 )
                 return
             if len(buf) < 4 + size:
+                if size >= _DIRECT_READ_MIN:
+                    # A large frame (a produce batch) is received straight into its own
+                    # buffer: no growing of the read buffer, no copy of the frame out of it.
+                    self._frame = bytearray(size)
+                    self._frame[: len(buf) - 4] = buf[4:]
+                    self._frame_filled = len(buf) - 4
+                    buf.clear()
                 break
             frame = buf[4 : 4 + size]
             del buf[: 4 + size]
@@ -169,7 +191,7 @@ class Connection:
                 head = out[0]
                 if isinstance(head, (bytes, bytearray, memoryview)):
                     views = [memoryview(head)[self._out_offset :]]
-                    for part in list(_take_bytes(out, 1, _SENDMSG_MAX_PARTS)):
+                    for part in _take_bytes(out, 1, _SENDMSG_MAX_PARTS):
                         views.append(memoryview(part))
                     sent = self.sock.sendmsg(views)
                     self._consume(sent)
