@@ -280,6 +280,12 @@ class PartitionLog:
         if offset <= self.log_start_offset:
             return self.log_start_offset
         self.log_start_offset = offset
+        self._check_offsets()
+        # Persist the new start BEFORE removing files: a crash in between then leaves extra
+        # segments below a durable log start (harmless, removed again next time) rather than
+        # a log start that silently moves back to the first remaining segment.
+        if self.on_log_start_offset_change is not None:
+            self.on_log_start_offset_change(self)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         while len(self.segments) > 1:
             nxt = self.segments.higher(self.segments.first.base_offset)
@@ -288,10 +294,8 @@ class PartitionLog:
             self._delete_segment(self.segments.first, now)
         self.producer_state.truncate_head(offset)
         self.epoch_cache.truncate_from_start(offset)
+        # Deleted segments needed no flush; the recovery point may never point below the log.
         self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
-        self._check_offsets()
-        if self.on_log_start_offset_change is not None:
-            self.on_log_start_offset_change(self)
         return offset
 
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:

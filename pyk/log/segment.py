@@ -58,9 +58,12 @@ _ATTRIBUTES = struct.Struct(">h")  # at 21
 _TIMESTAMP_TYPE_BIT = 0x08  # attributes bit 3: 1 = LogAppendTime
 _CODEC_MASK = 0x07
 
-# Bytes read per pread when walking batch headers from an index position.  The gap between two
-# index entries is about index.interval.bytes (4 KiB by default) plus one batch, so one window
-# usually holds the whole walk; bigger batches are skipped by their header without reading them.
+# Bytes read per pread when a fetch looks for its batch from an index position.  The gap between
+# two index entries is about index.interval.bytes (4 KiB by default) plus one batch, so one
+# window usually holds the whole walk; a batch larger than the window is judged and skipped by
+# its header alone.  Small, because every fetch pays for copying it.
+FIND_WINDOW = 8 * 1024
+# Bytes read per pread by the header walks of loading and timestamp lookups (not per fetch).
 SCAN_WINDOW = 64 * 1024
 # Bytes read per pread during recovery, which checks every byte (CRC) of the segment.
 RECOVERY_CHUNK = 8 * 1024 * 1024
@@ -263,7 +266,7 @@ class LogSegment:
         _, position = self.offset_index.lookup(offset)
         position = max(position, start_position)
         while position + BATCH_HEADER_SIZE <= self.size:
-            window = os.pread(self.fd, min(SCAN_WINDOW, self.size - position), position)
+            window = os.pread(self.fd, min(FIND_WINDOW, self.size - position), position)
             found, scanned = _native.find_batch(window, offset)
             if found >= 0:
                 return self._batch_at(window, found, position)

@@ -136,7 +136,7 @@ def test_bad_index_rebuilt_after_clean_shutdown(log_dir: str, damage: str) -> No
     assert rebuilt.offset_index.entries == entries
     assert rebuilt.time_index.entries >= 1
     assert read_all(again) == written
-    for first, last in written:
+    for _, last in written:
         assert again.read(last, 1).records is not None
     again.close()
     assert os.path.getsize(index_path) == entries * 8
