@@ -44,3 +44,112 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------------------------------
 # End of the native extension guard.
 # ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# Broker fixtures (owner: real-client suites tests/clients, tests/durability, tests/adversity)
+#
+# `broker`: one real `pyk serve` subprocess per test module (default configuration, ephemeral
+# port, its own log.dirs).  `broker_factory`: brokers with a test's own `--override`s, which the
+# test may stop, kill -9 and restart.  `topic`: a name unique to the test.  The log of every
+# broker a failing test used is attached to its report.  PYK_TEST_BOOTSTRAP=host:port points
+# `broker` at a broker started elsewhere (to check the tests themselves against another
+# Kafka-protocol broker); `broker_factory` tests are then skipped.  See tests/helpers.py.
+# ---------------------------------------------------------------------------------------
+import os  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+from tests.helpers import BrokerProcess, ExternalBroker, unique_topic  # noqa: E402
+
+_EXTERNAL_BOOTSTRAP = os.environ.get("PYK_TEST_BOOTSTRAP")
+
+
+def _stop_and_check(b: BrokerProcess) -> None:
+    """Stops a broker at fixture teardown: a bad exit code or a traceback in its log fails the test."""
+    if b.running:
+        code = b.stop()
+        assert code == 0, f"pyk serve exited with code {code} on SIGTERM\n{b.log_tail()}"
+    text = b.log_text()
+    marker = "Traceback (most recent call last)"
+    if marker in text:
+        first = text.index(marker)
+        pytest.fail(
+            f"pyk serve logged a traceback (a bug, tier-c error):\n{text[max(0, first - 2000) : first + 6000]}"
+        )
+
+
+def _prop(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class BrokerFactory:
+    """Starts brokers with extra `--override`s for one test; the fixture stops them all afterwards."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self.brokers: list[BrokerProcess] = []
+
+    def __call__(
+        self, start: bool = True, overrides: dict[str, Any] | None = None, **keys: Any
+    ) -> BrokerProcess:
+        """A new broker: `factory(message_max_bytes=3145728)` ('_' stands for '.') or `overrides={...}`."""
+        conf = {k.replace("_", "."): _prop(v) for k, v in keys.items()}
+        conf.update({k: _prop(v) for k, v in (overrides or {}).items()})
+        b = BrokerProcess(Path(self._tmp.mktemp("pyk-broker")), conf)
+        self.brokers.append(b)
+        return b.start() if start else b
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess | ExternalBroker]:
+    """One broker with the default configuration, shared by the tests of a module."""
+    if _EXTERNAL_BOOTSTRAP:
+        yield ExternalBroker(_EXTERNAL_BOOTSTRAP)
+        return
+    b = BrokerProcess(Path(tmp_path_factory.mktemp("pyk-broker")))
+    b.start()
+    try:
+        yield b
+    finally:
+        _stop_and_check(b)
+
+
+@pytest.fixture
+def broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerFactory]:
+    """Brokers of this test's own configuration; needs a local pyk (skipped with PYK_TEST_BOOTSTRAP)."""
+    if _EXTERNAL_BOOTSTRAP:
+        pytest.skip("needs its own pyk process (PYK_TEST_BOOTSTRAP points at an external broker)")
+    factory = BrokerFactory(tmp_path_factory)
+    try:
+        yield factory
+    finally:
+        for b in factory.brokers:
+            _stop_and_check(b)
+
+
+@pytest.fixture
+def topic(request: pytest.FixtureRequest) -> str:
+    """A topic name unique to this test (derived from its name)."""
+    return unique_topic(request.node.name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attaches the log of every broker a failing test used to its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        brokers = value.brokers if isinstance(value, BrokerFactory) else [value]
+        for i, b in enumerate(brokers):
+            if isinstance(b, BrokerProcess):
+                report.sections.append(
+                    (f"pyk serve log: {name}[{i}] {b.bootstrap} ({b.log_file})", b.log_tail())
+                )
+
+
+# ---------------------------------------------------------------------------------------
+# End of the broker fixtures.
+# ---------------------------------------------------------------------------------------

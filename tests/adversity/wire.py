@@ -1,0 +1,249 @@
+"""A tiny hand-packed Kafka wire client for sending what real clients never send.
+
+Owns: framing over a raw socket (`WireClient`), struct-packed request bodies for the handful of
+APIs the adversity tests need (ApiVersions v0, Produce v3, ListOffsets v1, InitProducerId v0),
+their response decoders, and a v2 record-batch builder that can be told to lie (wrong CRC, wrong
+length, wrong magic).
+
+It is written from the protocol documentation independently of `pyk.protocol` on purpose: a
+test that shared the broker's codec would share its bugs.
+
+Request header v1: api_key int16, api_version int16, correlation_id int32, client_id nullable
+string.  Response header v0: correlation_id int32.  Strings are int16 length + bytes (-1 = null).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+import crc32c
+
+API_PRODUCE, API_LIST_OFFSETS, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 2, 18, 22
+
+
+def string(s: str | None) -> bytes:
+    if s is None:
+        return struct.pack(">h", -1)
+    raw = s.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def request_header(
+    api_key: int, version: int, correlation_id: int, client_id: str | None = "pyk-adversity"
+) -> bytes:
+    return struct.pack(">hhi", api_key, version, correlation_id) + string(client_id)
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">i", len(payload)) + payload
+
+
+class Reader:
+    """Bounds-checked big-endian reads over one response body."""
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data, self.pos = data, pos
+
+    def take(self, fmt: str) -> tuple[int, ...]:
+        values = struct.unpack_from(">" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize(">" + fmt)
+        return values
+
+    def int16(self) -> int:
+        return self.take("h")[0]
+
+    def int32(self) -> int:
+        return self.take("i")[0]
+
+    def int64(self) -> int:
+        return self.take("q")[0]
+
+    def string(self) -> str | None:
+        n = self.int16()
+        if n < 0:
+            return None
+        s = self.data[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+
+class WireClient:
+    """One raw connection: send frames (or any bytes), read response frames, detect a close."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._next_cid = 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"closed by the broker after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(size)
+
+    def send_request(
+        self, api_key: int, version: int, body: bytes, client_id: str | None = "pyk-adversity"
+    ) -> int:
+        cid = self._next_cid
+        self._next_cid += 1
+        self.send_raw(frame(request_header(api_key, version, cid, client_id) + body))
+        return cid
+
+    def request(self, api_key: int, version: int, body: bytes) -> Reader:
+        """Sends one request, reads its response, checks the correlation id; a Reader at the body."""
+        cid = self.send_request(api_key, version, body)
+        resp = self.recv_frame()
+        (got,) = struct.unpack_from(">i", resp, 0)
+        assert got == cid, f"correlation id {got}, expected {cid}"
+        return Reader(resp, 4)
+
+    def closed_by_peer(self, timeout: float = 5.0) -> bool:
+        """True once the broker has closed this connection (EOF or reset) within `timeout`.
+
+        Any bytes that arrive first are read and ignored: the question is only whether the
+        connection ends.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                if not self.sock.recv(65536):
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except TimeoutError:
+                return False
+        return False
+
+    # APIs -----------------------------------------------------------------------------------------
+
+    def api_versions(self) -> dict[int, tuple[int, int]]:
+        """ApiVersions v0: {api_key: (min, max)}; asserts error code 0."""
+        r = self.request(API_API_VERSIONS, 0, b"")
+        assert r.int16() == 0
+        return {k: (lo, hi) for k, lo, hi in (r.take("hhh") for _ in range(r.int32()))}
+
+    def produce(self, topic: str, partition: int, records: bytes, acks: int = -1) -> ProduceResult:
+        """Produce v3 (the first with v2 batches): one batch to one partition."""
+        body = (
+            string(None)  # transactional_id
+            + struct.pack(">hi", acks, 10_000)  # acks, timeout_ms
+            + struct.pack(">i", 1) + string(topic)
+            + struct.pack(">i", 1) + struct.pack(">i", partition)
+            + struct.pack(">i", len(records)) + records
+        )  # fmt: skip
+        r = self.request(API_PRODUCE, 3, body)
+        assert r.int32() == 1 and r.string() == topic and r.int32() == 1
+        index, error_code, base_offset, log_append_time = r.take("ihqq")
+        assert index == partition
+        return ProduceResult(error_code, base_offset, log_append_time)
+
+    def list_offset(self, topic: str, partition: int, timestamp: int = -1) -> tuple[int, int]:
+        """ListOffsets v1: (error_code, offset) for one partition; -1 latest, -2 earliest."""
+        body = (
+            struct.pack(">i", -1)
+            + struct.pack(">i", 1)
+            + string(topic)
+            + struct.pack(">iiq", 1, partition, timestamp)
+        )
+        r = self.request(API_LIST_OFFSETS, 1, body)
+        assert r.int32() == 1 and r.string() == topic and r.int32() == 1
+        index, error_code, _ts, offset = r.take("ihqq")
+        assert index == partition
+        return error_code, offset
+
+    def init_producer_id(self) -> tuple[int, int, int]:
+        """InitProducerId v0 for an idempotent (non-transactional) producer: (error_code, pid, epoch)."""
+        r = self.request(API_INIT_PRODUCER_ID, 0, string(None) + struct.pack(">i", 60_000))
+        _throttle, error_code, pid, epoch = r.take("ihqh")
+        return error_code, pid, epoch
+
+
+@dataclass(frozen=True)
+class ProduceResult:
+    error_code: int
+    base_offset: int
+    log_append_time: int
+
+
+# Record batches (magic v2, KIP-98) ---------------------------------------------------------------
+#
+# RecordBatch => baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8,
+#                crc uint32 (CRC32C of everything after it), attributes int16, lastOffsetDelta int32,
+#                baseTimestamp int64, maxTimestamp int64, producerId int64, producerEpoch int16,
+#                baseSequence int32, records [Record]
+# Record => length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
+#           key varint-length bytes, value varint-length bytes, headers [varint-length key, value]
+
+
+def varint(n: int) -> bytes:
+    """Zigzag varint (Kafka's signed varint/varlong)."""
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while True:
+        byte = z & 0x7F
+        z >>= 7
+        if z:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _bytes_field(b: bytes | None) -> bytes:
+    return varint(-1) if b is None else varint(len(b)) + b
+
+
+def record_batch(
+    records: list[tuple[bytes | None, bytes | None]],
+    *,
+    timestamp: int | None = None,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    magic: int = 2,
+    bad_crc: bool = False,
+    length_delta: int = 0,
+) -> bytes:
+    """An uncompressed batch of (key, value) records at base offset 0 (the broker assigns offsets).
+
+    bad_crc flips the stored CRC; length_delta makes batchLength disagree with the bytes sent.
+    """
+    ts = int(time.time() * 1000) if timestamp is None else timestamp
+    body = bytearray()
+    for i, (key, value) in enumerate(records):
+        rec = b"\x00" + varint(0) + varint(i) + _bytes_field(key) + _bytes_field(value) + varint(0)
+        body += varint(len(rec)) + rec
+    after_crc = (
+        struct.pack(">hiqqqhi", 0, len(records) - 1, ts, ts, producer_id, producer_epoch, base_sequence)
+        + struct.pack(">i", len(records))
+        + bytes(body)
+    )
+    crc = crc32c.crc32c(after_crc)
+    if bad_crc:
+        crc ^= 0xDEADBEEF
+    batch_length = 4 + 1 + 4 + len(after_crc) + length_delta
+    return struct.pack(">qiib", 0, batch_length, -1, magic) + struct.pack(">I", crc) + after_crc

@@ -1,0 +1,1 @@
+"""Real-client tests (confluent-kafka, kafka-python, aiokafka, kcat) against a pyk serve process."""
