@@ -79,6 +79,7 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+# cleanup.policy is a set in Kafka; a sorted tuple keeps it hashable and comparable.
 def _cleanup_policy(text: str) -> tuple[str, ...]:
     # A list type in Kafka: "delete", "compact" or both, comma separated, order irrelevant.
     items = tuple(sorted({s.strip() for s in text.split(",") if s.strip()}))
@@ -117,6 +118,13 @@ def _key(name: str, type_name: str, parse: Callable[[str], Any], default: str,
     return TopicConfigKey(name, type_name, parse, default, server_keys, doc)
 
 
+# The topic keys pyk accepts, in DescribeConfigs order.  Ranges are Kafka's ConfigDef validators
+# (LogConfig.java / TopicConfig.java): e.g. segment.bytes >= 14 (one legacy record overhead),
+# segment.index.bytes >= 4, min.insync.replicas >= 1, retention.* may be -1 for "unbounded".
+# Server synonyms follow ServerTopicConfigSynonyms, most specific first; hour/minute synonyms
+# are converted to milliseconds by _from_server_value.  Keys listed here but not acted on yet
+# (compaction, retention, jitter, unclean election) are still validated and described, so
+# clients that set them get Kafka's answers.
 TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
     k.name: k
     for k in [
@@ -186,6 +194,8 @@ def _from_server_value(key: TopicConfigKey, server: Mapping[str, object]) -> Any
     Hour/minute synonyms are scaled to milliseconds (log.retention.hours=168 -> 604800000).  A
     server key that is absent or None falls through to the next synonym, then to Kafka's default.
     """
+    # Kafka resolves e.g. retention.ms from log.retention.ms, then .minutes, then .hours: the
+    # first synonym that is set wins, so an explicit smaller unit always overrides a larger one.
     for server_key in key.server_keys:
         value = server.get(server_key)
         if value is None:
@@ -218,6 +228,8 @@ class LogConfig(Mapping[str, Any]):
                  "min_insync_replicas", "preallocate", "timestamp_before_max_ms", "timestamp_after_max_ms")
 
     def __init__(self, defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, str] | None = None) -> None:
+        # Layering, lowest first: Kafka's defaults, the server-derived defaults, topic overrides.
+        # Only the override strings are kept verbatim (DescribeConfigs echoes what was set).
         base = {name: key.parse(key.kafka_default) for name, key in TOPIC_CONFIGS.items()}
         if defaults is not None:
             base.update(defaults)
@@ -236,6 +248,8 @@ class LogConfig(Mapping[str, Any]):
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid value {text!r} for {name}: {exc}") from None
             self.overrides[name] = str(text).strip()
         self._values = values
+        # Typed attributes for the append/read paths: one attribute load instead of a dict
+        # lookup plus key string per use.
         self.segment_bytes: int = values["segment.bytes"]
         self.segment_ms: int = values["segment.ms"]
         self.segment_index_bytes: int = values["segment.index.bytes"]
@@ -256,6 +270,7 @@ class LogConfig(Mapping[str, Any]):
         self.min_insync_replicas: int = values["min.insync.replicas"]
         self.preallocate: bool = values["preallocate"]
         # KIP-937 bounds, with the older difference.max.ms as a cap on both sides.
+        # (Kafka 3.6+ semantics: the newer before/after keys default to the older difference key.)
         diff = values["message.timestamp.difference.max.ms"]
         self.timestamp_before_max_ms: int = min(diff, values["message.timestamp.before.max.ms"])
         self.timestamp_after_max_ms: int = min(diff, values["message.timestamp.after.max.ms"])

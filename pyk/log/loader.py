@@ -89,6 +89,8 @@ class LogLoader:
     def load(self) -> LoadedLog:
         bases = self._clean_directory()
         segments = LogSegments()
+        # Every segment is opened inactive (trimmed indexes); only the last one is made active
+        # once we know which segment is last after any truncation below.
         recovered = 0
         truncated_total = 0
         # Segments at or after this base are CRC-scanned after an unclean shutdown.
@@ -98,9 +100,14 @@ class LogLoader:
             recover_from = floor[-1] if floor else (bases[0] if bases else 0)
         for i, base in enumerate(bases):
             segment = self.new_segment(base, active=False)
+            # Unflushed data (at/after the recovery point's segment) may be torn only if the
+            # machine lost power; after a process kill it is intact, but a CRC scan is the only
+            # way to know which case we are in, so Kafka (and pyk) always scan it.
             must_recover = recover_from is not None and base >= recover_from
             reason = "unclean shutdown" if must_recover else ""
             if not must_recover:
+                # Trusted data, but its indexes are derived files: check them cheaply and
+                # rebuild from the .log if they do not describe it.
                 reason = self._needs_rebuild(segment)
                 must_recover = bool(reason)
             if must_recover:
@@ -118,10 +125,16 @@ class LogLoader:
                     break
             segments.add(segment)
         if not segments:
+            # A new (or fully deleted) log: its first segment starts where consumers may start.
             segments.add(self.new_segment(self.log_start_offset, active=True))
         else:
             segments.active.make_active()
+        # The log end offset is derived from data, never from a checkpoint: whatever survived
+        # recovery is the log.
         log_end_offset = segments.active.next_offset
+        # The checkpointed log start can be below the first segment (retention removed whole
+        # segments after the checkpoint) or above the log end (the tail was truncated after a
+        # DeleteRecords up to the high watermark); both are corrected here.
         log_start_offset = min(max(self.log_start_offset, segments.first.base_offset), log_end_offset)
         recovery_point = min(self.recovery_point, log_end_offset)
         epoch_cache = LeaderEpochFileCache(os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT))
@@ -134,6 +147,8 @@ class LogLoader:
 
     def _needs_rebuild(self, segment: LogSegment) -> str:
         """Why a segment's indexes cannot be trusted, or "" if they can."""
+        # A missing index file was just created empty by the segment; for a non-empty .log
+        # that is not "no entries needed" but "entries lost".
         if segment.size and not (segment.offset_index.existed and segment.time_index.existed):
             return "index file missing"
         try:
@@ -148,6 +163,8 @@ class LogLoader:
     def _clean_directory(self) -> list[int]:
         """Removes leftovers (step 1) and returns the sorted base offsets of the .log files."""
         names = os.listdir(self.directory)
+        # The .log files define the segments; every other per-segment file is derived from
+        # them or describes them, so it goes when its .log is gone.
         bases = sorted(b for b in (parse_offset_file(n, LOG_SUFFIX) for n in names) if b is not None)
         present = set(bases)
         for name in names:

@@ -82,8 +82,10 @@ class LogManager:
             self._topic_configs.update(topic_configs)
         now_ms = int(time.time() * 1000)
         for log_dir in self.log_dirs:
+            # The marker is per log dir (Kafka LogManager): each dir was closed cleanly or not.
             marker = os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER)
             clean = os.path.exists(marker)
+            loaded_here = 0
             recovery_points = self._read_checkpoint(log_dir, RECOVERY_POINT_CHECKPOINT)
             start_offsets = self._read_checkpoint(log_dir, LOG_START_OFFSET_CHECKPOINT)
             for name in sorted(os.listdir(log_dir)):
@@ -105,10 +107,12 @@ class LogManager:
                                          log_start_offset=start_offsets.get(tp, 0),
                                          had_clean_shutdown=clean, now_ms=now_ms)
                 self._register(tp, log_dir, plog)
+                loaded_here += 1
             if clean:
+                # From now on the logs change: a crash must be seen as unclean at the next start.
                 os.unlink(marker)
                 fsync_dir(log_dir)
-            else:
+            elif loaded_here:
                 log.info("%s: no clean-shutdown marker, logs after their recovery points were checked", log_dir)
         self.loaded = True
 
@@ -188,6 +192,7 @@ class LogManager:
         return plog
 
     def _least_loaded_dir(self) -> str:
+        # Kafka's default placement: fewest partitions, ties to the first configured dir.
         counts = {d: 0 for d in self.log_dirs}
         for d in self._dir_of.values():
             counts[d] += 1
@@ -204,6 +209,8 @@ class LogManager:
         log_dir = self._dir_of.pop(tp, None)
         if plog is None or log_dir is None:
             return
+        # Rename first: after this single atomic step a restart no longer sees the partition,
+        # whatever happens to the removal below.
         old = plog.directory
         new = os.path.join(log_dir, f"{partition_dir_name(topic, partition)}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
         os.rename(old, new)
@@ -233,6 +240,8 @@ class LogManager:
         self._release_deleted(int(time.time() * 1000))
 
     def _write_checkpoints(self, log_dir: str) -> None:
+        # Each dir's checkpoints list exactly the partitions stored in that dir (Kafka's layout),
+        # so a dir moved to another broker carries its own offsets.
         mine = {tp: plog for tp, plog in self.logs.items() if self._dir_of[tp] == log_dir}
         write_offsets(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT),
                       {tp: plog.recovery_point for tp, plog in mine.items()})
@@ -265,9 +274,10 @@ class LogManager:
         at the next start proves every log was flushed and every index trimmed.
         """
         for plog in self.logs.values():
-            plog.close()
+            plog.close()  # flush: recovery point = log end offset, indexes trimmed, snapshot
         for log_dir in self.log_dirs:
             self._write_checkpoints(log_dir)
+        # No connection is sending any more: deleted logs' fds can go now.
         self._release_deleted(0, force=True)
         for log_dir in self.log_dirs:
             write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")

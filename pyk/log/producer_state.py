@@ -106,11 +106,15 @@ class ProducerStateManager:
                              f"producer {producer_id} sent a batch with producer id but no base sequence")
         entry = self.producers.get(producer_id)
         if entry is None:
+            # First batch of this producer here (or its state expired with the log start):
+            # only sequence 0 proves no earlier batch of it was lost.
             if first_seq != 0:
                 raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                  f"producer {producer_id} unknown to this partition must start at sequence 0, "
                                  f"found {first_seq}")
             return None
+        # Duplicates are looked for before the epoch/sequence rules, as Kafka does: a retry of
+        # an already written batch must succeed with its original offsets, not fail.
         if epoch == entry.epoch:
             for b_first, b_last, first_offset, last_offset in entry.batches:
                 if b_first == first_seq and b_last == last_seq:
@@ -119,10 +123,13 @@ class ProducerStateManager:
             raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
                              f"producer {producer_id} epoch {epoch} is older than the current epoch {entry.epoch}")
         if epoch > entry.epoch:
+            # Epoch bump (KIP-360 or a new InitProducerId): sequences restart at 0.
             if first_seq != 0:
                 raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                  f"producer {producer_id} new epoch {epoch} must start at sequence 0, found {first_seq}")
             return None
+        # Same epoch: the batch must continue exactly after the last written one; a gap means
+        # a batch in between was lost, an overlap that is not an exact duplicate is a bug.
         if entry.batches:
             expected_after = entry.batches[-1][1]
             if not _in_sequence(expected_after, first_seq):
@@ -163,6 +170,8 @@ class ProducerStateManager:
 
     def take_snapshot(self, offset: int) -> None:
         """Writes the state as of `offset` (every batch below it applied) and prunes old ones."""
+        # The offset is stored inside the CRC-covered body as well as in the file name, so a
+        # renamed or mixed-up file is detected on load.
         parts = [_SNAP_BODY_HEAD.pack(offset, len(self.producers))]
         for entry in self.producers.values():
             parts.append(_SNAP_PRODUCER.pack(entry.producer_id, entry.epoch, entry.last_timestamp, len(entry.batches)))
@@ -222,6 +231,8 @@ class ProducerStateManager:
             self.producers = producers
             start = offset
             break
+        # Replay every batch at/after the snapshot offset, in log order, through the same
+        # update() the append path uses, so the rebuilt state equals the state before the stop.
         replay_from = start if start is not None else 0
         replayed = 0
         for segment in segments:

@@ -20,6 +20,8 @@ class LogSegments:
     """Sorted base offset -> LogSegment map of one PartitionLog (same thread, no locking)."""
 
     def __init__(self) -> None:
+        # Two views of one set, always updated together: the sorted list answers floor and
+        # successor queries by bisection, the dict maps a base offset to its segment.
         self._bases: list[int] = []
         self._by_base: dict[int, LogSegment] = {}
 
@@ -45,6 +47,7 @@ class LogSegments:
 
     def from_offset(self, offset: int) -> Iterator[LogSegment]:
         """Segments that may hold offsets >= offset: the floor segment and all after it."""
+        # An offset below the first base still starts at the first segment (max(..., 0)).
         i = max(bisect_right(self._bases, offset) - 1, 0)
         for base in self._bases[i:]:
             yield self._by_base[base]
@@ -58,6 +61,7 @@ class LogSegments:
         return self._by_base[self._bases[0]]
 
     def __iter__(self) -> Iterator[LogSegment]:
+        # Iterates a copy so callers may delete segments while walking (retention, DeleteRecords).
         return (self._by_base[b] for b in list(self._bases))
 
     def __len__(self) -> int:
