@@ -248,17 +248,26 @@ def test_index_full_rolls(log_dir: str) -> None:
         assert os.path.getsize(segment.offset_index.path) <= 32
 
 
-def test_recompression(log_dir: str) -> None:
+@pytest.mark.parametrize(("setting", "produced", "stored"), [
+    ("zstd", 0, 4), ("gzip", 3, 1), ("lz4", 2, 3), ("snappy", 0, 2), ("uncompressed", 1, 0), ("producer", 4, 4),
+])
+def test_compression_type(log_dir: str, setting: str, produced: int, stored: int) -> None:
     from pyk import _native
 
-    if not hasattr(_native, "recompress_batch"):
-        pytest.skip("pyk._native.recompress_batch not built yet")
-    plog = open_log(log_dir, small_config(**{"compression.type": "zstd"}))
-    plog.append(batch(5), BASE_TS)
-    data = plog.read(0, 10000).records
+    plog = open_log(log_dir, small_config(**{"compression.type": setting, "segment.bytes": "100000"}))
+    for i in range(3):
+        plog.append(batch(5, compression=produced, ts=BASE_TS + 10 * i), BASE_TS)
+    data = plog.read(0, 100000).records
     raw = os.pread(data.fd, data.size, data.position)
-    assert batch_info(raw).compression == 4 and _native.validate_batch(raw, 10**6) == 0
-    assert plog.offset_for_timestamp(BASE_TS + 3) == (3, BASE_TS + 3)
+    pos = 0
+    while pos < len(raw):
+        info = batch_info(raw, pos)
+        assert info.compression == stored
+        assert _native.validate_batch(raw[pos:pos + info.size], 10**6) == 0
+        pos += info.size
+    # Timestamp lookups find the record inside compressed batches too.
+    assert plog.offset_for_timestamp(BASE_TS + 13) == (8, BASE_TS + 13)
+    assert plog.max_timestamp_and_offset() == (14, BASE_TS + 24)
 
 
 def test_writes_are_one_os_write(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
