@@ -305,9 +305,6 @@ class LogConfig(Mapping[str, Any]):
         """The same server defaults with no topic overrides."""
         return LogConfig(self._defaults)
 
-    def is_override(self, name: str) -> bool:
-        return name in self.overrides
-
     def value_string(self, name: str) -> str:
         """The value of a key rendered as DescribeConfigs reports it."""
         return TOPIC_CONFIGS[name].render(self._values[name])

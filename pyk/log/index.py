@@ -57,8 +57,13 @@ class _MappedIndex:
         self.base_offset = base_offset
         self.max_index_size = max_index_size
         self.existed = os.path.exists(path)  # False: created now (a missing index is rebuilt)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        size = os.fstat(self._fd).st_size
+        # No fd is kept: the mapping stays valid after its fd is closed, and a partition with
+        # many segments would otherwise hold three fds per segment instead of one (the .log).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
         # A size that is not a whole number of entries is only possible after a crash or
         # tampering; keep the whole entries and let sanity_check report it.
         self.size_aligned = size % self.ENTRY_SIZE == 0
@@ -74,9 +79,13 @@ class _MappedIndex:
         if self._mm is not None:
             self._mm.close()
             self._mm = None
-        os.ftruncate(self._fd, length)
-        if length > 0:
-            self._mm = mmap.mmap(self._fd, length)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, length)
+            if length > 0:
+                self._mm = mmap.mmap(fd, length)
+        finally:
+            os.close(fd)
         self.max_entries = length // self.ENTRY_SIZE
         self.entries = min(self.entries, self.max_entries)
 
@@ -107,25 +116,16 @@ class _MappedIndex:
         if self._mm is not None:
             self._mm.close()
             self._mm = None
-        os.close(self._fd)
-        self._fd = -1
 
     def delete(self) -> None:
         """Unmaps and removes the file (segment deletion)."""
         if self._mm is not None:
             self._mm.close()
             self._mm = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-
-    def rename(self, path: str) -> None:
-        os.rename(self.path, path)
-        self.path = path
 
     def _columns(self, fmt: str) -> list[tuple[int, ...]]:
         """All valid entries decoded column-wise (sanity checks only, never on a hot path)."""

@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
@@ -281,9 +281,6 @@ class LogManager:
         self._release_deleted(0, force=True)
         for log_dir in self.log_dirs:
             write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")
-
-    def __iter__(self) -> Iterator[PartitionLog]:
-        return iter(list(self.logs.values()))
 
 
 def _read_properties(path: str) -> dict[str, str]:

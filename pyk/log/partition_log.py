@@ -378,10 +378,6 @@ class PartitionLog:
             segment.release()
         self._pending_release = []
 
-    @property
-    def size_in_bytes(self) -> int:
-        return sum(s.size for s in self.segments)
-
     def __repr__(self) -> str:
         return (f"PartitionLog({self.topic}-{self.partition}, start={self.log_start_offset}, "
                 f"hw={self.high_watermark}, end={self.log_end_offset}, segments={len(self.segments)})")

@@ -124,7 +124,6 @@ class LogSegment:
         self.rolling_based_timestamp: int | None = None
         self.bytes_since_last_index_entry = 0
         self.active = active  # the last segment of its log: the one appends go to
-        self.deleted = False
 
     # Loading ----------------------------------------------------------------------------------
     def sanity_check(self) -> None:
@@ -473,7 +472,6 @@ class LogSegment:
 
     def delete(self) -> None:
         """Removes the files but keeps the .log fd open for in-flight FileSlices (see release)."""
-        self.deleted = True
         self.offset_index.delete()
         self.time_index.delete()
         try:
