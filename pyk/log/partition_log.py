@@ -298,6 +298,39 @@ class PartitionLog:
         self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
         return offset
 
+    def truncate_to(self, offset: int, now_ms: int | None = None) -> None:
+        """Removes every batch at or after `offset` (Kafka UnifiedLog.truncateTo; a follower
+        truncating to its leader's epoch end offset).  `offset` must be a batch boundary.
+
+        Segments starting at or after it are deleted, the one containing it is cut, then the
+        high watermark, recovery point, epoch cache and producer state follow the new end (the
+        producer state is rebuilt from its snapshots, which may no longer be past the end).
+        """
+        if offset >= self.log_end_offset:
+            return
+        offset = max(offset, self.log_start_offset)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        for segment in list(self.segments):
+            if segment.base_offset >= offset and len(self.segments) > 1:
+                self._delete_segment(segment, now)
+        active = self.segments.active
+        if active.base_offset >= offset:
+            # Even the first remaining segment starts past the cut: empty it in place.
+            active.truncate_to(active.base_offset)
+        else:
+            active.truncate_to(offset)
+        active.make_active()
+        self.log_end_offset = active.next_offset
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self._hw_segment_base, self._hw_position = active.base_offset, active.size
+        if self.high_watermark < self.log_end_offset:
+            batch = active.translate_offset(self.high_watermark)
+            self._hw_position = batch.position if batch is not None else active.size
+        self.epoch_cache.truncate_from_end(self.log_end_offset)
+        self.producer_state.load(self.segments, self.log_start_offset, self.log_end_offset)
+        self._check_offsets()
+
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
         self.segments.remove(segment.base_offset)
         segment.delete()

@@ -294,3 +294,29 @@ def test_storage_error_leaves_no_partial_batch(log_dir: str, monkeypatch: pytest
     assert os.path.getsize(plog.segments.active.log_path) == size and plog.log_end_offset == 1
     assert plog.append(batch(1), BASE_TS).first_offset == 1
     assert struct.unpack(">q", os.pread(plog.segments.active.fd, 8, size))[0] == 1
+
+
+def test_truncate_to(log_dir: str) -> None:
+    plog = open_log(log_dir)
+    written = []
+    for seq in range(0, 80, 2):
+        info = plog.append(batch(2, producer_id=9, producer_epoch=0, base_sequence=seq), BASE_TS + seq)
+        written.append((info.first_offset, info.last_offset))
+    segments = list(plog.segments)
+    cut = segments[2].base_offset + 4  # inside the third segment, on a batch boundary
+    plog.truncate_to(cut)
+    assert plog.log_end_offset == plog.high_watermark == cut
+    assert len(plog.segments) == 3 and plog.segments.active is segments[2]
+    assert read_all(plog) == [w for w in written if w[1] < cut]
+    # Producer state follows: the next sequence is the one after the last kept batch.
+    dup = plog.append(batch(2, producer_id=9, producer_epoch=0, base_sequence=cut - 2), BASE_TS)
+    assert dup.duplicate and dup.first_offset == cut - 2
+    nxt = plog.append(batch(2, producer_id=9, producer_epoch=0, base_sequence=cut), BASE_TS)
+    assert nxt.first_offset == cut and not nxt.duplicate
+    assert plog.offset_for_timestamp(BASE_TS + 78) is None
+    plog.truncate_to(segments[1].base_offset)  # exactly at a segment start
+    assert plog.log_end_offset == segments[1].base_offset and len(plog.segments) == 1
+    assert plog.end_offset_for_epoch(0) == (0, segments[1].base_offset)
+    plog.close()
+    again = open_log(log_dir, had_clean_shutdown=True, recovery_point=plog.log_end_offset)
+    assert read_all(again) == [w for w in written if w[1] < segments[1].base_offset]
