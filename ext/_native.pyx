@@ -7,9 +7,11 @@ pure-Python twin with the same name in tests/ref/.
 """
 
 from cpython.buffer cimport PyBuffer_Release
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 include "crc32c.pyx"
 include "varint.pyx"
 include "records.pyx"
 include "batch.pyx"
 include "index.pyx"
+include "compress.pyx"

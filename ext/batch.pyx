@@ -194,27 +194,41 @@ cdef int batch_validate(const uint8_t *p, Py_ssize_t n, int64_t max_message_byte
     return ERR_NONE
 
 
-def validate_batch(buf, int64_t max_message_bytes):
+def validate_batch(buf, int64_t max_message_bytes, bint deep=False):
     """Check a produce request's records field: exactly one complete v2 batch.
 
     Returns a Kafka error code: 0 ok; CORRUPT_MESSAGE (2) truncated, length mismatch or
     bad CRC; UNSUPPORTED_FOR_MESSAGE_FORMAT (43) magic != 2; MESSAGE_TOO_LARGE (10) batch
     larger than max_message_bytes; INVALID_RECORD (87) several batches, bad count /
-    lastOffsetDelta, unknown codec, or (uncompressed) records that do not frame exactly.
-    Compressed batches get header and CRC checks only.
+    lastOffsetDelta, unknown codec, or records that do not frame exactly.  Compressed
+    batches get header and CRC checks only, unless deep: then the records section is
+    decompressed (CORRUPT_MESSAGE if that fails) and its records walked too.
     """
     cdef Py_buffer view
-    cdef int code
+    cdef const uint8_t *p
+    cdef int code, compression
+    cdef bytes records
     buffer_acquire(buf, &view, False)
     try:
+        p = <const uint8_t *>view.buf
         if view.len > CRC32C_NOGIL_THRESHOLD:
             with nogil:
-                code = batch_validate(<const uint8_t *>view.buf, view.len, max_message_bytes)
+                code = batch_validate(p, view.len, max_message_bytes)
         else:
-            code = batch_validate(<const uint8_t *>view.buf, view.len, max_message_bytes)
+            code = batch_validate(p, view.len, max_message_bytes)
+        if code != ERR_NONE or not deep:
+            return code
+        compression = hton_load_i16(p + BATCH_ATTRIBUTES_OFFSET) & BATCH_ATTR_COMPRESSION_MASK
+        if compression == CODEC_NONE:
+            return code
+        try:
+            records = codec_run(True, compression, p + BATCH_HEADER_SIZE, view.len - BATCH_HEADER_SIZE, -1)
+        except ValueError:
+            return ERR_CORRUPT_MESSAGE
+        return records_walk(<const uint8_t *>PyBytes_AS_STRING(records), len(records),
+                            hton_load_i32(p + BATCH_RECORDS_COUNT_OFFSET))
     finally:
         PyBuffer_Release(&view)
-    return code
 
 
 # Offset assignment

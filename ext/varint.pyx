@@ -1,6 +1,4 @@
 # Zigzag varlong helpers for Python callers (record builders, the protocol layer's
-
-from cpython.bytes cimport PyBytes_FromStringAndSize
 # records-aware paths).  The nogil readers the validators use live in varint.pxd.
 
 

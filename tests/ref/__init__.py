@@ -16,6 +16,7 @@ from tests.ref.batch import (
     scan_batches,
     validate_batch,
 )
+from tests.ref.compress import compress, decompress, recompress_batch
 from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
 from tests.ref.varint import decode_varint, encode_varint, varint_size
@@ -27,12 +28,15 @@ __all__ = [
     "ScanResult",
     "assign_offsets",
     "batch_info",
+    "compress",
     "crc32c",
     "crc32c_portable",
     "decode_varint",
+    "decompress",
     "encode_varint",
     "find_batch",
     "index_lookup",
+    "recompress_batch",
     "scan_batches",
     "timeindex_lookup",
     "validate_batch",

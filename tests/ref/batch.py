@@ -8,6 +8,7 @@ from array import array
 from collections import namedtuple
 
 from tests.ref._ints import byte_view, int32, int64, ssize, wrap64
+from tests.ref.compress import decompress
 from tests.ref.crc32c import crc32c
 from tests.ref.records import records_walk
 
@@ -102,9 +103,20 @@ def _validate(data: memoryview, max_message_bytes: int) -> int:
     return ERR_NONE
 
 
-def validate_batch(buf: object, max_message_bytes: int) -> int:
+def validate_batch(buf: object, max_message_bytes: int, deep: bool = False) -> int:
     max_message_bytes = int64(max_message_bytes)
-    return _validate(byte_view(buf), max_message_bytes)
+    data = byte_view(buf)
+    code = _validate(data, max_message_bytes)
+    if code or not deep:
+        return code
+    info = BatchInfo(data)
+    if info.compression == 0:
+        return code
+    try:
+        records = decompress(info.compression, data[HEADER_SIZE:info.size])
+    except ValueError:
+        return ERR_CORRUPT_MESSAGE
+    return records_walk(memoryview(records), info.records_count)
 
 
 def assign_offsets(buf: object, base_offset: int, partition_leader_epoch: int,

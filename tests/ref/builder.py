@@ -12,6 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tests.ref.compress import compress
 from tests.ref.crc32c import crc32c
 from tests.ref.varint import encode_varint
 
@@ -77,8 +78,6 @@ def build_batch(records: Sequence[Record], *, base_offset: int = 0, partition_le
     first = timestamps[0] if timestamps else base_timestamp
     section = encode_records(records, first)
     if compression:
-        from tests.ref.compress import compress
-
         section = compress(compression, section)
     attributes = (compression | (0x08 if log_append_time else 0) | (0x10 if transactional else 0)
                   | (0x20 if control else 0))

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import struct
 
-import pyk._native as native
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
+import pyk._native as native
 import tests.ref as ref
 from pyk.errors import ErrorCode
 from tests.ref.builder import Record, build_batch
 from tests.ref.strategies import batches, mutated, records
 
 MAX = 1 << 20
+
+# The cores are shared: timings vary, so no per-example deadline.
+no_deadline = settings(deadline=None)
 
 
 @pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
@@ -48,6 +51,7 @@ def kafka_python_batch(recs: list[Record], compression: int = 0) -> bytearray:
 
 # batch_info
 
+@no_deadline
 @given(batches())
 def test_batch_info_of_built_batches(impl, batch):
     info = impl.batch_info(batch)
@@ -62,6 +66,7 @@ def test_batch_info_of_built_batches(impl, batch):
     assert isinstance(info, impl.BatchInfo)
 
 
+@no_deadline
 @given(st.binary(min_size=0, max_size=90), st.integers(-3, 40))
 def test_batch_info_of_any_bytes(data, offset):
     got, want = outcome(native.batch_info, data, offset), outcome(ref.batch_info, data, offset)
@@ -81,11 +86,13 @@ def test_batch_info_short_and_constructor():
 
 # validate_batch
 
+@no_deadline
 @given(batches())
 def test_validate_accepts_built_batches(impl, batch):
     assert impl.validate_batch(batch, MAX) == 0
 
 
+@no_deadline
 @given(st.lists(records, min_size=1, max_size=6))
 def test_validate_accepts_kafka_python_batches(impl, recs):
     batch = kafka_python_batch(recs)
@@ -94,6 +101,7 @@ def test_validate_accepts_kafka_python_batches(impl, recs):
     assert info.records_count == len(recs) and info.size == len(batch)
 
 
+@no_deadline
 @given(mutated(batches()), st.integers(0, 400))
 def test_validate_mutated_batches_agree(batch, max_bytes):
     assert native.validate_batch(batch, max_bytes) == ref.validate_batch(batch, max_bytes)
@@ -180,6 +188,7 @@ def test_validate_large_batch_without_gil():
 
 # assign_offsets
 
+@no_deadline
 @given(batches(), st.integers(0, 1 << 62), st.integers(-1, 1 << 31 - 1), st.none() | st.integers(0, 1 << 45))
 def test_assign_offsets(impl, batch, base_offset, epoch, append_time):
     args = (base_offset, epoch) if append_time is None else (base_offset, epoch, append_time)
@@ -236,11 +245,13 @@ def segments(draw):
     return data
 
 
+@no_deadline
 @given(segments(), st.integers(-1, 200))
 def test_scan_batches(impl, data, start):
     assert outcome(impl.scan_batches, data, start) == outcome(ref.scan_batches, data, start)
 
 
+@no_deadline
 @given(segments())
 def test_scan_batches_from_zero(data):
     result = native.scan_batches(data)
@@ -272,6 +283,7 @@ def test_scan_large_without_gil():
     assert result.valid_bytes == len(data) and len(result.positions) == 400
 
 
+@no_deadline
 @given(segments(), st.integers(-5, 1200))
 def test_find_batch(impl, data, target):
     assert outcome(impl.find_batch, data, target) == outcome(ref.find_batch, data, target)

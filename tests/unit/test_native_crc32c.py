@@ -5,12 +5,15 @@ from __future__ import annotations
 import array
 
 import crc32c as crc32c_pypi
-import pyk._native as native
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyk._native as native
 import tests.ref as ref
+
+# The cores are shared: timings vary, so no per-example deadline.
+no_deadline = settings(deadline=None)
 
 
 @pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
@@ -43,6 +46,7 @@ def test_vectors(impl, data, expected):
     assert impl.crc32c_portable(data) == expected
 
 
+@no_deadline
 @given(st.binary(max_size=300), st.binary(max_size=300), st.integers(0, 0xFFFFFFFF))
 def test_matches_reference_and_pypi(a, b, value):
     expected = crc32c_pypi.crc32c(a, value)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import pyk._native as native
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record import util as kafka_util
 
+import pyk._native as native
 import tests.ref as ref
 
 int64s = st.integers(-(1 << 63), (1 << 63) - 1)
+
+# The cores are shared: timings vary, so no per-example deadline.
+no_deadline = settings(deadline=None)
 
 
 @pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
@@ -25,6 +28,7 @@ def outcome(fn, *args):
         return "raise", type(exc)
 
 
+@no_deadline
 @given(int64s)
 def test_round_trip(value):
     encoded = native.encode_varint(value)
@@ -33,6 +37,7 @@ def test_round_trip(value):
     assert native.decode_varint(b"\x00" + encoded, 1) == (value, len(encoded) + 1)
 
 
+@no_deadline
 @given(st.integers(-(1 << 31), (1 << 31) - 1))
 def test_matches_kafka_python(value):
     # kafka-python's encoder covers the 32-bit range records use for lengths and deltas.
@@ -41,6 +46,7 @@ def test_matches_kafka_python(value):
     assert native.encode_varint(value) == bytes(out)
 
 
+@no_deadline
 @given(st.binary(max_size=14), st.integers(-2, 16))
 def test_decode_any_bytes(impl, data, offset):
     assert outcome(impl.decode_varint, data, offset) == outcome(ref.decode_varint, data, offset)
