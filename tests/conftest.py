@@ -65,18 +65,39 @@ from tests.helpers import BrokerProcess, ExternalBroker, unique_topic  # noqa: E
 _EXTERNAL_BOOTSTRAP = os.environ.get("PYK_TEST_BOOTSTRAP")
 
 
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+def _new_traceback(b: BrokerProcess) -> str | None:
+    """A traceback the broker logged since the last check (a bug: tier-c error), with context."""
+    text = b.log_text()
+    start, b.log_checked = b.log_checked, len(text)
+    first = text.find(_TRACEBACK, start)
+    if first < 0:
+        return None
+    return text[max(start, first - 2000) : first + 6000]
+
+
 def _stop_and_check(b: BrokerProcess) -> None:
     """Stops a broker at fixture teardown: a bad exit code or a traceback in its log fails the test."""
     if b.running:
         code = b.stop()
         assert code == 0, f"pyk serve exited with code {code} on SIGTERM\n{b.log_tail()}"
-    text = b.log_text()
-    marker = "Traceback (most recent call last)"
-    if marker in text:
-        first = text.index(marker)
-        pytest.fail(
-            f"pyk serve logged a traceback (a bug, tier-c error):\n{text[max(0, first - 2000) : first + 6000]}"
-        )
+    tb = _new_traceback(b)
+    if tb:
+        pytest.fail(f"pyk serve logged a traceback (a bug, tier-c error):\n{tb}")
+
+
+@pytest.fixture(autouse=True)
+def _broker_tracebacks_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test during which the module's broker logged a traceback, so the blame lands on it
+    (a `broker_factory` broker is checked when the factory stops it at the end of its test)."""
+    yield
+    if "broker" in request.fixturenames:
+        b = request.getfixturevalue("broker")
+        tb = _new_traceback(b) if isinstance(b, BrokerProcess) else None
+        if tb:
+            pytest.fail(f"pyk serve logged a traceback during this test (a bug, tier-c error):\n{tb}")
 
 
 def _prop(value: Any) -> str:

@@ -106,6 +106,7 @@ class BrokerProcess:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -387,7 +388,10 @@ def create_topic(
     """Creates a topic with confluent's AdminClient and waits for the answer."""
     from confluent_kafka.admin import NewTopic
 
-    futures = confluent_admin(bootstrap).create_topics(
+    admin = confluent_admin(
+        bootstrap
+    )  # keep the handle alive until the answer: destroying it fails the future
+    futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
         operation_timeout=10,
     )
@@ -470,12 +474,13 @@ def aiokafka_produce(
                 for r in records
             ]  # fmt: skip
             out = []
-            for i, f in enumerate(futures):
+            for i, (r, f) in enumerate(zip(records, futures, strict=True)):
                 try:
                     md = await asyncio.wait_for(f, 30)
                 except Exception as exc:
                     raise ClientError(f"aiokafka produce to {topic}: record {i}: {exc!r}") from exc
-                out.append((md.partition, md.offset))
+                # acks=0: aiokafka resolves the future with None (no broker answer to report).
+                out.append((r.partition, -1) if md is None else (md.partition, md.offset))
             return out
         finally:
             await p.stop()

@@ -2,8 +2,8 @@
 
 Each case opens a bystander connection first, sends the bad bytes on a second connection, and
 checks: the second connection is closed by the broker (promptly, without waiting for a body that
-never comes), the bystander still gets answers, a new connection works, and the broker logged no
-traceback (a protocol violation is one log line, not a bug).
+never comes), the bystander still gets answers, and a new connection works.  A traceback in the
+broker log fails the test too (tests/conftest.py): a protocol violation is one log line, not a bug.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from confluent_kafka import TopicPartition
 
 from tests.adversity.wire import API_API_VERSIONS, API_PRODUCE, WireClient, frame, request_header, string
 from tests.helpers import (
-    BrokerProcess,
     confluent_consume,
     confluent_consumer,
     confluent_produce,
@@ -78,8 +77,6 @@ def test_bad_input_closes_only_that_connection(broker, case):
         assert bystander.api_versions(), f"{case}: bystander connection stopped working"
     with WireClient(broker.bootstrap) as fresh:
         assert fresh.api_versions()
-    if isinstance(broker, BrokerProcess):
-        assert "Traceback" not in broker.log_text(), f"{case}: the broker logged a traceback"
 
 
 def test_real_client_unaffected_by_bad_connections(broker, topic):
@@ -103,9 +100,10 @@ def test_real_client_unaffected_by_bad_connections(broker, topic):
 
 def test_api_versions_too_new_gets_v0_answer(broker):
     """KIP-511: ApiVersions at an unknown version is answered in v0 with UNSUPPORTED_VERSION (35) and the
-    supported ranges, and the connection stays open for the retry."""
+    supported ranges, and the connection stays open for the retry.  ApiVersions is flexible from v3, so a
+    client asking for v99 sends request header v2 (with its tagged-field section)."""
     with WireClient(broker.bootstrap) as w:
-        cid = w.send_request(API_API_VERSIONS, 99, b"")
+        cid = w.send_request(API_API_VERSIONS, 99, b"\x00", flexible=True)
         resp = w.recv_frame()
         got_cid, error_code, count = struct.unpack_from(">ihi", resp, 0)
         assert (got_cid, error_code) == (cid, 35)
@@ -157,5 +155,3 @@ def test_client_disconnects_while_waiting_for_response(broker, topic):
         c.close()
     confluent_produce(broker.bootstrap, topic, make_records(1, prefix="after"))
     assert [r.value for r in confluent_consume(broker.bootstrap, topic, 0, 0, 2)] == [b"r-0", b"after-0"]
-    if isinstance(broker, BrokerProcess):
-        assert "Traceback" not in broker.log_text()

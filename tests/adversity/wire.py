@@ -32,9 +32,15 @@ def string(s: str | None) -> bytes:
 
 
 def request_header(
-    api_key: int, version: int, correlation_id: int, client_id: str | None = "pyk-adversity"
+    api_key: int,
+    version: int,
+    correlation_id: int,
+    client_id: str | None = "pyk-adversity",
+    flexible: bool = False,
 ) -> bytes:
-    return struct.pack(">hhi", api_key, version, correlation_id) + string(client_id)
+    """Request header v1, or v2 (flexible: v1 plus an empty tagged-field section) for flexible API versions."""
+    tagged_fields = b"\x00" if flexible else b""
+    return struct.pack(">hhi", api_key, version, correlation_id) + string(client_id) + tagged_fields
 
 
 def frame(payload: bytes) -> bytes:
@@ -104,12 +110,11 @@ class WireClient:
         (size,) = struct.unpack(">i", self.recv_exact(4))
         return self.recv_exact(size)
 
-    def send_request(
-        self, api_key: int, version: int, body: bytes, client_id: str | None = "pyk-adversity"
-    ) -> int:
+    def send_request(self, api_key: int, version: int, body: bytes, flexible: bool = False) -> int:
+        """Sends one request (header v1, or v2 when flexible); returns its correlation id."""
         cid = self._next_cid
         self._next_cid += 1
-        self.send_raw(frame(request_header(api_key, version, cid, client_id) + body))
+        self.send_raw(frame(request_header(api_key, version, cid, flexible=flexible) + body))
         return cid
 
     def request(self, api_key: int, version: int, body: bytes) -> Reader:

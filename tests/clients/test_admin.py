@@ -86,7 +86,7 @@ def test_create_describe_delete_topic(broker):
     configs = _topic_configs(admin, topic)
     assert configs["retention.ms"].value == "3600000"
     assert not configs["retention.ms"].is_default
-    assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     # An unset key shows its effective value, inherited from the broker's defaults.
     assert configs["segment.bytes"].value == "1073741824"
     assert configs["max.message.bytes"].value == "1048588"

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Installs what pyk needs on Debian 12 (Python 3.11) and builds it in place; idempotent.
+#
+#   ci/install.sh          system packages, then `pip install -e .` (builds pyk._native)
+#   ci/install.sh --test   the same plus the test extras (`pip install -e .[test]`)
+#
+# Run as root (apt-get).  Re-runs are fast: apt is skipped when every package is present, and
+# pip is skipped when nothing that goes into the build (setup.py, pyproject.toml, ext/) changed
+# since the last successful install and pyk._native still imports.  A failed build, or a
+# pyk._native that does not import or is older than its sources, fails this script loudly:
+# there is no pure-Python fallback to land on silently.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+EXTRAS=""
+case "${1:-}" in
+    "") ;;
+    --test) EXTRAS="[test]" ;;
+    *) die "usage: ci/install.sh [--test]" ;;
+esac
+
+# System packages --------------------------------------------------------------------------------
+# Build: compiler, Python headers, the codec and io_uring libraries pyk._native links.
+# Tools: kcat for the README's quick start and the client tests; librdkafka-dev for the
+# load generator of the benchmarks.
+PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev)
+
+pick_python
+if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then
+    PACKAGES+=(python3 python3-dev python3-venv)
+elif [ -z "${PYK_PYTHON:-}" ] && [ "$PY" = "$VENV/bin/python" ] && [ ! -x "$PY" ]; then
+    PACKAGES+=(python3-venv)  # Debian's ensurepip for the venv
+fi
+# Python.h of the interpreter that will compile the extension (Debian: python3-dev).
+HEADERS_PY=${PYK_PYTHON:-${BASE_PY:-}}
+if [ -n "$HEADERS_PY" ] && ! "$HEADERS_PY" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    case "$("$HEADERS_PY" -c 'import sys; print(sys.base_prefix)')" in
+        /usr) PACKAGES+=(python3-dev) ;;
+        *) die "$HEADERS_PY has no Python.h and is not Debian's python3: install its development headers" ;;
+    esac
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]} first"
+        SUDO=sudo
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python environment -----------------------------------------------------------------------------
+pick_python
+if [ "$PY" = "$VENV/bin/python" ] && [ ! -x "$PY" ]; then
+    BASE_PY=$(command -v python3) || die "python3 not found after installing it"
+    say "creating $VENV (the system Python is externally managed, PEP 668)"
+    "$BASE_PY" -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip
+fi
+if [ -d "$VENV" ] && [ ! -f "$VENV/.gitignore" ]; then
+    printf '*\n' >"$VENV/.gitignore"  # keep the venv out of git without touching .gitignore
+fi
+"$PY" - <<'PY' || die "pyk needs Python >= 3.11 (found $("$PY" --version 2>&1) at $PY)"
+import sys
+sys.exit(sys.version_info < (3, 11))
+PY
+
+# Build and install pyk (editable) ---------------------------------------------------------------
+cd "$REPO"
+mkdir -p build
+# The native sources, as tests/conftest.py's guard lists them (generated ext/*.c excluded).
+NATIVE_SOURCES=(ext/*.pyx ext/*.pxd ext/*.pxi ext/include/*.h ext/c/*.c ext/c/*.h ext/pyk/*.pxd)
+digest=$( { echo "$PY"; sha256sum setup.py pyproject.toml; for f in "${NATIVE_SOURCES[@]}"; do
+          if [ -f "$f" ]; then sha256sum "$f"; fi; done; } | sha256sum | cut -d' ' -f1)
+
+native_ok() {
+    # pyk._native imports from this checkout (through the editable install: run from /, not from
+    # the checkout), is compiled, and is not older than any ext/ source.
+    (cd / && "$PY" - "$REPO") <<'PY'
+import importlib.machinery, pathlib, sys
+repo = pathlib.Path(sys.argv[1]).resolve()
+try:
+    import pyk, pyk._native as native
+except ImportError as exc:
+    print(f"pyk._native does not import: {exc}", file=sys.stderr); sys.exit(1)
+so = pathlib.Path(native.__file__).resolve()
+if pathlib.Path(pyk.__file__).resolve().parent.parent != repo:
+    print(f"pyk imports from {pyk.__file__}, not from {repo}", file=sys.stderr); sys.exit(1)
+if not so.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+    print(f"pyk._native is {so}, not a compiled extension", file=sys.stderr); sys.exit(1)
+patterns = ("*.pyx", "*.pxd", "*.pxi", "include/*.h", "c/*.c", "c/*.h", "pyk/*.pxd")
+sources = [p for pattern in patterns for p in (repo / "ext").glob(pattern)]
+stale = [str(p.relative_to(repo)) for p in sources if p.stat().st_mtime > so.stat().st_mtime]
+if stale:
+    print(f"pyk._native ({so.name}) is older than {', '.join(sorted(stale))}", file=sys.stderr); sys.exit(1)
+PY
+}
+
+PLAIN_STAMP=build/.pyk-install.stamp
+TEST_STAMP=build/.pyk-install-test.stamp
+stamp_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$digest" ]; }
+
+if { stamp_is "$PLAIN_STAMP" || stamp_is "$TEST_STAMP"; } && native_ok 2>/dev/null; then
+    if [ -n "$EXTRAS" ] && ! stamp_is "$TEST_STAMP"; then
+        say "pip install -e .$EXTRAS (pyk._native is up to date)"
+        "$PY" -m pip install -q -e ".$EXTRAS" || die "pip install -e .$EXTRAS failed (see above)"
+        echo "$digest" >"$TEST_STAMP"
+    else
+        say "pyk is built and installed (nothing changed since the last install)"
+    fi
+else
+    # Remove the in-place extension so the build cannot keep a stale one (build_ext skips
+    # targets it believes up to date, and it does not know about headers).
+    rm -f pyk/_native.*.so "$PLAIN_STAMP" "$TEST_STAMP"
+    say "pip install -e .$EXTRAS (builds pyk._native)"
+    "$PY" -m pip install -q -e ".$EXTRAS" || die "pip install -e .$EXTRAS failed (see above)"
+    native_ok || die "pyk._native is not usable after the build (see above)"
+    echo "$digest" >"$PLAIN_STAMP"
+    if [ -n "$EXTRAS" ]; then echo "$digest" >"$TEST_STAMP"; fi
+fi
+"$PY" -c 'import pyk._native as n; print("[pyk ci] pyk._native:", n.__file__)' >&2
