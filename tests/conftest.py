@@ -31,7 +31,7 @@ def _native_problem() -> str | None:
     built = path.stat().st_mtime
     stale = sorted(str(p.relative_to(_ROOT)) for p in sources if p.stat().st_mtime > built)
     if stale:
-        return f"pyk._native ({path.name}) is older than {', '.join(stale)}; {_REBUILD}"
+        return f"pyk._native ({path}) is older than {', '.join(stale)}; {_REBUILD}"
     return None
 
 

@@ -57,14 +57,19 @@ def test_matches_reference_and_pypi(a, b, value):
     assert native.crc32c(b, native.crc32c(a)) == native.crc32c(a + b)
 
 
-@pytest.mark.parametrize("offset", range(9))
-def test_unaligned_and_large(offset):
-    # Past the GIL-release threshold, at every start alignment of the 8-byte loops.
-    data = bytes(range(256)) * 600
-    view = memoryview(data)[offset:]
-    expected = crc32c_pypi.crc32c(view)
-    assert native.crc32c(view) == expected
-    assert native.crc32c_portable(view) == expected
+# Around the hardware path's three-stream block sizes (3 x 256 and 3 x 8192 bytes) and the
+# GIL-release threshold (64 KiB).
+SIZES = [0, 1, 7, 8, 9, 767, 768, 769, 1543, 24575, 24576, 24577, 49152 + 768 + 13, 65536, 65537, 200_003]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("offset", [0, 1, 3, 7])
+def test_block_boundaries_and_alignment(size, offset):
+    data = memoryview(bytes(range(251)) * (size // 251 + 2))[offset:offset + size]
+    expected = crc32c_pypi.crc32c(data)
+    assert native.crc32c(data) == expected
+    assert native.crc32c_portable(data) == expected
+    assert native.crc32c(data, 0xDEADBEEF) == crc32c_pypi.crc32c(data, 0xDEADBEEF)
 
 
 @pytest.mark.parametrize("data", [bytearray(b"abc"), memoryview(b"abc"), array.array("B", b"abc")])
