@@ -61,3 +61,8 @@ cdef Py_ssize_t batch_scan(const uint8_t *p, Py_ssize_t n, Py_ssize_t start,
 # *scanned is where the walk stopped.
 cdef Py_ssize_t batch_find(const uint8_t *p, Py_ssize_t n, int64_t target,
                            Py_ssize_t *scanned) noexcept nogil
+
+# ValueError unless view holds a 61-byte header at offset.
+cdef int batch_require_header(Py_buffer *view, Py_ssize_t offset) except -1
+# array('q') of field `field` (0..3, in BatchScanEntry order) of count entries.
+cdef object batch_column(BatchScanEntry *entries, Py_ssize_t count, Py_ssize_t field)

@@ -9,12 +9,6 @@ from libc.stdint cimport INT32_MAX, SIZE_MAX
 from libc.string cimport memcpy
 
 
-cdef inline int codec_check(int codec) except -1:
-    if codec < CODEC_NONE or codec > CODEC_ZSTD:
-        raise ValueError(f"unknown compression codec {codec} (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)")
-    return 0
-
-
 cdef bytes codec_run(bint decompress, int codec, const uint8_t *p, Py_ssize_t n, Py_ssize_t max_size):
     cdef codecs_buf out
     cdef int rc

@@ -12,12 +12,6 @@
 # the caller passes how many entries are real.
 
 
-cdef inline int64_t idx_key(const uint8_t *entry, Py_ssize_t entry_size) noexcept nogil:
-    if entry_size == IDX_OFFSET_ENTRY_SIZE:
-        return hton_load_i32(entry)
-    return hton_load_i64(entry)
-
-
 cdef Py_ssize_t idx_lookup(const uint8_t *p, Py_ssize_t n, Py_ssize_t entry_size,
                            int64_t target) noexcept nogil:
     # Find the first slot whose key > target in [lo, hi); the answer is the slot before.

@@ -25,18 +25,6 @@
 # "Invalid record size", "Incorrect declared batch size").
 
 
-cdef inline int records_skip_bytes(ReadCursor *c, bint nullable) noexcept nogil:
-    """Skip a varint length and that many bytes; -1 null is accepted only when nullable."""
-    cdef int32_t length
-    if cursor_read_varint(c, &length) < 0:
-        return -1
-    if length == -1 and nullable:
-        return 0
-    if cursor_read(c, length) == NULL:
-        return -1
-    return 0
-
-
 cdef int records_walk(const uint8_t *p, Py_ssize_t n, int32_t count) noexcept nogil:
     cdef ReadCursor batch, rec
     cdef const uint8_t *body
