@@ -22,7 +22,7 @@
 # baseOffset and partitionLeaderEpoch sit before the CRC'd range precisely so the broker
 # can stamp them without recomputing it.
 
-from collections import namedtuple
+from collections import namedtuple as _namedtuple
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, realloc
@@ -38,7 +38,7 @@ BATCH_INFO_FIELDS = (
     "producer_epoch", "base_sequence", "records_count",
 )
 
-ScanResult = namedtuple(
+ScanResult = _namedtuple(
     "ScanResult", ["valid_bytes", "positions", "base_offsets", "last_offsets", "max_timestamps"])
 ScanResult.__doc__ = """scan_batches() result: valid_bytes after `start`, then one int64
 array('q') per column with a row per valid batch (no Python object per batch)."""
