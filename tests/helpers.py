@@ -141,7 +141,22 @@ class BrokerProcess:
         return cmd
 
     def start(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
-        """Starts the process and returns once it answers ApiVersions; BrokerStartError otherwise."""
+        """Starts the process and returns once it answers ApiVersions; BrokerStartError otherwise.
+
+        On the very first start only, a port taken between `free_port()` and the broker's bind (by
+        another process on a shared machine) is replaced by a new one; restarts keep their port.
+        """
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except BrokerStartError as exc:
+                if self.runs > 1 or "Address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self.runs = 0
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> BrokerProcess:
         assert not self.running, "broker already running"
         self.runs += 1
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")

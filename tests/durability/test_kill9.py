@@ -53,12 +53,23 @@ class StreamingProducer(threading.Thread):
             return sum(len(v) for v in self.acked.values())
 
     def run(self) -> None:
+        """Produces until stopped or `limit` is reached, then serves delivery reports until none is
+        outstanding (callbacks only run inside poll)."""
         seq = 0
-        while not self.stop_event.is_set() and (self.limit is None or seq < self.limit):
+        while not self.stop_event.is_set():
+            if self.limit is not None and seq >= self.limit:
+                if len(self.producer) == 0:
+                    return
+                self.producer.poll(0.1)
+                continue
             p = seq % PARTITIONS
             try:
-                self.producer.produce(self.topic, value=b"p%d-%08d" % (p, seq) + VALUE_PAD, partition=p,
-                                      on_delivery=self._on_delivery)  # fmt: skip
+                self.producer.produce(
+                    self.topic,
+                    value=b"p%d-%08d" % (p, seq) + VALUE_PAD,
+                    partition=p,
+                    on_delivery=self._on_delivery,
+                )
                 seq += 1
                 self.sent = seq
             except BufferError:
