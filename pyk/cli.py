@@ -71,9 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--override", action="append", default=[], metavar="KEY=VALUE", help="set a config key (repeatable)"
     )
+    from pyk.bench.cli import add_parser as add_bench_parser
+    from pyk.bench.cli import run as run_bench
+
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "bench":
+        return run_bench(args)
     parser.error(f"unknown command {args.command}")
     return 2
