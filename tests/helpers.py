@@ -557,10 +557,10 @@ def kcat(
     return proc
 
 
-def kcat_produce(bootstrap: str, topic: str, records: Sequence[Rec], *extra: str) -> None:
+def kcat_produce(bootstrap: str, topic: str, records: Sequence[Rec], *extra: str) -> str:
     """kcat -P with keys (-K) from text records; headers must be the same on every record (-H applies to all).
 
-    kcat reports no offsets, so callers verify by consuming.
+    kcat reports no offsets, so callers verify by consuming.  Returns kcat's stderr (its log).
     """
     assert all(r.key is not None and r.value is not None for r in records), (
         "kcat records need text keys and values"
@@ -572,7 +572,7 @@ def kcat_produce(bootstrap: str, topic: str, records: Sequence[Rec], *extra: str
     for k, v in records[0].headers:
         args += ["-H", f"{k}={v.decode()}"]
     data = b"".join(r.key + b"\t" + r.value + b"\n" for r in records)  # type: ignore[operator]
-    kcat(args, stdin=data)
+    return kcat(args, stdin=data).stderr.decode(errors="replace")
 
 
 def kcat_consume(

@@ -8,7 +8,8 @@ keeps the client's codec" and "a codec name recompresses" are checked on the byt
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from dataclasses import dataclass
 
 import pytest
 
@@ -43,39 +44,77 @@ def _records(producer: str, codec: str) -> list[Rec]:
     ]
 
 
-def _produce(bootstrap: str, producer: str, codec: str, topic: str, recs: list[Rec]) -> None:
+# librdkafka decides per broker whether it may compress (rdkafka_msgset_writer.c, `compr_req`): lz4
+# needs its LZ4 feature, which it infers from FindCoordinator v0 being advertised; librdkafka <= 2.11
+# (kcat on Debian's 2.0.2) also needs Produce v0 inside the advertised Produce range for gzip, snappy
+# and lz4.  Otherwise it sends the batch uncompressed and only says so in its `msg` debug log.
+DOWNGRADE_LOG = "not compressing batch"
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _produce(bootstrap: str, producer: str, codec: str, topic: str, recs: list[Rec]) -> str:
+    """Produces with the client's codec setting; returns librdkafka's msg-level log (empty for others)."""
     if producer == "confluent":
-        confluent_produce(bootstrap, topic, recs, **{"compression.type": codec, "linger.ms": 20})
-    elif producer == "kafka-python":
+        capture = _LogCapture()
+        logger = logging.getLogger(f"pyk-tests.rdkafka.{topic}")
+        logger.addHandler(capture)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        conf = {"compression.type": codec, "linger.ms": 20, "debug": "msg", "logger": logger}
+        confluent_produce(bootstrap, topic, recs, **conf)
+        logger.removeHandler(capture)
+        return "\n".join(capture.lines)
+    if producer == "kafka-python":
         kafka_python_produce(bootstrap, topic, recs, compression_type=None if codec == "none" else codec)
-    elif producer == "aiokafka":
+        return ""
+    if producer == "aiokafka":
         aiokafka_produce(bootstrap, topic, recs, compression_type=None if codec == "none" else codec)
-    else:
-        kcat_produce(bootstrap, topic, recs, "-z", codec)
+        return ""
+    return kcat_produce(bootstrap, topic, recs, "-z", codec, "-d", "msg")
+
+
+@dataclass
+class Produced:
+    topic: str
+    records: list[Rec]
+    error: Exception | None = None
+    client_log: str = ""
+
+    @property
+    def sent_uncompressed(self) -> bool:
+        """librdkafka chose not to compress (it logs why); the batches on the wire had no codec."""
+        return DOWNGRADE_LOG in self.client_log
 
 
 @pytest.fixture(scope="module")
-def produced(broker) -> dict[tuple[str, str], tuple[str, list[Rec], Exception | None]]:
-    """(producer, codec) -> (topic, records sent, the produce error if any)."""
-    out: dict[tuple[str, str], Any] = {}
+def produced(broker) -> dict[tuple[str, str], Produced]:
+    """(producer, codec) -> what was produced on its own topic, or the error that prevented it."""
+    out: dict[tuple[str, str], Produced] = {}
     for producer in PRODUCERS:
         for codec in CODECS:
-            topic = unique_topic(f"codec-{producer}-{codec}")
-            recs = _records(producer, codec)
+            item = Produced(unique_topic(f"codec-{producer}-{codec}"), _records(producer, codec))
             try:
-                create_topic(broker.bootstrap, topic)
-                _produce(broker.bootstrap, producer, codec, topic, recs)
-                out[producer, codec] = (topic, recs, None)
+                create_topic(broker.bootstrap, item.topic)
+                item.client_log = _produce(broker.bootstrap, producer, codec, item.topic, item.records)
             except Exception as exc:  # reported by every test of this pair, with the cause
-                out[producer, codec] = (topic, recs, exc)
+                item.error = exc
+            out[producer, codec] = item
     return out
 
 
-def _topic_for(produced: Any, producer: str, codec: str) -> tuple[str, list[Rec]]:
-    topic, recs, error = produced[producer, codec]
-    if error is not None:
-        pytest.fail(f"{producer} could not produce with {codec}: {error!r}")
-    return topic, recs
+def _topic_for(produced: dict[tuple[str, str], Produced], producer: str, codec: str) -> tuple[str, list[Rec]]:
+    item = produced[producer, codec]
+    if item.error is not None:
+        pytest.fail(f"{producer} could not produce with {codec}: {item.error!r}")
+    return item.topic, item.records
 
 
 @pytest.mark.parametrize("consumer", list(CONSUMERS))
@@ -88,30 +127,34 @@ def test_codec_matrix(broker, produced, producer, codec, consumer):
     assert [r.content() for r in got] == [r.content() for r in sent], f"{consumer} reading {producer}/{codec}"
 
 
-# librdkafka decides per broker whether it may compress (rdkafka_msgset_writer.c, compr_req): lz4
-# needs the LZ4 feature, which it infers from FindCoordinator v0 being advertised; and librdkafka
-# <= 2.11 (kcat on Debian's 2.0.2) also asks that Produce v0 be supported for gzip, snappy and lz4.
-# When it concludes "not supported" it sends the batch uncompressed without telling the caller.
-_LIBRDKAFKA_HINT = (
-    "librdkafka sends uncompressed when it believes the broker cannot take the codec: lz4 needs "
-    "FindCoordinator v0 advertised; librdkafka <= 2.11 (kcat) needs Produce v0 in the advertised "
-    "range for gzip/snappy/lz4 (rdkafka_msgset_writer.c compr_req)"
-)
-
-
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("producer", PRODUCERS)
 def test_stored_codec_is_the_producers(broker, produced, producer, codec):
-    """compression.type=producer (the default): batches are stored with the codec the client asked for."""
+    """compression.type=producer (the default): batches are stored with the codec they arrived with."""
     if not isinstance(broker, BrokerProcess):
         pytest.skip("needs the broker's log directory")
     topic, _ = _topic_for(produced, producer, codec)
+    on_the_wire = "none" if produced[producer, codec].sent_uncompressed else codec
     batches = [b for f in segment_files(broker.partition_dir(topic, 0)) for b in read_batches(f)]
     assert sum(b.record_count for b in batches) == N
-    hint = f" ({_LIBRDKAFKA_HINT})" if producer in ("confluent", "kcat") else ""
-    assert {b.codec for b in batches} == {CODEC_IDS[codec]}, f"{producer} asked for {codec}{hint}"
+    assert {b.codec for b in batches} == {CODEC_IDS[on_the_wire]}, f"{producer} sent {on_the_wire}"
     assert [b.base_offset for b in batches] == sorted(b.base_offset for b in batches)
     assert batches[0].base_offset == 0 and batches[-1].last_offset == N - 1
+
+
+@pytest.mark.parametrize("codec", [c for c in CODECS if c != "none"])
+@pytest.mark.parametrize("producer", ["confluent", "kcat"])
+def test_librdkafka_compresses_against_pyk(produced, producer, codec):
+    """librdkafka really compresses: it does not conclude from pyk's ApiVersions that the codec is
+    unsupported (see DOWNGRADE_LOG above for the rules it applies)."""
+    _topic_for(produced, producer, codec)
+    log = produced[producer, codec].client_log
+    said = next((line for line in log.splitlines() if DOWNGRADE_LOG in line), "")
+    assert not said, (
+        f"{producer} sent {codec} batches uncompressed: {said.strip()!r}. librdkafka requires FindCoordinator v0 "
+        "to be advertised for lz4, and (<= 2.11, e.g. kcat on Debian's 2.0.2) Produce v0 within the advertised "
+        "Produce range for gzip/snappy/lz4 (rdkafka_msgset_writer.c compr_req)"
+    )
 
 
 @pytest.mark.parametrize(
