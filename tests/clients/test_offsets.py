@@ -286,3 +286,52 @@ def test_multi_partition_fetch_sessions(broker, topic):
         assert seen[2] == [f"round2-{i}".encode() for i in range(5)]
     finally:
         c.close()
+
+
+def test_out_of_range_start_resets_to_earliest(broker, topic):
+    """A fetch past the log end is OFFSET_OUT_OF_RANGE; with auto.offset.reset=earliest the consumer
+    asks ListOffsets and starts over from the log start offset."""
+    create_topic(broker.bootstrap, topic)
+    confluent_produce(broker.bootstrap, topic, make_records(5))
+    c = confluent_consumer(broker.bootstrap, **{"auto.offset.reset": "earliest"})
+    try:
+        c.assign([TopicPartition(topic, 0, 1000)])
+        assert [m.offset() for m in _take(c, 5)] == [0, 1, 2, 3, 4]
+    finally:
+        c.close()
+
+
+def test_small_fetch_limits_still_make_progress(broker, topic):
+    """fetch.max.bytes / max.partition.fetch.bytes below one batch: the broker still returns the first
+    batch of the first partition with data (KIP-74), so a consumer reads everything, batch by batch."""
+    create_topic(broker.bootstrap, topic, partitions=3)
+    sent = {p: make_records(20, partition=p, prefix=f"p{p}", value_size=300) for p in range(3)}
+    for p in range(3):
+        confluent_produce(broker.bootstrap, topic, sent[p], **{"batch.num.messages": 4})
+    got = kafka_python_consume_all(
+        broker.bootstrap, topic, 3, 60, fetch_max_bytes=1024, max_partition_fetch_bytes=512
+    )
+    for p in range(3):
+        assert [r.value for r in got[p]] == [r.value for r in sent[p]], f"partition {p}"
+
+
+def kafka_python_consume_all(
+    bootstrap: str, topic: str, partitions: int, total: int, **conf
+) -> dict[int, list]:
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KpTP
+
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100, **conf
+    )
+    out: dict[int, list] = {p: [] for p in range(partitions)}
+    try:
+        c.assign([KpTP(topic, p) for p in range(partitions)])
+        c.seek_to_beginning()
+        deadline = time.monotonic() + 30
+        while sum(len(v) for v in out.values()) < total and time.monotonic() < deadline:
+            for tp, msgs in c.poll(timeout_ms=300).items():
+                out[tp.partition] += msgs
+    finally:
+        c.close()
+    return out
