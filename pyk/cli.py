@@ -6,9 +6,8 @@ Exit codes: 0 clean stop, 2 bad configuration or arguments, 1 anything else at s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
+import os
 import sys
 
 from pyk import __version__
@@ -16,10 +15,11 @@ from pyk import __version__
 log = logging.getLogger("pyk")
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
+    """One line per event on stderr, tagged with the process id (the orchestrator and each shard)."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
 
@@ -33,32 +33,18 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("configuration error: %s", exc)
         return 2
 
-    from pyk.server.broker import Broker
+    import uvloop
 
+    from pyk.server.shard import Orchestrator
+
+    os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level
     try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # uvloop is a dependency; plain asyncio only where it cannot install
-        runner = asyncio.run
-
-    async def main() -> int:
-        broker = Broker(config)
-        await broker.start()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, broker.request_stop)
-        log.info("pyk %s started (%s)", __version__, ", ".join(str(lst) for lst in config.advertised_listeners))
-        await broker.serve_forever()
-        log.info("shutting down")
-        await broker.stop()
-        return 0
-
-    try:
-        return runner(main())
-    except OSError as exc:
+        orchestrator = Orchestrator(config)
+    except (OSError, ValueError) as exc:
         log.error("start-up failed: %s", exc)
         return 1
+    log.info("pyk %s starting (%s)", __version__, ", ".join(str(lst) for lst in config.advertised_listeners))
+    return uvloop.run(orchestrator.run())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_bench_parser(sub)
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     if args.command == "serve":
         return _serve(args)
     if args.command == "bench":

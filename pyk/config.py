@@ -161,6 +161,8 @@ KEYS: dict[str, Key] = {
         _k("compression.type", _one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
         _k("message.max.bytes", _int(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
         _k("min.insync.replicas", _POS_INT, "1", "Replicas that must have a write for acks=all.", "int"),
+        _k("num.shards", _POS_INT, None, "Worker processes, each pinned to a core and owning a group of partitions "
+           "(default: the number of usable cores).", "int"),
         _k("num.network.threads", _POS_INT, "3", "Network threads (pyk: connections are served by the event loop).", "int"),
         _k("num.io.threads", _POS_INT, "8", "Request handler threads (pyk: requests run on the event loop).", "int"),
         _k("num.recovery.threads.per.data.dir", _POS_INT, "2", "Threads for log recovery at start-up.", "int"),
@@ -181,6 +183,11 @@ KEYS: dict[str, Key] = {
         _k("group.initial.rebalance.delay.ms", _NONNEG_INT, "3000", "Wait for more members before the first rebalance.", "int"),
         _k("group.min.session.timeout.ms", _NONNEG_INT, "6000", "Smallest session.timeout.ms a member may ask for.", "int"),
         _k("group.max.session.timeout.ms", _NONNEG_INT, "1800000", "Largest session.timeout.ms a member may ask for.", "int"),
+        _k("group.max.size", _POS_INT, str(INT_MAX), "Most members a consumer group may have.", "int"),
+        _k("offsets.topic.segment.bytes", _int(14, INT_MAX), "104857600", "Segment size of __consumer_offsets.", "int"),
+        _k("offsets.retention.minutes", _POS_INT, "10080", "How long offsets of an empty group are kept.", "int"),
+        _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
+        _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
     ]
 }

@@ -37,11 +37,28 @@ STOP_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 30_000
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago (the broker binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Shards per test broker: the machine's cores (pyk's default) unless PYK_TEST_SHARDS says otherwise,
+# so the same suite runs with 1 and with 2 shards.
+TEST_SHARDS = int(os.environ.get("PYK_TEST_SHARDS", "0")) or len(os.sched_getaffinity(0))
+
+
+def free_port(count: int = 1) -> int:
+    """The first of `count` consecutive loopback ports that were free a moment ago (shard i of a
+    broker listens on port + i)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + count > 65536:
+            continue
+        try:
+            for extra in range(1, count):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                    t.bind(("127.0.0.1", port + extra))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no {count} consecutive free loopback ports")
 
 
 def unique_topic(label: str = "t") -> str:
@@ -104,6 +121,7 @@ class BrokerProcess:
     workdir: Path
     overrides: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    shards: int = TEST_SHARDS
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
@@ -112,7 +130,7 @@ class BrokerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         if not self.port:
-            self.port = free_port()
+            self.port = free_port(self.shards)
 
     @property
     def log_dir(self) -> Path:
@@ -135,6 +153,7 @@ class BrokerProcess:
             sys.executable, "-m", "pyk", "serve",
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "--override", f"log.dirs={self.log_dir}",
+            "--override", f"num.shards={self.shards}",
         ]  # fmt: skip
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
@@ -153,7 +172,7 @@ class BrokerProcess:
                 if self.runs > 1 or "Address already in use" not in str(exc) or attempt == 2:
                     raise
                 self.runs = 0
-                self.port = free_port()
+                self.port = free_port(self.shards)
         raise AssertionError("unreachable")
 
     def _start_once(self, timeout: float) -> BrokerProcess:
@@ -170,6 +189,7 @@ class BrokerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill9() takes the shards down with it
             )
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
@@ -205,10 +225,17 @@ class BrokerProcess:
         return int(self.proc.returncode)
 
     def kill9(self) -> None:
-        """SIGKILL, as a crash: no flush, no clean-shutdown marker."""
+        """SIGKILL to the orchestrator and every shard at once, as a crash: no flush, no
+        clean-shutdown marker."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+    def pids(self) -> list[int]:
+        """The orchestrator and its shard processes (children of the orchestrator)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [self.proc.pid, *map(int, children)]
 
     def restart(self, timeout: float = START_TIMEOUT_S) -> BrokerProcess:
         """Clean stop (if running) then start again on the same port and log directory."""
@@ -227,8 +254,15 @@ class BrokerProcess:
         text = self.log_text()
         return text if len(text) <= nbytes else "[...]\n" + text[-nbytes:]
 
+    def shard_dirs(self) -> list[Path]:
+        """Each shard's log directory (`<log.dirs>/shard-<i>`)."""
+        return sorted(self.log_dir.glob("shard-*"))
+
     def partition_dir(self, topic: str, partition: int) -> Path:
-        return self.log_dir / f"{topic}-{partition}"
+        """The partition's directory, in whichever shard owns it."""
+        found = list(self.log_dir.glob(f"shard-*/{topic}-{partition}"))
+        assert len(found) == 1, f"{topic}-{partition} found in {found}"
+        return found[0]
 
 
 @dataclass

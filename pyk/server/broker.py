@@ -1,13 +1,17 @@
-"""The broker process: owns the logs, the metadata store, the listeners and the periodic tasks.
+"""One shard's broker: owns its partitions' logs, its listener, its connections and timers.
 
-Lifecycle: `start()` recovers the logs (LogManager.load), makes sure every partition the
-metadata knows has a log, then opens the listeners; `stop()` closes the listeners and every
-connection, flushes and closes the logs and writes the clean-shutdown marker.
+A shard is a complete Kafka node for the partitions placed on it (see pyk.server.shard for the
+process layout): node id = node.id + shard index, listener port = configured port + index, logs
+under `<log.dir>/shard-<index>`.  Everything here runs on the shard's single event loop, which
+owns every one of its partitions, so the data plane takes no locks.
 
-Everything here runs on one event loop, which owns every partition: no locks on the data plane.
-The control plane (topics, configs: `MetadataStore` plus the admin handlers) is kept apart from
-the data plane (Produce/Fetch/ListOffsets on `PartitionLog`s) so that the multi-core step can
-give each worker process its own group of partitions and keep one metadata writer.
+Metadata is a read-only view (`MetadataView`) replaced by each snapshot from the orchestrator;
+admin changes are sent to the orchestrator with `control.call(...)` and return once every shard
+applied them.
+
+Lifecycle: the first snapshot loads (recovers) the logs; `start()` waits for it and opens the
+listener; `stop()` closes the listener and every connection, flushes and closes the logs and
+writes the clean-shutdown marker.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import ServerConfig
+from pyk.config import Listener, ServerConfig
+from pyk.coordinator import GroupCoordinator
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.config import LogConfig
 from pyk.server.connection import Connection
+from pyk.server.control import ControlClient
 from pyk.server.dispatch import Dispatcher
-from pyk.server.metadata_store import MetadataStore, TopicInfo
+from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.purgatory import FetchPurgatory
+from pyk.server.shard import shard_dir
 
 log = logging.getLogger("pyk.server")
 
@@ -33,46 +40,94 @@ _HOUSEKEEPING_INTERVAL_S = 0.1  # flush.ms granularity; the flusher is a cheap s
 _CHECKPOINT_INTERVAL_S = 60.0
 
 
-class Broker:
-    """One single-node broker process (see module docstring for ownership)."""
+def shard_listener(listener: Listener, index: int) -> Listener:
+    """Shard `index` listens on the configured port + index (port 0 stays 0: any free port)."""
+    return Listener(listener.name, listener.host, listener.port + index if listener.port else 0)
 
-    def __init__(self, config: ServerConfig) -> None:
+
+class Broker:
+    """The broker of one shard (see module docstring for ownership and lifecycle)."""
+
+    def __init__(self, config: ServerConfig, shard_index: int = 0, shard_count: int = 1) -> None:
         self.config = config
-        self.node_id: int = config.node_id
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.base_node_id: int = config.node_id
+        self.node_id: int = config.node_id + shard_index
         self.log_defaults = LogConfig.from_server(config)
-        self.logs = LogManager(config.log_dirs, self.log_defaults)
-        # meta.properties (Kafka's file) is the source of the cluster id; the store checks it.
-        cluster_id = self.logs.ensure_meta_properties(self.node_id, config["cluster.id"])
-        self.metadata = MetadataStore(config.log_dirs[0], cluster_id)
+        self.logs = LogManager([shard_dir(d, shard_index) for d in config.log_dirs], self.log_defaults)
+        self.metadata = MetadataView()
+        self.control: ControlClient | None = None  # set by the shard entry point before start()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.purgatory: FetchPurgatory | None = None
         self.dispatcher = Dispatcher(self)
+        self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
         self.connections: set[Connection] = set()
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._loaded = asyncio.Event()
+
+    # Metadata snapshots ------------------------------------------------------------------------
+    def apply_snapshot(self, version: int, snapshot: dict[str, Any]) -> None:
+        """Makes this shard serve exactly the partitions the snapshot places on it.
+
+        The first snapshot loads (and if needed recovers) the logs; later ones create logs of
+        new partitions, apply config changes and delete the logs of deleted topics.
+        """
+        old = self.metadata.topics
+        self.metadata.replace(snapshot)
+        if not self._loaded.is_set():
+            cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
+            assert cluster_id == self.metadata.cluster_id
+            started = time.monotonic()
+            self.logs.load({t.name: self.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
+            log.info("shard %d loaded %d partitions in %.2fs", self.shard_index, len(self.logs.all_logs()),
+                     time.monotonic() - started)
+        for name, info in old.items():
+            if name not in self.metadata.topics or self.metadata.topics[name].topic_id != info.topic_id:
+                self._drop_topic(info)
+        for info in self.metadata.topics.values():
+            config = self.topic_log_config(info)
+            previous = old.get(info.name)
+            if previous is not None and previous.configs != info.configs:
+                self.logs.update_config(info.name, config)
+            for p in self.owned_partitions(info):
+                if self.logs.get(info.name, p) is None:
+                    self.logs.create(info.name, p, config)
+        self._loaded.set()
+
+    def _drop_topic(self, info: TopicInfo) -> None:
+        assert self.purgatory is not None
+        for p in self.owned_partitions(info):
+            if self.logs.get(info.name, p) is not None:
+                self.logs.delete(info.name, p)
+            self.purgatory.wake_all((info.name, p))
+        log.info("deleted topic %s", info.name)
+
+    def owned_partitions(self, info: TopicInfo) -> list[int]:
+        return [p for p, shard in enumerate(info.placement) if shard == self.shard_index]
 
     # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.purgatory = FetchPurgatory(self.loop)
-        started = time.monotonic()
-        self.logs.load({t.name: self.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
-        for topic in self.metadata.topics.values():
-            for p in range(topic.partitions):
-                if self.logs.get(topic.name, p) is None:  # created in metadata, crashed before the log
-                    self.logs.create(topic.name, p, self.topic_log_config(topic))
-        log.info(
-            "loaded %d topics, %d partitions in %.2fs (cluster id %s)",
-            len(self.metadata.topics),
-            sum(t.partitions for t in self.metadata.topics.values()),
-            time.monotonic() - started,
-            self.metadata.cluster_id,
-        )
+        await self._loaded.wait()
+        self.groups.start(self.loop)  # load the groups before any client can reach them
+        assert self.control is not None
+        listen = asyncio.ensure_future(self.control.may_listen.wait())
+        stop = asyncio.ensure_future(self._stopped.wait())
+        await asyncio.wait([listen, stop], return_when=asyncio.FIRST_COMPLETED)
+        listen.cancel()
+        stop.cancel()
+        if self._stopped.is_set():
+            return
         for listener in self.config.listeners:
-            self._servers.append(self._listen(listener.host or "0.0.0.0", listener.port))
-            log.info("listening on %s (node %d)", listener, self.node_id)
+            mine = shard_listener(listener, self.shard_index)
+            self._servers.append(self._listen(mine.host or "0.0.0.0", mine.port))
+            log.info("shard %d listening on %s (node %d)", self.shard_index, mine, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
+        self.control.ready()
 
     def _listen(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -88,7 +143,7 @@ class Broker:
     def _accept(self, server: socket.socket) -> None:
         for _ in range(64):  # drain the backlog a bounded amount per loop turn
             try:
-                sock, _addr = server.accept()
+                sock, addr = server.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -101,7 +156,7 @@ class Broker:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
             assert self.loop is not None
             conn = Connection(
-                sock, self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"], self.connections.discard
+                sock, "%s:%s" % addr[:2], self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"], self.connections.discard
             )
             self.connections.add(conn)
 
@@ -136,47 +191,70 @@ class Broker:
             task.cancel()
         for conn in list(self.connections):
             conn.close(None)
+        self.groups.stop()
         self.logs.close()
-        log.info("stopped cleanly: logs flushed and closed, clean-shutdown marker written")
+        log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
 
     # Shared helpers for handlers ----------------------------------------------------------------
     def topic_log_config(self, topic: TopicInfo) -> LogConfig:
         return self.log_defaults.with_overrides(topic.configs)
 
     def partition_log(self, topic: str, partition: int) -> PartitionLog:
-        """The log of a partition this broker leads, or UNKNOWN_TOPIC_OR_PARTITION."""
+        """The log of a partition this shard leads; NOT_LEADER_OR_FOLLOWER if another shard
+        does (the client refreshes its metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION."""
         plog = self.logs.get(topic, partition)
-        if plog is None:
-            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"{topic}-{partition} is not hosted here")
-        return plog
+        if plog is not None:
+            return plog
+        info = self.metadata.get(topic)
+        if info is not None and 0 <= partition < info.partitions:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                             f"{topic}-{partition} is led by node {self.leader_of(info, partition)}, not {self.node_id}")
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"{topic}-{partition} does not exist")
 
-    def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
-        """Validates, records and creates the logs of a new topic; returns once it can be served."""
-        config = self.log_defaults.with_overrides(configs)
-        info = self.metadata.create_topic(name, partitions, configs)
-        for p in range(partitions):
-            self.logs.create(name, p, config)
+    def leader_of(self, info: TopicInfo, partition: int) -> int:
+        return self.base_node_id + info.placement[partition]
+
+    async def _control(self, op: str, **args: Any) -> Any:
+        assert self.control is not None
+        return await self.control.call(op, **args)
+
+    async def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
+        """Creates a topic; returns once every shard serves its partitions."""
+        self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
+        await self._control("create_topic", name=name, partitions=partitions, configs=configs)
+        info = self.metadata.get(name)
+        assert info is not None
         log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
         return info
 
-    def maybe_auto_create(self, name: str) -> TopicInfo | None:
+    async def maybe_auto_create(self, name: str) -> TopicInfo | None:
         if not self.config["auto.create.topics.enable"]:
             return None
-        return self.create_topic(name, self.config["num.partitions"], {})
+        try:
+            return await self.create_topic(name, self.config["num.partitions"], {})
+        except KafkaError as exc:
+            if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:  # a concurrent request created it: fine
+                raise
+            return self.metadata.get(name)
 
-    def delete_topic(self, name: str) -> None:
-        info = self.metadata.delete_topic(name)
-        assert self.purgatory is not None
-        for p in range(info.partitions):
-            self.logs.delete(name, p)
-            self.purgatory.wake_all((name, p))
-        log.info("deleted topic %s", name)
+    async def delete_topic(self, name: str) -> None:
+        await self._control("delete_topic", name=name)
+
+    async def create_partitions(self, name: str, count: int) -> None:
+        await self._control("create_partitions", name=name, count=count)
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        await self._control("set_configs", name=name, configs=configs)
+
+    async def next_producer_id(self) -> int:
+        return int(await self._control("next_producer_id"))
 
     def on_append(self, topic: str, partition: int, nbytes: int) -> None:
         assert self.purgatory is not None
         self.purgatory.on_append((topic, partition), nbytes)
 
     def brokers(self) -> list[dict[str, Any]]:
-        """This node as Metadata/DescribeCluster list it: the first advertised listener."""
+        """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""
         adv = self.config.advertised_listeners[0]
-        return [{"node_id": self.node_id, "host": adv.host, "port": adv.port, "rack": None}]
+        return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_listener(adv, i).port, "rack": None}
+                for i in range(self.shard_count)]

@@ -56,6 +56,7 @@ class Connection:
     def __init__(
         self,
         sock: socket.socket,
+        peer: str,
         loop: asyncio.AbstractEventLoop,
         on_frame: FrameHandler,
         max_request_bytes: int,
@@ -64,7 +65,7 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.loop = loop
-        self.peer = "%s:%s" % sock.getpeername()[:2]
+        self.peer = peer
         self._on_frame = on_frame
         self._max_request = max_request_bytes
         self._on_close = on_close

@@ -50,24 +50,36 @@ class TopicInfo:
     topic_id: uuid.UUID
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
+    placement: list[int] = field(default_factory=list)  # owning shard of each partition
 
     @property
     def internal(self) -> bool:
         return self.name in INTERNAL_TOPICS
 
+    def to_doc(self) -> dict[str, object]:
+        return {"id": str(self.topic_id), "partitions": self.partitions, "configs": self.configs,
+                "placement": self.placement}
+
+    @classmethod
+    def from_doc(cls, name: str, doc: dict[str, object]) -> TopicInfo:
+        return cls(name, uuid.UUID(str(doc["id"])), int(doc["partitions"]),  # type: ignore[call-overload]
+                   dict(doc.get("configs", {})), list(doc.get("placement", [])))  # type: ignore[call-overload]
+
 
 class MetadataStore:
     """Topics and cluster identity, persisted as one atomically replaced JSON document."""
 
-    def __init__(self, directory: str, cluster_id: str | None = None) -> None:
+    def __init__(self, directory: str, cluster_id: str | None = None, shards: int = 1) -> None:
         self.path = os.path.join(directory, FILE_NAME)
+        self.shards = shards
         self.topics: dict[str, TopicInfo] = {}
         self.cluster_id = cluster_id or ""
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
-        if not self.cluster_id:
-            self.cluster_id = _new_cluster_id()
+        moved = self._fit_placement()
+        if not self.cluster_id or moved:
+            self.cluster_id = self.cluster_id or _new_cluster_id()
             self._save()
 
     def _load(self) -> None:
@@ -82,17 +94,14 @@ class MetadataStore:
         self.cluster_id = self.cluster_id or stored_id
         self._producer_id_limit = self._next_producer_id = int(doc.get("producer_id_limit", 0))
         for name, t in doc.get("topics", {}).items():
-            self.topics[name] = TopicInfo(name, uuid.UUID(t["id"]), int(t["partitions"]), dict(t.get("configs", {})))
+            self.topics[name] = TopicInfo.from_doc(name, t)
 
     def _save(self) -> None:
         doc = {
             "version": 1,
             "cluster_id": self.cluster_id,
             "producer_id_limit": self._producer_id_limit,
-            "topics": {
-                t.name: {"id": str(t.topic_id), "partitions": t.partitions, "configs": t.configs}
-                for t in self.topics.values()
-            },
+            "topics": {t.name: t.to_doc() for t in self.topics.values()},
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -110,14 +119,12 @@ class MetadataStore:
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)
 
-    def by_id(self, topic_id: uuid.UUID) -> TopicInfo | None:
-        return next((t for t in self.topics.values() if t.topic_id == topic_id), None)
-
     def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
         check_topic_name(name)
         if name in self.topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
-        info = TopicInfo(name, uuid.uuid4(), partitions, dict(configs))
+        info = TopicInfo(name, uuid.uuid4(), 0, dict(configs))
+        self._grow(info, partitions)
         self.topics[name] = info
         self._save()
         return info
@@ -130,8 +137,49 @@ class MetadataStore:
         return info
 
     def set_partitions(self, name: str, count: int) -> None:
-        self.topics[name].partitions = count
+        self._grow(self.topics[name], count)
         self._save()
+
+    # Placement -----------------------------------------------------------------------------
+    # Each partition belongs to one shard (worker process) for its whole life, so a shard's
+    # data plane never shares a partition.  New partitions go to the least-loaded shard; the
+    # placement is stored, so it is stable across restarts.  Only when num.shards shrinks do the
+    # partitions of vanished shards move, again to the least-loaded ones.
+    def _load_per_shard(self) -> list[int]:
+        load = [0] * self.shards
+        for t in self.topics.values():
+            for shard in t.placement:
+                if shard < self.shards:
+                    load[shard] += 1
+        return load
+
+    def _grow(self, info: TopicInfo, count: int) -> None:
+        load = self._load_per_shard()
+        while len(info.placement) < count:
+            shard = min(range(self.shards), key=lambda s: (load[s], s))
+            info.placement.append(shard)
+            load[shard] += 1
+        info.partitions = count
+
+    def _fit_placement(self) -> bool:
+        """Re-homes partitions whose shard no longer exists (or that have none); True if any moved."""
+        moved = False
+        load = self._load_per_shard()
+        for t in self.topics.values():
+            t.placement = t.placement[: t.partitions]
+            while len(t.placement) < t.partitions:
+                t.placement.append(self.shards)  # placeholder: re-homed below
+            for p, shard in enumerate(t.placement):
+                if shard >= self.shards:
+                    target = min(range(self.shards), key=lambda s: (load[s], s))
+                    t.placement[p] = target
+                    load[target] += 1
+                    moved = True
+        return moved
+
+    def snapshot(self) -> dict[str, object]:
+        """Everything a shard needs to serve: sent to every shard after each change."""
+        return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()}}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
@@ -150,3 +198,29 @@ class MetadataStore:
 def _new_cluster_id() -> str:
     """Kafka's format: a random UUID as 22 characters of URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class MetadataView:
+    """A shard's read-only copy of the cluster metadata, replaced whole by each snapshot.
+
+    Handlers read topics through it; changes go to the orchestrator (the store's only writer)
+    over the control channel and come back as the next snapshot.
+    """
+
+    def __init__(self) -> None:
+        self.cluster_id = ""
+        self.topics: dict[str, TopicInfo] = {}
+        self._by_id: dict[uuid.UUID, TopicInfo] = {}
+
+    def replace(self, snapshot: dict[str, object]) -> None:
+        self.cluster_id = str(snapshot["cluster_id"])
+        topics = snapshot["topics"]
+        assert isinstance(topics, dict)
+        self.topics = {name: TopicInfo.from_doc(name, doc) for name, doc in topics.items()}
+        self._by_id = {t.topic_id: t for t in self.topics.values()}
+
+    def get(self, name: str) -> TopicInfo | None:
+        return self.topics.get(name)
+
+    def by_id(self, topic_id: uuid.UUID) -> TopicInfo | None:
+        return self._by_id.get(topic_id)

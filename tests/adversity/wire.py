@@ -1,7 +1,7 @@
 """A tiny hand-packed Kafka wire client for sending what real clients never send.
 
 Owns: framing over a raw socket (`WireClient`), struct-packed request bodies for the handful of
-APIs the adversity tests need (ApiVersions v0, Produce v3, ListOffsets v1, InitProducerId v0),
+APIs the adversity tests need (ApiVersions v0, Metadata v4 to find a partition's leader, Produce v3, ListOffsets v1, InitProducerId v0),
 their response decoders, and a v2 record-batch builder that can be told to lie (wrong CRC, wrong
 length, wrong magic).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import crc32c
 
-API_PRODUCE, API_LIST_OFFSETS, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 2, 18, 22
+API_PRODUCE, API_LIST_OFFSETS, API_METADATA, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 2, 3, 18, 22
 
 
 def string(s: str | None) -> bytes:
@@ -84,9 +84,48 @@ class WireClient:
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._next_cid = 1
+        self._host, self._port, self._timeout = host, int(port), timeout
+        self._leaders: dict[int, WireClient] = {}  # port -> connection to that node
 
     def close(self) -> None:
         self.sock.close()
+        for conn in self._leaders.values():
+            conn.close()
+
+    def leader(self, topic: str, partition: int) -> WireClient:
+        """A connection to the partition's leader (a pyk shard, or a Kafka broker), found with
+        Metadata v4 (no auto-creation) on this connection; this connection itself when it leads
+        the partition or nobody does (the broker then answers with the error to test)."""
+        r = self.request(API_METADATA, 4, struct.pack(">i", 1) + string(topic) + b"\x00")
+        r.int32()  # throttle
+        ports = {}
+        for _ in range(r.int32()):
+            node_id = r.int32()
+            r.string()
+            ports[node_id] = r.int32()
+            r.string()  # rack
+        r.string()  # cluster id
+        r.int32()  # controller id
+        leader = None
+        for _ in range(r.int32()):
+            r.int16()
+            r.string()
+            r.take("b")  # is_internal
+            for _ in range(r.int32()):
+                _err, index, node = r.take("hii")
+                for _ in range(2):  # replicas, isr (offline replicas come in v5)
+                    for _ in range(r.int32()):
+                        r.int32()
+                if index == partition:
+                    leader = node
+        if leader not in ports:
+            return self
+        port = ports[leader]
+        if port == self._port:
+            return self
+        if port not in self._leaders:
+            self._leaders[port] = WireClient(f"{self._host}:{port}", self._timeout)
+        return self._leaders[port]
 
     def __enter__(self) -> WireClient:
         return self
@@ -160,7 +199,7 @@ class WireClient:
             + struct.pack(">i", 1) + struct.pack(">i", partition)
             + struct.pack(">i", len(records)) + records
         )  # fmt: skip
-        r = self.request(API_PRODUCE, 3, body)
+        r = self.leader(topic, partition).request(API_PRODUCE, 3, body)
         assert r.int32() == 1 and r.string() == topic and r.int32() == 1
         index, error_code, base_offset, log_append_time = r.take("ihqq")
         assert index == partition
@@ -174,7 +213,7 @@ class WireClient:
             + string(topic)
             + struct.pack(">iiq", 1, partition, timestamp)
         )
-        r = self.request(API_LIST_OFFSETS, 1, body)
+        r = self.leader(topic, partition).request(API_LIST_OFFSETS, 1, body)
         assert r.int32() == 1 and r.string() == topic and r.int32() == 1
         index, error_code, _ts, offset = r.take("ihqq")
         assert index == partition

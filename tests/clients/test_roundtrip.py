@@ -99,17 +99,21 @@ def test_kcat_plain_format_beginning_to_end(broker, topic):
 
 
 def test_kcat_metadata(broker, topic):
-    """kcat -L: the broker, the topic and its partitions with this broker as leader and only replica."""
+    """kcat -L: one node per shard, the topic's partitions spread over them, each partition's
+    leader its only replica."""
     create_topic(broker.bootstrap, topic, partitions=3)
     md = json.loads(kcat(["-b", broker.bootstrap, "-L", "-J", "-t", topic]).stdout)
-    assert len(md["brokers"]) == 1 and md["brokers"][0]["name"].startswith(broker.bootstrap), md["brokers"]
-    broker_id = md["brokers"][0]["id"]
+    host, port = broker.bootstrap.split(":")
+    assert sorted((b["id"], b["name"]) for b in md["brokers"]) == [
+        (1 + i, f"{host}:{int(port) + i}") for i in range(broker.shards)], md["brokers"]
     (entry,) = [t for t in md["topics"] if t["topic"] == topic]
     assert sorted(p["partition"] for p in entry["partitions"]) == [0, 1, 2]
+    leaders = set()
     for p in entry["partitions"]:
-        assert p["leader"] == broker_id
-        assert [r["id"] for r in p["replicas"]] == [broker_id]
-        assert [r["id"] for r in p["isrs"]] == [broker_id]
+        leaders.add(p["leader"])
+        assert [r["id"] for r in p["replicas"]] == [p["leader"]]
+        assert [r["id"] for r in p["isrs"]] == [p["leader"]]
+    assert len(leaders) == min(3, broker.shards), "partitions are spread over the shards"
     listing = json.loads(kcat(["-b", broker.bootstrap, "-L", "-J"]).stdout)
     assert topic in {t["topic"] for t in listing["topics"]}
 

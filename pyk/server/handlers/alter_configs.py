@@ -19,16 +19,14 @@ MAX_VERSION = 2
 TOPIC = 2
 
 
-def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
+async def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
     """Validates a topic's complete new override set and, unless validating, applies it live."""
     info = broker.metadata.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-    config = broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
-    if validate_only:
-        return
-    broker.metadata.set_configs(name, configs)
-    broker.logs.update_config(name, config)
+    broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
+    if not validate_only:
+        await broker.set_topic_configs(name, configs)
 
 
 def check_resource(broker: Any, resource: dict[str, Any]) -> None:
@@ -37,7 +35,7 @@ def check_resource(broker: Any, resource: dict[str, Any]) -> None:
                          f"only topic configs can be altered (resource type {resource['resource_type']}); broker configs are static")
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
@@ -45,7 +43,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
         try:
             check_resource(broker, resource)
             configs = {c["name"]: c["value"] for c in resource["configs"] if c["value"] is not None}
-            apply_topic_configs(broker, resource["resource_name"], configs, request.get("validate_only", False))
+            await apply_topic_configs(broker, resource["resource_name"], configs, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {resource['resource_name']}")
         responses.append(entry)

@@ -13,7 +13,7 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None:
+async def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None:
     name, count = topic["name"], topic["count"]
     info = broker.metadata.get(name)
     if info is None:
@@ -25,18 +25,15 @@ def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None:
             raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"only broker {broker.node_id} exists, found {a['broker_ids']}")
     if validate_only:
         return
-    config = broker.topic_log_config(info)
-    for p in range(info.partitions, count):
-        broker.logs.create(name, p, config)
-    broker.metadata.set_partitions(name, count)
+    await broker.create_partitions(name, count)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     results = []
     for topic in request["topics"]:
         entry: dict[str, Any] = {"name": topic["name"], "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            _grow(broker, topic, request.get("validate_only", False))
+            await _grow(broker, topic, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create partitions of {topic['name']}")
         results.append(entry)

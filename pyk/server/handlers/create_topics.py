@@ -50,7 +50,7 @@ def _plan(broker: Any, topic: dict[str, Any]) -> tuple[int, dict[str, str]]:
     return count, configs
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     validate_only = request.get("validate_only", False)
     results = []
     for topic in request["topics"]:
@@ -62,7 +62,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             if validate_only:
                 entry["num_partitions"], entry["replication_factor"] = count, 1
             else:
-                info = broker.create_topic(name, count, configs)
+                info = await broker.create_topic(name, count, configs)
                 entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
                              configs=topic_config_entries(broker, info, None, False, False))
         except Exception as exc:

@@ -16,7 +16,7 @@ MAX_VERSION = 6
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-def _delete(broker: Any, name: str | None, topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
+async def _delete(broker: Any, name: str | None, topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
     if not broker.config["delete.topic.enable"]:
         raise KafkaError(ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false")
     info = broker.metadata.get(name) if name is not None else broker.metadata.by_id(topic_id)
@@ -25,11 +25,11 @@ def _delete(broker: Any, name: str | None, topic_id: uuid.UUID) -> tuple[str | N
         raise KafkaError(code, f"topic {name or topic_id} does not exist")
     if info.internal:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"internal topic {info.name} cannot be deleted")
-    broker.delete_topic(info.name)
+    await broker.delete_topic(info.name)
     return info.name, info.topic_id
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     if header.api_version >= 6:
         wanted = [(t.get("name"), t.get("topic_id") or _ZERO_UUID) for t in request["topics"]]
     else:
@@ -38,7 +38,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     for name, topic_id in wanted:
         entry: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            entry["name"], entry["topic_id"] = _delete(broker, name, topic_id)
+            entry["name"], entry["topic_id"] = await _delete(broker, name, topic_id)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"delete topic {name or topic_id}")
         responses.append(entry)

@@ -42,7 +42,7 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, st
     return out
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
         name = resource["resource_name"]
@@ -53,7 +53,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             info = broker.metadata.get(name)
             if info is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-            apply_topic_configs(broker, name, _updated(info.configs, resource["configs"]), request.get("validate_only", False))
+            await apply_topic_configs(broker, name, _updated(info.configs, resource["configs"]), request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)

@@ -18,8 +18,8 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("transactional_id") is not None:
         return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": broker.metadata.next_producer_id(),
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await broker.next_producer_id(),
             "producer_epoch": 0}

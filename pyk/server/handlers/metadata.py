@@ -24,61 +24,78 @@ _ZERO_UUID = uuid.UUID(int=0)
 
 
 def topic_entry(broker: Any, info: TopicInfo) -> dict[str, Any]:
-    node = broker.node_id
-    return {
-        "error_code": ErrorCode.NONE,
-        "name": info.name,
-        "topic_id": info.topic_id,
-        "is_internal": info.internal,
-        "partitions": [
-            {
-                "error_code": ErrorCode.NONE,
-                "partition_index": p,
-                "leader_id": node,
-                "leader_epoch": broker.partition_log(info.name, p).leader_epoch,
-                "replica_nodes": [node],
-                "isr_nodes": [node],
-                "offline_replicas": [],
-            }
-            for p in range(info.partitions)
-        ],
-        "topic_authorized_operations": -2147483648,
-    }
+    partitions = []
+    for p in range(info.partitions):
+        leader = broker.leader_of(info, p)
+        plog = broker.logs.get(info.name, p)
+        partitions.append({
+            "error_code": ErrorCode.NONE,
+            "partition_index": p,
+            "leader_id": leader,
+            # Every shard leads its partitions from epoch 0; only the owner has the log to ask.
+            "leader_epoch": plog.leader_epoch if plog is not None else 0,
+            "replica_nodes": [leader],
+            "isr_nodes": [leader],
+            "offline_replicas": [],
+        })
+    return {"error_code": ErrorCode.NONE, "name": info.name, "topic_id": info.topic_id, "is_internal": info.internal,
+            "partitions": partitions, "topic_authorized_operations": -2147483648}
 
 
 def _error_entry(name: str | None, topic_id: uuid.UUID, code: ErrorCode) -> dict[str, Any]:
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": []}
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    requested = request.get("topics")
-    if requested is None or (version == 0 and not requested):
-        topics = [topic_entry(broker, t) for t in broker.metadata.topics.values()]
-    else:
-        allow_auto = request.get("allow_auto_topic_creation", True)
-        topics = []
-        for item in requested:
-            name, topic_id = item.get("name"), item.get("topic_id") or _ZERO_UUID
-            if name is None:
-                info = broker.metadata.by_id(topic_id)
-                topics.append(topic_entry(broker, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID))
-                continue
-            info = broker.metadata.get(name)
-            if info is None and allow_auto:
-                try:
-                    check_topic_name(name)
-                    info = broker.maybe_auto_create(name)
-                except (KafkaError, OSError) as exc:
-                    code, _ = error_for(exc, f"auto-creating topic {name}")
-                    topics.append(_error_entry(name, _ZERO_UUID, code))
-                    continue
-            topics.append(topic_entry(broker, info) if info else _error_entry(name, _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+def _body(broker: Any, topics: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "throttle_time_ms": 0,
         "brokers": broker.brokers(),
         "cluster_id": broker.metadata.cluster_id,
-        "controller_id": broker.node_id,
+        "controller_id": broker.base_node_id,
         "topics": topics,
         "cluster_authorized_operations": -2147483648,
     }
+
+
+def _entry(broker: Any, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer for one requested topic, or None when it must be auto-created first."""
+    name, topic_id = item.get("name"), item.get("topic_id") or _ZERO_UUID
+    if name is None:
+        info = broker.metadata.by_id(topic_id)
+        return topic_entry(broker, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+    info = broker.metadata.get(name)
+    if info is not None:
+        return topic_entry(broker, info)
+    return None
+
+
+async def _auto_create(broker: Any, name: str) -> dict[str, Any]:
+    try:
+        check_topic_name(name)
+        info = await broker.maybe_auto_create(name)
+    except KafkaError as exc:
+        code, _ = error_for(exc, f"auto-creating topic {name}")
+        return _error_entry(name, _ZERO_UUID, code)
+    if info is None:
+        return _error_entry(name, _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return topic_entry(broker, info)
+
+
+async def _with_auto_create(broker: Any, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
+    topics = []
+    for item, entry in zip(requested, found):
+        topics.append(entry if entry is not None else await _auto_create(broker, item["name"]))
+    return _body(broker, topics)
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+    requested = request.get("topics")
+    if requested is None or (header.api_version == 0 and not requested):
+        return _body(broker, [topic_entry(broker, t) for t in broker.metadata.topics.values()])
+    found = [_entry(broker, item) for item in requested]
+    if all(entry is not None for entry in found):
+        return _body(broker, found)  # type: ignore[arg-type]
+    if not request.get("allow_auto_topic_creation", True):
+        return _body(broker, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                              for i, e in zip(requested, found)])
+    return _with_auto_create(broker, requested, found)

@@ -1,0 +1,69 @@
+"""Entry point of one shard process: `python -m pyk.server.shard_main FD`.
+
+Started only by the orchestrator (pyk.server.shard), which passes the shard's end of the
+control socket pair as FD and sends the configuration, the shard's index and the first
+metadata snapshot over it.  The shard pins itself to one core, then runs a Broker for the
+partitions the snapshot places on it.  It stops on SIGTERM/SIGINT, or when the orchestrator's
+end of the channel closes (an orphaned shard must not keep serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+from pyk.cli import setup_logging
+from pyk.config import ServerConfig
+from pyk.server.control import ControlClient, read_message
+
+log = logging.getLogger("pyk.shard")
+
+
+def _pin(index: int) -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    core = cores[index % len(cores)]
+    os.sched_setaffinity(0, {core})
+    log.info("shard %d pinned to core %d", index, core)
+
+
+async def _run(fd: int) -> int:
+    from pyk.server.broker import Broker
+
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    kind, raw, index, count = await read_message(reader)
+    assert kind == "init"
+    config = ServerConfig(raw)
+    _pin(index)
+    broker = Broker(config, index, count)
+    control = ControlClient(reader, writer, broker.apply_snapshot)
+    broker.control = control
+    channel = asyncio.ensure_future(control.run())
+    channel.add_done_callback(lambda _: broker.request_stop())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, broker.request_stop)
+    try:
+        await broker.start()
+    except OSError as exc:
+        log.error("shard %d cannot start: %s", index, exc)
+        return 1
+    await broker.serve_forever()
+    await broker.stop()
+    channel.cancel()
+    return 0
+
+
+def main() -> int:
+    setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"))
+    import uvloop
+
+    return uvloop.run(_run(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
