@@ -60,7 +60,7 @@ import os  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
-from tests.helpers import BrokerProcess, ExternalBroker, unique_topic  # noqa: E402
+from tests.helpers import TEST_SHARDS, BrokerProcess, ExternalBroker, unique_topic  # noqa: E402
 
 _EXTERNAL_BOOTSTRAP = os.environ.get("PYK_TEST_BOOTSTRAP")
 
@@ -117,7 +117,8 @@ class BrokerFactory:
         """A new broker: `factory(message_max_bytes=3145728)` ('_' stands for '.') or `overrides={...}`."""
         conf = {k.replace("_", "."): _prop(v) for k, v in keys.items()}
         conf.update({k: _prop(v) for k, v in (overrides or {}).items()})
-        b = BrokerProcess(Path(self._tmp.mktemp("pyk-broker")), conf)
+        shards = int(conf.pop("num.shards", TEST_SHARDS))
+        b = BrokerProcess(Path(self._tmp.mktemp("pyk-broker")), conf, shards=shards)
         self.brokers.append(b)
         return b.start() if start else b
 
