@@ -59,13 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
+    from pyk.tools import topics
 
     add_bench_parser(sub)
+    topics.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
         return _serve(args)
     if args.command == "bench":
         return run_bench(args)
+    if args.command == "topics":
+        return topics.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
