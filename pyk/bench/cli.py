@@ -74,6 +74,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        help="e.g. linger.ms=0,1,5,20; consumer:fetch.wait.max.ms=0,10,100; "
                             "log.segment.bytes=... or broker:num.shards=1,2 (with --start-broker); topic:KEY=...")
     sweep.add_argument("--workload", choices=("produce", "consume", "e2e"), default="produce")
+    sweep.add_argument("--passes", type=int, default=1,
+                       help="run every value this many times, interleaved; report each value's median run")
     return bench
 
 
@@ -163,14 +165,20 @@ def _sweep(args: argparse.Namespace, w: Workload, broker: Any, pids: list[int]) 
             print(f"# {args.sweep.split('=')[0]}={value}: {r.msgs_per_s:,.0f} msgs/s, p99 "
                   f"{report._fmt(r.latency_ms['p99'], '.2f')} ms", file=sys.stderr)
 
-    key, points = run_sweep(w, args.sweep, broker, pids, on_point)
-    report.table((key, *report.COLUMNS), [[v, *report.row(o)] for v, o in points], sys.stdout)
+    key, points, runs = run_sweep(w, args.sweep, broker, pids, on_point, passes=args.passes)
+    if args.passes > 1:
+        rows = [[v, *report.row(o), report.spread(runs[v])] for v, o in points]
+        report.table((key, *report.COLUMNS, "msgs/s min-max"), rows, sys.stdout)
+        print(f"median run of {args.passes} passes per value (by msgs/s)")
+    else:
+        report.table((key, *report.COLUMNS), [[v, *report.row(o)] for v, o in points], sys.stdout)
     for note in sorted({n for _, o in points for n in o.notes}):
         print(f"note: {note}")
     if args.json:
         report.write_json(args.json, {
             "sweep": args.sweep, "key": key, "workload": w.describe(),
-            "points": [{"value": v, **o.to_json()} for v, o in points],
+            "passes": args.passes,
+            "points": [{"value": v, **o.to_json(), "runs": [r.result.to_json() for r in runs[v]]} for v, o in points],
         })  # fmt: skip
     if args.plot:
         report.plot_sweep(key, points, args.plot)

@@ -33,6 +33,12 @@ def row(outcome: Outcome) -> list[str]:
     ]  # fmt: skip
 
 
+def spread(outcomes: Sequence[Outcome]) -> str:
+    """min-max msgs/s over several runs of one point."""
+    rates = [o.result.msgs_per_s for o in outcomes]
+    return f"{min(rates):,.0f}-{max(rates):,.0f}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     line = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
@@ -84,6 +90,7 @@ def plot_timeline(outcome: Outcome, path: str) -> None:
         pt = outcome.producer_timeline
         ax.plot([r.t for r in pt], [r.msgs_per_s for r in pt], marker=".", linestyle="--", label="produce msgs/s")
     ax.set_ylabel("msgs/s")
+    ax.set_ylim(bottom=0)
     ax.legend(loc="best")
     ax.grid(True, alpha=0.3)
     ax.set_title(f"pyk bench {w.mode} ({w.client}) {w.size} B x {w.partitions} partition(s) -> {w.bootstrap}")
@@ -104,6 +111,7 @@ def plot_timeline(outcome: Outcome, path: str) -> None:
             if any(v is not None for v in values):
                 ax.plot(t, [v if v is not None else float("nan") for v in values], marker=".", label=name)
         ax.set_ylabel("CPU % (100 = 1 core)")
+        ax.set_ylim(bottom=0)
         ax.legend(loc="best")
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel("seconds")
@@ -120,6 +128,7 @@ def plot_sweep(key: str, points: Sequence[tuple[str, Outcome]], path: str) -> No
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     ax1.plot(x, [o.result.msgs_per_s for _, o in points], marker="o", label="msgs/s")
     ax1.set_ylabel("msgs/s")
+    ax1.set_ylim(bottom=0)
     ax1.grid(True, alpha=0.3)
     cpu = [o.result.broker_cpu_pct for _, o in points]
     if any(c is not None for c in cpu):

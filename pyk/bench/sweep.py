@@ -59,33 +59,47 @@ def _guess(key: str) -> str:
 
 
 def run_sweep(base: Workload, spec: str, broker: LocalBroker | None, broker_pids: list[int],
-              on_point: Callable[[str, Outcome], None] | None = None) -> tuple[str, list[tuple[str, Outcome]]]:
-    """Runs `base` once per value; returns (key, [(value, outcome)]).  With a LocalBroker, it is
-    (re)started before each point (always for broker keys, once for the others)."""
+              on_point: Callable[[str, Outcome], None] | None = None,
+              passes: int = 1) -> tuple[str, list[tuple[str, Outcome]], dict[str, list[Outcome]]]:
+    """Runs `base` once per value and pass; returns (key, [(value, median outcome)], every run
+    per value).  Passes go over all values in turn (pass 1: v1 v2 v3, pass 2: v1 v2 v3, ...) so
+    that a slow spell of a shared machine hits every value, and each value's outcome is its
+    median run by msgs/s.  With a LocalBroker, it is (re)started before each point (always for
+    broker keys, once for the others)."""
     target, key, values = route(spec)
     if target == "broker" and broker is None:
         raise ValueError(f"sweeping the broker setting {key!r} needs --start-broker (the bench restarts it)")
+    runs: dict[str, list[Outcome]] = {v: [] for v in values}
+    for _ in range(max(passes, 1)):
+        for value in values:
+            outcome = _point(base, target, key, value, broker, broker_pids)
+            runs[value].append(outcome)
+            if on_point is not None:
+                on_point(value, outcome)
     points = []
     for value in values:
-        w = dataclasses.replace(base, topic=f"{base.topic}-{uuid.uuid4().hex[:6]}",
-                                producer_props=dict(base.producer_props), consumer_props=dict(base.consumer_props),
-                                topic_configs=dict(base.topic_configs))
-        pids = list(broker_pids)
-        if broker is not None:
-            if target == "broker" or broker.proc is None:
-                broker.start({key: value} if target == "broker" else None)
-            w.bootstrap = broker.bootstrap
-            pids += broker.pids
-        if target == "producer":
-            w.producer_props[key] = value
-            if key in SHARED_KEYS:
-                w.consumer_props[key] = value
-        elif target == "consumer":
+        ordered = sorted(runs[value], key=lambda o: o.result.msgs_per_s)
+        points.append((value, ordered[(len(ordered) - 1) // 2]))
+    return key, points, runs
+
+
+def _point(base: Workload, target: str, key: str, value: str, broker: LocalBroker | None,
+           broker_pids: list[int]) -> Outcome:
+    w = dataclasses.replace(base, topic=f"{base.topic}-{uuid.uuid4().hex[:6]}",
+                            producer_props=dict(base.producer_props), consumer_props=dict(base.consumer_props),
+                            topic_configs=dict(base.topic_configs))
+    pids = list(broker_pids)
+    if broker is not None:
+        if target == "broker" or broker.proc is None:
+            broker.start({key: value} if target == "broker" else None)
+        w.bootstrap = broker.bootstrap
+        pids += broker.pids
+    if target == "producer":
+        w.producer_props[key] = value
+        if key in SHARED_KEYS:
             w.consumer_props[key] = value
-        elif target == "topic":
-            w.topic_configs[key] = value
-        outcome = run(w, pids)
-        points.append((value, outcome))
-        if on_point is not None:
-            on_point(value, outcome)
-    return key, points
+    elif target == "consumer":
+        w.consumer_props[key] = value
+    elif target == "topic":
+        w.topic_configs[key] = value
+    return run(w, pids)
