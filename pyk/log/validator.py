@@ -13,6 +13,10 @@ in-place rewrite that makes it part of the log:
     that differs from the batch's recompresses it with pyk._native.recompress_batch, then the
     size limit is checked again on the result.
 
+Magic 0/1 message sets (Produce v0-v2) are first up-converted to one v2 batch by
+pyk.log.legacy, which also checks their per-record timestamps; the v2 checks then apply to the
+result.  The magic byte sits at offset 16 in both formats, so v2 batches pay one byte compare.
+
 Offsets are assigned by `assign_offsets`, which rewrites baseOffset and partitionLeaderEpoch in
 place (both outside the CRC) and, for LogAppendTime, the timestamp type and maxTimestamp (inside
 the CRC, so the native call recomputes it).  Stateless: one shared instance per process is fine.
@@ -24,6 +28,7 @@ from typing import Any
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
+from pyk.log import legacy
 from pyk.log.config import LogConfig
 
 
@@ -32,8 +37,11 @@ class LogValidator:
 
     @staticmethod
     def validate(records: memoryview, config: LogConfig, now_ms: int) -> tuple[memoryview, Any]:
-        """Returns the batch to write (the same writable buffer, or a recompressed copy) and its
+        """Returns the batch to write (the same writable buffer, or a converted/recompressed copy) and its
         header (pyk._native.batch_info); raises KafkaError with the Kafka code of the failure."""
+        converted = len(records) > legacy.MAGIC_OFFSET and records[legacy.MAGIC_OFFSET] < 2
+        if converted:
+            records = legacy.up_convert(records, config, now_ms)
         code = _native.validate_batch(records, config.max_message_bytes)
         if code:
             raise KafkaError(_error_code(code), f"record batch of {len(records)} bytes rejected "
@@ -45,7 +53,8 @@ class LogValidator:
             raise KafkaError(ErrorCode.INVALID_RECORD,
                              f"expected lastOffsetDelta {info.records_count - 1} for {info.records_count} records, "
                              f"found {info.last_offset_delta}")
-        if not config.log_append_time:
+        # Up-converted records had their timestamps checked one by one (-1 is exempt there).
+        if not config.log_append_time and not converted:
             if info.max_timestamp > now_ms + config.timestamp_after_max_ms:
                 raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
                                  f"timestamp {info.max_timestamp} is more than message.timestamp.after.max.ms="
