@@ -41,13 +41,13 @@ def test_unknown_api_key_is_a_violation():
 
 
 def test_known_key_at_unsupported_version_still_parses():
-    # Produce v2 (below our range, header v1) and v13 (above it, flexible header v2).
-    header, offset = protocol.decode_request_header(_view(b"\x00\x00\x00\x02\x00\x00\x00\x05\x00\x01c"))
-    assert header == (ApiKey.PRODUCE, 2, 5, "c") and offset == 11
+    # Fetch v2 (below our range, header v1) and Produce v13 (above it, flexible header v2).
+    header, offset = protocol.decode_request_header(_view(b"\x00\x01\x00\x02\x00\x00\x00\x05\x00\x01c"))
+    assert header == (ApiKey.FETCH, 2, 5, "c") and offset == 11
     header, offset = protocol.decode_request_header(_view(b"\x00\x00\x00\x0d\x00\x00\x00\x05\xff\xff\x00rest"))
     assert header == (ApiKey.PRODUCE, 13, 5, None) and offset == 11
     with pytest.raises(KafkaError) as info:
-        protocol.decode_request(ApiKey.PRODUCE, 2, _view(b""), 0)
+        protocol.decode_request(ApiKey.FETCH, 2, _view(b""), 0)
     assert info.value.code == ErrorCode.UNSUPPORTED_VERSION
 
 

@@ -1,13 +1,17 @@
-"""Produce (key 0), versions 3-9: one record batch per partition (message format v2 only).
+"""Produce (key 0), versions 0-9, from Kafka's ProduceRequest/ProduceResponse JSON (3.x).
 
-Versions 0-2 (message formats 0/1) are not implemented.  `records` decodes to a zero-copy
-view of the request frame so the log can validate and rewrite the batch in place.
+v0-v2 carry legacy message sets (message formats 0 and 1: no transactional_id, which arrives
+in v3 with record batch v2); the log up-converts them to one v2 batch (pyk/log/legacy.py).
+The response gains throttle_time_ms in v1 and log_append_time_ms in v2.  Kafka 4.0 dropped
+v0-v2 from its JSON; they are kept here because librdkafka <= 2.11 only compresses towards a
+broker whose Produce range includes v0 (rdkafka_feature.c).  `records` decodes to a
+zero-copy view of the request frame so the log can validate and rewrite the batch in place.
 """
 
 from pyk.protocol.spec import Field as F
 from pyk.protocol.spec import Message
 
-REQUEST = Message(0, "request", "ProduceRequest", valid="3-9", flexible="9+", fields=[
+REQUEST = Message(0, "request", "ProduceRequest", valid="0-9", flexible="9+", fields=[
     F("transactional_id", "string", "3+", nullable="3+", default=None),
     F("acks", "int16", "0+"),
     F("timeout_ms", "int32", "0+"),
@@ -20,7 +24,7 @@ REQUEST = Message(0, "request", "ProduceRequest", valid="3-9", flexible="9+", fi
     ]),
 ])
 
-RESPONSE = Message(0, "response", "ProduceResponse", valid="3-9", flexible="9+", fields=[
+RESPONSE = Message(0, "response", "ProduceResponse", valid="0-9", flexible="9+", fields=[
     F("responses", "[]TopicProduceResponse", "0+", fields=[
         F("name", "string", "0+"),
         F("partition_responses", "[]PartitionProduceResponse", "0+", fields=[

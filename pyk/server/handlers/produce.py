@@ -17,7 +17,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.PRODUCE
-MIN_VERSION = 3  # v3 is the first with magic v2 record batches, the only format pyk stores
+MIN_VERSION = 0  # v0-v2 carry message formats 0/1, which the log up-converts to v2 (pyk/log/legacy.py)
 MAX_VERSION = 9
 
 
