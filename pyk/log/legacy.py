@@ -29,9 +29,10 @@ magic 0, as Kafka's MemoryRecordsBuilder keeps it) and, under compression.type=p
 wrapper's codec; a configured codec is applied directly, so the validator does not recompress.
 
 Error codes follow Kafka's LogValidator/AbstractLegacyRecordBatch: damaged bytes (CRC, sizes,
-truncation, a payload that does not decompress, compression nested inside compression) are
-CORRUPT_MESSAGE; well-formed but disallowed content (mixed magics, a compressed wrapper that is
-not alone or is empty, producer-set LogAppendTime) is INVALID_RECORD / INVALID_TIMESTAMP.
+truncation, a payload that does not decompress) are CORRUPT_MESSAGE, and so is compression
+nested inside compression (Kafka 2.x's answer; 3.x says INVALID_RECORD); well-formed but
+disallowed content (mixed magics, a compressed wrapper that is not alone or is empty, a keyless
+record for a compacted topic, producer-set LogAppendTime) is INVALID_RECORD / INVALID_TIMESTAMP.
 Stateless functions; the conversion runs in the shard process that owns the partition.
 """
 
@@ -106,14 +107,18 @@ def iter_messages(buf: memoryview, where: str) -> Iterator[Message]:
     Unlike a fetch response, a produced message set has no excuse for a partial last message,
     so one is an error here, not a silently dropped tail.
     """
+    # One pass per message with the struct readers bound locally: this loop runs once per
+    # record of a legacy produce, the rest of the conversion is a join and a codec call.
+    unpack_head, unpack_length, unpack_timestamp, crc32 = _HEAD.unpack_from, _LENGTH.unpack_from, \
+        _TIMESTAMP.unpack_from, zlib.crc32
     end = len(buf)
     pos = 0
     while pos < end:
         if end - pos < LOG_OVERHEAD + RECORD_OVERHEAD[0]:
             raise _corrupt(f"{where}: {end - pos} bytes at position {pos}, expected a message "
                            f"of at least {LOG_OVERHEAD + RECORD_OVERHEAD[0]}")
-        offset, size, crc, magic, attributes = _HEAD.unpack_from(buf, pos)
-        if magic not in (0, 1):
+        offset, size, crc, magic, attributes = unpack_head(buf, pos)
+        if magic != 0 and magic != 1:
             raise KafkaError(ErrorCode.INVALID_RECORD,
                              f"{where}: magic {magic} at position {pos}, expected 0 or 1 in a legacy message set")
         if size < RECORD_OVERHEAD[magic]:
@@ -123,35 +128,37 @@ def iter_messages(buf: memoryview, where: str) -> Iterator[Message]:
         stop = start + size
         if stop > end:
             raise _corrupt(f"{where}: message of {size} bytes at position {pos}, {end - start} bytes remain")
-        computed = zlib.crc32(buf[start + 4:stop])
+        computed = crc32(buf[start + 4:stop])
         if computed != crc:
             raise _corrupt(f"{where}: message at position {pos} has CRC {crc:#010x}, computed {computed:#010x}")
         cursor = start + 6  # past crc, magic, attributes
         timestamp = NO_TIMESTAMP
         if magic == 1:
-            timestamp = _TIMESTAMP.unpack_from(buf, cursor)[0]
+            timestamp = unpack_timestamp(buf, cursor)[0]
             cursor += 8
-        key, cursor = _sized(buf, cursor, stop, where, "key")
-        value, cursor = _sized(buf, cursor, stop, where, "value")
-        if cursor != stop:
-            raise _corrupt(f"{where}: message at position {pos} declares {size} bytes, "
-                           f"its key and value end {stop - cursor} bytes earlier")
+        # Both length fields fit (RECORD_OVERHEAD counts them) as long as the key leaves room
+        # for the value's; the value must then end exactly where the message does.
+        key_length = unpack_length(buf, cursor)[0]
+        cursor += 4
+        key = None
+        if key_length != -1:
+            if not 0 <= key_length <= stop - cursor - 4:
+                raise _corrupt(f"{where}: key length {key_length} in the message at position {pos}, "
+                               f"{stop - cursor - 4} bytes left before its value")
+            key = buf[cursor:cursor + key_length]
+            cursor += key_length
+        value_length = unpack_length(buf, cursor)[0]
+        cursor += 4
+        value = None
+        if value_length != -1:
+            value = buf[cursor:cursor + value_length]
+        elif cursor == stop:
+            value_length = 0
+        if value_length != stop - cursor:
+            raise _corrupt(f"{where}: value length {value_length} in the message at position {pos}, "
+                           f"{stop - cursor} bytes left in it")
         yield Message(offset, LOG_OVERHEAD + size, magic, attributes, timestamp, key, value)
         pos = stop
-
-
-def _sized(buf: memoryview, cursor: int, stop: int, where: str, what: str) -> tuple[memoryview | None, int]:
-    # The two length fields always fit: RECORD_OVERHEAD counts them.  Their data may not.
-    if stop - cursor < 4:
-        raise _corrupt(f"{where}: {what} length at position {cursor} runs past the message end")
-    length = _LENGTH.unpack_from(buf, cursor)[0]
-    cursor += 4
-    if length == -1:
-        return None, cursor
-    if length < 0 or length > stop - cursor:
-        raise _corrupt(f"{where}: {what} length {length} at position {cursor - 4}, "
-                       f"{stop - cursor} bytes left in the message")
-    return buf[cursor:cursor + length], cursor + length
 
 
 def decompress_wrapper(wrapper: Message) -> bytes:
