@@ -263,6 +263,9 @@ def _on_produced(reporter: Reporter, error_at: int, n: int, size: int, first_due
 
 @dataclass
 class ConsumerSettings:
+    """The raw consumer's knobs, resolved from librdkafka-named properties (one Fetch in flight
+    per leader, as librdkafka and the Java client do)."""
+
     max_wait_ms: int
     min_bytes: int
     max_bytes: int
