@@ -61,6 +61,15 @@ def free_port(count: int = 1) -> int:
     raise RuntimeError(f"no {count} consecutive free loopback ports")
 
 
+def find_coordinator_v0(broker: Any) -> bool:
+    """Whether the broker advertises FindCoordinator v0, which librdkafka needs for its LZ4 feature."""
+    from tests.adversity.wire import WireClient
+
+    with WireClient(broker.bootstrap) as client:
+        low, _ = client.api_versions().get(10, (1, -1))
+    return low == 0
+
+
 def unique_topic(label: str = "t") -> str:
     """A topic name no other test uses: label (sanitised to Kafka's legal characters) + random suffix."""
     clean = "".join(c if c.isalnum() or c in "._-" else "-" for c in label)[:150]

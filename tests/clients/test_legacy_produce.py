@@ -28,6 +28,7 @@ from tests.helpers import (
     Rec,
     confluent_consumer,
     create_topic,
+    find_coordinator_v0,
     kcat_produce,
     read_batches,
     segment_files,
@@ -239,12 +240,6 @@ def test_kafka_python_with_an_old_api_version(broker, api_version: tuple[int, ..
     assert {b.codec for b in stored_batches(broker, topic)} == {1}
 
 
-def _find_coordinator_v0(broker) -> bool:
-    with WireClient(broker.bootstrap) as client:
-        low, _ = client.api_versions().get(ApiKey.FIND_COORDINATOR, (1, -1))
-    return low == 0
-
-
 @pytest.mark.skipif(KCAT is None, reason="kcat is not installed")
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4"])
 def test_kcat_compresses(broker, codec: str) -> None:
@@ -252,7 +247,7 @@ def test_kcat_compresses(broker, codec: str) -> None:
 
     librdkafka infers gzip/snappy support from Produce v0 being advertised and lz4 from
     FindCoordinator v0 as well (rdkafka_feature.c)."""
-    if codec == "lz4" and not _find_coordinator_v0(broker):
+    if codec == "lz4" and not find_coordinator_v0(broker):
         pytest.skip("librdkafka's LZ4 feature also needs FindCoordinator v0 (consumer groups)")
     topic = unique_topic(f"legacy-kcat-{codec}")
     create_topic(broker.bootstrap, topic)

@@ -83,7 +83,7 @@ async def _auto_create(broker: Any, name: str) -> dict[str, Any]:
 
 async def _with_auto_create(broker: Any, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
     topics = []
-    for item, entry in zip(requested, found):
+    for item, entry in zip(requested, found, strict=True):
         topics.append(entry if entry is not None else await _auto_create(broker, item["name"]))
     return _body(broker, topics)
 
@@ -97,5 +97,5 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
         return _body(broker, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):
         return _body(broker, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-                              for i, e in zip(requested, found)])
+                              for i, e in zip(requested, found, strict=True)])
     return _with_auto_create(broker, requested, found)

@@ -21,9 +21,17 @@ MIN_VERSION = 0  # v0-v2 carry message formats 0/1, which the log up-converts to
 MAX_VERSION = 9
 
 
-def _append(broker: Any, acks: int, topic: str, partition: int, records: Any, now_ms: int) -> dict[str, Any]:
+MAGIC_OFFSET = 16  # of the magic byte in a v2 batch and of the magic in a v0/v1 message set entry
+FIRST_V2_ONLY_VERSION = 3
+
+
+def _append(broker: Any, version: int, acks: int, topic: str, partition: int, records: Any,
+            now_ms: int) -> dict[str, Any]:
     if records is None or len(records) == 0:
         raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
+    if version >= FIRST_V2_ONLY_VERSION and len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] != 2:
+        # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2.
+        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} requires magic 2, found {records[MAGIC_OFFSET]}")
     plog = broker.partition_log(topic, partition)
     if acks == -1 and plog.config.min_insync_replicas > 1:
         raise KafkaError(
@@ -55,7 +63,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any] 
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
                 if request.get("transactional_id") is not None:
                     raise KafkaError(ErrorCode.INVALID_TXN_STATE, "transactional produce is not supported yet")
-                result = _append(broker, acks, name, index, pdata["records"], now_ms)
+                result = _append(broker, header.api_version, acks, name, index, pdata["records"], now_ms)
             except Exception as exc:
                 code, message = error_for(exc, f"produce to {name}-{index}")
                 result = {"error_code": code, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
