@@ -105,7 +105,8 @@ def test_kcat_metadata(broker, topic):
     md = json.loads(kcat(["-b", broker.bootstrap, "-L", "-J", "-t", topic]).stdout)
     host, port = broker.bootstrap.split(":")
     assert sorted((b["id"], b["name"]) for b in md["brokers"]) == [
-        (1 + i, f"{host}:{int(port) + i}") for i in range(broker.shards)], md["brokers"]
+        (1 + i, f"{host}:{int(port) + i}") for i in range(broker.shards)
+    ], md["brokers"]
     (entry,) = [t for t in md["topics"] if t["topic"] == topic]
     assert sorted(p["partition"] for p in entry["partitions"]) == [0, 1, 2]
     leaders = set()

@@ -46,9 +46,13 @@ def test_clean_restart_keeps_data_offsets_and_configs(broker_factory):
     admin.delete_topics([gone])[gone].result(20)
 
     assert b.stop() == 0, b.log_tail()
-    assert all((d / CLEAN_SHUTDOWN_MARKER).exists() for d in b.shard_dirs()), "no clean-shutdown marker after SIGTERM"
+    assert all((d / CLEAN_SHUTDOWN_MARKER).exists() for d in b.shard_dirs()), (
+        "no clean-shutdown marker after SIGTERM"
+    )
     b.start()
-    assert not any((d / CLEAN_SHUTDOWN_MARKER).exists() for d in b.shard_dirs()), "marker must go once the logs are loaded"
+    assert not any((d / CLEAN_SHUTDOWN_MARKER).exists() for d in b.shard_dirs()), (
+        "marker must go once the logs are loaded"
+    )
 
     for p in range(3):
         low = 10 if p == 1 else 0
