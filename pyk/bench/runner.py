@@ -262,15 +262,13 @@ async def _progress(main: Timeline, producer: Timeline, progress: Progress, t0: 
         await asyncio.sleep(max(target - time.monotonic_ns(), 0) / 1e9)
         main.sample_cpu((k + 1) * w.interval)
         await asyncio.sleep(min(0.05, w.interval / 4))  # let the workers' tick reports arrive
-        rows = main.rows()
-        row = next((r for r in rows if abs(r.t - round((k + 1) * w.interval, 3)) < 1e-6), None)
-        if row is not None:
-            extra = ""
-            if producer is not main:
-                prow = next((r for r in producer.rows() if r.t == row.t), None)
-                if prow is not None:
-                    extra = f"  (produce {prow.msgs_per_s:,.0f} msg/s)"
-            progress.show(row, extra)
+        if progress.enabled:
+            row = main.row(k)  # one tick only: percentiles cost ~1.5 ms per histogram walk
+            if row is not None:
+                extra = ""
+                if producer is not main and k in producer.ticks:
+                    extra = f"  (produce {producer.ticks[k].records / w.interval:,.0f} msg/s)"
+                progress.show(row, extra)
         k += 1
 
 
