@@ -155,6 +155,7 @@ def _consumer_thread(w: Any, parts: list[PartitionInfo], ticks: _Ticks, start: d
             **w.consumer_props}  # fmt: skip
     consumer = Consumer(conf)
     consumer.assign([TopicPartition(w.topic, p.partition, start[p.partition]) for p in parts])
+    time.sleep(max(ticks.t0_ns - time.monotonic_ns(), 0) / 1e9)  # records count from t0 on
     offsets = state.offsets
     try:
         while not state.should_stop():

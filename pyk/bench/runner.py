@@ -213,6 +213,8 @@ async def _run_raw(w: Workload, cluster: Cluster, parts: list[PartitionInfo], br
         creporter = generator.Reporter(on_tick(ctimeline), t0, w.interval)
 
         async def consume_local() -> None:
+            # Start with the tick clock (not before t0), so the first records count in tick 0.
+            await asyncio.sleep(max(t0 - time.monotonic_ns(), 0) / 1e9)
             ticker = asyncio.ensure_future(creporter.run())
             try:
                 await generator.consume(cluster, w.topic, parts, csettings, w.size, state, creporter,
