@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from pyk.config import Listener, ServerConfig
+from pyk.coordinator import GroupCoordinator
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.config import LogConfig
@@ -60,6 +61,7 @@ class Broker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.purgatory: FetchPurgatory | None = None
         self.dispatcher = Dispatcher(self)
+        self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
         self.connections: set[Connection] = set()
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,6 +113,7 @@ class Broker:
         self.loop = asyncio.get_running_loop()
         self.purgatory = FetchPurgatory(self.loop)
         await self._loaded.wait()
+        self.groups.start(self.loop)  # load the groups before any client can reach them
         assert self.control is not None
         listen = asyncio.ensure_future(self.control.may_listen.wait())
         stop = asyncio.ensure_future(self._stopped.wait())
@@ -188,6 +191,7 @@ class Broker:
             task.cancel()
         for conn in list(self.connections):
             conn.close(None)
+        self.groups.stop()
         self.logs.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
 

@@ -25,17 +25,28 @@ from pyk.server.handlers import (
     api_versions,
     create_partitions,
     create_topics,
+    delete_groups,
     delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_groups,
     fetch,
+    find_coordinator,
+    heartbeat,
     incremental_alter_configs,
     init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
     list_offsets,
     metadata,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
     offset_for_leader_epoch,
     produce,
+    sync_group,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +73,18 @@ HANDLERS: dict[int, ModuleType] = {
         delete_records,
         init_producer_id,
         offset_for_leader_epoch,
+        # consumer groups
+        find_coordinator,
+        join_group,
+        sync_group,
+        heartbeat,
+        leave_group,
+        offset_commit,
+        offset_fetch,
+        list_groups,
+        describe_groups,
+        delete_groups,
+        offset_delete,
     )
 }
 

@@ -1,6 +1,7 @@
 """Consumer groups (classic protocol): FindCoordinator (10) 0-4, JoinGroup (11) 0-9,
 SyncGroup (14) 0-5, Heartbeat (12) 0-4, LeaveGroup (13) 0-5, OffsetCommit (8) 0-8,
-OffsetFetch (9) 0-8, ListGroups (16) 0-4, DescribeGroups (15) 0-5, DeleteGroups (42) 0-2.
+OffsetFetch (9) 0-8, ListGroups (16) 0-4, DescribeGroups (15) 0-5, DeleteGroups (42) 0-2,
+OffsetDelete (47) 0.
 
 Batched forms arrive late in some APIs: FindCoordinator v4 looks up many keys at once
 (KIP-699), LeaveGroup v3 removes many members (KIP-345), OffsetFetch v8 covers many groups
@@ -239,5 +240,27 @@ DELETE_GROUPS_RESPONSE = Message(42, "response", "DeleteGroupsResponse", valid="
     F("results", "[]DeletableGroupResult", "0+", fields=[
         F("group_id", "string", "0+"),
         F("error_code", "int16", "0+"),
+    ]),
+])
+
+OFFSET_DELETE_REQUEST = Message(47, "request", "OffsetDeleteRequest", valid="0", flexible="none", fields=[
+    F("group_id", "string", "0+"),
+    F("topics", "[]OffsetDeleteRequestTopic", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]OffsetDeleteRequestPartition", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+        ]),
+    ]),
+])
+
+OFFSET_DELETE_RESPONSE = Message(47, "response", "OffsetDeleteResponse", valid="0", flexible="none", fields=[
+    F("error_code", "int16", "0+"),
+    F("throttle_time_ms", "int32", "0+", ignorable=True),
+    F("topics", "[]OffsetDeleteResponseTopic", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]OffsetDeleteResponsePartition", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+            F("error_code", "int16", "0+"),
+        ]),
     ]),
 ])

@@ -1,0 +1,22 @@
+"""pyk.coordinator: consumer groups (the classic group protocol) and their committed offsets.
+
+Modules, top to bottom:
+  * coordinator.py      GroupCoordinator: the group APIs, the rebalance state machine's driver,
+                        member liveness timers, offset retention;
+  * group.py            Group / Member / GroupState: one group's state and its invariants;
+  * offsets.py          OffsetManager: `__consumer_offsets` (placement of groups on partitions,
+                        appends, start-up load);
+  * records.py          Kafka's record schemas for that topic (OffsetCommitKey/Value,
+                        GroupMetadataKey/Value);
+  * batch.py            the record batches the coordinator writes and reads back;
+  * consumer_protocol.py  the consumer protocol's subscription and assignment encodings.
+
+One GroupCoordinator per broker process hosts the groups whose `__consumer_offsets` partition
+that process leads (all of them on a single process).  The server's handlers
+(pyk/server/handlers/{find_coordinator,join_group,...}.py) call it through `broker.groups`.
+"""
+
+from pyk.coordinator.coordinator import GroupCoordinator
+from pyk.coordinator.offsets import OFFSETS_TOPIC, partition_for
+
+__all__ = ["OFFSETS_TOPIC", "GroupCoordinator", "partition_for"]

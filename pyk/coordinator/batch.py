@@ -1,0 +1,128 @@
+"""Record batches of `__consumer_offsets`: building the coordinator's own, reading them back.
+
+The coordinator is the only writer of its topic, and it writes what a Kafka broker writes there
+(KIP-98 record batch v2, one batch per append, uncompressed, no producer id):
+
+    RecordBatch => baseOffset:int64 batchLength:int32 partitionLeaderEpoch:int32 magic:int8(=2)
+                   crc:uint32 attributes:int16 lastOffsetDelta:int32 baseTimestamp:int64
+                   maxTimestamp:int64 producerId:int64 producerEpoch:int16 baseSequence:int32
+                   recordCount:int32 records:[Record]
+      crc: CRC-32C over attributes .. end of batch (so baseOffset and the leader epoch can be
+           rewritten by the log without touching it)
+      attributes: bits 0-2 codec, bit 3 timestamp type, bit 4 transactional, bit 5 control
+    Record => length:varint attributes:int8 timestampDelta:varlong offsetDelta:varint
+              keyLength:varint key:byte[] valueLength:varint value:byte[] (-1: null, a tombstone)
+              headerCount:varint [headerKeyLength:varint headerKey headerValueLength:varint headerValue]
+
+Reading (start-up load) accepts any batch the log may hold: compressed ones (decompressed with
+pyk._native), control batches (skipped: transaction markers carry no group state).  The log
+validated every batch's CRC when it was appended or recovered, so it is not checked again here.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+
+from pyk import _native
+from pyk.errors import ProtocolViolation
+from pyk.protocol import primitives as p
+
+# baseOffset .. recordCount, 61 bytes; the CRC covers everything from attributes (byte 21) on.
+BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
+BATCH_HEADER_SIZE = BATCH_HEADER.size
+_LENGTH_FIELD_END = 12  # baseOffset + batchLength: batchLength counts the bytes after it
+_CRC_OFFSET = 17
+_ATTRIBUTES_OFFSET = 21
+_MAGIC = 2
+_CODEC_MASK = 0x07
+_CONTROL_FLAG = 0x20
+NO_PRODUCER_ID = -1
+NO_PRODUCER_EPOCH = -1
+NO_SEQUENCE = -1
+
+
+def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int) -> bytearray:
+    """One uncompressed v2 batch of (key, value) records, all stamped `timestamp_ms`.
+
+    baseOffset and partitionLeaderEpoch are left 0 and -1: PartitionLog.append assigns both.
+    Returned as a bytearray because the log rewrites those header fields in place.
+    """
+    if not records:
+        raise ValueError("a record batch needs at least one record")
+    body = bytearray()
+    for delta, (key, value) in enumerate(records):
+        rec = bytearray(b"\x00")  # record attributes: unused in v2
+        rec += p.encode_varlong(0)  # timestampDelta: every record has the batch timestamp
+        rec += p.encode_varint(delta)
+        rec += p.encode_varint(len(key))
+        rec += key
+        if value is None:
+            rec += p.encode_varint(-1)
+        else:
+            rec += p.encode_varint(len(value))
+            rec += value
+        rec += p.encode_varint(0)  # no headers
+        body += p.encode_varint(len(rec))
+        body += rec
+    batch = bytearray(BATCH_HEADER.pack(
+        0, BATCH_HEADER_SIZE - _LENGTH_FIELD_END + len(body), -1, _MAGIC, 0, 0, len(records) - 1,
+        timestamp_ms, timestamp_ms, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE, len(records),
+    ))  # fmt: skip
+    batch += body
+    struct.pack_into(">I", batch, _CRC_OFFSET, _native.crc32c(memoryview(batch)[_ATTRIBUTES_OFFSET:]))
+    return batch
+
+
+def decode_batches(data: bytes | memoryview) -> tuple[list[tuple[int, bytes | None, bytes | None]], int]:
+    """(offset, key, value) of every data record in the complete batches at the start of `data`,
+    and the offset following the last complete batch (-1 when there is none).
+
+    A partial batch at the end (a log read cut at its byte limit) is left for the next read.
+    """
+    view = memoryview(data)
+    out: list[tuple[int, bytes | None, bytes | None]] = []
+    next_offset = -1
+    pos = 0
+    while pos + BATCH_HEADER_SIZE <= len(view):
+        (base_offset, batch_length, _epoch, magic, _crc, attributes, last_delta, _base_ts, _max_ts,
+         _pid, _pepoch, _seq, count) = BATCH_HEADER.unpack_from(view, pos)  # fmt: skip
+        end = pos + _LENGTH_FIELD_END + batch_length
+        if end > len(view):
+            break
+        if magic != _MAGIC:
+            raise ProtocolViolation(f"record batch at offset {base_offset} has magic {magic}, expected {_MAGIC}")
+        if not attributes & _CONTROL_FLAG:
+            section = view[pos + BATCH_HEADER_SIZE : end]
+            codec = attributes & _CODEC_MASK
+            if codec:
+                section = memoryview(_native.decompress(codec, section))
+            out.extend(_records(section, base_offset, count))
+        next_offset = base_offset + last_delta + 1
+        pos = end
+    return out, next_offset
+
+
+def _records(section: memoryview, base_offset: int, count: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+    pos = 0
+    for _ in range(count):
+        length, pos = p.read_varint(section, pos)
+        end = pos + length
+        if end > len(section):
+            raise ProtocolViolation(f"record of {length} bytes overruns its batch at offset {base_offset}")
+        at = pos + 1  # record attributes
+        _ts_delta, at = p.read_varlong(section, at)
+        offset_delta, at = p.read_varint(section, at)
+        key, at = _read_nullable(section, at)
+        value, at = _read_nullable(section, at)
+        yield base_offset + offset_delta, key, value
+        pos = end  # headers are skipped with the record's length
+
+
+def _read_nullable(section: memoryview, pos: int) -> tuple[bytes | None, int]:
+    length, pos = p.read_varint(section, pos)
+    if length < 0:
+        return None, pos
+    if pos + length > len(section):
+        raise ProtocolViolation(f"record field of {length} bytes overruns its record")
+    return bytes(section[pos : pos + length]), pos + length

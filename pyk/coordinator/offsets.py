@@ -1,0 +1,226 @@
+"""OffsetManager: the group coordinator's storage, the compacted internal topic `__consumer_offsets`.
+
+Kafka's layout, so that its tools and its clients' expectations carry over:
+  * the topic has offsets.topic.num.partitions partitions (default 50), cleanup.policy=compact,
+    segment.bytes=offsets.topic.segment.bytes, compression.type=producer (the coordinator's
+    batches are kept as written: uncompressed);
+  * group G lives in partition abs(javaHashCode(G)) % partitions (Kafka's
+    GroupMetadataManager.partitionFor with Utils.abs), so every Kafka-aware tool computes the
+    same partition; its coordinator is that partition's leader;
+  * records are keyed so that compaction keeps exactly the current state: one key per
+    (group, topic, partition) offset and one per group's metadata (see records.py).
+
+Durability: a commit is answered after its batch is written to the partition's active segment
+(the page cache), like any acks=1 produce; fsync follows the topic's flush policy.  A kill -9 of
+the broker therefore keeps every acknowledged commit; a power loss keeps what was flushed.
+
+Loading: at start-up every local partition is read from its log start offset to its end and
+replayed in offset order (a later record for a key replaces an earlier one, a null value deletes
+it); the result is the groups' last written metadata and committed offsets.  The topic is created
+lazily, by the first FindCoordinator for a group, as Kafka does.
+
+Owned by the event loop of the process holding the partitions (one process today; with shards,
+each shard's coordinator manages the partitions placed on it).  Not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyk.coordinator.batch import build_batch, decode_batches
+from pyk.coordinator.records import (
+    GroupMetadataKey,
+    GroupMetadataValue,
+    OffsetAndMetadata,
+    OffsetCommitKey,
+    decode_group_metadata_value,
+    decode_key,
+    decode_offset_commit_value,
+)
+from pyk.errors import ErrorCode, KafkaError, ProtocolViolation
+
+log = logging.getLogger("pyk.coordinator")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+TRANSACTION_STATE_TOPIC = "__transaction_state"
+# Bytes per read while loading: large enough to take many batches per pread.
+_LOAD_READ_BYTES = 4 * 1024 * 1024
+
+# Append failures as the members are told about them (Kafka's
+# appendGroupMetadataErrorToResponseError): the coordinator moved or is not ready -> find it
+# again; a record set that cannot be written -> a server error, not something to retry.
+_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.REQUEST_TIMED_OUT: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.INVALID_FETCH_SIZE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
+
+def java_string_hash(text: str) -> int:
+    """java.lang.String.hashCode: s[0]*31^(n-1) + ... + s[n-1] over UTF-16 code units, as int32."""
+    h = 0
+    units = text.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Kafka's Utils.abs(key.hashCode()) % partitions (Utils.abs maps Integer.MIN_VALUE to 0)."""
+    h = java_string_hash(key)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+@dataclass
+class LoadedPartition:
+    """What one partition of `__consumer_offsets` holds after replay."""
+
+    groups: dict[str, GroupMetadataValue] = field(default_factory=dict)
+    offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = field(default_factory=dict)
+    records: int = 0
+
+
+class OffsetManager:
+    """Reads and writes the coordinator's records in the local partitions of `__consumer_offsets`.
+
+    Lifecycle: built with the broker; `load_partition` at start-up for each local partition;
+    `append` for every state change afterwards.  The broker interface it needs: `config`,
+    `metadata.get(topic)`, `create_topic(name, partitions, configs)` (returning the topic, or an
+    awaitable of it where creation goes through the control plane), `logs.get(topic, partition)`
+    and `on_append(topic, partition, nbytes)` (wakes fetchers tailing the topic).
+    """
+
+    def __init__(self, broker: Any, clock_ms: Callable[[], int]) -> None:
+        self.broker = broker
+        self.clock_ms = clock_ms
+        self._creating: asyncio.Future[None] | None = None
+
+    # Topic -------------------------------------------------------------------------------------
+    @property
+    def num_partitions(self) -> int:
+        """The topic's partition count once it exists (it wins over a changed config, as in Kafka)."""
+        info = self.broker.metadata.get(OFFSETS_TOPIC)
+        return info.partitions if info is not None else self.broker.config["offsets.topic.num.partitions"]
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.num_partitions)
+
+    def topic_exists(self) -> bool:
+        return self.broker.metadata.get(OFFSETS_TOPIC) is not None
+
+    def topic_configs(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": "compact",
+            "compression.type": "producer",
+            "segment.bytes": str(self.broker.config["offsets.topic.segment.bytes"]),
+        }
+
+    async def ensure_topic(self) -> None:
+        """Creates `__consumer_offsets` if it does not exist yet (once, however many ask at once)."""
+        if self.topic_exists():
+            return
+        if self._creating is None:
+            self._creating = asyncio.ensure_future(self._create())
+        try:
+            await asyncio.shield(self._creating)
+        finally:
+            if self._creating is not None and self._creating.done():
+                self._creating = None
+
+    async def _create(self) -> None:
+        partitions = self.broker.config["offsets.topic.num.partitions"]
+        try:
+            created = self.broker.create_topic(OFFSETS_TOPIC, partitions, self.topic_configs())
+            if inspect.isawaitable(created):  # creation through the control plane (shards)
+                await created
+        except KafkaError as exc:
+            if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:
+                raise
+        log.info("created %s with %d partitions", OFFSETS_TOPIC, partitions)
+
+    def log_for(self, partition: int) -> Any:
+        """The local log of `partition`, or None when another process leads it."""
+        return self.broker.logs.get(OFFSETS_TOPIC, partition)
+
+    def local_partitions(self) -> list[int]:
+        if not self.topic_exists():
+            return []
+        return [p for p in range(self.num_partitions) if self.log_for(p) is not None]
+
+    # Writing -----------------------------------------------------------------------------------
+    def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Writes `records` as one batch; raises KafkaError with the code members should see."""
+        plog = self.log_for(partition)
+        if plog is None:
+            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"{OFFSETS_TOPIC}-{partition} is not led by this process")
+        batch = build_batch(records, self.clock_ms())
+        try:
+            plog.append(memoryview(batch), self.clock_ms())
+        except KafkaError as exc:
+            code = _APPEND_ERRORS.get(exc.code, exc.code)
+            raise KafkaError(code, f"writing to {OFFSETS_TOPIC}-{partition}: {exc.message or exc.code.name}") from exc
+        except OSError as exc:
+            log.error("writing to %s-%d failed: %s", OFFSETS_TOPIC, partition, exc)
+            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {OFFSETS_TOPIC}-{partition}: {exc}") from exc
+        self.broker.on_append(OFFSETS_TOPIC, partition, len(batch))
+
+    # Loading -----------------------------------------------------------------------------------
+    def load_partition(self, partition: int) -> LoadedPartition:
+        """Replays one local partition from its log start offset to its end."""
+        plog = self.log_for(partition)
+        loaded = LoadedPartition()
+        if plog is None:
+            return loaded
+        offset = plog.log_start_offset
+        end = plog.log_end_offset
+        while offset < end:
+            data = plog.read(offset, _LOAD_READ_BYTES, min_one_message=True)
+            if data.records is None or data.records.size == 0:
+                break
+            chunk = os.pread(data.records.fd, data.records.size, data.records.position)
+            records, next_offset = decode_batches(chunk)
+            if next_offset <= offset:
+                raise AssertionError(f"{OFFSETS_TOPIC}-{partition}: no progress reading at offset {offset}")
+            for record_offset, key, value in records:
+                self._replay(loaded, partition, record_offset, key, value)
+            offset = next_offset
+        return loaded
+
+    def _replay(self, loaded: LoadedPartition, partition: int, offset: int, key: bytes | None,
+                value: bytes | None) -> None:
+        if key is None:
+            log.warning("%s-%d offset %d: record without a key skipped", OFFSETS_TOPIC, partition, offset)
+            return
+        try:
+            decoded = decode_key(key)
+            if isinstance(decoded, OffsetCommitKey):
+                tp = (decoded.topic, decoded.partition)
+                if value is not None:
+                    loaded.offsets.setdefault(decoded.group, {})[tp] = decode_offset_commit_value(value)
+                elif decoded.group in loaded.offsets:
+                    group_offsets = loaded.offsets[decoded.group]
+                    group_offsets.pop(tp, None)
+                    if not group_offsets:
+                        del loaded.offsets[decoded.group]
+            elif isinstance(decoded, GroupMetadataKey):
+                if value is None:  # its offsets carry their own tombstones (DeleteGroups writes both)
+                    loaded.groups.pop(decoded.group, None)
+                else:
+                    loaded.groups[decoded.group] = decode_group_metadata_value(value)
+            loaded.records += 1
+        except ProtocolViolation as exc:
+            # A record we cannot read is skipped, not fatal: the rest of the partition's groups
+            # still load (Kafka fails the whole partition; one bad record should not cost all).
+            log.error("%s-%d offset %d: undecodable record skipped: %s", OFFSETS_TOPIC, partition, offset, exc)

@@ -1,0 +1,16 @@
+"""DeleteGroups: removes empty groups with their committed offsets (tombstones in
+`__consumer_offsets`); a group with members gets NON_EMPTY_GROUP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.DELETE_GROUPS
+MIN_VERSION = 0
+MAX_VERSION = 2
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "results": broker.groups.delete_groups(request["groups_names"])}

@@ -1,0 +1,53 @@
+"""FindCoordinator: which node coordinates a consumer group (or, later, a transactional id).
+
+A group's coordinator is the leader of its `__consumer_offsets` partition (pyk.coordinator).
+The first lookup creates that topic, as Kafka does, and answers once it can be served.  v4
+(KIP-699) looks up many keys in one request; v0-v3 one key, with the error at the top level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import error_for
+
+API_KEY = ApiKey.FIND_COORDINATOR
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+def _lookup(broker: Any, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+    found = []
+    for key in keys:
+        try:
+            node = broker.groups.find_coordinator(key, key_type)
+            found.append({"key": key, "node_id": node["node_id"], "host": node["host"], "port": node["port"],
+                          "error_code": ErrorCode.NONE, "error_message": None})
+        except Exception as exc:
+            code, message = error_for(exc, f"coordinator lookup for {key!r}")
+            found.append({"key": key, "node_id": -1, "host": "", "port": -1, "error_code": code,
+                          "error_message": message})
+    if version >= 4:
+        return {"throttle_time_ms": 0, "coordinators": found}
+    one = found[0]
+    return {"throttle_time_ms": 0, "error_code": one["error_code"], "error_message": one["error_message"],
+            "node_id": one["node_id"], "host": one["host"], "port": one["port"]}
+
+
+async def _after_creating_topic(broker: Any, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+    try:
+        await broker.groups.ensure_offsets_topic()
+    except Exception as exc:
+        error_for(exc, "creating __consumer_offsets")  # logs a bug; the lookup below reports the state
+    return _lookup(broker, version, keys, key_type)
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+    version = header.api_version
+    keys = request["coordinator_keys"] if version >= 4 else [request["key"]]
+    key_type = request.get("key_type", 0)
+    if broker.groups.needs_offsets_topic(key_type):
+        return _after_creating_topic(broker, version, keys, key_type)
+    return _lookup(broker, version, keys, key_type)

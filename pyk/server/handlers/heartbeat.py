@@ -1,0 +1,15 @@
+"""Heartbeat: a member shows it is alive; the answer tells it when the group rebalances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.HEARTBEAT
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "error_code": broker.groups.heartbeat(request)}

@@ -1,0 +1,37 @@
+"""JoinGroup: a member joins (or rejoins) a consumer group and waits for the next generation.
+
+The response is parked until the group's join phase ends (every member rejoined, the initial
+delay passed, or the rebalance timeout expired); see pyk.coordinator.coordinator.  Before v7
+the protocol name is not nullable: "no protocol" is sent as an empty string, as Kafka does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.JOIN_GROUP
+MIN_VERSION = 0
+MAX_VERSION = 9
+
+
+def _shape(body: dict[str, Any], version: int) -> dict[str, Any]:
+    if version < 7 and body["protocol_name"] is None:
+        body["protocol_name"] = ""
+    body["throttle_time_ms"] = 0
+    return body
+
+
+async def _parked(result: Awaitable[dict[str, Any]], version: int) -> dict[str, Any]:
+    return _shape(dict(await result), version)
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+    version = header.api_version
+    # client_host: the handler interface does not carry the peer address (see the report).
+    result = broker.groups.join_group(request, header.client_id or "", "", version)
+    if isinstance(result, dict):
+        return _shape(result, version)
+    return _parked(result, version)

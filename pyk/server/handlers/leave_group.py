@@ -1,0 +1,28 @@
+"""LeaveGroup: members leave a group at once instead of timing out (v3+: many members, and
+removal of static members by group.instance.id, KIP-345).
+
+Before v3 the request names one member and its error is the response's only error code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.LEAVE_GROUP
+MIN_VERSION = 0
+MAX_VERSION = 5
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    if version >= 3:
+        members = request["members"]
+    else:
+        members = [{"member_id": request["member_id"], "group_instance_id": None}]
+    code, results = broker.groups.leave_group(request["group_id"], members)
+    if version < 3 and code == ErrorCode.NONE and results:
+        code = results[0]["error_code"]
+    return {"throttle_time_ms": 0, "error_code": code, "members": results}

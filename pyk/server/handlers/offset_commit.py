@@ -1,0 +1,19 @@
+"""OffsetCommit: a group's consumers store their positions in `__consumer_offsets`.
+
+Commits are fenced by the member id and generation (v1+) and by group.instance.id (v7+); v0 and
+commits without a generation come from consumers that use the group only to store offsets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.OFFSET_COMMIT
+MIN_VERSION = 0
+MAX_VERSION = 8
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "topics": broker.groups.commit_offsets(request, header.api_version)}

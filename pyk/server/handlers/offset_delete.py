@@ -1,0 +1,20 @@
+"""OffsetDelete (KIP-496): removes a group's committed offsets for some partitions.
+
+Allowed for an empty group, and for an active consumer group on topics it does not subscribe
+to (GROUP_SUBSCRIBED_TO_TOPIC otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.OFFSET_DELETE
+MIN_VERSION = 0
+MAX_VERSION = 0
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    code, topics = broker.groups.delete_offsets(request["group_id"], request["topics"])
+    return {"error_code": code, "throttle_time_ms": 0, "topics": topics}

@@ -1,0 +1,35 @@
+"""OffsetFetch: a group's committed offsets (-1 where none is committed).
+
+v2+ may ask for every committed offset (topics null) and carries a group-level error; v8
+(KIP-709) asks for many groups at once.  v0-v1 have no group-level error, so a group error is
+repeated on each requested partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+
+API_KEY = ApiKey.OFFSET_FETCH
+MIN_VERSION = 0
+MAX_VERSION = 8
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    coordinator = broker.groups
+    if version >= 8:
+        groups = []
+        for item in request["groups"]:
+            code, topics = coordinator.fetch_offsets(item["group_id"], item["topics"])
+            groups.append({"group_id": item["group_id"], "topics": topics, "error_code": code})
+        return {"throttle_time_ms": 0, "groups": groups}
+    wanted = request["topics"]
+    code, topics = coordinator.fetch_offsets(request["group_id"], wanted)
+    if code != ErrorCode.NONE and version < 2:
+        topics = [{"name": t["name"], "partitions": [
+            {"partition_index": i, "committed_offset": -1, "metadata": "", "error_code": code}
+            for i in t["partition_indexes"]]} for t in wanted or []]  # fmt: skip
+    return {"throttle_time_ms": 0, "topics": topics, "error_code": code}
