@@ -2,7 +2,7 @@
 # Installs what pyk needs on Debian 12 (Python 3.11) and builds it in place; idempotent.
 #
 #   ci/install.sh          system packages, then `pip install -e .` (builds pyk._native)
-#   ci/install.sh --test   the same plus the test extras (`pip install -e .[test]`)
+#   ci/install.sh --test   the same plus the test and bench extras (`pip install -e .[test,bench]`)
 #
 # Run as root (apt-get).  Re-runs are fast: apt is skipped when every package is present, and
 # pip is skipped when nothing that goes into the build (setup.py, pyproject.toml, ext/) changed
@@ -15,7 +15,7 @@ set -euo pipefail
 EXTRAS=""
 case "${1:-}" in
     "") ;;
-    --test) EXTRAS="[test]" ;;
+    --test) EXTRAS="[test,bench]" ;;  # tests/bench runs pyk bench, which needs the bench extra
     *) die "usage: ci/install.sh [--test]" ;;
 esac
 

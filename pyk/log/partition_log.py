@@ -32,6 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyk.errors import ErrorCode, KafkaError
@@ -104,6 +105,8 @@ class PartitionLog:
         self.last_flush_ms = now
         self._dir_dirty = False  # a segment file was created since the last directory fsync
         self._roll_flush_upto: int | None = None  # roll happened: flush the old segments soon
+        self._roll_flush: Future[None] | None = None  # that flush, running on the background thread
+        self._roll_flush_target = 0  # the recovery point once it completes
         self._pending_release: list[tuple[int, LogSegment]] = []  # (deadline ms, deleted segment)
         # Where the high watermark sits: (segment base offset, byte position).  Reads stop there.
         self._hw_segment_base, self._hw_position = self.segments.active.base_offset, self.segments.active.size
@@ -364,16 +367,22 @@ class PartitionLog:
             self._pending_release = keep
         if self.unflushed_messages and now_ms - self.last_flush_ms >= self.config.flush_ms:
             self.flush(now_ms)
+        elif self._roll_flush is not None:
+            if self._roll_flush.done():
+                self._roll_flush.result()  # an fdatasync error surfaces here, on the owning loop
+                self.recovery_point = max(self.recovery_point, self._roll_flush_target)
+                self._roll_flush = None
         elif self._roll_flush_upto is not None:
             upto = self._roll_flush_upto
+            rolled = []
             for segment in self.segments.from_offset(self.recovery_point):
                 if segment.base_offset >= upto:
                     break
-                segment.flush()
-            if self._dir_dirty:
-                fsync_dir(self.directory)
-                self._dir_dirty = False
-            self.recovery_point = max(self.recovery_point, upto)
+                rolled.append(segment)
+            directory = self.directory if self._dir_dirty else None
+            self._dir_dirty = False
+            self._roll_flush_target = upto
+            self._roll_flush = _ROLL_FLUSHER.submit(_flush_rolled, rolled, directory)
             self._roll_flush_upto = None
 
     # Config and lifecycle -----------------------------------------------------------------------
@@ -387,6 +396,9 @@ class PartitionLog:
         """Clean shutdown of this log: flush, producer snapshot at the log end, close files."""
         if self.closed:
             return
+        if self._roll_flush is not None:
+            self._roll_flush.result()
+            self._roll_flush = None
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset)
         for segment in self.segments:
@@ -414,3 +426,18 @@ class PartitionLog:
     def __repr__(self) -> str:
         return (f"PartitionLog({self.topic}-{self.partition}, start={self.log_start_offset}, "
                 f"hw={self.high_watermark}, end={self.log_end_offset}, segments={len(self.segments)})")
+
+
+# Flushes of rolled segments run on one background thread, as Kafka's "flush-log" scheduler task
+# does: the fdatasync of a full 1 GiB segment takes seconds, which on the event loop would stall
+# every partition of the shard.  Rolled segments are immutable (appends go to the new active
+# segment) and a deleted segment keeps its fd for file.delete.delay.ms, so the thread never races
+# an append or a close; the recovery point only moves, on the loop, once the flush completed.
+_ROLL_FLUSHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-roll-flush")
+
+
+def _flush_rolled(segments: list[LogSegment], directory: str | None) -> None:
+    for segment in segments:
+        segment.flush()
+    if directory is not None:
+        fsync_dir(directory)
