@@ -26,6 +26,7 @@ each shard's coordinator manages the partitions placed on it).  Not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import os
@@ -77,6 +78,7 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+@functools.lru_cache(maxsize=65536)  # asked on every group request; group ids repeat
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's Utils.abs(key.hashCode()) % partitions (Utils.abs maps Integer.MIN_VALUE to 0)."""
     h = java_string_hash(key)
