@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pyk.configdef import INT_MAX, LONG_MAX, int_range, one_of, parse_bool
+
 log = logging.getLogger("pyk.config")
 
-LONG_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
 
 
 class ConfigError(ValueError):
@@ -61,33 +61,6 @@ def parse_listeners(value: str) -> list[Listener]:
     return out
 
 
-def _int(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text.strip())
-        if not lo <= value <= hi:
-            raise ValueError(f"expected an integer in [{lo}, {hi}], found {value}")
-        return value
-
-    return parse
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(f"expected true or false, found {text!r}")
-    return lowered == "true"
-
-
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        value = text.strip()
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, found {value!r}")
-        return value
-
-    return parse
-
-
 def _str(text: str) -> str:
     return text.strip()
 
@@ -115,11 +88,11 @@ def _k(name: str, parse: Callable[[str], Any], default: str | None, doc: str, ty
     return Key(name, parse, default, doc, type_name)
 
 
-_POS_INT = _int(1, INT_MAX)
-_NONNEG_INT = _int(0, INT_MAX)
-_POS_LONG = _int(1, LONG_MAX)
-_NONNEG_LONG = _int(0, LONG_MAX)
-_ANY_LONG = _int(-1, LONG_MAX)
+_POS_INT = int_range(1, INT_MAX)
+_NONNEG_INT = int_range(0, INT_MAX)
+_POS_LONG = int_range(1, LONG_MAX)
+_NONNEG_LONG = int_range(0, LONG_MAX)
+_ANY_LONG = int_range(-1, LONG_MAX)
 _CODECS = ("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
 
 KEYS: dict[str, Key] = {
@@ -127,19 +100,19 @@ KEYS: dict[str, Key] = {
     for k in [
         _k("listeners", _listeners, "PLAINTEXT://127.0.0.1:9092", "Endpoints to accept connections on.", "list"),
         _k("advertised.listeners", _listeners, None, "Endpoints given to clients in Metadata (default: listeners).", "list"),
-        _k("node.id", _int(0, INT_MAX), "1", "This broker's id in Metadata.", "int"),
-        _k("broker.id", _int(-1, INT_MAX), "-1", "Alias of node.id (ZooKeeper-mode name); -1 = use node.id.", "int"),
+        _k("node.id", int_range(0, INT_MAX), "1", "This broker's id in Metadata.", "int"),
+        _k("broker.id", int_range(-1, INT_MAX), "-1", "Alias of node.id (ZooKeeper-mode name); -1 = use node.id.", "int"),
         _k("cluster.id", _str, None, "Cluster id; generated and kept in meta.properties when unset.", "string"),
         _k("log.dirs", _list, None, "Directories holding partition logs (default: log.dir).", "list"),
         _k("log.dir", _list, "/tmp/kafka-logs", "Log directory used when log.dirs is unset.", "string"),
         _k("num.partitions", _POS_INT, "1", "Partitions of an auto-created or default topic.", "int"),
         _k("default.replication.factor", _POS_INT, "1", "Replication factor of auto-created topics.", "int"),
-        _k("auto.create.topics.enable", _bool, "true", "Create unknown topics on Metadata requests.", "boolean"),
-        _k("delete.topic.enable", _bool, "true", "Allow DeleteTopics.", "boolean"),
-        _k("log.segment.bytes", _int(14, INT_MAX), "1073741824", "Segment size before a roll.", "int"),
+        _k("auto.create.topics.enable", parse_bool, "true", "Create unknown topics on Metadata requests.", "boolean"),
+        _k("delete.topic.enable", parse_bool, "true", "Allow DeleteTopics.", "boolean"),
+        _k("log.segment.bytes", int_range(14, INT_MAX), "1073741824", "Segment size before a roll.", "int"),
         _k("log.roll.ms", _POS_LONG, None, "Segment age before a roll (default: log.roll.hours).", "long"),
         _k("log.roll.hours", _POS_INT, "168", "Segment age before a roll, in hours.", "int"),
-        _k("log.index.size.max.bytes", _int(4, INT_MAX), "10485760", "Size of an offset index file.", "int"),
+        _k("log.index.size.max.bytes", int_range(4, INT_MAX), "10485760", "Size of an offset index file.", "int"),
         _k("log.index.interval.bytes", _NONNEG_INT, "4096", "Bytes between offset index entries.", "int"),
         _k("log.retention.ms", _ANY_LONG, None, "Time to keep a segment (-1: forever).", "long"),
         _k("log.retention.minutes", _ANY_LONG, None, "Retention in minutes when log.retention.ms is unset.", "int"),
@@ -147,7 +120,7 @@ KEYS: dict[str, Key] = {
         _k("log.retention.bytes", _ANY_LONG, "-1", "Size to keep per partition (-1: unbounded).", "long"),
         _k("log.retention.check.interval.ms", _POS_LONG, "300000", "How often retention runs.", "long"),
         _k("log.segment.delete.delay.ms", _NONNEG_LONG, "60000", "Delay before a deleted segment's files go.", "long"),
-        _k("log.cleanup.policy", _one_of("delete", "compact", "compact,delete", "delete,compact"), "delete",
+        _k("log.cleanup.policy", one_of("delete", "compact", "compact,delete", "delete,compact"), "delete",
            "Default cleanup.policy of topics.", "list"),
         _k("log.cleaner.delete.retention.ms", _NONNEG_LONG, "86400000", "How long tombstones survive cleaning.", "long"),
         _k("log.flush.interval.messages", _POS_LONG, str(LONG_MAX), "Messages appended between forced fsyncs.", "long"),
@@ -155,11 +128,11 @@ KEYS: dict[str, Key] = {
         _k("log.flush.scheduler.interval.ms", _NONNEG_LONG, str(LONG_MAX), "How often the flusher checks logs.", "long"),
         _k("log.flush.offset.checkpoint.interval.ms", _POS_INT, "60000", "How often recovery points are written.", "int"),
         _k("log.flush.start.offset.checkpoint.interval.ms", _POS_INT, "60000", "How often log start offsets are written.", "int"),
-        _k("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime",
+        _k("log.message.timestamp.type", one_of("CreateTime", "LogAppendTime"), "CreateTime",
            "Whether the broker keeps producer timestamps or stamps its own.", "string"),
-        _k("log.preallocate", _bool, "false", "Preallocate segment files.", "boolean"),
-        _k("compression.type", _one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
-        _k("message.max.bytes", _int(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
+        _k("log.preallocate", parse_bool, "false", "Preallocate segment files.", "boolean"),
+        _k("compression.type", one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
+        _k("message.max.bytes", int_range(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
         _k("min.insync.replicas", _POS_INT, "1", "Replicas that must have a write for acks=all.", "int"),
         _k("num.shards", _POS_INT, None, "Worker processes, each pinned to a core and owning a group of partitions "
            "(default: the number of usable cores).", "int"),
@@ -170,14 +143,14 @@ KEYS: dict[str, Key] = {
         # Kafka's default for both is 102400.  pyk keeps -1 (the kernel's autotuning): a fixed
         # 100 KiB buffer stalls sendfile of large fetches; librdkafka consumed 2.5x faster from
         # pyk without it (294k -> 731k msgs/s, 100 B messages, 8 partitions, same machine and run).
-        _k("socket.send.buffer.bytes", _int(-1, INT_MAX), "-1", "SO_SNDBUF of client sockets (-1: kernel autotuning).", "int"),
-        _k("socket.receive.buffer.bytes", _int(-1, INT_MAX), "-1", "SO_RCVBUF of client sockets (-1: kernel autotuning).", "int"),
+        _k("socket.send.buffer.bytes", int_range(-1, INT_MAX), "-1", "SO_SNDBUF of client sockets (-1: kernel autotuning).", "int"),
+        _k("socket.receive.buffer.bytes", int_range(-1, INT_MAX), "-1", "SO_RCVBUF of client sockets (-1: kernel autotuning).", "int"),
         _k("socket.listen.backlog.size", _POS_INT, "50", "Listen backlog.", "int"),
         _k("connections.max.idle.ms", _POS_LONG, "600000", "Idle connections are closed after this.", "long"),
         _k("queued.max.requests", _POS_INT, "500", "Requests read ahead per connection before reads pause.", "int"),
-        _k("fetch.max.bytes", _int(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
+        _k("fetch.max.bytes", int_range(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
         _k("replica.lag.time.max.ms", _POS_LONG, "30000", "Follower lag before leaving the ISR.", "long"),
-        _k("unclean.leader.election.enable", _bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
+        _k("unclean.leader.election.enable", parse_bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
         _k("offsets.topic.num.partitions", _POS_INT, "50", "Partitions of __consumer_offsets.", "int"),
         _k("offsets.topic.replication.factor", _POS_INT, "3", "Replication factor of __consumer_offsets.", "int"),
         _k("transaction.state.log.num.partitions", _POS_INT, "50", "Partitions of __transaction_state.", "int"),
@@ -187,7 +160,7 @@ KEYS: dict[str, Key] = {
         _k("group.min.session.timeout.ms", _NONNEG_INT, "6000", "Smallest session.timeout.ms a member may ask for.", "int"),
         _k("group.max.session.timeout.ms", _NONNEG_INT, "1800000", "Largest session.timeout.ms a member may ask for.", "int"),
         _k("group.max.size", _POS_INT, str(INT_MAX), "Most members a consumer group may have.", "int"),
-        _k("offsets.topic.segment.bytes", _int(14, INT_MAX), "104857600", "Segment size of __consumer_offsets.", "int"),
+        _k("offsets.topic.segment.bytes", int_range(14, INT_MAX), "104857600", "Segment size of __consumer_offsets.", "int"),
         _k("offsets.retention.minutes", _POS_INT, "10080", "How long offsets of an empty group are kept.", "int"),
         _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
         _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, one_of, parse_bool
 from pyk.errors import ErrorCode, KafkaError
-
-LONG_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
 
 # Codec names of `compression.type` and their codec ids in the batch attributes (the ids
 # pyk._native.recompress_batch takes).  `producer` keeps whatever the client sent.
@@ -34,49 +32,6 @@ LOG_APPEND_TIME = "LogAppendTime"
 
 # Parsers: each takes the string form (as AlterConfigs sends it) and returns the typed value or
 # raises ValueError with "expected ..., found ..." text.
-
-
-def _int_range(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ValueError(f"expected an integer, found {text!r}") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"expected an integer in [{lo}, {hi}], found {value}")
-        return value
-
-    return parse
-
-
-def _double_range(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, found {text!r}") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"expected a number in [{lo}, {hi}], found {value}")
-        return value
-
-    return parse
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(f"expected true or false, found {text!r}")
-    return lowered == "true"
-
-
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        value = text.strip()
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, found {value!r}")
-        return value
-
-    return parse
 
 
 # cleanup.policy is a set in Kafka; a sorted tuple keeps it hashable and comparable.
@@ -128,61 +83,61 @@ def _key(name: str, type_name: str, parse: Callable[[str], Any], default: str,
 TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
     k.name: k
     for k in [
-        _key("segment.bytes", "int", _int_range(14, INT_MAX), "1073741824", ("log.segment.bytes",),
+        _key("segment.bytes", "int", int_range(14, INT_MAX), "1073741824", ("log.segment.bytes",),
              "Size of a segment file before the log rolls to a new one."),
-        _key("segment.ms", "long", _int_range(1, LONG_MAX), "604800000", ("log.roll.ms", "log.roll.hours"),
+        _key("segment.ms", "long", int_range(1, LONG_MAX), "604800000", ("log.roll.ms", "log.roll.hours"),
              "Age of a segment (by its first batch's timestamp) after which the log rolls."),
-        _key("segment.jitter.ms", "long", _int_range(0, LONG_MAX), "0", ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+        _key("segment.jitter.ms", "long", int_range(0, LONG_MAX), "0", ("log.roll.jitter.ms", "log.roll.jitter.hours"),
              "Accepted for compatibility; pyk applies no roll jitter."),
-        _key("segment.index.bytes", "int", _int_range(4, INT_MAX), "10485760", ("log.index.size.max.bytes",),
+        _key("segment.index.bytes", "int", int_range(4, INT_MAX), "10485760", ("log.index.size.max.bytes",),
              "Size of the offset index (and capacity of the time index) of a segment."),
-        _key("index.interval.bytes", "int", _int_range(0, INT_MAX), "4096", ("log.index.interval.bytes",),
+        _key("index.interval.bytes", "int", int_range(0, INT_MAX), "4096", ("log.index.interval.bytes",),
              "Bytes of batches between two sparse index entries."),
-        _key("max.message.bytes", "int", _int_range(0, INT_MAX), "1048588", ("message.max.bytes",),
+        _key("max.message.bytes", "int", int_range(0, INT_MAX), "1048588", ("message.max.bytes",),
              "Largest record batch (after compression) the log accepts."),
-        _key("message.timestamp.type", "string", _one_of(CREATE_TIME, LOG_APPEND_TIME), CREATE_TIME,
+        _key("message.timestamp.type", "string", one_of(CREATE_TIME, LOG_APPEND_TIME), CREATE_TIME,
              ("log.message.timestamp.type",),
              "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock."),
-        _key("message.timestamp.difference.max.ms", "long", _int_range(0, LONG_MAX), str(LONG_MAX),
+        _key("message.timestamp.difference.max.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.message.timestamp.difference.max.ms",),
              "Largest distance between a CreateTime timestamp and the broker clock."),
-        _key("message.timestamp.before.max.ms", "long", _int_range(0, LONG_MAX), str(LONG_MAX),
+        _key("message.timestamp.before.max.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.message.timestamp.before.max.ms",),
              "How far in the past a CreateTime timestamp may be."),
-        _key("message.timestamp.after.max.ms", "long", _int_range(0, LONG_MAX), str(LONG_MAX),
+        _key("message.timestamp.after.max.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.message.timestamp.after.max.ms",),
              "How far in the future a CreateTime timestamp may be."),
-        _key("compression.type", "string", _one_of(*COMPRESSION_TYPES), "producer", ("compression.type",),
+        _key("compression.type", "string", one_of(*COMPRESSION_TYPES), "producer", ("compression.type",),
              "Codec of stored batches; producer keeps the client's codec."),
-        _key("flush.messages", "long", _int_range(1, LONG_MAX), str(LONG_MAX), ("log.flush.interval.messages",),
+        _key("flush.messages", "long", int_range(1, LONG_MAX), str(LONG_MAX), ("log.flush.interval.messages",),
              "Messages appended between forced fdatasyncs."),
-        _key("flush.ms", "long", _int_range(0, LONG_MAX), str(LONG_MAX),
+        _key("flush.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
              "Longest time appended data stays unflushed (checked by the flush timer)."),
-        _key("retention.ms", "long", _int_range(-1, LONG_MAX), "604800000",
+        _key("retention.ms", "long", int_range(-1, LONG_MAX), "604800000",
              ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
              "How long segments are kept (-1: forever)."),
-        _key("retention.bytes", "long", _int_range(-1, LONG_MAX), "-1", ("log.retention.bytes",),
+        _key("retention.bytes", "long", int_range(-1, LONG_MAX), "-1", ("log.retention.bytes",),
              "Size kept per partition before old segments are deleted (-1: unbounded)."),
         _key("cleanup.policy", "list", _cleanup_policy, "delete", ("log.cleanup.policy",),
              "delete (retention) and/or compact (key compaction)."),
-        _key("delete.retention.ms", "long", _int_range(0, LONG_MAX), "86400000", ("log.cleaner.delete.retention.ms",),
+        _key("delete.retention.ms", "long", int_range(0, LONG_MAX), "86400000", ("log.cleaner.delete.retention.ms",),
              "How long tombstones survive compaction."),
-        _key("min.compaction.lag.ms", "long", _int_range(0, LONG_MAX), "0", ("log.cleaner.min.compaction.lag.ms",),
+        _key("min.compaction.lag.ms", "long", int_range(0, LONG_MAX), "0", ("log.cleaner.min.compaction.lag.ms",),
              "Minimum age of a message before it may be compacted."),
-        _key("max.compaction.lag.ms", "long", _int_range(1, LONG_MAX), str(LONG_MAX),
+        _key("max.compaction.lag.ms", "long", int_range(1, LONG_MAX), str(LONG_MAX),
              ("log.cleaner.max.compaction.lag.ms",),
              "Maximum time a message stays uncompacted."),
-        _key("min.cleanable.dirty.ratio", "double", _double_range(0.0, 1.0), "0.5",
+        _key("min.cleanable.dirty.ratio", "double", double_range(0.0, 1.0), "0.5",
              ("log.cleaner.min.cleanable.ratio",),
              "Dirty share of a log above which it is compacted."),
-        _key("file.delete.delay.ms", "long", _int_range(0, LONG_MAX), "60000", ("log.segment.delete.delay.ms",),
+        _key("file.delete.delay.ms", "long", int_range(0, LONG_MAX), "60000", ("log.segment.delete.delay.ms",),
              "Delay between removing a segment from the log and closing/deleting its files."),
-        _key("min.insync.replicas", "int", _int_range(1, INT_MAX), "1", ("min.insync.replicas",),
+        _key("min.insync.replicas", "int", int_range(1, INT_MAX), "1", ("min.insync.replicas",),
              "Replicas that must have a write for acks=all to succeed."),
-        _key("unclean.leader.election.enable", "boolean", _bool, "false", ("unclean.leader.election.enable",),
+        _key("unclean.leader.election.enable", "boolean", parse_bool, "false", ("unclean.leader.election.enable",),
              "Allow an out-of-sync replica to become leader."),
-        _key("preallocate", "boolean", _bool, "false", ("log.preallocate",),
+        _key("preallocate", "boolean", parse_bool, "false", ("log.preallocate",),
              "Preallocate a new segment's .log file to segment.bytes."),
     ]
 }
