@@ -24,6 +24,8 @@ esac
 # Tools: kcat for the README's quick start and the client tests; librdkafka-dev for the
 # load generator of the benchmarks.
 PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev)
+# Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
+[ -n "$EXTRAS" ] && PACKAGES+=(zookeeper burrow)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then

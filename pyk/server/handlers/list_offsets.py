@@ -1,5 +1,8 @@
 """ListOffsets: offsets by timestamp, plus the special timestamps -1 (latest), -2 (earliest)
-and -3 (the record with the largest timestamp, KIP-734)."""
+and -3 (the record with the largest timestamp, KIP-734).
+
+v0 answers a list of offsets (old_style_offsets); pyk gives the one offset that v1 would, or
+none, which is what its remaining users (sarama's GetOffset, hence Burrow) read."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import check_leader_epoch, error_for
 
 API_KEY = ApiKey.LIST_OFFSETS
-MIN_VERSION = 1
+MIN_VERSION = 0
 MAX_VERSION = 7
 
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
@@ -43,6 +46,9 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
                 check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"])
                 entry["leader_epoch"] = plog.leader_epoch
+                if header.api_version == 0:
+                    wanted = part.get("max_num_offsets", 1)
+                    entry["old_style_offsets"] = [entry["offset"]] if entry["offset"] >= 0 and wanted > 0 else []
             except Exception as exc:
                 entry["error_code"], _ = error_for(exc, f"list offsets of {name}-{index}")
             partitions.append(entry)
