@@ -57,7 +57,6 @@ class ControlClient:
         self._apply = apply_snapshot
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
-        self.version = -1
         self.may_listen = asyncio.Event()
 
     async def run(self) -> None:
@@ -68,7 +67,6 @@ class ControlClient:
                 if message[0] == "snapshot":
                     _, version, snapshot = message
                     self._apply(version, snapshot)
-                    self.version = version
                     self._writer.write(encode(("ack", version)))
                 elif message[0] == "listen":
                     self.may_listen.set()

@@ -63,7 +63,6 @@ class _Shard:
     acked: int = -1  # last snapshot version the shard applied
     ready: asyncio.Event | None = None  # set when the shard's listener is open
     restarts: int = 0
-    stopping: bool = False
 
 
 class Orchestrator:
@@ -179,7 +178,7 @@ class Orchestrator:
         code = await asyncio.get_running_loop().run_in_executor(None, process.wait)
         async with self._acked:
             self._acked.notify_all()
-        if self._stopping or shard.stopping:
+        if self._stopping:
             return
         if not self._started:
             log.error("shard %d failed during start-up (exit code %s); stopping", shard.index, code)
