@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -21,6 +22,14 @@ from pyk.config import ServerConfig
 from pyk.server.control import ControlClient, read_message
 
 log = logging.getLogger("pyk.shard")
+
+
+def _raise_fd_limit() -> None:
+    """Partitions hold open files (about three each); a shard with thousands of partitions needs
+    more than the common 1024 soft limit, so take the hard limit, as Kafka's docs advise."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _pin(index: int) -> None:
@@ -39,6 +48,7 @@ async def _run(fd: int) -> int:
     assert kind == "init"
     config = ServerConfig(raw)
     _pin(index)
+    _raise_fd_limit()
     broker = Broker(config, index, count)
     control = ControlClient(reader, writer, broker.apply_snapshot)
     broker.control = control
