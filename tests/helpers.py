@@ -708,6 +708,7 @@ class BatchHeader:
     attributes: int
     last_offset_delta: int
     record_count: int
+    leader_epoch: int  # partitionLeaderEpoch, stamped by the broker on append
 
     @property
     def size(self) -> int:
@@ -733,7 +734,8 @@ def read_batches(path: Path) -> list[BatchHeader]:
         magic = data[pos + 16]
         attributes, last_delta = struct.unpack_from(">hi", data, pos + 21)
         (count,) = struct.unpack_from(">i", data, pos + 57)
-        out.append(BatchHeader(pos, base_offset, length, magic, attributes, last_delta, count))
+        (epoch,) = struct.unpack_from(">i", data, pos + 12)
+        out.append(BatchHeader(pos, base_offset, length, magic, attributes, last_delta, count, epoch))
         pos += 12 + length
     return out
 

@@ -93,8 +93,10 @@ class Broker:
             if previous is not None and previous.configs != info.configs:
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
-                if self.logs.get(info.name, p) is None:
-                    self.logs.create(info.name, p, config)
+                plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
+                # The epoch this shard leads the partition at; the log records it in its
+                # leader-epoch-checkpoint with the first batch appended under it.
+                plog.leader_epoch = max(plog.leader_epoch, info.epochs[p])
         self._loaded.set()
 
     def _drop_topic(self, info: TopicInfo) -> None:

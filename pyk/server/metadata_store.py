@@ -51,6 +51,7 @@ class TopicInfo:
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
     placement: list[int] = field(default_factory=list)  # owning shard of each partition
+    epochs: list[int] = field(default_factory=list)  # leader epoch of each partition: bumped when it moves
 
     @property
     def internal(self) -> bool:
@@ -58,12 +59,15 @@ class TopicInfo:
 
     def to_doc(self) -> dict[str, object]:
         return {"id": str(self.topic_id), "partitions": self.partitions, "configs": self.configs,
-                "placement": self.placement}
+                "placement": self.placement, "epochs": self.epochs}
 
     @classmethod
     def from_doc(cls, name: str, doc: dict[str, object]) -> TopicInfo:
-        return cls(name, uuid.UUID(str(doc["id"])), int(doc["partitions"]),  # type: ignore[call-overload]
-                   dict(doc.get("configs", {})), list(doc.get("placement", [])))  # type: ignore[call-overload]
+        info = cls(name, uuid.UUID(str(doc["id"])), int(doc["partitions"]),  # type: ignore[call-overload]
+                   dict(doc.get("configs", {})), list(doc.get("placement", [])),  # type: ignore[call-overload]
+                   list(doc.get("epochs", [])))  # type: ignore[call-overload]
+        info.epochs += [0] * (info.partitions - len(info.epochs))
+        return info
 
 
 class MetadataStore:
@@ -158,6 +162,7 @@ class MetadataStore:
         while len(info.placement) < count:
             shard = min(range(self.shards), key=lambda s: (load[s], s))
             info.placement.append(shard)
+            info.epochs.append(0)
             load[shard] += 1
         info.partitions = count
 
@@ -173,6 +178,9 @@ class MetadataStore:
                 if shard >= self.shards:
                     target = min(range(self.shards), key=lambda s: (load[s], s))
                     t.placement[p] = target
+                    # A new leader: a new leader epoch, so clients that cached the old leader's
+                    # epoch detect the change (KIP-320) instead of trusting stale positions.
+                    t.epochs[p] += 1
                     load[target] += 1
                     moved = True
         return moved

@@ -7,6 +7,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
+
+from pyk import protocol
+from pyk.protocol import ApiKey
 
 from tests.durability.test_kill9 import PARTITIONS, StreamingProducer, _check_partition
 from tests.helpers import (
@@ -16,6 +21,8 @@ from tests.helpers import (
     create_topic,
     kcat,
     make_records,
+    read_batches,
+    segment_files,
     unique_topic,
     wait_for,
 )
@@ -25,6 +32,18 @@ def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
     md = json.loads(kcat(["-b", bootstrap, "-L", "-J", "-t", topic]).stdout)
     (entry,) = [t for t in md["topics"] if t["topic"] == topic]
     return {p["partition"]: p["leader"] for p in entry["partitions"]}
+
+
+def _leader_epochs(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> leader epoch, from a Metadata v9 request over a plain socket."""
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(protocol.encode_request(ApiKey.METADATA, 9, 1, "test", {"topics": [{"name": topic}]}))
+        (size,) = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))
+        frame = sock.recv(size, socket.MSG_WAITALL)
+    _, body = protocol.decode_response(ApiKey.METADATA, 9, frame)
+    (entry,) = body["topics"]
+    return {p["partition_index"]: p["leader_epoch"] for p in entry["partitions"]}
 
 
 def test_partitions_are_spread_and_each_served_by_its_shard(broker_factory):
@@ -80,14 +99,25 @@ def test_placement_is_stable_across_restarts_and_shard_count_changes(broker_fact
     b.restart()
     assert _leaders(b.bootstrap, topic) == before
 
-    # Down to one shard: every partition moves to shard 0 and keeps its records.
+    assert set(_leader_epochs(b.bootstrap, topic).values()) == {0}
+
+    # Down to one shard: every partition moves to shard 0 and keeps its records; the moved ones
+    # get a new leader epoch (KIP-320), the others keep theirs.
     b.stop()
     b.shards = 1
     b.overrides["num.shards"] = "1"
     b.start()
     assert set(_leaders(b.bootstrap, topic).values()) == {1}
+    assert _leader_epochs(b.bootstrap, topic) == {p: 0 if node == 1 else 1 for p, node in before.items()}
     for p in range(4):
         got = confluent_consume(b.bootstrap, topic, p, 0, 20)
         assert [r.value for r in got] == [f"p{p}-{i}".encode() for i in range(20)]
         assert b.partition_dir(topic, p).parent.name == "shard-0"
     assert "placement changed" in b.log_text()
+    # Appends under the new epoch are stamped with it.
+    moved = next(p for p, node in before.items() if node == 2)
+    confluent_produce(b.bootstrap, topic, make_records(1, prefix="after", partition=moved))
+    got = confluent_consume(b.bootstrap, topic, moved, 20, 1)
+    assert got[0].value == b"after-0"
+    epochs = [h.leader_epoch for f in segment_files(b.partition_dir(topic, moved)) for h in read_batches(f)]
+    assert epochs == [0] * (len(epochs) - 1) + [1]

@@ -27,13 +27,11 @@ def topic_entry(broker: Any, info: TopicInfo) -> dict[str, Any]:
     partitions = []
     for p in range(info.partitions):
         leader = broker.leader_of(info, p)
-        plog = broker.logs.get(info.name, p)
         partitions.append({
             "error_code": ErrorCode.NONE,
             "partition_index": p,
             "leader_id": leader,
-            # Every shard leads its partitions from epoch 0; only the owner has the log to ask.
-            "leader_epoch": plog.leader_epoch if plog is not None else 0,
+            "leader_epoch": info.epochs[p],
             "replica_nodes": [leader],
             "isr_nodes": [leader],
             "offline_replicas": [],
