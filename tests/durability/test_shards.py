@@ -12,7 +12,6 @@ import struct
 
 from pyk import protocol
 from pyk.protocol import ApiKey
-
 from tests.durability.test_kill9 import PARTITIONS, StreamingProducer, _check_partition
 from tests.helpers import (
     Rec,
