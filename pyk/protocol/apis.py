@@ -18,6 +18,7 @@ from pyk.protocol.messages import (
     api_versions,
     cluster,
     configs,
+    consumer_groups,
     fetch,
     groups,
     init_producer_id,
@@ -205,6 +206,7 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (groups.DESCRIBE_GROUPS_REQUEST, groups.DESCRIBE_GROUPS_RESPONSE),
     (groups.DELETE_GROUPS_REQUEST, groups.DELETE_GROUPS_RESPONSE),
     (groups.OFFSET_DELETE_REQUEST, groups.OFFSET_DELETE_RESPONSE),
+    (consumer_groups.CONSUMER_GROUP_HEARTBEAT_REQUEST, consumer_groups.CONSUMER_GROUP_HEARTBEAT_RESPONSE),
 ]
 
 

@@ -267,8 +267,18 @@ def _decode_field(src: _Source, f: Field, var: str, ind: int, path: str) -> None
         src.emit(ind + 1, f"pos = {end}")
         return
     if f.is_struct:
-        if f.nullable.hi is None or f.nullable.hi >= f.nullable.lo:
-            raise ValueError(f"{path}: nullable structs are not supported")
+        if nullable:
+            # Kafka's nullable struct: an int8 marker, -1 for null, 1 before a present struct.
+            marker = src.var("m")
+            s = src.struct("b")
+            src.emit(ind, f"{marker} = {s}.unpack_from(buf, pos)[0]")
+            src.emit(ind, "pos += 1")
+            src.emit(ind, f"if {marker} < 0:")
+            src.emit(ind + 1, f"{var} = None")
+            src.emit(ind, "else:")
+            expr = _decode_struct(src, f.fields, ind + 1, path)
+            src.emit(ind + 1, f"{var} = {expr}")
+            return
         expr = _decode_struct(src, f.fields, ind, path)
         src.emit(ind, f"{var} = {expr}")
         return
@@ -465,6 +475,13 @@ def _encode_field(src: _Source, f: Field, value: str, out: str, ind: int, path: 
             src.emit(body, f"{out} += {value}")
         return
     if f.is_struct:
+        if nullable:
+            src.emit(ind, f"if {value} is None:")
+            src.emit(ind + 1, f"{out} += b'\\xff'")
+            src.emit(ind, "else:")
+            src.emit(ind + 1, f"{out} += b'\\x01'")
+            _encode_struct(src, f.fields, value, out, ind + 1, path, strict)
+            return
         _encode_struct(src, f.fields, value, out, ind, path, strict)
         return
     if f.is_array:

@@ -83,6 +83,10 @@ def _common(definition: dict, fields: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("key", sorted(SPECS), ids=lambda k: k.name)
 def test_spec_matches_kafka_json(key):
     for message in SPECS[key]:
+        if not (MESSAGE_DIR / f"{message.name}.json").exists():
+            # kafka-python's copy predates KIP-848 (no ConsumerGroupHeartbeat); a Kafka
+            # checkout named by PYK_KAFKA_MESSAGE_DIR has it.
+            pytest.skip(f"{message.name}.json is not among the definitions in {MESSAGE_DIR}")
         definition = _load(message.name)
         assert definition["apiKey"] == message.api_key
         assert Versions.parse(definition["flexibleVersions"]) == message.flexible
