@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
@@ -14,25 +14,11 @@ import pyk._native as native
 import tests.ref as ref
 from pyk.errors import ErrorCode
 from tests.ref.builder import Record, build_batch
+from tests.ref.parity import no_deadline, outcome
 from tests.ref.strategies import batches, mutated, records
 
 MAX = 1 << 20
 
-# The cores are shared: timings vary, so no per-example deadline.
-no_deadline = settings(deadline=None)
-
-
-@pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
-def impl(request):
-    return request.param
-
-
-def outcome(fn, *args):
-    """fn(*args) as ("ok", value) or ("raise", exception type), for native/ref parity."""
-    try:
-        return "ok", fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
-        return "raise", type(exc)
 
 
 def fields(info) -> dict:

@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from kafka import codec as kafka_codec
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
@@ -16,6 +16,7 @@ import pyk._native as native
 import tests.ref as ref
 from pyk.errors import ErrorCode
 from tests.ref.builder import Record, build_batch
+from tests.ref.parity import no_deadline, outcome
 from tests.ref.strategies import batches, mutated, records
 
 CODECS = [0, 1, 2, 3, 4]
@@ -23,22 +24,6 @@ codecs = st.sampled_from(CODECS)
 payloads = st.binary(max_size=2000) | st.builds(lambda b, n: b * n, st.binary(min_size=1, max_size=20),
                                                st.integers(1, 300))
 MAX = 1 << 20
-
-# The cores are shared: timings vary, so no per-example deadline.
-no_deadline = settings(deadline=None)
-
-
-@pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
-def impl(request):
-    return request.param
-
-
-def outcome(fn, *args):
-    """fn(*args) as ("ok", value) or ("raise", exception type), for native/ref parity."""
-    try:
-        return "ok", fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
-        return "raise", type(exc)
 
 
 # compress / decompress

@@ -6,28 +6,12 @@ import array
 
 import crc32c as crc32c_pypi
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import pyk._native as native
 import tests.ref as ref
-
-# The cores are shared: timings vary, so no per-example deadline.
-no_deadline = settings(deadline=None)
-
-
-@pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
-def impl(request):
-    return request.param
-
-
-def outcome(fn, *args):
-    """fn(*args) as ("ok", value) or ("raise", exception type), for native/ref parity."""
-    try:
-        return "ok", fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
-        return "raise", type(exc)
-
+from tests.ref.parity import no_deadline, outcome
 
 # RFC 3720 (iSCSI) B.4 test vectors and the common "123456789" check value.
 VECTORS = [

@@ -5,26 +5,12 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import pyk._native as native
 import tests.ref as ref
-
-# The cores are shared: timings vary, so no per-example deadline.
-no_deadline = settings(deadline=None)
-
-
-@pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
-def impl(request):
-    return request.param
-
-
-def outcome(fn, *args):
-    try:
-        return "ok", fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
-        return "raise", type(exc)
+from tests.ref.parity import no_deadline, outcome
 
 
 @st.composite

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from kafka.record import util as kafka_util
 
 import pyk._native as native
 import tests.ref as ref
+from tests.ref.parity import no_deadline, outcome
 
 int64s = st.integers(-(1 << 63), (1 << 63) - 1)
 
-# The cores are shared: timings vary, so no per-example deadline.
-no_deadline = settings(deadline=None)
-
-
-@pytest.fixture(scope="module", params=[native, ref], ids=["native", "ref"])
-def impl(request):
-    return request.param
-
-
-def outcome(fn, *args):
-    try:
-        return "ok", fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
-        return "raise", type(exc)
 
 
 @no_deadline
