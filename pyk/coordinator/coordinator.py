@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE
 from pyk.coordinator.group import Group, GroupState, Member, Protocols
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, OffsetManager, partition_for
@@ -110,6 +111,9 @@ class GroupCoordinator:
         self.retention_ms: int = config["offsets.retention.minutes"] * 60_000
         self.retention_check_interval_ms: int = config["offsets.retention.check.interval.ms"]
         self.max_metadata_bytes: int = config["offset.metadata.max.bytes"]
+        self.consumer_session_timeout_ms: int = config["group.consumer.session.timeout.ms"]
+        self.consumer_heartbeat_interval_ms: int = config["group.consumer.heartbeat.interval.ms"]
+        self.consumer_max_size: int = config["group.consumer.max.size"]
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retention_timer: asyncio.TimerHandle | None = None
 
@@ -139,6 +143,11 @@ class GroupCoordinator:
             self._retention_timer = None
         for group in self.groups.values():
             self._cancel_group_timers(group)
+            if group.consumer is not None:
+                for cm in group.consumer.members.values():
+                    if cm.timer is not None:
+                        cm.timer.cancel()
+                        cm.timer = None
             for member in group.members.values():
                 if member.timer is not None:
                     member.timer.cancel()
@@ -236,6 +245,8 @@ class GroupCoordinator:
             if member_id != UNKNOWN_MEMBER_ID:
                 return _join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
             group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+        if group.consumer is not None and not group.consumer.members:
+            group.consumer = None  # an emptied consumer-protocol group turns classic again
         assert self.loop is not None
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         if not self._accept_joining_member(group, member_id):
@@ -243,6 +254,9 @@ class GroupCoordinator:
             future.set_result(_join_error(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED))
             if group.is_(GroupState.PREPARING_REBALANCE):
                 self._maybe_complete_join_phase(group)
+        elif group.consumer is not None and group.consumer.members:
+            # A consumer-protocol group (KIP-848) with members: no classic member may join it.
+            future.set_result(_join_error(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
         elif not group.supports_protocols(protocol_type, [name for name, _ in protocols]) or group.is_(GroupState.DEAD):
             code = ErrorCode.COORDINATOR_NOT_AVAILABLE if group.is_(GroupState.DEAD) else ErrorCode.INCONSISTENT_GROUP_PROTOCOL
             future.set_result(_join_error(member_id, code))
@@ -642,6 +656,96 @@ class GroupCoordinator:
         _complete(sync, _sync_error(code))
         group.remove(member.member_id)
 
+    # ConsumerGroupHeartbeat (KIP-848) ----------------------------------------------------------
+    def consumer_group_heartbeat(self, request: dict[str, Any], client_id: str = "",
+                                 client_host: str = "") -> dict[str, Any]:
+        """One heartbeat of a consumer-protocol member: the response body (see consumer_group.py
+        for the state it moves; this method adds placement, topics, timers and the interval)."""
+        group_id = request["group_id"]
+        created = False
+        try:
+            if not group_id:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "group id is empty")
+            partition = self._check_local(group_id)
+            group = self.groups.get(group_id)
+            if group is None:
+                if request["member_epoch"] != 0:
+                    raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
+                group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+                created = True
+            if group.is_(GroupState.DEAD):
+                raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
+            if group.consumer is None:
+                if not group.is_empty or not group.is_(GroupState.EMPTY):
+                    raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} is a classic group")
+                group.consumer = ConsumerGroup(group_id, self.consumer_max_size)
+            consumer = group.consumer
+            before = consumer.state_name
+            body, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
+                                                       client_id, client_host)
+        except KafkaError as exc:
+            log.debug("consumer group %s: heartbeat of %s refused: %s", group_id, request.get("member_id"), exc)
+            if created:
+                self._forget_if_unused(self.groups[group_id])
+            return {"throttle_time_ms": 0, "error_code": exc.code, "error_message": str(exc), "member_id": None,
+                    "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
+        for old in removed:
+            self._cancel_consumer_timer(old)
+        if member is not None:
+            self._arm_consumer_timer(group, member)
+        elif not consumer.members:
+            self._forget_if_unused(group)
+        after = consumer.state_name
+        if after != before:
+            log.info("consumer group %s: %s -> %s (group epoch %d)", group_id, before, after, consumer.group_epoch)
+        body["throttle_time_ms"] = 0
+        body["heartbeat_interval_ms"] = self.consumer_heartbeat_interval_ms
+        return body
+
+    def _topic_lookup(self, name: str) -> tuple[uuid.UUID, int] | None:
+        info = self.broker.metadata.get(name)
+        return (info.topic_id, info.partitions) if info is not None else None
+
+    def _arm_consumer_timer(self, group: Group, member: ConsumerMember) -> None:
+        """A new session for the member; while it owes a revocation, also its rebalance timeout."""
+        assert self.loop is not None
+        now = self.loop.time()
+        member.session_deadline = now + self.consumer_session_timeout_ms / 1000
+        if member.state is MemberState.UNREVOKED_PARTITIONS and member.revoke_deadline is None:
+            member.revoke_deadline = now + member.rebalance_timeout_ms / 1000
+        deadline = min(member.session_deadline, member.revoke_deadline or member.session_deadline)
+        if member.timer is not None:
+            if member.timer.when() <= deadline:
+                return  # fires early and re-arms itself (a heartbeat only moves numbers)
+            member.timer.cancel()
+        member.timer = self.loop.call_at(deadline, self._on_consumer_timer, group, member)
+
+    @staticmethod
+    def _cancel_consumer_timer(member: ConsumerMember) -> None:
+        if member.timer is not None:
+            member.timer.cancel()
+            member.timer = None
+
+    def _on_consumer_timer(self, group: Group, member: ConsumerMember) -> None:
+        member.timer = None
+        consumer = group.consumer
+        if consumer is None or consumer.members.get(member.member_id) is not member:
+            return
+        assert self.loop is not None
+        now = self.loop.time()
+        late_revoke = member.revoke_deadline is not None and now >= member.revoke_deadline
+        if now < member.session_deadline and not late_revoke:
+            deadline = min(member.session_deadline, member.revoke_deadline or member.session_deadline)
+            member.timer = self.loop.call_at(deadline, self._on_consumer_timer, group, member)
+            return
+        why = (f"did not revoke within its rebalance timeout ({member.rebalance_timeout_ms} ms)" if late_revoke
+               else f"no heartbeat within {self.consumer_session_timeout_ms} ms")
+        log.info("consumer group %s: member %s%s fenced: %s", group.group_id, member.member_id,
+                 f" ({member.instance_id})" if member.instance_id is not None else "", why)
+        consumer.remove(member.member_id)
+        if not consumer.members:
+            self._forget_if_unused(group)
+
     # Member liveness ----------------------------------------------------------------------------
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int, restart: bool = False) -> None:
         """Moves the member's expiry to now + timeout_ms.  The timer is re-armed only when the
@@ -794,6 +898,16 @@ class GroupCoordinator:
         without one (generation -1, no member id) while the group has no members."""
         if group.is_(GroupState.DEAD):
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
+        if group.consumer is not None and (group.consumer.members or member_id != UNKNOWN_MEMBER_ID):
+            # A consumer-protocol member commits with its member epoch as the generation
+            # (OffsetCommit before v9); Kafka's answer to a stale epoch is STALE_MEMBER_EPOCH.
+            cmember = group.consumer.members.get(member_id)
+            if cmember is None:
+                raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id!r} is not in the group")
+            if generation != cmember.epoch:
+                raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
+                                 f"commit with epoch {generation}, the member is at {cmember.epoch}")
+            return
         if generation >= 0 or member_id != UNKNOWN_MEMBER_ID or instance_id is not None:
             group.validate_member(member_id, instance_id)
             if generation != group.generation:
@@ -836,9 +950,17 @@ class GroupCoordinator:
     # Admin: ListGroups / DescribeGroups / DeleteGroups / OffsetDelete ----------------------------
     def list_groups(self, states: list[str]) -> list[dict[str, Any]]:
         wanted = {s.lower() for s in states}
-        return [{"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value}
-                for g in self.groups.values()
-                if not g.is_(GroupState.DEAD) and (not wanted or g.state.value.lower() in wanted)]
+        out = []
+        for g in self.groups.values():
+            if g.is_(GroupState.DEAD):
+                continue
+            if g.consumer is not None and g.consumer.members:
+                entry = {"group_id": g.group_id, "protocol_type": PROTOCOL_TYPE, "group_state": g.consumer.state_name}
+            else:
+                entry = {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value}
+            if not wanted or entry["group_state"].lower() in wanted:
+                out.append(entry)
+        return out
 
     def describe_group(self, group_id: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "group_id": group_id, "group_state": GroupState.DEAD.value,
@@ -873,7 +995,7 @@ class GroupCoordinator:
                 group = self.groups.get(group_id)
                 if group is None or group.is_(GroupState.DEAD):
                     raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} does not exist")
-                if not group.is_(GroupState.EMPTY) or group.members:
+                if not group.is_(GroupState.EMPTY) or not group.is_empty:
                     raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"group {group_id!r} is {group.state.value}")
                 self._delete_group(group)
             except KafkaError as exc:
@@ -978,7 +1100,10 @@ class GroupCoordinator:
     def _expired_offsets(self, group: Group, now_ms: int) -> list[tuple[str, int]]:
         """KIP-211's rules (see the module docstring); explicit expire timestamps (OffsetCommit
         v2-v4 retention_time_ms) expire on their own schedule."""
-        if group.protocol_type is not None and group.is_(GroupState.EMPTY):
+        if group.consumer is not None and group.consumer.members:
+            since_empty = -1
+            subscribed = group.consumer.subscribed_topics()
+        elif group.protocol_type is not None and group.is_(GroupState.EMPTY):
             since_empty = group.state_timestamp_ms
             subscribed: set[str] = set()
         elif group.protocol_type == PROTOCOL_TYPE and group.is_(GroupState.STABLE) and group.subscribed_topics is not None:

@@ -31,6 +31,7 @@ from collections import Counter
 from enum import Enum
 from typing import Any
 
+from pyk.coordinator.consumer_group import ConsumerGroup
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_subscription
 from pyk.coordinator.records import OffsetAndMetadata
 from pyk.errors import ErrorCode, KafkaError, ProtocolViolation
@@ -140,6 +141,9 @@ class Group:
         self.subscribed_topics: set[str] | None = None  # None: unknown (not a consumer group)
         self.join_timer: asyncio.TimerHandle | None = None
         self.sync_timer: asyncio.TimerHandle | None = None
+        # Set while the group speaks the consumer protocol (KIP-848, consumer_group.py); a group
+        # is either classic (members above) or consumer, never both at once.
+        self.consumer: ConsumerGroup | None = None
 
     # State ----------------------------------------------------------------------------------
     def is_(self, state: GroupState) -> bool:
@@ -157,7 +161,7 @@ class Group:
 
     @property
     def is_empty(self) -> bool:
-        return not self.members and not self.pending_members
+        return not self.members and not self.pending_members and (self.consumer is None or not self.consumer.members)
 
     # Members --------------------------------------------------------------------------------
     def has_member(self, member_id: str) -> bool:

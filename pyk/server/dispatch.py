@@ -23,6 +23,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import (
     alter_configs,
     api_versions,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -85,6 +86,7 @@ HANDLERS: dict[int, ModuleType] = {
         describe_groups,
         delete_groups,
         offset_delete,
+        consumer_group_heartbeat,
     )
 }
 
