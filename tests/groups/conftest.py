@@ -2,7 +2,8 @@
 
 `gbroker`: one `pyk serve` per test module, tuned so that groups move fast: no initial
 rebalance delay, session timeouts down to 500 ms allowed, a small `__consumer_offsets` (4
-partitions, so its creation is quick).  Tests that restart or kill the broker use the shared
+partitions, so its creation is quick), and for consumer-protocol (KIP-848) members a 500 ms
+heartbeat interval and a 4 s session.  Tests that restart or kill the broker use the shared
 `broker_factory` fixture with `GROUP_OVERRIDES`.  `members` starts consumer processes
 (tests/groups/member.py) and stops whatever is left of them after the test.
 """
@@ -26,6 +27,9 @@ GROUP_OVERRIDES = {
     "group.initial.rebalance.delay.ms": "0",
     "group.min.session.timeout.ms": "500",
     "offsets.topic.num.partitions": "4",
+    # KIP-848 members take these from the broker (tests/groups/test_consumer_protocol.py).
+    "group.consumer.heartbeat.interval.ms": "500",
+    "group.consumer.session.timeout.ms": "4000",
 }
 
 
@@ -71,7 +75,8 @@ class Member:
     def owned(self) -> set[int]:
         """Partitions owned now, replaying assign/revoke/lost events (eager or incremental)."""
         owned: set[int] = set()
-        eager = "cooperative" not in " ".join(self.args)
+        joined = " ".join(self.args)
+        eager = "cooperative" not in joined and "--protocol consumer" not in joined  # KIP-848 is incremental
         for e in self.events():
             if e["ev"] == "assign":
                 owned = set(e["parts"]) if eager else owned | set(e["parts"])

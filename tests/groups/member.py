@@ -2,7 +2,7 @@
 
     python -m tests.groups.member --client confluent|kafka-python|aiokafka --bootstrap H:P
         --group G --topic T --out FILE [--strategy range|roundrobin|sticky|cooperative-sticky]
-        [--instance-id ID] [--session-ms N] [--heartbeat-ms N]
+        [--instance-id ID] [--session-ms N] [--heartbeat-ms N] [--protocol classic|consumer]
 
 It consumes from the earliest offset, and for every message it first appends a line to FILE and
 then commits that message's offset + 1 (synchronously), so what FILE lists is processed and a
@@ -53,6 +53,12 @@ def run_confluent(args: argparse.Namespace, out: Out) -> None:
         "heartbeat.interval.ms": args.heartbeat_ms, "fetch.wait.max.ms": 50,
         "partition.assignment.strategy": args.strategy, "topic.metadata.refresh.interval.ms": 1000,
     }  # fmt: skip
+    if args.protocol == "consumer":
+        # KIP-848: the broker owns the session timeout, heartbeat interval and assignment;
+        # librdkafka refuses these settings with group.protocol=consumer.
+        for key in ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"):
+            del conf[key]
+        conf["group.protocol"] = "consumer"
     if args.instance_id:
         conf["group.instance.id"] = args.instance_id
 
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instance-id", default="")
     parser.add_argument("--session-ms", type=int, default=2000)
     parser.add_argument("--heartbeat-ms", type=int, default=250)
+    parser.add_argument("--protocol", default="classic", choices=["classic", "consumer"])
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     out = Out(args.out)

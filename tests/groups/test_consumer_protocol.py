@@ -1,0 +1,117 @@
+"""The consumer group protocol of KIP-848 with a real client: librdkafka (confluent-kafka) with
+`group.protocol=consumer` against `pyk serve`.  The broker assigns the partitions; members
+share them, a member leaving (or dying) gives its partitions to the others incrementally, and
+committed offsets (member epoch as generation) survive a broker restart.
+
+Members run as processes (tests/groups/member.py --protocol consumer) so one can be killed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
+from tests.groups.test_persistence import fill
+from tests.groups.test_rebalance import Feeder, balanced, consumed_values, owned_by, revoked
+from tests.helpers import create_topic, unique_topic
+
+SESSION_S = int(GROUP_OVERRIDES["group.consumer.session.timeout.ms"]) / 1000
+
+
+@pytest.mark.timeout(180)
+def test_members_share_leave_and_die(gbroker: Any, members: Members) -> None:
+    topic = unique_topic("kip848")
+    group = f"g-{topic}"
+    create_topic(gbroker.bootstrap, topic, partitions=6)
+    feeder = Feeder(gbroker.bootstrap, topic, 6, per_second=200)
+    ms = [members.start(gbroker.bootstrap, group, topic, protocol="consumer") for _ in range(3)]
+    wait_until(lambda: balanced(ms, 6) and all(len(o) == 2 for o in owned_by(ms)), 45,
+               "three consumer-protocol members with 2 partitions each", detail=lambda: describe_members(ms))
+    wait_until(lambda: all(m.messages() for m in ms), 20, "every member consuming",
+               detail=lambda: describe_members(ms))
+
+    # A clean leave (epoch -1): its two partitions go to the others at once, and the others
+    # keep what they had (incremental: nothing they still own was revoked).
+    kept = owned_by(ms[1:])
+    revokes_before = [len(revoked(m)) for m in ms[1:]]
+    assert ms[0].stop() == 0, ms[0].stderr()
+    survivors = ms[1:]
+    wait_until(lambda: balanced(survivors, 6) and all(len(o) == 3 for o in owned_by(survivors)), 30,
+               "two members with 3 partitions each after a leave", detail=lambda: describe_members(survivors))
+    for m, before, had in zip(survivors, revokes_before, kept, strict=True):
+        assert len(revoked(m)) == before, m.events()
+        assert had <= m.owned()
+
+    # A death (no leave): the last member takes over only once the session timed out.
+    killed_at = time.monotonic()
+    survivors[0].kill()
+    last = survivors[1]
+    wait_until(lambda: len(last.owned()) == 6, SESSION_S + 30, "the last member to own all 6 partitions",
+               detail=lambda: describe_members(survivors))
+    takeover = time.monotonic() - killed_at
+    assert takeover >= SESSION_S * 0.8, "partitions moved before the session timeout"
+
+    total = feeder.stop()
+    wait_until(lambda: consumed_values(ms) >= set(range(total)), 45, "every produced message to be consumed",
+               detail=lambda: describe_members(ms))
+    assert last.stop() == 0, last.stderr()
+    values = [int(e["v"]) for m in ms for e in m.messages()]
+    assert set(values) == set(range(total))
+    # Commits after processing: only the killed member's uncommitted tail can come again.
+    assert len(values) - total < 200, f"{len(values) - total} duplicates"
+    errors = [e for m in ms for e in m.events() if e["ev"] == "error" and e.get("fatal")]
+    assert not errors, errors
+    print(f"\n[KIP-848] takeover after kill: {takeover:.2f}s (session {SESSION_S}s); {total} messages, "
+          f"{len(values) - total} redelivered")
+
+
+def _consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+
+
+def _consume(c: Consumer, n: int, timeout: float = 30) -> list[Any]:
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                continue
+            raise AssertionError(m.error())
+        out.append(m)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_commits_resume_after_broker_restart(broker_factory: Any) -> None:
+    b = broker_factory(overrides=GROUP_OVERRIDES)
+    topic, group = unique_topic("kip848-resume"), f"g-{time.time_ns()}"
+    create_topic(b.bootstrap, topic, partitions=3)
+    fill(b.bootstrap, topic, 3, 10)
+    c = _consumer(b.bootstrap, group)
+    c.subscribe([topic])
+    first = _consume(c, 15)
+    assert len(first) == 15
+    positions: dict[int, int] = {}
+    for m in first:
+        positions[m.partition()] = max(positions.get(m.partition(), 0), m.offset() + 1)
+    c.commit(offsets=[TopicPartition(topic, p, o) for p, o in positions.items()], asynchronous=False)
+    c.close()
+    b.restart()
+    c = _consumer(b.bootstrap, group)
+    c.subscribe([topic])
+    rest = _consume(c, 30 - 15)
+    committed = c.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
+    c.close()
+    assert {tp.partition: tp.offset for tp in committed if tp.offset >= 0} == positions
+    seen = {(m.partition(), m.offset()) for m in first}
+    again = {(m.partition(), m.offset()) for m in rest}
+    assert not seen & again, "messages before the committed offset were delivered again"
+    assert len(seen | again) == 30
