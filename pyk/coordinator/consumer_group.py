@@ -21,6 +21,9 @@ when no other member holds it any more, neither assigned nor pending revocation 
 UNRELEASED_PARTITIONS until then).  So a partition moving from A to B is never owned by both:
 B gets it only after A's heartbeat shows that A no longer owns it.
 
+Subscriptions are topic names, a regular expression (v1+; Python `re`, matched against the
+whole name of every non-internal topic, re-resolved at each heartbeat), or both.
+
 Static members (instance id): leaving with epoch -2 keeps the member, and its partitions, in
 the group until its session expires; a member joining with the same instance id takes them
 over without a rebalance.  Joining with the instance id of a member that has not left is
@@ -40,8 +43,9 @@ restarted coordinator with epoch 0; committed offsets are what survives).
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -71,7 +75,8 @@ class ConsumerMember:
     """
 
     __slots__ = ("member_id", "instance_id", "rack_id", "client_id", "client_host", "epoch", "previous_epoch",
-                 "state", "subscribed", "server_assignor", "rebalance_timeout_ms", "assigned", "revoking",
+                 "state", "subscribed", "regex", "matched", "server_assignor", "rebalance_timeout_ms", "assigned",
+                 "revoking",
                  "session_deadline", "revoke_deadline", "timer")
 
     def __init__(self, member_id: str, instance_id: str | None = None, client_id: str = "",
@@ -84,7 +89,9 @@ class ConsumerMember:
         self.epoch = JOIN_EPOCH
         self.previous_epoch = LEAVE_EPOCH
         self.state = MemberState.STABLE
-        self.subscribed: tuple[str, ...] = ()
+        self.subscribed: tuple[str, ...] = ()  # topic names, as the member sent them
+        self.regex: re.Pattern[str] | None = None  # a regex subscription (v1+), matched in full
+        self.matched: tuple[str, ...] = ()  # the topics the regex matches, as of the last heartbeat
         self.server_assignor: str | None = None
         self.rebalance_timeout_ms = 300_000
         self.assigned: Partitions = {}
@@ -92,6 +99,11 @@ class ConsumerMember:
         self.session_deadline = 0.0
         self.revoke_deadline: float | None = None
         self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """What the member subscribes to: its topic names and what its regex matches."""
+        return frozenset(self.subscribed) | frozenset(self.matched)
 
     def holds(self) -> set[tuple[uuid.UUID, int]]:
         """Every partition this member may still be consuming (assigned or being revoked)."""
@@ -149,16 +161,20 @@ class ConsumerGroup:
         return "Stable"
 
     def subscribed_topics(self) -> set[str]:
-        return {name for m in self.members.values() for name in m.subscribed}
+        return {name for m in self.members.values() for name in m.topics}
 
     def _bump(self) -> None:
         self.group_epoch += 1
 
     # Heartbeat ------------------------------------------------------------------------------
     def heartbeat(self, request: dict[str, Any], lookup: TopicLookup, new_member_id: Callable[[], str],
-                  client_id: str = "", client_host: str = "") -> tuple[dict[str, Any], ConsumerMember | None,
-                                                                         list[ConsumerMember]]:
+                  client_id: str = "", client_host: str = "",
+                  topic_names: Callable[[], Iterable[str]] = tuple) -> tuple[dict[str, Any], ConsumerMember | None,
+                                                                              list[ConsumerMember]]:
         """Applies one ConsumerGroupHeartbeat: (response body, the member now, members removed).
+
+        `lookup` gives a topic's id and partition count; `topic_names` lists the topics a regex
+        subscription may match (not the internal ones).
 
         Raises KafkaError for a request the member must act on (fenced, unknown, ...).
         """
@@ -167,17 +183,22 @@ class ConsumerGroup:
         instance_id: str | None = request.get("instance_id")
         owned = owned_from_request(request.get("topic_partitions"))
         removed: list[ConsumerMember] = []
-        if request.get("subscribed_topic_regex"):  # "" clears a regex (librdkafka sends it always)
-            raise KafkaError(ErrorCode.INVALID_REQUEST, "regular expression subscriptions are not supported yet")
         assignor = request.get("server_assignor")
         if assignor is not None and assignor not in ASSIGNORS:
             raise KafkaError(ErrorCode.UNSUPPORTED_ASSIGNOR, f"server assignor {assignor!r}: pyk has {', '.join(ASSIGNORS)}")
+
+        regex = request.get("subscribed_topic_regex")
+        if regex:  # refused before anything changes (a joining member is not created)
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"invalid regular expression {regex!r}: {exc}") from None
 
         if epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
             return self._leave(member_id, instance_id, epoch, removed), None, removed
 
         if epoch == JOIN_EPOCH:
-            if request.get("subscribed_topic_names") is None:
+            if request.get("subscribed_topic_names") is None and not request.get("subscribed_topic_regex"):
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "a joining member must send its subscription")
             member, fresh = self._join(member_id or new_member_id(), instance_id, client_id, client_host, removed)
         else:
@@ -190,7 +211,7 @@ class ConsumerGroup:
         before = member.assigned
         if self._update_subscription(member, request) or fresh:
             self._bump()
-        self._refresh_topology(lookup)
+        self._refresh_topology(lookup, topic_names)
         if self.group_epoch > self.assignment_epoch:
             self._assign(lookup)
         self._reconcile(member, owned)
@@ -217,6 +238,7 @@ class ConsumerGroup:
                 # partitions; the group epoch does not move (nothing the assignment uses changed).
                 member = ConsumerMember(member_id, instance_id, client_id, client_host)
                 member.subscribed, member.server_assignor = old.subscribed, old.server_assignor
+                member.regex, member.matched = old.regex, old.matched
                 member.rebalance_timeout_ms = old.rebalance_timeout_ms
                 member.assigned = old.assigned
                 del self.members[old.member_id]
@@ -262,6 +284,13 @@ class ConsumerGroup:
         if names is not None and tuple(sorted(set(names))) != member.subscribed:
             member.subscribed = tuple(sorted(set(names)))
             changed = True
+        regex = request.get("subscribed_topic_regex")
+        if regex is not None and regex != (member.regex.pattern if member.regex is not None else ""):
+            if regex == "":  # an empty regex clears it (librdkafka sends "" with plain names)
+                member.regex, member.matched = None, ()
+            else:
+                member.regex = re.compile(regex)  # checked in heartbeat()
+            changed = True
         assignor = request.get("server_assignor")
         if assignor is not None and assignor != member.server_assignor:
             member.server_assignor = assignor
@@ -271,7 +300,15 @@ class ConsumerGroup:
             member.rack_id = request["rack_id"]
         return changed
 
-    def _refresh_topology(self, lookup: TopicLookup) -> None:
+    def _refresh_topology(self, lookup: TopicLookup, topic_names: Callable[[], Iterable[str]]) -> None:
+        """Re-resolves regex subscriptions, then bumps the group epoch if any subscribed topic
+        appeared, vanished or changed its partition count since the last heartbeat."""
+        regexes = [m for m in self.members.values() if m.regex is not None]
+        if regexes:
+            names = sorted(topic_names())
+            for m in regexes:
+                assert m.regex is not None
+                m.matched = tuple(n for n in names if m.regex.fullmatch(n))
         topology = {name: lookup(name) for name in sorted(self.subscribed_topics())}
         if topology != self.topology:
             self.topology = topology
@@ -344,12 +381,12 @@ def uniform_assign(members: dict[str, ConsumerMember], previous: dict[str, Parti
         return {}
     subscribers: dict[uuid.UUID, set[str]] = {}
     partitions: list[tuple[uuid.UUID, int]] = []
-    for name in sorted({n for m in members.values() for n in m.subscribed}):
+    for name in sorted({n for m in members.values() for n in m.topics}):
         found = lookup(name)
         if found is None:
             continue
         topic_id, count = found
-        subscribers[topic_id] = {mid for mid in ids if name in members[mid].subscribed}
+        subscribers[topic_id] = {mid for mid in ids if name in members[mid].topics}
         partitions.extend((topic_id, p) for p in range(count))
     total = len(partitions)
     floor, extra = divmod(total, len(ids))

@@ -682,7 +682,7 @@ class GroupCoordinator:
             consumer = group.consumer
             before = consumer.state_name
             body, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
-                                                       client_id, client_host)
+                                                       client_id, client_host, self._regex_candidates)
         except KafkaError as exc:
             log.debug("consumer group %s: heartbeat of %s refused: %s", group_id, request.get("member_id"), exc)
             if created:
@@ -701,6 +701,10 @@ class GroupCoordinator:
         body["throttle_time_ms"] = 0
         body["heartbeat_interval_ms"] = self.consumer_heartbeat_interval_ms
         return body
+
+    def _regex_candidates(self) -> list[str]:
+        """The topics a regex subscription may match: every topic but the internal ones."""
+        return [name for name, info in self.broker.metadata.topics.items() if not info.internal]
 
     def _topic_lookup(self, name: str) -> tuple[uuid.UUID, int] | None:
         info = self.broker.metadata.get(name)

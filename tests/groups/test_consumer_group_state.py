@@ -271,3 +271,24 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
 
     run(tmp_path, scenario, **{"group.consumer.heartbeat.interval.ms": "50",
                                "group.consumer.session.timeout.ms": "300"})
+
+
+def test_regex_subscription_follows_new_topics():
+    g = ConsumerGroup("g")
+    names = ["t"]
+    request = {"group_id": "g", "member_id": "a", "member_epoch": 0, "subscribed_topic_names": [],
+               "subscribed_topic_regex": "t|u", "topic_partitions": []}
+    body, _, _ = g.heartbeat(request, lookup, lambda: "x", topic_names=lambda: names)
+    assert parts(body) == set(range(6)) and g.members["a"].topics == {"t"}
+    epoch = body["member_epoch"]
+    names.append("u")  # a topic the regex matches appears: the group epoch moves, "a" gets it
+    body, _, _ = g.heartbeat({"group_id": "g", "member_id": "a", "member_epoch": epoch,
+                              "topic_partitions": [{"topic_id": T, "partitions": list(range(6))}]},
+                             lookup, lambda: "x", topic_names=lambda: names)
+    got = {(tp["topic_id"], p) for tp in body["assignment"]["topic_partitions"] for p in tp["partitions"]}
+    assert got == {(T, p) for p in range(6)} | {(U, 0), (U, 1)} and body["member_epoch"] > epoch
+    with pytest.raises(KafkaError) as exc:
+        g.heartbeat({"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
+                     "topic_partitions": []}, lookup, lambda: "x", topic_names=lambda: names)
+    assert exc.value.code is ErrorCode.INVALID_REQUEST
+    assert "b" not in g.members

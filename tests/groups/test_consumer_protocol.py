@@ -115,3 +115,53 @@ def test_commits_resume_after_broker_restart(broker_factory: Any) -> None:
     again = {(m.partition(), m.offset()) for m in rest}
     assert not seen & again, "messages before the committed offset were delivered again"
     assert len(seen | again) == 30
+
+
+@pytest.mark.timeout(150)
+def test_static_member_restart_keeps_its_partitions(gbroker: Any, members: Members) -> None:
+    topic = unique_topic("kip848-static")
+    group = f"g-{topic}"
+    create_topic(gbroker.bootstrap, topic, partitions=4)
+    feeder = Feeder(gbroker.bootstrap, topic, 4, per_second=100)
+    ms = [members.start(gbroker.bootstrap, group, topic, protocol="consumer", instance_id=f"s{i}") for i in range(2)]
+    wait_until(lambda: balanced(ms, 4) and all(len(o) == 2 for o in owned_by(ms)), 45,
+               "two static members with 2 partitions each", detail=lambda: describe_members(ms))
+    had = ms[1].owned()
+    events_before = len([e for e in ms[0].events() if e["ev"] != "msg"])
+    # A static member closing leaves with epoch -2: it stays in the group, partitions and all...
+    assert ms[1].stop() == 0, ms[1].stderr()
+    time.sleep(SESSION_S / 2)
+    assert len(ms[0].owned()) == 2, describe_members(ms)
+    # ... and its next incarnation gets them straight back; the other member never noticed.
+    back = members.start(gbroker.bootstrap, group, topic, protocol="consumer", instance_id="s1")
+    wait_until(lambda: back.owned() == had, 30, "the restarted static member to get its partitions back",
+               detail=lambda: describe_members([ms[0], back]))
+    assert len([e for e in ms[0].events() if e["ev"] != "msg"]) == events_before, ms[0].events()
+    # Gone for good: once its session ends, the other member takes everything.
+    assert back.stop() == 0, back.stderr()
+    wait_until(lambda: len(ms[0].owned()) == 4, SESSION_S + 30, "the remaining member to own all 4 partitions",
+               detail=lambda: describe_members([ms[0], back]))
+    total = feeder.stop()
+    everyone = [ms[0], ms[1], back]
+    wait_until(lambda: consumed_values(everyone) >= set(range(total)), 45, "every produced message to be consumed",
+               detail=lambda: describe_members(everyone))
+    assert ms[0].stop() == 0, ms[0].stderr()
+
+
+@pytest.mark.timeout(120)
+def test_regex_subscription(gbroker: Any) -> None:
+    prefix = unique_topic("kip848re")
+    create_topic(gbroker.bootstrap, f"{prefix}-a", partitions=2)
+    fill(gbroker.bootstrap, f"{prefix}-a", 2, 5)
+    c = _consumer(gbroker.bootstrap, f"g-{prefix}")
+    c.subscribe([f"^{prefix}-.*"])
+    try:
+        got = _consume(c, 10)
+        assert {(m.topic(), m.partition()) for m in got} == {(f"{prefix}-a", 0), (f"{prefix}-a", 1)}
+        # A topic created later that the regex matches joins the assignment.
+        create_topic(gbroker.bootstrap, f"{prefix}-b", partitions=1)
+        fill(gbroker.bootstrap, f"{prefix}-b", 1, 5)
+        more = _consume(c, 5, timeout=45)
+        assert {m.topic() for m in more} == {f"{prefix}-b"}
+    finally:
+        c.close()
