@@ -1,7 +1,8 @@
 """The consumer protocol's member metadata and assignments (protocol type "consumer").
 
 To the classic group coordinator these are opaque bytes that the members' leader interprets
-(client-side assignment).  The broker reads them only to know which topics a group consumes:
+(client-side assignment).  For consumer-protocol (KIP-848) groups the broker writes them
+itself (v0), so that DescribeGroups shows those members' subscriptions and assignments.  The broker reads them only to know which topics a group consumes:
 offset retention keeps the offsets of subscribed topics of a stable group, OffsetDelete refuses
 to delete them (GROUP_SUBSCRIBED_TO_TOPIC), and `pyk groups describe` shows the assignment.
 Schemas: ConsumerProtocolSubscription.json / ConsumerProtocolAssignment.json in apache/kafka
@@ -77,3 +78,28 @@ def decode_assignment(data: bytes | memoryview) -> dict[str, list[int]]:
     _version, pos = p.read_int16(data, 0)
     assigned, _ = _read_topic_partitions(data, pos)
     return assigned
+
+
+def encode_subscription(topics: list[str]) -> bytes:
+    """A v0 subscription (no user data)."""
+    out = bytearray()
+    p.write_int16(out, 0)
+    p.write_int32(out, len(topics))
+    for topic in topics:
+        p.write_nullable_string(out, topic)
+    p.write_nullable_bytes(out, None)
+    return bytes(out)
+
+
+def encode_assignment(assigned: dict[str, list[int]]) -> bytes:
+    """A v0 assignment (no user data), topics in name order."""
+    out = bytearray()
+    p.write_int16(out, 0)
+    p.write_int32(out, len(assigned))
+    for topic, parts in sorted(assigned.items()):
+        p.write_nullable_string(out, topic)
+        p.write_int32(out, len(parts))
+        for part in parts:
+            p.write_int32(out, part)
+    p.write_nullable_bytes(out, None)
+    return bytes(out)

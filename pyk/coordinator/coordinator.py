@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
-from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE
+from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, encode_assignment, encode_subscription
 from pyk.coordinator.group import Group, GroupState, Member, Protocols
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, OffsetManager, partition_for
 from pyk.coordinator.records import (
@@ -977,6 +977,8 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None:
             return entry  # Kafka (v0-v5) describes an unknown group as Dead, without an error
+        if group.consumer is not None and group.consumer.members:
+            return self._describe_consumer_group(group.consumer, entry)
         stable = group.is_(GroupState.STABLE)
         protocol = group.protocol_name
         entry.update(group_state=group.state.value, protocol_type=group.protocol_type or "",
@@ -988,6 +990,22 @@ class GroupCoordinator:
             "member_metadata": m.metadata_for(protocol) if stable and protocol is not None else b"",
             "member_assignment": m.assignment if stable else b"",
         } for m in group.members.values()]
+        return entry
+
+    @staticmethod
+    def _describe_consumer_group(consumer: ConsumerGroup, entry: dict[str, Any]) -> dict[str, Any]:
+        """A consumer-protocol group in DescribeGroups' classic shape: the state by Kafka's
+        consumer-group names, the server assignor as the protocol, and each member's topics and
+        current assignment as consumer-protocol bytes (topic ids mapped back to names)."""
+        names = {found[0]: name for name, found in consumer.topology.items() if found is not None}
+        entry.update(group_state=consumer.state_name, protocol_type=PROTOCOL_TYPE, protocol_data="uniform")
+        entry["members"] = [{
+            "member_id": m.member_id, "group_instance_id": m.instance_id, "client_id": m.client_id,
+            "client_host": m.client_host,
+            "member_metadata": encode_subscription(sorted(m.topics)),
+            "member_assignment": encode_assignment({names[t]: sorted(ps) for t, ps in m.assigned.items()
+                                                    if t in names and ps}),
+        } for m in consumer.members.values()]
         return entry
 
     def delete_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:

@@ -230,7 +230,8 @@ def _cgh(c: Any, group: str, member_id: str, epoch: int, owned: list[int] | None
 def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> None:
     import asyncio
 
-    from tests.groups.test_coordinator import commit, join, run
+    from pyk.coordinator.consumer_protocol import decode_assignment, decode_subscription
+    from tests.groups.test_coordinator import TOPIC, commit, join, run
 
     async def scenario(c: Any, broker: Any, clock: Any) -> None:
         a = _cgh(c, "cg", "a", 0, owned=[])
@@ -249,6 +250,11 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         assert _cgh(c, "classic", "x", 0, owned=[])["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND
         assert {g["group_id"]: (g["protocol_type"], g["group_state"]) for g in c.list_groups([])}["cg"] == (
             "consumer", "Stable")
+        described = c.describe_group("cg")
+        assert (described["group_state"], described["protocol_type"]) == ("Stable", "consumer")
+        [m] = described["members"]
+        assert m["member_id"] == "a" and decode_subscription(m["member_metadata"]).topics == [TOPIC]
+        assert decode_assignment(m["member_assignment"]) == {TOPIC: [0, 1, 2, 3]}
         # b joins; a owes a revocation and never sends one: its rebalance timeout (200 ms)
         # fences it although it keeps heartbeating; b then owns everything.
         b = _cgh(c, "cg", "b", 0, owned=[])

@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
 from tests.groups.test_persistence import fill
@@ -163,5 +164,14 @@ def test_regex_subscription(gbroker: Any) -> None:
         fill(gbroker.bootstrap, f"{prefix}-b", 1, 5)
         more = _consume(c, 5, timeout=45)
         assert {m.topic() for m in more} == {f"{prefix}-b"}
+        # AdminClient describes the group (DescribeGroups in the classic shape) with its member
+        # and that member's current assignment.
+        admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+        [future] = admin.describe_consumer_groups([f"g-{prefix}"]).values()
+        described = future.result(timeout=20)
+        assert described.state == ConsumerGroupState.STABLE
+        [member] = described.members
+        assert {(tp.topic, tp.partition) for tp in member.assignment.topic_partitions} == {
+            (f"{prefix}-a", 0), (f"{prefix}-a", 1), (f"{prefix}-b", 0)}
     finally:
         c.close()
