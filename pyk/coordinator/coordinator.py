@@ -1,4 +1,4 @@
-"""GroupCoordinator: the classic consumer-group protocol for the groups this process hosts.
+"""GroupCoordinator: the consumer groups this process hosts, classic and KIP-848.
 
 A group is hosted by the process that leads its `__consumer_offsets` partition (see offsets.py);
 every other process answers its requests with NOT_COORDINATOR and FindCoordinator names the
@@ -22,7 +22,16 @@ half in Kafka 3.7+), because the clients' state machines were written against it
     (offsets.retention.minutes, KIP-211: an empty group's offsets expire once it has been
     empty that long; a stable consumer group's offsets of topics it no longer subscribes to
     expire that long after their last commit; a group with no offsets left is deleted);
-  * ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+  * ListGroups, DescribeGroups, DeleteGroups, OffsetDelete;
+  * the consumer protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment): the
+    state and reconciliation live in consumer_group.py; this class places the group, looks its
+    topics up, runs each member's session (group.consumer.session.timeout.ms) and revocation
+    (the member's rebalance timeout) timer, and fences OffsetCommit by member epoch.  A group
+    is classic or consumer, never both: a classic JoinGroup is refused with
+    INCONSISTENT_GROUP_PROTOCOL while a consumer group has members, a heartbeat for a classic
+    group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  Consumer
+    groups' membership is not persisted: after a coordinator restart their members rejoin
+    (UNKNOWN_MEMBER_ID, then epoch 0) and resume from their committed offsets.
 
 Timers run on the event loop: one per member (its heartbeat deadline, re-armed lazily so a
 heartbeat only moves a number), one per group for the join phase and one for the sync phase,
