@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import pytest
+import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 from kafka import codec as kafka_codec
@@ -69,7 +70,14 @@ def test_xerial_blocks(data, block_size):
 @no_deadline
 @given(codecs, st.data())
 def test_corrupt_input_agrees(codec, data):
-    compressed = bytearray(ref.compress(codec, data.draw(payloads)))
+    payload = data.draw(payloads)
+    if codec == 4:
+        # Damage inside a zstd frame without a content checksum is caught or not depending on the
+        # libzstd release (Debian's 1.5.4 behind pyk._native, a newer one inside `zstandard`);
+        # with the checksum both must refuse every damaged frame, which is what is compared.
+        compressed = bytearray(zstandard.ZstdCompressor(level=3, write_checksum=True).compress(payload))
+    else:
+        compressed = bytearray(ref.compress(codec, payload))
     damaged = bytes(data.draw(mutated(st.just(compressed))))
     got, want = outcome(native.decompress, codec, damaged), outcome(ref.decompress, codec, damaged)
     assert got == want
