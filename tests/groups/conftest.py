@@ -64,10 +64,12 @@ class Member:
         import json
 
         try:
-            lines = self.out.read_text().splitlines()
+            text = self.out.read_text()
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in lines if line.strip()]
+        # The member may be writing a line right now: only newline-terminated lines are complete.
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def messages(self) -> list[dict[str, Any]]:
         return [e for e in self.events() if e["ev"] == "msg"]
