@@ -519,20 +519,25 @@ class GroupCoordinator:
             # Any expiry that passed while the member waited was ignored: start a fresh session.
             self._schedule_heartbeat(group, member, member.session_timeout_ms)
 
+    def _member_group(self, group_id: str, member_id: str, instance_id: str | None) -> Any:
+        """The live classic group a SyncGroup/Heartbeat names, with the member checked in it."""
+        if not group_id:
+            raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
+        self._check_local(group_id)
+        group = self.groups.get(group_id)
+        if group is None:
+            raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
+        if group.is_(GroupState.DEAD):
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
+        group.validate_member(member_id, instance_id)
+        return group
+
     # SyncGroup ---------------------------------------------------------------------------------
     def sync_group(self, request: dict[str, Any]) -> JoinResult:
         group_id = request["group_id"]
         member_id = request["member_id"]
         try:
-            if not group_id:
-                raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
-            self._check_local(group_id)
-            group = self.groups.get(group_id)
-            if group is None:
-                raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
-            if group.is_(GroupState.DEAD):
-                raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
-            group.validate_member(member_id, request.get("group_instance_id"))
+            group = self._member_group(group_id, member_id, request.get("group_instance_id"))
             if request["generation_id"] != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION,
                                  f"generation {request['generation_id']}, the group is at {group.generation}")
@@ -585,15 +590,7 @@ class GroupCoordinator:
         group_id = request["group_id"]
         member_id = request["member_id"]
         try:
-            if not group_id:
-                raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
-            self._check_local(group_id)
-            group = self.groups.get(group_id)
-            if group is None:
-                raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
-            if group.is_(GroupState.DEAD):
-                raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
-            group.validate_member(member_id, request.get("group_instance_id"))
+            group = self._member_group(group_id, member_id, request.get("group_instance_id"))
             if request["generation_id"] != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION, "stale generation")
         except KafkaError as exc:

@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
-from tests.groups.test_persistence import fill
+from tests.groups.test_persistence import consume, fill
 from tests.groups.test_rebalance import Feeder, balanced, consumed_values, owned_by, revoked
 from tests.helpers import create_topic, unique_topic
 
@@ -77,21 +77,6 @@ def _consumer(bootstrap: str, group: str) -> Consumer:
                      "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 50})
 
 
-def _consume(c: Consumer, n: int, timeout: float = 30) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < n and time.monotonic() < deadline:
-        m = c.poll(0.2)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                continue
-            raise AssertionError(m.error())
-        out.append(m)
-    return out
-
-
 @pytest.mark.timeout(120)
 def test_commits_resume_after_broker_restart(broker_factory: Any) -> None:
     b = broker_factory(overrides=GROUP_OVERRIDES)
@@ -100,7 +85,7 @@ def test_commits_resume_after_broker_restart(broker_factory: Any) -> None:
     fill(b.bootstrap, topic, 3, 10)
     c = _consumer(b.bootstrap, group)
     c.subscribe([topic])
-    first = _consume(c, 15)
+    first = consume(c, 15, timeout=30)
     assert len(first) == 15
     positions: dict[int, int] = {}
     for m in first:
@@ -110,7 +95,7 @@ def test_commits_resume_after_broker_restart(broker_factory: Any) -> None:
     b.restart()
     c = _consumer(b.bootstrap, group)
     c.subscribe([topic])
-    rest = _consume(c, 30 - 15)
+    rest = consume(c, 30 - 15, timeout=30)
     committed = c.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
     c.close()
     assert {tp.partition: tp.offset for tp in committed if tp.offset >= 0} == positions
@@ -159,12 +144,12 @@ def test_regex_subscription(gbroker: Any) -> None:
     c = _consumer(gbroker.bootstrap, f"g-{prefix}")
     c.subscribe([f"^{prefix}-.*"])
     try:
-        got = _consume(c, 10)
+        got = consume(c, 10, timeout=30)
         assert {(m.topic(), m.partition()) for m in got} == {(f"{prefix}-a", 0), (f"{prefix}-a", 1)}
         # A topic created later that the regex matches joins the assignment.
         create_topic(gbroker.bootstrap, f"{prefix}-b", partitions=1)
         fill(gbroker.bootstrap, f"{prefix}-b", 1, 5)
-        more = _consume(c, 5, timeout=45)
+        more = consume(c, 5, timeout=45)
         assert {m.topic() for m in more} == {f"{prefix}-b"}
         # AdminClient describes the group (DescribeGroups in the classic shape) with its member
         # and that member's current assignment.
