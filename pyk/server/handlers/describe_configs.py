@@ -68,11 +68,9 @@ def _broker_entries(broker: Any, keys: list[str] | None, with_synonyms: bool, wi
     return entries
 
 
-def _describe(broker: Any, resource: dict[str, Any], version: int) -> list[dict[str, Any]]:
+def _describe(broker: Any, resource: dict[str, Any], with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
     rtype, rname = resource["resource_type"], resource["resource_name"]
     keys = resource.get("configuration_keys")
-    with_synonyms = version >= 1 and resource.get("include_synonyms", False)
-    with_docs = version >= 3 and resource.get("include_documentation", False)
     if rtype == TOPIC:
         info = broker.metadata.get(rname)
         if info is None:
@@ -86,15 +84,16 @@ def _describe(broker: Any, resource: dict[str, Any], version: int) -> list[dict[
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    with_synonyms = version >= 1 and request.get("include_synonyms", False)
+    with_docs = version >= 3 and request.get("include_documentation", False)
     results = []
     for resource in request["resources"]:
-        resource = dict(resource, include_synonyms=request.get("include_synonyms", False),
-                        include_documentation=request.get("include_documentation", False))
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:
-            entry["configs"] = _describe(broker, resource, header.api_version)
+            entry["configs"] = _describe(broker, resource, with_synonyms, with_docs)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"describe configs of {resource['resource_name']}")
         results.append(entry)
