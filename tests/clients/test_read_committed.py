@@ -111,3 +111,21 @@ def test_lso_survives_restart_and_librdkafka_read_committed_stops_there(broker_f
                             **{"isolation.level": "read_uncommitted"})
     assert [r.value for r in got] == [b"a", b"b", b"t1", b"t2", b"c", b"d"]
 
+
+
+def test_read_committed_long_poll_woken_by_stable_append(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    with WireClient(broker.bootstrap) as client, WireClient(broker.bootstrap) as producer:
+        assert producer.produce(topic, 0, record_batch([(None, b"a")])).error_code == 0
+        leader = client.leader(topic, 0)
+        # No transaction is open, so an append moves the LSO with the high watermark and must
+        # wake a read_committed long poll at once (through PartitionLog.on_stable_advance).
+        cid = leader.send_request(API_FETCH, 4, fetch_body(topic, 0, 1, isolation_level=1, max_wait_ms=8000))
+        started = time.monotonic()
+        time.sleep(0.2)
+        assert producer.produce(topic, 0, record_batch([(None, b"b")])).error_code == 0
+        frame = leader.recv_frame()
+        assert int.from_bytes(frame[:4], "big") == cid
+        assert time.monotonic() - started < 6.0
+        woken = parse_fetch(Reader(frame, 4), topic, 0)
+        assert woken.batches() == [(1, 1, 0)] and woken.last_stable_offset == 2

@@ -354,3 +354,50 @@ def test_torn_tail_inside_a_transaction(log_dir: str) -> None:
     assert again.aborted_transactions(0, 7) == [(2, 3)]
     assert again.segments.active.size > tail_start
     again.close()
+
+
+@pytest.mark.parametrize("recover_from_segment", [1, -2, -1])
+def test_unclean_restart_recovering_only_the_tail(log_dir: str, recover_from_segment: int) -> None:
+    """Recovery from a later segment: the .txnindex of the recovered segments is rebuilt and
+    earlier ones are kept.  The state is replayed from a producer snapshot written at a roll
+    before the recovery point (-2, -1: snapshots of the last two rolls are kept) or, when none
+    is old enough (1), from the start of the log."""
+    config = small_config(**{"segment.bytes": "500"})
+    plog = open_log(log_dir, config)
+    producers = [Producer(plog, 20 + i) for i in range(6)]
+    for i, p in enumerate(producers):
+        p.send(1)
+        plain(plog)
+        if i:
+            producers[i - 1].end(commit=i % 2 == 0)
+    assert len(plog.segments) > recover_from_segment + 1
+    lso, end = plog.last_stable_offset, plog.log_end_offset
+    aborted = plog.aborted_transactions(0, end)
+    entries = [list(s.txn_index.entries) for s in plog.segments]
+    recovery_point = list(plog.segments)[recover_from_segment].base_offset
+    snapshot_used = any(o <= recovery_point for o in plog.producer_state.snapshot_offsets())
+    assert snapshot_used == (recover_from_segment < 0)
+    again = open_log(log_dir, config, had_clean_shutdown=False, recovery_point=recovery_point)
+    assert (again.last_stable_offset, again.log_end_offset) == (lso, end)
+    assert again.aborted_transactions(0, end) == aborted
+    assert [list(s.txn_index.entries) for s in again.segments] == entries
+    again.close()
+    plog.release_files()
+
+
+def test_delete_records_past_an_open_transaction(log_dir: str) -> None:
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "400"}))
+    a = Producer(plog, 1)
+    a.send(1)                  # 0: opens the transaction
+    for _ in range(8):
+        plain(plog, 2)
+    a.send(1)                  # the transaction's last batch, in a later segment
+    assert plog.last_stable_offset == 0
+    plog.delete_records_before(5)
+    # The transaction is still open (its last batch is kept) and nothing below the log start
+    # is readable: the LSO is clamped to the log start.
+    assert plog.last_stable_offset == plog.log_start_offset == 5
+    assert plog.read(5, 1 << 20, isolation_level=READ_COMMITTED).records is None
+    a.end(commit=True)
+    assert plog.last_stable_offset == plog.log_end_offset
+    plog.close()
