@@ -20,7 +20,7 @@ import time
 from tests.adversity.wire import API_FETCH, Reader, WireClient, fetch_body, parse_fetch, record_batch
 from tests.helpers import confluent_consume, create_topic
 
-INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 47, 48
+INVALID_REQUEST, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 42, 47, 48
 TXN_ATTRIBUTE = 0x10
 
 
@@ -129,3 +129,11 @@ def test_read_committed_long_poll_woken_by_stable_append(broker, topic):
         assert time.monotonic() - started < 6.0
         woken = parse_fetch(Reader(frame, 4), topic, 0)
         assert woken.batches() == [(1, 1, 0)] and woken.last_stable_offset == 2
+
+
+def test_unknown_isolation_level_is_invalid_request(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    with WireClient(broker.bootstrap) as client:
+        assert client.fetch(topic, 0, 0, isolation_level=2).error_code == INVALID_REQUEST
+        assert client.list_offset(topic, 0, -1, isolation_level=5) == (INVALID_REQUEST, -1)
+        assert client.fetch(topic, 0, 0, isolation_level=1).error_code == 0  # the connection stays usable
