@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.control import read_marker
 from pyk.log.partition_log import READ_COMMITTED, PartitionLog
-from pyk.log.txn_index import ENTRY_SIZE, AbortedTxn
+from pyk.log.txn_index import ENTRY_SIZE, AbortedTxn, TransactionIndex
 from tests.log.conftest import BASE_TS, batch, open_log, read_all, small_config
 from tests.ref.batch import batch_info
 
@@ -401,3 +403,34 @@ def test_delete_records_past_an_open_transaction(log_dir: str) -> None:
     a.end(commit=True)
     assert plog.last_stable_offset == plog.log_end_offset
     plog.close()
+
+
+def _kafka_collect(entries: list[AbortedTxn], fetch_offset: int, upper: int) -> tuple[list[AbortedTxn], bool]:
+    """Kafka TransactionIndex.collectAbortedTxns, a linear scan (the reference for the bisection)."""
+    out = []
+    for txn in entries:
+        if txn.last_offset >= fetch_offset and txn.first_offset < upper:
+            out.append(txn)
+        if txn.last_stable_offset >= upper:
+            return out, True
+    return out, False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 6), st.integers(0, 6)), max_size=12),
+       st.integers(0, 80), st.integers(1, 30))
+def test_txn_index_search_matches_kafkas_scan(tmp_path_factory: pytest.TempPathFactory,
+                                              steps: list[tuple[int, int, int]], fetch_offset: int, span: int) -> None:
+    """Entries as appends make them: last offsets strictly increase, last stable offsets never
+    decrease and never pass the marker + 1."""
+    index = TransactionIndex(str(tmp_path_factory.mktemp("txn") / "00000000000000000000.txnindex"), 0)
+    last, lso = 0, 0
+    for back, gap, lso_step in steps:
+        last += gap
+        lso = min(max(lso, lso + lso_step), last + 1)
+        index.append(AbortedTxn(1, max(last - back, 0), last, lso))
+    upper = fetch_offset + span
+    assert index.collect_aborted_txns(fetch_offset, upper) == _kafka_collect(index.entries, fetch_offset, upper)
+    reopened = TransactionIndex(index.path, 0)
+    assert reopened.entries == index.entries and not reopened.corrupt
+    index.close()
