@@ -434,3 +434,18 @@ def test_txn_index_search_matches_kafkas_scan(tmp_path_factory: pytest.TempPathF
     reopened = TransactionIndex(index.path, 0)
     assert reopened.entries == index.entries and not reopened.corrupt
     index.close()
+
+
+def test_delete_records_past_a_whole_open_transaction(log_dir: str) -> None:
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "400"}))
+    calls: list[int] = []
+    a = Producer(plog, 1)
+    a.send(1)                  # 0: a transaction whose data all goes below the new log start
+    plain(plog, 2)             # 1-2
+    plain(plog, 2)             # 3-4
+    plog.on_stable_advance = lambda _log, nbytes: calls.append(nbytes)
+    plog.delete_records_before(3)
+    # Kafka forgets a producer with no batch left, and with it its open transaction.
+    assert plog.last_stable_offset == plog.high_watermark == 5
+    assert len(calls) == 1 and calls[0] > 0  # read_committed waiters at 3 can read 3-4 now
+    plog.close()
