@@ -19,8 +19,9 @@ import re
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"  # aborted transactions of a segment (none written before transactions)
 SNAPSHOT_SUFFIX = ".snapshot"  # producer state at an offset (ProducerStateManager)
-DELETED_SUFFIX = ".deleted"  # a segment scheduled for removal
+DELETED_SUFFIX = ".deleted"  # a file of a deleted segment, removed after file.delete.delay.ms
 CLEANED_SUFFIX = ".cleaned"  # a compaction in progress (left over by a crash: discarded)
 SWAP_SUFFIX = ".swap"  # a compaction result not yet swapped in (pyk never writes these yet)
 TMP_SUFFIX = ".tmp"  # an atomic write in progress (left over by a crash: discarded)
