@@ -161,6 +161,13 @@ def test_retention_bytes_keeps_the_partition_under_the_bound(broker_factory, top
     recs = confluent_consume(b.bootstrap, topic, start=low, count=high - low)
     assert [r.offset for r in recs] == list(range(low, high))
     assert recs[-1].value.startswith(b"r-599")
+    # A crash before the periodic checkpoint: the log start comes back from the first segment
+    # left (retention writes no checkpoint itself), and leftover .deleted files are removed.
+    assert deleted_files(pdir), "renamed files wait for file.delete.delay.ms (60 s by default)"
+    b.kill9()
+    b.start()
+    assert confluent_watermarks(b.bootstrap, topic) == (low, high)
+    assert deleted_files(pdir) == []
 
 
 def test_fetch_in_flight_during_deletion_completes(broker_factory, topic, tmp_path):
