@@ -282,9 +282,10 @@ class PartitionLog:
         as the floor of the log start at the next start, so a crash before the checkpoint loses
         nothing (Kafka's checkpoint is periodic too).
         """
-        if self._roll_flush is not None:
+        if self._roll_flush is not None and not self._roll_flush.done():
             # The background thread may be syncing segments this pass would unmap and later
-            # close: leave them to the next pass (the flush ends within a few timer ticks).
+            # close: leave them to the next pass (a rolled segment's flush takes milliseconds
+            # to seconds, the interval minutes by default).
             return 0
         now = int(time.time() * 1000) if now_ms is None else now_ms
         deletable = deletable_segments(list(self.segments), log_start_offset=self.log_start_offset,

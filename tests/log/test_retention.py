@@ -233,3 +233,19 @@ def test_retention_invariants(batches: list[tuple[int, int]], retention_bytes: i
         if plog.log_start_offset < end:
             assert read_all(plog)[0][1] >= plog.log_start_offset
         plog.close()
+
+
+def test_pass_waits_for_a_running_roll_flush(log_dir: str) -> None:
+    # The roll-flush thread may be syncing the segments a pass would unmap: the pass skips the
+    # log until that flush is done, then deletes as usual.
+    from concurrent.futures import Future
+
+    plog = open_log(log_dir, small_config(**{"retention.ms": str(HOUR)}))
+    fill(plog, 30)
+    fill(plog, 5, ts=BASE_TS + 2 * HOUR)
+    running: Future[None] = Future()
+    plog._roll_flush = running
+    assert plog.delete_old_segments(BASE_TS + 2 * HOUR) == 0
+    running.set_result(None)
+    assert plog.delete_old_segments(BASE_TS + 2 * HOUR) > 0
+    plog.close()
