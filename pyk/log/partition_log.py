@@ -51,7 +51,8 @@ from pyk.log.epoch_cache import LeaderEpochFileCache
 from pyk.log.files import fsync_dir
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
-from pyk.log.segment import FileSlice, LogSegment
+from pyk.log.retention import Deletion, deletable_segments
+from pyk.log.segment import FILE_DELETER, FileSlice, LogSegment, remove_files
 from pyk.log.segments import LogSegments
 from pyk.log.txn_index import AbortedTxn
 from pyk.log.validator import LogValidator
@@ -398,43 +399,97 @@ class PartitionLog:
         """(epoch, end offset) for OffsetForLeaderEpoch; (-1, -1) if unknown (Kafka semantics)."""
         return self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
 
-    # Log start movement -------------------------------------------------------------------------
+    # Log start movement: retention and DeleteRecords ------------------------------------------
+    def delete_old_segments(self, now_ms: int | None = None) -> int:
+        """One retention pass (Kafka UnifiedLog.deleteOldSegments); returns segments deleted.
+
+        Deletes the oldest segments that breach the log start offset, retention.bytes or
+        retention.ms (pyk.log.retention has the rules) and moves the log start offset to the
+        first remaining segment.  Only renames and bookkeeping happen here, no data is read or
+        synced, so the pass does not pause the appends and fetches sharing this event loop.
+        The moved log start is checkpointed by LogManager's periodic checkpoint rather than at
+        once: it always equals the first remaining segment's base offset, which LogLoader takes
+        as the floor of the log start at the next start, so a crash before the checkpoint loses
+        nothing (Kafka's checkpoint is periodic too).
+        """
+        if self._roll_flush is not None and not self._roll_flush.done():
+            # The background thread may be syncing segments this pass would unmap and later
+            # close: leave them to the next pass (a rolled segment's flush takes milliseconds
+            # to seconds, the interval minutes by default).
+            return 0
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        deletable = deletable_segments(list(self.segments), log_start_offset=self.log_start_offset,
+                                       high_watermark=self.high_watermark, log_end_offset=self.log_end_offset,
+                                       config=self.config, now_ms=now)
+        return self._delete_segments(deletable, now)
+
     def delete_records_before(self, offset: int, now_ms: int | None = None) -> int:
         """DeleteRecords: moves the log start offset up to `offset`; returns the new log start.
 
-        Whole segments entirely below it are removed (their files at once, their fds after
-        file.delete.delay.ms so in-flight sends finish); the active segment always stays.  The
-        new start is persisted through on_log_start_offset_change (LogManager's checkpoint).
-        Raises OFFSET_OUT_OF_RANGE above the high watermark.
+        Whole segments entirely below it are deleted at once, asynchronously like retention's
+        (renamed to `.deleted`, removed after file.delete.delay.ms so in-flight sends finish);
+        the active segment always stays.  Unlike retention's, the new start lies inside a
+        segment, so it is persisted through on_log_start_offset_change (LogManager's checkpoint)
+        before any file is renamed.  Raises OFFSET_OUT_OF_RANGE above the high watermark.
         """
         if offset > self.high_watermark or offset < 0:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
                              f"cannot delete records before {offset}: outside [0, high watermark {self.high_watermark}]")
         if offset <= self.log_start_offset:
             return self.log_start_offset
-        old_lso = self.last_stable_offset
-        self.log_start_offset = offset
-        self._check_offsets()
-        # Persist the new start BEFORE removing files: a crash in between then leaves extra
-        # segments below a durable log start (harmless, removed again next time) rather than
-        # a log start that silently moves back to the first remaining segment.
+        self._increment_log_start_offset(offset, "DeleteRecords")
+        # Persist the new start BEFORE renaming files: a crash in between then leaves extra
+        # segments below a durable log start (harmless, deleted again by the next retention
+        # pass) rather than a log start that silently moves back to the first remaining segment.
         if self.on_log_start_offset_change is not None:
             self.on_log_start_offset_change(self)
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        while len(self.segments) > 1:
-            nxt = self.segments.higher(self.segments.first.base_offset)
-            if nxt is None or nxt.base_offset > offset:
-                break
-            self._delete_segment(self.segments.first, now)
+        deletable = deletable_segments(list(self.segments), log_start_offset=offset,
+                                       high_watermark=self.high_watermark, log_end_offset=self.log_end_offset,
+                                       config=self.config, now_ms=now, apply_retention=False)
+        self._delete_segments(deletable, now)
+        return offset
+
+    def _delete_segments(self, deletable: list[Deletion], now_ms: int) -> int:
+        """Deletes a prefix of the segments (Kafka UnifiedLog.deleteSegments): log start offset
+        first, then the segments leave the lookup map and their files are renamed; the files go
+        file.delete.delay.ms later (flush_if_due)."""
+        if not deletable:
+            return 0
+        doomed = [d.segment for d in deletable]
+        if len(doomed) == len(self.segments):
+            # A log always has a segment: every one breached (the active one's data expired
+            # too), so roll an empty one at the log end first, as Kafka does.
+            if self.roll(now_ms) is doomed[-1]:
+                doomed.pop()  # roll() kept an already empty active segment (not deletable anyway)
+        if not doomed:
+            return 0
+        for d in deletable[: len(doomed)]:
+            log.info("%s: deleting segment %s due to %s", self.directory, d.segment, d.reason)
+        nxt = self.segments.higher(doomed[-1].base_offset)
+        assert nxt is not None, "the active segment is never in the doomed prefix"
+        self._increment_log_start_offset(nxt.base_offset, "segment deletion")
+        for segment in doomed:
+            self._delete_segment(segment, now_ms)
+        # Deleted segments needed no flush; the recovery point may never point below the log.
+        self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
+        return len(doomed)
+
+    def _increment_log_start_offset(self, offset: int, reason: str) -> None:
+        """Moves the log start offset up (never down) and trims what describes data below it
+        (Kafka maybeIncrementLogStartOffset); the epoch file write is deferred (no fsync here)."""
+        if offset <= self.log_start_offset:
+            return
+        old_lso = self.last_stable_offset
+        self.log_start_offset = offset
+        self._check_offsets()
+        log.info("%s: incremented log start offset to %d due to %s", self.directory, offset, reason)
         self.producer_state.truncate_head(offset)
-        self.epoch_cache.truncate_from_start(offset)
+        self.epoch_cache.truncate_from_start(offset, flush=False)
         # Forgetting a producer whose batches are all gone also ends its open transaction.
         new_lso = self.last_stable_offset
         if self.on_stable_advance is not None and new_lso > max(old_lso, offset):
             self.on_stable_advance(self, self._bytes_between(max(old_lso, offset), new_lso))
-        # Deleted segments needed no flush; the recovery point may never point below the log.
-        self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
-        return offset
 
     def truncate_to(self, offset: int, now_ms: int | None = None) -> None:
         """Removes every batch at or after `offset` (Kafka UnifiedLog.truncateTo; a follower
@@ -471,6 +526,8 @@ class PartitionLog:
         self._check_offsets()
 
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
+        # Out of the lookup map first: no new read can pick the segment; reads already handed
+        # out keep its fd until the release deadline.
         self.segments.remove(segment.base_offset)
         segment.delete()
         self._pending_release.append((now_ms + self.config.file_delete_delay_ms, segment))
@@ -492,15 +549,19 @@ class PartitionLog:
 
     def flush_if_due(self, now_ms: int) -> None:
         """The periodic timer's entry point: flush.ms policy, post-roll flush of old segments,
-        and closing the fds of deleted segments whose delay has passed."""
+        and the removal of deleted segments whose file.delete.delay.ms has passed (fds closed
+        here, files unlinked on the background deleter)."""
         if self._pending_release:
             keep = []
+            expired: list[str] = []
             for deadline, segment in self._pending_release:
                 if deadline <= now_ms:
-                    segment.release()
+                    expired += segment.release()
                 else:
                     keep.append((deadline, segment))
             self._pending_release = keep
+            if expired:
+                FILE_DELETER.submit(remove_files, expired)
         if self.unflushed_messages and now_ms - self.last_flush_ms >= self.config.flush_ms:
             self.flush(now_ms)
         elif self._roll_flush is not None:
@@ -537,26 +598,28 @@ class PartitionLog:
             self._roll_flush = None
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset)
+        self.epoch_cache.write_if_dirty()
         for segment in self.segments:
             segment.close()
-        for _, segment in self._pending_release:
-            segment.release()
-        self._pending_release = []
+        # No connection is sending any more: deleted segments go now, not after their delay.
+        self.release_files()
         self.closed = True
 
     def close_for_delete(self) -> None:
-        """Stops the log without flushing (the partition is being deleted): files are removed,
-        fds stay open until release_files(), called after file.delete.delay.ms."""
+        """Stops the log without flushing (the partition is being deleted; LogManager renamed
+        its directory): the indexes are unmapped, the .log fds stay open for in-flight sends
+        until release_files(), called after file.delete.delay.ms."""
         for segment in self.segments:
-            segment.delete()
+            segment.delete()  # renames nothing: the files are in the renamed directory
         self.closed = True
 
     def release_files(self) -> None:
-        """Closes every remaining fd of a deleted log."""
+        """Closes every remaining fd of deleted segments (and of every segment of a deleted
+        log) and removes their `.deleted` files."""
         for segment in self.segments:
-            segment.release()
+            remove_files(segment.release())  # a closed segment has nothing left to release
         for _, segment in self._pending_release:
-            segment.release()
+            remove_files(segment.release())
         self._pending_release = []
 
     def __repr__(self) -> str:

@@ -24,9 +24,11 @@ Invariants:
 
 Lifecycle: created active (indexes preallocated) by PartitionLog.roll or loaded by LogLoader;
 `on_become_inactive()` when the next segment is rolled; `close()` on shutdown; `delete()` +
-`release()` when retention/DeleteRecords drops it.  `delete()` unlinks the files at once but
-keeps the .log fd open until `release()`, so a FileSlice already handed to a connection stays
-sendable (the caller delays `release()` by file.delete.delay.ms, as Kafka delays deletion).
+`release()` when retention/DeleteRecords drops it.  Deletion is asynchronous, as in Kafka
+(LogSegment.changeFileSuffixes + the "delete-file" task): `delete()` only renames the files to
+`<name>.deleted` and keeps the .log fd open, so a FileSlice already handed to a connection stays
+sendable; `release()`, file.delete.delay.ms later, closes the fd and hands back the renamed
+files, which `remove_files` unlinks on a background thread.
 
 Owned by one PartitionLog on one event loop thread; no locking.  No per-record Python objects on
 append/read: batches are handled as opaque byte ranges, headers are read with struct.
@@ -36,12 +38,13 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.files import segment_paths, txn_index_path
+from pyk.log.files import DELETED_SUFFIX, segment_paths, txn_index_path
 from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
 from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
@@ -127,6 +130,7 @@ class LogSegment:
         self.rolling_based_timestamp: int | None = None
         self.bytes_since_last_index_entry = 0
         self.active = active  # the last segment of its log: the one appends go to
+        self.deleted_paths: list[str] = []  # files renamed by delete(), removed after release()
 
     # Loading ----------------------------------------------------------------------------------
     def sanity_check(self) -> None:
@@ -506,29 +510,71 @@ class LogSegment:
         os.close(self.fd)
         self.fd = -1
 
+    @property
+    def largest_timestamp(self) -> int:
+        """What time retention compares with retention.ms (Kafka LogSegment.largestTimestamp):
+        the largest record timestamp, or the file's modification time when no batch has one."""
+        if self.max_timestamp != NO_TIMESTAMP:
+            return self.max_timestamp
+        return os.fstat(self.fd).st_mtime_ns // 1_000_000
+
     def delete(self) -> None:
-        """Removes the files but keeps the .log fd open for in-flight FileSlices (see release)."""
-        self.offset_index.delete()
-        self.time_index.delete()
-        self.txn_index.delete()
-        try:
-            os.unlink(self.log_path)
-        except FileNotFoundError:
-            pass
+        """Asynchronous deletion, step 1: unmaps the indexes and renames every file of the
+        segment (.log, .index, .timeindex and a .txnindex if present) to `<name>.deleted`.
+
+        Renames only, no data read or synced: the segment leaves the directory's live set at
+        once (a restart removes `.deleted` files) at the cost of a few metadata operations on
+        the event loop.  The .log fd stays open, so FileSlices already handed to connections
+        keep sending from the renamed file until release().  Files already gone (the whole
+        partition directory was renamed away by a topic deletion) are skipped.
+        """
+        self.offset_index.unmap()
+        self.time_index.unmap()
+        self.txn_index.close()
+        for path in (self.log_path, self.offset_index.path, self.time_index.path, self.txn_index.path):
+            try:
+                os.rename(path, path + DELETED_SUFFIX)
+            except FileNotFoundError:
+                continue
+            self.deleted_paths.append(path + DELETED_SUFFIX)
 
     def delete_now(self) -> None:
         """Deletes a segment no reader can hold a slice of (start-up, before serving)."""
         self.delete()
-        self.release()
+        remove_files(self.release())
 
-    def release(self) -> None:
-        """Closes the .log fd of a deleted segment once no FileSlice can still refer to it."""
+    def release(self) -> list[str]:
+        """Asynchronous deletion, step 2 (after file.delete.delay.ms, when no FileSlice can
+        still refer to the fd): closes the .log fd and returns the `.deleted` files to remove.
+
+        Closing first is cheap (the renamed file is still linked, so no blocks are freed);
+        the unlink that frees them is left to the caller, normally `remove_files` on the
+        background deleter.
+        """
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        paths, self.deleted_paths = self.deleted_paths, []
+        return paths
 
     def __repr__(self) -> str:
         return f"LogSegment(base={self.base_offset}, size={self.size}, next={self.next_offset})"
+
+
+# Unlinking a deleted segment frees its blocks, which takes milliseconds per GiB on ext4/xfs; on
+# the event loop that would stall every partition of the shard, so it runs on one background
+# thread per process, as Kafka runs its "delete-file" tasks on the scheduler.  Only unlinks of
+# files no one reads any more (their fds are closed on the loop first) are submitted here.
+FILE_DELETER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-file-delete")
+
+
+def remove_files(paths: Iterable[str]) -> None:
+    """Unlinks files of deleted segments; one already gone is not an error (deletion is idempotent)."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def scan_batches(buf: bytes) -> tuple[int, list[int], list[int], list[int], list[int]]:

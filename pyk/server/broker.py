@@ -164,14 +164,21 @@ class Broker:
             self.connections.add(conn)
 
     async def _housekeeping(self) -> None:
-        """Time-based flush (flush.ms) and periodic checkpoints of recovery points."""
-        last_checkpoint = time.monotonic()
+        """Time-based flush (flush.ms), removal of deleted segments and logs whose
+        file.delete.delay.ms passed, a retention pass every log.retention.check.interval.ms, and
+        periodic checkpoints of recovery points and log start offsets."""
+        last_checkpoint = last_retention = time.monotonic()
+        retention_interval_s = self.config["log.retention.check.interval.ms"] / 1000
         while True:
             await asyncio.sleep(_HOUSEKEEPING_INTERVAL_S)
             try:
                 now_ms = int(time.time() * 1000)
                 for plog in self.logs.all_logs():
                     plog.flush_if_due(now_ms)
+                self.logs.release_expired(now_ms)
+                if time.monotonic() - last_retention >= retention_interval_s:
+                    self.logs.cleanup_logs(now_ms)
+                    last_retention = time.monotonic()
                 if time.monotonic() - last_checkpoint >= _CHECKPOINT_INTERVAL_S:
                     self.logs.checkpoint()
                     last_checkpoint = time.monotonic()
