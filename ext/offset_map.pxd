@@ -20,6 +20,8 @@ ctypedef struct OffsetMapSlot:
 ctypedef struct KeyedRecord:
     const uint8_t *start         # first byte of the record (its length varint)
     Py_ssize_t size              # whole record, length varint included
+    int64_t timestamp_delta      # timestamp - batch baseTimestamp
+    const uint8_t *after_timestamp  # first byte after timestampDelta (offsetDelta onwards)
     int32_t offset_delta         # offset - batch base offset
     const uint8_t *key           # key bytes, NULL for a null key
     int32_t key_len              # -1 for a null key
@@ -31,7 +33,8 @@ cdef class OffsetMap:
     cdef readonly Py_ssize_t slots         # table capacity: a prime <= memory // 16
     cdef readonly Py_ssize_t max_entries   # slots * load factor: the map is full beyond it
     cdef readonly Py_ssize_t size          # distinct keys (hashes) stored
-    cdef readonly int64_t latest_offset    # offset of the last put (or batch end), -1 when empty
+    cdef public int64_t latest_offset      # offset of the last put (or batch end), -1 when empty;
+                                           # records past it are outside the map's range
     cdef readonly int64_t probes           # slots visited by put/get since the last clear
 
     cdef Py_ssize_t _find(self, uint64_t hash) noexcept nogil
@@ -40,13 +43,17 @@ cdef class OffsetMap:
     cdef int _put_records(self, ReadCursor *c, int64_t base_offset, int32_t count, int64_t start_offset,
                           Py_ssize_t *put) noexcept nogil
     cdef int _filter_records(self, ReadCursor *c, int64_t base_offset, int32_t count, bint retain_deletes,
-                             uint8_t *out, Py_ssize_t *written, Py_ssize_t *kept,
-                             Py_ssize_t *removed) noexcept nogil
+                             uint8_t *keep, Py_ssize_t *kept, Py_ssize_t *removed,
+                             bint *kept_tombstone) noexcept nogil
 
 
 # Read the next record of an uncompressed records section into *rec: 0, or -1 for a
 # malformed record (the cursor is then unusable).
 cdef int keyed_read(ReadCursor *c, KeyedRecord *rec) noexcept nogil
+# Copy the records flagged in keep[] from p[0:n] to out, re-basing their timestamp deltas by
+# rebase (old baseTimestamp - new baseTimestamp); the bytes written, or -1 when malformed.
+cdef Py_ssize_t keyed_copy(ReadCursor *c, int32_t count, const uint8_t *keep, int64_t rebase,
+                           uint8_t *out) noexcept nogil
 # Count the null keys of `count` records; -1 when malformed.
 cdef int keyed_count_null(ReadCursor *c, int32_t count, Py_ssize_t *nulls) noexcept nogil
 

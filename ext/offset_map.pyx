@@ -14,6 +14,10 @@
 # sequence visits every slot; the map counts as full at slots * load factor (Kafka's
 # log.cleaner.io.buffer.load.factor, 0.9), beyond which probe chains grow quickly.
 #
+# Tombstones follow KIP-534: the first cleaning that keeps a tombstone stamps its batch with
+# a delete horizon (now + delete.retention.ms in baseTimestamp, attribute bit 6, the
+# records' timestamp deltas re-based); cleanings after the horizon drop the tombstones.
+#
 # Records are walked in the records section of a v2 batch (format in records.pyx);
 # compressed batches are decompressed first (compress.pyx).  Walks over sections above
 # OFFSET_MAP_NOGIL_THRESHOLD run without the GIL so the broker's event loop keeps
@@ -28,7 +32,6 @@ from libc.string cimport memcpy
 cdef int keyed_read(ReadCursor *c, KeyedRecord *rec) noexcept nogil:
     cdef ReadCursor r
     cdef int32_t length, value_len, header_count, h
-    cdef int64_t timestamp_delta
     cdef const uint8_t *body
     rec.start = c.ptr
     if cursor_read_varint(c, &length) < 0:
@@ -40,8 +43,9 @@ cdef int keyed_read(ReadCursor *c, KeyedRecord *rec) noexcept nogil:
     cursor_init(&r, body, length)
     if cursor_read(&r, 1) == NULL:                               # attributes
         return -1
-    if cursor_read_varlong(&r, &timestamp_delta) < 0:
+    if cursor_read_varlong(&r, &rec.timestamp_delta) < 0:
         return -1
+    rec.after_timestamp = r.ptr
     if cursor_read_varint(&r, &rec.offset_delta) < 0:
         return -1
     if cursor_read_varint(&r, &rec.key_len) < 0 or rec.key_len < -1:
@@ -238,28 +242,29 @@ cdef class OffsetMap:
         return 0 if c.remaining == 0 else -1
 
     cdef int _filter_records(self, ReadCursor *c, int64_t base_offset, int32_t count, bint retain_deletes,
-                             uint8_t *out, Py_ssize_t *written, Py_ssize_t *kept,
-                             Py_ssize_t *removed) noexcept nogil:
-        """filter_batch's walk: kept records are copied to out; -1 when malformed."""
+                             uint8_t *keep, Py_ssize_t *kept, Py_ssize_t *removed,
+                             bint *kept_tombstone) noexcept nogil:
+        """filter_batch's decisions, one flag per record in keep[]; -1 when malformed."""
         cdef KeyedRecord rec
         cdef int32_t i
         cdef int64_t offset
-        cdef bint keep
+        cdef bint k
         for i in range(count):
             if keyed_read(c, &rec) < 0:
                 return -1
             offset = base_offset + rec.offset_delta
             if offset > self.latest_offset:
-                keep = True                       # past the dirty section this map covers
+                k = True                          # past the dirty section this map covers
             elif rec.key == NULL:
-                keep = False                      # Kafka drops keyless records when cleaning
+                k = False                         # Kafka drops keyless records when cleaning
             else:
-                keep = (offset >= self._get_hash(offset_map_hash(rec.key, rec.key_len))
-                        and (retain_deletes or not rec.null_value))
-            if keep:
-                memcpy(out + written[0], rec.start, <size_t>rec.size)
-                written[0] += rec.size
+                k = (offset >= self._get_hash(offset_map_hash(rec.key, rec.key_len))
+                     and (retain_deletes or not rec.null_value))
+            keep[i] = <uint8_t>k
+            if k:
                 kept[0] += 1
+                if rec.null_value:
+                    kept_tombstone[0] = True
             else:
                 removed[0] += 1
         return 0 if c.remaining == 0 else -1
@@ -308,46 +313,69 @@ cdef class OffsetMap:
             self.latest_offset = s.last_offset
         return put, status == 0
 
-    def filter_batch(self, batch, bint retain_deletes):
+    def filter_batch(self, batch, int64_t now_ms, int64_t delete_horizon_ms):
         """Which records of the v2 batch at the start of `batch` compaction keeps (Kafka
-        Cleaner.shouldRetainRecord): every record past latest_offset; else a keyed record
-        whose offset is >= the map's for its key, and if it is a tombstone only when
-        retain_deletes.  Keyless records are dropped.  Returns (kept, removed, rebuilt):
-        rebuilt is None when nothing or everything was removed, else a copy of the batch
-        with only the kept records (bytes unchanged, recompressed with the batch's codec)
-        and every header field kept but batchLength, recordsCount and the CRC.  Control
-        batches are kept whole.  ValueError for a malformed batch."""
+        Cleaner.shouldRetainRecord, MemoryRecords.filterTo): every record past latest_offset;
+        else a keyed record whose offset is >= the map's for its key, and if it is a
+        tombstone only until the batch's delete horizon (KIP-534).  Keyless records are
+        dropped.  A batch that keeps a tombstone and has no horizon yet gets one:
+        delete_horizon_ms goes into baseTimestamp with attribute bit 6, and the records'
+        timestamp deltas are re-based so their timestamps do not change.
+
+        Returns (kept, removed, rebuilt): rebuilt is None when the batch stays as it is or
+        loses every record, else a copy with only the kept records, recompressed with the
+        batch's codec, every other header field (base and last offset, producer fields,
+        maxTimestamp) kept.  Control batches are kept whole.  ValueError when malformed."""
         cdef _Section s = section_open(batch)
         cdef ReadCursor c
         cdef Py_ssize_t kept = 0, removed = 0, written = 0
-        cdef bint malformed = False
-        cdef uint8_t *out
+        cdef bint malformed = False, kept_tombstone = False, stamp
+        cdef int16_t attributes = hton_load_i16(s.header + BATCH_ATTRIBUTES_OFFSET)
+        cdef int64_t base_timestamp = hton_load_i64(s.header + BATCH_FIRST_TIMESTAMP_OFFSET)
+        cdef bint has_horizon = (attributes & BATCH_ATTR_DELETE_HORIZON) != 0
+        cdef bint retain_deletes = not has_horizon or now_ms < base_timestamp
+        cdef int64_t new_base
+        cdef uint8_t *keep
+        cdef uint8_t *out = NULL
         cdef bytes section, result
         cdef uint8_t *q
         cdef int64_t size
         if s.control:
             return s.count, 0, None
-        out = <uint8_t *>malloc(<size_t>s.n + 1)
-        if out == NULL:
-            raise MemoryError(f"filter buffer of {s.n} bytes")
+        keep = <uint8_t *>malloc(<size_t>s.count + 1)
+        if keep == NULL:
+            raise MemoryError(f"filter flags for {s.count} records")
         try:
             cursor_init(&c, s.records, s.n)
             if s.n > OFFSET_MAP_NOGIL_THRESHOLD:
                 with nogil:
-                    malformed = self._filter_records(&c, s.base_offset, s.count, retain_deletes, out,
-                                                     &written, &kept, &removed) < 0
+                    malformed = self._filter_records(&c, s.base_offset, s.count, retain_deletes, keep,
+                                                     &kept, &removed, &kept_tombstone) < 0
             else:
-                malformed = self._filter_records(&c, s.base_offset, s.count, retain_deletes, out,
-                                                 &written, &kept, &removed) < 0
+                malformed = self._filter_records(&c, s.base_offset, s.count, retain_deletes, keep,
+                                                 &kept, &removed, &kept_tombstone) < 0
             if malformed:
                 section_malformed(s)
-            if removed == 0 or kept == 0:
+            stamp = kept_tombstone and not has_horizon
+            if kept == 0 or (removed == 0 and not stamp):
                 return kept, removed, None
+            new_base = delete_horizon_ms if stamp else base_timestamp
+            # A re-based record may grow by a longer timestampDelta (<= 10 bytes) and length (<= 5).
+            out = <uint8_t *>malloc(<size_t>(s.n + 15 * <Py_ssize_t>kept + 1))
+            if out == NULL:
+                raise MemoryError(f"filter buffer for {s.n} bytes")
+            cursor_init(&c, s.records, s.n)
+            if s.n > OFFSET_MAP_NOGIL_THRESHOLD:
+                with nogil:
+                    written = keyed_copy(&c, s.count, keep, base_timestamp - new_base, out)
+            else:
+                written = keyed_copy(&c, s.count, keep, base_timestamp - new_base, out)
             if s.codec == CODEC_NONE:
                 section = PyBytes_FromStringAndSize(<char *>out, written)
             else:
                 section = codec_run(False, s.codec, out, written, -1)
         finally:
+            free(keep)
             free(out)
         size = BATCH_HEADER_SIZE + len(section)
         result = PyBytes_FromStringAndSize(NULL, size)
@@ -356,12 +384,42 @@ cdef class OffsetMap:
         memcpy(q + BATCH_HEADER_SIZE, PyBytes_AS_STRING(section), <size_t>len(section))
         hton_store_i32(q + BATCH_LENGTH_OFFSET, <int32_t>(size - BATCH_LOG_OVERHEAD))
         hton_store_i32(q + BATCH_RECORDS_COUNT_OFFSET, <int32_t>kept)
+        if stamp:
+            hton_store_i16(q + BATCH_ATTRIBUTES_OFFSET, <int16_t>(attributes | BATCH_ATTR_DELETE_HORIZON))
+            hton_store_i64(q + BATCH_FIRST_TIMESTAMP_OFFSET, new_base)
         if size > CRC32C_NOGIL_THRESHOLD:
             with nogil:
                 hton_store_u32(q + BATCH_CRC_OFFSET, batch_compute_crc(q, size))
         else:
             hton_store_u32(q + BATCH_CRC_OFFSET, batch_compute_crc(q, size))
         return kept, removed, result
+
+
+cdef Py_ssize_t keyed_copy(ReadCursor *c, int32_t count, const uint8_t *keep, int64_t rebase,
+                           uint8_t *out) noexcept nogil:
+    cdef KeyedRecord rec
+    cdef int32_t i
+    cdef Py_ssize_t written = 0, rest
+    cdef int64_t delta
+    for i in range(count):
+        if keyed_read(c, &rec) < 0:
+            return -1
+        if not keep[i]:
+            continue
+        if rebase == 0:
+            memcpy(out + written, rec.start, <size_t>rec.size)
+            written += rec.size
+            continue
+        #   length: varint  attributes: int8  timestampDelta: varlong  (offsetDelta ... as is)
+        delta = rec.timestamp_delta + rebase
+        rest = (rec.start + rec.size) - rec.after_timestamp
+        written += varint_write(out + written, 1 + varint_len(delta) + rest)
+        out[written] = 0                                            # attributes: unused
+        written += 1
+        written += varint_write(out + written, delta)
+        memcpy(out + written, rec.after_timestamp, <size_t>rest)
+        written += rest
+    return written
 
 
 cdef int keyed_count_null(ReadCursor *c, int32_t count, Py_ssize_t *nulls) noexcept nogil:

@@ -17,6 +17,8 @@ Owns (Kafka LogManager.scala):
   * checkpoint(): rewrites both offset checkpoints of every dir (atomically); close(): flushes and
     closes every log, writes the checkpoints, then the clean-shutdown marker.
   * placement: a new partition goes to the log dir holding the fewest partitions.
+  * the log cleaner (compaction of cleanup.policy=compact logs, pyk.log.cleaner), started once
+    the logs are loaded and stopped before they close.
 
 Threading: single-threaded; one event loop owns this manager and all its logs.  A later step runs
 one such process per core, each with a LogManager over its own group of partitions.
@@ -30,10 +32,12 @@ import os
 import shutil
 import time
 import uuid
+from asyncio import AbstractEventLoop
 from collections.abc import Mapping
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
+from pyk.log.cleaner import CleanerConfig, LogCleaner
 from pyk.log.config import LogConfig
 from pyk.log.files import (
     CLEAN_SHUTDOWN_MARKER,
@@ -66,6 +70,7 @@ class LogManager:
         self._dir_of: dict[TopicPartition, str] = {}  # partition -> the log dir holding it
         self._topic_configs: dict[str, LogConfig] = {}
         self._deleted: list[tuple[int, PartitionLog]] = []  # (release deadline ms, log) awaiting fd close
+        self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
         self.loaded = False
         for d in self.log_dirs:
             os.makedirs(d, exist_ok=True)
@@ -227,6 +232,22 @@ class LogManager:
         for (t, _), plog in self.logs.items():
             if t == topic:
                 plog.update_config(config)
+        if config.compact and self.cleaner is not None:
+            self.cleaner.wake()  # e.g. cleanup.policy became compact: look at it now
+
+    # Log cleaner ---------------------------------------------------------------------------------
+    def start_cleaner(self, config: CleanerConfig, loop: AbstractEventLoop) -> None:
+        """Starts compaction of the compacted logs (log.cleaner.enable) once they are loaded;
+        `loop` is the event loop that owns these logs (swaps run there)."""
+        if config.enable and self.cleaner is None:
+            self.cleaner = LogCleaner(self, config)
+            self.cleaner.start(loop)
+
+    def stop_cleaner(self) -> None:
+        """Stops the cleaner threads (a pass in progress is dropped, its swap never half done)."""
+        if self.cleaner is not None:
+            self.cleaner.stop()
+            self.cleaner = None
 
     # Flush, checkpoints, shutdown ---------------------------------------------------------------
     def flush_all(self) -> None:

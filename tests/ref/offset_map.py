@@ -11,10 +11,11 @@ import xxhash
 from tests.ref.batch import batch_info
 from tests.ref.compress import compress, decompress
 from tests.ref.crc32c import crc32c
-from tests.ref.varint import read_varint, read_varlong
+from tests.ref.varint import encode_varint, read_varint, read_varlong
 
 _SLOT_SIZE = 16
 _HEADER_SIZE = 61
+_DELETE_HORIZON = 0x40  # attributes bit 6 (KIP-534)
 
 
 def _prime_at_most(n: int) -> int:
@@ -45,7 +46,8 @@ def _records(batch: object) -> tuple[memoryview, object, bytes]:
 
 
 def _walk(section: bytes, count: int):
-    """(start, end, offset delta, key or None, is tombstone) per record; ValueError if malformed."""
+    """(start, end, offset delta, key or None, is tombstone, timestamp delta, position after the
+    timestamp delta) per record; ValueError if malformed."""
     pos = 0
     for _ in range(count):
         start = pos
@@ -57,7 +59,8 @@ def _walk(section: bytes, count: int):
         pos += 1
         if pos > end:
             raise ValueError("record too short")
-        _, pos = read_varlong(rec, pos)
+        ts_delta, pos = read_varlong(rec, pos)
+        after_ts = pos
         delta, pos = read_varint(rec, pos)
         key_len, pos = read_varint(rec, pos)
         if key_len < -1 or pos + max(key_len, 0) > end:
@@ -82,7 +85,7 @@ def _walk(section: bytes, count: int):
             pos += max(hv, 0)
         if pos != end:
             raise ValueError("record length mismatch")
-        yield start, end, delta, key, value_len == -1
+        yield start, end, delta, key, value_len == -1, ts_delta, after_ts
     if pos != len(section):
         raise ValueError("bytes after the last record")
 
@@ -132,7 +135,7 @@ class OffsetMap:
         _, info, section = _records(batch)
         put = 0
         if not info.is_control:
-            for _, _, delta, key, _ in _walk(section, info.records_count):
+            for _, _, delta, key, *_ in _walk(section, info.records_count):
                 offset = info.base_offset + delta
                 if key is None or offset < start_offset:
                     continue
@@ -143,13 +146,16 @@ class OffsetMap:
             self.latest_offset = info.last_offset
         return put, True
 
-    def filter_batch(self, batch: object, retain_deletes: bool) -> tuple[int, int, bytes | None]:
+    def filter_batch(self, batch: object, now_ms: int, delete_horizon_ms: int) -> tuple[int, int, bytes | None]:
         data, info, section = _records(batch)
         if info.is_control:
             return info.records_count, 0, None
-        kept: list[bytes] = []
+        has_horizon = bool(info.attributes & _DELETE_HORIZON)
+        retain_deletes = not has_horizon or now_ms < info.first_timestamp
+        kept: list[tuple] = []
         removed = 0
-        for start, end, delta, key, tombstone in _walk(section, info.records_count):
+        for rec in _walk(section, info.records_count):
+            _, _, delta, key, tombstone, _, _ = rec
             offset = info.base_offset + delta
             if offset > self.latest_offset:
                 keep = True
@@ -158,17 +164,29 @@ class OffsetMap:
             else:
                 keep = offset >= self._map.get(_hash(key), -1) and (retain_deletes or not tombstone)
             if keep:
-                kept.append(section[start:end])
+                kept.append(rec)
             else:
                 removed += 1
-        if not removed or not kept:
+        stamp = not has_horizon and any(r[4] for r in kept)
+        if not kept or (not removed and not stamp):
             return len(kept), removed, None
-        body = b"".join(kept)
+        new_base = delete_horizon_ms if stamp else info.first_timestamp
+        parts = []
+        for start, end, _, _, _, ts_delta, after_ts in kept:
+            if new_base == info.first_timestamp:
+                parts.append(section[start:end])
+            else:
+                body = b"\x00" + encode_varint(ts_delta + info.first_timestamp - new_base) + section[after_ts:end]
+                parts.append(encode_varint(len(body)) + body)
+        body = b"".join(parts)
         if info.compression:
             body = compress(info.compression, body)
         out = bytearray(data[:_HEADER_SIZE]) + body
         struct.pack_into(">i", out, 8, len(out) - 12)
         struct.pack_into(">i", out, 57, len(kept))
+        if stamp:
+            struct.pack_into(">h", out, 21, info.attributes | _DELETE_HORIZON)
+            struct.pack_into(">q", out, 27, new_base)
         struct.pack_into(">I", out, 17, crc32c(out[21:]))
         return len(kept), removed, bytes(out)
 
@@ -177,4 +195,4 @@ def count_null_keys(batch: object) -> int:
     _, info, section = _records(batch)
     if info.is_control:
         return 0
-    return sum(1 for _, _, _, key, _ in _walk(section, info.records_count) if key is None)
+    return sum(1 for _, _, _, key, *_ in _walk(section, info.records_count) if key is None)
