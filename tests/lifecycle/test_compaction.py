@@ -247,3 +247,33 @@ def test_kill_during_a_segment_swap(broker_factory, monkeypatch, step):
     assert got_offsets == sorted(set(got_offsets))
     table.pop(FILLER, None)
     assert table == latest
+
+
+def test_consumer_offsets_is_compacted(broker_factory):
+    """__consumer_offsets (cleanup.policy=compact) is cleaned by the same cleaner, and the group
+    coordinator reloads the right committed offset from the compacted log after a restart."""
+    from confluent_kafka import TopicPartition
+
+    b = broker_factory(num_shards=1, log_cleaner_backoff_ms=200, log_cleaner_min_cleanable_ratio=0.01,
+                       offsets_topic_num_partitions=1, offsets_topic_segment_bytes=4096)
+    topic = unique_topic("committed")
+    create_topic(b.bootstrap, topic, 1)
+    produce(b.bootstrap, topic, [(b"k", b"v")] * 10)
+    group = unique_topic("group")
+    c = confluent_consumer(b.bootstrap, **{"group.id": group})
+    try:
+        for i in range(400):
+            c.commit(offsets=[TopicPartition(topic, 0, i % 10 + 1)], asynchronous=False)
+    finally:
+        c.close()
+    wait_for(lambda: "cleaned __consumer_offsets-0" in b.log_text(), timeout=60, what="__consumer_offsets cleaned")
+    part = b.partition_dir("__consumer_offsets", 0)
+    size = sum(p.stat().st_size for p in part.glob("*.log"))
+    assert size < 400 * 60  # 400 commits of ~100 bytes each, most of them superseded
+    b.restart()
+    c = confluent_consumer(b.bootstrap, **{"group.id": group})
+    try:
+        committed = c.committed([TopicPartition(topic, 0)], timeout=20)
+    finally:
+        c.close()
+    assert committed[0].offset == 399 % 10 + 1  # the last commit
