@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pyk.configdef import INT_MAX, LONG_MAX, int_range, one_of, parse_bool
+from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, one_of, parse_bool
 
 log = logging.getLogger("pyk.config")
 
@@ -123,6 +123,22 @@ KEYS: dict[str, Key] = {
         _k("log.cleanup.policy", one_of("delete", "compact", "compact,delete", "delete,compact"), "delete",
            "Default cleanup.policy of topics.", "list"),
         _k("log.cleaner.delete.retention.ms", _NONNEG_LONG, "86400000", "How long tombstones survive cleaning.", "long"),
+        _k("log.cleaner.enable", parse_bool, "true", "Run the log cleaner (compaction of cleanup.policy=compact topics).",
+           "boolean"),
+        _k("log.cleaner.threads", _POS_INT, "1", "Cleaner threads per shard.", "int"),
+        _k("log.cleaner.dedupe.buffer.size", int_range(32, LONG_MAX), "134217728",
+           "Memory of the cleaners' key -> offset maps per shard (split between its threads).", "long"),
+        _k("log.cleaner.io.buffer.size", _POS_INT, "524288",
+           "Bytes a cleaner thread reads from a segment at a time.", "int"),
+        _k("log.cleaner.io.buffer.load.factor", double_range(0.01, 1.0), "0.9",
+           "Share of the offset map's slots that may be filled before a pass stops early.", "double"),
+        _k("log.cleaner.backoff.ms", _NONNEG_LONG, "15000", "Sleep of a cleaner thread that found nothing to clean.",
+           "long"),
+        _k("log.cleaner.min.cleanable.ratio", double_range(0.0, 1.0), "0.5",
+           "Default min.cleanable.dirty.ratio of topics.", "double"),
+        _k("log.cleaner.min.compaction.lag.ms", _NONNEG_LONG, "0", "Default min.compaction.lag.ms of topics.", "long"),
+        _k("log.cleaner.max.compaction.lag.ms", _POS_LONG, str(LONG_MAX), "Default max.compaction.lag.ms of topics.",
+           "long"),
         _k("log.flush.interval.messages", _POS_LONG, str(LONG_MAX), "Messages appended between forced fsyncs.", "long"),
         _k("log.flush.interval.ms", _NONNEG_LONG, None, "Max time data stays unflushed (default: the scheduler interval).", "long"),
         _k("log.flush.scheduler.interval.ms", _NONNEG_LONG, str(LONG_MAX), "How often the flusher checks logs.", "long"),

@@ -21,6 +21,8 @@ Owns (Kafka LogManager.scala):
     files left stale by log start moves; close(): flushes and closes every log, writes the
     checkpoints, then the clean-shutdown marker.
   * placement: a new partition goes to the log dir holding the fewest partitions.
+  * the log cleaner (compaction of cleanup.policy=compact logs, pyk.log.cleaner), started once
+    the logs are loaded and stopped before they close.
 
 Threading: single-threaded; one event loop owns this manager and all its logs.  A later step runs
 one such process per core, each with a LogManager over its own group of partitions.
@@ -34,10 +36,12 @@ import os
 import shutil
 import time
 import uuid
+from asyncio import AbstractEventLoop
 from collections.abc import Mapping
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
+from pyk.log.cleaner import CleanerConfig, LogCleaner
 from pyk.log.config import LogConfig
 from pyk.log.files import (
     CLEAN_SHUTDOWN_MARKER,
@@ -71,6 +75,7 @@ class LogManager:
         self._dir_of: dict[TopicPartition, str] = {}  # partition -> the log dir holding it
         self._topic_configs: dict[str, LogConfig] = {}
         self._deleted: list[tuple[int, PartitionLog, str]] = []  # (release deadline ms, log, renamed dir)
+        self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
         self.loaded = False
         for d in self.log_dirs:
             os.makedirs(d, exist_ok=True)
@@ -229,6 +234,22 @@ class LogManager:
         for (t, _), plog in self.logs.items():
             if t == topic:
                 plog.update_config(config)
+        if config.compact and self.cleaner is not None:
+            self.cleaner.wake()  # e.g. cleanup.policy became compact: look at it now
+
+    # Log cleaner ---------------------------------------------------------------------------------
+    def start_cleaner(self, config: CleanerConfig, loop: AbstractEventLoop) -> None:
+        """Starts compaction of the compacted logs (log.cleaner.enable) once they are loaded;
+        `loop` is the event loop that owns these logs (swaps run there)."""
+        if config.enable and self.cleaner is None:
+            self.cleaner = LogCleaner(self, config)
+            self.cleaner.start(loop)
+
+    def stop_cleaner(self) -> None:
+        """Stops the cleaner threads (a pass in progress is dropped, its swap never half done)."""
+        if self.cleaner is not None:
+            self.cleaner.stop()
+            self.cleaner = None
 
     # Retention --------------------------------------------------------------------------------
     def cleanup_logs(self, now_ms: int | None = None) -> int:

@@ -48,7 +48,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
 from pyk.log.control import build_marker
 from pyk.log.epoch_cache import LeaderEpochFileCache
-from pyk.log.files import fsync_dir
+from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, segment_paths
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
 from pyk.log.retention import Deletion, deletable_segments
@@ -182,7 +182,7 @@ class PartitionLog:
         append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         max_timestamp = now_ms if config.log_append_time else info.max_timestamp
         segment = self.segments.active
-        if segment.should_roll(len(batch), max_timestamp, last_offset, now_ms, config.segment_bytes, config.segment_ms):
+        if segment.should_roll(len(batch), max_timestamp, last_offset, now_ms, config.segment_bytes, config.roll_ms):
             segment = self.roll(now_ms)
         assigned_last = LogValidator.assign_offsets(batch, first_offset, self.leader_epoch, append_time)
         assert assigned_last == last_offset, f"assign_offsets returned {assigned_last}, expected {last_offset}"
@@ -525,6 +525,56 @@ class PartitionLog:
         self.producer_state.load(self.segments, self.log_start_offset, self.log_end_offset)
         self._check_offsets()
 
+    def replace_segments(self, base_offset: int, old: list[LogSegment], now_ms: int | None = None,
+                         on_step: Callable[[str], None] | None = None) -> bool:
+        """Swaps the cleaner's `<base_offset>.*.cleaned` files in for the segments `old` (Kafka
+        LocalLog.replaceSegments); returns False, removing the .cleaned files, when `old` is no
+        longer exactly a run of inactive segments of this log (retention, DeleteRecords,
+        truncation or deletion raced the cleaner).
+
+        Crash safety comes from the order of renames, each completed before the next starts:
+          1. `.cleaned` -> `.swap` (the .log first, then its indexes), directory fsynced: from
+             here LogLoader finishes the swap after a crash (it deletes the segments the .swap
+             covers and renames it live); before it, LogLoader discards the .cleaned files and
+             the old segments are untouched;
+          2. the old segments are deleted (their fds stay open for file.delete.delay.ms, so
+             reads already handed a FileSlice finish);
+          3. `.swap` -> live, directory fsynced, and the new segment replaces the old ones in
+             the segment map.
+        Runs on the log's event loop, so appends and reads never see a half-swapped map.
+        `on_step(name)` is called after steps "swap", "delete" (first old segment gone) and
+        "live" (the kill -9 tests' fault-injection hook).
+        """
+        step = on_step or (lambda _name: None)
+        cleaned = segment_paths(self.directory, base_offset, CLEANED_SUFFIX)
+        current = [self.segments.floor(seg.base_offset) for seg in old]
+        active = self.segments.active
+        if self.closed or not old or any(c is not seg or seg is active for c, seg in zip(current, old, strict=True)):
+            for path in cleaned:
+                _unlink_quiet(path)
+            return False
+        swap = segment_paths(self.directory, base_offset, SWAP_SUFFIX)
+        for src, dst in zip(cleaned, swap, strict=True):
+            os.rename(src, dst)
+        fsync_dir(self.directory)
+        step("swap")
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        for i, seg in enumerate(old):
+            self._delete_segment(seg, now)
+            if i == 0:
+                step("delete")
+        for src, dst in zip(swap, segment_paths(self.directory, base_offset), strict=True):
+            os.rename(src, dst)
+        fsync_dir(self.directory)
+        step("live")
+        config = self.config
+        new = LogSegment(self.directory, base_offset, index_interval_bytes=config.index_interval_bytes,
+                         max_index_size=config.segment_index_bytes, active=False, created_ms=now)
+        if not new.load_tail():
+            new.recover()  # unreachable for a segment the cleaner wrote and flushed; safe
+        self.segments.add(new)
+        return True
+
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
         # Out of the lookup map first: no new read can pick the segment; reads already handed
         # out keep its fd until the release deadline.
@@ -633,6 +683,13 @@ class PartitionLog:
 # segment) and a deleted segment keeps its fd for file.delete.delay.ms, so the thread never races
 # an append or a close; the recovery point only moves, on the loop, once the flush completed.
 _ROLL_FLUSHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-roll-flush")
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _flush_rolled(segments: list[LogSegment], directory: str | None) -> None:

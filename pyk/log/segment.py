@@ -102,10 +102,12 @@ class LogSegment:
     """One segment of a partition log (see module docstring for format, invariants, lifecycle)."""
 
     def __init__(self, directory: str, base_offset: int, *, index_interval_bytes: int, max_index_size: int,
-                 active: bool, created_ms: int, preallocate_bytes: int = 0) -> None:
+                 active: bool, created_ms: int, preallocate_bytes: int = 0, file_suffix: str = "") -> None:
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
-        self.log_path, index_path, time_index_path = segment_paths(directory, base_offset)
+        # file_suffix: the cleaner writes a segment as `<base>.log.cleaned` (+ indexes) and
+        # renames it live later; every other segment has none.
+        self.log_path, index_path, time_index_path = segment_paths(directory, base_offset, file_suffix)
         existed = os.path.exists(self.log_path)
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         if not existed and preallocate_bytes > 0:

@@ -26,6 +26,7 @@ from pyk.config import Listener, ServerConfig
 from pyk.coordinator import GroupCoordinator
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
+from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
 from pyk.server.connection import Connection
 from pyk.server.control import ControlClient
@@ -117,6 +118,7 @@ class Broker:
         self.purgatory = FetchPurgatory(self.loop)
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
+        self.logs.start_cleaner(CleanerConfig.from_server(self.config), self.loop)
         assert self.control is not None
         listen = asyncio.ensure_future(self.control.may_listen.wait())
         stop = asyncio.ensure_future(self._stopped.wait())
@@ -202,6 +204,7 @@ class Broker:
         for conn in list(self.connections):
             conn.close(None)
         self.groups.stop()
+        self.logs.stop_cleaner()
         self.logs.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
 

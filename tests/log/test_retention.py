@@ -19,8 +19,9 @@ HOUR = 3_600_000
 
 
 def fill(plog: PartitionLog, batches: int, ts: int = BASE_TS, records: int = 3) -> None:
+    keys = plog.config.compact  # a compacted log accepts only keyed records
     for i in range(batches):
-        plog.append(batch(records, ts=ts + i), ts + i)
+        plog.append(batch(records, ts=ts + i, keys=keys), ts + i)
 
 
 def drain_deleter() -> None:
