@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from pyk.config import Listener, ServerConfig
-from pyk.coordinator import GroupCoordinator
+from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.config import LogConfig
@@ -62,6 +62,7 @@ class Broker:
         self.purgatory: FetchPurgatory | None = None
         self.dispatcher = Dispatcher(self)
         self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
+        self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
         self.connections: set[Connection] = set()
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -116,6 +117,7 @@ class Broker:
         self.purgatory = FetchPurgatory(self.loop)
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
+        self.txn.start(self.loop)  # and the transactions (prepared ones resume sending markers)
         assert self.control is not None
         listen = asyncio.ensure_future(self.control.may_listen.wait())
         stop = asyncio.ensure_future(self._stopped.wait())
@@ -193,6 +195,7 @@ class Broker:
             task.cancel()
         for conn in list(self.connections):
             conn.close(None)
+        self.txn.stop()
         self.groups.stop()
         self.logs.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
