@@ -19,6 +19,7 @@ import re
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"  # aborted transactions whose marker is in the segment (TransactionIndex)
 SNAPSHOT_SUFFIX = ".snapshot"  # producer state at an offset (ProducerStateManager)
 DELETED_SUFFIX = ".deleted"  # a segment scheduled for removal
 CLEANED_SUFFIX = ".cleaned"  # a compaction in progress (left over by a crash: discarded)
@@ -51,6 +52,11 @@ def segment_paths(directory: str, base_offset: int) -> tuple[str, str, str]:
     """Paths of the .log, .index and .timeindex files of the segment starting at base_offset."""
     stem = os.path.join(directory, offset_name(base_offset))
     return stem + LOG_SUFFIX, stem + INDEX_SUFFIX, stem + TIME_INDEX_SUFFIX
+
+
+def txn_index_path(directory: str, base_offset: int) -> str:
+    """Path of the .txnindex of the segment starting at base_offset (created only when needed)."""
+    return os.path.join(directory, offset_name(base_offset) + TXN_INDEX_SUFFIX)
 
 
 def snapshot_path(directory: str, offset: int) -> str:

@@ -10,8 +10,8 @@ Owns start-up recovery of one partition (Kafka LogLoader.java):
         point and every later one; the recovery point is the log end offset at the last flush,
         so everything before it is known to be on disk intact;
       * always: a segment whose .index/.timeindex is missing or fails its sanity check (wrong
-        size, not monotonic, pointing past the end of the .log), or whose tail walk does not
-        end exactly at the end of the file.
+        size, not monotonic, pointing past the end of the .log), whose .txnindex is damaged, or
+        whose tail walk does not end exactly at the end of the file.
     If recovery truncates a segment (torn or corrupt tail), every later segment is deleted: data
     after a hole is not a continuation of this log, and it was never acknowledged as such (an
     acknowledged batch was os.write-n before the ack, so a process kill keeps it; only a power
@@ -21,7 +21,12 @@ Owns start-up recovery of one partition (Kafka LogLoader.java):
  4. Offsets: log end offset = the active segment's next offset; log start offset = max(checkpoint,
     first segment's base), clamped to the log end; recovery point = min(checkpoint, log end).
  5. The leader epoch cache drops entries past the log end or before the log start; the producer
-    state is rebuilt (snapshot + header replay, see producer_state.py).
+    state is rebuilt (snapshot + header replay, see producer_state.py).  When segments were
+    recovered, the .txnindex of the first recovered one and of every later one is emptied and
+    rebuilt by that replay from the markers (Kafka LogSegment.recover rebuilds it the same way,
+    with the producer state as of the segment's base offset): a .txnindex is not CRC-protected,
+    and after a torn tail it may name markers that are gone.  The .txnindex of segments before
+    them is trusted like their other indexes.
 
 Runs once per partition, on the event loop of the process that will own it, before serving.
 """
@@ -45,6 +50,7 @@ from pyk.log.files import (
     SWAP_SUFFIX,
     TIME_INDEX_SUFFIX,
     TMP_SUFFIX,
+    TXN_INDEX_SUFFIX,
     parse_offset_file,
 )
 from pyk.log.index import CorruptIndexError
@@ -93,6 +99,7 @@ class LogLoader:
         # once we know which segment is last after any truncation below.
         recovered = 0
         truncated_total = 0
+        rebuild_txn_index_from: int | None = None  # base of the first recovered segment
         # Segments at or after this base are CRC-scanned after an unclean shutdown.
         recover_from = None
         if not self.had_clean_shutdown:
@@ -113,6 +120,8 @@ class LogLoader:
             if must_recover:
                 truncated = segment.recover()
                 recovered += 1
+                if rebuild_txn_index_from is None:
+                    rebuild_txn_index_from = base
                 if truncated:
                     log.warning("%s: %s: truncated %d bytes of torn or corrupt tail at position %d (%s)",
                                 self.directory, os.path.basename(segment.log_path), truncated, segment.size, reason)
@@ -140,8 +149,11 @@ class LogLoader:
         epoch_cache = LeaderEpochFileCache(os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT))
         epoch_cache.truncate_from_end(log_end_offset)
         epoch_cache.truncate_from_start(log_start_offset)
+        if rebuild_txn_index_from is not None:
+            for segment in segments.from_offset(rebuild_txn_index_from):
+                segment.txn_index.reset()
         producer_state = ProducerStateManager(self.directory)
-        producer_state.load(segments, log_start_offset, log_end_offset)
+        producer_state.load(segments, log_start_offset, log_end_offset, rebuild_txn_index_from)
         return LoadedLog(segments, log_start_offset, log_end_offset, recovery_point, epoch_cache, producer_state,
                          recovered, truncated_total)
 
@@ -173,7 +185,7 @@ class LogLoader:
                 log.info("%s: removing leftover %s", self.directory, name)
                 os.unlink(path)
                 continue
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
                 base = parse_offset_file(name, suffix)
                 if base is not None and base not in present:
                     log.info("%s: removing orphan index %s", self.directory, name)

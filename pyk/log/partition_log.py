@@ -2,12 +2,15 @@
 
 Owns the segments of one `<topic>-<partition>` directory and the offsets over them:
 
-    log_start_offset  <=  recovery_point, high_watermark  <=  log_end_offset
+    log_start_offset  <=  last_stable_offset  <=  high_watermark  <=  log_end_offset
+    log_start_offset  <=  recovery_point  <=  log_end_offset
 
   * log_start_offset: first offset a consumer may read (moved by DeleteRecords / retention);
   * high_watermark: first offset not yet visible to consumers.  On a single node the leader is
     the only in-sync replica, so every append advances it to the log end offset; it is a
     separate field so replication can hold it back later;
+  * last_stable_offset (LSO): first offset of the earliest open transaction, or the high
+    watermark when none is open (or it starts at/after it); read_committed fetches stop there;
   * log_end_offset: the offset the next appended batch gets;
   * recovery_point: log end offset at the last flush; after an unclean shutdown recovery starts
     at the segment holding it (everything below it was fdatasync-ed).
@@ -17,6 +20,12 @@ recompresses it -> ProducerStateManager deduplicates / orders idempotent batches
 active segment is full or old -> offsets (and the leader epoch, and LogAppendTime) are written
 into the batch in place -> one os.write to the active segment -> producer state, epoch cache,
 high watermark, flush policy.
+
+Transactions (KIP-98): transactional batches open a transaction of their producer
+(ProducerStateManager); `append_control` writes the COMMIT/ABORT marker that ends it, indexes an
+aborted one in the active segment's .txnindex and moves the LSO.  A read_committed read stops at
+the LSO and carries the aborted transactions overlapping what it returns, so the client drops
+their records; nothing is filtered out of the bytes (as in Kafka).
 
 Read path: offset -> floor segment -> offset index -> find_batch over a pread window -> a
 FileSlice(fd, position, size) the connection sends with sendfile; bytes never enter Python.
@@ -37,17 +46,22 @@ from dataclasses import dataclass
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
+from pyk.log.control import build_marker
 from pyk.log.epoch_cache import LeaderEpochFileCache
 from pyk.log.files import fsync_dir
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
 from pyk.log.segment import FileSlice, LogSegment
 from pyk.log.segments import LogSegments
+from pyk.log.txn_index import AbortedTxn
 from pyk.log.validator import LogValidator
 
 log = logging.getLogger("pyk.log")
 
 NO_TIMESTAMP = -1
+# Kafka's IsolationLevel (Fetch and ListOffsets isolation_level).
+READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
 
 
 @dataclass(slots=True)
@@ -73,7 +87,10 @@ class FetchDataInfo:
     high_watermark: int
     log_start_offset: int
     log_end_offset: int
-    last_stable_offset: int  # == high_watermark until transactions exist
+    last_stable_offset: int
+    # read_committed only: (producer id, first offset) of the aborted transactions overlapping
+    # the records returned; None for read_uncommitted (Fetch sends null then).
+    aborted_transactions: list[tuple[int, int]] | None = None
 
 
 class PartitionLog:
@@ -112,6 +129,13 @@ class PartitionLog:
         self._hw_segment_base, self._hw_position = self.segments.active.base_offset, self.segments.active.size
         # Called after the log start offset moves so LogManager can persist it at once.
         self.on_log_start_offset_change: Callable[[PartitionLog], None] | None = None
+        # Called with the number of bytes that became readable under read_committed whenever
+        # the last stable offset advances (an append outside any transaction, a marker), so
+        # long-polling read_committed fetches wake up (pyk.server.purgatory).
+        self.on_stable_advance: Callable[[PartitionLog, int], None] | None = None
+        # ((segment base, offset), position) of the last offset -> read-limit lookup that was
+        # not the high watermark (an LSO, mostly): reads up to an unchanged LSO skip the pread.
+        self._position_cache: tuple[tuple[int, int], int] | None = None
         self.closed = False
         self._check_offsets()
 
@@ -128,24 +152,28 @@ class PartitionLog:
         return cls(directory, topic, partition, config, loaded, now_ms)
 
     def _check_offsets(self) -> None:
-        assert self.log_start_offset <= self.high_watermark <= self.log_end_offset, (
+        assert self.log_start_offset <= self.last_stable_offset <= self.high_watermark <= self.log_end_offset, (
             f"{self.directory}: offsets out of order: log start {self.log_start_offset}, "
-            f"high watermark {self.high_watermark}, log end {self.log_end_offset}")
+            f"last stable {self.last_stable_offset}, high watermark {self.high_watermark}, log end {self.log_end_offset}")
 
     # Append -------------------------------------------------------------------------------------
     def append(self, records: memoryview, now_ms: int) -> LogAppendInfo:
         """Appends exactly one produced v2 batch (a writable buffer: its header is rewritten).
 
-        Raises KafkaError for invalid batches, fenced or out-of-order idempotent producers, and
-        storage failures; nothing is written in those cases.  Returns the assigned offsets (or,
-        for an idempotent duplicate, the original ones with duplicate=True).
+        Raises KafkaError for invalid batches, fenced or out-of-order idempotent producers, a
+        non-transactional batch of a producer with an open transaction, and storage failures;
+        nothing is written in those cases.  Returns the assigned offsets (or, for an idempotent
+        duplicate, the original ones with duplicate=True).  A producer's first transactional
+        batch opens its transaction, which holds the last stable offset at its first offset.
         """
         config = self.config
         batch, info = LogValidator.validate(records, config, now_ms)
         producer_id = info.producer_id
+        transactional = info.is_transactional
         if producer_id >= 0:
             last_seq = last_sequence(info.base_sequence, info.last_offset_delta)
-            original = self.producer_state.check(producer_id, info.producer_epoch, info.base_sequence, last_seq)
+            original = self.producer_state.check(producer_id, info.producer_epoch, info.base_sequence, last_seq,
+                                                 transactional)
             if original is not None:
                 return LogAppendInfo(original[0], original[1], NO_TIMESTAMP, self.log_start_offset, True)
         first_offset = self.log_end_offset
@@ -162,16 +190,79 @@ class PartitionLog:
         self.log_end_offset = last_offset + 1
         if producer_id >= 0:
             self.producer_state.update(producer_id, info.producer_epoch, info.base_sequence, last_seq, first_offset,
-                                       last_offset, max_timestamp)
+                                       last_offset, max_timestamp, transactional)
+        self._appended(segment, first_offset, info.records_count, now_ms)
+        # Outside any open transaction the last stable offset is the high watermark, which
+        # this batch just moved; inside one it stays at that transaction's first offset.
+        if self.on_stable_advance is not None and not self.producer_state.ongoing:
+            self.on_stable_advance(self, len(batch))
+        return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
+
+    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int) -> None:
+        """Bookkeeping after a batch reached `segment`: epoch cache, high watermark, flush policy."""
         if self.leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(self.leader_epoch, first_offset)
         # Single node: the leader is the whole ISR, so the append is committed at once.
         self.high_watermark = self.log_end_offset
         self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
-        self.unflushed_messages += info.records_count
-        if self.unflushed_messages >= config.flush_messages:
+        self.unflushed_messages += records_count
+        if self.unflushed_messages >= self.config.flush_messages:
             self.flush(now_ms)
-        return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
+
+    def append_control(self, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int,
+                       now_ms: int) -> int:
+        """Writes a COMMIT or ABORT marker for a producer's transaction; returns its offset.
+
+        The WriteTxnMarkers path (Kafka UnifiedLog.appendAsLeader with origin COORDINATOR): one
+        control batch, then the producer's open transaction ends there -- an aborted one is
+        indexed in the active segment's .txnindex -- and the last stable offset moves to the
+        next open transaction or the high watermark.  A marker for a producer with no open
+        transaction is written all the same (Kafka does: the coordinator may retry) and ends
+        nothing.  Raises INVALID_PRODUCER_EPOCH when producer_epoch is older than the
+        producer's, TRANSACTION_COORDINATOR_FENCED when coordinator_epoch is older than the
+        last marker's; nothing is written then.  The caller wakes read_uncommitted fetchers
+        (the marker is appended bytes); read_committed ones are woken through on_stable_advance.
+        """
+        self.producer_state.check_marker(producer_id, producer_epoch, coordinator_epoch)
+        old_lso = self.last_stable_offset
+        batch = build_marker(producer_id, producer_epoch, commit, coordinator_epoch, now_ms)
+        offset = self.log_end_offset
+        segment = self.segments.active
+        if segment.should_roll(len(batch), now_ms, offset, now_ms, self.config.segment_bytes, self.config.segment_ms):
+            segment = self.roll(now_ms)
+        append_time = now_ms if self.config.log_append_time else NO_TIMESTAMP
+        LogValidator.assign_offsets(memoryview(batch), offset, self.leader_epoch, append_time)
+        segment.append(batch, offset, now_ms)
+        self.log_end_offset = offset + 1
+        completed = self.producer_state.end_txn(producer_id, producer_epoch, coordinator_epoch, commit, offset, now_ms)
+        if completed is not None and completed.aborted:
+            segment.update_txn_index(AbortedTxn(producer_id, completed.first_offset, offset,
+                                                self.producer_state.last_stable_offset_after(completed)))
+        self._appended(segment, offset, 1, now_ms)
+        new_lso = self.last_stable_offset
+        if self.on_stable_advance is not None and new_lso > old_lso:
+            self.on_stable_advance(self, self._bytes_between(old_lso, new_lso))
+        return offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """First offset of the earliest open transaction, else the high watermark (Kafka
+        UnifiedLog.lastStableOffset); never below the log start (DeleteRecords may pass an open
+        transaction's first offset, and nothing below the log start is readable anyway)."""
+        first = self.producer_state.first_unstable_offset
+        if first is None or first >= self.high_watermark:
+            return self.high_watermark
+        return max(first, self.log_start_offset)
+
+    def _bytes_between(self, start: int, end: int) -> int:
+        """Bytes of the batches holding offsets [start, end) (batch boundaries; wake-up credit)."""
+        total = 0
+        for segment in self.segments.from_offset(start):
+            if segment.base_offset >= end:
+                break
+            low = self._max_position(segment, start) if start > segment.base_offset else 0
+            total += self._max_position(segment, end) - low
+        return total
 
     def roll(self, now_ms: int | None = None) -> LogSegment:
         """Starts a new active segment at the log end offset (Kafka UnifiedLog.roll).
@@ -198,22 +289,27 @@ class PartitionLog:
 
     # Read ---------------------------------------------------------------------------------------
     def read(self, fetch_offset: int, max_bytes: int, min_one_message: bool = True,
-             max_offset: int | None = None) -> FetchDataInfo:
+             max_offset: int | None = None, isolation_level: int = READ_UNCOMMITTED) -> FetchDataInfo:
         """Bytes from the batch containing fetch_offset, within one segment (Kafka LocalLog.read).
 
         At most max_bytes (the last batch may be partial, as in Kafka; clients drop it), but the
-        whole first batch when min_one_message.  Never past the high watermark (nor max_offset,
-        when given, e.g. a last stable offset).  records is None when there is nothing to send
-        (fetch_offset at the high watermark or log end).  Raises OFFSET_OUT_OF_RANGE outside
-        [log_start_offset, log_end_offset].
+        whole first batch when min_one_message.  Never past the high watermark, nor, under
+        READ_COMMITTED, the last stable offset (nor max_offset, when given).  READ_COMMITTED also
+        fills aborted_transactions for the returned bytes.  records is None when there is
+        nothing to send (fetch_offset at the limit or log end).  Raises OFFSET_OUT_OF_RANGE
+        outside [log_start_offset, log_end_offset].
         """
         hw = self.high_watermark
+        lso = self.last_stable_offset
+        if isolation_level == READ_COMMITTED:
+            max_offset = lso if max_offset is None else min(max_offset, lso)
         if fetch_offset < self.log_start_offset or fetch_offset > self.log_end_offset:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
                              f"fetch offset {fetch_offset} outside [{self.log_start_offset}, {self.log_end_offset}] "
                              f"of {self.topic}-{self.partition}")
         upper = hw if max_offset is None else min(max_offset, hw)
         records = None
+        segment = None
         if fetch_offset < upper:
             segment = self.segments.floor(fetch_offset)
             while segment is not None and records is None:
@@ -224,7 +320,35 @@ class PartitionLog:
                     segment = self.segments.higher(segment.base_offset)
                     if segment is not None and segment.base_offset >= upper:
                         break
-        return FetchDataInfo(records, hw, self.log_start_offset, self.log_end_offset, hw)
+        aborted = None
+        if isolation_level == READ_COMMITTED:
+            aborted = []
+            if records is not None and segment is not None:
+                # Kafka UnifiedLog.addAbortedTransactions: bounded by the first offset past the
+                # bytes sent (an index entry after them, else the next segment, else the end).
+                bound = segment.fetch_upper_bound_offset(records.position + records.size)
+                if bound is None:
+                    following = self.segments.higher(segment.base_offset)
+                    bound = following.base_offset if following is not None else self.log_end_offset
+                aborted = self.aborted_transactions(fetch_offset, bound)
+        return FetchDataInfo(records, hw, self.log_start_offset, self.log_end_offset, lso, aborted)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound_offset: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of every aborted transaction overlapping
+        [fetch_offset, upper_bound_offset) (Kafka LocalLog.collectAbortedTransactions).
+
+        An aborted transaction is indexed in the segment of its marker, which may come after
+        the range; the search walks segments from the one holding fetch_offset until an entry
+        shows that every transaction starting below the bound had ended (its last stable offset
+        reaches the bound).
+        """
+        out: list[tuple[int, int]] = []
+        for segment in self.segments.from_offset(fetch_offset):
+            txns, complete = segment.collect_aborted_txns(fetch_offset, upper_bound_offset)
+            out.extend((txn.producer_id, txn.first_offset) for txn in txns)
+            if complete:
+                break
+        return out
 
     def _max_position(self, segment: LogSegment, upper: int) -> int:
         """Byte position in `segment` that a read must stop at for offsets below `upper`."""
@@ -232,8 +356,14 @@ class PartitionLog:
             return segment.size
         if upper == self.high_watermark and segment.base_offset == self._hw_segment_base:
             return self._hw_position
+        key = (segment.base_offset, upper)
+        cached = self._position_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         batch = segment.translate_offset(upper)
-        return batch.position if batch is not None else segment.size
+        position = batch.position if batch is not None else segment.size
+        self._position_cache = (key, position)
+        return position
 
     # Offsets lookups ----------------------------------------------------------------------------
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
@@ -312,6 +442,7 @@ class PartitionLog:
         if offset >= self.log_end_offset:
             return
         offset = max(offset, self.log_start_offset)
+        self._position_cache = None
         now = int(time.time() * 1000) if now_ms is None else now_ms
         for segment in list(self.segments):
             if segment.base_offset >= offset and len(self.segments) > 1:

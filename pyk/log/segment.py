@@ -1,4 +1,4 @@
-"""LogSegment: one `.log` file of record batches plus its `.index` and `.timeindex`.
+"""LogSegment: one `.log` file of record batches plus its `.index`, `.timeindex` and `.txnindex`.
 
 Owns the bytes of one segment (Kafka LogSegment.java): appending an already validated batch,
 keeping the sparse indexes, turning an offset into a file position, serving a `FileSlice` of the
@@ -7,6 +7,7 @@ file to a fetch, truncation, flushing, and `recover()` (rebuild from the .log af
     .log       => RecordBatch*            batches back to back, offsets strictly increasing
     .index     => see pyk.log.index.OffsetIndex
     .timeindex => see pyk.log.index.TimeIndex
+    .txnindex  => see pyk.log.txn_index.TransactionIndex (only once a transaction aborts here)
 
 Invariants:
   * `size` is the number of valid bytes of the .log; every byte below it belongs to a complete
@@ -40,8 +41,9 @@ from dataclasses import dataclass
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.files import segment_paths
+from pyk.log.files import segment_paths, txn_index_path
 from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
 # RecordBatch v2 header fields read directly with struct (header layout in
 # https://kafka.apache.org/documentation/#recordbatch):
@@ -115,6 +117,7 @@ class LogSegment:
         os.lseek(self.fd, self.size, os.SEEK_SET)
         self.offset_index = OffsetIndex(index_path, base_offset, max_index_size, active)
         self.time_index = TimeIndex(time_index_path, base_offset, max_index_size, active)
+        self.txn_index = TransactionIndex(txn_index_path(directory, base_offset), base_offset)
         self.created_ms = created_ms
         self.next_offset = base_offset
         self.max_timestamp = NO_TIMESTAMP
@@ -127,9 +130,10 @@ class LogSegment:
 
     # Loading ----------------------------------------------------------------------------------
     def sanity_check(self) -> None:
-        """Raises CorruptIndexError when either index is inconsistent with itself or the .log."""
+        """Raises CorruptIndexError when an index is inconsistent with itself or the .log."""
         self.offset_index.sanity_check(self.size)
         self.time_index.sanity_check(self.size)
+        self.txn_index.sanity_check()
 
     def load_tail(self) -> bool:
         """Derives next_offset and the timestamps from the indexes plus a walk of the tail.
@@ -294,6 +298,35 @@ class LogSegment:
         last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
         return BatchPosition(window_position + at, length + LOG_OVERHEAD, base, last)
 
+    def read_batch(self, batch: BatchPosition) -> bytes:
+        """The whole bytes of one batch (control batches at recovery; never a fetch path)."""
+        return os.pread(self.fd, batch.size, batch.position)
+
+    def fetch_upper_bound_offset(self, end_position: int) -> int | None:
+        """An offset no record below `end_position` reaches (Kafka OffsetIndex.fetchUpperBoundOffset):
+        the offset of the first index entry at or after that position, None if there is none.
+
+        An entry's offset is the last offset of a batch that starts at its position, so every
+        batch ending at or before `end_position` lies below it.  Bounds the aborted-transaction
+        search of a read_committed fetch to the bytes actually sent.
+        """
+        index = self.offset_index
+        lo, hi = 0, index.entries
+        while lo < hi:  # first slot whose position >= end_position (positions increase)
+            mid = (lo + hi) // 2
+            if index.entry(mid)[1] < end_position:
+                lo = mid + 1
+            else:
+                hi = mid
+        return index.entry(lo)[0] if lo < index.entries else None
+
+    def update_txn_index(self, txn: AbortedTxn) -> None:
+        """Indexes a transaction aborted by a marker written to this segment."""
+        self.txn_index.append(txn)
+
+    def collect_aborted_txns(self, fetch_offset: int, upper_bound_offset: int) -> tuple[list[AbortedTxn], bool]:
+        return self.txn_index.collect_aborted_txns(fetch_offset, upper_bound_offset)
+
     def read(self, start_offset: int, max_size: int, max_position: int, min_one_message: bool) -> FileSlice | None:
         """A slice starting at the batch containing start_offset (Kafka LogSegment.read).
 
@@ -427,6 +460,7 @@ class LogSegment:
         batch = self.translate_offset(offset)
         self.offset_index.truncate_to(offset)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(offset)
         if batch is None:
             return 0
         removed = self.size - batch.position
@@ -443,6 +477,7 @@ class LogSegment:
         os.fdatasync(self.fd)
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def make_active(self) -> None:
         """Preallocates the index files again (a loaded last segment takes new appends)."""
@@ -467,6 +502,7 @@ class LogSegment:
         self.on_become_inactive()
         self.offset_index.close()
         self.time_index.close()
+        self.txn_index.close()
         os.close(self.fd)
         self.fd = -1
 
@@ -474,6 +510,7 @@ class LogSegment:
         """Removes the files but keeps the .log fd open for in-flight FileSlices (see release)."""
         self.offset_index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
         try:
             os.unlink(self.log_path)
         except FileNotFoundError:
