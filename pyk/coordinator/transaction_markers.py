@@ -28,6 +28,7 @@ from typing import Any
 from pyk.client import Connection
 from pyk.coordinator.offsets import OFFSETS_TOPIC
 from pyk.errors import ErrorCode, KafkaError
+from pyk.log.control import build_marker
 from pyk.protocol.apis import ApiKey
 
 log = logging.getLogger("pyk.coordinator")
@@ -36,6 +37,8 @@ MARKER_RETRY_S = 0.1
 CLIENT_ID = "pyk-txn-coordinator"
 WRITE_TXN_MARKERS_VERSION = 1
 VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
+# A marker's size in the log (wakes read_uncommitted fetchers waiting for that many bytes).
+MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
 # Errors after which a partition needs no marker: its topic is gone.
 _DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 
@@ -57,7 +60,7 @@ def write_markers(broker: Any, markers: list[dict[str, Any]]) -> list[dict[str, 
                 try:
                     plog = broker.partition_log(name, index)
                     plog.append_control(pid, epoch, commit, marker["coordinator_epoch"], now_ms)
-                    broker.on_append(name, index, 0)
+                    broker.on_append(name, index, MARKER_BYTES)
                     if name == OFFSETS_TOPIC:
                         broker.groups.complete_txn(index, pid, commit)
                 except KafkaError as exc:

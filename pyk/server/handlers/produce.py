@@ -5,6 +5,10 @@ the segment file (on a single node the leader is the whole ISR, so both mean "in
 min.insync.replicas above 1 cannot be met and acks=all then gets NOT_ENOUGH_REPLICAS).  The
 write reaches the page cache before the answer, so a kill -9 of the broker loses nothing that
 was acknowledged; fsync follows the flush policy (flush.messages / flush.ms).
+
+Transactional producers (a transactional_id, transactional batches) are appended like any other:
+the log opens the producer's transaction at its first batch and the coordinator's markers end it
+(pyk/coordinator/transaction.py).
 """
 
 from __future__ import annotations
@@ -61,8 +65,6 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any] 
             try:
                 if acks not in (0, 1, -1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
-                if request.get("transactional_id") is not None:
-                    raise KafkaError(ErrorCode.INVALID_TXN_STATE, "transactional produce is not supported yet")
                 result = _append(broker, header.api_version, acks, name, index, pdata["records"], now_ms)
             except Exception as exc:
                 code, message = error_for(exc, f"produce to {name}-{index}")
