@@ -95,6 +95,7 @@ class Broker:
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
+                plog.on_stable_advance = self._on_stable_advance
                 # The epoch this shard leads the partition at; the log records it in its
                 # leader-epoch-checkpoint with the first batch appended under it.
                 plog.leader_epoch = max(plog.leader_epoch, info.epochs[p])
@@ -257,6 +258,11 @@ class Broker:
     def on_append(self, topic: str, partition: int, nbytes: int) -> None:
         assert self.purgatory is not None
         self.purgatory.on_append((topic, partition), nbytes)
+
+    def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
+        """A log's last stable offset moved: wake read_committed long polls on it."""
+        if self.purgatory is not None:
+            self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
 
     def brokers(self) -> list[dict[str, Any]]:
         """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""
