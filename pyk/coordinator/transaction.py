@@ -75,6 +75,10 @@ EPOCH_EXHAUSTED = 2**15 - 2
 # test then restarts the broker and expects the commit to complete from the log).
 CRASH_AFTER_PREPARE_ENV = "PYK_TXN_CRASH_AFTER_PREPARE"
 
+# How long AddPartitionsToTxn/AddOffsetsToTxn wait for the previous transaction's markers
+# before answering CONCURRENT_TRANSACTIONS (see await_completion).
+COMPLETION_WAIT_S = 1.0
+
 _COMPLETE = {TxnState.PREPARE_COMMIT: TxnState.COMPLETE_COMMIT, TxnState.PREPARE_ABORT: TxnState.COMPLETE_ABORT}
 
 
@@ -98,6 +102,7 @@ class TransactionMetadata:
     start_ms: int = -1
     last_update_ms: int = -1
     pending: bool = False
+    completion: asyncio.Future[None] | None = None  # set while markers are being sent
 
     def value(self) -> TransactionLogValue:
         return TransactionLogValue(self.producer_id, self.producer_epoch, self.timeout_ms, self.state,
@@ -328,6 +333,7 @@ class TransactionCoordinator:
         the group's TxnOffsetCommit is accepted and gets the transaction's marker."""
         self._check_local(transactional_id)
         await self.broker.groups.ensure_offsets_topic()
+        await self.await_completion(transactional_id)
         partition = self.broker.groups.offsets.partition_for(group_id)
         self.add_partitions(transactional_id, producer_id, epoch, {OFFSETS_TOPIC: [partition]}, version)
 
@@ -401,6 +407,8 @@ class TransactionCoordinator:
 
     def _send_markers(self, txn: TransactionMetadata) -> None:
         txn.pending = True
+        assert self.loop is not None
+        txn.completion = self.loop.create_future()
         task = asyncio.ensure_future(self._complete(txn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -427,6 +435,24 @@ class TransactionCoordinator:
                       (time.monotonic() - started) * 1000)
         finally:
             txn.pending = False
+            if txn.completion is not None and not txn.completion.done():
+                txn.completion.set_result(None)
+            txn.completion = None
+
+    async def await_completion(self, transactional_id: str) -> None:
+        """Waits (up to COMPLETION_WAIT_S) for the markers of the id's previous transaction.
+
+        A producer starts its next transaction right after EndTxn is answered, typically while
+        the markers are still on their way; Kafka answers its AddPartitionsToTxn with
+        CONCURRENT_TRANSACTIONS and the client backs off (librdkafka: tens of ms).  Parking the
+        request for the milliseconds the markers take instead keeps short transactions fast;
+        past the wait, the request gets CONCURRENT_TRANSACTIONS as in Kafka."""
+        txn = self.txns.get(transactional_id)
+        if txn is not None and txn.completion is not None and not txn.completion.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(txn.completion), COMPLETION_WAIT_S)
+            except asyncio.TimeoutError:
+                pass
 
     # Timeouts and expiration -------------------------------------------------------------------
     def _abort_timed_out(self) -> None:

@@ -50,9 +50,12 @@ def _add(broker: Any, version: int, txn: dict[str, Any], transactional_id: str, 
     return _results(topics, lambda t, p: code)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     version = header.api_version
     if version <= 3:
+        # A client starting its next transaction waits for the previous one's markers rather
+        # than being told to back off (TransactionCoordinator.await_completion).
+        await broker.txn.await_completion(request["v3_and_below_transactional_id"])
         results = _add(broker, version, {}, request["v3_and_below_transactional_id"],
                        request["v3_and_below_producer_id"], request["v3_and_below_producer_epoch"],
                        request["v3_and_below_topics"])
