@@ -46,7 +46,7 @@ def _produce(p: Producer, topic: str, value: bytes, count: int, partitions: int,
                 p.produce(topic, value, partition=(start + i) % partitions)
                 break
             except BufferError:
-                p.poll(0.05)
+                p.poll(0.001)  # local queue full: serve delivery reports, retry at once
         if i % 1000 == 0:
             p.poll(0)
 
