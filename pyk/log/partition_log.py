@@ -412,6 +412,7 @@ class PartitionLog:
                              f"cannot delete records before {offset}: outside [0, high watermark {self.high_watermark}]")
         if offset <= self.log_start_offset:
             return self.log_start_offset
+        old_lso = self.last_stable_offset
         self.log_start_offset = offset
         self._check_offsets()
         # Persist the new start BEFORE removing files: a crash in between then leaves extra
@@ -427,6 +428,10 @@ class PartitionLog:
             self._delete_segment(self.segments.first, now)
         self.producer_state.truncate_head(offset)
         self.epoch_cache.truncate_from_start(offset)
+        # Forgetting a producer whose batches are all gone also ends its open transaction.
+        new_lso = self.last_stable_offset
+        if self.on_stable_advance is not None and new_lso > max(old_lso, offset):
+            self.on_stable_advance(self, self._bytes_between(max(old_lso, offset), new_lso))
         # Deleted segments needed no flush; the recovery point may never point below the log.
         self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
         return offset

@@ -56,14 +56,12 @@ class TransactionIndex:
         self._fd = -1  # opened by the first append (or at load when the file exists)
         self.entries: list[AbortedTxn] = []
         self._last_offsets: list[int] = []  # entries' last offsets, for bisection
-        self.existed = False
         self.corrupt = ""  # why the file on disk cannot be trusted ("" when it can)
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
             return
-        self.existed = True
         if len(data) % ENTRY_SIZE:
             self.corrupt = f"{path}: size {len(data)} is not a multiple of {ENTRY_SIZE}"
             return
@@ -121,15 +119,15 @@ class TransactionIndex:
         self._resize(keep * ENTRY_SIZE)
 
     def reset(self) -> None:
-        """Drops every entry (before recovery rebuilds them from the segment's markers)."""
+        """Drops every entry and the file (before recovery rebuilds them from the segment's
+        markers; the file comes back with the first abort found)."""
         self.entries, self._last_offsets = [], []
         self.corrupt = ""
-        self._resize(0)
+        self.delete()
 
     def _resize(self, size: int) -> None:
-        if self._fd < 0 and not os.path.exists(self.path):
-            return
         if self._fd < 0:
+            # Entries exist, so the file does (appended to before a restart, or at load).
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o644)
         os.ftruncate(self._fd, size)
 

@@ -20,7 +20,7 @@ import time
 from tests.adversity.wire import API_FETCH, Reader, WireClient, fetch_body, parse_fetch, record_batch
 from tests.helpers import confluent_consume, create_topic
 
-INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 47, 48
+INVALID_REQUEST, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 42, 47, 48
 TXN_ATTRIBUTE = 0x10
 
 
@@ -111,3 +111,29 @@ def test_lso_survives_restart_and_librdkafka_read_committed_stops_there(broker_f
                             **{"isolation.level": "read_uncommitted"})
     assert [r.value for r in got] == [b"a", b"b", b"t1", b"t2", b"c", b"d"]
 
+
+
+def test_read_committed_long_poll_woken_by_stable_append(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    with WireClient(broker.bootstrap) as client, WireClient(broker.bootstrap) as producer:
+        assert producer.produce(topic, 0, record_batch([(None, b"a")])).error_code == 0
+        leader = client.leader(topic, 0)
+        # No transaction is open, so an append moves the LSO with the high watermark and must
+        # wake a read_committed long poll at once (through PartitionLog.on_stable_advance).
+        cid = leader.send_request(API_FETCH, 4, fetch_body(topic, 0, 1, isolation_level=1, max_wait_ms=8000))
+        started = time.monotonic()
+        time.sleep(0.2)
+        assert producer.produce(topic, 0, record_batch([(None, b"b")])).error_code == 0
+        frame = leader.recv_frame()
+        assert int.from_bytes(frame[:4], "big") == cid
+        assert time.monotonic() - started < 6.0
+        woken = parse_fetch(Reader(frame, 4), topic, 0)
+        assert woken.batches() == [(1, 1, 0)] and woken.last_stable_offset == 2
+
+
+def test_unknown_isolation_level_is_invalid_request(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    with WireClient(broker.bootstrap) as client:
+        assert client.fetch(topic, 0, 0, isolation_level=2).error_code == INVALID_REQUEST
+        assert client.list_offset(topic, 0, -1, isolation_level=5) == (INVALID_REQUEST, -1)
+        assert client.fetch(topic, 0, 0, isolation_level=1).error_code == 0  # the connection stays usable

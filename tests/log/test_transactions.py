@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.control import read_marker
 from pyk.log.partition_log import READ_COMMITTED, PartitionLog
-from pyk.log.txn_index import ENTRY_SIZE, AbortedTxn
+from pyk.log.txn_index import ENTRY_SIZE, AbortedTxn, TransactionIndex
 from tests.log.conftest import BASE_TS, batch, open_log, read_all, small_config
 from tests.ref.batch import batch_info
 
@@ -354,3 +356,96 @@ def test_torn_tail_inside_a_transaction(log_dir: str) -> None:
     assert again.aborted_transactions(0, 7) == [(2, 3)]
     assert again.segments.active.size > tail_start
     again.close()
+
+
+@pytest.mark.parametrize("recover_from_segment", [1, -2, -1])
+def test_unclean_restart_recovering_only_the_tail(log_dir: str, recover_from_segment: int) -> None:
+    """Recovery from a later segment: the .txnindex of the recovered segments is rebuilt and
+    earlier ones are kept.  The state is replayed from a producer snapshot written at a roll
+    before the recovery point (-2, -1: snapshots of the last two rolls are kept) or, when none
+    is old enough (1), from the start of the log."""
+    config = small_config(**{"segment.bytes": "500"})
+    plog = open_log(log_dir, config)
+    producers = [Producer(plog, 20 + i) for i in range(6)]
+    for i, p in enumerate(producers):
+        p.send(1)
+        plain(plog)
+        if i:
+            producers[i - 1].end(commit=i % 2 == 0)
+    assert len(plog.segments) > recover_from_segment + 1
+    lso, end = plog.last_stable_offset, plog.log_end_offset
+    aborted = plog.aborted_transactions(0, end)
+    entries = [list(s.txn_index.entries) for s in plog.segments]
+    recovery_point = list(plog.segments)[recover_from_segment].base_offset
+    snapshot_used = any(o <= recovery_point for o in plog.producer_state.snapshot_offsets())
+    assert snapshot_used == (recover_from_segment < 0)
+    again = open_log(log_dir, config, had_clean_shutdown=False, recovery_point=recovery_point)
+    assert (again.last_stable_offset, again.log_end_offset) == (lso, end)
+    assert again.aborted_transactions(0, end) == aborted
+    assert [list(s.txn_index.entries) for s in again.segments] == entries
+    again.close()
+    plog.release_files()
+
+
+def test_delete_records_past_an_open_transaction(log_dir: str) -> None:
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "400"}))
+    a = Producer(plog, 1)
+    a.send(1)                  # 0: opens the transaction
+    for _ in range(8):
+        plain(plog, 2)
+    a.send(1)                  # the transaction's last batch, in a later segment
+    assert plog.last_stable_offset == 0
+    plog.delete_records_before(5)
+    # The transaction is still open (its last batch is kept) and nothing below the log start
+    # is readable: the LSO is clamped to the log start.
+    assert plog.last_stable_offset == plog.log_start_offset == 5
+    assert plog.read(5, 1 << 20, isolation_level=READ_COMMITTED).records is None
+    a.end(commit=True)
+    assert plog.last_stable_offset == plog.log_end_offset
+    plog.close()
+
+
+def _kafka_collect(entries: list[AbortedTxn], fetch_offset: int, upper: int) -> tuple[list[AbortedTxn], bool]:
+    """Kafka TransactionIndex.collectAbortedTxns, a linear scan (the reference for the bisection)."""
+    out = []
+    for txn in entries:
+        if txn.last_offset >= fetch_offset and txn.first_offset < upper:
+            out.append(txn)
+        if txn.last_stable_offset >= upper:
+            return out, True
+    return out, False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 6), st.integers(0, 6)), max_size=12),
+       st.integers(0, 80), st.integers(1, 30))
+def test_txn_index_search_matches_kafkas_scan(tmp_path_factory: pytest.TempPathFactory,
+                                              steps: list[tuple[int, int, int]], fetch_offset: int, span: int) -> None:
+    """Entries as appends make them: last offsets strictly increase, last stable offsets never
+    decrease and never pass the marker + 1."""
+    index = TransactionIndex(str(tmp_path_factory.mktemp("txn") / "00000000000000000000.txnindex"), 0)
+    last, lso = 0, 0
+    for back, gap, lso_step in steps:
+        last += gap
+        lso = min(max(lso, lso + lso_step), last + 1)
+        index.append(AbortedTxn(1, max(last - back, 0), last, lso))
+    upper = fetch_offset + span
+    assert index.collect_aborted_txns(fetch_offset, upper) == _kafka_collect(index.entries, fetch_offset, upper)
+    reopened = TransactionIndex(index.path, 0)
+    assert reopened.entries == index.entries and not reopened.corrupt
+    index.close()
+
+
+def test_delete_records_past_a_whole_open_transaction(log_dir: str) -> None:
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "400"}))
+    calls: list[int] = []
+    a = Producer(plog, 1)
+    a.send(1)                  # 0: a transaction whose data all goes below the new log start
+    plain(plog, 2)             # 1-2
+    plain(plog, 2)             # 3-4
+    plog.on_stable_advance = lambda _log, nbytes: calls.append(nbytes)
+    plog.delete_records_before(3)
+    # Kafka forgets a producer with no batch left, and with it its open transaction.
+    assert plog.last_stable_offset == plog.high_watermark == 5
+    assert len(calls) == 1 and calls[0] > 0  # read_committed waiters at 3 can read 3-4 now
+    plog.close()

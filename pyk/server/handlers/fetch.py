@@ -23,7 +23,7 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_leader_epoch, error_for
+from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
@@ -58,6 +58,7 @@ def _read_all(broker: Any, request: dict[str, Any]) -> tuple[dict[str, Any], int
                 "records": b"",
             }
             try:
+                check_isolation_level(isolation_level)
                 plog = broker.partition_log(name, index)
                 check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
                 entry["high_watermark"] = plog.high_watermark
@@ -95,8 +96,6 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
     if session_id != 0 or epoch > 0:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if session_id != 0 else ErrorCode.INVALID_FETCH_SESSION_EPOCH
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
-    if request.get("isolation_level", 0) not in (0, READ_COMMITTED):
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "session_id": 0, "responses": []}
     body, total, keys, errors = _read_all(broker, request)
     min_bytes = request["min_bytes"]
     if total >= min_bytes or request["max_wait_ms"] <= 0 or errors or not keys:

@@ -16,7 +16,7 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_leader_epoch, error_for
+from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -40,7 +40,8 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    read_committed = request.get("isolation_level", 0) == READ_COMMITTED
+    isolation_level = request.get("isolation_level", 0)
+    read_committed = isolation_level == READ_COMMITTED
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -50,6 +51,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             entry = {"partition_index": index, "error_code": ErrorCode.NONE, "timestamp": -1, "offset": -1,
                      "leader_epoch": -1}
             try:
+                check_isolation_level(isolation_level)
                 plog = broker.partition_log(name, index)
                 check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
