@@ -142,6 +142,9 @@ class TransactionCoordinator:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Produce verifications under way, by (topic, partition, producer id, epoch): pipelined
+        # batches of one producer share one, so they resume, and append, in arrival order.
+        self._verifying: dict[tuple[str, int, int, int], asyncio.Future[ErrorCode]] = {}
 
     # Lifecycle ---------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -360,6 +363,20 @@ class TransactionCoordinator:
         if node["node_id"] == self.broker.node_id:
             return self.verify_local(transactional_id, producer_id, epoch, topic, partition)
         return await self.markers.verify(node["node_id"], transactional_id, producer_id, epoch, topic, partition)
+
+    def verify_produce(self, transactional_id: str, producer_id: int, epoch: int, topic: str,
+                       partition: int) -> asyncio.Future[ErrorCode]:
+        """KIP-890 part 1 for Produce: the error a transactional batch starting the producer's
+        transaction in `topic`-`partition` gets, NONE when AddPartitionsToTxn added it.  This
+        closes Kafka's "hanging transaction" hole: a late batch of an aborted transaction would
+        otherwise open a transaction no coordinator knows of, holding the LSO forever."""
+        key = (topic, partition, producer_id, epoch)
+        shared = self._verifying.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self.verify_partition(transactional_id, producer_id, epoch, topic, partition))
+            self._verifying[key] = shared
+            shared.add_done_callback(lambda _: self._verifying.pop(key, None))
+        return shared
 
     # EndTxn ------------------------------------------------------------------------------------
     def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool, version: int) -> None:

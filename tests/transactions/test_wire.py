@@ -187,3 +187,38 @@ def test_bad_init_and_listing(broker, topic):
         assert await s.end(tid, pid, epoch, False) == ErrorCode.NONE
 
     run(broker.bootstrap, tid, f"{topic}-g", scenario)
+
+
+def test_produce_to_a_partition_not_in_the_transaction_is_refused(broker, topic):
+    """KIP-890 part 1: the first transactional batch in a partition is verified with the
+    coordinator (on whichever shard); without AddPartitionsToTxn it gets INVALID_TXN_STATE and
+    nothing is written, so no transaction can hang the partition's LSO."""
+    from tests.adversity.wire import record_batch
+
+    create_topic(broker.bootstrap, topic, 2)
+    tid = f"{topic}-tx"
+
+    async def produce(s: Session, partition: int, pid: int, epoch: int, seq: int) -> dict[str, Any]:
+        batch = record_batch([(None, b"v")], producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                             transactional=True)
+        leader = (await s.cluster.metadata(topic))[partition].leader
+        conn = await s.cluster.connection(leader)
+        resp = await conn.request(ApiKey.PRODUCE, 8, {"transactional_id": tid, "acks": -1, "timeout_ms": 5000,
+                                                      "topic_data": [{"name": topic, "partition_data": [
+                                                          {"index": partition, "records": batch}]}]})
+        return dict(resp["responses"][0]["partition_responses"][0])
+
+    async def scenario(s: Session) -> None:
+        r = await s.init(tid)
+        pid, epoch = r["producer_id"], r["producer_epoch"]
+        assert (await s.add(tid, pid, epoch, {topic: [0]})) == {(topic, 0): ErrorCode.NONE}
+        refused = await produce(s, 1, pid, epoch, 0)
+        assert refused["error_code"] == ErrorCode.INVALID_TXN_STATE
+        assert (await produce(s, 0, pid, epoch, 0))["error_code"] == ErrorCode.NONE
+        assert (await produce(s, 0, pid, epoch, 1))["error_code"] == ErrorCode.NONE  # open: no round trip
+        assert (await produce(s, 0, pid, epoch - 1, 2))["error_code"] == ErrorCode.INVALID_PRODUCER_EPOCH
+        assert await s.end(tid, pid, epoch, False) == ErrorCode.NONE
+        offsets = await s.cluster.list_offsets(topic, await s.cluster.metadata(topic), -1)
+        assert offsets == {0: 3, 1: 0}  # partition 1 got nothing: two records and the abort marker in 0
+
+    run(broker.bootstrap, tid, f"{topic}-g", scenario)
