@@ -80,3 +80,31 @@ def test_open_transaction_and_pending_offsets_survive_kill9(broker_factory, topi
         assert (await s.describe(tid))["transaction_state"] == "CompleteCommit"
 
     run(b.bootstrap, tid, group, reloaded)
+
+
+def test_idle_transactional_id_expires_and_stays_gone(broker_factory, topic):
+    b = broker_factory(transactional_id_expiration_ms=1000,
+                       transaction_remove_expired_transaction_cleanup_interval_ms=200)
+    create_topic(b.bootstrap, topic, 1)
+    tid = f"{topic}-tx"
+
+    async def expire(s: Session) -> None:
+        r = await s.init(tid)
+        assert r["error_code"] == ErrorCode.NONE
+        assert (await s.describe(tid))["transaction_state"] == "Empty"
+        for _ in range(100):
+            if (await s.describe(tid))["error_code"] == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the idle transactional id did not expire")
+
+    run(b.bootstrap, tid, f"{topic}-g", expire)
+    b.kill9()
+    b.start()
+
+    async def gone(s: Session) -> None:
+        assert (await s.describe(tid))["error_code"] == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND  # the tombstone
+        r = await s.init(tid)  # a new producer id: the old one is forgotten
+        assert (r["error_code"], r["producer_epoch"]) == (ErrorCode.NONE, 0)
+
+    run(b.bootstrap, tid, f"{topic}-g", gone)
