@@ -996,8 +996,9 @@ class GroupCoordinator:
                 group = Group(group_id, partition, self.clock_ms())
             member_id = request.get("member_id", UNKNOWN_MEMBER_ID)
             generation = request.get("generation_id", NO_GENERATION)
-            if member_id != UNKNOWN_MEMBER_ID or generation >= 0:
-                self._validate_offset_commit(group, member_id, request.get("group_instance_id"), generation)
+            instance_id = request.get("group_instance_id")
+            if member_id != UNKNOWN_MEMBER_ID or generation >= 0 or instance_id is not None:
+                self._validate_offset_commit(group, member_id, instance_id, generation)
         except KafkaError as exc:
             return _partition_errors(topics, exc.code)
         now = self.clock_ms()

@@ -514,7 +514,8 @@ class TransactionCoordinator:
                      topics=[{"topic": t, "partitions": sorted(p)} for t, p in sorted(txn.partitions.items())])
         return entry
 
-    def list(self, states: list[str], producer_ids: list[int], min_duration_ms: int) -> tuple[list[str], list[dict[str, Any]]]:
+    def list_transactions(self, states: list[str], producer_ids: list[int],
+                          min_duration_ms: int) -> tuple[list[str], list[dict[str, Any]]]:
         """(unknown state filters, matching transactions) among the ids hosted here."""
         unknown = [s for s in states if TxnState.from_kafka_name(s) is None]
         wanted = {TxnState.from_kafka_name(s) for s in states} - {None}

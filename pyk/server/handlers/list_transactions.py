@@ -18,7 +18,7 @@ MAX_VERSION = 1
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    unknown, states = broker.txn.list(request["state_filters"], request["producer_id_filters"],
-                                      request.get("duration_filter", -1))
+    unknown, states = broker.txn.list_transactions(request["state_filters"], request["producer_id_filters"],
+                                                   request.get("duration_filter", -1))
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "unknown_state_filters": unknown,
             "transaction_states": states}
