@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from pyk.config import Listener, ServerConfig
-from pyk.coordinator import GroupCoordinator
+from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.cleaner import CleanerConfig
@@ -63,6 +63,7 @@ class Broker:
         self.purgatory: FetchPurgatory | None = None
         self.dispatcher = Dispatcher(self)
         self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
+        self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
         self.connections: set[Connection] = set()
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,6 +120,7 @@ class Broker:
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
         self.logs.start_cleaner(CleanerConfig.from_server(self.config), self.loop)
+        self.txn.start(self.loop)  # load the transactions too (prepared ones resume sending markers)
         assert self.control is not None
         listen = asyncio.ensure_future(self.control.may_listen.wait())
         stop = asyncio.ensure_future(self._stopped.wait())
@@ -203,6 +205,7 @@ class Broker:
             task.cancel()
         for conn in list(self.connections):
             conn.close(None)
+        self.txn.stop()
         self.groups.stop()
         self.logs.stop_cleaner()
         self.logs.close()
