@@ -30,6 +30,15 @@ Owns, for the logs of one LogManager (one shard process):
          still in the producer state, as a header-only batch if all its records went, so
          idempotent producers keep their sequence numbers across cleaning (Kafka does the
          same);
+      2b. transactions (Kafka CleanedTransactionMetadata, see _TransactionWalk): the aborted
+         transactions come from the log's .txnindex entries, snapshotted with the plan.  Records
+         of an aborted transaction never enter the offset map (an aborted later value must not
+         make the committed earlier one look superseded) and are dropped when rewriting,
+         whatever the map says (their header stays if it is the producer's last batch).  A
+         marker stays while a batch of its transaction is still in the output; once none is,
+         it gets a delete horizon like a tombstone (KIP-534) and a pass after that drops it.
+         Each ABORT marker kept brings its .txnindex entry, verbatim, into
+         `<base>.txnindex.cleaned`, swapped in with the rest of the set;
       3. each group is swapped in on the log's event loop (PartitionLog.replace_segments:
          `.cleaned` -> `.swap` -> live, each step crash-safe, see there and LogLoader), then
          the checkpoint moves to the end offset.
@@ -62,9 +71,10 @@ from typing import Any, TypeVar
 
 from pyk import _native
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
-from pyk.log.files import CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, segment_paths
+from pyk.log.files import CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, segment_paths, txn_index_path
 from pyk.log.partition_log import PartitionLog
 from pyk.log.segment import BATCH_HEADER_SIZE, LOG_OVERHEAD, LogSegment
+from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
 log = logging.getLogger("pyk.log.cleaner")
 
@@ -117,6 +127,8 @@ class CleanerStats:
     bytes_read: int = 0  # bytes of segments rewritten
     bytes_written: int = 0
     records_removed: int = 0
+    aborted_records_removed: int = 0  # records of aborted transactions dropped (part of records_removed)
+    markers_removed: int = 0  # transaction markers dropped past their delete horizon
     batches_rewritten: int = 0
     seconds: float = 0.0
     map_bytes: int = 0  # size of the offset map's table
@@ -127,7 +139,8 @@ class CleanerStats:
                 f"({self.map_records} keys, {self.map_records / max(self.map_seconds, 1e-9):.0f} keys/s); "
                 f"{self.bytes_read / mb:.1f} MB cleaned to {self.bytes_written / mb:.1f} MB in "
                 f"{self.seconds:.2f}s ({self.bytes_read / mb / max(self.seconds, 1e-9):.1f} MB/s), "
-                f"{self.records_removed} records removed; offset map {self.map_bytes / mb:.1f} MB")
+                f"{self.records_removed} records removed ({self.aborted_records_removed} aborted), "
+                f"{self.markers_removed} markers removed; offset map {self.map_bytes / mb:.1f} MB")
 
 
 @dataclass
@@ -154,6 +167,7 @@ class _Plan:
     first_uncleanable: int
     segments: list[_Segment]  # every segment below the first uncleanable offset (never the active one)
     producer_last_offsets: frozenset[int]  # last offset of each producer's last batch
+    aborted: list[AbortedTxn]  # every .txnindex entry of the log, in marker order
     now_ms: int
     stats: CleanerStats = field(default_factory=CleanerStats)
 
@@ -354,7 +368,10 @@ class LogCleaner:
                              s.time_index.entries)
                     for s in plog.segments if s.base_offset < first_uncleanable and s is not plog.segments.active]
         last = frozenset(e.last_offset for e in plog.producer_state.producers.values() if e.batches)
-        return _Plan(plog, first_dirty, first_uncleanable, segments, last, now_ms)
+        # Every aborted transaction the log knows of, the active segment's included: a
+        # transaction aborted by a marker past the cleaned range may have records inside it.
+        aborted = [txn for s in plog.segments for txn in s.txn_index.entries]
+        return _Plan(plog, first_dirty, first_uncleanable, segments, last, aborted, now_ms)
 
     # One pass (cleaner thread) ----------------------------------------------------------------
     def clean_now(self, plog: PartitionLog, now_ms: int | None = None) -> CleanerStats | None:
@@ -390,9 +407,12 @@ class LogCleaner:
         tp = (plog.topic, plog.partition)
         with self._lock:
             self._delete_horizons.pop(tp, None)
+        # One walk over the whole rewritten range, group after group in log order: a
+        # transaction's records and its marker may fall into different groups.
+        txns = _TransactionWalk(plan.aborted, to_clean[0].base_offset)
         for group in _group_by_size(to_clean, plog.config.segment_bytes, plog.config.segment_index_bytes):
             self._check_stop()
-            self._clean_group(plan, group, offset_map)
+            self._clean_group(plan, group, offset_map, txns)
             swapped = on_loop(lambda g=group: plog.replace_segments(g[0].base_offset, [s.segment for s in g],
                                                                       on_step=crash_point))
             if not swapped:
@@ -408,11 +428,21 @@ class LogCleaner:
     def _build_offset_map(self, plan: _Plan, dirty: list[_Segment], offset_map: _native.OffsetMap) -> int:
         """Fills the map from the dirty section; returns the end offset of what it covers."""
         stats = plan.stats
+        txns = _TransactionWalk(plan.aborted, plan.first_dirty)
         for segment in dirty:
             for batch, info in self._read_batches(segment):
                 if info.base_offset >= plan.first_uncleanable:
                     break
                 if info.last_offset < plan.first_dirty:
+                    continue
+                if info.is_control:
+                    txns.on_marker(info)
+                elif txns.is_aborted(info):
+                    # Kafka Cleaner.buildOffsetMapForSegment: an aborted record must not
+                    # supersede the committed value of its key.  The map's range still
+                    # covers the batch, so the pass (and the checkpoint) moves past it.
+                    stats.dirty_bytes += len(batch)
+                    offset_map.latest_offset = max(int(offset_map.latest_offset), info.last_offset)
                     continue
                 put, complete = offset_map.put_batch(batch, plan.first_dirty)
                 stats.map_records += put
@@ -422,16 +452,21 @@ class LogCleaner:
                     return int(offset_map.latest_offset) + 1
         return int(offset_map.latest_offset) + 1 if offset_map.latest_offset >= 0 else plan.first_dirty
 
-    def _clean_group(self, plan: _Plan, group: list[_Segment], offset_map: _native.OffsetMap) -> None:
-        """Writes the cleaned copy of `group` as `<base>.*.cleaned`, flushed (Cleaner.cleanSegments)."""
+    def _clean_group(self, plan: _Plan, group: list[_Segment], offset_map: _native.OffsetMap,
+                     txns: _TransactionWalk) -> None:
+        """Writes the cleaned copy of `group` as `<base>.*.cleaned` (and `<base>.txnindex.cleaned`
+        when an ABORT marker with an index entry stays), flushed (Cleaner.cleanSegments)."""
         plog, stats = plan.log, plan.stats
         config = plog.config
         now = plan.now_ms
         new_horizon = now + config.delete_retention_ms
         pending = None  # earliest delete horizon still ahead in the output
         base = group[0].base_offset
-        for path in segment_paths(plog.directory, base, CLEANED_SUFFIX):
+        txn_index_cleaned = txn_index_path(plog.directory, base) + CLEANED_SUFFIX
+        for path in (*segment_paths(plog.directory, base, CLEANED_SUFFIX), txn_index_cleaned):
             _unlink_quiet(path)  # a previous pass's output that was never swapped in
+        aborted_by_marker = {txn.last_offset: txn for txn in plan.aborted}
+        kept_aborts: list[AbortedTxn] = []  # index entries of the ABORT markers kept, in order
         out = LogSegment(plog.directory, base, index_interval_bytes=config.index_interval_bytes,
                          max_index_size=config.segment_index_bytes, active=True, created_ms=plan.now_ms,
                          file_suffix=CLEANED_SUFFIX)
@@ -439,16 +474,48 @@ class LogCleaner:
             for segment in group:
                 for batch, info in self._read_batches(segment):
                     stats.bytes_read += len(batch)
-                    kept, removed, rebuilt = offset_map.filter_batch(batch, now, new_horizon)
-                    stats.records_removed += removed
+                    if info.is_control:
+                        if not info.is_transactional:
+                            pass  # not a transaction marker (none is written today): kept as is
+                        elif txns.on_marker(info) or info.last_offset > offset_map.latest_offset:
+                            pass  # records of its transaction stay (or past the map): kept as is
+                        elif not info.attributes & _DELETE_HORIZON:
+                            # Its transaction's records are all gone: the marker may go too, but
+                            # only after delete.retention.ms, so a consumer that read those
+                            # records before this pass still sees how the transaction ended
+                            # (KIP-534's horizon, as for tombstones; Kafka does the same).
+                            stamped = _with_delete_horizon(batch, info, new_horizon)
+                            if stamped is not None:
+                                stats.batches_rewritten += 1
+                                batch, info = memoryview(stamped), _native.batch_info(stamped)
+                        elif info.first_timestamp <= now:
+                            stats.markers_removed += 1
+                            continue
+                        txn = aborted_by_marker.get(info.last_offset)
+                        if txn is not None:
+                            kept_aborts.append(txn)
+                        kept, removed, rebuilt = info.records_count, 0, None
+                    elif txns.is_aborted(info):
+                        # Kafka Cleaner: records of aborted transactions are discarded whatever
+                        # the map says; the batch header may stay (below) for the producer state.
+                        kept, removed, rebuilt = 0, info.records_count, None
+                        stats.aborted_records_removed += removed
+                        if removed == 0:
+                            removed = -1  # an already empty batch: kept only as a producer's last
+                    else:
+                        kept, removed, rebuilt = offset_map.filter_batch(batch, now, new_horizon)
+                    stats.records_removed += max(removed, 0)
                     if rebuilt is not None:
                         stats.batches_rewritten += 1
                         batch, info = memoryview(rebuilt), _native.batch_info(rebuilt)
                     elif kept == 0 and removed:
                         if info.producer_id >= 0 and info.last_offset in plan.producer_last_offsets:
-                            batch = memoryview(_empty_batch(batch))  # keeps the producer's sequence state
+                            if removed > 0:
+                                batch = memoryview(_empty_batch(batch))  # keeps the producer's sequence state
                         else:
                             continue
+                    if not info.is_control:
+                        txns.on_kept(info)
                     if info.attributes & _DELETE_HORIZON and info.first_timestamp > now:
                         pending = info.first_timestamp if pending is None else min(pending, info.first_timestamp)
                     out.append(batch, info.last_offset, info.max_timestamp)
@@ -458,6 +525,16 @@ class LogCleaner:
             out.flush()
         finally:
             out.close()
+        if kept_aborts:
+            # The entries of the old segments, verbatim (first offset, marker offset and the
+            # LSO after the marker do not change with cleaning), for the ABORT markers kept.
+            index = TransactionIndex(txn_index_cleaned, base)
+            try:
+                for txn in kept_aborts:
+                    index.append(txn)
+                index.flush()
+            finally:
+                index.close()
         if pending is not None:
             tp = (plog.topic, plog.partition)
             with self._lock:
@@ -512,6 +589,78 @@ class LogCleaner:
             for tp in [tp for tp in offsets if tp not in present]:
                 del offsets[tp]
             write_offsets(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), offsets)
+
+
+class _TransactionWalk:
+    """The transactions seen by one walk over a log in offset order (Kafka
+    CleanedTransactionMetadata): which data batches belong to an aborted transaction, and, for
+    each marker, whether a batch of its transaction was kept in the output before it.
+
+    Built from the log's .txnindex entries: an entry names its producer, first offset and
+    marker offset, so a transactional batch of that producer lying between the first offset
+    and the marker is aborted.  Entries whose marker is before `start` end before the walk and
+    are ignored (else their producer's later, committed batches would look aborted).  Used by
+    one cleaner thread for one pass; batches must be fed in offset order.
+    """
+
+    def __init__(self, aborted: list[AbortedTxn], start: int) -> None:
+        # Popped from the end: the aborted transaction starting first is last.
+        self._pending = sorted((t for t in aborted if t.last_offset >= start), key=lambda t: -t.first_offset)
+        self._aborting: dict[int, AbortedTxn] = {}  # producer id -> its aborted transaction under way
+        self._kept: set[int] = set()  # producers with a batch of their current transaction kept
+
+    def _advance(self, offset: int) -> None:
+        pending = self._pending
+        while pending and pending[-1].first_offset <= offset:
+            txn = pending.pop()
+            self._aborting.setdefault(txn.producer_id, txn)
+
+    def is_aborted(self, info: Any) -> bool:
+        """True for a data batch of an aborted transaction."""
+        self._advance(info.last_offset)
+        return bool(info.is_transactional) and info.producer_id in self._aborting
+
+    def on_kept(self, info: Any) -> None:
+        """A data batch goes to the output (whole, filtered or as an empty header)."""
+        if info.is_transactional:
+            self._kept.add(info.producer_id)
+
+    def on_marker(self, info: Any) -> bool:
+        """The producer's transaction ends at this marker; True when a batch of it was kept, so
+        the marker must stay (a read_committed reader, and the producer state rebuilt at
+        start-up, need the marker of every transaction that still has batches)."""
+        self._advance(info.last_offset)
+        self._aborting.pop(info.producer_id, None)
+        if info.producer_id in self._kept:
+            self._kept.discard(info.producer_id)
+            return True
+        return False
+
+
+def _with_delete_horizon(batch: memoryview, info: Any, horizon_ms: int) -> bytes | None:
+    """A copy of the uncompressed control batch `batch` whose baseTimestamp is the delete
+    horizon (attribute bit 6, KIP-534), its records' timestamp deltas re-based so their
+    timestamps do not change (what OffsetMap.filter_batch does for tombstones); None for a
+    compressed batch (the broker never writes one), which is then kept as is."""
+    if info.compression:
+        return None
+    rebase = info.first_timestamp - horizon_ms
+    body = bytearray()
+    at = BATCH_HEADER_SIZE
+    for _ in range(info.records_count):
+        #   length: varint  attributes: int8  timestampDelta: varlong  (offsetDelta ... as is)
+        length, at = _native.decode_varint(batch, at)
+        end = at + length
+        delta, after = _native.decode_varint(batch, at + 1)
+        record = bytes(batch[at: at + 1]) + _native.encode_varint(delta + rebase) + bytes(batch[after:end])
+        body += _native.encode_varint(len(record)) + record
+        at = end
+    out = bytearray(batch[:BATCH_HEADER_SIZE]) + body
+    struct.pack_into(">i", out, 8, len(out) - LOG_OVERHEAD)
+    struct.pack_into(">h", out, 21, info.attributes | _DELETE_HORIZON)
+    struct.pack_into(">q", out, 27, horizon_ms)
+    struct.pack_into(">I", out, 17, _native.crc32c(memoryview(out)[21:]))
+    return bytes(out)
 
 
 def _group_by_size(segments: list[_Segment], max_size: int, max_index_size: int) -> list[list[_Segment]]:

@@ -219,7 +219,7 @@ class LogLoader:
         for name in os.listdir(self.directory):
             if name.endswith(SWAP_SUFFIX):
                 continue
-            for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
                 base = parse_offset_file(name, suffix)
                 if base is not None and low <= base < high:
                     log.info("%s: deleting %s, replaced by an interrupted cleaner swap", self.directory, name)
@@ -255,8 +255,9 @@ class LogLoader:
 
 
 def _base_of(name: str) -> int | None:
-    """Base offset of a segment file name without its .cleaned/.swap suffix."""
-    for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+    """Base offset of a segment file name without its .cleaned/.swap suffix (the cleaner's
+    output may include a .txnindex)."""
+    for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
         base = parse_offset_file(name, suffix)
         if base is not None:
             return base

@@ -48,7 +48,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
 from pyk.log.control import build_marker
 from pyk.log.epoch_cache import LeaderEpochFileCache
-from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, segment_paths
+from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, segment_paths, txn_index_path
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
 from pyk.log.retention import Deletion, deletable_segments
@@ -546,14 +546,19 @@ class PartitionLog:
         "live" (the kill -9 tests' fault-injection hook).
         """
         step = on_step or (lambda _name: None)
-        cleaned = segment_paths(self.directory, base_offset, CLEANED_SUFFIX)
+        cleaned: tuple[str, ...] = segment_paths(self.directory, base_offset, CLEANED_SUFFIX)
+        txn_index = txn_index_path(self.directory, base_offset)
         current = [self.segments.floor(seg.base_offset) for seg in old]
         active = self.segments.active
         if self.closed or not old or any(c is not seg or seg is active for c, seg in zip(current, old, strict=True)):
-            for path in cleaned:
+            for path in (*cleaned, txn_index + CLEANED_SUFFIX):
                 _unlink_quiet(path)
             return False
-        swap = segment_paths(self.directory, base_offset, SWAP_SUFFIX)
+        swap: tuple[str, ...] = segment_paths(self.directory, base_offset, SWAP_SUFFIX)
+        # The cleaner writes a `.txnindex.cleaned` only when the cleaned range keeps an ABORT
+        # marker; it travels with the set (renamed last, so a crash before it is a roll-back).
+        if os.path.exists(txn_index + CLEANED_SUFFIX):
+            cleaned, swap = (*cleaned, txn_index + CLEANED_SUFFIX), (*swap, txn_index + SWAP_SUFFIX)
         for src, dst in zip(cleaned, swap, strict=True):
             os.rename(src, dst)
         fsync_dir(self.directory)
@@ -563,7 +568,10 @@ class PartitionLog:
             self._delete_segment(seg, now)
             if i == 0:
                 step("delete")
-        for src, dst in zip(swap, segment_paths(self.directory, base_offset), strict=True):
+        live: tuple[str, ...] = segment_paths(self.directory, base_offset)
+        if len(swap) > len(live):
+            live = (*live, txn_index)
+        for src, dst in zip(swap, live, strict=True):
             os.rename(src, dst)
         fsync_dir(self.directory)
         step("live")
@@ -573,6 +581,9 @@ class PartitionLog:
         if not new.load_tail():
             new.recover()  # unreachable for a segment the cleaner wrote and flushed; safe
         self.segments.add(new)
+        # A cached read bound (the LSO's position) may point into a replaced segment that had
+        # the same base offset.
+        self._position_cache = None
         return True
 
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
