@@ -152,5 +152,5 @@ def describe_members(ms: list[Member]) -> str:
     for i, m in enumerate(ms):
         events = [e for e in m.events() if e["ev"] != "msg"]
         out.append(f"member {i} ({' '.join(m.args[:2])}) alive={m.proc.poll() is None} owns {sorted(m.owned())} "
-                   f"consumed {len(m.messages())}; last events {events[-6:]}; stderr tail {m.stderr()[-600:]!r}")
+                   f"consumed {len(m.messages())}; last events {events[-6:]}; stderr tail {m.stderr()[-1500:]!r}")
     return "\n".join(out)

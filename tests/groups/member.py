@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 import time
@@ -115,6 +116,9 @@ def run_kafka_python(args: argparse.Namespace, out: Out) -> None:
         def on_partitions_assigned(self, assigned: Any) -> None:
             out.write(ev="assign", parts=sorted(p.partition for p in assigned))
 
+    # The coordinator's join/sync steps go to stderr: a test that times out shows where a member stopped.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
     c = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=args.group, auto_offset_reset="earliest",
                       enable_auto_commit=False, session_timeout_ms=args.session_ms,
                       heartbeat_interval_ms=args.heartbeat_ms, fetch_max_wait_ms=50,
