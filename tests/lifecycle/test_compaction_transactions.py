@@ -13,6 +13,7 @@ import time
 
 from confluent_kafka import KafkaException, Producer
 
+from pyk import _native
 from tests.helpers import confluent_consumer, create_topic, unique_topic, wait_for
 from tests.transactions.helpers import describe, txn_producer
 
@@ -60,11 +61,25 @@ def filler(bootstrap: str, topic: str) -> None:
     assert p.flush(30) == 0
 
 
+def control_batches(partition_dir: object) -> int:
+    """Transaction markers in the partition's segment files."""
+    count = 0
+    for path in sorted(partition_dir.glob("*.log")):  # type: ignore[attr-defined]
+        raw = path.read_bytes()
+        pos = 0
+        while pos + 61 <= len(raw):
+            info = _native.batch_info(raw, pos)
+            count += info.is_control
+            pos += info.size
+    return count
+
+
 def test_compacted_topic_keeps_exactly_the_committed_table(broker_factory):
     b = broker_factory(log_cleaner_backoff_ms=200)
     topic = unique_topic("txn-compact")
     create_topic(b.bootstrap, topic, 1, {"cleanup.policy": "compact", "segment.bytes": "4096",
-                                         "segment.ms": "1000", "min.cleanable.dirty.ratio": "0.01"})
+                                         "segment.ms": "1000", "min.cleanable.dirty.ratio": "0.01",
+                                         "delete.retention.ms": "2000"})
     p = txn_producer(b.bootstrap, f"{topic}-tx")
     expected: dict[bytes, bytes | None] = {}
     aborted_values: set[bytes] = set()
@@ -111,6 +126,14 @@ def test_compacted_topic_keeps_exactly_the_committed_table(broker_factory):
     table = latest_per_key(read_records(b.bootstrap, topic, "read_committed"))
     assert {k: v for k, v in table.items() if v is not None} == expected_live
     assert set(table) - set(expected_live) <= {b"k1"}  # the tombstone, until delete.retention.ms
+    # Markers of transactions with nothing left in the log go after delete.retention.ms (2 s);
+    # the read_committed table does not change.
+    markers = control_batches(b.partition_dir(topic, 0))
+    assert markers >= 12
+    wait_for(lambda: filler(b.bootstrap, topic) or control_batches(b.partition_dir(topic, 0)) < markers - 3,
+             timeout=60, interval=0.5, what="markers removed after their delete horizon")
+    table = latest_per_key(read_records(b.bootstrap, topic, "read_committed"))
+    assert {k: v for k, v in table.items() if v is not None} == expected_live
     # And after a restart the same.
     b.restart()
     table = latest_per_key(read_records(b.bootstrap, topic, "read_committed"))
@@ -141,7 +164,8 @@ def test_aborted_txn_offset_commit_then_compaction_and_restart(broker_factory):
     from kafka.structs import OffsetAndMetadata, TopicPartition
 
     b = broker_factory(num_shards=1, log_cleaner_backoff_ms=200, log_cleaner_min_cleanable_ratio=0.01,
-                       offsets_topic_num_partitions=1, offsets_topic_segment_bytes=4096)
+                       offsets_topic_num_partitions=1, offsets_topic_segment_bytes=4096,
+                       transaction_state_log_num_partitions=1, transaction_state_log_segment_bytes=4096)
     topic = unique_topic("txn-offsets")
     out = topic + "-out"
     create_topic(b.bootstrap, topic, 1)
@@ -183,5 +207,19 @@ def test_aborted_txn_offset_commit_then_compaction_and_restart(broker_factory):
     finally:
         other.close()
     assert _committed_offset(b.bootstrap, group, topic) == last_committed
+    # __transaction_state (plain batches, compacted) was cleaned too; the id's state survives.
+    wait_for(lambda: _cleaned_up_to(b.log_text(), "__transaction_state-0") > 0, timeout=60,
+             what="__transaction_state cleaned")
     b.restart()
     assert _committed_offset(b.bootstrap, group, topic) == last_committed
+    assert describe(b.bootstrap, tid)["transaction_state"] == "CompleteAbort"
+    # The same transactional id carries on after the restart, and its commit counts.
+    p = KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id=tid, request_timeout_ms=20000)
+    try:
+        p.init_transactions()
+        p.begin_transaction()
+        p.send_offsets_to_transaction({TopicPartition(topic, 0): OffsetAndMetadata(21, "", -1)}, group)
+        p.commit_transaction()
+    finally:
+        p.close(timeout=10)
+    assert wait_for(lambda: _committed_offset(b.bootstrap, group, topic) == 21, timeout=20)
