@@ -194,7 +194,7 @@ cdef int batch_validate(const uint8_t *p, Py_ssize_t n, int64_t max_message_byte
     return ERR_NONE
 
 
-def validate_batch(buf, int64_t max_message_bytes, bint deep=False):
+def validate_batch(buf, int64_t max_message_bytes, bint deep=False, Py_ssize_t max_decompressed=-1):
     """Check a produce request's records field: exactly one complete v2 batch.
 
     Returns a Kafka error code: 0 ok; CORRUPT_MESSAGE (2) truncated, length mismatch or
@@ -202,7 +202,8 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False):
     larger than max_message_bytes; INVALID_RECORD (87) several batches, bad count /
     lastOffsetDelta, unknown codec, or records that do not frame exactly.  Compressed
     batches get header and CRC checks only, unless deep: then the records section is
-    decompressed (CORRUPT_MESSAGE if that fails) and its records walked too.
+    decompressed (CORRUPT_MESSAGE if that fails or would exceed max_decompressed >= 0 bytes,
+    a few KB of zstd can claim GBs) and its records walked too.
     """
     cdef Py_buffer view
     cdef const uint8_t *p
@@ -222,7 +223,8 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False):
         if compression == CODEC_NONE:
             return code
         try:
-            records = codec_run(True, compression, p + BATCH_HEADER_SIZE, view.len - BATCH_HEADER_SIZE, -1)
+            records = codec_run(True, compression, p + BATCH_HEADER_SIZE, view.len - BATCH_HEADER_SIZE,
+                                max_decompressed)
         except ValueError:
             return ERR_CORRUPT_MESSAGE
         return records_walk(<const uint8_t *>PyBytes_AS_STRING(records), len(records),

@@ -4,7 +4,8 @@ Owns the broker-side checks of one produced RecordBatch v2 (Kafka LogValidator.j
 in-place rewrite that makes it part of the log:
 
   * structure, CRC, sizes and record framing: pyk._native.validate_batch, with max.message.bytes
-    (one complete v2 batch, nothing else; its error code is raised as a KafkaError);
+    (one complete v2 batch, nothing else; its error code is raised as a KafkaError); compressed
+    records are decompressed (bounded) and framed too, as Kafka does;
   * no control batches from clients (they are written by the broker's transaction markers);
   * a transactional batch carries a producer id (its transaction is tracked per producer);
   * on compacted topics (cleanup.policy contains compact) every record has a key;
@@ -44,10 +45,14 @@ class LogValidator:
         converted = len(records) > legacy.MAGIC_OFFSET and records[legacy.MAGIC_OFFSET] < 2
         if converted:
             records = legacy.up_convert(records, config, now_ms)
-        code = _native.validate_batch(records, config.max_message_bytes)
+        # Deep: a compressed batch is decompressed and its records walked, as Kafka's
+        # LogValidator does, so a payload that does not decompress (or would inflate past
+        # legacy.MAX_DECOMPRESSED_BYTES) is refused here instead of being served to consumers.
+        code = _native.validate_batch(records, config.max_message_bytes, True, legacy.MAX_DECOMPRESSED_BYTES)
         if code:
             raise KafkaError(_error_code(code), f"record batch of {len(records)} bytes rejected "
-                                                f"(max.message.bytes={config.max_message_bytes})")
+                                                f"(max.message.bytes={config.max_message_bytes}, "
+                                                f"decompressed at most {legacy.MAX_DECOMPRESSED_BYTES})")
         info = _native.batch_info(records)
         if info.is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "control batches cannot be produced by clients")

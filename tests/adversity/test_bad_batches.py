@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyk import _native
 from tests.adversity.wire import WireClient, record_batch
 from tests.helpers import confluent_consume, confluent_produce, create_topic, make_records
 
@@ -125,3 +126,28 @@ def test_idempotent_sequences_on_the_wire(broker, wire, topic):
     assert wire.produce(topic, 0, batch(6)).base_offset == 6
     got = confluent_consume(broker.bootstrap, topic, 0, 0, 9)
     assert [r.key for r in got] == [b"s%d" % i for i in range(9)]
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4], ids=["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_payload_that_does_not_decompress_is_corrupt_message(broker, wire, topic, codec):
+    """The CRC covers the bytes, not their meaning: a compressed records section that does not
+    decompress is refused (Kafka decompresses every produced batch) rather than acknowledged
+    and then served to consumers that cannot read it."""
+    create_topic(broker.bootstrap, topic)
+    good = record_batch([(b"k%d" % i, b"v" * 50) for i in range(5)], codec=codec)
+    assert wire.produce(topic, 0, good).base_offset == 0
+    garbage = record_batch([(b"k", b"v")] * 5, codec=codec, records_section=b"\x00\x01\x02garbage" * 20)
+    assert wire.produce(topic, 0, garbage).error_code == CORRUPT_MESSAGE
+    assert _leo(wire, topic) == 5
+    assert [r.key for r in confluent_consume(broker.bootstrap, topic, 0, 0, 5)] == [b"k%d" % i for i in range(5)]
+
+
+def test_decompression_bomb_is_refused_without_inflating(broker, wire, topic):
+    """A few KB of zstd that claims 120 MB of records: refused once the inflated size passes the
+    bound (legacy.MAX_DECOMPRESSED_BYTES, 100 MiB), and the broker keeps serving."""
+    create_topic(broker.bootstrap, topic)
+    bomb = _native.compress(4, bytes(120 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    bad = wire.produce(topic, 0, record_batch([(b"k", b"v")], codec=4, records_section=bomb))
+    assert bad.error_code == CORRUPT_MESSAGE
+    assert wire.produce(topic, 0, _good(0)).base_offset == 0

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import crc32c
 
+from pyk import _native
+
 API_PRODUCE, API_FETCH, API_LIST_OFFSETS, API_METADATA, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 1, 2, 3, 18, 22
 
 
@@ -331,18 +333,27 @@ def record_batch(
     bad_crc: bool = False,
     length_delta: int = 0,
     transactional: bool = False,
+    codec: int = 0,
+    records_section: bytes | None = None,
 ) -> bytes:
-    """An uncompressed batch of (key, value) records at base offset 0 (the broker assigns offsets).
+    """A batch of (key, value) records at base offset 0 (the broker assigns offsets).
 
-    bad_crc flips the stored CRC; length_delta makes batchLength disagree with the bytes sent.
+    bad_crc flips the stored CRC; length_delta makes batchLength disagree with the bytes sent;
+    codec sets the compression bits (the records are compressed with pyk's codecs) and
+    records_section replaces the records bytes outright (under a CRC that matches them).
     """
     ts = int(time.time() * 1000) if timestamp is None else timestamp
     body = bytearray()
     for i, (key, value) in enumerate(records):
         rec = b"\x00" + varint(0) + varint(i) + _bytes_field(key) + _bytes_field(value) + varint(0)
         body += varint(len(rec)) + rec
+    if codec:
+        body = bytearray(_native.compress(codec, bytes(body)))
+    if records_section is not None:
+        body = bytearray(records_section)
+    attributes = (0x10 if transactional else 0) | codec
     after_crc = (
-        struct.pack(">hiqqqhi", 0x10 if transactional else 0, len(records) - 1, ts, ts, producer_id, producer_epoch,
+        struct.pack(">hiqqqhi", attributes, len(records) - 1, ts, ts, producer_id, producer_epoch,
                     base_sequence)
         + struct.pack(">i", len(records))
         + bytes(body)

@@ -103,7 +103,7 @@ def _validate(data: memoryview, max_message_bytes: int) -> int:
     return ERR_NONE
 
 
-def validate_batch(buf: object, max_message_bytes: int, deep: bool = False) -> int:
+def validate_batch(buf: object, max_message_bytes: int, deep: bool = False, max_decompressed: int = -1) -> int:
     max_message_bytes = int64(max_message_bytes)
     data = byte_view(buf)
     code = _validate(data, max_message_bytes)
@@ -113,7 +113,7 @@ def validate_batch(buf: object, max_message_bytes: int, deep: bool = False) -> i
     if info.compression == 0:
         return code
     try:
-        records = decompress(info.compression, data[HEADER_SIZE:info.size])
+        records = decompress(info.compression, data[HEADER_SIZE:info.size], max_decompressed)
     except ValueError:
         return ERR_CORRUPT_MESSAGE
     return records_walk(memoryview(records), info.records_count)

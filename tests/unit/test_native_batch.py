@@ -172,6 +172,28 @@ def test_validate_large_batch_without_gil():
     assert native.validate_batch(batch, MAX) == ErrorCode.CORRUPT_MESSAGE
 
 
+@no_deadline
+@given(codec=st.sampled_from([1, 2, 3, 4]), count=st.integers(1, 20), cap=st.integers(-1, 40_000))
+def test_deep_validation_caps_the_decompressed_size(codec, count, cap):
+    """A compressed batch is decompressed and walked only within max_decompressed bytes: the
+    broker never inflates a small request into an unbounded buffer (a zstd/gzip bomb)."""
+    recs = [Record(bytes(1000), key=b"k%d" % i) for i in range(count)]
+    batch = build_batch(recs, compression=codec)
+    plain = len(build_batch(recs)) - 61
+    code = native.validate_batch(batch, MAX, True, cap)
+    assert code == ref.validate_batch(batch, MAX, True, cap)
+    assert code == (0 if cap < 0 or cap >= plain else ErrorCode.CORRUPT_MESSAGE)
+
+
+def test_deep_validation_rejects_a_payload_that_does_not_decompress(impl):
+    batch = build_batch([Record(b"v" * 100, key=b"k")], compression=1)
+    body = bytearray(batch)
+    body[61:] = bytes(len(body) - 61)  # zeros where the gzip stream was ...
+    struct.pack_into(">I", body, 17, native.crc32c(bytes(body[21:])))  # ... under a valid CRC
+    assert impl.validate_batch(body, MAX) == 0  # the shallow check cannot see it
+    assert impl.validate_batch(body, MAX, True) == ErrorCode.CORRUPT_MESSAGE
+
+
 # assign_offsets
 
 @no_deadline
