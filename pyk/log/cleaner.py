@@ -504,6 +504,10 @@ class LogCleaner:
                             removed = -1  # an already empty batch: kept only as a producer's last
                     else:
                         kept, removed, rebuilt = offset_map.filter_batch(batch, now, new_horizon)
+                        if info.records_count == 0:
+                            # A header an earlier pass kept for its producer: it goes once that
+                            # producer has a later batch (Kafka BatchRetention.DELETE_EMPTY).
+                            removed = -1
                     stats.records_removed += max(removed, 0)
                     if rebuilt is not None:
                         stats.batches_rewritten += 1

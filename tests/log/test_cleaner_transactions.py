@@ -424,3 +424,28 @@ def test_txn_index_entries_are_verbatim(manager):
     cleaner(manager).clean_now(plog)
     assert plog.segments.first.txn_index.entries == [AbortedTxn(1, 0, 2, 1)]
     assert committed_table(plog) == {b"L": b"b"}
+
+
+def test_empty_headers_go_once_their_producer_moved_on_and_then_the_markers(manager):
+    plog = manager.create("t", 0, compact_config(**{"delete.retention.ms": "1000"}))
+    a = Producer(plog, 1)
+    a.send([(b"K", b"a1")])
+    a.end(commit=True)              # 1
+    write(plog, [(b"K", b"plain")])  # 2: supersedes a's record; a's batch at 0 is a's last
+    plog.roll()
+    c = cleaner(manager)
+    now = now_ms()
+    c.clean_now(plog, now)
+    # a's batch stays as an empty header (its sequence state), so its marker stays unstamped.
+    got = [(info.base_offset, info.records_count, info.attributes & 0x40) for info, _ in batches(plog)]
+    assert got == [(0, 0, 0), (1, 1, 0), (2, 1, 0)]
+    a.send([(b"L", b"a2")])          # 3: a moves on
+    a.end(commit=True)              # 4
+    plog.roll()
+    c.clean_now(plog, now)
+    got = [(info.base_offset, info.records_count, info.attributes & 0x40) for info, _ in batches(plog)]
+    assert got == [(1, 1, 0x40), (2, 1, 0), (3, 1, 0), (4, 1, 0)]
+    c.clean_now(plog, now + 1000)
+    assert [info.base_offset for info, _ in batches(plog)] == [2, 3, 4]
+    assert committed_table(plog) == {b"K": b"plain", b"L": b"a2"}
+    assert a.send([(b"M", b"a3")]) == 5  # a's sequence state is intact
