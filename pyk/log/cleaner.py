@@ -26,10 +26,10 @@ Owns, for the logs of one LogManager (one shard process):
          horizon passed is cleaned again even below its dirty ratio).  Batches keep their base
          offset, last offset, producer fields and timestamps (offsets of survivors never
          change; gaps are fine); a batch is re-encoded only when records were removed, with
-         its own codec.  Control batches are kept, and so is the last batch of each producer
-         still in the producer state, as a header-only batch if all its records went, so
-         idempotent producers keep their sequence numbers across cleaning (Kafka does the
-         same);
+         its own codec.  The last batch of each producer still in the producer state is
+         kept, as a header-only batch if all its records went, so idempotent producers keep
+         their sequence numbers across cleaning (Kafka does the same); such a header goes
+         once its producer has a later batch;
       2b. transactions (Kafka CleanedTransactionMetadata, see _TransactionWalk): the aborted
          transactions come from the log's .txnindex entries, snapshotted with the plan.  Records
          of an aborted transaction never enter the offset map (an aborted later value must not
