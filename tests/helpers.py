@@ -40,6 +40,9 @@ LOG_TAIL_BYTES = 30_000
 # Shards per test broker: the machine's cores (pyk's default) unless PYK_TEST_SHARDS says otherwise,
 # so the same suite runs with 1 and with 2 shards.
 TEST_SHARDS = int(os.environ.get("PYK_TEST_SHARDS", "0")) or len(os.sched_getaffinity(0))
+# The I/O engine of test brokers (io.engine) unless a test sets its own: PYK_TEST_ENGINE=io_uring
+# or =epoll runs the same suite on each engine; unset, the config default (auto).
+TEST_ENGINE = os.environ.get("PYK_TEST_ENGINE")
 
 
 def free_port(count: int = 1) -> int:
@@ -164,6 +167,8 @@ class BrokerProcess:
             "--override", f"log.dirs={self.log_dir}",
             "--override", f"num.shards={self.shards}",
         ]  # fmt: skip
+        if TEST_ENGINE and "io.engine" not in self.overrides:
+            cmd += ["--override", f"io.engine={TEST_ENGINE}"]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd
