@@ -28,6 +28,7 @@ import asyncio
 import errno
 import fcntl
 import logging
+import mmap
 import os
 import socket
 import time
@@ -254,7 +255,7 @@ class UringSender(_SendQueue):
         self.inflight = 0  # ops of the current chain not completed yet
         self.wait_writable = False  # the last chain stopped on a full socket
         self.pipe: tuple[int, int] | None = None  # (read end, write end), made at the first file region
-        self.pipe_size = 0
+        self.pipe_chunk = 0  # bytes one splice into the empty pipe always takes whole
         self.closing = False
 
     def send(self, parts: list[Any]) -> None:
@@ -286,7 +287,7 @@ class UringSender(_SendQueue):
                 position = head.position + offset
                 end = head.position + head.size
                 while position < end and len(chain) < _CHAIN_MAX_SQES - 1:
-                    chunk = min(end - position, self.pipe_size)
+                    chunk = min(end - position, self.pipe_chunk)
                     chain.append((_FILL, (head.fd, position, chunk)))
                     chain.append((_DRAIN, chunk))
                     position += chunk
@@ -304,10 +305,14 @@ class UringSender(_SendQueue):
             self.conn.close(f"cannot create the splice pipe: {exc}", level=logging.ERROR)
             return False
         try:
-            self.pipe_size = fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+            size = fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         except OSError:
             # Over fs.pipe-user-pages-soft: keep the default size, smaller chunks.
-            self.pipe_size = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+            size = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+        # A pipe holds size / page-size page references: a region that does not start on a page
+        # boundary spans one page more than its length, so one page less always fits whole
+        # (a short fill costs two extra trips through the loop).
+        self.pipe_chunk = size - mmap.PAGESIZE
         self.pipe = (r, w)
         return True
 

@@ -19,12 +19,14 @@ from tests.ref.batch import (
 from tests.ref.compress import compress, decompress, recompress_batch
 from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
+from tests.ref.uring import Ring, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
 
 __all__ = [
     "BATCH_INFO_FIELDS",
     "CRC32C_HW",
     "BatchInfo",
+    "Ring",
     "ScanResult",
     "assign_offsets",
     "batch_info",
@@ -39,6 +41,7 @@ __all__ = [
     "recompress_batch",
     "scan_batches",
     "timeindex_lookup",
+    "uring_probe",
     "validate_batch",
     "varint_size",
 ]
