@@ -135,6 +135,7 @@ class BrokerProcess:
     port: int = 0
     shards: int = TEST_SHARDS
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the process
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
@@ -192,7 +193,7 @@ class BrokerProcess:
     def _start_once(self, timeout: float) -> BrokerProcess:
         assert not self.running, "broker already running"
         self.runs += 1
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **self.env)
         with open(self.log_file, "ab") as log:
             log.write(f"\n===== pyk-tests: start #{self.runs}: {' '.join(self.command())}\n".encode())
             log.flush()

@@ -385,6 +385,7 @@ class UringEngine:
         self._ops: dict[int, Callable[[int], None]] = {}
         self._next_token = 0
         self._submit_scheduled = False
+        self._closed = False
         loop.add_reader(self.ring.eventfd, self._on_completions)
 
     def sender(self, conn: Writer) -> UringSender:
@@ -402,7 +403,7 @@ class UringEngine:
 
     def _submit(self) -> None:
         self._submit_scheduled = False
-        if self.ring.queued:
+        if self.ring.queued and not self._closed:
             self.ring.submit()
 
     def queue_chain(self, sender: UringSender, chain: list[tuple[int, Any]]) -> None:
@@ -472,6 +473,8 @@ class UringEngine:
                 log.exception("io_uring completion handler failed")
 
     def close(self) -> None:
+        """At shutdown, after the connections: what is still in flight is abandoned."""
+        self._closed = True
         self.loop.remove_reader(self.ring.eventfd)
         self.ring.close()
 
