@@ -250,6 +250,20 @@ def test_resolve_without_io_uring(monkeypatch):
         engines.resolve("io_uring")
 
 
+def test_auto_preferring_io_uring_falls_back_with_one_line(monkeypatch, caplog):
+    """Where io_uring is the preference, auto without it says so once (the orchestrator
+    announces; the shards resolve quietly)."""
+    monkeypatch.setattr(engines, "AUTO_PREFERENCE", "io_uring")
+    monkeypatch.setenv(engines.DISABLE_ENV, "1")
+    with caplog.at_level(logging.INFO, logger="pyk.server"):
+        assert engines.resolve("auto", announce=True) == "epoll"
+        assert engines.resolve("auto") == "epoll"
+    assert [r.getMessage() for r in caplog.records] == [
+        "io.engine=auto: io_uring is unavailable (disabled by PYK_DISABLE_IO_URING=1); using epoll"]
+    monkeypatch.delenv(engines.DISABLE_ENV)
+    assert engines.resolve("auto") == "io_uring"
+
+
 def test_resolve_with_io_uring(monkeypatch):
     monkeypatch.delenv(engines.DISABLE_ENV, raising=False)
     assert engines.resolve("io_uring") == "io_uring"
