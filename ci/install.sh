@@ -20,10 +20,11 @@ case "${1:-}" in
 esac
 
 # System packages --------------------------------------------------------------------------------
-# Build: compiler, Python headers, the codec and io_uring libraries pyk._native links.
+# Build: compiler, Python headers, the codec, xxhash (log cleaner) and io_uring libraries
+# pyk._native links.
 # Tools: kcat for the README's quick start and the client tests; librdkafka-dev for the
 # load generator of the benchmarks.
-PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev)
+PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev kcat librdkafka-dev)
 # Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
 [ -n "$EXTRAS" ] && PACKAGES+=(zookeeper burrow)
 

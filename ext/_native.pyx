@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True
 """pyk._native: CRC32C, record batch validation and offset rewrite, segment scanning,
-index search and compression codecs, the byte-level hot paths of the broker.
+index search, compression codecs and the log cleaner's offset map, the byte-level hot paths of the broker.
 
 One compilation unit built from small files (STYLE practice 1); every function here has a
 pure-Python twin with the same name in tests/ref/.
@@ -15,4 +15,5 @@ include "records.pyx"
 include "batch.pyx"
 include "index.pyx"
 include "compress.pyx"
+include "offset_map.pyx"
 include "uring.pyx"

@@ -30,6 +30,7 @@ cdef enum:
     BATCH_ATTR_TIMESTAMP_TYPE = 0x08          # set: LogAppendTime, clear: CreateTime
     BATCH_ATTR_TRANSACTIONAL = 0x10
     BATCH_ATTR_CONTROL = 0x20
+    BATCH_ATTR_DELETE_HORIZON = 0x40          # set: baseTimestamp holds the delete horizon (KIP-534)
 
 # Compression codec ids, as in the attributes field.
 cdef enum:

@@ -31,7 +31,7 @@ from typing import Any
 
 from pyk.bench.batches import HEADER_SIZE, BatchTemplate, count_records, read_stamp
 from pyk.bench.stats import Interval
-from pyk.bench.wire import CLIENT_ID, Cluster, Connection, PartitionInfo
+from pyk.client import CLIENT_ID, Cluster, Connection, PartitionInfo
 from pyk.errors import ErrorCode
 from pyk.protocol import ApiKey, decode_response, encode_request
 

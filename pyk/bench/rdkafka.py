@@ -29,8 +29,8 @@ from typing import Any
 
 from pyk.bench.batches import STAMP_SIZE, payloads
 from pyk.bench.stats import CpuClock, Interval, Timeline
-from pyk.bench.wire import Cluster, PartitionInfo
 from pyk.bench.workload import RAW_PRODUCER_PROPS, resolve
+from pyk.client import Cluster, PartitionInfo
 
 _STAMP = struct.Struct(">qq")
 CONSUMER_START_S = 1.5

@@ -29,8 +29,8 @@ from typing import Any
 
 from pyk.bench import generator
 from pyk.bench.stats import CpuClock, Interval, Result, Tick, Timeline
-from pyk.bench.wire import Cluster, PartitionInfo
 from pyk.bench.workload import RAW_CONSUMER_PROPS, RAW_PRODUCER_PROPS, Workload, resolve
+from pyk.client import Cluster, PartitionInfo
 
 START_DELAY_S = 0.1  # time between "go" and the first record, so every worker starts on the same tick
 DEFAULT_PREFILL = 1_000_000

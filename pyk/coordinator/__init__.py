@@ -9,14 +9,21 @@ Modules, top to bottom:
   * records.py          Kafka's record schemas for that topic (OffsetCommitKey/Value,
                         GroupMetadataKey/Value);
   * batch.py            the record batches the coordinator writes and reads back;
-  * consumer_protocol.py  the consumer protocol's subscription and assignment encodings.
+  * consumer_protocol.py  the consumer protocol's subscription and assignment encodings;
+  * transaction.py      TransactionCoordinator (KIP-98): transactional ids, their state machine,
+                        `__transaction_state`, timeouts;
+  * transaction_log.py  Kafka's TransactionLogKey/Value records and the transaction states;
+  * transaction_markers.py  WriteTxnMarkers to the partitions of a transaction, on any shard.
 
 One GroupCoordinator per broker process hosts the groups whose `__consumer_offsets` partition
-that process leads (all of them on a single process).  The server's handlers
-(pyk/server/handlers/{find_coordinator,join_group,...}.py) call it through `broker.groups`.
+that process leads (all of them on a single process), and one TransactionCoordinator the
+transactional ids whose `__transaction_state` partition it leads.  The server's handlers
+(pyk/server/handlers/{find_coordinator,join_group,end_txn,...}.py) call them through
+`broker.groups` and `broker.txn`.
 """
 
 from pyk.coordinator.coordinator import GroupCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, partition_for
+from pyk.coordinator.transaction import TransactionCoordinator
 
-__all__ = ["OFFSETS_TOPIC", "GroupCoordinator", "partition_for"]
+__all__ = ["OFFSETS_TOPIC", "GroupCoordinator", "TransactionCoordinator", "partition_for"]

@@ -1,7 +1,8 @@
 """Record batches of `__consumer_offsets`: building the coordinator's own, reading them back.
 
-The coordinator is the only writer of its topic, and it writes what a Kafka broker writes there
-(KIP-98 record batch v2, one batch per append, uncompressed, no producer id):
+The coordinators are the only writers of their topics, and they write what a Kafka broker writes
+there (KIP-98 record batch v2, one batch per append, uncompressed; no producer id, except the
+offsets of a TxnOffsetCommit, which are a transactional batch of the committing producer):
 
     RecordBatch => baseOffset:int64 batchLength:int32 partitionLeaderEpoch:int32 magic:int8(=2)
                    crc:uint32 attributes:int16 lastOffsetDelta:int32 baseTimestamp:int64
@@ -15,14 +16,22 @@ The coordinator is the only writer of its topic, and it writes what a Kafka brok
               headerCount:varint [headerKeyLength:varint headerKey headerValueLength:varint headerValue]
 
 Reading (start-up load) accepts any batch the log may hold: compressed ones (decompressed with
-pyk._native), control batches (skipped: transaction markers carry no group state).  The log
-validated every batch's CRC when it was appended or recovered, so it is not checked again here.
+pyk._native) and control batches, whose single record says whether the producer's transaction
+committed or aborted:
+
+    ControlRecordKey => version:int16 type:int16 (0 abort, 1 commit)
+
+The log validated every batch's CRC when it was appended or recovered, so it is not checked
+again here.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from pyk import _native
 from pyk.errors import ProtocolViolation
@@ -36,14 +45,20 @@ _CRC_OFFSET = 17
 _ATTRIBUTES_OFFSET = 21
 _MAGIC = 2
 _CODEC_MASK = 0x07
+_TRANSACTIONAL_FLAG = 0x10
 _CONTROL_FLAG = 0x20
+_CONTROL_COMMIT = 1
+# Bytes per read while replaying a log: large enough to take many batches per pread.
+_LOAD_READ_BYTES = 4 * 1024 * 1024
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
 
 
-def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int) -> bytearray:
-    """One uncompressed v2 batch of (key, value) records, all stamped `timestamp_ms`.
+def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int, producer_id: int = NO_PRODUCER_ID,
+                producer_epoch: int = NO_PRODUCER_EPOCH, base_sequence: int = NO_SEQUENCE) -> bytearray:
+    """One uncompressed v2 batch of (key, value) records, all stamped `timestamp_ms`; with a
+    producer id it is a transactional batch of that producer (TxnOffsetCommit).
 
     baseOffset and partitionLeaderEpoch are left 0 and -1: PartitionLog.append assigns both.
     Returned as a bytearray because the log rewrites those header fields in place.
@@ -66,41 +81,85 @@ def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int
         body += p.encode_varint(len(rec))
         body += rec
     batch = bytearray(BATCH_HEADER.pack(
-        0, BATCH_HEADER_SIZE - _LENGTH_FIELD_END + len(body), -1, _MAGIC, 0, 0, len(records) - 1,
-        timestamp_ms, timestamp_ms, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE, len(records),
+        0, BATCH_HEADER_SIZE - _LENGTH_FIELD_END + len(body), -1, _MAGIC, 0,
+        _TRANSACTIONAL_FLAG if producer_id >= 0 else 0, len(records) - 1,
+        timestamp_ms, timestamp_ms, producer_id, producer_epoch, base_sequence, len(records),
     ))  # fmt: skip
     batch += body
     struct.pack_into(">I", batch, _CRC_OFFSET, _native.crc32c(memoryview(batch)[_ATTRIBUTES_OFFSET:]))
     return batch
 
 
-def decode_batches(data: bytes | memoryview) -> tuple[list[tuple[int, bytes | None, bytes | None]], int]:
-    """(offset, key, value) of every data record in the complete batches at the start of `data`,
-    and the offset following the last complete batch (-1 when there is none).
+@dataclass(slots=True)
+class Batch:
+    """One batch read back: its producer, its kind and its data records (offset, key, value).
+
+    `commit` is set on a control batch only: True for a commit marker, False for an abort."""
+
+    producer_id: int
+    transactional: bool
+    commit: bool | None
+    records: list[tuple[int, bytes | None, bytes | None]]
+
+
+def read_batches(data: bytes | memoryview) -> tuple[list[Batch], int]:
+    """The complete batches at the start of `data`, and the offset following the last of them
+    (-1 when there is none).
 
     A partial batch at the end (a log read cut at its byte limit) is left for the next read.
     """
     view = memoryview(data)
-    out: list[tuple[int, bytes | None, bytes | None]] = []
+    out: list[Batch] = []
     next_offset = -1
     pos = 0
     while pos + BATCH_HEADER_SIZE <= len(view):
         (base_offset, batch_length, _epoch, magic, _crc, attributes, last_delta, _base_ts, _max_ts,
-         _pid, _pepoch, _seq, count) = BATCH_HEADER.unpack_from(view, pos)  # fmt: skip
+         pid, _pepoch, _seq, count) = BATCH_HEADER.unpack_from(view, pos)  # fmt: skip
         end = pos + _LENGTH_FIELD_END + batch_length
         if end > len(view):
             break
         if magic != _MAGIC:
             raise ProtocolViolation(f"record batch at offset {base_offset} has magic {magic}, expected {_MAGIC}")
-        if not attributes & _CONTROL_FLAG:
-            section = view[pos + BATCH_HEADER_SIZE : end]
-            codec = attributes & _CODEC_MASK
-            if codec:
-                section = memoryview(_native.decompress(codec, section))
-            out.extend(_records(section, base_offset, count))
+        section = view[pos + BATCH_HEADER_SIZE : end]
+        codec = attributes & _CODEC_MASK
+        if codec:
+            section = memoryview(_native.decompress(codec, section))
+        records = list(_records(section, base_offset, count))
+        commit = None
+        if attributes & _CONTROL_FLAG:
+            key = records[0][1] if records else None
+            if key is None or len(key) < 4:
+                raise ProtocolViolation(f"control batch at offset {base_offset} without a control record key")
+            commit = struct.unpack_from(">h", key, 2)[0] == _CONTROL_COMMIT
+            records = []
+        out.append(Batch(pid, bool(attributes & _TRANSACTIONAL_FLAG), commit, records))
         next_offset = base_offset + last_delta + 1
         pos = end
     return out, next_offset
+
+
+def decode_batches(data: bytes | memoryview) -> tuple[list[tuple[int, bytes | None, bytes | None]], int]:
+    """(offset, key, value) of every data record in the complete batches at the start of `data`,
+    and the offset following the last complete batch (-1 when there is none)."""
+    batches, next_offset = read_batches(data)
+    return [rec for batch in batches for rec in batch.records], next_offset
+
+
+def replay(plog: Any, what: str) -> Iterator[Batch]:
+    """Every batch of a local log from its start offset to its end, in offset order (the
+    coordinators' start-up load).  `what` names the partition in errors."""
+    offset = plog.log_start_offset
+    end = plog.log_end_offset
+    while offset < end:
+        data = plog.read(offset, _LOAD_READ_BYTES, min_one_message=True)
+        if data.records is None or data.records.size == 0:
+            break
+        chunk = os.pread(data.records.fd, data.records.size, data.records.position)
+        batches, next_offset = read_batches(chunk)
+        if next_offset <= offset:
+            raise AssertionError(f"{what}: no progress reading at offset {offset}")
+        yield from batches
+        offset = next_offset
 
 
 def _records(section: memoryview, base_offset: int, count: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:

@@ -18,6 +18,10 @@ half in Kafka 3.7+), because the clients' state machines were written against it
   * static membership (KIP-345): a known group.instance.id rejoining with an unknown member id
     takes over its old member's id, metadata and assignment without a rebalance (when the
     group's protocol is unaffected); requests with the replaced member id get FENCED_INSTANCE_ID;
+  * TxnOffsetCommit (KIP-98/KIP-447): offsets committed inside a producer's transaction are
+    written as its transactional batch and stay pending (invisible to OffsetFetch, which
+    answers UNSTABLE_OFFSET_COMMIT for them when asked for stable offsets) until the
+    transaction's marker commits or drops them (`complete_txn`, called by WriteTxnMarkers);
   * OffsetCommit / OffsetFetch, fenced by generation and member id, and offset retention
     (offsets.retention.minutes, KIP-211: an empty group's offsets expire once it has been
     empty that long; a stable consumer group's offsets of topics it no longer subscribes to
@@ -53,7 +57,7 @@ from typing import Any
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, encode_assignment, encode_subscription
 from pyk.coordinator.group import Group, GroupState, Member, Protocols
-from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, OffsetManager, partition_for
+from pyk.coordinator.offsets import OFFSETS_TOPIC, OffsetManager
 from pyk.coordinator.records import (
     GroupMetadataValue,
     MemberMetadata,
@@ -141,6 +145,12 @@ class GroupCoordinator:
                 if group is None:  # offsets only: a consumer that commits without joining
                     group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
                 group.offsets.update(group_offsets)
+            for producer_id, by_group in loaded.pending.items():  # transactions still open
+                for group_id, group_offsets in by_group.items():
+                    group = self.groups.get(group_id)
+                    if group is None:
+                        group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+                    group.pending_txn_offsets.setdefault(producer_id, {}).update(group_offsets)
         if records:
             log.info("loaded %d groups (%d records of %s) in %.2fs", len(self.groups), records, OFFSETS_TOPIC,
                      time.monotonic() - started)
@@ -209,26 +219,18 @@ class GroupCoordinator:
                 return node
         raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"node {node_id} leading {topic}-{partition} is unknown")
 
-    def needs_offsets_topic(self, key_type: int) -> bool:
-        """True when answering FindCoordinator for `key_type` must first create `__consumer_offsets`."""
-        return key_type == KEY_TYPE_GROUP and not self.offsets.topic_exists()
+    def needs_offsets_topic(self) -> bool:
+        """True when answering FindCoordinator for a group must first create `__consumer_offsets`."""
+        return not self.offsets.topic_exists()
 
     async def ensure_offsets_topic(self) -> None:
         await self.offsets.ensure_topic()
 
-    def find_coordinator(self, key: str, key_type: int) -> dict[str, Any]:
-        """{"node_id", "host", "port"} of the coordinator of `key`; KafkaError when there is none."""
-        if key_type == KEY_TYPE_GROUP:
-            if not self.offsets.topic_exists():
-                raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{OFFSETS_TOPIC} does not exist yet")
-            return self.coordinator_node(OFFSETS_TOPIC, self.offsets.partition_for(key))
-        if key_type == KEY_TYPE_TRANSACTION:
-            # The transaction coordinator will live with its __transaction_state partition; until
-            # that topic exists (created by the transaction coordinator) this node answers.
-            info = self.broker.metadata.get(TRANSACTION_STATE_TOPIC)
-            count = info.partitions if info is not None else self.broker.config["transaction.state.log.num.partitions"]
-            return self.coordinator_node(TRANSACTION_STATE_TOPIC, partition_for(key, count))
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"coordinator key type {key_type}: expected 0 (group) or 1 (transaction)")
+    def find_coordinator(self, group_id: str) -> dict[str, Any]:
+        """{"node_id", "host", "port"} of the coordinator of `group_id`; KafkaError when there is none."""
+        if not self.offsets.topic_exists():
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{OFFSETS_TOPIC} does not exist yet")
+        return self.coordinator_node(OFFSETS_TOPIC, self.offsets.partition_for(group_id))
 
     # JoinGroup ---------------------------------------------------------------------------------
     def join_group(self, request: dict[str, Any], client_id: str, client_host: str, version: int) -> JoinResult:
@@ -821,7 +823,7 @@ class GroupCoordinator:
     def _forget_if_unused(self, group: Group) -> None:
         """A group that a failed join created and nothing refers to is not kept (never written)."""
         if (group.is_(GroupState.EMPTY) and group.generation == 0 and group.is_empty and not group.offsets
-                and self.groups.get(group.group_id) is group):
+                and not group.pending_txn_offsets and self.groups.get(group.group_id) is group):
             self._cancel_group_timers(group)
             del self.groups[group.group_id]
 
@@ -928,14 +930,23 @@ class GroupCoordinator:
         if group.is_(GroupState.COMPLETING_REBALANCE):
             raise KafkaError(ErrorCode.REBALANCE_IN_PROGRESS, "the group is waiting for its assignment")
 
-    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None) -> tuple[ErrorCode, list[dict[str, Any]]]:
-        """OffsetFetch for one group: (group error, topics); topics None means every committed one."""
+    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None,
+                      require_stable: bool = False) -> tuple[ErrorCode, list[dict[str, Any]]]:
+        """OffsetFetch for one group: (group error, topics); topics None means every committed one.
+
+        A partition with transactional offsets awaiting their marker reports its last committed
+        offset, or UNSTABLE_OFFSET_COMMIT when the client asks for stable offsets only (KIP-447:
+        the consumer retries until the transaction is over)."""
         try:
             self._check_local(group_id)
         except KafkaError as exc:
             return exc.code, []
         group = self.groups.get(group_id)
         committed = group.offsets if group is not None else {}
+        unstable: set[tuple[str, int]] = set()
+        if require_stable and group is not None:
+            for pending in group.pending_txn_offsets.values():
+                unstable.update(pending)
         if topics is None:
             by_topic: dict[str, list[int]] = {}
             for name, index in committed:
@@ -947,6 +958,10 @@ class GroupCoordinator:
             parts = []
             for index in topic["partition_indexes"]:
                 value = committed.get((name, index))
+                if (name, index) in unstable:
+                    parts.append({"partition_index": index, "committed_offset": -1, "committed_leader_epoch": -1,
+                                  "metadata": "", "error_code": ErrorCode.UNSTABLE_OFFSET_COMMIT})
+                    continue
                 parts.append({
                     "partition_index": index,
                     "committed_offset": value.offset if value is not None else -1,
@@ -956,6 +971,82 @@ class GroupCoordinator:
                 })
             out.append({"name": name, "partitions": parts})
         return ErrorCode.NONE, out
+
+    # TxnOffsetCommit / transaction markers ------------------------------------------------------
+    async def txn_commit_offsets(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """TxnOffsetCommit: the response's topics (an error code per partition).
+
+        Checks, in Kafka's order: this node coordinates the group; the group's offsets partition
+        is part of the producer's ongoing transaction (AddOffsetsToTxn came first; KIP-890's
+        verification, asked of the transaction coordinator, which also fences a stale epoch);
+        the member's generation when it names one (v3+, KIP-447).  The offsets are then written
+        as a transactional batch of the producer and kept pending until its marker."""
+        group_id = request["group_id"]
+        topics = request["topics"]
+        producer_id, epoch = request["producer_id"], request["producer_epoch"]
+        try:
+            partition = self._check_local(group_id)
+            code = await self.broker.txn.verify_partition(request["transactional_id"], producer_id, epoch,
+                                                          OFFSETS_TOPIC, partition)
+            if code != ErrorCode.NONE:
+                raise KafkaError(code, f"{OFFSETS_TOPIC}-{partition} is not in transaction "
+                                       f"{request['transactional_id']!r} (AddOffsetsToTxn first)")
+            group = self.groups.get(group_id)
+            if group is None:
+                group = Group(group_id, partition, self.clock_ms())
+            member_id = request.get("member_id", UNKNOWN_MEMBER_ID)
+            generation = request.get("generation_id", NO_GENERATION)
+            instance_id = request.get("group_instance_id")
+            if member_id != UNKNOWN_MEMBER_ID or generation >= 0 or instance_id is not None:
+                self._validate_offset_commit(group, member_id, instance_id, generation)
+        except KafkaError as exc:
+            return _partition_errors(topics, exc.code)
+        now = self.clock_ms()
+        results: list[dict[str, Any]] = []
+        records: list[tuple[bytes, bytes | None]] = []
+        pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
+        for topic in topics:
+            name = topic["name"]
+            info = self.broker.metadata.get(name)
+            out = []
+            for part in topic["partitions"]:
+                index = part["partition_index"]
+                entry = {"partition_index": index, "error_code": ErrorCode.NONE}
+                metadata = part.get("committed_metadata") or ""
+                if info is None or not 0 <= index < info.partitions:
+                    entry["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif len(metadata.encode()) > self.max_metadata_bytes:
+                    entry["error_code"] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+                else:
+                    value = OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
+                                              metadata, now)
+                    records.append((encode_offset_commit_key(group_id, name, index), encode_offset_commit_value(value)))
+                    pending.append(((name, index), value, entry))
+                out.append(entry)
+            results.append({"name": name, "partitions": out})
+        if records:
+            try:
+                self.offsets.append(partition, records, (producer_id, epoch))
+            except KafkaError as exc:
+                for _tp, _value, entry in pending:
+                    entry["error_code"] = exc.code
+                return results
+            self.groups.setdefault(group_id, group)
+            txn_offsets = group.pending_txn_offsets.setdefault(producer_id, {})
+            for tp, value, _entry in pending:
+                txn_offsets[tp] = value
+        return results
+
+    def complete_txn(self, partition: int, producer_id: int, commit: bool) -> None:
+        """A transaction marker was written to `__consumer_offsets`-`partition`: the producer's
+        pending offsets of the groups in that partition become committed (or are dropped)."""
+        for group in list(self.groups.values()):
+            if group.partition != partition:
+                continue
+            done = group.pending_txn_offsets.pop(producer_id, None)
+            if done and commit:
+                group.offsets.update(done)
+            self._forget_if_unused(group)
 
     # Admin: ListGroups / DescribeGroups / DeleteGroups / OffsetDelete ----------------------------
     def list_groups(self, states: list[str]) -> list[dict[str, Any]]:

@@ -138,6 +138,8 @@ class Group:
         self.supported_protocols: Counter[str] = Counter()
         self.new_member_added = False  # extends the initial rebalance delay
         self.offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+        # TxnOffsetCommit offsets awaiting their transaction's marker, by producer id
+        self.pending_txn_offsets: dict[int, dict[tuple[str, int], OffsetAndMetadata]] = {}
         self.subscribed_topics: set[str] | None = None  # None: unknown (not a consumer group)
         self.join_timer: asyncio.TimerHandle | None = None
         self.sync_timer: asyncio.TimerHandle | None = None

@@ -14,10 +14,16 @@ Durability: a commit is answered after its batch is written to the partition's a
 (the page cache), like any acks=1 produce; fsync follows the topic's flush policy.  A kill -9 of
 the broker therefore keeps every acknowledged commit; a power loss keeps what was flushed.
 
+Transactional offsets (TxnOffsetCommit, KIP-98): written as a transactional batch of the
+committing producer (its id and epoch, so the log fences a zombie's commit), they stay pending
+until the transaction's marker reaches this partition: a commit marker makes them the group's
+committed offsets, an abort marker drops them.
+
 Loading: at start-up every local partition is read from its log start offset to its end and
 replayed in offset order (a later record for a key replaces an earlier one, a null value deletes
-it); the result is the groups' last written metadata and committed offsets.  The topic is created
-lazily, by the first FindCoordinator for a group, as Kafka does.
+it; a transactional batch's offsets wait for their producer's marker, as above); the result is
+the groups' last written metadata and committed offsets, and the offsets of transactions still
+open.  The topic is created lazily, by the first FindCoordinator for a group, as Kafka does.
 
 Owned by the event loop of the process holding the partitions (one process today; with shards,
 each shard's coordinator manages the partitions placed on it).  Not thread-safe.
@@ -29,12 +35,11 @@ import asyncio
 import functools
 import inspect
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyk.coordinator.batch import build_batch, decode_batches
+from pyk.coordinator.batch import build_batch, replay
 from pyk.coordinator.records import (
     GroupMetadataKey,
     GroupMetadataValue,
@@ -50,8 +55,7 @@ log = logging.getLogger("pyk.coordinator")
 
 OFFSETS_TOPIC = "__consumer_offsets"
 TRANSACTION_STATE_TOPIC = "__transaction_state"
-# Bytes per read while loading: large enough to take many batches per pread.
-_LOAD_READ_BYTES = 4 * 1024 * 1024
+_SEQUENCE_MAX = 2**31 - 1
 
 # Append failures as the members are told about them (Kafka's
 # appendGroupMetadataErrorToResponseError): the coordinator moved or is not ready -> find it
@@ -91,46 +95,53 @@ class LoadedPartition:
 
     groups: dict[str, GroupMetadataValue] = field(default_factory=dict)
     offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = field(default_factory=dict)
+    # producer id -> group -> offsets of a transaction with no marker yet
+    pending: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = field(default_factory=dict)
     records: int = 0
 
 
-class OffsetManager:
-    """Reads and writes the coordinator's records in the local partitions of `__consumer_offsets`.
+class CoordinatorTopic:
+    """A coordinator's compacted internal topic (`__consumer_offsets`, `__transaction_state`):
+    its lazy creation, placement of keys on partitions, and appends to the local partitions.
 
-    Lifecycle: built with the broker; `load_partition` at start-up for each local partition;
-    `append` for every state change afterwards.  The broker interface it needs: `config`,
-    `metadata.get(topic)`, `create_topic(name, partitions, configs)` (returning the topic, or an
-    awaitable of it where creation goes through the control plane), `logs.get(topic, partition)`
-    and `on_append(topic, partition, nbytes)` (wakes fetchers tailing the topic).
+    The broker interface it needs: `config`, `metadata.get(topic)`, `create_topic(name,
+    partitions, configs)` (returning the topic, or an awaitable of it where creation goes
+    through the control plane), `logs.get(topic, partition)` and `on_append(topic, partition,
+    nbytes)` (wakes fetchers tailing the topic).  `partitions_key` / `segment_key` name the
+    broker keys giving its partition count and segment size.
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, broker: Any, clock_ms: Callable[[], int], topic: str, partitions_key: str,
+                 segment_key: str) -> None:
         self.broker = broker
         self.clock_ms = clock_ms
+        self.topic = topic
+        self.partitions_key = partitions_key
+        self.segment_key = segment_key
         self._creating: asyncio.Future[None] | None = None
 
     # Topic -------------------------------------------------------------------------------------
     @property
     def num_partitions(self) -> int:
         """The topic's partition count once it exists (it wins over a changed config, as in Kafka)."""
-        info = self.broker.metadata.get(OFFSETS_TOPIC)
-        return info.partitions if info is not None else self.broker.config["offsets.topic.num.partitions"]
+        info = self.broker.metadata.get(self.topic)
+        return info.partitions if info is not None else self.broker.config[self.partitions_key]
 
-    def partition_for(self, group_id: str) -> int:
-        return partition_for(group_id, self.num_partitions)
+    def partition_for(self, key: str) -> int:
+        return partition_for(key, self.num_partitions)
 
     def topic_exists(self) -> bool:
-        return self.broker.metadata.get(OFFSETS_TOPIC) is not None
+        return self.broker.metadata.get(self.topic) is not None
 
     def topic_configs(self) -> dict[str, str]:
         return {
             "cleanup.policy": "compact",
             "compression.type": "producer",
-            "segment.bytes": str(self.broker.config["offsets.topic.segment.bytes"]),
+            "segment.bytes": str(self.broker.config[self.segment_key]),
         }
 
     async def ensure_topic(self) -> None:
-        """Creates `__consumer_offsets` if it does not exist yet (once, however many ask at once)."""
+        """Creates the topic if it does not exist yet (once, however many ask at once)."""
         if self.topic_exists():
             return
         if self._creating is None:
@@ -142,19 +153,19 @@ class OffsetManager:
                 self._creating = None
 
     async def _create(self) -> None:
-        partitions = self.broker.config["offsets.topic.num.partitions"]
+        partitions = self.broker.config[self.partitions_key]
         try:
-            created = self.broker.create_topic(OFFSETS_TOPIC, partitions, self.topic_configs())
+            created = self.broker.create_topic(self.topic, partitions, self.topic_configs())
             if inspect.isawaitable(created):  # creation through the control plane (shards)
                 await created
         except KafkaError as exc:
             if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:
                 raise
-        log.info("created %s with %d partitions", OFFSETS_TOPIC, partitions)
+        log.info("created %s with %d partitions", self.topic, partitions)
 
     def log_for(self, partition: int) -> Any:
         """The local log of `partition`, or None when another process leads it."""
-        return self.broker.logs.get(OFFSETS_TOPIC, partition)
+        return self.broker.logs.get(self.topic, partition)
 
     def local_partitions(self) -> list[int]:
         if not self.topic_exists():
@@ -162,21 +173,38 @@ class OffsetManager:
         return [p for p in range(self.num_partitions) if self.log_for(p) is not None]
 
     # Writing -----------------------------------------------------------------------------------
-    def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
-        """Writes `records` as one batch; raises KafkaError with the code members should see."""
+    def append(self, partition: int, records: list[tuple[bytes, bytes | None]],
+               producer: tuple[int, int] | None = None) -> None:
+        """Writes `records` as one batch (a transactional one of `producer` = (id, epoch) when
+        given); raises KafkaError with the code the coordinator's clients should see."""
         plog = self.log_for(partition)
         if plog is None:
-            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"{OFFSETS_TOPIC}-{partition} is not led by this process")
-        batch = build_batch(records, self.clock_ms())
+            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"{self.topic}-{partition} is not led by this process")
+        if producer is None:
+            batch = build_batch(records, self.clock_ms())
+        else:
+            pid, epoch = producer
+            batch = build_batch(records, self.clock_ms(), pid, epoch, _next_sequence(plog, pid, epoch))
         try:
             plog.append(memoryview(batch), self.clock_ms())
         except KafkaError as exc:
             code = _APPEND_ERRORS.get(exc.code, exc.code)
-            raise KafkaError(code, f"writing to {OFFSETS_TOPIC}-{partition}: {exc.message or exc.code.name}") from exc
+            raise KafkaError(code, f"writing to {self.topic}-{partition}: {exc.message or exc.code.name}") from exc
         except OSError as exc:
-            log.error("writing to %s-%d failed: %s", OFFSETS_TOPIC, partition, exc)
-            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {OFFSETS_TOPIC}-{partition}: {exc}") from exc
-        self.broker.on_append(OFFSETS_TOPIC, partition, len(batch))
+            log.error("writing to %s-%d failed: %s", self.topic, partition, exc)
+            raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {self.topic}-{partition}: {exc}") from exc
+        self.broker.on_append(self.topic, partition, len(batch))
+
+
+class OffsetManager(CoordinatorTopic):
+    """Reads and writes the group coordinator's records in the local partitions of `__consumer_offsets`.
+
+    Lifecycle: built with the broker; `load_partition` at start-up for each local partition;
+    `append` for every state change afterwards.
+    """
+
+    def __init__(self, broker: Any, clock_ms: Callable[[], int]) -> None:
+        super().__init__(broker, clock_ms, OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes")
 
     # Loading -----------------------------------------------------------------------------------
     def load_partition(self, partition: int) -> LoadedPartition:
@@ -185,20 +213,32 @@ class OffsetManager:
         loaded = LoadedPartition()
         if plog is None:
             return loaded
-        offset = plog.log_start_offset
-        end = plog.log_end_offset
-        while offset < end:
-            data = plog.read(offset, _LOAD_READ_BYTES, min_one_message=True)
-            if data.records is None or data.records.size == 0:
-                break
-            chunk = os.pread(data.records.fd, data.records.size, data.records.position)
-            records, next_offset = decode_batches(chunk)
-            if next_offset <= offset:
-                raise AssertionError(f"{OFFSETS_TOPIC}-{partition}: no progress reading at offset {offset}")
-            for record_offset, key, value in records:
+        for batch in replay(plog, f"{OFFSETS_TOPIC}-{partition}"):
+            if batch.commit is not None:  # a transaction marker: its offsets become committed or vanish
+                done = loaded.pending.pop(batch.producer_id, {})
+                if batch.commit:
+                    for group_id, group_offsets in done.items():
+                        loaded.offsets.setdefault(group_id, {}).update(group_offsets)
+                continue
+            if batch.transactional:
+                for record_offset, key, value in batch.records:
+                    self._replay_pending(loaded, batch.producer_id, partition, record_offset, key, value)
+                continue
+            for record_offset, key, value in batch.records:
                 self._replay(loaded, partition, record_offset, key, value)
-            offset = next_offset
         return loaded
+
+    @staticmethod
+    def _replay_pending(loaded: LoadedPartition, producer_id: int, partition: int, offset: int, key: bytes | None,
+                        value: bytes | None) -> None:
+        try:
+            decoded = decode_key(key) if key is not None else None
+            if isinstance(decoded, OffsetCommitKey) and value is not None:
+                group_offsets = loaded.pending.setdefault(producer_id, {}).setdefault(decoded.group, {})
+                group_offsets[(decoded.topic, decoded.partition)] = decode_offset_commit_value(value)
+                loaded.records += 1
+        except ProtocolViolation as exc:
+            log.error("%s-%d offset %d: undecodable record skipped: %s", OFFSETS_TOPIC, partition, offset, exc)
 
     def _replay(self, loaded: LoadedPartition, partition: int, offset: int, key: bytes | None,
                 value: bytes | None) -> None:
@@ -226,3 +266,14 @@ class OffsetManager:
             # A record we cannot read is skipped, not fatal: the rest of the partition's groups
             # still load (Kafka fails the whole partition; one bad record should not cost all).
             log.error("%s-%d offset %d: undecodable record skipped: %s", OFFSETS_TOPIC, partition, offset, exc)
+
+
+def _next_sequence(plog: Any, producer_id: int, epoch: int) -> int:
+    """The sequence the producer's next batch in `plog` must carry: the coordinator writes on the
+    producer's behalf (Kafka appends these with origin Coordinator, exempt from the check), so it
+    continues the producer's own numbering in this partition."""
+    entry = plog.producer_state.producers.get(producer_id)
+    if entry is None or entry.epoch != epoch or not entry.batches:
+        return 0
+    last = entry.batches[-1][1]
+    return 0 if last == _SEQUENCE_MAX else last + 1

@@ -179,7 +179,8 @@ class LogConfig(Mapping[str, Any]):
     __slots__ = ("_defaults", "_values", "overrides", "segment_bytes", "segment_ms", "segment_index_bytes",
                  "index_interval_bytes", "max_message_bytes", "message_timestamp_type", "log_append_time",
                  "compression_type", "target_codec", "flush_messages", "flush_ms", "retention_ms",
-                 "retention_bytes", "cleanup_policy", "delete_retention_ms", "file_delete_delay_ms",
+                 "retention_bytes", "cleanup_policy", "compact", "delete_retention_ms", "min_compaction_lag_ms",
+                 "max_compaction_lag_ms", "min_cleanable_dirty_ratio", "roll_ms", "file_delete_delay_ms",
                  "min_insync_replicas", "preallocate", "timestamp_before_max_ms", "timestamp_after_max_ms")
 
     def __init__(self, defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, str] | None = None) -> None:
@@ -220,7 +221,15 @@ class LogConfig(Mapping[str, Any]):
         self.retention_ms: int = values["retention.ms"]
         self.retention_bytes: int = values["retention.bytes"]
         self.cleanup_policy: tuple[str, ...] = values["cleanup.policy"]
+        self.compact: bool = "compact" in self.cleanup_policy
         self.delete_retention_ms: int = values["delete.retention.ms"]
+        self.min_compaction_lag_ms: int = values["min.compaction.lag.ms"]
+        self.max_compaction_lag_ms: int = values["max.compaction.lag.ms"]
+        self.min_cleanable_dirty_ratio: float = values["min.cleanable.dirty.ratio"]
+        # Age at which the active segment rolls: segment.ms, and for compacted logs no later
+        # than max.compaction.lag.ms, since the cleaner never touches the active segment
+        # (KIP-354: Kafka's UnifiedLog rolls on min(segment.ms, max.compaction.lag.ms)).
+        self.roll_ms: int = min(self.segment_ms, self.max_compaction_lag_ms) if self.compact else self.segment_ms
         self.file_delete_delay_ms: int = values["file.delete.delay.ms"]
         self.min_insync_replicas: int = values["min.insync.replicas"]
         self.preallocate: bool = values["preallocate"]

@@ -7,7 +7,11 @@ one entry `0 <first offset appended>`.
 
 Invariants: epochs strictly increase and so do their start offsets; every start offset lies in
 [log start offset, log end offset].  The file is rewritten atomically (tmp + fsync + rename) on
-every change, which happens once per epoch, never per append.
+every change, which happens once per epoch, never per append.  The one exception is a move of
+the log start (retention, DeleteRecords): `truncate_from_start(..., flush=False)` only marks the
+file stale and `write_if_dirty()` (periodic checkpoint, close) writes it later, as Kafka's
+truncateFromStartAsyncFlush does, so no fsync lands on the event loop.  A stale file is safe:
+LogLoader truncates the cache from the log start again at the next start.
 Owned by one PartitionLog on its event loop; not thread-safe.
 """
 
@@ -25,6 +29,7 @@ class LeaderEpochFileCache:
     def __init__(self, path: str) -> None:
         self.path = path
         self.entries: list[tuple[int, int]] = read_epochs(path)
+        self._dirty = False  # entries changed by a deferred truncate_from_start, file not rewritten
 
     @property
     def latest_epoch(self) -> int:
@@ -68,16 +73,26 @@ class LeaderEpochFileCache:
             self.entries = kept
             self._write()
 
-    def truncate_from_start(self, start_offset: int) -> None:
+    def truncate_from_start(self, start_offset: int, flush: bool = True) -> None:
         """The log now starts at start_offset: drop epochs that ended before it and move the
-        start of the epoch containing it up to start_offset (Kafka truncateFromStart)."""
+        start of the epoch containing it up to start_offset (Kafka truncateFromStart).
+        flush=False defers the file write to write_if_dirty() (see module docstring)."""
         kept = [(e, o) for e, o in self.entries if o >= start_offset]
         below = [(e, o) for e, o in self.entries if o < start_offset]
         if below and (not kept or kept[0][1] > start_offset):
             kept.insert(0, (below[-1][0], start_offset))
         if kept != self.entries:
             self.entries = kept
+            if flush:
+                self._write()
+            else:
+                self._dirty = True
+
+    def write_if_dirty(self) -> None:
+        """Writes the file if a deferred truncation left it stale."""
+        if self._dirty:
             self._write()
 
     def _write(self) -> None:
         write_epochs(self.path, self.entries)
+        self._dirty = False

@@ -19,14 +19,16 @@ import re
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"  # aborted transactions whose marker is in the segment (TransactionIndex)
 SNAPSHOT_SUFFIX = ".snapshot"  # producer state at an offset (ProducerStateManager)
-DELETED_SUFFIX = ".deleted"  # a segment scheduled for removal
-CLEANED_SUFFIX = ".cleaned"  # a compaction in progress (left over by a crash: discarded)
-SWAP_SUFFIX = ".swap"  # a compaction result not yet swapped in (pyk never writes these yet)
+DELETED_SUFFIX = ".deleted"  # a file of a deleted segment, removed after file.delete.delay.ms
+CLEANED_SUFFIX = ".cleaned"  # a compaction result being written (left over by a crash: discarded)
+SWAP_SUFFIX = ".swap"  # a complete compaction result being swapped in (a crash: the swap completes)
 TMP_SUFFIX = ".tmp"  # an atomic write in progress (left over by a crash: discarded)
 
 # Per-log-directory files (Kafka LogManager / LogLoader).
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"  # first dirty offset per compacted partition
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 META_PROPERTIES = "meta.properties"
 CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
@@ -47,10 +49,16 @@ def offset_name(offset: int) -> str:
     return f"{offset:0{_OFFSET_WIDTH}d}"
 
 
-def segment_paths(directory: str, base_offset: int) -> tuple[str, str, str]:
-    """Paths of the .log, .index and .timeindex files of the segment starting at base_offset."""
+def segment_paths(directory: str, base_offset: int, suffix: str = "") -> tuple[str, str, str]:
+    """Paths of the .log, .index and .timeindex files of the segment starting at base_offset,
+    with `suffix` appended (`.cleaned`, `.swap`: compaction output not yet live)."""
     stem = os.path.join(directory, offset_name(base_offset))
-    return stem + LOG_SUFFIX, stem + INDEX_SUFFIX, stem + TIME_INDEX_SUFFIX
+    return stem + LOG_SUFFIX + suffix, stem + INDEX_SUFFIX + suffix, stem + TIME_INDEX_SUFFIX + suffix
+
+
+def txn_index_path(directory: str, base_offset: int) -> str:
+    """Path of the .txnindex of the segment starting at base_offset (created only when needed)."""
+    return os.path.join(directory, offset_name(base_offset) + TXN_INDEX_SUFFIX)
 
 
 def snapshot_path(directory: str, offset: int) -> str:

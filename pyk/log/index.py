@@ -117,15 +117,11 @@ class _MappedIndex:
             self._mm.close()
             self._mm = None
 
-    def delete(self) -> None:
-        """Unmaps and removes the file (segment deletion)."""
+    def unmap(self) -> None:
+        """Drops the mapping without trimming (segment deletion: the file is renamed, then removed)."""
         if self._mm is not None:
             self._mm.close()
             self._mm = None
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
     def _columns(self, fmt: str) -> list[tuple[int, ...]]:
         """All valid entries decoded column-wise (sanity checks only, never on a hot path)."""

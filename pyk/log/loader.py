@@ -3,15 +3,25 @@
 Owns start-up recovery of one partition (Kafka LogLoader.java):
 
  1. Leftovers of interrupted operations are removed: `*.tmp` (an atomic write that did not
-    finish), `*.cleaned` / `*.swap` (compaction output; pyk writes none yet), `*.deleted`, and
-    index or snapshot files whose `.log` is gone.
+    finish), `*.deleted`, and index or snapshot files whose `.log` is gone.  An interrupted
+    segment swap of the log cleaner is completed or rolled back (Kafka LogLoader's rules; the
+    writer's side is PartitionLog.replace_segments):
+      * `*.cleaned` files are deleted: the cleaner had not finished writing them, and the
+        segments they were to replace are all still live;
+      * a `.swap` file at or above the lowest `.cleaned` base offset is deleted too: its set
+        was only half renamed (the .log renamed, an index still `.cleaned`), so again the old
+        segments are untouched;
+      * every other `.swap` set was complete and flushed before its rename: the segment files
+        whose base offset lies in [lowest swap base, highest swap next offset) are the ones it
+        replaces (some may already be gone) and are deleted, then the `.swap` files are
+        renamed live.
  2. Every `<base>.log` becomes a LogSegment.  Which segments are CRC-scanned (`recover()`):
       * after an unclean shutdown (no clean-shutdown marker): the segment holding the recovery
         point and every later one; the recovery point is the log end offset at the last flush,
         so everything before it is known to be on disk intact;
       * always: a segment whose .index/.timeindex is missing or fails its sanity check (wrong
-        size, not monotonic, pointing past the end of the .log), or whose tail walk does not
-        end exactly at the end of the file.
+        size, not monotonic, pointing past the end of the .log), whose .txnindex is damaged, or
+        whose tail walk does not end exactly at the end of the file.
     If recovery truncates a segment (torn or corrupt tail), every later segment is deleted: data
     after a hole is not a continuation of this log, and it was never acknowledged as such (an
     acknowledged batch was os.write-n before the ack, so a process kill keeps it; only a power
@@ -21,7 +31,12 @@ Owns start-up recovery of one partition (Kafka LogLoader.java):
  4. Offsets: log end offset = the active segment's next offset; log start offset = max(checkpoint,
     first segment's base), clamped to the log end; recovery point = min(checkpoint, log end).
  5. The leader epoch cache drops entries past the log end or before the log start; the producer
-    state is rebuilt (snapshot + header replay, see producer_state.py).
+    state is rebuilt (snapshot + header replay, see producer_state.py).  When segments were
+    recovered, the .txnindex of the first recovered one and of every later one is emptied and
+    rebuilt by that replay from the markers (Kafka LogSegment.recover rebuilds it the same way,
+    with the producer state as of the segment's base offset): a .txnindex is not CRC-protected,
+    and after a torn tail it may name markers that are gone.  The .txnindex of segments before
+    them is trusted like their other indexes.
 
 Runs once per partition, on the event loop of the process that will own it, before serving.
 """
@@ -30,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import time
 from dataclasses import dataclass
 
@@ -45,11 +61,13 @@ from pyk.log.files import (
     SWAP_SUFFIX,
     TIME_INDEX_SUFFIX,
     TMP_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    fsync_dir,
     parse_offset_file,
 )
 from pyk.log.index import CorruptIndexError
 from pyk.log.producer_state import ProducerStateManager
-from pyk.log.segment import LogSegment
+from pyk.log.segment import BATCH_HEADER_SIZE, LOG_OVERHEAD, LogSegment
 from pyk.log.segments import LogSegments
 
 log = logging.getLogger("pyk.log")
@@ -93,6 +111,7 @@ class LogLoader:
         # once we know which segment is last after any truncation below.
         recovered = 0
         truncated_total = 0
+        rebuild_txn_index_from: int | None = None  # base of the first recovered segment
         # Segments at or after this base are CRC-scanned after an unclean shutdown.
         recover_from = None
         if not self.had_clean_shutdown:
@@ -113,6 +132,8 @@ class LogLoader:
             if must_recover:
                 truncated = segment.recover()
                 recovered += 1
+                if rebuild_txn_index_from is None:
+                    rebuild_txn_index_from = base
                 if truncated:
                     log.warning("%s: %s: truncated %d bytes of torn or corrupt tail at position %d (%s)",
                                 self.directory, os.path.basename(segment.log_path), truncated, segment.size, reason)
@@ -140,8 +161,11 @@ class LogLoader:
         epoch_cache = LeaderEpochFileCache(os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT))
         epoch_cache.truncate_from_end(log_end_offset)
         epoch_cache.truncate_from_start(log_start_offset)
+        if rebuild_txn_index_from is not None:
+            for segment in segments.from_offset(rebuild_txn_index_from):
+                segment.txn_index.reset()
         producer_state = ProducerStateManager(self.directory)
-        producer_state.load(segments, log_start_offset, log_end_offset)
+        producer_state.load(segments, log_start_offset, log_end_offset, rebuild_txn_index_from)
         return LoadedLog(segments, log_start_offset, log_end_offset, recovery_point, epoch_cache, producer_state,
                          recovered, truncated_total)
 
@@ -160,8 +184,54 @@ class LogLoader:
             return "index does not match the log"
         return ""
 
+    def _complete_swaps(self) -> None:
+        """Completes or rolls back an interrupted cleaner swap (step 1, see module docstring)."""
+        names = os.listdir(self.directory)
+        cleaned = [n for n in names if n.endswith(CLEANED_SUFFIX)]
+        swaps = [n for n in names if n.endswith(SWAP_SUFFIX)]
+        if not cleaned and not swaps:
+            return
+        min_cleaned = min((_base_of(n[: -len(CLEANED_SUFFIX)]) for n in cleaned), default=None)
+        for name in cleaned:
+            log.info("%s: removing unfinished cleaner output %s", self.directory, name)
+            os.unlink(os.path.join(self.directory, name))
+        valid = []
+        for name in swaps:
+            base = _base_of(name[: -len(SWAP_SUFFIX)])
+            if base is None or (min_cleaned is not None and base >= min_cleaned):
+                log.info("%s: removing half-renamed cleaner output %s", self.directory, name)
+                os.unlink(os.path.join(self.directory, name))
+            else:
+                valid.append(name)
+        logs = [n for n in valid if n.endswith(LOG_SUFFIX + SWAP_SUFFIX)]
+        if not logs:
+            for name in valid:  # indexes without their .log: nothing to swap in
+                os.unlink(os.path.join(self.directory, name))
+            return
+        low, high = None, None
+        for name in logs:
+            base = parse_offset_file(name[: -len(SWAP_SUFFIX)], LOG_SUFFIX)
+            assert base is not None
+            next_offset = _next_offset(os.path.join(self.directory, name), base)
+            low = base if low is None else min(low, base)
+            high = next_offset if high is None else max(high, next_offset)
+        assert low is not None and high is not None
+        for name in os.listdir(self.directory):
+            if name.endswith(SWAP_SUFFIX):
+                continue
+            for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                base = parse_offset_file(name, suffix)
+                if base is not None and low <= base < high:
+                    log.info("%s: deleting %s, replaced by an interrupted cleaner swap", self.directory, name)
+                    os.unlink(os.path.join(self.directory, name))
+        for name in valid:
+            log.info("%s: completing interrupted cleaner swap of %s", self.directory, name)
+            os.rename(os.path.join(self.directory, name), os.path.join(self.directory, name[: -len(SWAP_SUFFIX)]))
+        fsync_dir(self.directory)
+
     def _clean_directory(self) -> list[int]:
         """Removes leftovers (step 1) and returns the sorted base offsets of the .log files."""
+        self._complete_swaps()
         names = os.listdir(self.directory)
         # The .log files define the segments; every other per-segment file is derived from
         # them or describes them, so it goes when its .log is gone.
@@ -169,11 +239,11 @@ class LogLoader:
         present = set(bases)
         for name in names:
             path = os.path.join(self.directory, name)
-            if name.endswith((TMP_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX, DELETED_SUFFIX)):
+            if name.endswith((TMP_SUFFIX, DELETED_SUFFIX)):
                 log.info("%s: removing leftover %s", self.directory, name)
                 os.unlink(path)
                 continue
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
                 base = parse_offset_file(name, suffix)
                 if base is not None and base not in present:
                     log.info("%s: removing orphan index %s", self.directory, name)
@@ -182,3 +252,32 @@ class LogLoader:
             if snap is not None and bases and snap < bases[0]:
                 os.unlink(path)  # describes data that retention already removed
         return bases
+
+
+def _base_of(name: str) -> int | None:
+    """Base offset of a segment file name without its .cleaned/.swap suffix."""
+    for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        base = parse_offset_file(name, suffix)
+        if base is not None:
+            return base
+    return None
+
+
+def _next_offset(path: str, base_offset: int) -> int:
+    """One past the last offset of the batches in a segment file (headers only, like
+    LogSegment.iter_headers); base_offset for an empty file."""
+    next_offset = base_offset
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        position = 0
+        while position + BATCH_HEADER_SIZE <= size:
+            header = os.pread(fd, BATCH_HEADER_SIZE, position)
+            base, length = struct.unpack_from(">qi", header, 0)
+            if length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + length + LOG_OVERHEAD > size:
+                break
+            next_offset = base + struct.unpack_from(">i", header, 23)[0] + 1
+            position += length + LOG_OVERHEAD
+    finally:
+        os.close(fd)
+    return next_offset

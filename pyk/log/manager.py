@@ -11,12 +11,18 @@ Owns (Kafka LogManager.scala):
     The marker is removed once everything is loaded, so a crash from then on is seen as unclean.
   * create/delete of partition logs; deletion renames the directory to
     `<topic>-<partition>.<32 hex>-delete` first (atomic: a crash never resurrects the partition;
-    load() finishes the removal of such directories), then removes its files.  Deleted logs keep
-    their fds open for file.delete.delay.ms so in-flight sendfile()s complete; they are released
-    by checkpoint() / close().
-  * checkpoint(): rewrites both offset checkpoints of every dir (atomically); close(): flushes and
-    closes every log, writes the checkpoints, then the clean-shutdown marker.
+    load() finishes the removal of such directories).  As for a deleted segment, the removal is
+    asynchronous: the log keeps its fds open for file.delete.delay.ms so in-flight sendfile()s
+    complete, then checkpoint() / close() close them and the directory is removed on the
+    background deleter.
+  * retention: cleanup_logs() runs one retention pass over every log (PartitionLog.
+    delete_old_segments; the broker calls it every log.retention.check.interval.ms).
+  * checkpoint(): rewrites both offset checkpoints of every dir (atomically) and the leader-epoch
+    files left stale by log start moves; close(): flushes and closes every log, writes the
+    checkpoints, then the clean-shutdown marker.
   * placement: a new partition goes to the log dir holding the fewest partitions.
+  * the log cleaner (compaction of cleanup.policy=compact logs, pyk.log.cleaner), started once
+    the logs are loaded and stopped before they close.
 
 Threading: single-threaded; one event loop owns this manager and all its logs.  A later step runs
 one such process per core, each with a LogManager over its own group of partitions.
@@ -30,10 +36,12 @@ import os
 import shutil
 import time
 import uuid
+from asyncio import AbstractEventLoop
 from collections.abc import Mapping
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
+from pyk.log.cleaner import CleanerConfig, LogCleaner
 from pyk.log.config import LogConfig
 from pyk.log.files import (
     CLEAN_SHUTDOWN_MARKER,
@@ -48,6 +56,7 @@ from pyk.log.files import (
     write_atomic,
 )
 from pyk.log.partition_log import PartitionLog
+from pyk.log.segment import FILE_DELETER
 
 log = logging.getLogger("pyk.log")
 
@@ -65,7 +74,8 @@ class LogManager:
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, str] = {}  # partition -> the log dir holding it
         self._topic_configs: dict[str, LogConfig] = {}
-        self._deleted: list[tuple[int, PartitionLog]] = []  # (release deadline ms, log) awaiting fd close
+        self._deleted: list[tuple[int, PartitionLog, str]] = []  # (release deadline ms, log, renamed dir)
+        self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
         self.loaded = False
         for d in self.log_dirs:
             os.makedirs(d, exist_ok=True)
@@ -199,11 +209,9 @@ class LogManager:
         return min(self.log_dirs, key=lambda d: (counts[d], self.log_dirs.index(d)))
 
     def delete(self, topic: str, partition: int) -> None:
-        """Removes the partition: rename to `<dir>.<hex>-delete` (atomic), then remove the files.
-
-        Unknown partitions are ignored (deletion is idempotent).  The fds stay open for
-        file.delete.delay.ms (see module docstring).
-        """
+        """Removes the partition: rename to `<dir>.<hex>-delete` (atomic); the files go after
+        file.delete.delay.ms (see module docstring).  Unknown partitions are ignored (deletion
+        is idempotent)."""
         tp = (topic, partition)
         plog = self.logs.pop(tp, None)
         log_dir = self._dir_of.pop(tp, None)
@@ -216,8 +224,7 @@ class LogManager:
         os.rename(old, new)
         fsync_dir(log_dir)
         plog.close_for_delete()
-        shutil.rmtree(new, ignore_errors=True)
-        self._deleted.append((int(time.time() * 1000) + plog.config.file_delete_delay_ms, plog))
+        self._deleted.append((int(time.time() * 1000) + plog.config.file_delete_delay_ms, plog, new))
         if not any(t == topic for t, _ in self.logs):
             self._topic_configs.pop(topic, None)
 
@@ -227,6 +234,36 @@ class LogManager:
         for (t, _), plog in self.logs.items():
             if t == topic:
                 plog.update_config(config)
+        if config.compact and self.cleaner is not None:
+            self.cleaner.wake()  # e.g. cleanup.policy became compact: look at it now
+
+    # Log cleaner ---------------------------------------------------------------------------------
+    def start_cleaner(self, config: CleanerConfig, loop: AbstractEventLoop) -> None:
+        """Starts compaction of the compacted logs (log.cleaner.enable) once they are loaded;
+        `loop` is the event loop that owns these logs (swaps run there)."""
+        if config.enable and self.cleaner is None:
+            self.cleaner = LogCleaner(self, config)
+            self.cleaner.start(loop)
+
+    def stop_cleaner(self) -> None:
+        """Stops the cleaner threads (a pass in progress is dropped, its swap never half done)."""
+        if self.cleaner is not None:
+            self.cleaner.stop()
+            self.cleaner = None
+
+    # Retention --------------------------------------------------------------------------------
+    def cleanup_logs(self, now_ms: int | None = None) -> int:
+        """One retention pass over every log (Kafka LogManager.cleanupLogs); returns the number of
+        segments deleted.  A log that fails (an I/O error renaming its files) is logged and
+        retried at the next pass; the others still run."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        total = 0
+        for plog in list(self.logs.values()):
+            try:
+                total += plog.delete_old_segments(now)
+            except OSError:
+                log.exception("%s: retention pass failed; retrying at the next one", plog.directory)
+        return total
 
     # Flush, checkpoints, shutdown ---------------------------------------------------------------
     def flush_all(self) -> None:
@@ -234,10 +271,13 @@ class LogManager:
             plog.flush()
 
     def checkpoint(self) -> None:
-        """Writes both offset checkpoints of every log dir and releases expired deleted logs."""
+        """Writes both offset checkpoints of every log dir (log start offsets moved by retention
+        become durable here) and the stale leader-epoch files, and releases expired deleted logs."""
         for log_dir in self.log_dirs:
             self._write_checkpoints(log_dir)
-        self._release_deleted(int(time.time() * 1000))
+        for plog in self.logs.values():
+            plog.epoch_cache.write_if_dirty()
+        self.release_expired(int(time.time() * 1000))
 
     def _write_checkpoints(self, log_dir: str) -> None:
         # Each dir's checkpoints list exactly the partitions stored in that dir (Kafka's layout),
@@ -258,13 +298,19 @@ class LogManager:
         write_offsets(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT),
                       {t: p.log_start_offset for t, p in mine.items()})
 
-    def _release_deleted(self, now_ms: int, force: bool = False) -> None:
+    def release_expired(self, now_ms: int, force: bool = False) -> None:
+        """Finishes deleting the logs whose file.delete.delay.ms has passed (all with force):
+        closes their fds, then removes their renamed directories."""
         keep = []
-        for deadline, plog in self._deleted:
+        for deadline, plog, directory in self._deleted:
             if force or deadline <= now_ms:
                 plog.release_files()
+                if force:
+                    shutil.rmtree(directory, ignore_errors=True)  # shutdown: nothing else to wait for
+                else:
+                    FILE_DELETER.submit(shutil.rmtree, directory, True)
             else:
-                keep.append((deadline, plog))
+                keep.append((deadline, plog, directory))
         self._deleted = keep
 
     def close(self) -> None:
@@ -278,7 +324,7 @@ class LogManager:
         for log_dir in self.log_dirs:
             self._write_checkpoints(log_dir)
         # No connection is sending any more: deleted logs' fds can go now.
-        self._release_deleted(0, force=True)
+        self.release_expired(0, force=True)
         for log_dir in self.log_dirs:
             write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")
 

@@ -2,12 +2,15 @@
 
 Owns the segments of one `<topic>-<partition>` directory and the offsets over them:
 
-    log_start_offset  <=  recovery_point, high_watermark  <=  log_end_offset
+    log_start_offset  <=  last_stable_offset  <=  high_watermark  <=  log_end_offset
+    log_start_offset  <=  recovery_point  <=  log_end_offset
 
   * log_start_offset: first offset a consumer may read (moved by DeleteRecords / retention);
   * high_watermark: first offset not yet visible to consumers.  On a single node the leader is
     the only in-sync replica, so every append advances it to the log end offset; it is a
     separate field so replication can hold it back later;
+  * last_stable_offset (LSO): first offset of the earliest open transaction, or the high
+    watermark when none is open (or it starts at/after it); read_committed fetches stop there;
   * log_end_offset: the offset the next appended batch gets;
   * recovery_point: log end offset at the last flush; after an unclean shutdown recovery starts
     at the segment holding it (everything below it was fdatasync-ed).
@@ -17,6 +20,12 @@ recompresses it -> ProducerStateManager deduplicates / orders idempotent batches
 active segment is full or old -> offsets (and the leader epoch, and LogAppendTime) are written
 into the batch in place -> one os.write to the active segment -> producer state, epoch cache,
 high watermark, flush policy.
+
+Transactions (KIP-98): transactional batches open a transaction of their producer
+(ProducerStateManager); `append_control` writes the COMMIT/ABORT marker that ends it, indexes an
+aborted one in the active segment's .txnindex and moves the LSO.  A read_committed read stops at
+the LSO and carries the aborted transactions overlapping what it returns, so the client drops
+their records; nothing is filtered out of the bytes (as in Kafka).
 
 Read path: offset -> floor segment -> offset index -> find_batch over a pread window -> a
 FileSlice(fd, position, size) the connection sends with sendfile; bytes never enter Python.
@@ -40,17 +49,23 @@ from dataclasses import dataclass
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
+from pyk.log.control import build_marker
 from pyk.log.epoch_cache import LeaderEpochFileCache
-from pyk.log.files import fsync_dir
+from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, segment_paths
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
-from pyk.log.segment import FileSlice, LogSegment
+from pyk.log.retention import Deletion, deletable_segments
+from pyk.log.segment import FILE_DELETER, FileSlice, LogSegment, remove_files
 from pyk.log.segments import LogSegments
+from pyk.log.txn_index import AbortedTxn
 from pyk.log.validator import LogValidator
 
 log = logging.getLogger("pyk.log")
 
 NO_TIMESTAMP = -1
+# Kafka's IsolationLevel (Fetch and ListOffsets isolation_level).
+READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
 
 
 @dataclass(slots=True)
@@ -86,7 +101,10 @@ class FetchDataInfo:
     high_watermark: int
     log_start_offset: int
     log_end_offset: int
-    last_stable_offset: int  # == high_watermark until transactions exist
+    last_stable_offset: int
+    # read_committed only: (producer id, first offset) of the aborted transactions overlapping
+    # the records returned; None for read_uncommitted (Fetch sends null then).
+    aborted_transactions: list[tuple[int, int]] | None = None
 
 
 class PartitionLog:
@@ -129,6 +147,13 @@ class PartitionLog:
         # instead of an fdatasync inside append (None: flush in line).
         self.on_flush_due: Callable[[PartitionLog], None] | None = None
         self._group_flushes = 0  # group flushes running: fds of deleted segments stay open
+        # Called with the number of bytes that became readable under read_committed whenever
+        # the last stable offset advances (an append outside any transaction, a marker), so
+        # long-polling read_committed fetches wake up (pyk.server.purgatory).
+        self.on_stable_advance: Callable[[PartitionLog, int], None] | None = None
+        # ((segment base, offset), position) of the last offset -> read-limit lookup that was
+        # not the high watermark (an LSO, mostly): reads up to an unchanged LSO skip the pread.
+        self._position_cache: tuple[tuple[int, int], int] | None = None
         self.closed = False
         self._check_offsets()
 
@@ -145,24 +170,28 @@ class PartitionLog:
         return cls(directory, topic, partition, config, loaded, now_ms)
 
     def _check_offsets(self) -> None:
-        assert self.log_start_offset <= self.high_watermark <= self.log_end_offset, (
+        assert self.log_start_offset <= self.last_stable_offset <= self.high_watermark <= self.log_end_offset, (
             f"{self.directory}: offsets out of order: log start {self.log_start_offset}, "
-            f"high watermark {self.high_watermark}, log end {self.log_end_offset}")
+            f"last stable {self.last_stable_offset}, high watermark {self.high_watermark}, log end {self.log_end_offset}")
 
     # Append -------------------------------------------------------------------------------------
     def append(self, records: memoryview, now_ms: int) -> LogAppendInfo:
         """Appends exactly one produced v2 batch (a writable buffer: its header is rewritten).
 
-        Raises KafkaError for invalid batches, fenced or out-of-order idempotent producers, and
-        storage failures; nothing is written in those cases.  Returns the assigned offsets (or,
-        for an idempotent duplicate, the original ones with duplicate=True).
+        Raises KafkaError for invalid batches, fenced or out-of-order idempotent producers, a
+        non-transactional batch of a producer with an open transaction, and storage failures;
+        nothing is written in those cases.  Returns the assigned offsets (or, for an idempotent
+        duplicate, the original ones with duplicate=True).  A producer's first transactional
+        batch opens its transaction, which holds the last stable offset at its first offset.
         """
         config = self.config
         batch, info = LogValidator.validate(records, config, now_ms)
         producer_id = info.producer_id
+        transactional = info.is_transactional
         if producer_id >= 0:
             last_seq = last_sequence(info.base_sequence, info.last_offset_delta)
-            original = self.producer_state.check(producer_id, info.producer_epoch, info.base_sequence, last_seq)
+            original = self.producer_state.check(producer_id, info.producer_epoch, info.base_sequence, last_seq,
+                                                 transactional)
             if original is not None:
                 return LogAppendInfo(original[0], original[1], NO_TIMESTAMP, self.log_start_offset, True)
         first_offset = self.log_end_offset
@@ -170,7 +199,7 @@ class PartitionLog:
         append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         max_timestamp = now_ms if config.log_append_time else info.max_timestamp
         segment = self.segments.active
-        if segment.should_roll(len(batch), max_timestamp, last_offset, now_ms, config.segment_bytes, config.segment_ms):
+        if segment.should_roll(len(batch), max_timestamp, last_offset, now_ms, config.segment_bytes, config.roll_ms):
             segment = self.roll(now_ms)
         assigned_last = LogValidator.assign_offsets(batch, first_offset, self.leader_epoch, append_time)
         assert assigned_last == last_offset, f"assign_offsets returned {assigned_last}, expected {last_offset}"
@@ -179,19 +208,82 @@ class PartitionLog:
         self.log_end_offset = last_offset + 1
         if producer_id >= 0:
             self.producer_state.update(producer_id, info.producer_epoch, info.base_sequence, last_seq, first_offset,
-                                       last_offset, max_timestamp)
+                                       last_offset, max_timestamp, transactional)
+        self._appended(segment, first_offset, info.records_count, now_ms)
+        # Outside any open transaction the last stable offset is the high watermark, which
+        # this batch just moved; inside one it stays at that transaction's first offset.
+        if self.on_stable_advance is not None and not self.producer_state.ongoing:
+            self.on_stable_advance(self, len(batch))
+        return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
+
+    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int) -> None:
+        """Bookkeeping after a batch reached `segment`: epoch cache, high watermark, flush policy."""
         if self.leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(self.leader_epoch, first_offset)
         # Single node: the leader is the whole ISR, so the append is committed at once.
         self.high_watermark = self.log_end_offset
         self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
-        self.unflushed_messages += info.records_count
-        if self.unflushed_messages >= config.flush_messages:
+        self.unflushed_messages += records_count
+        if self.unflushed_messages >= self.config.flush_messages:
             if self.on_flush_due is None:
                 self.flush(now_ms)
             else:
                 self.on_flush_due(self)  # a group commit (begin/end_group_flush) flushes soon
-        return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
+
+    def append_control(self, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int,
+                       now_ms: int) -> int:
+        """Writes a COMMIT or ABORT marker for a producer's transaction; returns its offset.
+
+        The WriteTxnMarkers path (Kafka UnifiedLog.appendAsLeader with origin COORDINATOR): one
+        control batch, then the producer's open transaction ends there -- an aborted one is
+        indexed in the active segment's .txnindex -- and the last stable offset moves to the
+        next open transaction or the high watermark.  A marker for a producer with no open
+        transaction is written all the same (Kafka does: the coordinator may retry) and ends
+        nothing.  Raises INVALID_PRODUCER_EPOCH when producer_epoch is older than the
+        producer's, TRANSACTION_COORDINATOR_FENCED when coordinator_epoch is older than the
+        last marker's; nothing is written then.  The caller wakes read_uncommitted fetchers
+        (the marker is appended bytes); read_committed ones are woken through on_stable_advance.
+        """
+        self.producer_state.check_marker(producer_id, producer_epoch, coordinator_epoch)
+        old_lso = self.last_stable_offset
+        batch = build_marker(producer_id, producer_epoch, commit, coordinator_epoch, now_ms)
+        offset = self.log_end_offset
+        segment = self.segments.active
+        if segment.should_roll(len(batch), now_ms, offset, now_ms, self.config.segment_bytes, self.config.segment_ms):
+            segment = self.roll(now_ms)
+        append_time = now_ms if self.config.log_append_time else NO_TIMESTAMP
+        LogValidator.assign_offsets(memoryview(batch), offset, self.leader_epoch, append_time)
+        segment.append(batch, offset, now_ms)
+        self.log_end_offset = offset + 1
+        completed = self.producer_state.end_txn(producer_id, producer_epoch, coordinator_epoch, commit, offset, now_ms)
+        if completed is not None and completed.aborted:
+            segment.update_txn_index(AbortedTxn(producer_id, completed.first_offset, offset,
+                                                self.producer_state.last_stable_offset_after(completed)))
+        self._appended(segment, offset, 1, now_ms)
+        new_lso = self.last_stable_offset
+        if self.on_stable_advance is not None and new_lso > old_lso:
+            self.on_stable_advance(self, self._bytes_between(old_lso, new_lso))
+        return offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """First offset of the earliest open transaction, else the high watermark (Kafka
+        UnifiedLog.lastStableOffset); never below the log start (DeleteRecords may pass an open
+        transaction's first offset, and nothing below the log start is readable anyway)."""
+        first = self.producer_state.first_unstable_offset
+        if first is None or first >= self.high_watermark:
+            return self.high_watermark
+        return max(first, self.log_start_offset)
+
+    def _bytes_between(self, start: int, end: int) -> int:
+        """Bytes of the batches holding offsets [start, end) (batch boundaries; wake-up credit)."""
+        total = 0
+        for segment in self.segments.from_offset(start):
+            if segment.base_offset >= end:
+                break
+            low = self._max_position(segment, start) if start > segment.base_offset else 0
+            total += self._max_position(segment, end) - low
+        return total
 
     def roll(self, now_ms: int | None = None) -> LogSegment:
         """Starts a new active segment at the log end offset (Kafka UnifiedLog.roll).
@@ -218,22 +310,27 @@ class PartitionLog:
 
     # Read ---------------------------------------------------------------------------------------
     def read(self, fetch_offset: int, max_bytes: int, min_one_message: bool = True,
-             max_offset: int | None = None) -> FetchDataInfo:
+             max_offset: int | None = None, isolation_level: int = READ_UNCOMMITTED) -> FetchDataInfo:
         """Bytes from the batch containing fetch_offset, within one segment (Kafka LocalLog.read).
 
         At most max_bytes (the last batch may be partial, as in Kafka; clients drop it), but the
-        whole first batch when min_one_message.  Never past the high watermark (nor max_offset,
-        when given, e.g. a last stable offset).  records is None when there is nothing to send
-        (fetch_offset at the high watermark or log end).  Raises OFFSET_OUT_OF_RANGE outside
-        [log_start_offset, log_end_offset].
+        whole first batch when min_one_message.  Never past the high watermark, nor, under
+        READ_COMMITTED, the last stable offset (nor max_offset, when given).  READ_COMMITTED also
+        fills aborted_transactions for the returned bytes.  records is None when there is
+        nothing to send (fetch_offset at the limit or log end).  Raises OFFSET_OUT_OF_RANGE
+        outside [log_start_offset, log_end_offset].
         """
         hw = self.high_watermark
+        lso = self.last_stable_offset
+        if isolation_level == READ_COMMITTED:
+            max_offset = lso if max_offset is None else min(max_offset, lso)
         if fetch_offset < self.log_start_offset or fetch_offset > self.log_end_offset:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
                              f"fetch offset {fetch_offset} outside [{self.log_start_offset}, {self.log_end_offset}] "
                              f"of {self.topic}-{self.partition}")
         upper = hw if max_offset is None else min(max_offset, hw)
         records = None
+        segment = None
         if fetch_offset < upper:
             segment = self.segments.floor(fetch_offset)
             while segment is not None and records is None:
@@ -244,7 +341,35 @@ class PartitionLog:
                     segment = self.segments.higher(segment.base_offset)
                     if segment is not None and segment.base_offset >= upper:
                         break
-        return FetchDataInfo(records, hw, self.log_start_offset, self.log_end_offset, hw)
+        aborted = None
+        if isolation_level == READ_COMMITTED:
+            aborted = []
+            if records is not None and segment is not None:
+                # Kafka UnifiedLog.addAbortedTransactions: bounded by the first offset past the
+                # bytes sent (an index entry after them, else the next segment, else the end).
+                bound = segment.fetch_upper_bound_offset(records.position + records.size)
+                if bound is None:
+                    following = self.segments.higher(segment.base_offset)
+                    bound = following.base_offset if following is not None else self.log_end_offset
+                aborted = self.aborted_transactions(fetch_offset, bound)
+        return FetchDataInfo(records, hw, self.log_start_offset, self.log_end_offset, lso, aborted)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound_offset: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of every aborted transaction overlapping
+        [fetch_offset, upper_bound_offset) (Kafka LocalLog.collectAbortedTransactions).
+
+        An aborted transaction is indexed in the segment of its marker, which may come after
+        the range; the search walks segments from the one holding fetch_offset until an entry
+        shows that every transaction starting below the bound had ended (its last stable offset
+        reaches the bound).
+        """
+        out: list[tuple[int, int]] = []
+        for segment in self.segments.from_offset(fetch_offset):
+            txns, complete = segment.collect_aborted_txns(fetch_offset, upper_bound_offset)
+            out.extend((txn.producer_id, txn.first_offset) for txn in txns)
+            if complete:
+                break
+        return out
 
     def _max_position(self, segment: LogSegment, upper: int) -> int:
         """Byte position in `segment` that a read must stop at for offsets below `upper`."""
@@ -252,8 +377,14 @@ class PartitionLog:
             return segment.size
         if upper == self.high_watermark and segment.base_offset == self._hw_segment_base:
             return self._hw_position
+        key = (segment.base_offset, upper)
+        cached = self._position_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         batch = segment.translate_offset(upper)
-        return batch.position if batch is not None else segment.size
+        position = batch.position if batch is not None else segment.size
+        self._position_cache = (key, position)
+        return position
 
     # Offsets lookups ----------------------------------------------------------------------------
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
@@ -288,38 +419,97 @@ class PartitionLog:
         """(epoch, end offset) for OffsetForLeaderEpoch; (-1, -1) if unknown (Kafka semantics)."""
         return self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
 
-    # Log start movement -------------------------------------------------------------------------
+    # Log start movement: retention and DeleteRecords ------------------------------------------
+    def delete_old_segments(self, now_ms: int | None = None) -> int:
+        """One retention pass (Kafka UnifiedLog.deleteOldSegments); returns segments deleted.
+
+        Deletes the oldest segments that breach the log start offset, retention.bytes or
+        retention.ms (pyk.log.retention has the rules) and moves the log start offset to the
+        first remaining segment.  Only renames and bookkeeping happen here, no data is read or
+        synced, so the pass does not pause the appends and fetches sharing this event loop.
+        The moved log start is checkpointed by LogManager's periodic checkpoint rather than at
+        once: it always equals the first remaining segment's base offset, which LogLoader takes
+        as the floor of the log start at the next start, so a crash before the checkpoint loses
+        nothing (Kafka's checkpoint is periodic too).
+        """
+        if self._roll_flush is not None and not self._roll_flush.done():
+            # The background thread may be syncing segments this pass would unmap and later
+            # close: leave them to the next pass (a rolled segment's flush takes milliseconds
+            # to seconds, the interval minutes by default).
+            return 0
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        deletable = deletable_segments(list(self.segments), log_start_offset=self.log_start_offset,
+                                       high_watermark=self.high_watermark, log_end_offset=self.log_end_offset,
+                                       config=self.config, now_ms=now)
+        return self._delete_segments(deletable, now)
+
     def delete_records_before(self, offset: int, now_ms: int | None = None) -> int:
         """DeleteRecords: moves the log start offset up to `offset`; returns the new log start.
 
-        Whole segments entirely below it are removed (their files at once, their fds after
-        file.delete.delay.ms so in-flight sends finish); the active segment always stays.  The
-        new start is persisted through on_log_start_offset_change (LogManager's checkpoint).
-        Raises OFFSET_OUT_OF_RANGE above the high watermark.
+        Whole segments entirely below it are deleted at once, asynchronously like retention's
+        (renamed to `.deleted`, removed after file.delete.delay.ms so in-flight sends finish);
+        the active segment always stays.  Unlike retention's, the new start lies inside a
+        segment, so it is persisted through on_log_start_offset_change (LogManager's checkpoint)
+        before any file is renamed.  Raises OFFSET_OUT_OF_RANGE above the high watermark.
         """
         if offset > self.high_watermark or offset < 0:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
                              f"cannot delete records before {offset}: outside [0, high watermark {self.high_watermark}]")
         if offset <= self.log_start_offset:
             return self.log_start_offset
-        self.log_start_offset = offset
-        self._check_offsets()
-        # Persist the new start BEFORE removing files: a crash in between then leaves extra
-        # segments below a durable log start (harmless, removed again next time) rather than
-        # a log start that silently moves back to the first remaining segment.
+        self._increment_log_start_offset(offset, "DeleteRecords")
+        # Persist the new start BEFORE renaming files: a crash in between then leaves extra
+        # segments below a durable log start (harmless, deleted again by the next retention
+        # pass) rather than a log start that silently moves back to the first remaining segment.
         if self.on_log_start_offset_change is not None:
             self.on_log_start_offset_change(self)
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        while len(self.segments) > 1:
-            nxt = self.segments.higher(self.segments.first.base_offset)
-            if nxt is None or nxt.base_offset > offset:
-                break
-            self._delete_segment(self.segments.first, now)
-        self.producer_state.truncate_head(offset)
-        self.epoch_cache.truncate_from_start(offset)
+        deletable = deletable_segments(list(self.segments), log_start_offset=offset,
+                                       high_watermark=self.high_watermark, log_end_offset=self.log_end_offset,
+                                       config=self.config, now_ms=now, apply_retention=False)
+        self._delete_segments(deletable, now)
+        return offset
+
+    def _delete_segments(self, deletable: list[Deletion], now_ms: int) -> int:
+        """Deletes a prefix of the segments (Kafka UnifiedLog.deleteSegments): log start offset
+        first, then the segments leave the lookup map and their files are renamed; the files go
+        file.delete.delay.ms later (flush_if_due)."""
+        if not deletable:
+            return 0
+        doomed = [d.segment for d in deletable]
+        if len(doomed) == len(self.segments):
+            # A log always has a segment: every one breached (the active one's data expired
+            # too), so roll an empty one at the log end first, as Kafka does.
+            if self.roll(now_ms) is doomed[-1]:
+                doomed.pop()  # roll() kept an already empty active segment (not deletable anyway)
+        if not doomed:
+            return 0
+        for d in deletable[: len(doomed)]:
+            log.info("%s: deleting segment %s due to %s", self.directory, d.segment, d.reason)
+        nxt = self.segments.higher(doomed[-1].base_offset)
+        assert nxt is not None, "the active segment is never in the doomed prefix"
+        self._increment_log_start_offset(nxt.base_offset, "segment deletion")
+        for segment in doomed:
+            self._delete_segment(segment, now_ms)
         # Deleted segments needed no flush; the recovery point may never point below the log.
         self.recovery_point = max(self.recovery_point, self.segments.first.base_offset)
-        return offset
+        return len(doomed)
+
+    def _increment_log_start_offset(self, offset: int, reason: str) -> None:
+        """Moves the log start offset up (never down) and trims what describes data below it
+        (Kafka maybeIncrementLogStartOffset); the epoch file write is deferred (no fsync here)."""
+        if offset <= self.log_start_offset:
+            return
+        old_lso = self.last_stable_offset
+        self.log_start_offset = offset
+        self._check_offsets()
+        log.info("%s: incremented log start offset to %d due to %s", self.directory, offset, reason)
+        self.producer_state.truncate_head(offset)
+        self.epoch_cache.truncate_from_start(offset, flush=False)
+        # Forgetting a producer whose batches are all gone also ends its open transaction.
+        new_lso = self.last_stable_offset
+        if self.on_stable_advance is not None and new_lso > max(old_lso, offset):
+            self.on_stable_advance(self, self._bytes_between(max(old_lso, offset), new_lso))
 
     def truncate_to(self, offset: int, now_ms: int | None = None) -> None:
         """Removes every batch at or after `offset` (Kafka UnifiedLog.truncateTo; a follower
@@ -332,6 +522,7 @@ class PartitionLog:
         if offset >= self.log_end_offset:
             return
         offset = max(offset, self.log_start_offset)
+        self._position_cache = None
         now = int(time.time() * 1000) if now_ms is None else now_ms
         for segment in list(self.segments):
             if segment.base_offset >= offset and len(self.segments) > 1:
@@ -354,7 +545,59 @@ class PartitionLog:
         self.producer_state.load(self.segments, self.log_start_offset, self.log_end_offset)
         self._check_offsets()
 
+    def replace_segments(self, base_offset: int, old: list[LogSegment], now_ms: int | None = None,
+                         on_step: Callable[[str], None] | None = None) -> bool:
+        """Swaps the cleaner's `<base_offset>.*.cleaned` files in for the segments `old` (Kafka
+        LocalLog.replaceSegments); returns False, removing the .cleaned files, when `old` is no
+        longer exactly a run of inactive segments of this log (retention, DeleteRecords,
+        truncation or deletion raced the cleaner).
+
+        Crash safety comes from the order of renames, each completed before the next starts:
+          1. `.cleaned` -> `.swap` (the .log first, then its indexes), directory fsynced: from
+             here LogLoader finishes the swap after a crash (it deletes the segments the .swap
+             covers and renames it live); before it, LogLoader discards the .cleaned files and
+             the old segments are untouched;
+          2. the old segments are deleted (their fds stay open for file.delete.delay.ms, so
+             reads already handed a FileSlice finish);
+          3. `.swap` -> live, directory fsynced, and the new segment replaces the old ones in
+             the segment map.
+        Runs on the log's event loop, so appends and reads never see a half-swapped map.
+        `on_step(name)` is called after steps "swap", "delete" (first old segment gone) and
+        "live" (the kill -9 tests' fault-injection hook).
+        """
+        step = on_step or (lambda _name: None)
+        cleaned = segment_paths(self.directory, base_offset, CLEANED_SUFFIX)
+        current = [self.segments.floor(seg.base_offset) for seg in old]
+        active = self.segments.active
+        if self.closed or not old or any(c is not seg or seg is active for c, seg in zip(current, old, strict=True)):
+            for path in cleaned:
+                _unlink_quiet(path)
+            return False
+        swap = segment_paths(self.directory, base_offset, SWAP_SUFFIX)
+        for src, dst in zip(cleaned, swap, strict=True):
+            os.rename(src, dst)
+        fsync_dir(self.directory)
+        step("swap")
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        for i, seg in enumerate(old):
+            self._delete_segment(seg, now)
+            if i == 0:
+                step("delete")
+        for src, dst in zip(swap, segment_paths(self.directory, base_offset), strict=True):
+            os.rename(src, dst)
+        fsync_dir(self.directory)
+        step("live")
+        config = self.config
+        new = LogSegment(self.directory, base_offset, index_interval_bytes=config.index_interval_bytes,
+                         max_index_size=config.segment_index_bytes, active=False, created_ms=now)
+        if not new.load_tail():
+            new.recover()  # unreachable for a segment the cleaner wrote and flushed; safe
+        self.segments.add(new)
+        return True
+
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
+        # Out of the lookup map first: no new read can pick the segment; reads already handed
+        # out keep its fd until the release deadline.
         self.segments.remove(segment.base_offset)
         segment.delete()
         self._pending_release.append((now_ms + self.config.file_delete_delay_ms, segment))
@@ -404,15 +647,19 @@ class PartitionLog:
 
     def flush_if_due(self, now_ms: int) -> None:
         """The periodic timer's entry point: flush.ms policy, post-roll flush of old segments,
-        and closing the fds of deleted segments whose delay has passed."""
+        and the removal of deleted segments whose file.delete.delay.ms has passed (fds closed
+        here, files unlinked on the background deleter)."""
         if self._pending_release and not self._group_flushes:
             keep = []
+            expired: list[str] = []
             for deadline, segment in self._pending_release:
                 if deadline <= now_ms:
-                    segment.release()
+                    expired += segment.release()
                 else:
                     keep.append((deadline, segment))
             self._pending_release = keep
+            if expired:
+                FILE_DELETER.submit(remove_files, expired)
         if self.unflushed_messages and now_ms - self.last_flush_ms >= self.config.flush_ms:
             self.flush(now_ms)
         elif self._roll_flush is not None:
@@ -449,26 +696,28 @@ class PartitionLog:
             self._roll_flush = None
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset)
+        self.epoch_cache.write_if_dirty()
         for segment in self.segments:
             segment.close()
-        for _, segment in self._pending_release:
-            segment.release()
-        self._pending_release = []
+        # No connection is sending any more: deleted segments go now, not after their delay.
+        self.release_files()
         self.closed = True
 
     def close_for_delete(self) -> None:
-        """Stops the log without flushing (the partition is being deleted): files are removed,
-        fds stay open until release_files(), called after file.delete.delay.ms."""
+        """Stops the log without flushing (the partition is being deleted; LogManager renamed
+        its directory): the indexes are unmapped, the .log fds stay open for in-flight sends
+        until release_files(), called after file.delete.delay.ms."""
         for segment in self.segments:
-            segment.delete()
+            segment.delete()  # renames nothing: the files are in the renamed directory
         self.closed = True
 
     def release_files(self) -> None:
-        """Closes every remaining fd of a deleted log."""
+        """Closes every remaining fd of deleted segments (and of every segment of a deleted
+        log) and removes their `.deleted` files."""
         for segment in self.segments:
-            segment.release()
+            remove_files(segment.release())  # a closed segment has nothing left to release
         for _, segment in self._pending_release:
-            segment.release()
+            remove_files(segment.release())
         self._pending_release = []
 
     def __repr__(self) -> str:
@@ -482,6 +731,13 @@ class PartitionLog:
 # segment) and a deleted segment keeps its fd for file.delete.delay.ms, so the thread never races
 # an append or a close; the recovery point only moves, on the loop, once the flush completed.
 _ROLL_FLUSHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-roll-flush")
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _flush_rolled(segments: list[LogSegment], directory: str | None) -> None:

@@ -1,4 +1,4 @@
-"""LogSegment: one `.log` file of record batches plus its `.index` and `.timeindex`.
+"""LogSegment: one `.log` file of record batches plus its `.index`, `.timeindex` and `.txnindex`.
 
 Owns the bytes of one segment (Kafka LogSegment.java): appending an already validated batch,
 keeping the sparse indexes, turning an offset into a file position, serving a `FileSlice` of the
@@ -7,6 +7,7 @@ file to a fetch, truncation, flushing, and `recover()` (rebuild from the .log af
     .log       => RecordBatch*            batches back to back, offsets strictly increasing
     .index     => see pyk.log.index.OffsetIndex
     .timeindex => see pyk.log.index.TimeIndex
+    .txnindex  => see pyk.log.txn_index.TransactionIndex (only once a transaction aborts here)
 
 Invariants:
   * `size` is the number of valid bytes of the .log; every byte below it belongs to a complete
@@ -23,9 +24,11 @@ Invariants:
 
 Lifecycle: created active (indexes preallocated) by PartitionLog.roll or loaded by LogLoader;
 `on_become_inactive()` when the next segment is rolled; `close()` on shutdown; `delete()` +
-`release()` when retention/DeleteRecords drops it.  `delete()` unlinks the files at once but
-keeps the .log fd open until `release()`, so a FileSlice already handed to a connection stays
-sendable (the caller delays `release()` by file.delete.delay.ms, as Kafka delays deletion).
+`release()` when retention/DeleteRecords drops it.  Deletion is asynchronous, as in Kafka
+(LogSegment.changeFileSuffixes + the "delete-file" task): `delete()` only renames the files to
+`<name>.deleted` and keeps the .log fd open, so a FileSlice already handed to a connection stays
+sendable; `release()`, file.delete.delay.ms later, closes the fd and hands back the renamed
+files, which `remove_files` unlinks on a background thread.
 
 Owned by one PartitionLog on one event loop thread; no locking.  No per-record Python objects on
 append/read: batches are handled as opaque byte ranges, headers are read with struct.
@@ -35,13 +38,15 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.files import segment_paths
+from pyk.log.files import DELETED_SUFFIX, segment_paths, txn_index_path
 from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
 # RecordBatch v2 header fields read directly with struct (header layout in
 # https://kafka.apache.org/documentation/#recordbatch):
@@ -97,10 +102,12 @@ class LogSegment:
     """One segment of a partition log (see module docstring for format, invariants, lifecycle)."""
 
     def __init__(self, directory: str, base_offset: int, *, index_interval_bytes: int, max_index_size: int,
-                 active: bool, created_ms: int, preallocate_bytes: int = 0) -> None:
+                 active: bool, created_ms: int, preallocate_bytes: int = 0, file_suffix: str = "") -> None:
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
-        self.log_path, index_path, time_index_path = segment_paths(directory, base_offset)
+        # file_suffix: the cleaner writes a segment as `<base>.log.cleaned` (+ indexes) and
+        # renames it live later; every other segment has none.
+        self.log_path, index_path, time_index_path = segment_paths(directory, base_offset, file_suffix)
         existed = os.path.exists(self.log_path)
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         if not existed and preallocate_bytes > 0:
@@ -115,6 +122,7 @@ class LogSegment:
         os.lseek(self.fd, self.size, os.SEEK_SET)
         self.offset_index = OffsetIndex(index_path, base_offset, max_index_size, active)
         self.time_index = TimeIndex(time_index_path, base_offset, max_index_size, active)
+        self.txn_index = TransactionIndex(txn_index_path(directory, base_offset), base_offset)
         self.created_ms = created_ms
         self.next_offset = base_offset
         self.max_timestamp = NO_TIMESTAMP
@@ -124,12 +132,14 @@ class LogSegment:
         self.rolling_based_timestamp: int | None = None
         self.bytes_since_last_index_entry = 0
         self.active = active  # the last segment of its log: the one appends go to
+        self.deleted_paths: list[str] = []  # files renamed by delete(), removed after release()
 
     # Loading ----------------------------------------------------------------------------------
     def sanity_check(self) -> None:
-        """Raises CorruptIndexError when either index is inconsistent with itself or the .log."""
+        """Raises CorruptIndexError when an index is inconsistent with itself or the .log."""
         self.offset_index.sanity_check(self.size)
         self.time_index.sanity_check(self.size)
+        self.txn_index.sanity_check()
 
     def load_tail(self) -> bool:
         """Derives next_offset and the timestamps from the indexes plus a walk of the tail.
@@ -294,6 +304,35 @@ class LogSegment:
         last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
         return BatchPosition(window_position + at, length + LOG_OVERHEAD, base, last)
 
+    def read_batch(self, batch: BatchPosition) -> bytes:
+        """The whole bytes of one batch (control batches at recovery; never a fetch path)."""
+        return os.pread(self.fd, batch.size, batch.position)
+
+    def fetch_upper_bound_offset(self, end_position: int) -> int | None:
+        """An offset no record below `end_position` reaches (Kafka OffsetIndex.fetchUpperBoundOffset):
+        the offset of the first index entry at or after that position, None if there is none.
+
+        An entry's offset is the last offset of a batch that starts at its position, so every
+        batch ending at or before `end_position` lies below it.  Bounds the aborted-transaction
+        search of a read_committed fetch to the bytes actually sent.
+        """
+        index = self.offset_index
+        lo, hi = 0, index.entries
+        while lo < hi:  # first slot whose position >= end_position (positions increase)
+            mid = (lo + hi) // 2
+            if index.entry(mid)[1] < end_position:
+                lo = mid + 1
+            else:
+                hi = mid
+        return index.entry(lo)[0] if lo < index.entries else None
+
+    def update_txn_index(self, txn: AbortedTxn) -> None:
+        """Indexes a transaction aborted by a marker written to this segment."""
+        self.txn_index.append(txn)
+
+    def collect_aborted_txns(self, fetch_offset: int, upper_bound_offset: int) -> tuple[list[AbortedTxn], bool]:
+        return self.txn_index.collect_aborted_txns(fetch_offset, upper_bound_offset)
+
     def read(self, start_offset: int, max_size: int, max_position: int, min_one_message: bool) -> FileSlice | None:
         """A slice starting at the batch containing start_offset (Kafka LogSegment.read).
 
@@ -427,6 +466,7 @@ class LogSegment:
         batch = self.translate_offset(offset)
         self.offset_index.truncate_to(offset)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(offset)
         if batch is None:
             return 0
         removed = self.size - batch.position
@@ -443,6 +483,7 @@ class LogSegment:
         os.fdatasync(self.fd)
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def make_active(self) -> None:
         """Preallocates the index files again (a loaded last segment takes new appends)."""
@@ -467,31 +508,75 @@ class LogSegment:
         self.on_become_inactive()
         self.offset_index.close()
         self.time_index.close()
+        self.txn_index.close()
         os.close(self.fd)
         self.fd = -1
 
+    @property
+    def largest_timestamp(self) -> int:
+        """What time retention compares with retention.ms (Kafka LogSegment.largestTimestamp):
+        the largest record timestamp, or the file's modification time when no batch has one."""
+        if self.max_timestamp != NO_TIMESTAMP:
+            return self.max_timestamp
+        return os.fstat(self.fd).st_mtime_ns // 1_000_000
+
     def delete(self) -> None:
-        """Removes the files but keeps the .log fd open for in-flight FileSlices (see release)."""
-        self.offset_index.delete()
-        self.time_index.delete()
-        try:
-            os.unlink(self.log_path)
-        except FileNotFoundError:
-            pass
+        """Asynchronous deletion, step 1: unmaps the indexes and renames every file of the
+        segment (.log, .index, .timeindex and a .txnindex if present) to `<name>.deleted`.
+
+        Renames only, no data read or synced: the segment leaves the directory's live set at
+        once (a restart removes `.deleted` files) at the cost of a few metadata operations on
+        the event loop.  The .log fd stays open, so FileSlices already handed to connections
+        keep sending from the renamed file until release().  Files already gone (the whole
+        partition directory was renamed away by a topic deletion) are skipped.
+        """
+        self.offset_index.unmap()
+        self.time_index.unmap()
+        self.txn_index.close()
+        for path in (self.log_path, self.offset_index.path, self.time_index.path, self.txn_index.path):
+            try:
+                os.rename(path, path + DELETED_SUFFIX)
+            except FileNotFoundError:
+                continue
+            self.deleted_paths.append(path + DELETED_SUFFIX)
 
     def delete_now(self) -> None:
         """Deletes a segment no reader can hold a slice of (start-up, before serving)."""
         self.delete()
-        self.release()
+        remove_files(self.release())
 
-    def release(self) -> None:
-        """Closes the .log fd of a deleted segment once no FileSlice can still refer to it."""
+    def release(self) -> list[str]:
+        """Asynchronous deletion, step 2 (after file.delete.delay.ms, when no FileSlice can
+        still refer to the fd): closes the .log fd and returns the `.deleted` files to remove.
+
+        Closing first is cheap (the renamed file is still linked, so no blocks are freed);
+        the unlink that frees them is left to the caller, normally `remove_files` on the
+        background deleter.
+        """
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        paths, self.deleted_paths = self.deleted_paths, []
+        return paths
 
     def __repr__(self) -> str:
         return f"LogSegment(base={self.base_offset}, size={self.size}, next={self.next_offset})"
+
+
+# Unlinking a deleted segment frees its blocks, which takes milliseconds per GiB on ext4/xfs; on
+# the event loop that would stall every partition of the shard, so it runs on one background
+# thread per process, as Kafka runs its "delete-file" tasks on the scheduler.  Only unlinks of
+# files no one reads any more (their fds are closed on the loop first) are submitted here.
+FILE_DELETER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-file-delete")
+
+
+def remove_files(paths: Iterable[str]) -> None:
+    """Unlinks files of deleted segments; one already gone is not an error (deletion is idempotent)."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def scan_batches(buf: bytes) -> tuple[int, list[int], list[int], list[int], list[int]]:

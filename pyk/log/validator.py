@@ -6,6 +6,8 @@ in-place rewrite that makes it part of the log:
   * structure, CRC, sizes and record framing: pyk._native.validate_batch, with max.message.bytes
     (one complete v2 batch, nothing else; its error code is raised as a KafkaError);
   * no control batches from clients (they are written by the broker's transaction markers);
+  * a transactional batch carries a producer id (its transaction is tracked per producer);
+  * on compacted topics (cleanup.policy contains compact) every record has a key;
   * record count consistent with lastOffsetDelta (offsets inside the batch are 0..n-1);
   * CreateTime timestamps within message.timestamp.before/after.max.ms of the broker clock
     (checked on the batch's base and max timestamps, not per record);
@@ -49,6 +51,12 @@ class LogValidator:
         info = _native.batch_info(records)
         if info.is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "control batches cannot be produced by clients")
+        if info.is_transactional and info.producer_id < 0:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "transactional batch without a producer id")
+        # Kafka LogValidator.validateKey: compaction keeps the latest record per key, so a
+        # keyless record has no place in a compacted log (up-converted records were checked).
+        if config.compact and not converted and _native.count_null_keys(records):
+            raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
         if info.records_count <= 0 or info.last_offset_delta != info.records_count - 1:
             raise KafkaError(ErrorCode.INVALID_RECORD,
                              f"expected lastOffsetDelta {info.records_count - 1} for {info.records_count} records, "

@@ -27,6 +27,7 @@ from pyk.protocol.messages import (
     offset_for_leader_epoch,
     produce,
     topics,
+    txn,
 )
 from pyk.protocol.spec import Message
 
@@ -207,6 +208,13 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (groups.DELETE_GROUPS_REQUEST, groups.DELETE_GROUPS_RESPONSE),
     (groups.OFFSET_DELETE_REQUEST, groups.OFFSET_DELETE_RESPONSE),
     (consumer_groups.CONSUMER_GROUP_HEARTBEAT_REQUEST, consumer_groups.CONSUMER_GROUP_HEARTBEAT_RESPONSE),
+    (txn.ADD_PARTITIONS_TO_TXN_REQUEST, txn.ADD_PARTITIONS_TO_TXN_RESPONSE),
+    (txn.ADD_OFFSETS_TO_TXN_REQUEST, txn.ADD_OFFSETS_TO_TXN_RESPONSE),
+    (txn.END_TXN_REQUEST, txn.END_TXN_RESPONSE),
+    (txn.WRITE_TXN_MARKERS_REQUEST, txn.WRITE_TXN_MARKERS_RESPONSE),
+    (txn.TXN_OFFSET_COMMIT_REQUEST, txn.TXN_OFFSET_COMMIT_RESPONSE),
+    (txn.DESCRIBE_TRANSACTIONS_REQUEST, txn.DESCRIBE_TRANSACTIONS_RESPONSE),
+    (txn.LIST_TRANSACTIONS_REQUEST, txn.LIST_TRANSACTIONS_RESPONSE),
 ]
 
 

@@ -23,9 +23,11 @@ import time
 from typing import Any
 
 from pyk.config import Listener, ServerConfig
-from pyk.coordinator import OFFSETS_TOPIC, GroupCoordinator
+from pyk.coordinator import GroupCoordinator, TransactionCoordinator
+from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
+from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
 from pyk.server.connection import Connection
 from pyk.server.control import ControlClient
@@ -65,6 +67,7 @@ class Broker:
         self.group_commit: GroupCommit | None = None
         self.dispatcher = Dispatcher(self)
         self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
+        self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
         self.connections: set[Connection] = set()
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,8 +100,9 @@ class Broker:
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
-                if info.name != OFFSETS_TOPIC:
-                    # Produce waits for its flush (handlers/produce.py); the coordinator's own
+                plog.on_stable_advance = self._on_stable_advance
+                if info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC):
+                    # Produce waits for its flush (handlers/produce.py); the coordinators' own
                     # appends keep the in-line flush, as nothing there would wait.
                     plog.on_flush_due = self._flush_due
                 # The epoch this shard leads the partition at; the log records it in its
@@ -126,6 +130,8 @@ class Broker:
         log.info("shard %d uses the %s engine", self.shard_index, self.engine.name)
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
+        self.logs.start_cleaner(CleanerConfig.from_server(self.config), self.loop)
+        self.txn.start(self.loop)  # load the transactions too (prepared ones resume sending markers)
         assert self.control is not None
         listen = asyncio.ensure_future(self.control.may_listen.wait())
         stop = asyncio.ensure_future(self._stopped.wait())
@@ -174,14 +180,21 @@ class Broker:
             self.connections.add(conn)
 
     async def _housekeeping(self) -> None:
-        """Time-based flush (flush.ms) and periodic checkpoints of recovery points."""
-        last_checkpoint = time.monotonic()
+        """Time-based flush (flush.ms), removal of deleted segments and logs whose
+        file.delete.delay.ms passed, a retention pass every log.retention.check.interval.ms, and
+        periodic checkpoints of recovery points and log start offsets."""
+        last_checkpoint = last_retention = time.monotonic()
+        retention_interval_s = self.config["log.retention.check.interval.ms"] / 1000
         while True:
             await asyncio.sleep(_HOUSEKEEPING_INTERVAL_S)
             try:
                 now_ms = int(time.time() * 1000)
                 for plog in self.logs.all_logs():
                     plog.flush_if_due(now_ms)
+                self.logs.release_expired(now_ms)
+                if time.monotonic() - last_retention >= retention_interval_s:
+                    self.logs.cleanup_logs(now_ms)
+                    last_retention = time.monotonic()
                 if time.monotonic() - last_checkpoint >= _CHECKPOINT_INTERVAL_S:
                     self.logs.checkpoint()
                     last_checkpoint = time.monotonic()
@@ -204,7 +217,9 @@ class Broker:
             task.cancel()
         for conn in list(self.connections):
             conn.close(None)
+        self.txn.stop()
         self.groups.stop()
+        self.logs.stop_cleaner()
         if self.group_commit is not None:
             await self.group_commit.drain()  # no sync may run on a file being closed
             gc = self.group_commit
@@ -276,6 +291,11 @@ class Broker:
     def on_append(self, topic: str, partition: int, nbytes: int) -> None:
         assert self.purgatory is not None
         self.purgatory.on_append((topic, partition), nbytes)
+
+    def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
+        """A log's last stable offset moved: wake read_committed long polls on it."""
+        if self.purgatory is not None:
+            self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
 
     def brokers(self) -> list[dict[str, Any]]:
         """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""

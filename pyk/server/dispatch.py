@@ -21,6 +21,8 @@ from pyk import protocol
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
     alter_configs,
     api_versions,
     consumer_group_heartbeat,
@@ -32,6 +34,8 @@ from pyk.server.handlers import (
     describe_cluster,
     describe_configs,
     describe_groups,
+    describe_transactions,
+    end_txn,
     fetch,
     find_coordinator,
     heartbeat,
@@ -41,6 +45,7 @@ from pyk.server.handlers import (
     leave_group,
     list_groups,
     list_offsets,
+    list_transactions,
     metadata,
     offset_commit,
     offset_delete,
@@ -48,6 +53,8 @@ from pyk.server.handlers import (
     offset_for_leader_epoch,
     produce,
     sync_group,
+    txn_offset_commit,
+    write_txn_markers,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +94,14 @@ HANDLERS: dict[int, ModuleType] = {
         delete_groups,
         offset_delete,
         consumer_group_heartbeat,
+        # transactions
+        add_partitions_to_txn,
+        add_offsets_to_txn,
+        end_txn,
+        write_txn_markers,
+        txn_offset_commit,
+        describe_transactions,
+        list_transactions,
     )
 }
 

@@ -6,6 +6,12 @@ credit reaches its target, or whose max.wait.ms expires, is woken and the handle
 Waking on appends (not polling) is what keeps end-to-end latency at the scale of one event-loop
 turn.
 
+A read_committed fetch (isolation_level=1) can only read up to the last stable offset, so
+appended bytes do not count for it: it is credited through `on_stable`, which the broker calls
+from PartitionLog.on_stable_advance with the bytes that became stable (an append outside any
+transaction, or a marker ending the earliest open one) -- Kafka's DelayedFetch measures the
+same thing against the LSO.
+
 Owned by the event loop that owns the partitions; not thread-safe.
 """
 
@@ -18,12 +24,14 @@ PartitionKey = tuple[str, int]
 
 
 class _Waiter:
-    __slots__ = ("future", "needed", "keys", "timer")
+    __slots__ = ("future", "needed", "keys", "read_committed", "timer")
 
-    def __init__(self, future: asyncio.Future[bool], needed: int, keys: list[PartitionKey]) -> None:
+    def __init__(self, future: asyncio.Future[bool], needed: int, keys: list[PartitionKey],
+                 read_committed: bool) -> None:
         self.future = future
         self.needed = needed  # bytes still missing to satisfy fetch.min.bytes
         self.keys = keys
+        self.read_committed = read_committed  # credited by on_stable, not on_append
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -34,9 +42,11 @@ class FetchPurgatory:
         self._loop = loop
         self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
 
-    async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int) -> bool:
-        """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False)."""
-        waiter = _Waiter(self._loop.create_future(), needed, list(keys))
+    async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
+                   read_committed: bool = False) -> bool:
+        """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False);
+        under read_committed, `needed` more bytes below the last stable offset."""
+        waiter = _Waiter(self._loop.create_future(), needed, list(keys), read_committed)
         for key in waiter.keys:
             self._by_partition.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
@@ -46,10 +56,20 @@ class FetchPurgatory:
             self._remove(waiter)
 
     def on_append(self, key: PartitionKey, nbytes: int) -> None:
+        """`nbytes` were appended to a partition (read_uncommitted waiters can read them)."""
+        self._credit(key, nbytes, False)
+
+    def on_stable(self, key: PartitionKey, nbytes: int) -> None:
+        """`nbytes` of a partition became stable (read_committed waiters can read them)."""
+        self._credit(key, nbytes, True)
+
+    def _credit(self, key: PartitionKey, nbytes: int, read_committed: bool) -> None:
         waiters = self._by_partition.get(key)
         if not waiters:
             return
         for waiter in list(waiters):
+            if waiter.read_committed is not read_committed:
+                continue
             waiter.needed -= nbytes
             if waiter.needed <= 0:
                 self._complete(waiter, True)

@@ -21,7 +21,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from pyk.bench.wire import BrokerError, Cluster, Connection
+from pyk.client import BrokerError, Cluster, Connection
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol import ApiKey

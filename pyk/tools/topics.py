@@ -10,7 +10,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from pyk.bench.wire import BrokerError, Cluster
+from pyk.client import BrokerError, Cluster
 from pyk.errors import ErrorCode
 from pyk.protocol import ApiKey
 

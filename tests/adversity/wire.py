@@ -1,7 +1,8 @@
 """A tiny hand-packed Kafka wire client for sending what real clients never send.
 
 Owns: framing over a raw socket (`WireClient`), struct-packed request bodies for the handful of
-APIs the adversity tests need (ApiVersions v0, Metadata v4 to find a partition's leader, Produce v3, ListOffsets v1, InitProducerId v0),
+APIs the adversity tests need (ApiVersions v0, Metadata v4 to find a partition's leader, Produce v3, Fetch v4,
+ListOffsets v1/v2, InitProducerId v0),
 their response decoders, and a v2 record-batch builder that can be told to lie (wrong CRC, wrong
 length, wrong magic).
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import crc32c
 
-API_PRODUCE, API_LIST_OFFSETS, API_METADATA, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 2, 3, 18, 22
+API_PRODUCE, API_FETCH, API_LIST_OFFSETS, API_METADATA, API_API_VERSIONS, API_INIT_PRODUCER_ID = 0, 1, 2, 3, 18, 22
 
 
 def string(s: str | None) -> bytes:
@@ -190,10 +191,11 @@ class WireClient:
         assert r.int16() == 0
         return {k: (lo, hi) for k, lo, hi in (r.take("hhh") for _ in range(r.int32()))}
 
-    def produce(self, topic: str, partition: int, records: bytes, acks: int = -1) -> ProduceResult:
+    def produce(self, topic: str, partition: int, records: bytes, acks: int = -1,
+                transactional_id: str | None = None) -> ProduceResult:
         """Produce v3 (the first with v2 batches): one batch to one partition."""
         body = (
-            string(None)  # transactional_id
+            string(transactional_id)
             + struct.pack(">hi", acks, 10_000)  # acks, timeout_ms
             + struct.pack(">i", 1) + string(topic)
             + struct.pack(">i", 1) + struct.pack(">i", partition)
@@ -205,25 +207,82 @@ class WireClient:
         assert index == partition
         return ProduceResult(error_code, base_offset, log_append_time)
 
-    def list_offset(self, topic: str, partition: int, timestamp: int = -1) -> tuple[int, int]:
-        """ListOffsets v1: (error_code, offset) for one partition; -1 latest, -2 earliest."""
+    def list_offset(self, topic: str, partition: int, timestamp: int = -1,
+                    isolation_level: int | None = None) -> tuple[int, int]:
+        """ListOffsets v1, or v2 with an isolation level: (error_code, offset) for one partition;
+        -1 latest, -2 earliest."""
+        version = 1 if isolation_level is None else 2
         body = (
             struct.pack(">i", -1)
+            + (b"" if isolation_level is None else struct.pack(">b", isolation_level))
             + struct.pack(">i", 1)
             + string(topic)
             + struct.pack(">iiq", 1, partition, timestamp)
         )
-        r = self.leader(topic, partition).request(API_LIST_OFFSETS, 1, body)
+        r = self.leader(topic, partition).request(API_LIST_OFFSETS, version, body)
+        if version >= 2:
+            r.int32()  # throttle_time_ms
         assert r.int32() == 1 and r.string() == topic and r.int32() == 1
         index, error_code, _ts, offset = r.take("ihqq")
         assert index == partition
         return error_code, offset
+
+    def fetch(self, topic: str, partition: int, offset: int, isolation_level: int = 0, max_wait_ms: int = 0,
+              min_bytes: int = 1, max_bytes: int = 1 << 20) -> FetchResult:
+        """Fetch v4 (the first with isolation levels) of one partition."""
+        body = fetch_body(topic, partition, offset, isolation_level, max_wait_ms, min_bytes, max_bytes)
+        return parse_fetch(self.leader(topic, partition).request(API_FETCH, 4, body), topic, partition)
 
     def init_producer_id(self) -> tuple[int, int, int]:
         """InitProducerId v0 for an idempotent (non-transactional) producer: (error_code, pid, epoch)."""
         r = self.request(API_INIT_PRODUCER_ID, 0, string(None) + struct.pack(">i", 60_000))
         _throttle, error_code, pid, epoch = r.take("ihqh")
         return error_code, pid, epoch
+
+
+def fetch_body(topic: str, partition: int, offset: int, isolation_level: int = 0, max_wait_ms: int = 0,
+               min_bytes: int = 1, max_bytes: int = 1 << 20) -> bytes:
+    """Fetch v4 request body for one partition."""
+    return (
+        struct.pack(">iiiib", -1, max_wait_ms, min_bytes, max_bytes, isolation_level)
+        + struct.pack(">i", 1) + string(topic)
+        + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes)
+    )  # fmt: skip
+
+
+def parse_fetch(r: Reader, topic: str, partition: int) -> FetchResult:
+    """Fetch v4 response body of one partition."""
+    r.int32()  # throttle_time_ms
+    assert r.int32() == 1 and r.string() == topic and r.int32() == 1
+    index, error_code, high_watermark, last_stable_offset = r.take("ihqq")
+    assert index == partition
+    count = r.int32()
+    aborted = None if count < 0 else [r.take("qq") for _ in range(count)]
+    size = r.int32()
+    records = r.data[r.pos : r.pos + max(size, 0)]
+    return FetchResult(error_code, high_watermark, last_stable_offset, aborted, records)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    error_code: int
+    high_watermark: int
+    last_stable_offset: int
+    aborted_transactions: list[tuple[int, ...]] | None  # (producer id, first offset); None: null
+    records: bytes
+
+    def batches(self) -> list[tuple[int, int, int]]:
+        """(base offset, last offset, attributes) of each complete batch in `records`."""
+        out, pos = [], 0
+        while pos + 61 <= len(self.records):
+            base, length = struct.unpack_from(">qi", self.records, pos)
+            if pos + 12 + length > len(self.records):
+                break
+            (attributes,) = struct.unpack_from(">h", self.records, pos + 21)
+            (delta,) = struct.unpack_from(">i", self.records, pos + 23)
+            out.append((base, base + delta, attributes))
+            pos += 12 + length
+        return out
 
 
 @dataclass(frozen=True)
@@ -271,6 +330,7 @@ def record_batch(
     magic: int = 2,
     bad_crc: bool = False,
     length_delta: int = 0,
+    transactional: bool = False,
 ) -> bytes:
     """An uncompressed batch of (key, value) records at base offset 0 (the broker assigns offsets).
 
@@ -282,7 +342,8 @@ def record_batch(
         rec = b"\x00" + varint(0) + varint(i) + _bytes_field(key) + _bytes_field(value) + varint(0)
         body += varint(len(rec)) + rec
     after_crc = (
-        struct.pack(">hiqqqhi", 0, len(records) - 1, ts, ts, producer_id, producer_epoch, base_sequence)
+        struct.pack(">hiqqqhi", 0x10 if transactional else 0, len(records) - 1, ts, ts, producer_id, producer_epoch,
+                    base_sequence)
         + struct.pack(">i", len(records))
         + bytes(body)
     )

@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("hdrh", reason="pyk bench needs the bench extra (pip install -e .[bench])")
 pytest.importorskip("matplotlib", reason="pyk bench plots need the bench extra (pip install -e .[bench])")
 
-from pyk.bench.wire import Cluster  # noqa: E402
 from pyk.cli import main  # noqa: E402
+from pyk.client import Cluster  # noqa: E402
 from tests.helpers import unique_topic  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)

@@ -14,8 +14,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pyk.config import ServerConfig
 from pyk.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from pyk.coordinator.group import GroupState
@@ -407,10 +405,7 @@ def test_list_and_describe(tmp_path: Path) -> None:
 
 def test_find_coordinator_and_placement(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
-        assert c.find_coordinator("any-group", 0) == broker.brokers()[0]
-        assert c.find_coordinator("txn-id", 1) == broker.brokers()[0]
-        with pytest.raises(Exception, match="INVALID_REQUEST"):
-            c.find_coordinator("x", 7)
+        assert c.find_coordinator("any-group") == broker.brokers()[0]
         info = broker.metadata.get(OFFSETS_TOPIC)
         assert info is not None and info.partitions == 3
         assert info.configs["cleanup.policy"] == "compact"

@@ -20,13 +20,14 @@ BASE_TS = 1_700_000_000_000
 
 def batch(n: int = 1, *, value_size: int = 20, timestamps: list[int] | None = None, ts: int = BASE_TS,
           producer_id: int = -1, producer_epoch: int = -1, base_sequence: int = -1, compression: int = 0,
-          keys: bool = False) -> memoryview:
+          keys: bool = False, transactional: bool = False) -> memoryview:
     """A writable view of one valid v2 batch of `n` records."""
     stamps = timestamps if timestamps is not None else [ts + i for i in range(n)]
     records = [Record(value=bytes([65 + (i % 26)]) * value_size, key=(b"k%d" % i) if keys else None,
                       timestamp=stamps[i]) for i in range(n)]
     return memoryview(build_batch(records, producer_id=producer_id, producer_epoch=producer_epoch,
-                                  base_sequence=base_sequence, compression=compression, base_timestamp=stamps[0]))
+                                  base_sequence=base_sequence, compression=compression, base_timestamp=stamps[0],
+                                  transactional=transactional))
 
 
 def small_config(**overrides: str) -> LogConfig:

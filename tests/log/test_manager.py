@@ -8,6 +8,7 @@ import pytest
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager
+from pyk.log.segment import FILE_DELETER
 from tests.log.conftest import BASE_TS, batch, read_all, small_config
 
 
@@ -61,9 +62,18 @@ def test_delete_renames_then_removes(dirs: list[str]) -> None:
     slice_ = plog.read(0, 100).records
     manager.delete("gone", 0)
     assert manager.get("gone", 0) is None
-    assert os.listdir(dirs[0]) == [] or all(not n.startswith("gone") for n in os.listdir(dirs[0]))
+    # Only renamed: the partition is gone for a restart, its files stay for file.delete.delay.ms.
+    (renamed,) = [n for n in os.listdir(dirs[0]) if n.startswith("gone")]
+    assert renamed.endswith("-delete")
     assert len(os.pread(slice_.fd, slice_.size, slice_.position)) == slice_.size  # in-flight send still works
     manager.delete("gone", 0)  # idempotent
+    manager.release_expired(0)  # before the delay: nothing happens
+    os.fstat(slice_.fd)
+    manager.release_expired(2**62)
+    FILE_DELETER.submit(lambda: None).result()  # the removal ran on the deleter thread
+    assert not os.path.exists(os.path.join(dirs[0], renamed))
+    with pytest.raises(OSError):
+        os.fstat(slice_.fd)
     # A crash between rename and removal leaves a -delete dir: load() finishes the job.
     leftover = os.path.join(dirs[0], "gone-1.0123456789abcdef0123456789abcdef-delete")
     os.makedirs(leftover)

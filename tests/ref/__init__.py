@@ -19,6 +19,7 @@ from tests.ref.batch import (
 from tests.ref.compress import compress, decompress, recompress_batch
 from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
+from tests.ref.offset_map import OffsetMap, count_null_keys
 from tests.ref.uring import Ring, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
 
@@ -26,11 +27,13 @@ __all__ = [
     "BATCH_INFO_FIELDS",
     "CRC32C_HW",
     "BatchInfo",
+    "OffsetMap",
     "Ring",
     "ScanResult",
     "assign_offsets",
     "batch_info",
     "compress",
+    "count_null_keys",
     "crc32c",
     "crc32c_portable",
     "decode_varint",

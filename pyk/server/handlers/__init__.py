@@ -27,6 +27,14 @@ def error_for(exc: BaseException, where: str) -> tuple[ErrorCode, str | None]:
     return ErrorCode.UNKNOWN_SERVER_ERROR, f"{type(exc).__name__}: {exc}"
 
 
+def check_isolation_level(isolation_level: int) -> None:
+    """Fetch and ListOffsets know Kafka's two isolation levels (0 read_uncommitted, 1
+    read_committed); anything else is a bad request, reported per partition so that versions
+    without a top-level error code carry it too."""
+    if isolation_level not in (0, 1):
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"isolation_level must be 0 or 1, found {isolation_level}")
+
+
 def check_leader_epoch(current: int, leader_epoch: int) -> None:
     """KIP-320 fencing: a client that names a leader epoch must name the current one."""
     if current < 0:

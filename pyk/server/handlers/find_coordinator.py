@@ -1,15 +1,17 @@
-"""FindCoordinator: which node coordinates a consumer group (or, later, a transactional id).
+"""FindCoordinator: which node coordinates a consumer group (key type 0) or a transactional id (1).
 
-A group's coordinator is the leader of its `__consumer_offsets` partition (pyk.coordinator).
-The first lookup creates that topic, as Kafka does, and answers once it can be served.  v4
-(KIP-699) looks up many keys in one request; v0-v3 one key, with the error at the top level.
+A group's coordinator is the leader of its `__consumer_offsets` partition, a transactional id's
+the leader of its `__transaction_state` partition (pyk.coordinator).  The first lookup of either
+kind creates that topic, as Kafka does, and answers once it can be served.  v4 (KIP-699) looks
+up many keys in one request; v0-v3 one key, with the error at the top level.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyk.errors import ErrorCode
+from pyk.coordinator.coordinator import KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION
+from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import error_for
 
@@ -22,7 +24,12 @@ def _lookup(broker: Any, version: int, keys: list[str], key_type: int) -> dict[s
     found = []
     for key in keys:
         try:
-            node = broker.groups.find_coordinator(key, key_type)
+            if key_type == KEY_TYPE_GROUP:
+                node = broker.groups.find_coordinator(key)
+            elif key_type == KEY_TYPE_TRANSACTION:
+                node = broker.txn.find_coordinator(key)
+            else:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"coordinator key type {key_type}: expected 0 or 1")
             found.append({"key": key, "node_id": node["node_id"], "host": node["host"], "port": node["port"],
                           "error_code": ErrorCode.NONE, "error_message": None})
         except Exception as exc:
@@ -38,9 +45,12 @@ def _lookup(broker: Any, version: int, keys: list[str], key_type: int) -> dict[s
 
 async def _after_creating_topic(broker: Any, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
     try:
-        await broker.groups.ensure_offsets_topic()
+        if key_type == KEY_TYPE_GROUP:
+            await broker.groups.ensure_offsets_topic()
+        else:
+            await broker.txn.ensure_topic()
     except Exception as exc:
-        error_for(exc, "creating __consumer_offsets")  # logs a bug; the lookup below reports the state
+        error_for(exc, "creating a coordinator topic")  # logs a bug; the lookup below reports the state
     return _lookup(broker, version, keys, key_type)
 
 
@@ -48,6 +58,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
     version = header.api_version
     keys = request["coordinator_keys"] if version >= 4 else [request["key"]]
     key_type = request.get("key_type", 0)
-    if broker.groups.needs_offsets_topic(key_type):
+    if (key_type == KEY_TYPE_GROUP and broker.groups.needs_offsets_topic()) or (
+            key_type == KEY_TYPE_TRANSACTION and broker.txn.needs_topic()):
         return _after_creating_topic(broker, version, keys, key_type)
     return _lookup(broker, version, keys, key_type)

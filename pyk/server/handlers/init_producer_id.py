@@ -1,9 +1,10 @@
-"""InitProducerId for idempotent producers: a fresh producer id at epoch 0.
+"""InitProducerId: a producer id and epoch, for idempotent and transactional producers.
 
-Ids come from the metadata store's persisted blocks, so they are unique across restarts.  As in
-Kafka, a producer without a transactional.id gets a new id even when it names its old one (v3+),
-which resets its sequences cleanly.  Transactional ids need the transaction coordinator, which
-pyk does not have yet: they get INVALID_REQUEST with a message saying so.
+Without a transactional.id: a fresh producer id at epoch 0 from the metadata store's persisted
+blocks (unique across restarts); as in Kafka, a producer without a transactional.id gets a new
+id even when it names its old one (v3+), which resets its sequences cleanly.  With one: the
+transaction coordinator of that id (pyk/coordinator/transaction.py) bumps the epoch, fencing
+older instances, and aborts a transaction the previous instance left open.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.INIT_PRODUCER_ID
 MIN_VERSION = 0
@@ -19,7 +21,15 @@ MAX_VERSION = 4
 
 
 async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    if request.get("transactional_id") is not None:
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await broker.next_producer_id(),
-            "producer_epoch": 0}
+    transactional_id = request.get("transactional_id")
+    if transactional_id is None:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await broker.next_producer_id(),
+                "producer_epoch": 0}
+    try:
+        producer_id, epoch = await broker.txn.init_producer_id(
+            transactional_id, request["transaction_timeout_ms"], request.get("producer_id", -1),
+            request.get("producer_epoch", -1), header.api_version)
+    except Exception as exc:
+        code, _ = error_for(exc, f"InitProducerId for {transactional_id!r}")
+        return {"throttle_time_ms": 0, "error_code": code, "producer_id": -1, "producer_epoch": -1}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": producer_id, "producer_epoch": epoch}

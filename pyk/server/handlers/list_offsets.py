@@ -1,6 +1,11 @@
 """ListOffsets: offsets by timestamp, plus the special timestamps -1 (latest), -2 (earliest)
 and -3 (the record with the largest timestamp, KIP-734).
 
+isolation_level (v2+) sets the last offset a client may see (Kafka
+ReplicaManager.fetchOffsetForTimestamp): the last stable offset under read_committed (1), else
+the high watermark.  "latest" is that offset, and a record found by timestamp at or past it is
+not reported.
+
 v0 answers a list of offsets (old_style_offsets); pyk gives the one offset that v1 would, or
 none, which is what its remaining users (sarama's GetOffset, hence Burrow) read."""
 
@@ -9,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.errors import ErrorCode
+from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_leader_epoch, error_for
+from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -19,20 +25,23 @@ MAX_VERSION = 7
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
 
 
-def _lookup(plog: Any, timestamp: int) -> tuple[int, int]:
-    """(offset, timestamp) for one request; (-1, -1) when no record is at or after `timestamp`."""
+def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
+    """(offset, timestamp) for one request; (-1, -1) when no visible record is at or after `timestamp`."""
+    last_visible = plog.last_stable_offset if read_committed else plog.high_watermark
     if timestamp == LATEST:
-        return plog.high_watermark, -1
+        return last_visible, -1
     if timestamp == EARLIEST:
         return plog.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:
         found = plog.max_timestamp_and_offset()
     else:
         found = plog.offset_for_timestamp(timestamp)
-    return (found[0], found[1]) if found is not None else (-1, -1)
+    return (found[0], found[1]) if found is not None and found[0] < last_visible else (-1, -1)
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    isolation_level = request.get("isolation_level", 0)
+    read_committed = isolation_level == READ_COMMITTED
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -42,9 +51,10 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             entry = {"partition_index": index, "error_code": ErrorCode.NONE, "timestamp": -1, "offset": -1,
                      "leader_epoch": -1}
             try:
+                check_isolation_level(isolation_level)
                 plog = broker.partition_log(name, index)
                 check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
-                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"])
+                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
                 entry["leader_epoch"] = plog.leader_epoch
                 if header.api_version == 0:
                     wanted = part.get("max_num_offsets", 1)

@@ -2,7 +2,8 @@
 
 v2+ may ask for every committed offset (topics null) and carries a group-level error; v8
 (KIP-709) asks for many groups at once.  v0-v1 have no group-level error, so a group error is
-repeated on each requested partition.
+repeated on each requested partition.  v7+ `require_stable` (KIP-447) makes a partition with
+transactional offsets awaiting their marker answer UNSTABLE_OFFSET_COMMIT.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ MAX_VERSION = 8
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     version = header.api_version
     coordinator = broker.groups
+    stable = request.get("require_stable", False)
     if version >= 8:
         groups = []
         for item in request["groups"]:
-            code, topics = coordinator.fetch_offsets(item["group_id"], item["topics"])
+            code, topics = coordinator.fetch_offsets(item["group_id"], item["topics"], stable)
             groups.append({"group_id": item["group_id"], "topics": topics, "error_code": code})
         return {"throttle_time_ms": 0, "groups": groups}
     wanted = request["topics"]
-    code, topics = coordinator.fetch_offsets(request["group_id"], wanted)
+    code, topics = coordinator.fetch_offsets(request["group_id"], wanted, stable)
     if code != ErrorCode.NONE and version < 2:
         topics = [{"name": t["name"], "partitions": [
             {"partition_index": i, "committed_offset": -1, "metadata": "", "error_code": code}

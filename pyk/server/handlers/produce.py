@@ -8,11 +8,20 @@ was acknowledged; fsync follows the flush policy (flush.messages / flush.ms).  W
 reaches flush.messages, the answer waits for the group commit that syncs it
 (pyk.server.engine.GroupCommit): one fdatasync answers every request waiting together, and a
 failed one turns into KAFKA_STORAGE_ERROR for the partitions that waited on it.
+
+Transactional producers (a transactional_id, transactional batches): the log opens the producer's
+transaction in a partition at its first batch there and the coordinator's markers end it
+(pyk/coordinator/transaction.py).  That first batch is verified first, as Kafka 3.6+ does
+(KIP-890 part 1): the transaction coordinator, on whichever shard, must have the partition in the
+producer's ongoing transaction, else INVALID_TXN_STATE (a fenced epoch: INVALID_PRODUCER_EPOCH;
+a coordinator that cannot answer: NOT_ENOUGH_REPLICAS, which the producer retries).  Later
+batches of the same transaction append without a round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from typing import Any
 
@@ -27,6 +36,21 @@ MAX_VERSION = 9
 
 MAGIC_OFFSET = 16  # of the magic byte in a v2 batch and of the magic in a v0/v1 message set entry
 FIRST_V2_ONLY_VERSION = 3
+_ATTRIBUTES = struct.Struct(">h")  # at byte 21 of a v2 batch
+_ATTRIBUTES_OFFSET = 21
+_PRODUCER = struct.Struct(">qh")  # producerId, producerEpoch at byte 43
+_PRODUCER_OFFSET = 43
+_BATCH_HEADER_SIZE = 61
+_TRANSACTIONAL = 0x10
+# Verification answers as the producer should see them (Kafka's AddPartitionsToTxnManager).
+_VERIFY_ERRORS = {
+    ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
+    ErrorCode.INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_EPOCH,
+    ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.COORDINATOR_NOT_AVAILABLE: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.CONCURRENT_TRANSACTIONS: ErrorCode.NOT_ENOUGH_REPLICAS,
+}
 
 
 def _append(broker: Any, version: int, acks: int, topic: str, partition: int, records: Any,
@@ -72,7 +96,54 @@ async def _after_flush(body: dict[str, Any], flushes: list[tuple[dict[str, Any],
     return body
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+def _needs_verification(broker: Any, topic: str, partition: int, records: Any) -> tuple[int, int] | None:
+    """(producer id, epoch) of a transactional v2 batch that would open its producer's
+    transaction in this (local) partition; None when there is nothing to verify."""
+    if records is None or len(records) < _BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != 2:
+        return None
+    if not _ATTRIBUTES.unpack_from(records, _ATTRIBUTES_OFFSET)[0] & _TRANSACTIONAL:
+        return None
+    plog = broker.logs.get(topic, partition)
+    if plog is None:
+        return None  # the append reports NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
+    producer_id, epoch = _PRODUCER.unpack_from(records, _PRODUCER_OFFSET)
+    entry = plog.producer_state.producers.get(producer_id)
+    if entry is not None and entry.epoch == epoch and entry.current_txn_first_offset >= 0:
+        return None  # its transaction is already open here: verified when it began
+    return producer_id, epoch
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+    tid = request.get("transactional_id")
+    if tid is None:
+        return _produce(broker, header, request, {})
+    pending: dict[tuple[str, int], asyncio.Future[ErrorCode]] = {}
+    for topic in request["topic_data"]:
+        for pdata in topic["partition_data"]:
+            producer = _needs_verification(broker, topic["name"], pdata["index"], pdata["records"])
+            if producer is not None:
+                pending[(topic["name"], pdata["index"])] = broker.txn.verify_produce(
+                    tid, producer[0], producer[1], topic["name"], pdata["index"])
+    if not pending:
+        return _produce(broker, header, request, {})
+    return _verified(broker, header, request, pending)
+
+
+async def _verified(broker: Any, header: Any, request: dict[str, Any],
+                    pending: dict[tuple[str, int], asyncio.Future[ErrorCode]]) -> dict[str, Any] | None:
+    errors = {}
+    for tp, future in pending.items():
+        code = await future
+        if code != ErrorCode.NONE:
+            errors[tp] = KafkaError(_VERIFY_ERRORS.get(code, code),
+                                    f"{tp[0]}-{tp[1]} is not in the producer's transaction ({code.name})")
+    result = _produce(broker, header, request, errors)
+    return await result if asyncio.iscoroutine(result) else result
+
+
+def _produce(broker: Any, header: Any, request: dict[str, Any],
+             refused: dict[tuple[str, int], KafkaError]) -> Any:
+    """The response body, None for acks=0, or an awaitable of the body when a flush is due."""
     acks = request["acks"]
     now_ms = int(time.time() * 1000)
     responses = []
@@ -85,8 +156,8 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any] 
             try:
                 if acks not in (0, 1, -1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
-                if request.get("transactional_id") is not None:
-                    raise KafkaError(ErrorCode.INVALID_TXN_STATE, "transactional produce is not supported yet")
+                if (name, index) in refused:
+                    raise refused[(name, index)]
                 result = _append(broker, header.api_version, acks, name, index, pdata["records"], now_ms, flushes)
             except Exception as exc:
                 code, message = error_for(exc, f"produce to {name}-{index}")

@@ -1,4 +1,8 @@
-"""The bench tool's own Kafka client connection: pipelined requests over asyncio, no per-record work.
+"""pyk's internal Kafka client: pipelined requests over asyncio, no per-record work.
+
+Shared by the load generator (pyk/bench), the admin tools (pyk/tools) and the broker itself,
+whose transaction coordinator sends WriteTxnMarkers to the shard leading each partition of a
+transaction (pyk/coordinator/transaction_markers.py).
 
 Owns:
 * `Connection`: one TCP connection to one broker node.  Requests are written as lists of parts
@@ -32,7 +36,7 @@ from pyk.protocol import SUPPORTED, ApiKey, decode_response, encode_request
 
 _I32 = struct.Struct(">i")
 STAGING_BYTES = 256 * 1024  # frames up to this size are parsed in place; larger ones get their own buffer
-CLIENT_ID = "pyk-bench"
+CLIENT_ID = "pyk-bench"  # the default; a Connection may carry its own (`client_id`)
 
 # Versions the bench never goes above although pyk.protocol could: Produce <= 8 keeps the
 # records field last in the frame (no tagged fields after it), which the generator's request
@@ -43,7 +47,7 @@ ResponseCallback = Callable[[memoryview], None]
 
 
 class BrokerError(RuntimeError):
-    """A broker answered a bench set-up request (metadata, topic creation, offsets) with an error."""
+    """A broker answered a set-up request (metadata, topic creation, offsets) with an error."""
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -54,6 +58,8 @@ class Connection(asyncio.BufferedProtocol):
     response, in send order; a response frame always pops the leftmost entry.  When the
     connection breaks, every waiting future fails with ConnectionError and `closed` is set.
     """
+
+    client_id: str = CLIENT_ID
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -199,7 +205,7 @@ class Connection(asyncio.BufferedProtocol):
     async def request(self, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
         """One request/response round trip through pyk.protocol's codecs."""
         correlation_id = self.next_correlation_id()
-        frame = encode_request(api_key, version, correlation_id, CLIENT_ID, body)
+        frame = encode_request(api_key, version, correlation_id, self.client_id, body)
         fut: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
         if self.closed.done() or self.transport is None:
             raise ConnectionError("connection to the broker is closed")
@@ -223,7 +229,7 @@ class PartitionInfo:
 
 @dataclass
 class Cluster:
-    """What the bench knows about the cluster behind `bootstrap`, and its connections.
+    """What the client knows about the cluster behind `bootstrap`, and its connections.
 
     Lifecycle: `await Cluster.connect(bootstrap)` -> `versions` negotiated -> `metadata(topic)`
     / `create_topic()` / `list_offsets()` / `connection(node)` -> `close()`.  One event loop.
@@ -231,7 +237,7 @@ class Cluster:
 
     bootstrap: str
     conn: Connection
-    versions: dict[int, int] = field(default_factory=dict)  # api key -> version the bench uses
+    versions: dict[int, int] = field(default_factory=dict)  # api key -> version this client uses
     nodes: dict[int, tuple[str, int]] = field(default_factory=dict)  # node id -> (host, port)
     _conns: dict[int, Connection] = field(default_factory=dict)
 
@@ -266,7 +272,7 @@ class Cluster:
     def version(self, api_key: ApiKey) -> int:
         v = self.versions.get(int(api_key))
         if v is None:
-            raise BrokerError(f"the broker and pyk bench share no version of {api_key.name}")
+            raise BrokerError(f"the broker and pyk's client share no version of {api_key.name}")
         return v
 
     async def metadata(self, topic: str) -> list[PartitionInfo]:

@@ -1,0 +1,175 @@
+"""Transaction markers: writing them into local partitions, and sending them to other shards.
+
+Kafka's TransactionMarkerChannelManager role.  Once a transaction's PrepareCommit/PrepareAbort is
+written, every partition of the transaction must get a control batch (a commit or abort marker)
+from its leader.  A partition may live on any shard, which is a node of its own, so the
+coordinator groups the partitions by leader node and sends each node one WriteTxnMarkers
+request over pyk's internal client (pyk/client.py); partitions on its own node are written
+directly, with the same code the WriteTxnMarkers handler runs (`write_markers` below).
+
+Retries: a partition answered with NOT_LEADER_OR_FOLLOWER, a broken connection or any error that
+may pass is retried after MARKER_RETRY_S against the leader the current metadata names, until
+it succeeds: the transaction's outcome is already decided and durable, so the only way forward
+is to get every marker written.  A partition whose topic was deleted needs no marker.
+
+The same connections carry KIP-890 verification (AddPartitionsToTxn v4, verify_only) from a
+group coordinator to the transaction coordinator of a TxnOffsetCommit's producer.
+
+Owned by the broker's event loop; one MarkerSender per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pyk.client import Connection
+from pyk.coordinator.offsets import OFFSETS_TOPIC
+from pyk.errors import ErrorCode, KafkaError
+from pyk.log.control import build_marker
+from pyk.protocol.apis import ApiKey
+
+log = logging.getLogger("pyk.coordinator")
+
+MARKER_RETRY_S = 0.1
+CLIENT_ID = "pyk-txn-coordinator"
+WRITE_TXN_MARKERS_VERSION = 1
+VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
+# A marker's size in the log (wakes read_uncommitted fetchers waiting for that many bytes).
+MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
+# Errors after which a partition needs no marker: its topic is gone.
+_DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+
+
+def write_markers(broker: Any, markers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Writes each marker into this node's partitions (the WriteTxnMarkers request's body); the
+    response's `markers` list.  A marker in `__consumer_offsets` also commits or drops the
+    producer's pending transactional offsets in the group coordinator."""
+    now_ms = int(time.time() * 1000)
+    results = []
+    for marker in markers:
+        pid, epoch, commit = marker["producer_id"], marker["producer_epoch"], marker["transaction_result"]
+        topics = []
+        for topic in marker["topics"]:
+            name = topic["name"]
+            parts = []
+            for index in topic["partition_indexes"]:
+                code = ErrorCode.NONE
+                try:
+                    plog = broker.partition_log(name, index)
+                    plog.append_control(pid, epoch, commit, marker["coordinator_epoch"], now_ms)
+                    broker.on_append(name, index, MARKER_BYTES)
+                    if name == OFFSETS_TOPIC:
+                        broker.groups.complete_txn(index, pid, commit)
+                except KafkaError as exc:
+                    code = exc.code
+                    log.warning("marker for producer %d in %s-%d: %s", pid, name, index, exc)
+                parts.append({"partition_index": index, "error_code": code})
+            topics.append({"name": name, "partitions": parts})
+        results.append({"producer_id": pid, "topics": topics})
+    return results
+
+
+class MarkerSender:
+    """Sends markers and verification requests to the nodes leading partitions (see module
+    docstring).  Lifecycle: built with the broker; connections open on first use; `close()`."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self._conns: dict[int, Connection] = {}
+
+    async def _connection(self, node_id: int) -> Connection:
+        conn = self._conns.get(node_id)
+        if conn is not None and not conn.closed.done():
+            return conn
+        for node in self.broker.brokers():
+            if node["node_id"] == node_id:
+                conn = await Connection.open(node["host"], node["port"])
+                conn.client_id = CLIENT_ID
+                self._conns[node_id] = conn
+                return conn
+        raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"node {node_id} is unknown")
+
+    def _leader(self, topic: str, partition: int) -> int | None:
+        """The node leading `topic`-`partition`, or None when the partition no longer exists."""
+        info = self.broker.metadata.get(topic)
+        if info is None or not 0 <= partition < info.partitions:
+            return None
+        return int(self.broker.leader_of(info, partition))
+
+    async def write(self, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                    partitions: dict[str, set[int]]) -> None:
+        """Returns once every partition has its marker (or no longer exists)."""
+        remaining = {(t, p) for t, parts in partitions.items() for p in parts}
+        while remaining:
+            by_node: dict[int, dict[str, list[int]]] = {}
+            for topic, index in sorted(remaining):
+                node = self._leader(topic, index)
+                if node is None:
+                    remaining.discard((topic, index))
+                    continue
+                by_node.setdefault(node, {}).setdefault(topic, []).append(index)
+            sends = [self._send(node, producer_id, epoch, commit, coordinator_epoch, topics)
+                     for node, topics in by_node.items()]
+            for done in await asyncio.gather(*sends):
+                remaining -= done
+            if remaining:
+                await asyncio.sleep(MARKER_RETRY_S)
+
+    async def _send(self, node_id: int, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
+                    topics: dict[str, list[int]]) -> set[tuple[str, int]]:
+        """The partitions of one node that got their marker."""
+        marker = {"producer_id": producer_id, "producer_epoch": epoch, "transaction_result": commit,
+                  "coordinator_epoch": coordinator_epoch,
+                  "topics": [{"name": t, "partition_indexes": p} for t, p in topics.items()]}
+        try:
+            if node_id == self.broker.node_id:
+                results = write_markers(self.broker, [marker])
+            else:
+                conn = await self._connection(node_id)
+                resp = await conn.request(ApiKey.WRITE_TXN_MARKERS, WRITE_TXN_MARKERS_VERSION, {"markers": [marker]})
+                results = resp["markers"]
+        except (OSError, ConnectionError, KafkaError) as exc:
+            log.warning("markers for producer %d to node %d failed (%s); retrying", producer_id, node_id, exc)
+            return set()
+        done = set()
+        for result in results:
+            for topic in result["topics"]:
+                for part in topic["partitions"]:
+                    code = part["error_code"]
+                    if code in _DONE:
+                        done.add((topic["name"], part["partition_index"]))
+                    elif code == ErrorCode.INVALID_PRODUCER_EPOCH:
+                        # The partition already saw a newer epoch of this producer: a later
+                        # marker supersedes this one (Kafka stops sending it too).
+                        log.warning("marker for producer %d epoch %d in %s-%d is stale; skipped", producer_id,
+                                    epoch, topic["name"], part["partition_index"])
+                        done.add((topic["name"], part["partition_index"]))
+        return done
+
+    async def verify(self, node_id: int, transactional_id: str, producer_id: int, epoch: int, topic: str,
+                     partition: int) -> ErrorCode:
+        """Asks the transaction coordinator on `node_id` whether the partition is in the transaction."""
+        body = {"transactions": [{"transactional_id": transactional_id, "producer_id": producer_id,
+                                  "producer_epoch": epoch, "verify_only": True,
+                                  "topics": [{"name": topic, "partitions": [partition]}]}]}
+        try:
+            conn = await self._connection(node_id)
+            resp = await conn.request(ApiKey.ADD_PARTITIONS_TO_TXN, VERIFY_VERSION, body)
+        except (OSError, ConnectionError) as exc:
+            log.warning("verifying %s-%d with node %d failed: %s", topic, partition, node_id, exc)
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if resp["error_code"] != ErrorCode.NONE:
+            return ErrorCode(resp["error_code"])
+        for txn in resp["results_by_transaction"]:
+            for t in txn["topic_results"]:
+                for p in t["results_by_partition"]:
+                    return ErrorCode(p["partition_error_code"])
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()

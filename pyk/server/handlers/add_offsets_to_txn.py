@@ -1,0 +1,28 @@
+"""AddOffsetsToTxn: a consumer group's offsets join a producer's transaction (sendOffsetsToTransaction).
+
+The group's `__consumer_offsets` partition is added to the transaction, so that the group
+coordinator accepts the producer's TxnOffsetCommit and the transaction's marker reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import error_for
+
+API_KEY = ApiKey.ADD_OFFSETS_TO_TXN
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    tid = request["transactional_id"]
+    try:
+        await broker.txn.add_offsets(tid, request["producer_id"], request["producer_epoch"], request["group_id"],
+                                     header.api_version)
+        code = ErrorCode.NONE
+    except Exception as exc:
+        code, _ = error_for(exc, f"AddOffsetsToTxn for {tid!r}")
+    return {"throttle_time_ms": 0, "error_code": code}

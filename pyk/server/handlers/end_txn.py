@@ -1,0 +1,29 @@
+"""EndTxn: commit or abort a producer's transaction.
+
+Answered once PrepareCommit/PrepareAbort is written to `__transaction_state` (the decision is then
+durable); the markers follow in the background, and the producer's next transactional request
+gets CONCURRENT_TRANSACTIONS until they are all written (pyk/coordinator/transaction.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
+from pyk.server.handlers import error_for
+
+API_KEY = ApiKey.END_TXN
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+    tid = request["transactional_id"]
+    try:
+        broker.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
+                           header.api_version)
+        code = ErrorCode.NONE
+    except Exception as exc:
+        code, _ = error_for(exc, f"EndTxn for {tid!r}")
+    return {"throttle_time_ms": 0, "error_code": code}
