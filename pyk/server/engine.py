@@ -58,7 +58,7 @@ _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ of a connection's splice pipe (the default 
 
 
 class Sendable(Protocol):
-    """A region of an open file sent without copying (pyk.log.FileSlice)."""
+    """A region of an open file sent without copying (pyk.log.FileSlice; size > 0)."""
 
     fd: int
     position: int
