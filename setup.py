@@ -29,7 +29,7 @@ extensions = [
         # setuptools' timestamp check does not see headers, nor the pxd shim Cython reaches
         # by module name; Cython tracks the other .pyx/.pxd/.pxi includes itself.
         depends=[*sorted(glob.glob("ext/include/*.h")), "ext/pyk/_native.pxd"],
-        libraries=["z", "snappy", "lz4", "zstd", "xxhash"],
+        libraries=["z", "snappy", "lz4", "zstd", "xxhash", "uring"],
         define_macros=define_macros,
         extra_compile_args=["-O2", "-Wall", "-Wsign-compare", "-Wconversion"],
     )

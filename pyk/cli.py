@@ -35,7 +35,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from pyk.server.engine import EngineUnavailable, resolve
     from pyk.server.shard import Orchestrator
+
+    try:
+        # Once here, so that io.engine=io_uring fails before any shard starts and `auto` says
+        # once (not once per shard) that it falls back; the shards resolve it the same way.
+        engine = resolve(config["io.engine"], announce=True)
+    except EngineUnavailable as exc:
+        log.error("start-up failed: %s", exc)
+        return 1
 
     os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level
     try:
@@ -43,7 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("start-up failed: %s", exc)
         return 1
-    log.info("pyk %s starting (%s)", __version__, ", ".join(str(lst) for lst in config.advertised_listeners))
+    log.info("pyk %s starting (%s), io engine %s", __version__, ", ".join(str(lst) for lst in config.advertised_listeners),
+             engine)
     return uvloop.run(orchestrator.run())
 
 

@@ -155,6 +155,9 @@ KEYS: dict[str, Key] = {
         _k("num.network.threads", _POS_INT, "3", "Network threads (pyk: connections are served by the event loop).", "int"),
         _k("num.io.threads", _POS_INT, "8", "Request handler threads (pyk: requests run on the event loop).", "int"),
         _k("num.recovery.threads.per.data.dir", _POS_INT, "2", "Threads for log recovery at start-up.", "int"),
+        _k("io.engine", one_of("auto", "io_uring", "epoll"), "auto",
+           "How shards write to sockets and sync group commits: io_uring (liburing), epoll (sendmsg/sendfile), "
+           "or auto (the faster where it works; see docs/tuning.md).", "string"),
         _k("socket.request.max.bytes", _POS_INT, "104857600", "Largest request frame; bigger closes the connection.", "int"),
         # Kafka's default for both is 102400.  pyk keeps -1 (the kernel's autotuning): a fixed
         # 100 KiB buffer stalls sendfile of large fetches; librdkafka consumed 2.5x faster from

@@ -40,6 +40,9 @@ LOG_TAIL_BYTES = 30_000
 # Shards per test broker: the machine's cores (pyk's default) unless PYK_TEST_SHARDS says otherwise,
 # so the same suite runs with 1 and with 2 shards.
 TEST_SHARDS = int(os.environ.get("PYK_TEST_SHARDS", "0")) or len(os.sched_getaffinity(0))
+# The I/O engine of test brokers (io.engine) unless a test sets its own: PYK_TEST_ENGINE=io_uring
+# or =epoll runs the same suite on each engine; unset, the config default (auto).
+TEST_ENGINE = os.environ.get("PYK_TEST_ENGINE")
 
 
 def free_port(count: int = 1) -> int:
@@ -132,6 +135,7 @@ class BrokerProcess:
     port: int = 0
     shards: int = TEST_SHARDS
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the process
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
@@ -164,6 +168,8 @@ class BrokerProcess:
             "--override", f"log.dirs={self.log_dir}",
             "--override", f"num.shards={self.shards}",
         ]  # fmt: skip
+        if TEST_ENGINE and "io.engine" not in self.overrides:
+            cmd += ["--override", f"io.engine={TEST_ENGINE}"]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd
@@ -187,7 +193,7 @@ class BrokerProcess:
     def _start_once(self, timeout: float) -> BrokerProcess:
         assert not self.running, "broker already running"
         self.runs += 1
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **self.env)
         with open(self.log_file, "ab") as log:
             log.write(f"\n===== pyk-tests: start #{self.runs}: {' '.join(self.command())}\n".encode())
             log.flush()

@@ -32,7 +32,10 @@ FileSlice(fd, position, size) the connection sends with sendfile; bytes never en
 
 Threading: single-threaded.  One event loop (one process, later one per core) owns a group of
 partitions and calls every method here from that loop; nothing blocks except the file I/O
-itself (page-cache writes, and fdatasync only when the flush policy says so).
+itself (page-cache writes, and fdatasync only when the flush policy says so).  In a broker the
+flush.messages fdatasync leaves the loop: append hands it to a group commit (on_flush_due,
+begin/end_group_flush), which syncs on a thread or an io_uring and answers every produce
+request waiting on it at once.
 """
 
 from __future__ import annotations
@@ -78,6 +81,16 @@ class LogAppendInfo:
     log_append_time: int
     log_start_offset: int
     duplicate: bool = False
+
+
+@dataclass(slots=True)
+class GroupFlush:
+    """One log's share of a group commit: the .log fds to fdatasync, the directory to fsync
+    (a segment file was created since its last fsync) and the offset that is durable after."""
+
+    fds: list[int]
+    directory: str | None
+    target: int
 
 
 @dataclass(slots=True)
@@ -130,6 +143,10 @@ class PartitionLog:
         self._hw_segment_base, self._hw_position = self.segments.active.base_offset, self.segments.active.size
         # Called after the log start offset moves so LogManager can persist it at once.
         self.on_log_start_offset_change: Callable[[PartitionLog], None] | None = None
+        # Set by a broker with group commit: flush.messages reached -> schedule a shared flush
+        # instead of an fdatasync inside append (None: flush in line).
+        self.on_flush_due: Callable[[PartitionLog], None] | None = None
+        self._group_flushes = 0  # group flushes running: fds of deleted segments stay open
         # Called with the number of bytes that became readable under read_committed whenever
         # the last stable offset advances (an append outside any transaction, a marker), so
         # long-polling read_committed fetches wake up (pyk.server.purgatory).
@@ -208,7 +225,10 @@ class PartitionLog:
         self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
         self.unflushed_messages += records_count
         if self.unflushed_messages >= self.config.flush_messages:
-            self.flush(now_ms)
+            if self.on_flush_due is None:
+                self.flush(now_ms)
+            else:
+                self.on_flush_due(self)  # a group commit (begin/end_group_flush) flushes soon
 
     def append_control(self, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int,
                        now_ms: int) -> int:
@@ -608,11 +628,39 @@ class PartitionLog:
         self._roll_flush_upto = None
         self.last_flush_ms = int(time.time() * 1000) if now_ms is None else now_ms
 
+    def begin_group_flush(self) -> GroupFlush:
+        """Starts a group-commit flush (pyk.server.engine.GroupCommit): what to fdatasync, run
+        off the event loop, to make everything appended so far durable.
+
+        Only the .log files are synced, not the index mmaps: the recovery point may still move,
+        because LogLoader checks the indexes of every segment at start-up (an index entry past
+        the end of its .log, which a lost index page cannot create, or a short one, triggers a
+        rebuild) and a stale sparse index only lengthens a lookup.  Appends may go on while the
+        sync runs; the target is the log end offset now, which everything written before is
+        below.  The fds stay open until end_group_flush (deleted segments' release waits).
+        """
+        fds = [segment.fd for segment in self.segments.from_offset(self.recovery_point)
+               if segment.next_offset > self.recovery_point or segment is self.segments.active]
+        directory = self.directory if self._dir_dirty else None
+        self._dir_dirty = False
+        self.unflushed_messages = 0
+        self._group_flushes += 1
+        return GroupFlush(fds, directory, self.log_end_offset)
+
+    def end_group_flush(self, work: GroupFlush, ok: bool, now_ms: int) -> None:
+        """The sync of `work` finished: on success everything below its target is on disk."""
+        self._group_flushes -= 1
+        if ok:
+            self.recovery_point = max(self.recovery_point, min(work.target, self.log_end_offset))
+            self.last_flush_ms = now_ms
+        elif work.directory is not None:
+            self._dir_dirty = True  # the directory still needs its fsync
+
     def flush_if_due(self, now_ms: int) -> None:
         """The periodic timer's entry point: flush.ms policy, post-roll flush of old segments,
         and the removal of deleted segments whose file.delete.delay.ms has passed (fds closed
         here, files unlinked on the background deleter)."""
-        if self._pending_release:
+        if self._pending_release and not self._group_flushes:
             keep = []
             expired: list[str] = []
             for deadline, segment in self._pending_release:

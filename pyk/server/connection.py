@@ -1,9 +1,10 @@
 """One client connection: length-prefixed framing, in-order request processing, zero-copy writes.
 
-The connection works on the raw non-blocking socket through the event loop's reader/writer
-callbacks rather than an asyncio transport, because a Fetch response is a mix of encoded bytes
-and regions of segment files: bytes go out with `sendmsg` (one gathered write for a run of
-parts), file regions with `os.sendfile`, so record bytes never pass through Python.
+The connection works on the raw non-blocking socket through the event loop's reader callback
+rather than an asyncio transport, because a Fetch response is a mix of encoded bytes and
+regions of segment files.  Writing is the I/O engine's (pyk/server/engine.py: sendmsg +
+sendfile on epoll, or linked sendmsg / splice SQEs on io_uring), so record bytes never pass
+through Python.
 
 Ordering: like Kafka, a connection processes one request at a time and answers in order.  A
 handler that must wait (a long-polling Fetch) returns an awaitable; the connection stops reading
@@ -18,28 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from pyk.errors import ProtocolViolation
+from pyk.server.engine import Engine
 
 log = logging.getLogger("pyk.server")
 
 _READ_CHUNK = 256 * 1024
 _DIRECT_READ_MIN = 64 * 1024  # frames this big skip the shared read buffer (see _process_frames)
-_SENDMSG_MAX_PARTS = 64  # below IOV_MAX; a gathered write of a response's header parts
-_SENDFILE_CHUNK = 1 << 30
-
-
-class Sendable(Protocol):
-    """A region of an open file sent with sendfile (pyk.log.FileSlice)."""
-
-    fd: int
-    position: int
-    size: int
 
 
 # A frame handler returns the response parts, None (no response: acks=0), or an awaitable of those.
@@ -61,6 +51,7 @@ class Connection:
         on_frame: FrameHandler,
         max_request_bytes: int,
         on_close: Callable[[Connection], None],
+        engine: Engine,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
@@ -72,13 +63,11 @@ class Connection:
         self._rbuf = bytearray()
         self._frame: bytearray | None = None  # a large frame being received in place
         self._frame_filled = 0
-        self._out: deque[Any] = deque()
-        self._out_offset = 0  # bytes of self._out[0] already sent
-        self._writing = False
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
         self._reading = True
         self.closed = False
         self.client_id: str | None = None
+        self._sender = engine.sender(self)
         loop.add_reader(self.fd, self._on_readable)
 
     # Reading ----------------------------------------------------------------------------------
@@ -178,65 +167,9 @@ class Connection:
 
     # Writing ----------------------------------------------------------------------------------
     def send(self, parts: list[Any]) -> None:
-        """Queues a response (bytes and file regions) and writes as much as the socket takes."""
-        if self.closed:
-            return
-        self._out.extend(parts)
-        if not self._writing:
-            self._flush()
-
-    def _flush(self) -> None:
-        out = self._out
-        try:
-            while out:
-                head = out[0]
-                if isinstance(head, (bytes, bytearray, memoryview)):
-                    views = [memoryview(head)[self._out_offset :]]
-                    for part in _take_bytes(out, 1, _SENDMSG_MAX_PARTS):
-                        views.append(memoryview(part))
-                    sent = self.sock.sendmsg(views)
-                    self._consume(sent)
-                    if sent < sum(v.nbytes for v in views):
-                        break
-                else:
-                    remaining = head.size - self._out_offset
-                    sent = os.sendfile(self.fd, head.fd, head.position + self._out_offset, min(remaining, _SENDFILE_CHUNK))
-                    if sent == 0:
-                        # The file shrank under us (truncation): the frame can't be completed.
-                        self.close("segment region vanished during send", level=logging.ERROR)
-                        return
-                    self._consume(sent)
-                    if sent < remaining:
-                        break
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self.close(f"write failed: {exc}")
-            return
-        want_writer = bool(out)
-        if want_writer != self._writing:
-            self._writing = want_writer
-            if want_writer:
-                self.loop.add_writer(self.fd, self._flush)
-            else:
-                self.loop.remove_writer(self.fd)
-
-    def _consume(self, sent: int) -> None:
-        """Drops `sent` bytes from the front of the output queue."""
-        out = self._out
-        while sent and out:
-            head = out[0]
-            size = head.size if not isinstance(head, (bytes, bytearray, memoryview)) else len(head)
-            left = size - self._out_offset
-            if sent >= left:
-                sent -= left
-                out.popleft()
-                self._out_offset = 0
-            else:
-                self._out_offset += sent
-                sent = 0
-        while out and isinstance(out[0], (bytes, bytearray, memoryview)) and len(out[0]) == 0:
-            out.popleft()
+        """Queues a response (bytes and file regions); the engine writes it in order."""
+        if not self.closed:
+            self._sender.send(parts)
 
     # Closing ----------------------------------------------------------------------------------
     def close(self, reason: str | None, level: int = logging.INFO) -> None:
@@ -247,20 +180,8 @@ class Connection:
             log.log(level, "connection %s (client %s) closed: %s", self.peer, self.client_id, reason)
         try:
             self.loop.remove_reader(self.fd)
-            self.loop.remove_writer(self.fd)
         except (ValueError, OSError):
             pass
-        self._out.clear()
-        self.sock.close()
+        self._sender.close()  # closes the socket, once no write of the engine still uses its fd
         self._on_close(self)
 
-
-def _take_bytes(out: deque[Any], start: int, limit: int) -> list[Any]:
-    """The run of bytes-like parts following the head, up to `limit` parts."""
-    run = []
-    for i in range(start, min(len(out), limit)):
-        part = out[i]
-        if not isinstance(part, (bytes, bytearray, memoryview)):
-            break
-        run.append(part)
-    return run

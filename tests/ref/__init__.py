@@ -20,6 +20,7 @@ from tests.ref.compress import compress, decompress, recompress_batch
 from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
 from tests.ref.offset_map import OffsetMap, count_null_keys
+from tests.ref.uring import Ring, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "CRC32C_HW",
     "BatchInfo",
     "OffsetMap",
+    "Ring",
     "ScanResult",
     "assign_offsets",
     "batch_info",
@@ -42,6 +44,7 @@ __all__ = [
     "recompress_batch",
     "scan_batches",
     "timeindex_lookup",
+    "uring_probe",
     "validate_batch",
     "varint_size",
 ]

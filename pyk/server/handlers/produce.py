@@ -4,7 +4,10 @@ acks=0 gets no response at all; acks=1 and acks=all are answered once the batch 
 the segment file (on a single node the leader is the whole ISR, so both mean "in the log";
 min.insync.replicas above 1 cannot be met and acks=all then gets NOT_ENOUGH_REPLICAS).  The
 write reaches the page cache before the answer, so a kill -9 of the broker loses nothing that
-was acknowledged; fsync follows the flush policy (flush.messages / flush.ms).
+was acknowledged; fsync follows the flush policy (flush.messages / flush.ms).  When an append
+reaches flush.messages, the answer waits for the group commit that syncs it
+(pyk.server.engine.GroupCommit): one fdatasync answers every request waiting together, and a
+failed one turns into KAFKA_STORAGE_ERROR for the partitions that waited on it.
 
 Transactional producers (a transactional_id, transactional batches): the log opens the producer's
 transaction in a partition at its first batch there and the coordinator's markers end it
@@ -51,7 +54,7 @@ _VERIFY_ERRORS = {
 
 
 def _append(broker: Any, version: int, acks: int, topic: str, partition: int, records: Any,
-            now_ms: int) -> dict[str, Any]:
+            now_ms: int, flushes: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> dict[str, Any]:
     if records is None or len(records) == 0:
         raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
     if version >= FIRST_V2_ONLY_VERSION and len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] != 2:
@@ -66,12 +69,31 @@ def _append(broker: Any, version: int, acks: int, topic: str, partition: int, re
     info = plog.append(records, now_ms)
     if not info.duplicate:
         broker.on_append(topic, partition, len(records))
-    return {
+    result = {
         "error_code": ErrorCode.NONE,
         "base_offset": info.first_offset,
         "log_append_time_ms": info.log_append_time,
         "log_start_offset": info.log_start_offset,
     }
+    flush = broker.group_commit.waiter(plog) if acks != 0 else None
+    if flush is not None:
+        flushes.append((result, flush))
+    return result
+
+
+def _failed(code: int, message: str | None) -> dict[str, Any]:
+    return {"error_code": code, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
+            "error_message": message}
+
+
+async def _after_flush(body: dict[str, Any], flushes: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> dict[str, Any]:
+    """The response, once every flush its partitions wait for is done."""
+    for result, flush in flushes:
+        try:
+            await flush
+        except KafkaError as exc:
+            result.update(_failed(exc.code, exc.message))
+    return body
 
 
 def _needs_verification(broker: Any, topic: str, partition: int, records: Any) -> tuple[int, int] | None:
@@ -115,14 +137,17 @@ async def _verified(broker: Any, header: Any, request: dict[str, Any],
         if code != ErrorCode.NONE:
             errors[tp] = KafkaError(_VERIFY_ERRORS.get(code, code),
                                     f"{tp[0]}-{tp[1]} is not in the producer's transaction ({code.name})")
-    return _produce(broker, header, request, errors)
+    result = _produce(broker, header, request, errors)
+    return await result if asyncio.iscoroutine(result) else result
 
 
 def _produce(broker: Any, header: Any, request: dict[str, Any],
-             refused: dict[tuple[str, int], KafkaError]) -> dict[str, Any] | None:
+             refused: dict[tuple[str, int], KafkaError]) -> Any:
+    """The response body, None for acks=0, or an awaitable of the body when a flush is due."""
     acks = request["acks"]
     now_ms = int(time.time() * 1000)
     responses = []
+    flushes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
     for topic in request["topic_data"]:
         name = topic["name"]
         partitions = []
@@ -133,14 +158,14 @@ def _produce(broker: Any, header: Any, request: dict[str, Any],
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
                 if (name, index) in refused:
                     raise refused[(name, index)]
-                result = _append(broker, header.api_version, acks, name, index, pdata["records"], now_ms)
+                result = _append(broker, header.api_version, acks, name, index, pdata["records"], now_ms, flushes)
             except Exception as exc:
                 code, message = error_for(exc, f"produce to {name}-{index}")
-                result = {"error_code": code, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
-                          "error_message": message}
+                result = _failed(code, message)
             result["index"] = index
             partitions.append(result)
         responses.append({"name": name, "partition_responses": partitions})
     if acks == 0:
-        return None
-    return {"responses": responses, "throttle_time_ms": 0}
+        return None  # the flush still happens; nobody waits for it
+    body = {"responses": responses, "throttle_time_ms": 0}
+    return _after_flush(body, flushes) if flushes else body
