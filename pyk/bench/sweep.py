@@ -25,9 +25,6 @@ from pyk.bench.runner import Outcome, run
 from pyk.bench.workload import CONSUMER_KEYS, PRODUCER_KEYS, SHARED_KEYS, Workload
 
 TARGETS = ("producer", "consumer", "topic", "broker")
-FUTURE_BROKER_KEYS = frozenset({"num.shards", "io.engine"})  # multi-core work (issue 4); known by name already
-
-
 def route(spec: str) -> tuple[str, str, list[str]]:
     """`[target:]key=v1,v2,...` -> (target, key, values)."""
     head, sep, values = spec.partition("=")
@@ -52,7 +49,7 @@ def _guess(key: str) -> str:
         return "producer"
     if key in CONSUMER_KEYS:
         return "consumer"
-    if key in KEYS or key in FUTURE_BROKER_KEYS:
+    if key in KEYS:
         return "broker"
     raise ValueError(f"--sweep: cannot tell whose setting {key!r} is; prefix it with producer:, consumer:, "
                      "topic: or broker:")
