@@ -168,6 +168,7 @@ class _Plan:
     segments: list[_Segment]  # every segment below the first uncleanable offset (never the active one)
     producer_last_offsets: frozenset[int]  # last offset of each producer's last batch
     aborted: list[AbortedTxn]  # every .txnindex entry of the log, in marker order
+    marker_epochs: dict[int, int]  # producer id -> epoch, for producers whose last entry is a marker
     now_ms: int
     stats: CleanerStats = field(default_factory=CleanerStats)
 
@@ -371,7 +372,11 @@ class LogCleaner:
         # Every aborted transaction the log knows of, the active segment's included: a
         # transaction aborted by a marker past the cleaned range may have records inside it.
         aborted = [txn for s in plog.segments for txn in s.txn_index.entries]
-        return _Plan(plog, first_dirty, first_uncleanable, segments, last, aborted, now_ms)
+        # A producer whose epoch a marker bumped has no batch of that epoch: its markers of
+        # that epoch are what tells a restarted broker the epoch, which fences older instances
+        # (Kafka keeps them too: Cleaner.cleanInto, "the last entry in the log is a marker").
+        marker_epochs = {pid: e.epoch for pid, e in plog.producer_state.producers.items() if not e.batches}
+        return _Plan(plog, first_dirty, first_uncleanable, segments, last, aborted, marker_epochs, now_ms)
 
     # One pass (cleaner thread) ----------------------------------------------------------------
     def clean_now(self, plog: PartitionLog, now_ms: int | None = None) -> CleanerStats | None:
@@ -477,8 +482,9 @@ class LogCleaner:
                     if info.is_control:
                         if not info.is_transactional:
                             pass  # not a transaction marker (none is written today): kept as is
-                        elif txns.on_marker(info) or info.last_offset > offset_map.latest_offset:
-                            pass  # records of its transaction stay (or past the map): kept as is
+                        elif (txns.on_marker(info) or info.last_offset > offset_map.latest_offset
+                              or plan.marker_epochs.get(info.producer_id) == info.producer_epoch):
+                            pass  # records of its transaction stay, past the map, or the epoch: kept
                         elif not info.attributes & _DELETE_HORIZON:
                             # Its transaction's records are all gone: the marker may go too, but
                             # only after delete.retention.ms, so a consumer that read those

@@ -453,3 +453,25 @@ def test_empty_headers_go_once_their_producer_moved_on_and_then_the_markers(mana
     assert [info.base_offset for info, _ in batches(plog)] == [2, 3, 4]
     assert committed_table(plog) == {b"K": b"plain", b"L": b"a2"}
     assert a.send([(b"M", b"a3")]) == 5  # a's sequence state is intact
+
+
+def test_a_marker_that_bumped_its_producers_epoch_stays(manager):
+    """A coordinator abort with a bumped epoch (a timed-out transaction) leaves the producer with
+    no batch of the new epoch: that marker is the log's record of the epoch (Kafka keeps it for
+    fencing), so it stays while the markers before it go."""
+    plog = manager.create("t", 0, compact_config(**{"delete.retention.ms": "1000"}))
+    a = Producer(plog, 5)
+    a.send([(b"K", b"a1")])
+    a.end(commit=True)                                    # 1, epoch 0
+    a.send([(b"K", b"a2")])                               # 2
+    plog.append_control(5, 1, False, 0, now_ms())          # 3: aborted with epoch 1
+    write(plog, [(b"K", b"plain")])                       # 4
+    plog.roll()
+    c = cleaner(manager)
+    now = now_ms()
+    c.clean_now(plog, now)
+    c.clean_now(plog, now + 1000)
+    got = [(info.base_offset, info.is_control, info.producer_epoch) for info, _ in batches(plog)]
+    assert got == [(3, True, 1), (4, False, -1)]
+    assert committed_table(plog) == {b"K": b"plain"}
+    assert plog.aborted_transactions(0, 5) == [(5, 2)]
