@@ -418,6 +418,7 @@ class LogCleaner:
         for group in _group_by_size(to_clean, plog.config.segment_bytes, plog.config.segment_index_bytes):
             self._check_stop()
             self._clean_group(plan, group, offset_map, txns)
+            _wait_quietly(plog.roll_flush)  # a swap is refused while rolled segments are being synced
             swapped = on_loop(lambda g=group: plog.replace_segments(g[0].base_offset, [s.segment for s in g],
                                                                       on_step=crash_point))
             if not swapped:
@@ -709,6 +710,15 @@ def _empty_batch(batch: memoryview) -> bytes:
     struct.pack_into(">i", out, 57, 0)
     struct.pack_into(">I", out, 17, _native.crc32c(memoryview(out)[21:]))
     return bytes(out)
+
+
+def _wait_quietly(future: Future[None] | None) -> None:
+    """Waits up to 10 s for `future`; its outcome is the owner's business (PartitionLog.flush_if_due)."""
+    if future is not None:
+        try:
+            future.result(timeout=10)
+        except Exception:  # noqa: BLE001 - errors surface on the log's loop, timeouts refuse the swap
+            pass
 
 
 def _unlink_quiet(path: str) -> None:

@@ -570,7 +570,11 @@ class PartitionLog:
         txn_index = txn_index_path(self.directory, base_offset)
         current = [self.segments.floor(seg.base_offset) for seg in old]
         active = self.segments.active
-        if self.closed or not old or any(c is not seg or seg is active for c, seg in zip(current, old, strict=True)):
+        # The roll flusher thread may be syncing the very segments this swap would unmap (the
+        # cleaner takes segments as soon as they roll); refused like retention, retried later.
+        flushing = self._roll_flush is not None and not self._roll_flush.done()
+        if (self.closed or not old or flushing
+                or any(c is not seg or seg is active for c, seg in zip(current, old, strict=True))):
             for path in (*cleaned, txn_index + CLEANED_SUFFIX):
                 _unlink_quiet(path)
             return False
@@ -605,6 +609,12 @@ class PartitionLog:
         # the same base offset.
         self._position_cache = None
         return True
+
+    @property
+    def roll_flush(self) -> Future[None] | None:
+        """The background flush of rolled segments in flight, if any (the cleaner waits for it
+        before a swap, which replace_segments refuses meanwhile)."""
+        return self._roll_flush
 
     def _delete_segment(self, segment: LogSegment, now_ms: int) -> None:
         # Out of the lookup map first: no new read can pick the segment; reads already handed

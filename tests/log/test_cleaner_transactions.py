@@ -475,3 +475,38 @@ def test_a_marker_that_bumped_its_producers_epoch_stays(manager):
     assert got == [(3, True, 1), (4, False, -1)]
     assert committed_table(plog) == {b"K": b"plain"}
     assert plog.aborted_transactions(0, 5) == [(5, 2)]
+
+
+def test_swap_waits_for_the_flush_of_rolled_segments(manager, monkeypatch):
+    """The background flush of rolled segments and a cleaner swap of those segments do not race
+    (the swap unmapped indexes the flusher thread was still syncing: "mmap closed or invalid")."""
+    import threading
+
+    import pyk.log.partition_log as partition_log_module
+
+    release = threading.Event()
+    real = partition_log_module._flush_rolled
+
+    def slow_flush(segments, directory):
+        release.wait(10)
+        real(segments, directory)
+
+    monkeypatch.setattr(partition_log_module, "_flush_rolled", slow_flush)
+    plog = manager.create("t", 0, compact_config())
+    p = Producer(plog, 1)
+    for i in range(30):
+        p.send([(b"k%d" % (i % 3), b"v%d" % i)])
+        p.end(commit=i % 2 == 0)
+    plog.roll()
+    expected = committed_table(plog)
+    now = now_ms()
+    plog.flush_if_due(now)
+    plog.flush_if_due(now)
+    assert plog.roll_flush is not None and not plog.roll_flush.done()
+    old = [s for s in plog.segments if s is not plog.segments.active]
+    assert plog.replace_segments(old[0].base_offset, old[:1]) is False  # refused while flushing
+    threading.Timer(0.3, release.set).start()
+    stats = cleaner(manager).clean_now(plog)  # waits for the flush, then swaps
+    assert stats is not None and plog.roll_flush is not None and plog.roll_flush.done()
+    plog.flush_if_due(now_ms())  # the flush's outcome surfaces without error
+    assert committed_table(plog) == expected
