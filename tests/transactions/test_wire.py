@@ -218,7 +218,13 @@ def test_produce_to_a_partition_not_in_the_transaction_is_refused(broker, topic)
         assert (await produce(s, 0, pid, epoch, 1))["error_code"] == ErrorCode.NONE  # open: no round trip
         assert (await produce(s, 0, pid, epoch - 1, 2))["error_code"] == ErrorCode.INVALID_PRODUCER_EPOCH
         assert await s.end(tid, pid, epoch, False) == ErrorCode.NONE
-        offsets = await s.cluster.list_offsets(topic, await s.cluster.metadata(topic), -1)
+        # EndTxn answers once PrepareAbort is durable; the marker follows (Kafka's order).
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            offsets = await s.cluster.list_offsets(topic, await s.cluster.metadata(topic), -1)
+            if offsets[0] >= 3 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
         assert offsets == {0: 3, 1: 0}  # partition 1 got nothing: two records and the abort marker in 0
 
     run(broker.bootstrap, tid, f"{topic}-g", scenario)
