@@ -179,16 +179,18 @@ def test_produce_and_fetch_keep_going_while_cleaning(broker_factory):
     plan are the only cleaner work on the event loop)."""
     b = broker_factory(num_shards=1, log_cleaner_backoff_ms=100)
     big, other = unique_topic("big"), unique_topic("other")
-    compact_topic(b.bootstrap, big, **{"segment.bytes": "1048576", "min.cleanable.dirty.ratio": "0.9"})
+    # Nothing of `big` is cleanable (min.compaction.lag.ms) until the alter below: a pass that ran
+    # during the produce would leave nothing for the measured window.
+    compact_topic(b.bootstrap, big, **{"segment.bytes": "1048576", "min.compaction.lag.ms": "3600000"})
     create_topic(b.bootstrap, other, 1)
     value = b"x" * 200
     produce(b.bootstrap, big, [(b"key-%d" % (i % 5000), value) for i in range(60000)],
             **{"linger.ms": 20, "batch.num.messages": 2000})
-    # Lower the ratio: the whole 13 MB log becomes cleanable at once.
+    # Drop the lag: the whole 13 MB log becomes cleanable at once.
     admin = confluent_admin(b.bootstrap)
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
     resource = ConfigResource(ConfigResource.Type.TOPIC, big, incremental_configs=[
-        ConfigEntry("min.cleanable.dirty.ratio", "0.01", incremental_operation=AlterConfigOpType.SET)])
+        ConfigEntry("min.compaction.lag.ms", "0", incremental_operation=AlterConfigOpType.SET)])
     p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 0, "acks": "1"})
     p.produce(other, value=b"warm-up", partition=0)
     p.flush(10)
