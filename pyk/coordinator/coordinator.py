@@ -864,6 +864,37 @@ class GroupCoordinator:
             return _partition_errors(topics, exc.code)
         now = self.clock_ms()
         retention = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
+
+        def value_of(part: dict[str, Any], metadata: str) -> OffsetAndMetadata:
+            stamp = part.get("commit_timestamp", -1)
+            commit_time = stamp if version == 1 and stamp >= 0 else now
+            return OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
+                                     metadata, commit_time, now + retention if retention >= 0 else -1)
+
+        results, records, pending = self._offset_entries(group_id, topics, value_of)
+        if records:
+            try:
+                self.offsets.append(partition, records)
+            except KafkaError as exc:
+                code = ErrorCode.INVALID_COMMIT_OFFSET_SIZE if exc.code == ErrorCode.UNKNOWN_SERVER_ERROR else exc.code
+                for _tp, _value, entry in pending:
+                    entry["error_code"] = code
+                return results
+            self.groups.setdefault(group_id, group)
+            for tp, value, _entry in pending:
+                group.offsets[tp] = value
+            member = group.members.get(member_id)
+            if member is not None:  # a commit is as good as a heartbeat (Kafka does the same)
+                self._schedule_heartbeat(group, member, member.session_timeout_ms)
+        return results
+
+    def _offset_entries(self, group_id: str, topics: list[dict[str, Any]],
+                        value_of: Callable[[dict[str, Any], str], OffsetAndMetadata],
+                        ) -> tuple[list[dict[str, Any]], list[tuple[bytes, bytes | None]],
+                                   list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]]]:
+        """The per-partition half shared by OffsetCommit and TxnOffsetCommit: the response topics
+        (an entry per partition, its error set for unknown partitions or oversized metadata), the
+        offset records to write, and (partition, value, response entry) of each one written."""
         results: list[dict[str, Any]] = []
         records: list[tuple[bytes, bytes | None]] = []
         pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
@@ -880,29 +911,12 @@ class GroupCoordinator:
                 elif len(metadata.encode()) > self.max_metadata_bytes:
                     entry["error_code"] = ErrorCode.OFFSET_METADATA_TOO_LARGE
                 else:
-                    stamp = part.get("commit_timestamp", -1)
-                    commit_time = stamp if version == 1 and stamp >= 0 else now
-                    value = OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
-                                              metadata, commit_time, now + retention if retention >= 0 else -1)
+                    value = value_of(part, metadata)
                     records.append((encode_offset_commit_key(group_id, name, index), encode_offset_commit_value(value)))
                     pending.append(((name, index), value, entry))
                 out.append(entry)
             results.append({"name": name, "partitions": out})
-        if records:
-            try:
-                self.offsets.append(partition, records)
-            except KafkaError as exc:
-                code = ErrorCode.INVALID_COMMIT_OFFSET_SIZE if exc.code == ErrorCode.UNKNOWN_SERVER_ERROR else exc.code
-                for _tp, _value, entry in pending:
-                    entry["error_code"] = code
-                return results
-            self.groups.setdefault(group_id, group)
-            for tp, value, _entry in pending:
-                group.offsets[tp] = value
-            member = group.members.get(member_id)
-            if member is not None:  # a commit is as good as a heartbeat (Kafka does the same)
-                self._schedule_heartbeat(group, member, member.session_timeout_ms)
-        return results
+        return results, records, pending
 
     @staticmethod
     def _validate_offset_commit(group: Group, member_id: str, instance_id: str | None, generation: int) -> None:
@@ -1002,28 +1016,10 @@ class GroupCoordinator:
         except KafkaError as exc:
             return _partition_errors(topics, exc.code)
         now = self.clock_ms()
-        results: list[dict[str, Any]] = []
-        records: list[tuple[bytes, bytes | None]] = []
-        pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
-        for topic in topics:
-            name = topic["name"]
-            info = self.broker.metadata.get(name)
-            out = []
-            for part in topic["partitions"]:
-                index = part["partition_index"]
-                entry = {"partition_index": index, "error_code": ErrorCode.NONE}
-                metadata = part.get("committed_metadata") or ""
-                if info is None or not 0 <= index < info.partitions:
-                    entry["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                elif len(metadata.encode()) > self.max_metadata_bytes:
-                    entry["error_code"] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-                else:
-                    value = OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
-                                              metadata, now)
-                    records.append((encode_offset_commit_key(group_id, name, index), encode_offset_commit_value(value)))
-                    pending.append(((name, index), value, entry))
-                out.append(entry)
-            results.append({"name": name, "partitions": out})
+        results, records, pending = self._offset_entries(
+            group_id, topics,
+            lambda part, metadata: OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
+                                                     metadata, now))
         if records:
             try:
                 self.offsets.append(partition, records, (producer_id, epoch))
