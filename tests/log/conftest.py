@@ -12,6 +12,7 @@ import os
 import pytest
 
 from pyk.log.config import LogConfig
+from pyk.log.manager import LogManager
 from pyk.log.partition_log import PartitionLog
 from tests.ref.builder import Record, build_batch
 
@@ -66,3 +67,18 @@ def read_all(plog: PartitionLog, start: int | None = None) -> list[tuple[int, in
 def log_dir(tmp_path: object) -> str:
     path = os.path.join(str(tmp_path), "t-0")
     return path
+
+
+def compact_config(**overrides: str) -> LogConfig:
+    """A compacted log with small segments and a dense index: cleaning crosses many segments."""
+    base = {"cleanup.policy": "compact", "segment.bytes": "4096", "index.interval.bytes": "256",
+            "segment.index.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"}
+    base.update(overrides)
+    return LogConfig().with_overrides(base)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    mgr = LogManager([str(tmp_path)], LogConfig())
+    yield mgr
+    mgr.close()

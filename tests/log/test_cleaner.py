@@ -19,24 +19,12 @@ from pyk.log.config import LogConfig
 from pyk.log.files import CLEANER_OFFSET_CHECKPOINT
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import PartitionLog
+from tests.log.conftest import compact_config
 from tests.ref.builder import Record, build_batch
 
 KEYS = 100
 VERSIONS = 10
 
-
-def compact_config(**overrides: str) -> LogConfig:
-    base = {"cleanup.policy": "compact", "segment.bytes": "4096", "index.interval.bytes": "256",
-            "segment.index.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"}
-    base.update(overrides)
-    return LogConfig().with_overrides(base)
-
-
-@pytest.fixture
-def manager(tmp_path):
-    mgr = LogManager([str(tmp_path)], LogConfig())
-    yield mgr
-    mgr.close()
 
 
 def append(plog: PartitionLog, records: list[Record], **kw: object) -> int:

@@ -25,24 +25,14 @@ from pyk.log.control import read_marker
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import READ_COMMITTED, PartitionLog
 from pyk.log.txn_index import AbortedTxn
+from tests.log.conftest import compact_config as base_compact_config
 from tests.ref.builder import Record, build_batch
 
 Table = dict[bytes, bytes | None]
 
 
 def compact_config(**overrides: str) -> LogConfig:
-    base = {"cleanup.policy": "compact", "segment.bytes": "2048", "index.interval.bytes": "256",
-            "segment.index.bytes": "4096", "min.cleanable.dirty.ratio": "0.01",
-            "delete.retention.ms": "86400000"}
-    base.update(overrides)
-    return LogConfig().with_overrides(base)
-
-
-@pytest.fixture
-def manager(tmp_path):
-    mgr = LogManager([str(tmp_path)], LogConfig())
-    yield mgr
-    mgr.close()
+    return base_compact_config(**{"segment.bytes": "2048", "delete.retention.ms": "86400000", **overrides})
 
 
 def now_ms() -> int:
