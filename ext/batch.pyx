@@ -24,7 +24,7 @@
 
 from collections import namedtuple as _namedtuple
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport SIZE_MAX, int64_t
 from libc.stdlib cimport free, realloc
 
 import array as _array
@@ -208,7 +208,6 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False, Py_ssize_t m
     cdef Py_buffer view
     cdef const uint8_t *p
     cdef int code, compression
-    cdef bytes records
     buffer_acquire(buf, &view, False)
     try:
         p = <const uint8_t *>view.buf
@@ -222,15 +221,32 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False, Py_ssize_t m
         compression = hton_load_i16(p + BATCH_ATTRIBUTES_OFFSET) & BATCH_ATTR_COMPRESSION_MASK
         if compression == CODEC_NONE:
             return code
-        try:
-            records = codec_run(True, compression, p + BATCH_HEADER_SIZE, view.len - BATCH_HEADER_SIZE,
-                                max_decompressed)
-        except ValueError:
-            return ERR_CORRUPT_MESSAGE
-        return records_walk(<const uint8_t *>PyBytes_AS_STRING(records), len(records),
-                            hton_load_i32(p + BATCH_RECORDS_COUNT_OFFSET))
+        with nogil:
+            code = batch_walk_compressed(p, view.len, compression, max_decompressed)
+        if code == CODECS_ERR_NOMEM:
+            raise MemoryError(f"no memory to decompress a record batch of {view.len} bytes")
+        return code
     finally:
         PyBuffer_Release(&view)
+
+
+cdef int batch_walk_compressed(const uint8_t *p, Py_ssize_t n, int compression,
+                               Py_ssize_t max_decompressed) noexcept nogil:
+    """Decompress the records section of the valid batch p[0:n] into this thread's scratch
+    buffer (no allocation once it is warm) and walk its records: a Kafka error code, or
+    CODECS_ERR_NOMEM."""
+    cdef codecs_buf *out = codecs_scratch()
+    cdef int rc
+    if out == NULL:
+        return CODECS_ERR_NOMEM
+    rc = codecs_decompress(compression, p + BATCH_HEADER_SIZE, <size_t>(n - BATCH_HEADER_SIZE),
+                           SIZE_MAX if max_decompressed < 0 else <size_t>max_decompressed, out)
+    if rc == CODECS_OK:
+        rc = records_walk(out.data, <Py_ssize_t>out.len, hton_load_i32(p + BATCH_RECORDS_COUNT_OFFSET))
+    elif rc != CODECS_ERR_NOMEM:
+        rc = ERR_CORRUPT_MESSAGE  # does not decompress, or inflates past the limit
+    codecs_scratch_done()
+    return rc
 
 
 # Offset assignment

@@ -18,3 +18,5 @@ cdef extern from "codecs.h" nogil:
     void codecs_buf_free(codecs_buf *out)
     int codecs_compress(int codec, const uint8_t *src, size_t n, codecs_buf *out)
     int codecs_decompress(int codec, const uint8_t *src, size_t n, size_t max_out, codecs_buf *out)
+    codecs_buf *codecs_scratch()     # this thread's reusable output, emptied; NULL without memory
+    void codecs_scratch_done()       # after reading it: frees an oversized one

@@ -10,6 +10,12 @@ cdef inline int cursor_read_varlong(ReadCursor *c, int64_t *out) noexcept nogil:
     cdef uint64_t raw = 0
     cdef int shift = 0
     cdef uint8_t b
+    if c.remaining > 0 and c.ptr[0] < 0x80:  # one byte: most deltas and lengths in a batch
+        raw = c.ptr[0]
+        c.ptr += 1
+        c.remaining -= 1
+        out[0] = <int64_t>((raw >> 1) ^ (~(raw & 1) + 1))
+        return 0
     while True:
         if c.remaining <= 0 or shift > 63:
             return -1
@@ -29,6 +35,12 @@ cdef inline int cursor_read_varint(ReadCursor *c, int32_t *out) noexcept nogil:
     cdef uint32_t raw = 0
     cdef int shift = 0
     cdef uint8_t b
+    if c.remaining > 0 and c.ptr[0] < 0x80:  # one byte: most deltas and lengths in a batch
+        raw = c.ptr[0]
+        c.ptr += 1
+        c.remaining -= 1
+        out[0] = <int32_t>((raw >> 1) ^ (~(raw & 1) + 1))
+        return 0
     while True:
         if c.remaining <= 0 or shift > 28:
             return -1

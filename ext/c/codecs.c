@@ -5,6 +5,7 @@
  * the caller's limit, so a small "zip bomb" batch cannot allocate more than asked for.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,55 @@
  * int32 version, int32 compatible version, then [int32 length, snappy block]*. */
 static const uint8_t XERIAL_MAGIC[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
 #define XERIAL_HEADER_SIZE 16
+/* A thread's scratch output above this size is freed after use rather than kept. */
+#define CODECS_SCRATCH_KEEP ((size_t)16 << 20)
+
+/* Per-thread state reused across calls: the decoders' contexts (creating a zstd context
+ * costs more than decoding a small batch) and the scratch output of codecs_scratch (a fresh
+ * megabyte-sized buffer per batch is a page fault per 4 KiB).  Freed when the thread ends. */
+typedef struct {
+    codecs_buf scratch;
+    LZ4F_dctx *lz4;
+    ZSTD_DCtx *zstd;
+} codecs_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_key_ok;
+
+static void tls_free(void *arg)
+{
+    codecs_tls *tls = (codecs_tls *)arg;
+    codecs_buf_free(&tls->scratch);
+    LZ4F_freeDecompressionContext(tls->lz4);
+    ZSTD_freeDCtx(tls->zstd);
+    free(tls);
+}
+
+static void tls_init(void)
+{
+    tls_key_ok = pthread_key_create(&tls_key, tls_free) == 0;
+}
+
+/* This thread's state, NULL if it cannot be allocated. */
+static codecs_tls *tls_get(void)
+{
+    codecs_tls *tls;
+    pthread_once(&tls_once, tls_init);
+    if (!tls_key_ok)
+        return NULL;
+    tls = (codecs_tls *)pthread_getspecific(tls_key);
+    if (tls == NULL) {
+        tls = (codecs_tls *)calloc(1, sizeof *tls);
+        if (tls == NULL)
+            return NULL;
+        if (pthread_setspecific(tls_key, tls) != 0) {
+            free(tls);
+            return NULL;
+        }
+    }
+    return tls;
+}
 /* zstd level 3 is the library default and what Kafka's producer uses. */
 #define CODECS_ZSTD_LEVEL 3
 
@@ -243,13 +293,18 @@ static int lz4_compress(const uint8_t *src, size_t n, codecs_buf *out)
 
 static int lz4_decompress(const uint8_t *src, size_t n, size_t max_out, codecs_buf *out)
 {
-    LZ4F_dctx *dctx = NULL;
+    codecs_tls *tls = tls_get();
+    LZ4F_dctx *dctx;
     size_t pos = 0, in_size, out_size, hint = 1;
     int rc;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
+    if (tls == NULL)
         return CODECS_ERR_NOMEM;
+    if (tls->lz4 == NULL && LZ4F_isError(LZ4F_createDecompressionContext(&tls->lz4, LZ4F_VERSION)))
+        return CODECS_ERR_NOMEM;
+    dctx = tls->lz4;
+    LZ4F_resetDecompressionContext(dctx); /* a failed call may have left it mid-frame */
     if ((rc = codecs_reserve(out, codecs_guess(n, max_out), max_out)) != CODECS_OK)
-        goto done;
+        return rc;
     /* hint == 0 means a frame just ended; more input starts another frame. */
     while (pos < n || hint != 0) {
         if (pos == n) {
@@ -272,8 +327,6 @@ static int lz4_decompress(const uint8_t *src, size_t n, size_t max_out, codecs_b
             break;
         }
     }
-done:
-    LZ4F_freeDecompressionContext(dctx);
     return rc;
 }
 
@@ -294,15 +347,20 @@ static int zstd_compress(const uint8_t *src, size_t n, codecs_buf *out)
 
 static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out, codecs_buf *out)
 {
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    codecs_tls *tls = tls_get();
+    ZSTD_DCtx *dctx;
     ZSTD_inBuffer in = {src, n, 0};
     ZSTD_outBuffer ob;
     size_t hint = 1;
     int rc;
-    if (dctx == NULL)
+    if (tls == NULL)
         return CODECS_ERR_NOMEM;
+    if (tls->zstd == NULL && (tls->zstd = ZSTD_createDCtx()) == NULL)
+        return CODECS_ERR_NOMEM;
+    dctx = tls->zstd;
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only); /* a failed call may have left it mid-frame */
     if ((rc = codecs_reserve(out, codecs_guess(n, max_out), max_out)) != CODECS_OK)
-        goto done;
+        return rc;
     /* Streaming, so frames without a content size (zstd-jni's output stream) decode too;
      * hint == 0 marks the end of a frame, further input is the next frame. */
     while (in.pos < in.size || hint != 0) {
@@ -323,8 +381,6 @@ static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out, codecs_
             break;
         }
     }
-done:
-    ZSTD_freeDCtx(dctx);
     return rc;
 }
 
@@ -387,4 +443,20 @@ int codecs_decompress(int codec, const uint8_t *src, size_t n, size_t max_out, c
     if (rc == CODECS_OK && out->len > max_out)
         rc = CODECS_ERR_TOO_LARGE;
     return rc;
+}
+
+codecs_buf *codecs_scratch(void)
+{
+    codecs_tls *tls = tls_get();
+    if (tls == NULL)
+        return NULL;
+    tls->scratch.len = 0;
+    return &tls->scratch;
+}
+
+void codecs_scratch_done(void)
+{
+    codecs_tls *tls = tls_get();
+    if (tls != NULL && tls->scratch.cap > CODECS_SCRATCH_KEEP)
+        codecs_buf_free(&tls->scratch);
 }

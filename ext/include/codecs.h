@@ -39,5 +39,10 @@ int codecs_compress(int codec, const uint8_t *src, size_t n, codecs_buf *out);
 /* Decompress src[0:n] into *out (zeroed by the caller); fail with CODECS_ERR_TOO_LARGE
  * rather than produce more than max_out bytes. */
 int codecs_decompress(int codec, const uint8_t *src, size_t n, size_t max_out, codecs_buf *out);
+/* This thread's reusable output buffer, emptied (NULL if it cannot be allocated): pass it to
+ * codecs_decompress for a result that is only read before the thread's next call, and call
+ * codecs_scratch_done after, which frees it when a large result grew it past a few MiB. */
+codecs_buf *codecs_scratch(void);
+void codecs_scratch_done(void);
 
 #endif /* PYK_CODECS_H */

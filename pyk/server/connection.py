@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,8 +29,9 @@ from pyk.server.engine import Engine
 
 log = logging.getLogger("pyk.server")
 
-_READ_CHUNK = 256 * 1024
-_DIRECT_READ_MIN = 64 * 1024  # frames this big skip the shared read buffer (see _process_frames)
+_READ_CHUNK = 64 * 1024  # each connection's read buffer
+_DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process_frames)
+_FRAME_SIZE = struct.Struct(">i")
 
 
 # A frame handler returns the response parts, None (no response: acks=0), or an awaitable of those.
@@ -60,7 +62,11 @@ class Connection:
         self._on_frame = on_frame
         self._max_request = max_request_bytes
         self._on_close = on_close
-        self._rbuf = bytearray()
+        # Bytes read but not yet handled are _rbuf[_start:_end]; recv_into fills it in place.
+        self._rbuf = bytearray(_READ_CHUNK)
+        self._rview = memoryview(self._rbuf)
+        self._start = 0
+        self._end = 0
         self._frame: bytearray | None = None  # a large frame being received in place
         self._frame_filled = 0
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
@@ -75,10 +81,13 @@ class Connection:
         try:
             if self._frame is not None:
                 received = self.sock.recv_into(memoryview(self._frame)[self._frame_filled :])
-                data = b""
             else:
-                data = self.sock.recv(_READ_CHUNK)
-                received = len(data)
+                if self._end == _READ_CHUNK:
+                    self._compact()
+                    if self._end == _READ_CHUNK:  # full of frames queued behind a parked request
+                        self._set_reading(False)
+                        return
+                received = self.sock.recv_into(self._rview[self._end :])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -94,32 +103,43 @@ class Connection:
             frame, self._frame = self._frame, None
             self._handle(frame)
         else:
-            self._rbuf += data
+            self._end += received
         self._process_frames()
+
+    def _compact(self) -> None:
+        """Moves the unprocessed bytes to the front of the read buffer."""
+        pending = self._end - self._start
+        self._rbuf[:pending] = self._rview[self._start : self._end]
+        self._start, self._end = 0, pending
 
     def _process_frames(self) -> None:
         buf = self._rbuf
-        while not self._busy and not self.closed and len(buf) >= 4:
-            size = int.from_bytes(buf[:4], "big", signed=True)
+        while not self._busy and not self.closed and self._end - self._start >= 4:
+            start = self._start
+            size = _FRAME_SIZE.unpack_from(buf, start)[0]
             if size < 0 or size > self._max_request:
                 self.close(
                     f"frame size {size} outside [0, socket.request.max.bytes={self._max_request}]", level=logging.WARNING
                 )
                 return
-            if len(buf) < 4 + size:
+            if self._end - start < 4 + size:
                 if size >= _DIRECT_READ_MIN:
                     # A large frame (a produce batch) is received straight into its own
-                    # buffer: no growing of the read buffer, no copy of the frame out of it.
+                    # buffer: the read buffer only ever holds its first chunk.
+                    have = self._end - start - 4
                     self._frame = bytearray(size)
-                    self._frame[: len(buf) - 4] = buf[4:]
-                    self._frame_filled = len(buf) - 4
-                    buf.clear()
+                    self._frame[:have] = self._rview[start + 4 : self._end]
+                    self._frame_filled = have
+                    self._start = self._end = 0
                 break
-            frame = buf[4 : 4 + size]
-            del buf[: 4 + size]
+            frame = buf[start + 4 : start + 4 + size]
+            self._start = start + 4 + size
+            if self._start == self._end:
+                self._start = self._end = 0
             self._handle(frame)
-        # Backpressure: while a request is parked, stop reading once a few frames are queued.
-        self._set_reading(not (self._busy and len(buf) > _READ_CHUNK))
+        # Backpressure: while a request is parked, stop reading once the read buffer is full
+        # of queued frames (a frame below _DIRECT_READ_MIN always fits once compacted).
+        self._set_reading(not (self._busy and self._end - self._start > _READ_CHUNK - _DIRECT_READ_MIN))
 
     def _handle(self, frame: bytearray) -> None:
         try:

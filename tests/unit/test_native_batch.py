@@ -194,6 +194,39 @@ def test_deep_validation_rejects_a_payload_that_does_not_decompress(impl):
     assert impl.validate_batch(body, MAX, True) == ErrorCode.CORRUPT_MESSAGE
 
 
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])
+def test_deep_validation_after_a_broken_frame(codec):
+    """The decoders' per-thread contexts are reused: a batch cut inside its compressed frame
+    must not leave state that breaks (or excuses) the next batch."""
+    good = build_batch([Record(b"v%d" % i * 50, key=b"k%d" % i) for i in range(200)], compression=codec)
+    cut = bytearray(good[: 61 + (len(good) - 61) // 2])
+    struct.pack_into(">i", cut, 8, len(cut) - 12)  # batchLength of the shorter batch ...
+    struct.pack_into(">I", cut, 17, native.crc32c(bytes(cut[21:])))  # ... under a valid CRC
+    for _ in range(3):
+        assert native.validate_batch(cut, MAX, True) == ErrorCode.CORRUPT_MESSAGE
+        assert native.validate_batch(good, MAX, True) == 0
+
+
+def test_deep_validation_from_threads():
+    """Each thread decompresses into its own scratch buffer: concurrent validations (the event
+    loop, the cleaner, executor threads) see only their own batch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches_by_codec = [build_batch([Record(bytes([c]) * (100 + i), key=b"k%d" % i) for i in range(2000)],
+                                    compression=c) for c in (1, 2, 3, 4)]
+    bad = bytearray(batches_by_codec[2])
+    bad[-1] ^= 1
+    struct.pack_into(">I", bad, 17, native.crc32c(bytes(bad[21:])))
+    cases = [(b, 0) for b in batches_by_codec] + [(bad, ErrorCode.CORRUPT_MESSAGE)]
+
+    def run(i: int) -> bool:
+        batch, expected = cases[i % len(cases)]
+        return all(native.validate_batch(batch, MAX, True, 10 << 20) == expected for _ in range(20))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(run, range(40)))
+
+
 # assign_offsets
 
 @no_deadline
