@@ -111,6 +111,10 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              "Codec of stored batches; producer keeps the client's codec."),
         _key("flush.messages", "long", int_range(1, LONG_MAX), str(LONG_MAX), ("log.flush.interval.messages",),
              "Messages appended between forced fdatasyncs."),
+        _key("segment.writeback.bytes", "long", int_range(0, LONG_MAX), "4194304", ("log.segment.writeback.bytes",),
+             "pyk: appended bytes of a segment after which the kernel's writeback of them starts "
+             "(asynchronous sync_file_range; no durability promise), so dirty data never piles up "
+             "into a flush that stalls writers; 0 leaves writeback to the kernel's thresholds."),
         _key("flush.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
              "Longest time appended data stays unflushed (checked by the flush timer)."),
@@ -178,7 +182,7 @@ class LogConfig(Mapping[str, Any]):
 
     __slots__ = ("_defaults", "_values", "overrides", "segment_bytes", "segment_ms", "segment_index_bytes",
                  "index_interval_bytes", "max_message_bytes", "message_timestamp_type", "log_append_time",
-                 "compression_type", "target_codec", "flush_messages", "flush_ms", "retention_ms",
+                 "compression_type", "target_codec", "flush_messages", "writeback_bytes", "flush_ms", "retention_ms",
                  "retention_bytes", "cleanup_policy", "compact", "delete_retention_ms", "min_compaction_lag_ms",
                  "max_compaction_lag_ms", "min_cleanable_dirty_ratio", "roll_ms", "file_delete_delay_ms",
                  "min_insync_replicas", "preallocate", "timestamp_before_max_ms", "timestamp_after_max_ms")
@@ -217,6 +221,7 @@ class LogConfig(Mapping[str, Any]):
         # Codec id to store batches in, or None to keep the producer's (compression.type=producer).
         self.target_codec: int | None = CODECS.get(self.compression_type)
         self.flush_messages: int = values["flush.messages"]
+        self.writeback_bytes: int = values["segment.writeback.bytes"]
         self.flush_ms: int = values["flush.ms"]
         self.retention_ms: int = values["retention.ms"]
         self.retention_bytes: int = values["retention.bytes"]

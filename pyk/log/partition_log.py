@@ -204,6 +204,7 @@ class PartitionLog:
         assigned_last = LogValidator.assign_offsets(batch, first_offset, self.leader_epoch, append_time)
         assert assigned_last == last_offset, f"assign_offsets returned {assigned_last}, expected {last_offset}"
         segment.append(batch, last_offset, max_timestamp)
+        segment.start_writeback(config.writeback_bytes)
         # The batch is in the file: from here on only in-memory bookkeeping.
         self.log_end_offset = last_offset + 1
         if producer_id >= 0:

@@ -36,10 +36,12 @@ append/read: batches are handled as opaque byte ranges, headers are read with st
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyk import _native
@@ -120,6 +122,8 @@ class LogSegment:
             self.size = os.fstat(self.fd).st_size
         self.preallocated = not existed and preallocate_bytes > 0
         os.lseek(self.fd, self.size, os.SEEK_SET)
+        self.writeback_position = 0  # bytes below it have had their writeback started
+        self._writeback: Future[None] | None = None
         self.offset_index = OffsetIndex(index_path, base_offset, max_index_size, active)
         self.time_index = TimeIndex(time_index_path, base_offset, max_index_size, active)
         self.txn_index = TransactionIndex(txn_index_path(directory, base_offset), base_offset)
@@ -260,6 +264,28 @@ class LogSegment:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self.bytes_since_last_index_entry = 0
         self.bytes_since_last_index_entry += length
+
+    def start_writeback(self, every_bytes: int) -> None:
+        """Starts the kernel's writeback of the bytes appended since the last call, once there
+        are `every_bytes` of them (0: never).
+
+        Without it, appended data sits dirty in the page cache until the kernel's thresholds
+        (vm.dirty_background_ratio, 30 s age) trigger a flush of gigabytes at once, which then
+        throttles every writer; started in small steps, the disk keeps pace with the log.  It is
+        sync_file_range(SYNC_FILE_RANGE_WRITE) on a background thread: asynchronous, no wait and
+        no durability promise (that is flush.messages / flush.ms).  One request per segment is
+        in flight; a busy disk makes the next one cover more bytes, never queue more requests.
+        """
+        # Whole pages only: the next append writes into the last, partial page, which must not
+        # be under writeback then (devices with stable writes would make the append wait).
+        end = self.size & ~(_PAGE_SIZE - 1)
+        pending = end - self.writeback_position
+        if not every_bytes or pending < every_bytes or _sync_file_range is None:
+            return
+        if self._writeback is not None and not self._writeback.done():
+            return
+        self._writeback = WRITEBACK.submit(_start_writeback, self.fd, self.writeback_position, pending)
+        self.writeback_position = end
 
     def _undo_write(self, position: int) -> None:
         os.ftruncate(self.fd, position)
@@ -568,6 +594,35 @@ class LogSegment:
 # thread per process, as Kafka runs its "delete-file" tasks on the scheduler.  Only unlinks of
 # files no one reads any more (their fds are closed on the loop first) are submitted here.
 FILE_DELETER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-file-delete")
+
+
+# Segment writeback requests (LogSegment.start_writeback): one thread per process, since a
+# request can block while the disk queue is full.
+WRITEBACK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-writeback")
+_SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback of dirty pages in the range, do not wait
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _libc_sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """libc's sync_file_range (Linux), absent elsewhere; ctypes releases the GIL around calls."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _libc_sync_file_range()
+
+
+def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
+    # Only a hint to the kernel: a failure (the segment was deleted and its fd closed) costs
+    # nothing, and a real I/O error surfaces at the next fdatasync.
+    if _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE) != 0:
+        logging.getLogger("pyk.log").debug("sync_file_range(%d, %d, %d) failed: %s", fd, offset, nbytes,
+                                           os.strerror(ctypes.get_errno()))
 
 
 def remove_files(paths: Iterable[str]) -> None:

@@ -326,3 +326,53 @@ def test_truncate_to(log_dir: str) -> None:
     plog.close()
     again = open_log(log_dir, had_clean_shutdown=True, recovery_point=plog.log_end_offset)
     assert read_all(again) == [w for w in written if w[1] < segments[1].base_offset]
+
+
+def test_writeback_starts_in_whole_pages(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """segment.writeback.bytes: every so many appended bytes the kernel is asked to write back
+    the new whole pages (never the partial last page the next append writes into)."""
+    from pyk.log import segment as segment_module
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "100000000", "segment.writeback.bytes": "10000"}))
+    fill(plog, 200, records=10)
+    segment_module.WRITEBACK.submit(lambda: None).result()  # the queued requests have run
+    active = plog.segments.active
+    assert calls, "no writeback was started"
+    assert all(fd == active.fd for fd, _, _ in calls)
+    assert calls[0][1] == 0
+    for (_, offset, n), (_, following, _) in zip(calls, calls[1:]):
+        assert offset + n == following, "ranges are contiguous"
+    for _, offset, n in calls:
+        assert offset % segment_module._PAGE_SIZE == 0 and n % segment_module._PAGE_SIZE == 0
+        assert n >= 10000
+    end = calls[-1][1] + calls[-1][2]
+    assert end <= active.size < end + 10000 + segment_module._PAGE_SIZE
+    plog.close()
+
+
+def test_writeback_off(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyk.log import segment as segment_module
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
+    plog = open_log(log_dir, small_config(**{"segment.writeback.bytes": "0"}))
+    fill(plog, 100, records=10)
+    segment_module.WRITEBACK.submit(lambda: None).result()
+    assert calls == []
+    plog.close()
+
+
+def test_writeback_call_reaches_the_kernel(tmp_path) -> None:
+    """The real sync_file_range: a range of a written file starts writeback without an error."""
+    from pyk.log import segment as segment_module
+
+    assert segment_module._sync_file_range is not None, "Linux libc has sync_file_range"
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"x" * 65536)
+        assert segment_module._sync_file_range(fd, 0, 65536, segment_module._SYNC_FILE_RANGE_WRITE) == 0
+    finally:
+        os.close(fd)
