@@ -15,7 +15,18 @@ import time
 import pytest
 from confluent_kafka import TopicPartition
 
-from tests.adversity.wire import API_API_VERSIONS, API_PRODUCE, WireClient, frame, request_header, string
+from tests.adversity.wire import (
+    API_API_VERSIONS,
+    API_FETCH,
+    API_PRODUCE,
+    Reader,
+    WireClient,
+    fetch_body,
+    frame,
+    record_batch,
+    request_header,
+    string,
+)
 from tests.helpers import (
     confluent_consume,
     confluent_consumer,
@@ -118,6 +129,50 @@ def test_pipelined_requests_answered_in_order(broker):
         w.send_raw(b"".join(frame(request_header(API_API_VERSIONS, 0, 1000 + i)) for i in range(50)))
         cids = [struct.unpack_from(">i", w.recv_frame(), 0)[0] for _ in range(50)]
         assert cids == list(range(1000, 1050))
+
+
+def test_frames_queued_behind_a_parked_fetch(broker, topic):
+    """One write holds a long-polling Fetch, then 200 KiB of small requests and produce frames
+    just below, at and above the size that skips the connection's 64 KiB read buffer: the
+    broker stops reading while the fetch is parked, then answers every request, in order."""
+    confluent_produce(broker.bootstrap, topic, make_records(1))  # creates the topic
+    with WireClient(broker.bootstrap) as w:
+        leader = w.leader(topic, 0)
+        end = leader.list_offset(topic, 0)[1]
+        parts, expected = [], []
+        cid = 5000
+        parts.append(frame(request_header(API_FETCH, 4, cid) + fetch_body(topic, 0, end, max_wait_ms=300)))
+        expected.append(cid)
+        for i in range(4000):  # ~100 KiB of ApiVersions
+            cid += 1
+            parts.append(frame(request_header(API_API_VERSIONS, 0, cid)))
+            expected.append(cid)
+        sizes = [16 * 1024 - 200, 16 * 1024 + 200, 64 * 1024 - 100, 64 * 1024 + 100, 300 * 1024]
+        produce_cids = []
+        for size in sizes:  # value sizes: frames on both sides of 16 KiB and of 64 KiB
+            cid += 1
+            produce_cids.append(cid)
+            batch = record_batch([(b"k", b"v" * size)])
+            body = (string(None) + struct.pack(">hi", 1, 10_000) + struct.pack(">i", 1) + string(topic)
+                    + struct.pack(">ii", 1, 0) + struct.pack(">i", len(batch)) + batch)
+            parts.append(frame(request_header(API_PRODUCE, 3, cid) + body))
+            expected.append(cid)
+            for _ in range(500):
+                cid += 1
+                parts.append(frame(request_header(API_API_VERSIONS, 0, cid)))
+                expected.append(cid)
+        leader.send_raw(b"".join(parts))
+        responses = {}
+        for _ in expected:
+            resp = leader.recv_frame()
+            responses[struct.unpack_from(">i", resp, 0)[0]] = resp
+        assert list(responses) == expected
+        for produced in produce_cids:  # one topic, one partition: error code after its index
+            r = Reader(responses[produced], 4)
+            assert r.int32() == 1 and r.string() == topic and r.int32() == 1
+            assert r.take("ih")[1] == 0
+        fetched = leader.fetch(topic, 0, end)
+        assert [last - first + 1 for first, last, _ in fetched.batches()] == [1] * len(sizes)
 
 
 def test_frame_sent_one_byte_at_a_time(broker):
