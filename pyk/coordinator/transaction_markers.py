@@ -39,16 +39,21 @@ WRITE_TXN_MARKERS_VERSION = 1
 VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
 # A marker's size in the log (wakes read_uncommitted fetchers waiting for that many bytes).
 MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
+# A partition's entry in the WriteTxnMarkers answer and the group-commit flush it waits for.
+Flush = tuple[dict[str, Any], "asyncio.Future[None]"]
 # Errors after which a partition needs no marker: its topic is gone.
 _DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 
 
-def write_markers(broker: Any, markers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Writes each marker into this node's partitions (the WriteTxnMarkers request's body); the
-    response's `markers` list.  A marker in `__consumer_offsets` also commits or drops the
-    producer's pending transactional offsets in the group coordinator."""
+def write_markers(broker: Any, markers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Flush]]:
+    """Writes each marker into this node's partitions (the WriteTxnMarkers request's body): the
+    response's `markers` list, and the group-commit flushes its partitions wait for when the
+    flush policy asks for one (answer only after `markers_flushed`, as a produce would be).  A
+    marker in `__consumer_offsets` also commits or drops the producer's pending transactional
+    offsets in the group coordinator."""
     now_ms = int(time.time() * 1000)
     results = []
+    flushes: list[Flush] = []
     for marker in markers:
         pid, epoch, commit = marker["producer_id"], marker["producer_epoch"], marker["transaction_result"]
         topics = []
@@ -56,19 +61,33 @@ def write_markers(broker: Any, markers: list[dict[str, Any]]) -> list[dict[str, 
             name = topic["name"]
             parts = []
             for index in topic["partition_indexes"]:
-                code = ErrorCode.NONE
+                part = {"partition_index": index, "error_code": ErrorCode.NONE}
                 try:
                     plog = broker.partition_log(name, index)
                     plog.append_control(pid, epoch, commit, marker["coordinator_epoch"], now_ms)
                     broker.on_append(name, index, MARKER_BYTES)
                     if name == OFFSETS_TOPIC:
                         broker.groups.complete_txn(index, pid, commit)
+                    flush = broker.group_commit.waiter(plog)
+                    if flush is not None:
+                        flushes.append((part, flush))
                 except KafkaError as exc:
-                    code = exc.code
+                    part["error_code"] = exc.code
                     log.warning("marker for producer %d in %s-%d: %s", pid, name, index, exc)
-                parts.append({"partition_index": index, "error_code": code})
+                parts.append(part)
             topics.append({"name": name, "partitions": parts})
         results.append({"producer_id": pid, "topics": topics})
+    return results, flushes
+
+
+async def markers_flushed(results: list[dict[str, Any]], flushes: list[Flush]) -> list[dict[str, Any]]:
+    """`results` once every flush is done; a partition whose flush failed reports its error, so
+    the coordinator writes that marker again."""
+    for part, flush in flushes:
+        try:
+            await flush
+        except KafkaError as exc:
+            part["error_code"] = exc.code
     return results
 
 
@@ -126,7 +145,9 @@ class MarkerSender:
                   "topics": [{"name": t, "partition_indexes": p} for t, p in topics.items()]}
         try:
             if node_id == self.broker.node_id:
-                results = write_markers(self.broker, [marker])
+                results, flushes = write_markers(self.broker, [marker])
+                if flushes:
+                    results = await markers_flushed(results, flushes)
             else:
                 conn = await self._connection(node_id)
                 resp = await conn.request(ApiKey.WRITE_TXN_MARKERS, WRITE_TXN_MARKERS_VERSION, {"markers": [marker]})

@@ -223,7 +223,7 @@ class Broker:
         if self.group_commit is not None:
             await self.group_commit.drain()  # no sync may run on a file being closed
             gc = self.group_commit
-            log.info("shard %d group commit: %d flushes (%d fdatasyncs) answered %d waiting produce requests",
+            log.info("shard %d group commit: %d flushes (%d fdatasyncs) answered %d waiting requests",
                      self.shard_index, gc.rounds, gc.fdatasyncs, gc.waiters)
         self.logs.close()
         if self.engine is not None:

@@ -3,7 +3,7 @@
 their fdatasyncs instead of paying one each.
 
 The broker's clean shutdown logs, per shard, `group commit: F flushes (S fdatasyncs) answered W
-waiting produce requests`; the sharing test reads those numbers back.
+waiting requests`; the sharing test reads those numbers back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.durability.test_kill9 import PARTITIONS, StreamingProducer, _check_pa
 from tests.helpers import create_topic, unique_topic, wait_for
 
 PRODUCERS = 4
-STATS = re.compile(r"group commit: (\d+) flushes \((\d+) fdatasyncs\) answered (\d+) waiting produce requests")
+STATS = re.compile(r"group commit: (\d+) flushes \((\d+) fdatasyncs\) answered (\d+) waiting requests")
 
 
 def test_kill9_keeps_every_record_acked_under_flush_messages_1(broker_factory):
@@ -74,3 +74,25 @@ def test_concurrent_producers_share_fdatasyncs(broker_factory):
     waiting = sum(s[2] for s in stats)
     assert waiting >= producers * per_producer, f"only {waiting} produce requests waited for a flush"
     assert fdatasyncs * 2 <= waiting, f"{fdatasyncs} fdatasyncs for {waiting} acknowledged requests: not shared"
+
+
+def test_transaction_markers_wait_for_the_group_commit(broker_factory):
+    """flush.messages=1: the commit markers, like the produce requests, are answered only after
+    a group commit synced them (the coordinator then counts the transaction complete)."""
+    from tests.transactions.helpers import read_all, txn_producer
+
+    b = broker_factory(log_flush_interval_messages=1)
+    topic = unique_topic("group-commit-markers")
+    create_topic(b.bootstrap, topic, partitions=PARTITIONS)
+    p = txn_producer(b.bootstrap, "gc-markers")
+    p.begin_transaction()
+    for partition in range(PARTITIONS):
+        p.produce(topic, value=b"v%d" % partition, partition=partition)
+    p.flush(10)
+    p.commit_transaction(30)
+    seen = read_all(b.bootstrap, topic, PARTITIONS, "read_committed", expect=PARTITIONS)
+    assert sorted(v for records in seen.values() for _, v in records) == [b"v%d" % i for i in range(PARTITIONS)]
+    assert b.stop() == 0
+    waiting = sum(int(m[2]) for m in STATS.findall(b.log_text()))
+    # One wait per partition for the data, one per partition for its COMMIT marker.
+    assert waiting >= 2 * PARTITIONS, f"{waiting} waits: the markers did not wait for a flush"

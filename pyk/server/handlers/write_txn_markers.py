@@ -4,14 +4,16 @@ Sent by the coordinator of the transaction, which may be another shard (inter-br
 clients never send it).  Each partition gets a commit or abort control batch
 (PartitionLog.append_control, which fences a stale producer epoch); a marker in
 `__consumer_offsets` also makes the producer's pending TxnOffsetCommit offsets committed or
-drops them.  Per-partition errors let the coordinator retry exactly the partitions that failed.
+drops them.  Per-partition errors let the coordinator retry exactly the partitions that failed.  Under a flush
+policy (flush.messages) the answer waits for the group commit that syncs the markers, as a
+produce's does, so a marker the coordinator counts as written is as durable as the data.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyk.coordinator.transaction_markers import write_markers
+from pyk.coordinator.transaction_markers import markers_flushed, write_markers
 from pyk.protocol.apis import ApiKey
 
 API_KEY = ApiKey.WRITE_TXN_MARKERS
@@ -19,5 +21,13 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return {"markers": write_markers(broker, request["markers"])}
+def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+    """The body, or an awaitable of it when a flush (flush.messages) must finish first."""
+    results, flushes = write_markers(broker, request["markers"])
+    if not flushes:
+        return {"markers": results}
+    return _after_flush(results, flushes)
+
+
+async def _after_flush(results: list[dict[str, Any]], flushes: list[Any]) -> dict[str, Any]:
+    return {"markers": await markers_flushed(results, flushes)}
