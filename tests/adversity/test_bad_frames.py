@@ -143,7 +143,7 @@ def test_frames_queued_behind_a_parked_fetch(broker, topic):
         cid = 5000
         parts.append(frame(request_header(API_FETCH, 4, cid) + fetch_body(topic, 0, end, max_wait_ms=300)))
         expected.append(cid)
-        for i in range(4000):  # ~100 KiB of ApiVersions
+        for _ in range(4000):  # ~100 KiB of ApiVersions
             cid += 1
             parts.append(frame(request_header(API_API_VERSIONS, 0, cid)))
             expected.append(cid)

@@ -342,7 +342,7 @@ def test_writeback_starts_in_whole_pages(log_dir: str, monkeypatch: pytest.Monke
     assert calls, "no writeback was started"
     assert all(fd == active.fd for fd, _, _ in calls)
     assert calls[0][1] == 0
-    for (_, offset, n), (_, following, _) in zip(calls, calls[1:]):
+    for (_, offset, n), (_, following, _) in zip(calls, calls[1:], strict=False):
         assert offset + n == following, "ranges are contiguous"
     for _, offset, n in calls:
         assert offset % segment_module._PAGE_SIZE == 0 and n % segment_module._PAGE_SIZE == 0
