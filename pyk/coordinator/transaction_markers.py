@@ -85,7 +85,7 @@ async def markers_flushed(results: list[dict[str, Any]], flushes: list[Flush]) -
     the coordinator writes that marker again."""
     for part, flush in flushes:
         try:
-            await flush
+            await asyncio.shield(flush)  # shared by every write of the round: never cancel it
         except KafkaError as exc:
             part["error_code"] = exc.code
     return results

@@ -4,9 +4,10 @@ Sent by the coordinator of the transaction, which may be another shard (inter-br
 clients never send it).  Each partition gets a commit or abort control batch
 (PartitionLog.append_control, which fences a stale producer epoch); a marker in
 `__consumer_offsets` also makes the producer's pending TxnOffsetCommit offsets committed or
-drops them.  Per-partition errors let the coordinator retry exactly the partitions that failed.  Under a flush
-policy (flush.messages) the answer waits for the group commit that syncs the markers, as a
-produce's does, so a marker the coordinator counts as written is as durable as the data.
+drops them.  Per-partition errors let the coordinator retry exactly the partitions that failed.
+Under a flush policy (flush.messages) the answer waits for the group commit that syncs the
+markers, as a produce's does, so a marker the coordinator counts as written is as durable as
+the data.
 """
 
 from __future__ import annotations
