@@ -90,7 +90,7 @@ async def _after_flush(body: dict[str, Any], flushes: list[tuple[dict[str, Any],
     """The response, once every flush its partitions wait for is done."""
     for result, flush in flushes:
         try:
-            await flush
+            await asyncio.shield(flush)  # shared by every request of the round: never cancel it
         except KafkaError as exc:
             result.update(_failed(exc.code, exc.message))
     return body
