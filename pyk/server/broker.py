@@ -29,7 +29,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
-from pyk.server.connection import Connection
+from pyk.server.connection import READ_BUFFER_BYTES, Connection
 from pyk.server.control import ControlClient
 from pyk.server.dispatch import Dispatcher
 from pyk.server.engine import Engine, GroupCommit, create, resolve
@@ -69,6 +69,7 @@ class Broker:
         self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
         self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
         self.connections: set[Connection] = set()
+        self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
@@ -175,7 +176,7 @@ class Broker:
             assert self.loop is not None
             conn = Connection(
                 sock, "%s:%s" % addr[:2], self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"],
-                self.connections.discard, self.engine,
+                self.connections.discard, self.engine, self._read_buffer,
             )
             self.connections.add(conn)
 

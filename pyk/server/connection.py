@@ -29,8 +29,8 @@ from pyk.server.engine import Engine
 
 log = logging.getLogger("pyk.server")
 
-_READ_CHUNK = 64 * 1024  # each connection's read buffer
-_DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process_frames)
+READ_BUFFER_BYTES = 64 * 1024  # the read buffer all connections of one event loop share
+_DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process)
 _FRAME_SIZE = struct.Struct(">i")
 
 
@@ -54,6 +54,7 @@ class Connection:
         max_request_bytes: int,
         on_close: Callable[[Connection], None],
         engine: Engine,
+        read_buffer: memoryview,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
@@ -62,11 +63,11 @@ class Connection:
         self._on_frame = on_frame
         self._max_request = max_request_bytes
         self._on_close = on_close
-        # Bytes read but not yet handled are _rbuf[_start:_end]; recv_into fills it in place.
-        self._rbuf = bytearray(_READ_CHUNK)
-        self._rview = memoryview(self._rbuf)
-        self._start = 0
-        self._end = 0
+        # Reads land in `read_buffer` (READ_BUFFER_BYTES, shared by the loop's connections: one
+        # read is handled at a time); the bytes not handled yet, a partial frame or frames queued
+        # behind a parked request, stay here between reads.
+        self._rbuf = read_buffer
+        self._pending = b""
         self._frame: bytearray | None = None  # a large frame being received in place
         self._frame_filled = 0
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
@@ -78,16 +79,15 @@ class Connection:
 
     # Reading ----------------------------------------------------------------------------------
     def _on_readable(self) -> None:
+        buf = self._rbuf
+        have = len(self._pending)
         try:
             if self._frame is not None:
                 received = self.sock.recv_into(memoryview(self._frame)[self._frame_filled :])
             else:
-                if self._end == _READ_CHUNK:
-                    self._compact()
-                    if self._end == _READ_CHUNK:  # full of frames queued behind a parked request
-                        self._set_reading(False)
-                        return
-                received = self.sock.recv_into(self._rview[self._end :])
+                if have:
+                    buf[:have] = self._pending
+                received = self.sock.recv_into(buf[have:])  # room: see _update_reading
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -102,44 +102,53 @@ class Connection:
                 return
             frame, self._frame = self._frame, None
             self._handle(frame)
-        else:
-            self._end += received
-        self._process_frames()
+            if self._pending:
+                self._process_pending()
+            else:
+                self._update_reading()
+            return
+        end = have + received
+        start = self._process(buf, 0, end)
+        self._pending = bytes(buf[start:end])
+        self._update_reading()
 
-    def _compact(self) -> None:
-        """Moves the unprocessed bytes to the front of the read buffer."""
-        pending = self._end - self._start
-        self._rbuf[:pending] = self._rview[self._start : self._end]
-        self._start, self._end = 0, pending
+    def _process_pending(self) -> None:
+        """Handles the frames kept between reads (after a parked request resolved)."""
+        pending = memoryview(self._pending)
+        start = self._process(pending, 0, len(pending))
+        self._pending = self._pending[start:]
+        self._update_reading()
 
-    def _process_frames(self) -> None:
-        buf = self._rbuf
-        while not self._busy and not self.closed and self._end - self._start >= 4:
-            start = self._start
+    def _process(self, buf: memoryview, start: int, end: int) -> int:
+        """Handles the complete frames in buf[start:end]; returns where the unhandled bytes begin
+        (a partial frame, or frames behind a request that is now parked)."""
+        while not self._busy and not self.closed and end - start >= 4:
             size = _FRAME_SIZE.unpack_from(buf, start)[0]
             if size < 0 or size > self._max_request:
                 self.close(
                     f"frame size {size} outside [0, socket.request.max.bytes={self._max_request}]", level=logging.WARNING
                 )
-                return
-            if self._end - start < 4 + size:
+                return end
+            if end - start < 4 + size:
                 if size >= _DIRECT_READ_MIN:
                     # A large frame (a produce batch) is received straight into its own
                     # buffer: the read buffer only ever holds its first chunk.
-                    have = self._end - start - 4
+                    have = end - start - 4
                     self._frame = bytearray(size)
-                    self._frame[:have] = self._rview[start + 4 : self._end]
+                    self._frame[:have] = buf[start + 4 : end]
                     self._frame_filled = have
-                    self._start = self._end = 0
+                    return end
                 break
-            frame = buf[start + 4 : start + 4 + size]
-            self._start = start + 4 + size
-            if self._start == self._end:
-                self._start = self._end = 0
+            frame = bytearray(buf[start + 4 : start + 4 + size])
+            start += 4 + size
             self._handle(frame)
-        # Backpressure: while a request is parked, stop reading once the read buffer is full
-        # of queued frames (a frame below _DIRECT_READ_MIN always fits once compacted).
-        self._set_reading(not (self._busy and self._end - self._start > _READ_CHUNK - _DIRECT_READ_MIN))
+        return start
+
+    def _update_reading(self) -> None:
+        # Backpressure: while a request is parked, stop reading once the kept frames fill most of
+        # the read buffer.  Otherwise what is kept is a partial frame below _DIRECT_READ_MIN, so
+        # every read has room.
+        self._set_reading(not (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN))
 
     def _handle(self, frame: bytearray) -> None:
         try:
@@ -174,7 +183,7 @@ class Connection:
         parts = task.result()
         if parts:
             self.send(parts)
-        self._process_frames()
+        self._process_pending()
 
     def _set_reading(self, on: bool) -> None:
         if on == self._reading or self.closed:
