@@ -429,6 +429,33 @@ def confluent_consume(
     return out
 
 
+def confluent_read_to_end(bootstrap: str, topic: str, partition: int = 0, timeout: float = 20.0,
+                          **conf: Any) -> list[Rec]:
+    """Every record a consumer reads from the start of the partition up to its end (a compacted
+    or transactional log has fewer records than offsets); AssertionError if the end is not
+    reached within `timeout`."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    c = confluent_consumer(bootstrap, **{"enable.partition.eof": True, **conf})
+    out: list[Rec] = []
+    try:
+        c.assign([TopicPartition(topic, partition, 0)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    return out
+                raise KafkaException(msg.error())
+            out.append(Rec(msg.key(), msg.value(), _headers(msg.headers()), msg.timestamp()[1], msg.partition(),
+                           msg.offset()))
+        raise AssertionError(f"{topic}: end of partition {partition} not reached in {timeout:g} s")
+    finally:
+        c.close()
+
+
 def confluent_watermarks(bootstrap: str, topic: str, partition: int = 0) -> tuple[int, int]:
     """(low, high) watermark offsets from ListOffsets earliest/latest."""
     from confluent_kafka import TopicPartition

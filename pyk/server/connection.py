@@ -101,11 +101,8 @@ class Connection:
             if self._frame_filled < len(self._frame):
                 return
             frame, self._frame = self._frame, None
-            self._handle(frame)
-            if self._pending:
-                self._process_pending()
-            else:
-                self._update_reading()
+            self._handle(frame)  # nothing is kept while a direct frame is received
+            self._update_reading()
             return
         end = have + received
         start = self._process(buf, 0, end)

@@ -15,6 +15,7 @@ from tests.helpers import (
     confluent_admin,
     confluent_consume,
     confluent_consumer,
+    confluent_read_to_end,
     create_topic,
     unique_topic,
     wait_for,
@@ -62,26 +63,7 @@ def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes | None]],
 def read_table(bootstrap: str, topic: str) -> tuple[list[Rec], dict[bytes, tuple[int, bytes | None]]]:
     """Every record from the beginning up to the end of the partition (a compacted log has
     fewer records than offsets), and the table a consumer builds from them."""
-    from confluent_kafka import KafkaError, TopicPartition
-
-    c = confluent_consumer(bootstrap, **{"enable.partition.eof": True})
-    recs: list[Rec] = []
-    try:
-        c.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    break
-                raise KafkaException(msg.error())
-            recs.append(Rec(msg.key(), msg.value(), (), msg.timestamp()[1], 0, msg.offset()))
-        else:
-            raise AssertionError(f"{topic}: end of partition not reached in 20 s")
-    finally:
-        c.close()
+    recs = confluent_read_to_end(bootstrap, topic)
     table = {}
     for r in recs:
         table[r.key] = (r.offset, r.value)

@@ -9,12 +9,11 @@ value of a key made it delete the committed earlier one."""
 from __future__ import annotations
 
 import re
-import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from pyk import _native
-from tests.helpers import confluent_consumer, create_topic, unique_topic, wait_for
+from tests.helpers import confluent_consumer, confluent_read_to_end, create_topic, unique_topic, wait_for
 from tests.transactions.helpers import describe, txn_producer
 
 FILLER = b"filler"
@@ -24,25 +23,8 @@ KEYS = 20
 def read_records(bootstrap: str, topic: str, isolation: str) -> list[tuple[int, bytes, bytes | None]]:
     """(offset, key, value) of every record a consumer with `isolation` reads from the start
     of partition 0 up to its end."""
-    from confluent_kafka import KafkaError, TopicPartition
-
-    c = confluent_consumer(bootstrap, **{"enable.partition.eof": True, "isolation.level": isolation})
-    out: list[tuple[int, bytes, bytes | None]] = []
-    try:
-        c.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    return out
-                raise KafkaException(msg.error())
-            out.append((msg.offset(), msg.key(), msg.value()))
-        raise AssertionError(f"{topic}: end of partition not reached in 20 s")
-    finally:
-        c.close()
+    return [(r.offset, r.key, r.value)
+            for r in confluent_read_to_end(bootstrap, topic, **{"isolation.level": isolation})]
 
 
 def latest_per_key(records: list[tuple[int, bytes, bytes | None]]) -> dict[bytes, bytes | None]:

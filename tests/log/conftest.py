@@ -82,3 +82,19 @@ def manager(tmp_path):
     mgr = LogManager([str(tmp_path)], LogConfig())
     yield mgr
     mgr.close()
+
+
+class CleanerCrash(Exception):
+    """Raised at a cleaner fault point to stop a pass the way a kill would."""
+
+
+def crash_cleaner_at(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """Makes the cleaner raise CleanerCrash when it reaches fault point `step` (cleaned, swap,
+    delete, live)."""
+    import pyk.log.cleaner as cleaner_module
+
+    def crash(at: str) -> None:
+        if at == step:
+            raise CleanerCrash(at)
+
+    monkeypatch.setattr(cleaner_module, "crash_point", crash)

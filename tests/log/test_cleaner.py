@@ -10,7 +10,6 @@ import time
 import pytest
 from kafka.record.default_records import DefaultRecordBatch
 
-import pyk.log.cleaner as cleaner_module
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import read_offsets
@@ -19,7 +18,7 @@ from pyk.log.config import LogConfig
 from pyk.log.files import CLEANER_OFFSET_CHECKPOINT
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import PartitionLog
-from tests.log.conftest import compact_config
+from tests.log.conftest import CleanerCrash, compact_config, crash_cleaner_at
 from tests.ref.builder import Record, build_batch
 
 KEYS = 100
@@ -194,10 +193,6 @@ def _batches(segment):
         pos += info.size
 
 
-class _Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("step", ["cleaned", "swap", "delete", "live"])
 def test_swap_interrupted_at_each_step_recovers(manager, monkeypatch, step):
     plog = manager.create("t", 0, compact_config())
@@ -205,12 +200,8 @@ def test_swap_interrupted_at_each_step_recovers(manager, monkeypatch, step):
     plog.roll()
     before = records(plog)
 
-    def crash(at: str) -> None:
-        if at == step:
-            raise _Crash(at)
-
-    monkeypatch.setattr(cleaner_module, "crash_point", crash)
-    with pytest.raises(_Crash):
+    crash_cleaner_at(monkeypatch, step)
+    with pytest.raises(CleanerCrash):
         cleaner(manager).clean_now(plog)
     # As after a kill -9: the in-memory log is gone, the directory is what the crash left.
     path = plog.directory

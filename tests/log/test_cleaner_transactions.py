@@ -17,7 +17,6 @@ import time
 
 import pytest
 
-import pyk.log.cleaner as cleaner_module
 from pyk import _native
 from pyk.log.cleaner import CleanerConfig, LogCleaner
 from pyk.log.config import LogConfig
@@ -25,6 +24,7 @@ from pyk.log.control import read_marker
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import READ_COMMITTED, PartitionLog
 from pyk.log.txn_index import AbortedTxn
+from tests.log.conftest import CleanerCrash, crash_cleaner_at
 from tests.log.conftest import compact_config as base_compact_config
 from tests.ref.builder import Record, build_batch
 
@@ -354,10 +354,6 @@ def test_random_transactions_read_committed_table_survives_cleaning_and_restart(
             reopened.close()
 
 
-class _Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("step", ["cleaned", "swap", "delete", "live"])
 def test_swap_with_a_txn_index_interrupted_at_each_step(manager, monkeypatch, step):
     """A kill during the swap of a cleaned segment that carries a .txnindex: the restart (even a
@@ -376,12 +372,8 @@ def test_swap_with_a_txn_index_interrupted_at_each_step(manager, monkeypatch, st
     entries = [e for s in plog.segments for e in s.txn_index.entries]
     assert len({e.last_offset // 1 for e in entries}) == 5
 
-    def crash(at: str) -> None:
-        if at == step:
-            raise _Crash(at)
-
-    monkeypatch.setattr(cleaner_module, "crash_point", crash)
-    with pytest.raises(_Crash):
+    crash_cleaner_at(monkeypatch, step)
+    with pytest.raises(CleanerCrash):
         cleaner(manager).clean_now(plog)
     path, end = plog.directory, plog.log_end_offset
     manager.logs.clear()
