@@ -106,8 +106,8 @@ class CoordinatorTopic:
 
     The broker interface it needs: `config`, `metadata.get(topic)`, `create_topic(name,
     partitions, configs)` (returning the topic, or an awaitable of it where creation goes
-    through the control plane), `logs.get(topic, partition)` and `on_append(topic, partition,
-    nbytes)` (wakes fetchers tailing the topic).  `partitions_key` / `segment_key` name the
+    through the control plane), `logs.get(topic, partition)` and `replicas.append_to_log(log,
+    batch, now_ms)` (which wakes fetchers tailing the topic).  `partitions_key` / `segment_key` name the
     broker keys giving its partition count and segment size.
     """
 
@@ -186,14 +186,13 @@ class CoordinatorTopic:
             pid, epoch = producer
             batch = build_batch(records, self.clock_ms(), pid, epoch, _next_sequence(plog, pid, epoch))
         try:
-            plog.append(memoryview(batch), self.clock_ms())
+            self.broker.replicas.append_to_log(plog, memoryview(batch), self.clock_ms())
         except KafkaError as exc:
             code = _APPEND_ERRORS.get(exc.code, exc.code)
             raise KafkaError(code, f"writing to {self.topic}-{partition}: {exc.message or exc.code.name}") from exc
         except OSError as exc:
             log.error("writing to %s-%d failed: %s", self.topic, partition, exc)
             raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {self.topic}-{partition}: {exc}") from exc
-        self.broker.on_append(self.topic, partition, len(batch))
 
 
 class OffsetManager(CoordinatorTopic):

@@ -28,7 +28,6 @@ from typing import Any
 from pyk.client import Connection
 from pyk.coordinator.offsets import OFFSETS_TOPIC
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.control import build_marker
 from pyk.protocol.apis import ApiKey
 
 log = logging.getLogger("pyk.coordinator")
@@ -37,8 +36,6 @@ MARKER_RETRY_S = 0.1
 CLIENT_ID = "pyk-txn-coordinator"
 WRITE_TXN_MARKERS_VERSION = 1
 VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
-# A marker's size in the log (wakes read_uncommitted fetchers waiting for that many bytes).
-MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
 # A partition's entry in the WriteTxnMarkers answer and the group-commit flush it waits for.
 Flush = tuple[dict[str, Any], "asyncio.Future[None]"]
 # Errors after which a partition needs no marker: its topic is gone.
@@ -63,12 +60,11 @@ def write_markers(broker: Any, markers: list[dict[str, Any]]) -> tuple[list[dict
             for index in topic["partition_indexes"]:
                 part = {"partition_index": index, "error_code": ErrorCode.NONE}
                 try:
-                    plog = broker.partition_log(name, index)
-                    plog.append_control(pid, epoch, commit, marker["coordinator_epoch"], now_ms)
-                    broker.on_append(name, index, MARKER_BYTES)
+                    plog, _ = broker.replicas.append_control(name, index, pid, epoch, commit,
+                                                             marker["coordinator_epoch"], now_ms)
                     if name == OFFSETS_TOPIC:
                         broker.groups.complete_txn(index, pid, commit)
-                    flush = broker.group_commit.waiter(plog)
+                    flush = broker.replicas.flush_waiter(plog)
                     if flush is not None:
                         flushes.append((part, flush))
                 except KafkaError as exc:

@@ -53,6 +53,10 @@ def build_marker(producer_id: int, producer_epoch: int, commit: bool, coordinato
     return batch
 
 
+# A marker's size in the log (the bytes it makes readable to long-polling fetches).
+MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
+
+
 def read_marker(batch: bytes) -> tuple[bool, int]:
     """(commit, coordinator_epoch) of a whole control batch as stored in the log.
 

@@ -148,6 +148,11 @@ class ProducerStateManager:
         # producer id -> first offset of its open transaction, in first-offset order.
         self.ongoing: dict[int, int] = {}
 
+    def in_transaction(self, producer_id: int, epoch: int) -> bool:
+        """Whether the producer, at this epoch, has a transaction open in this partition."""
+        entry = self.producers.get(producer_id)
+        return entry is not None and entry.epoch == epoch and entry.current_txn_first_offset >= 0
+
     # Append path --------------------------------------------------------------------------------
     def check(self, producer_id: int, epoch: int, first_seq: int, last_seq: int,
               transactional: bool = False) -> tuple[int, int] | None:

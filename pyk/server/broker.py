@@ -26,7 +26,7 @@ from pyk.config import Listener, ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log import LogManager, PartitionLog
+from pyk.log import LogManager
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
 from pyk.server.connection import READ_BUFFER_BYTES, Connection
@@ -34,7 +34,7 @@ from pyk.server.control import ControlClient
 from pyk.server.dispatch import Dispatcher
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
-from pyk.server.purgatory import FetchPurgatory
+from pyk.server.replica_manager import ReplicaManager
 from pyk.server.shard import shard_dir
 
 log = logging.getLogger("pyk.server")
@@ -62,7 +62,7 @@ class Broker:
         self.metadata = MetadataView()
         self.control: ControlClient | None = None  # set by the shard entry point before start()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.purgatory: FetchPurgatory | None = None
+        self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
         self.dispatcher = Dispatcher(self)
@@ -101,22 +101,15 @@ class Broker:
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
-                plog.on_stable_advance = self._on_stable_advance
-                if info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC):
-                    # Produce waits for its flush (handlers/produce.py); the coordinators' own
-                    # appends keep the in-line flush, as nothing there would wait.
-                    plog.on_flush_due = self._flush_due
-                # The epoch this shard leads the partition at; the log records it in its
-                # leader-epoch-checkpoint with the first batch appended under it.
-                plog.leader_epoch = max(plog.leader_epoch, info.epochs[p])
+                # Produce waits for its group commit; the coordinators' own appends keep the
+                # in-line flush, as nothing there would wait.
+                self.replicas.attach(plog, info.epochs[p],
+                                     group_commit_flushes=info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC))
         self._loaded.set()
 
     def _drop_topic(self, info: TopicInfo) -> None:
-        assert self.purgatory is not None
         for p in self.owned_partitions(info):
-            if self.logs.get(info.name, p) is not None:
-                self.logs.delete(info.name, p)
-            self.purgatory.wake_all((info.name, p))
+            self.replicas.detach(info.name, p)
         log.info("deleted topic %s", info.name)
 
     def owned_partitions(self, info: TopicInfo) -> list[int]:
@@ -125,9 +118,9 @@ class Broker:
     # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.purgatory = FetchPurgatory(self.loop)
         self.engine = create(resolve(self.config["io.engine"]), self.loop)
         self.group_commit = GroupCommit(self.loop, self.engine)
+        self.replicas.start(self.loop, self.group_commit, self.txn)
         log.info("shard %d uses the %s engine", self.shard_index, self.engine.name)
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
@@ -235,20 +228,8 @@ class Broker:
     def topic_log_config(self, topic: TopicInfo) -> LogConfig:
         return self.log_defaults.with_overrides(topic.configs)
 
-    def partition_log(self, topic: str, partition: int) -> PartitionLog:
-        """The log of a partition this shard leads; NOT_LEADER_OR_FOLLOWER if another shard
-        does (the client refreshes its metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION."""
-        plog = self.logs.get(topic, partition)
-        if plog is not None:
-            return plog
-        info = self.metadata.get(topic)
-        if info is not None and 0 <= partition < info.partitions:
-            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER,
-                             f"{topic}-{partition} is led by node {self.leader_of(info, partition)}, not {self.node_id}")
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"{topic}-{partition} does not exist")
-
     def leader_of(self, info: TopicInfo, partition: int) -> int:
-        return self.base_node_id + info.placement[partition]
+        return self.replicas.leader_of(info, partition)
 
     async def _control(self, op: str, **args: Any) -> Any:
         assert self.control is not None
@@ -284,19 +265,6 @@ class Broker:
 
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
-
-    def _flush_due(self, plog: PartitionLog) -> None:
-        assert self.group_commit is not None
-        self.group_commit.schedule(plog)
-
-    def on_append(self, topic: str, partition: int, nbytes: int) -> None:
-        assert self.purgatory is not None
-        self.purgatory.on_append((topic, partition), nbytes)
-
-    def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
-        """A log's last stable offset moved: wake read_committed long polls on it."""
-        if self.purgatory is not None:
-            self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
 
     def brokers(self) -> list[dict[str, Any]]:
         """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""

@@ -3,7 +3,7 @@
 Each scenario runs inside its own event loop (the coordinator's timers need one) with
 millisecond-scale session timeouts, and a settable wall clock for offset retention.  The broker
 is a stand-in exposing exactly what the coordinator uses (config, metadata, logs, create_topic,
-leader_of, brokers, on_append); the real-broker suites cover the rest.
+leader_of, brokers, and a real ReplicaManager over the logs); the real-broker suites cover the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pyk.errors import ErrorCode
 from pyk.log import LogManager
 from pyk.log.config import LogConfig
 from pyk.server.metadata_store import TopicInfo
+from pyk.server.replica_manager import ReplicaManager
 from tests.groups.wire import assignment, subscription
 
 TOPIC = "events"
@@ -46,7 +47,7 @@ class StubBroker:
         self.logs.load()
         self.metadata = StubMetadata()
         self.node_id = 1
-        self.appends = 0
+        self.replicas = ReplicaManager(self.logs, self.metadata, 1, 1)  # type: ignore[arg-type]
         for name in {tp[0] for tp in self.logs.logs}:
             count = 1 + max(p for t, p in self.logs.logs if t == name)
             self.metadata.topics[name] = TopicInfo(name, uuid.uuid4(), count)
@@ -64,9 +65,6 @@ class StubBroker:
 
     def brokers(self) -> list[dict[str, Any]]:
         return [{"node_id": 1, "host": "127.0.0.1", "port": 9092, "rack": None}]
-
-    def on_append(self, topic: str, partition: int, nbytes: int) -> None:
-        self.appends += 1
 
 
 class Clock:

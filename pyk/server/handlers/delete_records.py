@@ -16,7 +16,7 @@ HIGH_WATERMARK = -1
 
 
 def _delete_before(broker: Any, topic: str, partition: int, offset: int) -> int:
-    plog = broker.partition_log(topic, partition)
+    plog = broker.replicas.leader_log(topic, partition)
     if offset == HIGH_WATERMARK:
         offset = plog.high_watermark
     if offset < 0 or offset > plog.high_watermark:

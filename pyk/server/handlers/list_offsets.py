@@ -16,7 +16,8 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
+from pyk.server.handlers import error_for
+from pyk.server.replica_manager import check_isolation_level
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -52,8 +53,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
                      "leader_epoch": -1}
             try:
                 check_isolation_level(isolation_level)
-                plog = broker.partition_log(name, index)
-                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
+                plog = broker.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
                 entry["leader_epoch"] = plog.leader_epoch
                 if header.api_version == 0:
