@@ -140,6 +140,15 @@ def test_create_topics_bad_assignment(broker2, case):
     assert admin.list_topics(timeout=TIMEOUT).topics.get(topic) is None
 
 
+def test_replication_factor_above_one_is_refused_alike(broker2):
+    """Two nodes are advertised, yet a replication factor of 2 gets the same answer as a
+    two-replica assignment: no partition can have a second replica until pyk replicates."""
+    admin = confluent_admin(broker2.bootstrap)
+    topic = unique_topic("rf2")
+    err = _error(admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)])[topic])
+    assert (err.code(), "does not replicate" in err.str()) == (KafkaError.INVALID_REPLICATION_FACTOR, True), err
+
+
 @pytest.mark.parametrize("case", ["unknown", "too_few", "two_replicas"])
 def test_create_partitions_bad_assignment(broker2, case):
     admin = confluent_admin(broker2.bootstrap)
