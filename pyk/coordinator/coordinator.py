@@ -52,7 +52,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, encode_assignment, encode_subscription
@@ -68,6 +68,10 @@ from pyk.coordinator.records import (
     encode_offset_commit_value,
 )
 from pyk.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from pyk.coordinator.host import CoordinatorHost
+    from pyk.coordinator.transaction import TransactionCoordinator
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -101,7 +105,7 @@ def _complete(future: asyncio.Future[dict[str, Any]] | None, body: dict[str, Any
 class GroupCoordinator:
     """The classic group coordinator of one broker process (see the module docstring).
 
-    Lifecycle: built with the broker; `start(loop)` loads the local `__consumer_offsets`
+    Lifecycle: built with its CoordinatorHost; `start(loop)` loads the local `__consumer_offsets`
     partitions (before the listener opens, so no request ever sees a half-loaded group) and
     starts the retention sweep; `stop()` cancels every timer and answers parked JoinGroup /
     SyncGroup requests with NOT_COORDINATOR.
@@ -111,11 +115,13 @@ class GroupCoordinator:
     and SyncGroup may return an awaitable (the member waits for the rebalance phase to end).
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int] | None = None) -> None:
-        self.broker = broker
-        config = broker.config
+    def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int] | None = None) -> None:
+        self.host = host
+        config = host.config
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self.offsets = OffsetManager(broker, self.clock_ms)
+        self.offsets = OffsetManager(host, self.clock_ms)
+        # TxnOffsetCommit's verification (KIP-890); bound by the node once both coordinators exist
+        self.transactions: TransactionCoordinator | None = None
         self.groups: dict[str, Group] = {}
         self.min_session_timeout_ms: int = config["group.min.session.timeout.ms"]
         self.max_session_timeout_ms: int = config["group.max.session.timeout.ms"]
@@ -212,11 +218,11 @@ class GroupCoordinator:
     def coordinator_node(self, topic: str, partition: int) -> dict[str, Any]:
         """The node (node_id, host, port) leading `partition` of an internal topic; this node
         while the topic does not exist yet."""
-        info = self.broker.metadata.get(topic)
-        node_id = self.broker.leader_of(info, partition) if info is not None else self.broker.node_id
-        for node in self.broker.brokers():
-            if node["node_id"] == node_id:
-                return node
+        info = self.host.topic(topic)
+        node_id = self.host.leader(info, partition) if info is not None else self.host.node_id
+        node = self.host.node(node_id)
+        if node is not None:
+            return node
         raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"node {node_id} leading {topic}-{partition} is unknown")
 
     def needs_offsets_topic(self) -> bool:
@@ -712,10 +718,10 @@ class GroupCoordinator:
 
     def _regex_candidates(self) -> list[str]:
         """The topics a regex subscription may match: every topic but the internal ones."""
-        return [name for name, info in self.broker.metadata.topics.items() if not info.internal]
+        return [info.name for info in self.host.user_topics()]
 
     def _topic_lookup(self, name: str) -> tuple[uuid.UUID, int] | None:
-        info = self.broker.metadata.get(name)
+        info = self.host.topic(name)
         return (info.topic_id, info.partitions) if info is not None else None
 
     def _arm_consumer_timer(self, group: Group, member: ConsumerMember) -> None:
@@ -900,7 +906,7 @@ class GroupCoordinator:
         pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
         for topic in topics:
             name = topic["name"]
-            info = self.broker.metadata.get(name)
+            info = self.host.topic(name)
             out = []
             for part in topic["partitions"]:
                 index = part["partition_index"]
@@ -1000,7 +1006,8 @@ class GroupCoordinator:
         producer_id, epoch = request["producer_id"], request["producer_epoch"]
         try:
             partition = self._check_local(group_id)
-            code = await self.broker.txn.verify_partition(request["transactional_id"], producer_id, epoch,
+            assert self.transactions is not None
+            code = await self.transactions.verify_partition(request["transactional_id"], producer_id, epoch,
                                                           OFFSETS_TOPIC, partition)
             if code != ErrorCode.NONE:
                 raise KafkaError(code, f"{OFFSETS_TOPIC}-{partition} is not in transaction "
@@ -1146,7 +1153,7 @@ class GroupCoordinator:
         doomed: list[tuple[str, int]] = []
         for topic in topics:
             name = topic["name"]
-            info = self.broker.metadata.get(name)
+            info = self.host.topic(name)
             out = []
             for part in topic["partitions"]:
                 index = part["partition_index"]

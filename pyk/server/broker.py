@@ -22,16 +22,18 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import Listener, ServerConfig
+from pyk.config import ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
-from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
+from pyk.server.admin import AdminManager
 from pyk.server.connection import READ_BUFFER_BYTES, Connection
+from pyk.server.context import ShardServices, shard_port
 from pyk.server.control import ControlClient
-from pyk.server.dispatch import Dispatcher
+from pyk.server.coordinator_host import ShardCoordinatorHost
+from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.replica_manager import ReplicaManager
@@ -41,11 +43,6 @@ log = logging.getLogger("pyk.server")
 
 _HOUSEKEEPING_INTERVAL_S = 0.1  # flush.ms granularity; the flusher is a cheap scan of due logs
 _CHECKPOINT_INTERVAL_S = 60.0
-
-
-def shard_listener(listener: Listener, index: int) -> Listener:
-    """Shard `index` listens on the configured port + index (port 0 stays 0: any free port)."""
-    return Listener(listener.name, listener.host, listener.port + index if listener.port else 0)
 
 
 class Broker:
@@ -62,12 +59,20 @@ class Broker:
         self.metadata = MetadataView()
         self.control: ControlClient | None = None  # set by the shard entry point before start()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
-        self.dispatcher = Dispatcher(self)
-        self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
-        self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
+        self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
+        self.admin = AdminManager(config, self.metadata, self.log_defaults, lambda: self.control)
+        host = ShardCoordinatorHost(config, self.node_id, self.metadata, self.replicas, self.admin, self._brokers)
+        self.groups = GroupCoordinator(host)  # consumer groups of the local __consumer_offsets partitions
+        self.txn = TransactionCoordinator(host, self.groups)  # transactional ids of the local __transaction_state partitions
+        self.groups.transactions = self.txn
+        self.services = ShardServices(
+            config=config, node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
+            metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
+            txn=self.txn, supported_apis=supported_versions(),
+        )
+        self.dispatcher = Dispatcher(self.services)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
         self._servers: list[socket.socket] = []
@@ -88,14 +93,14 @@ class Broker:
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
             started = time.monotonic()
-            self.logs.load({t.name: self.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
+            self.logs.load({t.name: self.admin.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
             log.info("shard %d loaded %d partitions in %.2fs", self.shard_index, len(self.logs.all_logs()),
                      time.monotonic() - started)
         for name, info in old.items():
             if name not in self.metadata.topics or self.metadata.topics[name].topic_id != info.topic_id:
                 self._drop_topic(info)
         for info in self.metadata.topics.values():
-            config = self.topic_log_config(info)
+            config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
             if previous is not None and previous.configs != info.configs:
                 self.logs.update_config(info.name, config)
@@ -135,9 +140,10 @@ class Broker:
         if self._stopped.is_set():
             return
         for listener in self.config.listeners:
-            mine = shard_listener(listener, self.shard_index)
-            self._servers.append(self._listen(mine.host or "0.0.0.0", mine.port))
-            log.info("shard %d listening on %s (node %d)", self.shard_index, mine, self.node_id)
+            port = shard_port(listener, self.shard_index)
+            self._servers.append(self._listen(listener.host or "0.0.0.0", port))
+            log.info("shard %d listening on %s://%s:%d (node %d)", self.shard_index, listener.name, listener.host,
+                     port, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         self.control.ready()
 
@@ -224,58 +230,5 @@ class Broker:
             self.engine.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
 
-    # Shared helpers for handlers ----------------------------------------------------------------
-    def topic_log_config(self, topic: TopicInfo) -> LogConfig:
-        return self.log_defaults.with_overrides(topic.configs)
-
-    def leader_of(self, info: TopicInfo, partition: int) -> int:
-        return self.replicas.leader_of(info, partition)
-
-    async def _control(self, op: str, **args: Any) -> Any:
-        assert self.control is not None
-        return await self.control.call(op, **args)
-
-    async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
-                           placement: list[int] | None = None) -> TopicInfo:
-        """Creates a topic; returns once every shard serves its partitions.  `placement` names
-        the owning shard of each partition (a manual assignment), else the store places them."""
-        self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
-        await self._control("create_topic", name=name, partitions=partitions, configs=configs, placement=placement)
-        info = self.metadata.get(name)
-        assert info is not None
-        log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
-        return info
-
-    async def maybe_auto_create(self, name: str) -> TopicInfo | None:
-        if not self.config["auto.create.topics.enable"]:
-            return None
-        try:
-            return await self.create_topic(name, self.config["num.partitions"], {})
-        except KafkaError as exc:
-            if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:  # a concurrent request created it: fine
-                raise
-            return self.metadata.get(name)
-
-    async def delete_topic(self, name: str) -> None:
-        await self._control("delete_topic", name=name)
-
-    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
-        """Grows a topic to `count` partitions; `placement` as for create_topic, for the new ones."""
-        await self._control("create_partitions", name=name, count=count, placement=placement)
-
-    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
-        await self._control("set_configs", name=name, configs=configs)
-
-    async def next_producer_id(self) -> int:
-        return int(await self._control("next_producer_id"))
-
-    @property
-    def node_ids(self) -> range:
-        """The node ids of every shard: the live nodes a replica assignment may name."""
-        return range(self.base_node_id, self.base_node_id + self.shard_count)
-
-    def brokers(self) -> list[dict[str, Any]]:
-        """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""
-        adv = self.config.advertised_listeners[0]
-        return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_listener(adv, i).port, "rack": None}
-                for i in range(self.shard_count)]
+    def _brokers(self) -> list[dict[str, Any]]:
+        return self.services.brokers()

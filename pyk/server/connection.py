@@ -59,7 +59,8 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.loop = loop
-        self.peer = peer
+        self.peer = peer  # "host:port"
+        self.client_address = peer.rpartition(":")[0]
         self._on_frame = on_frame
         self._max_request = max_request_bytes
         self._on_close = on_close

@@ -1,6 +1,6 @@
 """One module per Kafka API, named like the API in snake_case.
 
-Each declares API_KEY, MIN_VERSION, MAX_VERSION and `handle(broker, header, request)` returning
+Each declares API_KEY, MIN_VERSION, MAX_VERSION and `handle(ctx, services, request)` returning
 the response body (a dict), None (no response), or an awaitable of either.  Handlers validate,
 call the log or the metadata store, and turn failures into per-partition error codes with
 `error_for` below; they never touch sockets.

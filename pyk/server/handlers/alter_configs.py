@@ -10,6 +10,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.ALTER_CONFIGS
@@ -19,31 +20,31 @@ MAX_VERSION = 2
 TOPIC = 2
 
 
-async def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
+async def apply_topic_configs(services: ShardServices, name: str, configs: dict[str, str], validate_only: bool) -> None:
     """Validates a topic's complete new override set and, unless validating, applies it live."""
-    info = broker.metadata.get(name)
+    info = services.metadata.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-    broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
+    services.admin.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
     if not validate_only:
-        await broker.set_topic_configs(name, configs)
+        await services.admin.set_topic_configs(name, configs)
 
 
-def check_resource(broker: Any, resource: dict[str, Any]) -> None:
+def check_resource(services: ShardServices, resource: dict[str, Any]) -> None:
     if resource["resource_type"] != TOPIC:
         raise KafkaError(ErrorCode.INVALID_REQUEST,
                          f"only topic configs can be altered (resource type {resource['resource_type']}); broker configs are static")
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"]}
         try:
-            check_resource(broker, resource)
+            check_resource(services, resource)
             configs = {c["name"]: c["value"] for c in resource["configs"] if c["value"] is not None}
-            await apply_topic_configs(broker, resource["resource_name"], configs, request.get("validate_only", False))
+            await apply_topic_configs(services, resource["resource_name"], configs, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {resource['resource_name']}")
         responses.append(entry)

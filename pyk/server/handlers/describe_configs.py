@@ -14,6 +14,7 @@ from pyk.config import KEYS
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.DESCRIBE_CONFIGS
@@ -34,9 +35,9 @@ def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, A
             "config_type": _CONFIG_TYPES.get(type_name, 2), "documentation": doc}
 
 
-def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_synonyms: bool,
+def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | None, with_synonyms: bool,
                          with_docs: bool) -> list[dict[str, Any]]:
-    effective = broker.topic_log_config(info)
+    effective = services.admin.topic_log_config(info)
     entries = []
     for name, spec in TOPIC_CONFIGS.items():
         if keys is not None and name not in keys:
@@ -44,9 +45,9 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        static_key = next((k for k in spec.server_keys if k in broker.config.raw), None)
+        static_key = next((k for k in spec.server_keys if k in services.config.raw), None)
         if static_key:
-            chain.append({"name": static_key, "value": broker.config.raw[static_key], "source": STATIC_BROKER_CONFIG})
+            chain.append({"name": static_key, "value": services.config.raw[static_key], "source": STATIC_BROKER_CONFIG})
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         value = effective.value_string(name)
         if spec.server_key:
@@ -56,35 +57,35 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
     return entries
 
 
-def _broker_entries(broker: Any, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
     entries = []
     for name, key in KEYS.items():
         if keys is not None and name not in keys:
             continue
-        raw = broker.config.raw.get(name, key.default)
-        source = STATIC_BROKER_CONFIG if name in broker.config.raw else DEFAULT_CONFIG
+        raw = services.config.raw.get(name, key.default)
+        source = STATIC_BROKER_CONFIG if name in services.config.raw else DEFAULT_CONFIG
         synonyms = [{"name": name, "value": raw, "source": source}] if with_synonyms else []
         entries.append(_entry(name, raw, source, synonyms, key.type_name, key.doc if with_docs else None, read_only=True))
     return entries
 
 
-def _describe(broker: Any, resource: dict[str, Any], with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+def _describe(services: ShardServices, resource: dict[str, Any], with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
     rtype, rname = resource["resource_type"], resource["resource_name"]
     keys = resource.get("configuration_keys")
     if rtype == TOPIC:
-        info = broker.metadata.get(rname)
+        info = services.metadata.get(rname)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {rname!r} does not exist")
-        return topic_config_entries(broker, info, keys, with_synonyms, with_docs)
+        return topic_config_entries(services, info, keys, with_synonyms, with_docs)
     if rtype == BROKER:
-        if rname not in ("", str(broker.node_id)):
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"this is broker {broker.node_id}, not {rname!r}")
-        return _broker_entries(broker, keys, with_synonyms, with_docs)
+        if rname not in ("", str(services.node_id)):
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"this is broker {services.node_id}, not {rname!r}")
+        return _broker_entries(services, keys, with_synonyms, with_docs)
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"resource type {rtype} is not supported (2 topic, 4 broker)")
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    version = ctx.header.api_version
     with_synonyms = version >= 1 and request.get("include_synonyms", False)
     with_docs = version >= 3 and request.get("include_documentation", False)
     results = []
@@ -93,7 +94,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:
-            entry["configs"] = _describe(broker, resource, with_synonyms, with_docs)
+            entry["configs"] = _describe(services, resource, with_synonyms, with_docs)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"describe configs of {resource['resource_name']}")
         results.append(entry)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
 
 API_KEY = ApiKey.FETCH
@@ -24,29 +25,29 @@ MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolatio
 MAX_VERSION = 12
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     session_id = request.get("session_id", 0)
     epoch = request.get("session_epoch", -1)
     if session_id != 0 or epoch > 0:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if session_id != 0 else ErrorCode.INVALID_FETCH_SESSION_EPOCH
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
-    params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), broker.config["fetch.max.bytes"]),
+    params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
                          min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
                          isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1))
     partitions = [FetchPartition(topic["topic"], part["partition"], part["fetch_offset"], part["partition_max_bytes"],
                                  part.get("current_leader_epoch", -1))
                   for topic in request["topics"] for part in topic["partitions"]]
-    result = broker.replicas.read(params, partitions, params.max_bytes)
+    result = services.replicas.read(params, partitions, params.max_bytes)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
         return _response(request, result)
-    return _long_poll(broker, request, params, partitions, params.min_bytes - result.bytes_read)
+    return _long_poll(services, request, params, partitions, params.min_bytes - result.bytes_read)
 
 
-async def _long_poll(broker: Any, request: dict[str, Any], params: FetchParams, partitions: list[FetchPartition],
+async def _long_poll(services: ShardServices, request: dict[str, Any], params: FetchParams, partitions: list[FetchPartition],
                      needed: int) -> dict[str, Any]:
-    await broker.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions], needed)
-    return _response(request, broker.replicas.read(params, partitions, params.max_bytes))
+    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions], needed)
+    return _response(request, services.replicas.read(params, partitions, params.max_bytes))
 
 
 def _response(request: dict[str, Any], result: FetchResult) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.handlers.alter_configs import apply_topic_configs, check_resource
 
@@ -42,18 +43,18 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, st
     return out
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
         name = resource["resource_name"]
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": name}
         try:
-            check_resource(broker, resource)
-            info = broker.metadata.get(name)
+            check_resource(services, resource)
+            info = services.metadata.get(name)
             if info is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-            await apply_topic_configs(broker, name, _updated(info.configs, resource["configs"]), request.get("validate_only", False))
+            await apply_topic_configs(services, name, _updated(info.configs, resource["configs"]), request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)

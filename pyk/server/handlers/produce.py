@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.replica_manager import PartitionResponse, ProduceEntry
 
 API_KEY = ApiKey.PRODUCE
@@ -23,12 +24,12 @@ MIN_VERSION = 0  # v0-v2 carry message formats 0/1, which the log up-converts to
 MAX_VERSION = 9
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     """The response body, None for acks=0, or an awaitable of the body."""
     entries = [ProduceEntry(topic["name"], pdata["index"], pdata["records"])
                for topic in request["topic_data"] for pdata in topic["partition_data"]]
     acks = request["acks"]
-    results = broker.replicas.append_records(entries, acks, header.api_version, int(time.time() * 1000),
+    results = services.replicas.append_records(entries, acks, ctx.header.api_version, int(time.time() * 1000),
                                              request.get("transactional_id"))
     if isinstance(results, list):
         return _response(request, results) if acks != 0 else None
