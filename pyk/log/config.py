@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, one_of, parse_bool
+from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, kafka_version, one_of, parse_bool
 from pyk.errors import ErrorCode, KafkaError
 
 # Codec names of `compression.type` and their codec ids in the batch attributes (the ids
@@ -143,6 +143,12 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              "Allow an out-of-sync replica to become leader."),
         _key("preallocate", "boolean", parse_bool, "false", ("log.preallocate",),
              "Preallocate a new segment's .log file to segment.bytes."),
+        # Removed in Kafka 4.0 (see pyk.configdef.REMOVED_IN_KAFKA_4): validated and described as
+        # Kafka 3.x did (its default 3.0-IV1 / true), acted on by nothing.
+        _key("message.format.version", "string", kafka_version, "3.0-IV1", ("log.message.format.version",),
+             "Removed in Kafka 4.0: accepted and ignored (every batch pyk writes is format v2)."),
+        _key("message.downconversion.enable", "boolean", parse_bool, "true", ("log.message.downconversion.enable",),
+             "Removed in Kafka 4.0: accepted and ignored (pyk never down-converts fetches)."),
     ]
 }
 
