@@ -254,10 +254,12 @@ class Broker:
         assert self.control is not None
         return await self.control.call(op, **args)
 
-    async def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
-        """Creates a topic; returns once every shard serves its partitions."""
+    async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
+                           placement: list[int] | None = None) -> TopicInfo:
+        """Creates a topic; returns once every shard serves its partitions.  `placement` names
+        the owning shard of each partition (a manual assignment), else the store places them."""
         self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
-        await self._control("create_topic", name=name, partitions=partitions, configs=configs)
+        await self._control("create_topic", name=name, partitions=partitions, configs=configs, placement=placement)
         info = self.metadata.get(name)
         assert info is not None
         log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
@@ -276,8 +278,9 @@ class Broker:
     async def delete_topic(self, name: str) -> None:
         await self._control("delete_topic", name=name)
 
-    async def create_partitions(self, name: str, count: int) -> None:
-        await self._control("create_partitions", name=name, count=count)
+    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
+        """Grows a topic to `count` partitions; `placement` as for create_topic, for the new ones."""
+        await self._control("create_partitions", name=name, count=count, placement=placement)
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         await self._control("set_configs", name=name, configs=configs)
@@ -297,6 +300,11 @@ class Broker:
         """A log's last stable offset moved: wake read_committed long polls on it."""
         if self.purgatory is not None:
             self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
+
+    @property
+    def node_ids(self) -> range:
+        """The node ids of every shard: the live nodes a replica assignment may name."""
+        return range(self.base_node_id, self.base_node_id + self.shard_count)
 
     def brokers(self) -> list[dict[str, Any]]:
         """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""

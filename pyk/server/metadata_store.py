@@ -123,12 +123,13 @@ class MetadataStore:
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)
 
-    def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
+    def create_topic(self, name: str, partitions: int, configs: dict[str, str],
+                     placement: list[int] | None = None) -> TopicInfo:
         check_topic_name(name)
         if name in self.topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
         info = TopicInfo(name, uuid.uuid4(), 0, dict(configs))
-        self._grow(info, partitions)
+        self._grow(info, partitions, placement)
         self.topics[name] = info
         self._save()
         return info
@@ -140,15 +141,16 @@ class MetadataStore:
         self._save()
         return info
 
-    def set_partitions(self, name: str, count: int) -> None:
-        self._grow(self.topics[name], count)
+    def set_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
+        self._grow(self.topics[name], count, placement)
         self._save()
 
     # Placement -----------------------------------------------------------------------------
     # Each partition belongs to one shard (worker process) for its whole life, so a shard's
     # data plane never shares a partition.  New partitions go to the least-loaded shard; the
-    # placement is stored, so it is stable across restarts.  Only when num.shards shrinks do the
-    # partitions of vanished shards move, again to the least-loaded ones.
+    # placement is stored, so it is stable across restarts.  A manual replica assignment
+    # (pyk.server.assignment) names the shard of each new partition instead.  Only when
+    # num.shards shrinks do the partitions of vanished shards move, again to the least-loaded ones.
     def _load_per_shard(self) -> list[int]:
         load = [0] * self.shards
         for t in self.topics.values():
@@ -157,10 +159,17 @@ class MetadataStore:
                     load[shard] += 1
         return load
 
-    def _grow(self, info: TopicInfo, count: int) -> None:
+    def _grow(self, info: TopicInfo, count: int, placement: list[int] | None = None) -> None:
+        """Adds partitions up to `count`, on the shards `placement` names for them (in order) or
+        else on the least-loaded ones."""
+        first = len(info.placement)
+        if placement is not None and (len(placement) != count - first or not all(0 <= s < self.shards for s in placement)):
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                             f"placement {placement} does not give one of shards 0..{self.shards - 1} "
+                             f"to each of partitions {first}..{count - 1}")
         load = self._load_per_shard()
-        while len(info.placement) < count:
-            shard = min(range(self.shards), key=lambda s: (load[s], s))
+        for p in range(first, count):
+            shard = placement[p - first] if placement is not None else min(range(self.shards), key=lambda s: (load[s], s))
             info.placement.append(shard)
             info.epochs.append(0)
             load[shard] += 1
