@@ -193,6 +193,9 @@ KEYS: dict[str, Key] = {
            "Removed in Kafka 4.0: accepted and ignored (pyk never down-converts fetches).", "boolean"),
         _k("compression.type", one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
         _k("message.max.bytes", int_range(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
+        _k("message.decompressed.max.bytes", _POS_LONG, None,
+           "pyk: largest decompressed records section of a produced batch; a batch that expands past it "
+           "is refused with CORRUPT_MESSAGE (default: socket.request.max.bytes).", "long"),
         _k("min.insync.replicas", _POS_INT, "1", "Replicas that must have a write for acks=all.", "int"),
         _k("num.shards", _POS_INT, None, "Worker processes, each pinned to a core and owning a group of partitions "
            "(default: the number of usable cores).", "int"),
