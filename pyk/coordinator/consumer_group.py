@@ -55,6 +55,7 @@ LEAVE_EPOCH = -1
 STATIC_LEAVE_EPOCH = -2
 JOIN_EPOCH = 0
 ASSIGNORS = ("uniform", "range")
+CONSUMER_MEMBER_TYPE = 1  # ConsumerGroupDescribe v1 (KIP-1099): 0 classic, 1 consumer protocol
 
 Partitions = dict[uuid.UUID, frozenset[int]]  # topic id -> partition indexes
 TopicLookup = Callable[[str], "tuple[uuid.UUID, int] | None"]  # name -> (topic id, partition count)
@@ -162,6 +163,30 @@ class ConsumerGroup:
 
     def subscribed_topics(self) -> set[str]:
         return {name for m in self.members.values() for name in m.topics}
+
+    def topic_names(self) -> dict[uuid.UUID, str]:
+        """topic id -> name of every subscribed topic that exists (as of the last heartbeat)."""
+        return {found[0]: name for name, found in self.topology.items() if found is not None}
+
+    def describe(self) -> dict[str, Any]:
+        """The group in ConsumerGroupDescribe's shape (error and authorization fields aside)."""
+        names = self.topic_names()
+
+        def assignment(parts: Partitions) -> dict[str, Any]:
+            return {"topic_partitions": [{"topic_id": t["topic_id"], "topic_name": names[t["topic_id"]],
+                                          "partitions": t["partitions"]}
+                                         for t in to_wire(parts) if t["topic_id"] in names]}
+
+        return {"group_id": self.group_id, "group_state": self.state_name, "group_epoch": self.group_epoch,
+                "assignment_epoch": self.assignment_epoch, "assignor_name": ASSIGNORS[0],
+                "members": [{"member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id,
+                             "member_epoch": m.epoch, "client_id": m.client_id, "client_host": m.client_host,
+                             "subscribed_topic_names": list(m.subscribed),
+                             "subscribed_topic_regex": m.regex.pattern if m.regex is not None else None,
+                             "assignment": assignment(m.assigned),
+                             "target_assignment": assignment(self.target.get(m.member_id, {})),
+                             "member_type": CONSUMER_MEMBER_TYPE}
+                            for m in self.members.values()]}
 
     def _bump(self) -> None:
         self.group_epoch += 1

@@ -26,7 +26,8 @@ half in Kafka 3.7+), because the clients' state machines were written against it
     (offsets.retention.minutes, KIP-211: an empty group's offsets expire once it has been
     empty that long; a stable consumer group's offsets of topics it no longer subscribes to
     expire that long after their last commit; a group with no offsets left is deleted);
-  * ListGroups, DescribeGroups, DeleteGroups, OffsetDelete;
+  * ListGroups, DescribeGroups, ConsumerGroupDescribe (KIP-848 groups only), DeleteGroups,
+    OffsetDelete;
   * the consumer protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment): the
     state and reconciliation live in consumer_group.py; this class places the group, looks its
     topics up, runs each member's session (group.consumer.session.timeout.ms) and revocation
@@ -1090,7 +1091,7 @@ class GroupCoordinator:
         """A consumer-protocol group in DescribeGroups' classic shape: the state by Kafka's
         consumer-group names, the server assignor as the protocol, and each member's topics and
         current assignment as consumer-protocol bytes (topic ids mapped back to names)."""
-        names = {found[0]: name for name, found in consumer.topology.items() if found is not None}
+        names = consumer.topic_names()
         entry.update(group_state=consumer.state_name, protocol_type=PROTOCOL_TYPE, protocol_data="uniform")
         entry["members"] = [{
             "member_id": m.member_id, "group_instance_id": m.instance_id, "client_id": m.client_id,
@@ -1099,6 +1100,29 @@ class GroupCoordinator:
             "member_assignment": encode_assignment({names[t]: sorted(ps) for t, ps in m.assigned.items()
                                                     if t in names and ps}),
         } for m in consumer.members.values()]
+        return entry
+
+    def describe_consumer_group(self, group_id: str) -> dict[str, Any]:
+        """ConsumerGroupDescribe of one group: its consumer-protocol state, or an error code.
+
+        As Kafka's GroupMetadataManager.consumerGroupDescribe: an unknown group and a classic
+        group are both GROUP_ID_NOT_FOUND (the admin client then falls back to DescribeGroups)."""
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "group_id": group_id,
+                                 "group_state": "", "group_epoch": -1, "assignment_epoch": -1, "assignor_name": "",
+                                 "members": []}
+        try:
+            if not group_id:
+                raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
+            self._check_local(group_id)
+            group = self.groups.get(group_id)
+            if group is None or group.is_(GroupState.DEAD):
+                raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+            if group.consumer is None:
+                raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+        except KafkaError as exc:
+            entry.update(error_code=exc.code, error_message=exc.message or None)
+            return entry
+        entry.update(group.consumer.describe())
         return entry
 
     def delete_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:
