@@ -31,7 +31,8 @@ half in Kafka 3.7+), because the clients' state machines were written against it
   * the consumer protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment): the
     state and reconciliation live in consumer_group.py; this class places the group, looks its
     topics up, runs each member's session (group.consumer.session.timeout.ms) and revocation
-    (the member's rebalance timeout) timer, and fences OffsetCommit by member epoch.  A group
+    (the member's rebalance timeout) timer, and fences OffsetCommit / OffsetFetch (v9+) by member
+    epoch.  A group
     is classic or consumer, never both: a classic JoinGroup is refused with
     INCONSISTENT_GROUP_PROTOCOL while a consumer group has members, a heartbeat for a classic
     group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  Consumer
@@ -860,7 +861,7 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.ILLEGAL_GENERATION, f"group {group_id!r} does not exist")
                 group = Group(group_id, partition, self.clock_ms())
             else:
-                self._validate_offset_commit(group, member_id, instance_id, generation)
+                self._validate_offset_commit(group, member_id, instance_id, generation, version)
         except KafkaError as exc:
             return _partition_errors(topics, exc.code)
         now = self.clock_ms()
@@ -920,17 +921,27 @@ class GroupCoordinator:
         return results, records, pending
 
     @staticmethod
-    def _validate_offset_commit(group: Group, member_id: str, instance_id: str | None, generation: int) -> None:
+    def _validate_offset_commit(group: Group, member_id: str, instance_id: str | None, generation: int,
+                                version: int | None = None) -> None:
         """Kafka's validateOffsetCommit: members commit with their generation; anyone may commit
-        without one (generation -1, no member id) while the group has no members."""
+        without one (generation -1, no member id) while the group has no members.  `version` is
+        the OffsetCommit version, None for a TxnOffsetCommit."""
         if group.is_(GroupState.DEAD):
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
         if group.consumer is not None and (group.consumer.members or member_id != UNKNOWN_MEMBER_ID):
-            # A consumer-protocol member commits with its member epoch as the generation
-            # (OffsetCommit before v9); Kafka's answer to a stale epoch is STALE_MEMBER_EPOCH.
+            # A consumer-protocol (KIP-848) member commits with its member epoch in the
+            # generation field (ConsumerGroup.validateOffsetCommit): an unknown member is
+            # UNKNOWN_MEMBER_ID, any other epoch than its current one STALE_MEMBER_EPOCH (it
+            # retries once its heartbeat has brought the new epoch), and a plain commit older
+            # than v9 UNSUPPORTED_VERSION (v9 is the first a KIP-848 member may use).
+            if generation < 0 and not group.consumer.members:
+                return
             cmember = group.consumer.members.get(member_id)
             if cmember is None:
                 raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id!r} is not in the group")
+            if version is not None and version < 9:
+                raise KafkaError(ErrorCode.UNSUPPORTED_VERSION,
+                                 f"OffsetCommit v{version}: members of consumer-protocol groups need v9 or above")
             if generation != cmember.epoch:
                 raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
                                  f"commit with epoch {generation}, the member is at {cmember.epoch}")
@@ -945,18 +956,27 @@ class GroupCoordinator:
         if group.is_(GroupState.COMPLETING_REBALANCE):
             raise KafkaError(ErrorCode.REBALANCE_IN_PROGRESS, "the group is waiting for its assignment")
 
-    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None,
-                      require_stable: bool = False) -> tuple[ErrorCode, list[dict[str, Any]]]:
+    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None, require_stable: bool = False,
+                      member_id: str | None = None, member_epoch: int = -1) -> tuple[ErrorCode, list[dict[str, Any]]]:
         """OffsetFetch for one group: (group error, topics); topics None means every committed one.
 
         A partition with transactional offsets awaiting their marker reports its last committed
         offset, or UNSTABLE_OFFSET_COMMIT when the client asks for stable offsets only (KIP-447:
-        the consumer retries until the transaction is over)."""
+        the consumer retries until the transaction is over).  A member of a consumer-protocol
+        group names itself (v9+) and is checked as for a commit (Kafka's validateOffsetFetch);
+        no member id and epoch -1 is an admin client or a classic consumer: not checked."""
         try:
             self._check_local(group_id)
+            group = self.groups.get(group_id)
+            if group is not None and group.consumer is not None and (member_id or member_epoch >= 0):
+                cmember = group.consumer.members.get(member_id or "")
+                if cmember is None:
+                    raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id!r} is not in the group")
+                if member_epoch != cmember.epoch:
+                    raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
+                                     f"fetch with epoch {member_epoch}, the member is at {cmember.epoch}")
         except KafkaError as exc:
             return exc.code, []
-        group = self.groups.get(group_id)
         committed = group.offsets if group is not None else {}
         unstable: set[tuple[str, int]] = set()
         if require_stable and group is not None:

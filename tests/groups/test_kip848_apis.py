@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType, TopicPartition
 from confluent_kafka.admin import AclOperation, AdminClient
 
 from pyk.errors import ErrorCode
@@ -43,6 +43,8 @@ def test_api_versions_advertise_kip848_apis(gbroker: Any) -> None:
     host, port = gbroker.bootstrap.rsplit(":", 1)
     versions = {key: (lo, hi) for key, lo, hi in api_versions_probe(host, int(port))}
     assert versions[ApiKey.CONSUMER_GROUP_DESCRIBE] == (0, 1)
+    assert versions[ApiKey.OFFSET_COMMIT][1] == 9
+    assert versions[ApiKey.OFFSET_FETCH][1] == 9
 
 
 # ConsumerGroupDescribe ----------------------------------------------------------------------------
@@ -131,3 +133,85 @@ def test_consumer_group_describe_of_a_classic_group(gbroker: Any) -> None:
         entry = describe(c, group)
         assert entry["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND, entry
         assert entry["error_message"] == f"Group {group} is not a consumer group."
+
+
+# OffsetCommit / OffsetFetch v9 ----------------------------------------------------------------------
+@pytest.mark.timeout(90)
+def test_librdkafka_member_commits_and_fetches_with_v9(gbroker: Any) -> None:
+    """librdkafka's group.protocol=consumer member commits with OffsetCommit v9 (pyk refuses
+    an older version from such a member: test_offset_commit_v9_fencing) and reads its
+    committed offsets back while it is a member (OffsetFetch v9 naming it)."""
+    topic = unique_topic("v9")
+    create_topic(gbroker.bootstrap, topic, partitions=2)
+    fill(gbroker.bootstrap, topic, 2, 5)
+    c = _consumer(gbroker.bootstrap, f"g-{topic}")
+    c.subscribe([topic])
+    try:
+        got = consume(c, 10, timeout=30)
+        assert len(got) == 10
+        c.commit(asynchronous=False)
+        committed = c.committed([TopicPartition(topic, p) for p in range(2)], timeout=10)
+        assert {(tp.partition, tp.offset, tp.error) for tp in committed} == {(0, 5, None), (1, 5, None)}
+    finally:
+        c.close()
+
+
+def commit(c: Client, group: str, topic: str, member_id: str, epoch: int, version: int = 9,
+           offset: int = 1) -> ErrorCode:
+    r = c.call(ApiKey.OFFSET_COMMIT, version, {
+        "group_id": group, "generation_id_or_member_epoch": epoch, "member_id": member_id,
+        "topics": [{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": offset,
+                                                   "committed_metadata": ""}]}]})
+    [[code]] = [[p["error_code"] for p in t["partitions"]] for t in r["topics"]]
+    return ErrorCode(code)
+
+
+def fetch(c: Client, group: str, topic: str, member_id: str | None, epoch: int) -> tuple[ErrorCode, int | None]:
+    r = c.call(ApiKey.OFFSET_FETCH, 9, {"groups": [{"group_id": group, "member_id": member_id, "member_epoch": epoch,
+                                                    "topics": [{"name": topic, "partition_indexes": [0]}]}]})
+    [entry] = r["groups"]
+    offsets = [p["committed_offset"] for t in entry["topics"] for p in t["partitions"]]
+    return ErrorCode(entry["error_code"]), offsets[0] if offsets else None
+
+
+def test_offset_commit_and_fetch_v9_fencing(gbroker: Any) -> None:
+    topic = unique_topic("v9w")
+    create_topic(gbroker.bootstrap, topic, partitions=1)
+    group = f"g-{topic}"
+    member = str(uuid.uuid4())
+    with coordinator(gbroker, group) as c:
+        joined = heartbeat(c, group, member, 0, topics=[topic])
+        assert joined["error_code"] == ErrorCode.NONE, joined
+        epoch = joined["member_epoch"]
+        assert epoch > 0
+        assert commit(c, group, topic, member, epoch, offset=7) == ErrorCode.NONE
+        assert commit(c, group, topic, member, epoch - 1) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit(c, group, topic, member, epoch + 1) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit(c, group, topic, str(uuid.uuid4()), epoch) == ErrorCode.UNKNOWN_MEMBER_ID
+        # Only members commit while the group has members.
+        assert commit(c, group, topic, "", -1) == ErrorCode.UNKNOWN_MEMBER_ID
+        # v9 is the first version a KIP-848 member may commit with.
+        assert commit(c, group, topic, member, epoch, version=8) == ErrorCode.UNSUPPORTED_VERSION
+
+        assert fetch(c, group, topic, member, epoch) == (ErrorCode.NONE, 7)
+        assert fetch(c, group, topic, member, epoch - 1) == (ErrorCode.STALE_MEMBER_EPOCH, None)
+        assert fetch(c, group, topic, str(uuid.uuid4()), epoch) == (ErrorCode.UNKNOWN_MEMBER_ID, None)
+        assert fetch(c, group, topic, None, -1) == (ErrorCode.NONE, 7)  # an admin client: not checked
+
+        # Once the member left, anyone may commit again (the group is empty).
+        left = heartbeat(c, group, member, -1)
+        assert left["error_code"] == ErrorCode.NONE, left
+        assert commit(c, group, topic, "", -1, offset=9) == ErrorCode.NONE
+        assert fetch(c, group, topic, None, -1) == (ErrorCode.NONE, 9)
+
+
+def test_offset_commit_and_fetch_v9_of_a_classic_group(gbroker: Any) -> None:
+    topic = unique_topic("v9c")
+    create_topic(gbroker.bootstrap, topic, partitions=2)
+    group = f"classic-{topic}"
+    with coordinator(gbroker, group) as c:
+        member_id, generation = stable_member(c, group, topic)
+        assert commit(c, group, topic, member_id, generation, offset=3) == ErrorCode.NONE
+        assert commit(c, group, topic, member_id, generation + 1) == ErrorCode.ILLEGAL_GENERATION
+        # A classic group ignores OffsetFetch's member fields.
+        assert fetch(c, group, topic, "whoever", 42) == (ErrorCode.NONE, 3)
