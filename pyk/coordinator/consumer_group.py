@@ -22,7 +22,8 @@ UNRELEASED_PARTITIONS until then).  So a partition moving from A to B is never o
 B gets it only after A's heartbeat shows that A no longer owns it.
 
 Subscriptions are topic names, a regular expression (v1+; Python `re`, matched against the
-whole name of every non-internal topic, re-resolved at each heartbeat), or both.
+whole name of every non-internal topic, re-resolved at each heartbeat), or both.  A pattern that
+does not compile is refused with INVALID_REGULAR_EXPRESSION and changes nothing.
 
 Static members (instance id): leaving with epoch -2 keeps the member, and its partitions, in
 the group until its session expires; a member joining with the same instance id takes them
@@ -217,7 +218,10 @@ class ConsumerGroup:
             try:
                 re.compile(regex)
             except re.error as exc:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"invalid regular expression {regex!r}: {exc}") from None
+                # Kafka's throwIfRegularExpressionIsInvalid (RE2/J syntax there; see
+                # docs/compatibility.md for where Python's re differs).
+                raise KafkaError(ErrorCode.INVALID_REGULAR_EXPRESSION,
+                                 f"SubscribedTopicRegex `{regex}` is not a valid regular expression: {exc}") from None
 
         if epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
             return self._leave(member_id, instance_id, epoch, removed), None, removed

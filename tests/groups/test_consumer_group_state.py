@@ -298,5 +298,5 @@ def test_regex_subscription_follows_new_topics():
     with pytest.raises(KafkaError) as exc:
         g.heartbeat({"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
                      "topic_partitions": []}, lookup, lambda: "x", topic_names=lambda: names)
-    assert exc.value.code is ErrorCode.INVALID_REQUEST
+    assert exc.value.code is ErrorCode.INVALID_REGULAR_EXPRESSION
     assert "b" not in g.members

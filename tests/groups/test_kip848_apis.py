@@ -13,11 +13,12 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupState, ConsumerGroupType, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType, KafkaError, TopicPartition
 from confluent_kafka.admin import AclOperation, AdminClient
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from tests.groups.conftest import wait_until
 from tests.groups.test_consumer_protocol import _consumer
 from tests.groups.test_persistence import consume, fill, group_consumer
 from tests.groups.test_wire import coordinator, stable_member
@@ -215,3 +216,43 @@ def test_offset_commit_and_fetch_v9_of_a_classic_group(gbroker: Any) -> None:
         assert commit(c, group, topic, member_id, generation + 1) == ErrorCode.ILLEGAL_GENERATION
         # A classic group ignores OffsetFetch's member fields.
         assert fetch(c, group, topic, "whoever", 42) == (ErrorCode.NONE, 3)
+
+
+# Regular expression subscriptions -------------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_librdkafka_hears_invalid_regular_expression(gbroker: Any) -> None:
+    """librdkafka sends a "^..." subscription as the member's subscribed_topic_regex; one that
+    does not compile comes back as INVALID_REGULAR_EXPRESSION (Kafka's error 128).  librdkafka
+    checks patterns itself first, with a laxer engine: "x**" passes it, not RE2/J nor Python."""
+    c = _consumer(gbroker.bootstrap, f"g-{unique_topic('badre')}")
+    c.subscribe(["^x**"])
+    try:
+        def error() -> Any:
+            m = c.poll(0.2)
+            return m.error() if m is not None and m.error() is not None else None
+        err = wait_until(error, 30, "an error event for the bad pattern")
+        # librdkafka makes it fatal for the consumer, naming the broker's error 128 by its text.
+        assert err.code() == KafkaError._FATAL, err
+        assert "Broker: The regular expression is not valid" in err.str(), err
+    finally:
+        c.close()
+
+
+def test_invalid_regular_expression_on_the_wire(gbroker: Any) -> None:
+    prefix = unique_topic("rex")
+    create_topic(gbroker.bootstrap, f"{prefix}-a", partitions=1)
+    group = f"g-{prefix}"
+    member = str(uuid.uuid4())
+    with coordinator(gbroker, group) as c:
+        bad = heartbeat(c, group, member, 0, topics=[], regex="(unclosed")
+        assert bad["error_code"] == ErrorCode.INVALID_REGULAR_EXPRESSION, bad
+        assert "(unclosed" in bad["error_message"]
+        # Nothing was created: the group does not exist.
+        assert describe(c, group)["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND
+        good = heartbeat(c, group, member, 0, topics=[], regex=f"{prefix}-.*")
+        assert good["error_code"] == ErrorCode.NONE, good
+        epoch = good["member_epoch"]
+        # A member switching to a bad pattern is refused and keeps its subscription.
+        assert heartbeat(c, group, member, epoch, regex="a**")["error_code"] == ErrorCode.INVALID_REGULAR_EXPRESSION
+        [m] = describe(c, group)["members"]
+        assert m["subscribed_topic_regex"] == f"{prefix}-.*" and m["member_epoch"] == epoch
