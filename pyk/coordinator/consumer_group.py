@@ -37,8 +37,8 @@ With identical subscriptions the counts differ by at most one; with different su
 it balances greedily (fewest partitions first, ties by member id) and makes no promise.
 
 This module is pure state: no timers, no I/O, no clock.  The GroupCoordinator owns session
-and revocation timers, looks topics up, and persists nothing of this yet (members rejoin a
-restarted coordinator with epoch 0; committed offsets are what survives).
+and revocation timers, looks topics up, and persists the state as Kafka's consumer-group
+records (consumer_group_records.py), so members resume a restarted coordinator where they were.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
+from pyk.coordinator.records import ConsumerGroupKey
 from pyk.errors import ErrorCode, KafkaError
 
 LEAVE_EPOCH = -1
@@ -148,6 +149,9 @@ class ConsumerGroup:
         # name -> (topic id, partitions) of every subscribed topic, as of the last heartbeat:
         # a change (topic created, deleted, grown) bumps the group epoch.
         self.topology: dict[str, tuple[uuid.UUID, int] | None] = {}
+        # The group's records as last written to __consumer_offsets (record key -> value bytes),
+        # kept by the coordinator so a state change writes only the records it changed.
+        self.written: dict[ConsumerGroupKey, bytes] = {}
 
     # State ----------------------------------------------------------------------------------
     @property

@@ -35,9 +35,11 @@ half in Kafka 3.7+), because the clients' state machines were written against it
     epoch.  A group
     is classic or consumer, never both: a classic JoinGroup is refused with
     INCONSISTENT_GROUP_PROTOCOL while a consumer group has members, a heartbeat for a classic
-    group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  Consumer
-    groups' membership is not persisted: after a coordinator restart their members rejoin
-    (UNKNOWN_MEMBER_ID, then epoch 0) and resume from their committed offsets.
+    group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  A consumer
+    group's state is written to `__consumer_offsets` as Kafka's consumer-group records after
+    every change (only the records that changed; consumer_group_records.py) and replayed at
+    load: after a coordinator restart each member carries on at its epoch and assignment, and
+    one that does not come back expires with its session timeout.
 
 Timers run on the event loop: one per member (its heartbeat deadline, re-armed lazily so a
 heartbeat only moves a number), one per group for the join phase and one for the sync phase,
@@ -57,13 +59,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
+from pyk.coordinator.consumer_group_records import group_records, restore_group
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, encode_assignment, encode_subscription
 from pyk.coordinator.group import Group, GroupState, Member, Protocols
 from pyk.coordinator.offsets import OFFSETS_TOPIC, OffsetManager
 from pyk.coordinator.records import (
+    CONSUMER_GROUP_MEMBER_RECORDS,
+    ConsumerGroupKey,
+    ConsumerGroupValue,
     GroupMetadataValue,
     MemberMetadata,
     OffsetAndMetadata,
+    encode_consumer_group_key,
     encode_group_metadata_key,
     encode_group_metadata_value,
     encode_offset_commit_key,
@@ -131,6 +138,9 @@ class GroupCoordinator:
         self.consumer_max_size: int = config["group.consumer.max.size"]
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retention_timer: asyncio.TimerHandle | None = None
+        # (group, member) of consumer-protocol members loaded at start-up that have not
+        # heartbeated since: their first heartbeat is logged (a resumed member, not a rejoin).
+        self._loaded_members: set[tuple[str, str]] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -147,6 +157,11 @@ class GroupCoordinator:
                 if group is None:  # offsets only: a consumer that commits without joining
                     group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
                 group.offsets.update(group_offsets)
+            for group_id, consumer_records in loaded.consumer_groups.items():
+                group = self.groups.get(group_id)
+                if group is None:
+                    group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+                self._restore_consumer_group(group, consumer_records)
             for producer_id, by_group in loaded.pending.items():  # transactions still open
                 for group_id, group_offsets in by_group.items():
                     group = self.groups.get(group_id)
@@ -176,6 +191,19 @@ class GroupCoordinator:
                 _complete(member.join_future, _join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
                 _complete(member.sync_future, _sync_error(ErrorCode.NOT_COORDINATOR))
                 member.join_future = member.sync_future = None
+
+    def _restore_consumer_group(self, group: Group, records: dict[ConsumerGroupKey, ConsumerGroupValue]) -> None:
+        """A KIP-848 group as its records left it; each member gets a full session from now to
+        heartbeat (with its member id and epoch it simply carries on)."""
+        consumer = group.consumer = restore_group(group.group_id, records, self.consumer_max_size)
+        # What is on disk: the loaded records (a stray one is tombstoned with the group), as the
+        # current state encodes them, so an unchanged group writes nothing at its next heartbeat.
+        consumer.written = {key: b"" for key in records} | group_records(consumer)
+        for member in consumer.members.values():
+            self._arm_consumer_timer(group, member)
+            self._loaded_members.add((group.group_id, member.member_id))
+        log.info("consumer group %s loaded: group epoch %d, %d members", group.group_id, consumer.group_epoch,
+                 len(consumer.members))
 
     def _restore_group(self, group_id: str, partition: int, value: GroupMetadataValue) -> Group:
         """A group as its last GroupMetadataValue left it: Empty, or Stable with its members,
@@ -259,6 +287,7 @@ class GroupCoordinator:
                 return _join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
             group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
         if group.consumer is not None and not group.consumer.members:
+            self._drop_consumer_records(group)
             group.consumer = None  # an emptied consumer-protocol group turns classic again
         assert self.loop is not None
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
@@ -690,7 +719,7 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} is a classic group")
                 group.consumer = ConsumerGroup(group_id, self.consumer_max_size)
             consumer = group.consumer
-            before = consumer.state_name
+            before, assignment_epoch = consumer.state_name, consumer.assignment_epoch
             body, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
                                                        client_id, client_host, self._regex_candidates)
         except KafkaError as exc:
@@ -701,8 +730,17 @@ class GroupCoordinator:
                     "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
         for old in removed:
             self._cancel_consumer_timer(old)
+            self._loaded_members.discard((group_id, old.member_id))
+        # Every member's target when the assignment was recomputed, else only this member's records.
+        self._store_consumer_group(group, None if consumer.assignment_epoch != assignment_epoch
+                                   else [body["member_id"]], removed)
         if member is not None:
             self._arm_consumer_timer(group, member)
+            if (group_id, member.member_id) in self._loaded_members:
+                self._loaded_members.discard((group_id, member.member_id))
+                if request["member_epoch"] > 0:
+                    log.info("consumer group %s: member %s resumed at epoch %d after the group was loaded",
+                             group_id, member.member_id, member.epoch)
         elif not consumer.members:
             self._forget_if_unused(group)
         after = consumer.state_name
@@ -757,6 +795,8 @@ class GroupCoordinator:
         log.info("consumer group %s: member %s%s fenced: %s", group.group_id, member.member_id,
                  f" ({member.instance_id})" if member.instance_id is not None else "", why)
         consumer.remove(member.member_id)
+        self._loaded_members.discard((group.group_id, member.member_id))
+        self._store_consumer_group(group, [], [member])
         if not consumer.members:
             self._forget_if_unused(group)
 
@@ -825,7 +865,9 @@ class GroupCoordinator:
     def _forget_if_unused(self, group: Group) -> None:
         """A group that a failed join created and nothing refers to is not kept (never written)."""
         if (group.is_(GroupState.EMPTY) and group.generation == 0 and group.is_empty and not group.offsets
-                and not group.pending_txn_offsets and self.groups.get(group.group_id) is group):
+                and not group.pending_txn_offsets and (group.consumer is None or not group.consumer.members)
+                and self.groups.get(group.group_id) is group):
+            self._drop_consumer_records(group)
             self._cancel_group_timers(group)
             del self.groups[group.group_id]
 
@@ -843,6 +885,56 @@ class GroupCoordinator:
                                    group.leader_id if group.members else None, group.state_timestamp_ms, members)
         self.offsets.append(group.partition, [(encode_group_metadata_key(group.group_id),
                                                encode_group_metadata_value(value))])
+
+    def _store_consumer_group(self, group: Group, member_ids: list[str] | None,
+                              removed: list[ConsumerMember]) -> None:
+        """Writes the consumer-protocol records that changed: the group's own, those of
+        `member_ids` (every member when None), and tombstones for the `removed` members.
+
+        A failed write is logged, not answered: the in-memory state stays authoritative and the
+        next change writes whatever differs from disk (a restart before then loses the change,
+        and the member is fenced back to a rejoin, as when nothing was persisted)."""
+        consumer = group.consumer
+        if consumer is None:
+            return
+        current: dict[ConsumerGroupKey, bytes | None] = dict(group_records(consumer, member_ids))
+        for m in removed:
+            if m.member_id not in consumer.members:
+                for record_type in CONSUMER_GROUP_MEMBER_RECORDS:
+                    current[ConsumerGroupKey(record_type, group.group_id, m.member_id)] = None
+        changed = [(key, value) for key, value in current.items() if consumer.written.get(key) != value]
+        if not changed:
+            return
+        try:
+            self.offsets.append(group.partition, [(encode_consumer_group_key(k), v) for k, v in changed])
+        except KafkaError as exc:
+            log.warning("consumer group %s: writing %d records failed: %s", group.group_id, len(changed), exc)
+            return
+        for key, value in changed:
+            if value is None:
+                consumer.written.pop(key, None)
+            else:
+                consumer.written[key] = value
+
+    @staticmethod
+    def _consumer_tombstones(group: Group) -> list[tuple[bytes, bytes | None]]:
+        """Tombstones for every consumer-protocol record the group has on disk."""
+        if group.consumer is None:
+            return []
+        return [(encode_consumer_group_key(key), None) for key in group.consumer.written]
+
+    def _drop_consumer_records(self, group: Group) -> None:
+        """The group stops being a consumer-protocol group: its records are tombstoned."""
+        tombstones = self._consumer_tombstones(group)
+        if not tombstones:
+            return
+        assert group.consumer is not None
+        try:
+            self.offsets.append(group.partition, tombstones)
+        except KafkaError as exc:
+            log.warning("consumer group %s: tombstoning its records failed: %s", group.group_id, exc)
+            return
+        group.consumer.written.clear()
 
     # OffsetCommit / OffsetFetch -----------------------------------------------------------------
     def commit_offsets(self, request: dict[str, Any], version: int) -> list[dict[str, Any]]:
@@ -1156,6 +1248,8 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} does not exist")
                 if not group.is_(GroupState.EMPTY) or not group.is_empty:
                     raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"group {group_id!r} is {group.state.value}")
+                if group.consumer is not None and group.consumer.members:
+                    raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"group {group_id!r} is {group.consumer.state_name}")
                 self._delete_group(group)
             except KafkaError as exc:
                 code = exc.code
@@ -1168,6 +1262,7 @@ class GroupCoordinator:
             (encode_offset_commit_key(group.group_id, topic, index), None) for topic, index in group.offsets
         ]
         records.append((encode_group_metadata_key(group.group_id), None))
+        records += self._consumer_tombstones(group)
         self.offsets.append(group.partition, records)
         group.offsets.clear()
         group.transition(GroupState.DEAD, self.clock_ms())
@@ -1237,6 +1332,7 @@ class GroupCoordinator:
                     and len(expired) == len(group.offsets))
             if dead:
                 records.append((encode_group_metadata_key(group.group_id), None))
+                records += self._consumer_tombstones(group)
             if not records:
                 continue
             try:
