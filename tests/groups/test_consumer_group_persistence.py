@@ -21,8 +21,9 @@ from pyk.coordinator.records import (
     encode_consumer_group_key,
 )
 from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
 from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
-from tests.groups.test_kip848_apis import describe
+from tests.groups.test_kip848_apis import commit, describe, heartbeat
 from tests.groups.test_persistence import read_offsets_topic
 from tests.groups.test_rebalance import Feeder, balanced, consumed_values, owned_by
 from tests.groups.test_wire import coordinator
@@ -149,3 +150,31 @@ def _described(b: Any, group: str) -> dict[str, Any] | None:
     with coordinator(b, group) as c:
         entry = describe(c, group)
     return entry if entry["error_code"] == ErrorCode.NONE else None
+
+
+def test_deleting_a_consumer_group_tombstones_its_records(gbroker: Any) -> None:
+    topic = unique_topic("kip848-del")
+    create_topic(gbroker.bootstrap, topic, partitions=1)
+    group = f"g-{topic}"
+    member = str(uuid.uuid4())
+    with coordinator(gbroker, group) as c:
+        joined = heartbeat(c, group, member, 0, topics=[topic])
+        assert joined["error_code"] == ErrorCode.NONE, joined
+        assert commit(c, group, topic, member, joined["member_epoch"], offset=3) == ErrorCode.NONE
+        deleted = c.call(ApiKey.DELETE_GROUPS, 2, {"groups_names": [group]})
+        assert deleted["results"][0]["error_code"] == ErrorCode.NON_EMPTY_GROUP  # it has a member
+        assert heartbeat(c, group, member, -1)["error_code"] == ErrorCode.NONE
+        # Left: the group is an empty consumer group (its offsets keep it).
+        assert describe(c, group)["group_state"] == "Empty"
+        deleted = c.call(ApiKey.DELETE_GROUPS, 2, {"groups_names": [group]})
+        assert deleted["results"][0]["error_code"] == ErrorCode.NONE
+        assert describe(c, group)["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND
+    last: dict[Any, Any] = {}
+    for _partition, key, value in read_offsets_topic(gbroker.bootstrap,
+                                                      int(GROUP_OVERRIDES["offsets.topic.num.partitions"])):
+        if getattr(key, "group", None) == group:
+            last[key] = value
+    consumer_keys = {k for k in last if isinstance(k, ConsumerGroupKey)}
+    # Every record type was written (3-8), and the last word on each is a tombstone.
+    assert {k.type for k in consumer_keys} == set(range(3, 9))
+    assert all(last[k] is None for k in last), {k: v for k, v in last.items() if v is not None}
