@@ -7,7 +7,9 @@ owns every one of its partitions, so the data plane takes no locks.
 
 Metadata is a read-only view (`MetadataView`) replaced by each snapshot from the orchestrator;
 admin changes are sent to the orchestrator with `control.call(...)` and return once every shard
-applied them.
+applied them.  Dynamic broker configs come the same way: the cluster default ("") and this
+shard's own node id apply here (`config` is the static settings under those layers), so a new
+log default reaches every topic without an override from the next snapshot on.
 
 Lifecycle: the first snapshot loads (recovers) the logs; `start()` waits for it and opens the
 listener; `stop()` closes the listener and every connection, flushes and closes the logs and
@@ -49,26 +51,24 @@ class Broker:
     """The broker of one shard (see module docstring for ownership and lifecycle)."""
 
     def __init__(self, config: ServerConfig, shard_index: int = 0, shard_count: int = 1) -> None:
-        self.config = config
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.base_node_id: int = config.node_id
         self.node_id: int = config.node_id + shard_index
-        self.log_defaults = LogConfig.from_server(config)
-        self.logs = LogManager([shard_dir(d, shard_index) for d in config.log_dirs], self.log_defaults)
+        self.logs = LogManager([shard_dir(d, shard_index) for d in config.log_dirs], LogConfig.from_server(config))
         self.metadata = MetadataView()
         self.control: ControlClient | None = None  # set by the shard entry point before start()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
         self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
-        self.admin = AdminManager(config, self.metadata, self.log_defaults, lambda: self.control)
-        host = ShardCoordinatorHost(config, self.node_id, self.metadata, self.replicas, self.admin, self._brokers)
+        self.admin = AdminManager(config, self.node_id, self.metadata, self.logs, lambda: self.control)
+        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers)
         self.groups = GroupCoordinator(host)  # consumer groups of the local __consumer_offsets partitions
         self.txn = TransactionCoordinator(host, self.groups)  # transactional ids of the local __transaction_state partitions
         self.groups.transactions = self.txn
         self.services = ShardServices(
-            config=config, node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
+            node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
             metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
             txn=self.txn, supported_apis=supported_versions(),
         )
@@ -80,6 +80,11 @@ class Broker:
         self._stopped = asyncio.Event()
         self._loaded = asyncio.Event()
 
+    @property
+    def config(self) -> ServerConfig:
+        """The effective settings: the static ones under the dynamic broker configs."""
+        return self.admin.config
+
     # Metadata snapshots ------------------------------------------------------------------------
     def apply_snapshot(self, version: int, snapshot: dict[str, Any]) -> None:
         """Makes this shard serve exactly the partitions the snapshot places on it.
@@ -89,6 +94,7 @@ class Broker:
         """
         old = self.metadata.topics
         self.metadata.replace(snapshot)
+        reconfigured = self.admin.apply_dynamic_configs(self.loop)
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
@@ -102,7 +108,7 @@ class Broker:
         for info in self.metadata.topics.values():
             config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
-            if previous is not None and previous.configs != info.configs:
+            if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)

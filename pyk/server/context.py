@@ -49,7 +49,6 @@ class RequestContext:
 class ShardServices:
     """A shard's services and identity as handlers use them (see module docstring)."""
 
-    config: ServerConfig
     node_id: int  # this shard's node
     base_node_id: int  # node.id: shard i is node base_node_id + i
     shard_count: int
@@ -60,6 +59,11 @@ class ShardServices:
     groups: GroupCoordinator
     txn: TransactionCoordinator
     supported_apis: list[tuple[int, int, int]]  # (api key, min, max): the ApiVersions answer
+
+    @property
+    def config(self) -> ServerConfig:
+        """The effective settings (they change with the dynamic broker configs)."""
+        return self.admin.config
 
     @property
     def node_ids(self) -> range:

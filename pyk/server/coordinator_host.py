@@ -14,9 +14,8 @@ from pyk.server.replica_manager import ReplicaManager
 
 
 class ShardCoordinatorHost:
-    def __init__(self, config: ServerConfig, node_id: int, metadata: MetadataView, replicas: ReplicaManager,
-                 admin: AdminManager, brokers: Callable[[], list[dict[str, Any]]]) -> None:
-        self._config = config
+    def __init__(self, admin: AdminManager, node_id: int, metadata: MetadataView, replicas: ReplicaManager,
+                 brokers: Callable[[], list[dict[str, Any]]]) -> None:
         self._node_id = node_id
         self._metadata = metadata
         self._replicas = replicas
@@ -25,7 +24,7 @@ class ShardCoordinatorHost:
 
     @property
     def config(self) -> ServerConfig:
-        return self._config
+        return self._admin.config
 
     @property
     def node_id(self) -> int:

@@ -1,5 +1,5 @@
 """Cluster metadata of a single node: topics, topic ids, partition counts, topic config overrides,
-the cluster id and the producer-id high-water mark.
+dynamic broker configs, the cluster id and the producer-id high-water mark.
 
 This is the control plane's only writer (the "embedded default": no ZooKeeper).  State lives in
 one JSON document in the first log directory, replaced atomically (write to a temp file, fsync,
@@ -78,6 +78,9 @@ class MetadataStore:
         self.shards = shards
         self.topics: dict[str, TopicInfo] = {}
         self.cluster_id = cluster_id or ""
+        # Dynamic broker configs (KIP-226) by resource name: "" is the cluster-wide default,
+        # "<node id>" one node's own; each maps Kafka key -> value text.
+        self.broker_configs: dict[str, dict[str, str]] = {}
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -99,6 +102,7 @@ class MetadataStore:
         self._producer_id_limit = self._next_producer_id = int(doc.get("producer_id_limit", 0))
         for name, t in doc.get("topics", {}).items():
             self.topics[name] = TopicInfo.from_doc(name, t)
+        self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
 
     def _save(self) -> None:
         doc = {
@@ -106,6 +110,7 @@ class MetadataStore:
             "cluster_id": self.cluster_id,
             "producer_id_limit": self._producer_id_limit,
             "topics": {t.name: t.to_doc() for t in self.topics.values()},
+            "broker_configs": self.broker_configs,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -196,10 +201,20 @@ class MetadataStore:
 
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
-        return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()}}
+        return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
+                "broker_configs": self.broker_configs}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
+        self._save()
+
+    def set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
+        """Replaces the dynamic configs of one BROKER resource ("" = cluster default); an empty
+        set removes the resource."""
+        if configs:
+            self.broker_configs[resource] = dict(configs)
+        else:
+            self.broker_configs.pop(resource, None)
         self._save()
 
     # Producer ids --------------------------------------------------------------------------
@@ -227,6 +242,7 @@ class MetadataView:
     def __init__(self) -> None:
         self.cluster_id = ""
         self.topics: dict[str, TopicInfo] = {}
+        self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
 
     def replace(self, snapshot: dict[str, object]) -> None:
@@ -235,6 +251,9 @@ class MetadataView:
         assert isinstance(topics, dict)
         self.topics = {name: TopicInfo.from_doc(name, doc) for name, doc in topics.items()}
         self._by_id = {t.topic_id: t for t in self.topics.values()}
+        broker_configs = snapshot.get("broker_configs", {})
+        assert isinstance(broker_configs, dict)
+        self.broker_configs = broker_configs
 
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)

@@ -224,6 +224,9 @@ class Orchestrator:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {args['name']!r} does not exist")
             store.set_configs(args["name"], args["configs"])
             return None
+        if op == "set_broker_configs":
+            store.set_broker_configs(args["resource"], args["configs"])
+            return None
         if op == "next_producer_id":
             return store.next_producer_id()
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control operation {op!r}")

@@ -239,9 +239,11 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         assert len(a["assignment"]["topic_partitions"][0]["partitions"]) == 4
         epoch = a["member_epoch"]
         # Commits: with the member epoch as the generation; stale epochs and strangers refused.
-        assert commit(c, "cg", 5, generation=epoch, member_id="a") == ErrorCode.NONE
-        assert commit(c, "cg", 6, generation=epoch + 1, member_id="a") == ErrorCode.STALE_MEMBER_EPOCH
-        assert commit(c, "cg", 6, generation=epoch, member_id="zz") == ErrorCode.UNKNOWN_MEMBER_ID
+        # (OffsetCommit v9: the first version a consumer-protocol member may use.)
+        assert commit(c, "cg", 5, generation=epoch, member_id="a", version=9) == ErrorCode.NONE
+        assert commit(c, "cg", 5, generation=epoch, member_id="a") == ErrorCode.UNSUPPORTED_VERSION
+        assert commit(c, "cg", 6, generation=epoch + 1, member_id="a", version=9) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit(c, "cg", 6, generation=epoch, member_id="zz", version=9) == ErrorCode.UNKNOWN_MEMBER_ID
         assert commit(c, "cg", 6) == ErrorCode.UNKNOWN_MEMBER_ID  # no member id while there are members
         # A classic member cannot join a consumer group with members, nor the reverse.
         assert (await join(c, "cg"))["error_code"] == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
@@ -296,5 +298,5 @@ def test_regex_subscription_follows_new_topics():
     with pytest.raises(KafkaError) as exc:
         g.heartbeat({"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
                      "topic_partitions": []}, lookup, lambda: "x", topic_names=lambda: names)
-    assert exc.value.code is ErrorCode.INVALID_REQUEST
+    assert exc.value.code is ErrorCode.INVALID_REGULAR_EXPRESSION
     assert "b" not in g.members
