@@ -1362,12 +1362,13 @@ class GroupCoordinator:
     def _expired_offsets(self, group: Group, now_ms: int) -> list[tuple[str, int]]:
         """KIP-211's rules (see the module docstring); explicit expire timestamps (OffsetCommit
         v2-v4 retention_time_ms) expire on their own schedule."""
+        subscribed: set[str]
         if group.consumer is not None and group.consumer.members:
             since_empty = -1
             subscribed = group.consumer.subscribed_topics()
         elif group.protocol_type is not None and group.is_(GroupState.EMPTY):
             since_empty = group.state_timestamp_ms
-            subscribed: set[str] = set()
+            subscribed = set()
         elif group.protocol_type == PROTOCOL_TYPE and group.is_(GroupState.STABLE) and group.subscribed_topics is not None:
             since_empty = -1
             subscribed = group.subscribed_topics

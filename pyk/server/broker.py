@@ -178,7 +178,7 @@ class Broker:
             for opt, key in ((socket.SO_SNDBUF, "socket.send.buffer.bytes"), (socket.SO_RCVBUF, "socket.receive.buffer.bytes")):
                 if self.config[key] > 0:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
-            assert self.loop is not None
+            assert self.loop is not None and self.engine is not None
             conn = Connection(
                 sock, "%s:%s" % addr[:2], self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"],
                 self.connections.discard, self.engine, self._read_buffer,

@@ -32,7 +32,7 @@ DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STAT
 _CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
 
 
-def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str, doc: str,
+def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str, doc: str | None,
            read_only: bool) -> dict[str, Any]:
     return {"name": name, "value": value, "read_only": read_only, "is_default": source == DEFAULT_CONFIG,
             "config_source": source, "is_sensitive": False, "synonyms": synonyms,
