@@ -336,9 +336,13 @@ def test_writeback_starts_in_whole_pages(log_dir: str, monkeypatch: pytest.Monke
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
     plog = open_log(log_dir, small_config(**{"segment.bytes": "100000000", "segment.writeback.bytes": "10000"}))
-    fill(plog, 200, records=10)
-    segment_module.WRITEBACK.submit(lambda: None).result()  # the queued requests have run
     active = plog.segments.active
+    for i in range(200):
+        plog.append(batch(10, ts=BASE_TS + i), BASE_TS + i)
+        # A request still in flight makes the next append skip (tested below); waiting for it
+        # here, as an idle disk would finish it, keeps every range within the bound.
+        if active.writeback is not None:
+            active.writeback.result()
     assert calls, "no writeback was started"
     assert all(fd == active.fd for fd, _, _ in calls)
     assert calls[0][1] == 0
@@ -352,6 +356,39 @@ def test_writeback_starts_in_whole_pages(log_dir: str, monkeypatch: pytest.Monke
     plog.close()
 
 
+def test_writeback_in_flight_makes_the_next_request_cover_more(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that is slow to take a request: appends meanwhile queue nothing more, and the
+    next request after it finished covers every whole page appended since."""
+    import threading
+
+    from pyk.log import segment as segment_module
+
+    calls: list[tuple[int, int]] = []
+    release = threading.Event()
+
+    def slow_writeback(fd: int, offset: int, n: int) -> None:
+        calls.append((offset, n))
+        release.wait(60)
+
+    monkeypatch.setattr(segment_module, "_start_writeback", slow_writeback)
+    plog = open_log(log_dir, small_config(**{"segment.bytes": "100000000", "segment.writeback.bytes": "10000"}))
+    active = plog.segments.active
+    while active.writeback is None:
+        fill(plog, 1, records=10)
+    first = active.writeback
+    fill(plog, 100, records=10)
+    assert active.writeback is first, "no second request while the first is in flight"
+    release.set()
+    first.result()
+    assert calls == [(0, calls[0][1])]
+    fill(plog, 1, records=10)
+    assert active.writeback is not first
+    active.writeback.result()
+    end = active.size & ~(segment_module._PAGE_SIZE - 1)
+    assert calls[1] == (calls[0][1], end - calls[0][1])
+    plog.close()
+
+
 def test_writeback_off(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from pyk.log import segment as segment_module
 
@@ -359,7 +396,7 @@ def test_writeback_off(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
     plog = open_log(log_dir, small_config(**{"segment.writeback.bytes": "0"}))
     fill(plog, 100, records=10)
-    segment_module.WRITEBACK.submit(lambda: None).result()
+    assert plog.segments.active.writeback is None, "no request was submitted"
     assert calls == []
     plog.close()
 
