@@ -1,5 +1,6 @@
-"""Source checks run as tests, so CI catches them: ruff over the Python code of the project, and
-the import structure of pyk (no import cycles, the broker's layers never import the tools)."""
+"""Source checks run as tests, so CI catches them: ruff over the Python code of the project,
+cython-lint over ext/, and the import structure of pyk (no import cycles, the broker's layers
+never import the tools)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from tests.helpers import REPO
 
 def test_ruff_is_clean() -> None:
     out = subprocess.run([sys.executable, "-m", "ruff", "check", "pyk", "tests", "bench"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_cython_lint_is_clean() -> None:
+    """ext/*.pyx, .pxd, .pxi in the style of [tool.cython-lint] (pyproject.toml)."""
+    lint = "import sys; from cython_lint.cython_lint import main; sys.exit(main())"  # no python -m entry
+    out = subprocess.run([sys.executable, "-c", lint, "ext"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
