@@ -26,6 +26,7 @@ cdef class BatchInfo:
     cdef readonly int32_t records_count           # number of records claimed by the header
 
     cdef void _fill(self, const uint8_t *p) noexcept
+
     # C callers: decode the header at p (61 readable bytes, checked by the caller).
     @staticmethod
     cdef BatchInfo new(const uint8_t *p)

@@ -33,8 +33,7 @@ cdef class OffsetMap:
     cdef readonly Py_ssize_t slots         # table capacity: a prime <= memory // 16
     cdef readonly Py_ssize_t max_entries   # slots * load factor: the map is full beyond it
     cdef readonly Py_ssize_t size          # distinct keys (hashes) stored
-    cdef public int64_t latest_offset      # offset of the last put (or batch end), -1 when empty;
-                                           # records past it are outside the map's range
+    cdef public int64_t latest_offset      # end of the map's range: last put (or batch end), -1 when empty
     cdef readonly int64_t probes           # slots visited by put/get since the last clear
 
     cdef Py_ssize_t _find(self, uint64_t hash) noexcept nogil

@@ -31,7 +31,7 @@ from libc.string cimport memcpy
 
 cdef int keyed_read(ReadCursor *c, KeyedRecord *rec) noexcept nogil:
     cdef ReadCursor r
-    cdef int32_t length, value_len, header_count, h
+    cdef int32_t length, value_len, header_count, _h
     cdef const uint8_t *body
     rec.start = c.ptr
     if cursor_read_varint(c, &length) < 0:
@@ -63,7 +63,7 @@ cdef int keyed_read(ReadCursor *c, KeyedRecord *rec) noexcept nogil:
         return -1
     if cursor_read_varint(&r, &header_count) < 0 or header_count < 0:
         return -1
-    for h in range(header_count):
+    for _h in range(header_count):
         if records_skip_bytes(&r, False) < 0 or records_skip_bytes(&r, True) < 0:
             return -1
     return 0 if r.remaining == 0 else -1
@@ -196,8 +196,8 @@ cdef class OffsetMap:
         cdef Py_ssize_t slots = self.slots
         cdef Py_ssize_t i = <Py_ssize_t>(hash % <uint64_t>slots)
         cdef Py_ssize_t step = 1 + <Py_ssize_t>((hash >> 32) % <uint64_t>(slots - 1))
-        cdef Py_ssize_t tries
-        for tries in range(slots):
+        cdef Py_ssize_t _tries
+        for _tries in range(slots):
             self.probes += 1
             if self.slots_[i].hash == hash or self.slots_[i].hash == 0:
                 return i
@@ -228,9 +228,9 @@ cdef class OffsetMap:
                           Py_ssize_t *put) noexcept nogil:
         """put_batch's walk: 0 complete, 1 map full, -1 malformed."""
         cdef KeyedRecord rec
-        cdef int32_t i
+        cdef int32_t _i
         cdef int64_t offset
-        for i in range(count):
+        for _i in range(count):
             if keyed_read(c, &rec) < 0:
                 return -1
             offset = base_offset + rec.offset_delta
@@ -424,8 +424,8 @@ cdef Py_ssize_t keyed_copy(ReadCursor *c, int32_t count, const uint8_t *keep, in
 
 cdef int keyed_count_null(ReadCursor *c, int32_t count, Py_ssize_t *nulls) noexcept nogil:
     cdef KeyedRecord rec
-    cdef int32_t i
-    for i in range(count):
+    cdef int32_t _i
+    for _i in range(count):
         if keyed_read(c, &rec) < 0:
             return -1
         if rec.key == NULL:

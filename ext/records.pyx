@@ -28,7 +28,7 @@
 cdef int records_walk(const uint8_t *p, Py_ssize_t n, int32_t count) noexcept nogil:
     cdef ReadCursor batch, rec
     cdef const uint8_t *body
-    cdef int32_t i, h, length, offset_delta, header_count
+    cdef int32_t i, _h, length, offset_delta, header_count
     cdef int64_t timestamp_delta
     cursor_init(&batch, p, n)
     for i in range(count):
@@ -51,7 +51,7 @@ cdef int records_walk(const uint8_t *p, Py_ssize_t n, int32_t count) noexcept no
             return ERR_INVALID_RECORD
         if cursor_read_varint(&rec, &header_count) < 0 or header_count < 0:
             return ERR_INVALID_RECORD
-        for h in range(header_count):
+        for _h in range(header_count):
             if records_skip_bytes(&rec, False) < 0:              # header key
                 return ERR_INVALID_RECORD
             if records_skip_bytes(&rec, True) < 0:               # header value

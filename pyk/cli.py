@@ -8,20 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from pyk import __version__
+from pyk.logsetup import setup_logging
 
 log = logging.getLogger("pyk")
-
-
-def setup_logging(level: str) -> None:
-    """One line per event on stderr, tagged with the process id (the orchestrator and each shard)."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ the due time (CLOCK_MONOTONIC ns), as in the raw client.
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import threading
 import time
@@ -27,9 +28,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from pyk.bench import generator
 from pyk.bench.batches import STAMP_SIZE, payloads
+from pyk.bench.phases import (
+    DEFAULT_PREFILL,
+    START_DELAY_S,
+    Outcome,
+    Progress,
+    end_e2e,
+    prefill,
+    tick_progress,
+)
 from pyk.bench.stats import CpuClock, Interval, Timeline
-from pyk.bench.workload import RAW_PRODUCER_PROPS, resolve
+from pyk.bench.workload import RAW_PRODUCER_PROPS, Workload, resolve
 from pyk.client import Cluster, PartitionInfo
 
 _STAMP = struct.Struct(">qq")
@@ -74,7 +85,7 @@ class _Ticks:
         return end
 
 
-def _producer_thread(w: Any, parts: list[PartitionInfo], ticks: _Ticks, t0_ns: int, stop_ns: int,
+def _producer_thread(w: Workload, parts: list[PartitionInfo], ticks: _Ticks, t0_ns: int, stop_ns: int,
                      stop: threading.Event) -> int:
     from confluent_kafka import KafkaException, Producer
 
@@ -146,8 +157,8 @@ def _producer_thread(w: Any, parts: list[PartitionInfo], ticks: _Ticks, t0_ns: i
     return sent
 
 
-def _consumer_thread(w: Any, parts: list[PartitionInfo], ticks: _Ticks, start: dict[int, int],
-                     state: Any, latency: bool) -> None:
+def _consumer_thread(w: Workload, parts: list[PartitionInfo], ticks: _Ticks, start: dict[int, int],
+                     state: generator.ConsumeState, latency: bool) -> None:
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
     conf = {"bootstrap.servers": w.bootstrap, "group.id": f"pyk-bench-{uuid.uuid4().hex[:8]}",
@@ -192,12 +203,8 @@ def _consumer_thread(w: Any, parts: list[PartitionInfo], ticks: _Ticks, start: d
         consumer.close()
 
 
-async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock: CpuClock | None) -> Any:
+async def run(w: Workload, cluster: Cluster, parts: list[PartitionInfo], broker_clock: CpuClock | None) -> Outcome:
     """The librdkafka version of runner._run_raw: same timelines, same Outcome."""
-    import os
-
-    from pyk.bench import generator, runner
-
     loop = asyncio.get_running_loop()
     me = os.getpid()
     ptimeline = Timeline(w.interval, broker_clock, CpuClock([me], children=False))
@@ -213,10 +220,10 @@ async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock
         earliest = await cluster.list_offsets(w.topic, parts, -2)
         latest = await cluster.list_offsets(w.topic, parts, -1)
         if sum(latest.values()) == sum(earliest.values()):
-            count = w.messages or runner.DEFAULT_PREFILL
+            count = w.messages or DEFAULT_PREFILL
             pprops, _ = resolve(w.producer_props, RAW_PRODUCER_PROPS)
             settings = generator.ProducerSettings.from_props(pprops, w.size, w.acks, w.codec)
-            await runner._prefill(cluster, w, parts, settings, count)
+            await prefill(cluster, w, parts, settings, count)
             notes.append(f"filled the empty topic with {count:,} messages first (raw producer)")
             latest = await cluster.list_offsets(w.topic, parts, -1)
         start = earliest if w.from_start else dict(latest)
@@ -225,10 +232,10 @@ async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock
 
     stop = threading.Event()
     # e2e: the consumer needs its assignment and first metadata round before the producer starts.
-    delay = runner.START_DELAY_S + (CONSUMER_START_S if w.mode == "e2e" else 0.0)
+    delay = START_DELAY_S + (CONSUMER_START_S if w.mode == "e2e" else 0.0)
     t0 = time.monotonic_ns() + int(delay * 1e9)
     stop_ns = t0 + int(w.duration * 1e9) if w.duration > 0 else 0
-    progress = runner.Progress(w.progress, "produce" if w.mode == "produce" else "consume")
+    progress = Progress(w.progress, "produce" if w.mode == "produce" else "consume")
     futures = []
     state = None
     producer_done = asyncio.Event()
@@ -248,7 +255,7 @@ async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock
 
         futures.append(loop.run_in_executor(None, consume))
         if w.mode == "e2e":
-            futures.append(asyncio.ensure_future(runner._end_e2e(producer_done, ptimeline, state, w.idle_timeout)))
+            futures.append(asyncio.ensure_future(end_e2e(producer_done, ptimeline, state, w.idle_timeout)))
 
     if w.mode != "consume":
         pticks = _Ticks(emitter(ptimeline), t0, w.interval)
@@ -264,7 +271,7 @@ async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock
 
         futures.append(loop.run_in_executor(None, produce))
 
-    ticker = asyncio.ensure_future(runner._progress(main, ptimeline, progress, t0, w, []))
+    ticker = asyncio.ensure_future(tick_progress(main, ptimeline, progress, t0, w))
     try:
         await asyncio.gather(*futures)
     finally:
@@ -283,4 +290,4 @@ async def run(w: Any, cluster: Cluster, parts: list[PartitionInfo], broker_clock
         extra["end_reached"] = all(state.offsets[p] >= e for p, e in latest.items())
     kind = {"produce": "produce->delivery report", "consume": "none", "e2e": "produce->consume"}[w.mode]
     result = main.total(w.mode, elapsed, w.warmup, kind, extra)
-    return runner.Outcome(w, result, main.rows(), ptimeline.rows() if ptimeline is not main else [], notes)
+    return Outcome(w, result, main.rows(), ptimeline.rows() if ptimeline is not main else [], notes)

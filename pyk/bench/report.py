@@ -1,6 +1,6 @@
 """What a bench run leaves behind: the table on stdout, the JSON file, the PNG plots.
 
-Owns the presentation of `runner.Outcome`s and sweep points; no measuring happens here.
+Owns the presentation of `phases.Outcome`s and sweep points; no measuring happens here.
 Plots use matplotlib (the `plot` extra) with the Agg backend, imported only when a plot is
 asked for, so `pyk bench` runs without it.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pyk.bench.runner import Outcome
+from pyk.bench.phases import Outcome
 
 COLUMNS = ("msgs/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "broker CPU", "client CPU", "errors")
 

@@ -13,6 +13,9 @@ of a sweep):
 * at the end: a `Result` for the run (e2e: the consumer's view, with produced/lost in `extra`)
   and the timeline for the plots.
 
+What the librdkafka client shares with it (prefill, e2e end, progress, `Outcome`) is in
+phases.py; this module only picks the client (`--client librdkafka` runs rdkafka.py).
+
 All processes of a run share CLOCK_MONOTONIC (one host), so ticks and latency stamps line up.
 """
 
@@ -21,39 +24,23 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import sys
 import time
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from pyk.bench import generator
-from pyk.bench.stats import CpuClock, Interval, Result, Tick, Timeline
+from pyk.bench.phases import (
+    DEFAULT_PREFILL,
+    START_DELAY_S,
+    Outcome,
+    Progress,
+    end_e2e,
+    prefill,
+    tick_progress,
+)
+from pyk.bench.stats import CpuClock, Interval, Timeline
 from pyk.bench.workload import RAW_CONSUMER_PROPS, RAW_PRODUCER_PROPS, Workload, resolve
 from pyk.client import Cluster, PartitionInfo
-
-START_DELAY_S = 0.1  # time between "go" and the first record, so every worker starts on the same tick
-DEFAULT_PREFILL = 1_000_000
-
-
-@dataclass
-class Outcome:
-    """A finished run: settings, totals, timeline, and the notes worth printing."""
-
-    workload: Workload
-    result: Result
-    timeline: list[Tick]
-    producer_timeline: list[Tick] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "workload": self.workload.describe(),
-            "result": self.result.to_json(),
-            "timeline": [t.__dict__ for t in self.timeline],
-            "producer_timeline": [t.__dict__ for t in self.producer_timeline],
-            "notes": self.notes,
-        }
 
 
 def run(w: Workload, broker_pids: list[int] | None = None) -> Outcome:
@@ -64,37 +51,6 @@ def run(w: Workload, broker_pids: list[int] | None = None) -> Outcome:
         return uvloop.run(_run(w, broker_pids or []))
     except ImportError:  # uvloop is a pyk dependency; plain asyncio where it cannot install
         return asyncio.run(_run(w, broker_pids or []))
-
-
-class Progress:
-    """One line per tick on stderr (rewritten in place on a terminal)."""
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled = enabled
-        self.label = label
-        self.tty = sys.stderr.isatty()
-
-    def show(self, tick: Tick, extra: str = "") -> None:
-        if not self.enabled:
-            return
-        lat = f"p50 {tick.p50_ms:7.2f} p99 {tick.p99_ms:7.2f} ms" if tick.p99_ms is not None else " " * 27
-        cpu = ""
-        if tick.broker_cpu_pct is not None:
-            cpu += f"  broker {tick.broker_cpu_pct:3.0f}%"
-        if tick.client_cpu_pct is not None:
-            cpu += f"  client {tick.client_cpu_pct:3.0f}%"
-        line = (f"[{tick.t:6.1f}s] {self.label:8s} {tick.msgs_per_s:12,.0f} msg/s {tick.mb_per_s:8.1f} MB/s  "
-                f"{lat}{cpu}{extra}")
-        if self.tty:
-            sys.stderr.write("\r" + line + "\x1b[K")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 async def _run(w: Workload, broker_pids: list[int]) -> Outcome:
@@ -138,7 +94,7 @@ async def _run_raw(w: Workload, cluster: Cluster, parts: list[PartitionInfo], br
         if sum(latest.values()) == sum(earliest.values()):
             count = w.messages or DEFAULT_PREFILL
             t = time.monotonic()
-            await _prefill(cluster, w, parts, psettings, count)
+            await prefill(cluster, w, parts, psettings, count)
             notes.append(f"filled the empty topic with {count:,} messages in {time.monotonic() - t:.1f} s first")
             latest = await cluster.list_offsets(w.topic, parts, -1)
         start = earliest if w.from_start else dict(latest)
@@ -227,9 +183,9 @@ async def _run_raw(w: Workload, cluster: Cluster, parts: list[PartitionInfo], br
 
         tasks.append(asyncio.ensure_future(consume_local()))
         if w.mode == "e2e":
-            tasks.append(asyncio.ensure_future(_end_e2e(producer_done, ptimeline, state, w.idle_timeout)))
+            tasks.append(asyncio.ensure_future(end_e2e(producer_done, ptimeline, state, w.idle_timeout)))
 
-    ticker = asyncio.ensure_future(_progress(main_timeline, ptimeline, progress, t0, w, tasks))
+    ticker = asyncio.ensure_future(tick_progress(main_timeline, ptimeline, progress, t0, w))
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -252,26 +208,6 @@ async def _run_raw(w: Workload, cluster: Cluster, parts: list[PartitionInfo], br
     result = main_timeline.total(w.mode, elapsed, w.warmup, kind, extra)
     return Outcome(w, result, main_timeline.rows(),
                    ptimeline.rows() if ptimeline is not main_timeline else [], notes)
-
-
-async def _progress(main: Timeline, producer: Timeline, progress: Progress, t0: int, w: Workload,
-                    tasks: list[asyncio.Future[Any]]) -> None:
-    """Samples CPU at every tick boundary and prints the last complete tick."""
-    k = 0
-    main.sample_cpu(0.0)
-    while True:
-        target = t0 + int((k + 1) * w.interval * 1e9)
-        await asyncio.sleep(max(target - time.monotonic_ns(), 0) / 1e9)
-        main.sample_cpu((k + 1) * w.interval)
-        await asyncio.sleep(min(0.05, w.interval / 4))  # let the workers' tick reports arrive
-        if progress.enabled:
-            row = main.row(k)  # one tick only: percentiles cost ~1.5 ms per histogram walk
-            if row is not None:
-                extra = ""
-                if producer is not main and k in producer.ticks:
-                    extra = f"  (produce {producer.ticks[k].records / w.interval:,.0f} msg/s)"
-                progress.show(row, extra)
-        k += 1
 
 
 async def _collect(pipes: list[Pipe], timeline: Timeline, done_ends: list[float], done: asyncio.Event) -> None:
@@ -307,27 +243,6 @@ async def _collect(pipes: list[Pipe], timeline: Timeline, done_ends: list[float]
         done.set()
     if errors:
         raise RuntimeError("producer worker failed: " + "; ".join(errors))
-
-
-async def _end_e2e(producer_done: asyncio.Event, producer: Timeline, state: generator.ConsumeState,
-                   idle_timeout: float) -> None:
-    """Once the producer ends, the consumer stops when it has everything or after idle_timeout
-    without new records."""
-    await producer_done.wait()
-    state.messages = max(sum(iv.records for iv in producer.ticks.values()), 1)
-    state.last_data_ns = max(state.last_data_ns, time.monotonic_ns())
-    state.idle_ns = int(idle_timeout * 1e9)
-
-
-async def _prefill(cluster: Cluster, w: Workload, parts: list[PartitionInfo],
-                   settings: generator.ProducerSettings, count: int) -> None:
-    """Writes `count` messages at full speed before a consume run (not measured)."""
-    t0 = time.monotonic_ns()
-    reporter = generator.Reporter(lambda k, end, iv: None, t0, 3600.0)
-    clock = generator.RecordClock(0.0, count, 0, t0)
-    acked = generator.ProducerSettings(**{**settings.__dict__, "acks": 1})
-    await generator.produce(cluster, w.topic, parts, w.connections, acked, w.size, clock, reporter,
-                            stamped=w.codec == 0)
 
 
 def _worker_main(w: Workload, parts: list[PartitionInfo], rate: float, messages: int, stamped: bool,

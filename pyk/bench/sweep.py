@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Callable
 
 from pyk.bench.localbroker import LocalBroker
-from pyk.bench.runner import Outcome, run
+from pyk.bench.phases import Outcome
+from pyk.bench.runner import run
 from pyk.bench.workload import CONSUMER_KEYS, PRODUCER_KEYS, SHARED_KEYS, Workload
 
 TARGETS = ("producer", "consumer", "topic", "broker")

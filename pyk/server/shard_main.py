@@ -17,8 +17,8 @@ import signal
 import socket
 import sys
 
-from pyk.cli import setup_logging
 from pyk.config import ServerConfig
+from pyk.logsetup import setup_logging
 from pyk.server.control import ControlClient, read_message
 
 log = logging.getLogger("pyk.shard")
