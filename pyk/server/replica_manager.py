@@ -179,8 +179,7 @@ class ReplicaManager:
         plog.on_stable_advance = self._on_stable_advance
         if group_commit_flushes:
             plog.on_flush_due = self._flush_due
-        # The log records the epoch in its leader-epoch-checkpoint with the first batch under it.
-        plog.leader_epoch = max(plog.leader_epoch, leader_epoch)
+        plog.become_leader(leader_epoch)
 
     def detach(self, topic: str, partition: int) -> None:
         """The partition is gone from this node: its log is deleted and its long polls answer."""
