@@ -337,7 +337,7 @@ def test_writeback_starts_in_whole_pages(log_dir: str, monkeypatch: pytest.Monke
     monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
     plog = open_log(log_dir, small_config(**{"segment.bytes": "100000000", "segment.writeback.bytes": "10000"}))
     fill(plog, 200, records=10)
-    segment_module.WRITEBACK.submit(lambda: None).result()  # the queued requests have run
+    plog.io.writeback.submit(lambda: None).result()  # the queued requests have run
     active = plog.segments.active
     assert calls, "no writeback was started"
     assert all(fd == active.fd for fd, _, _ in calls)
@@ -359,7 +359,7 @@ def test_writeback_off(log_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segment_module, "_start_writeback", lambda fd, offset, n: calls.append((fd, offset, n)))
     plog = open_log(log_dir, small_config(**{"segment.writeback.bytes": "0"}))
     fill(plog, 100, records=10)
-    segment_module.WRITEBACK.submit(lambda: None).result()
+    plog.io.writeback.submit(lambda: None).result()
     assert calls == []
     plog.close()
 
