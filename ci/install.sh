@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what pyk needs on Debian 12 (Python 3.11) and builds it in place; idempotent.
 #
-#   ci/install.sh          system packages, then `pip install -e .` (builds pyk._native)
-#   ci/install.sh --test   the same plus the test and bench extras (`pip install -e .[test,bench]`)
+#   ci/install.sh          system packages, then `pip install -e .[plot]` (builds pyk._native;
+#                          the plot extra lets `pyk bench --plot` draw)
+#   ci/install.sh --test   the same plus the test and bench extras (`pip install -e .[plot,test,bench]`)
 #
 # Run as root (apt-get).  Re-runs are fast: apt is skipped when every package is present, and
 # pip is skipped when nothing that goes into the build (setup.py, pyproject.toml, ext/) changed
@@ -12,10 +13,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-EXTRAS=""
+EXTRAS="[plot]"
+TEST=""
 case "${1:-}" in
     "") ;;
-    --test) EXTRAS="[test,bench]" ;;  # tests/bench runs pyk bench, which needs the bench extra
+    --test) EXTRAS="[plot,test,bench]"; TEST=1 ;;  # tests, and bench/micro's pytest-benchmark
     *) die "usage: ci/install.sh [--test]" ;;
 esac
 
@@ -26,7 +28,7 @@ esac
 # load generator of the benchmarks.
 PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev kcat librdkafka-dev)
 # Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
-[ -n "$EXTRAS" ] && PACKAGES+=(zookeeper burrow)
+[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then
@@ -111,7 +113,7 @@ TEST_STAMP=build/.pyk-install-test.stamp
 stamp_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$digest" ]; }
 
 if { stamp_is "$PLAIN_STAMP" || stamp_is "$TEST_STAMP"; } && native_ok 2>/dev/null; then
-    if [ -n "$EXTRAS" ] && ! stamp_is "$TEST_STAMP"; then
+    if [ -n "$TEST" ] && ! stamp_is "$TEST_STAMP"; then
         say "pip install -e .$EXTRAS (pyk._native is up to date)"
         "$PY" -m pip install -q -e ".$EXTRAS" || die "pip install -e .$EXTRAS failed (see above)"
         echo "$digest" >"$TEST_STAMP"
@@ -126,6 +128,6 @@ else
     "$PY" -m pip install -q -e ".$EXTRAS" || die "pip install -e .$EXTRAS failed (see above)"
     native_ok || die "pyk._native is not usable after the build (see above)"
     echo "$digest" >"$PLAIN_STAMP"
-    if [ -n "$EXTRAS" ]; then echo "$digest" >"$TEST_STAMP"; fi
+    if [ -n "$TEST" ]; then echo "$digest" >"$TEST_STAMP"; fi
 fi
 "$PY" -c 'import pyk._native as n; print("[pyk ci] pyk._native:", n.__file__)' >&2

@@ -202,8 +202,11 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False, Py_ssize_t m
     larger than max_message_bytes; INVALID_RECORD (87) several batches, bad count /
     lastOffsetDelta, unknown codec, or records that do not frame exactly.  Compressed
     batches get header and CRC checks only, unless deep: then the records section is
-    decompressed (CORRUPT_MESSAGE if that fails or would exceed max_decompressed >= 0 bytes,
-    a few KB of zstd can claim GBs) and its records walked too.
+    decompressed and its records walked too; CORRUPT_MESSAGE if it does not decompress,
+    MESSAGE_TOO_LARGE if its output would exceed max_decompressed >= 0 bytes (a few KB of
+    zstd can expand to GBs: decoding stops at the limit, having allocated no more than it).
+    The limit is checked as the output grows, so a stream that is both damaged and too
+    large may report either code.
     """
     cdef Py_buffer view
     cdef const uint8_t *p
@@ -233,8 +236,8 @@ def validate_batch(buf, int64_t max_message_bytes, bint deep=False, Py_ssize_t m
 cdef int batch_walk_compressed(const uint8_t *p, Py_ssize_t n, int compression,
                                Py_ssize_t max_decompressed) noexcept nogil:
     """Decompress the records section of the valid batch p[0:n] into this thread's scratch
-    buffer (no allocation once it is warm) and walk its records: a Kafka error code, or
-    CODECS_ERR_NOMEM."""
+    buffer (no allocation once it is warm) and walk its records: a Kafka error code
+    (MESSAGE_TOO_LARGE for output past max_decompressed), or CODECS_ERR_NOMEM."""
     cdef codecs_buf *out = codecs_scratch()
     cdef int rc
     if out == NULL:
@@ -243,8 +246,10 @@ cdef int batch_walk_compressed(const uint8_t *p, Py_ssize_t n, int compression,
                            SIZE_MAX if max_decompressed < 0 else <size_t>max_decompressed, out)
     if rc == CODECS_OK:
         rc = records_walk(out.data, <Py_ssize_t>out.len, hton_load_i32(p + BATCH_RECORDS_COUNT_OFFSET))
+    elif rc == CODECS_ERR_TOO_LARGE:
+        rc = ERR_MESSAGE_TOO_LARGE  # inflates past the limit (the caller tells it from max_message_bytes)
     elif rc != CODECS_ERR_NOMEM:
-        rc = ERR_CORRUPT_MESSAGE  # does not decompress, or inflates past the limit
+        rc = ERR_CORRUPT_MESSAGE  # does not decompress
     codecs_scratch_done()
     return rc
 

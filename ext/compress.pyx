@@ -64,11 +64,12 @@ def decompress(int codec, data, Py_ssize_t max_size=-1):
         PyBuffer_Release(&view)
 
 
-def recompress_batch(batch, int codec):
+def recompress_batch(batch, int codec, Py_ssize_t max_decompressed=-1):
     """A copy of the v2 batch at the start of `batch` with its records section re-encoded
     with codec (0 = uncompressed): batchLength, the codec bits and the CRC are rewritten,
     every other header field is kept.  ValueError for an incomplete or non-v2 batch, an
-    unknown codec or a records section that does not decompress."""
+    unknown codec, or a records section that does not decompress or whose output would
+    exceed max_decompressed >= 0 bytes (decoding stops there, see validate_batch)."""
     cdef Py_buffer view
     cdef const uint8_t *p
     cdef uint8_t *q
@@ -92,7 +93,7 @@ def recompress_batch(batch, int codec):
                                 <Py_ssize_t>(size - BATCH_HEADER_SIZE), -1)
         else:
             records = codec_run(True, current, p + BATCH_HEADER_SIZE,
-                                <Py_ssize_t>(size - BATCH_HEADER_SIZE), -1)
+                                <Py_ssize_t>(size - BATCH_HEADER_SIZE), max_decompressed)
             section = codec_run(False, codec, <const uint8_t *>PyBytes_AS_STRING(records),
                                 len(records), -1)
         records = None  # the decompressed copy is not needed any more

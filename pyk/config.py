@@ -6,6 +6,11 @@ existing `server.properties` works unchanged; keys pyk does not know are reporte
 (they may belong to a feature pyk does not have yet), while a known key with a bad value stops
 start-up with a message naming the key, the value and what was expected.
 
+Dynamic broker configs (KIP-226): the keys of `DYNAMIC_KEYS` may also be set at run time through
+AlterConfigs / IncrementalAlterConfigs on a BROKER resource, for one node or as the cluster-wide
+default.  Those layers are stored in the cluster metadata; `ServerConfig.with_dynamic` puts them
+on top of the static settings (per-node over cluster default over static over built-in default).
+
 Topic-level settings (segment.bytes, retention.ms, ...) are derived from these server keys by
 `pyk.log.config.LogConfig.from_server`; this module only knows server keys.
 """
@@ -13,16 +18,27 @@ Topic-level settings (segment.bytes, retention.ms, ...) are derived from these s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, one_of, parse_bool
+from pyk.configdef import (
+    INT_MAX,
+    LONG_MAX,
+    double_range,
+    int_range,
+    kafka_version,
+    one_of,
+    parse_bool,
+    warn_removed,
+)
 
 log = logging.getLogger("pyk.config")
 
-
+# Kafka's security protocols (SecurityProtocol.java) and the ones pyk serves today.
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used: start-up stops with this message."""
@@ -40,24 +56,43 @@ class Listener:
         return f"{self.name}://{self.host}:{self.port}"
 
 
+# Kafka's listener form (EndPoint.scala): a name of letters, digits and '_', then host (IPv6 in
+# brackets) and port.  Not urlsplit: a URL scheme may not contain '_' (SASL_PLAINTEXT).
+_LISTENER = re.compile(r"^([A-Za-z0-9_]+)://(\[[0-9A-Fa-f:.%]*\]|[^:/\[\]]*)(?::(\d*))?$")
+
+
 def parse_listeners(value: str) -> list[Listener]:
     """Parses `NAME://host:port[,NAME://host:port]`; an empty host means all interfaces."""
     out = []
     for item in (s.strip() for s in value.split(",")):
         if not item:
             continue
-        parts = urlsplit(item)
-        if not parts.scheme or "://" not in item:
+        match = _LISTENER.match(item)
+        if match is None:
             raise ValueError(f"expected NAME://host:port, found {item!r}")
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"bad port in {item!r}") from exc
+        name, host, port = match.groups()
         if port is None:
             raise ValueError(f"missing port in {item!r}")
-        out.append(Listener(parts.scheme.upper(), parts.hostname or "", port))
+        if not port or int(port) > 65535:
+            raise ValueError(f"bad port in {item!r}")
+        out.append(Listener(name.upper(), host.strip("[]"), int(port)))
     if not out:
         raise ValueError("at least one listener is required")
+    return out
+
+
+def _protocol_map(text: str) -> dict[str, str]:
+    """listener.security.protocol.map: `NAME:PROTOCOL[,NAME:PROTOCOL]`."""
+    out = {}
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        name, sep, protocol = item.partition(":")
+        protocol = protocol.strip().upper()
+        if not sep or not name.strip() or protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"expected NAME:PROTOCOL with PROTOCOL one of {', '.join(SECURITY_PROTOCOLS)}, "
+                             f"found {item!r}")
+        out[name.strip().upper()] = protocol
     return out
 
 
@@ -100,6 +135,8 @@ KEYS: dict[str, Key] = {
     for k in [
         _k("listeners", _listeners, "PLAINTEXT://127.0.0.1:9092", "Endpoints to accept connections on.", "list"),
         _k("advertised.listeners", _listeners, None, "Endpoints given to clients in Metadata (default: listeners).", "list"),
+        _k("listener.security.protocol.map", _protocol_map, ",".join(f"{p}:{p}" for p in SECURITY_PROTOCOLS),
+           "Security protocol of each listener name.", "string"),
         _k("node.id", int_range(0, INT_MAX), "1", "This broker's id in Metadata.", "int"),
         _k("broker.id", int_range(-1, INT_MAX), "-1", "Alias of node.id (ZooKeeper-mode name); -1 = use node.id.", "int"),
         _k("cluster.id", _str, None, "Cluster id; generated and kept in meta.properties when unset.", "string"),
@@ -150,8 +187,15 @@ KEYS: dict[str, Key] = {
         _k("log.message.timestamp.type", one_of("CreateTime", "LogAppendTime"), "CreateTime",
            "Whether the broker keeps producer timestamps or stamps its own.", "string"),
         _k("log.preallocate", parse_bool, "false", "Preallocate segment files.", "boolean"),
+        _k("log.message.format.version", kafka_version, "3.0-IV1",
+           "Removed in Kafka 4.0: accepted and ignored (every batch pyk writes is format v2).", "string"),
+        _k("log.message.downconversion.enable", parse_bool, "true",
+           "Removed in Kafka 4.0: accepted and ignored (pyk never down-converts fetches).", "boolean"),
         _k("compression.type", one_of(*_CODECS), "producer", "Codec stored on disk; producer keeps the client's.", "string"),
         _k("message.max.bytes", int_range(0, INT_MAX), "1048588", "Largest record batch accepted.", "int"),
+        _k("message.decompressed.max.bytes", _POS_LONG, None,
+           "pyk: largest decompressed records section of a produced batch; a batch that expands past it "
+           "is refused with CORRUPT_MESSAGE (default: socket.request.max.bytes).", "long"),
         _k("min.insync.replicas", _POS_INT, "1", "Replicas that must have a write for acks=all.", "int"),
         _k("num.shards", _POS_INT, None, "Worker processes, each pinned to a core and owning a group of partitions "
            "(default: the number of usable cores).", "int"),
@@ -206,6 +250,36 @@ KEYS: dict[str, Key] = {
 }
 
 
+# The keys that may be changed at run time on a BROKER resource, as in Kafka's DynamicBrokerConfig:
+# the primary server synonym of each topic key (DynamicLogConfig: ServerTopicConfigSynonyms'
+# first synonym; so log.retention.ms is dynamic but log.retention.hours is not), the cleaner's
+# (LogCleaner.ReconfigurableConfigs) and the thread pools' (DynamicThreadPool), restricted to the
+# keys pyk has.  pyk runs no thread pools for requests, so num.io.threads / num.network.threads /
+# num.recovery.threads.per.data.dir are stored and described only.
+DYNAMIC_KEYS = frozenset({
+    "log.segment.bytes", "log.roll.ms", "log.index.size.max.bytes", "log.flush.interval.messages",
+    "log.flush.interval.ms", "log.retention.bytes", "log.retention.ms", "message.max.bytes",
+    "log.index.interval.bytes", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms", "log.segment.delete.delay.ms", "log.cleaner.min.cleanable.ratio",
+    "log.cleanup.policy", "unclean.leader.election.enable", "min.insync.replicas", "compression.type",
+    "log.preallocate", "log.message.timestamp.type", "log.message.format.version",
+    "log.message.downconversion.enable", "log.segment.writeback.bytes",
+    "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
+    "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",
+    "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+})
+
+
+def check_dynamic(names: Iterable[str]) -> None:
+    """Refuses known keys that cannot change at run time (Kafka's ConfigException text).
+
+    Keys pyk does not know are accepted, as Kafka accepts custom broker configs (for plugins).
+    """
+    static = sorted(n for n in names if n in KEYS and n not in DYNAMIC_KEYS)
+    if static:
+        raise ConfigError(f"Cannot update these configs dynamically: Set({', '.join(static)})")
+
+
 def _read_properties(text: str) -> dict[str, str]:
     """Java .properties subset Kafka configs use: `key=value` / `key: value`, `#`/`!` comments,
     backslash line continuations."""
@@ -229,16 +303,22 @@ def _read_properties(text: str) -> dict[str, str]:
 class ServerConfig(Mapping[str, Any]):
     """Typed, validated server settings; a read-only mapping from Kafka key names to values.
 
-    Every known key is present (unset optional keys map to None).  Built once per process and
-    shared read-only, so worker processes may receive it pickled.
+    Every known key is present (unset optional keys map to None).  Immutable: the static settings
+    are built once per process; a change of the dynamic layers builds a new instance
+    (`with_dynamic`).  `raw` holds the static text (server.properties + --override),
+    `dynamic_default` / `dynamic_broker` the cluster-wide and per-node dynamic text.
     """
 
-    def __init__(self, raw: Mapping[str, str]) -> None:
+    def __init__(self, raw: Mapping[str, str], dynamic_default: Mapping[str, str] | None = None,
+                 dynamic_broker: Mapping[str, str] | None = None) -> None:
         self.raw = dict(raw)
+        self.dynamic_default = dict(dynamic_default or {})
+        self.dynamic_broker = dict(dynamic_broker or {})
         self.unknown = sorted(k for k in raw if k not in KEYS)
+        merged = {**self.raw, **self.dynamic_default, **self.dynamic_broker}
         values: dict[str, Any] = {}
         for name, key in KEYS.items():
-            text = raw.get(name, key.default)
+            text = merged.get(name, key.default)
             if text is None:
                 values[name] = None
                 continue
@@ -266,7 +346,20 @@ class ServerConfig(Mapping[str, Any]):
         config = cls(raw)
         for key in config.unknown:
             log.warning("unknown config key %s ignored", key)
+        warn_removed(config.raw, "server config")
         return config
+
+    def with_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> ServerConfig:
+        """These static settings under new dynamic layers; ConfigError if a value is invalid."""
+        return ServerConfig(self.raw, default, broker)
+
+    def text_of(self, name: str) -> str | None:
+        """The effective text of a key: per-node dynamic, cluster dynamic, static, default."""
+        for layer in (self.dynamic_broker, self.dynamic_default, self.raw):
+            if name in layer:
+                return layer[name]
+        key = KEYS.get(name)
+        return key.default if key is not None else None
 
     def _check(self) -> None:
         if self["broker.id"] >= 0 and "node.id" not in self.raw:
@@ -276,6 +369,17 @@ class ServerConfig(Mapping[str, Any]):
         names = [lst.name for lst in self.listeners]
         if len(set(names)) != len(names):
             raise ConfigError(f"listener names must be unique, found {names}")
+        protocols = self["listener.security.protocol.map"]
+        for lst in self.listeners:
+            # Kafka: a listener's name is looked up in listener.security.protocol.map, whose
+            # default maps each protocol name to itself (INTERNAL://... needs INTERNAL:PROTOCOL).
+            protocol = protocols.get(lst.name)
+            if protocol is None:
+                raise ConfigError(f"no security protocol for listener {lst}: {lst.name} is not in "
+                                  f"listener.security.protocol.map ({self.text_of('listener.security.protocol.map')})")
+            if protocol not in SUPPORTED_SECURITY_PROTOCOLS:
+                raise ConfigError(f"listener {lst} uses security protocol {protocol}, which pyk does not serve yet; "
+                                  f"supported: {', '.join(SUPPORTED_SECURITY_PROTOCOLS)}")
         if self["message.max.bytes"] > self["socket.request.max.bytes"]:
             raise ConfigError("message.max.bytes cannot exceed socket.request.max.bytes")
 
@@ -311,5 +415,9 @@ class ServerConfig(Mapping[str, Any]):
         return self["log.dirs"] or self["log.dir"]
 
     def source_of(self, key: str) -> str:
-        """STATIC_BROKER_CONFIG when set in the file/overrides, DEFAULT_CONFIG otherwise."""
+        """Where a key's effective value comes from: dynamic_broker, dynamic_default, static or default."""
+        if key in self.dynamic_broker:
+            return "dynamic_broker"
+        if key in self.dynamic_default:
+            return "dynamic_default"
         return "static" if key in self.raw else "default"

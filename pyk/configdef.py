@@ -7,7 +7,11 @@ Each parser takes the text of a value and returns the typed value, or raises Val
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterable
+
+log = logging.getLogger("pyk.config")
 
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -54,3 +58,28 @@ def one_of(*choices: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+_KAFKA_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?(-IV\d+)?$")
+
+
+def kafka_version(text: str) -> str:
+    """A Kafka release as `message.format.version` took it in Kafka 3.x (0.10.2, 2.8, 3.0-IV1)."""
+    value = text.strip()
+    if not _KAFKA_VERSION.match(value):
+        raise ValueError(f"expected a Kafka version such as 2.8 or 3.0-IV1, found {value!r}")
+    return value
+
+
+# Keys that Kafka 3.x accepted and Kafka 4.0 removed: the message format versions (KIP-724, formats
+# v0/v1 are gone) and the down-conversion switches (KIP-896, no fetch down-conversion any more).
+# Older tools and clients still set them, so pyk accepts them as no-ops instead of refusing them,
+# describes them with their Kafka 3.x defaults, and logs one warning line per key set.
+REMOVED_IN_KAFKA_4 = frozenset({"message.format.version", "message.downconversion.enable",
+                                "log.message.format.version", "log.message.downconversion.enable"})
+
+
+def warn_removed(names: Iterable[str], where: str) -> None:
+    """Logs one warning per removed key among `names` (`where`: what they were set on)."""
+    for name in sorted(set(names) & REMOVED_IN_KAFKA_4):
+        log.warning("%s: %s was removed in Kafka 4.0; pyk accepts it and ignores it (no-op)", where, name)

@@ -112,13 +112,13 @@ class BrokerFactory:
         self.brokers: list[BrokerProcess] = []
 
     def __call__(
-        self, start: bool = True, overrides: dict[str, Any] | None = None, **keys: Any
+        self, start: bool = True, overrides: dict[str, Any] | None = None, log_level: str = "INFO", **keys: Any
     ) -> BrokerProcess:
         """A new broker: `factory(message_max_bytes=3145728)` ('_' stands for '.') or `overrides={...}`."""
         conf = {k.replace("_", "."): _prop(v) for k, v in keys.items()}
         conf.update({k: _prop(v) for k, v in (overrides or {}).items()})
         shards = int(conf.pop("num.shards", TEST_SHARDS))
-        b = BrokerProcess(Path(self._tmp.mktemp("pyk-broker")), conf, shards=shards)
+        b = BrokerProcess(Path(self._tmp.mktemp("pyk-broker")), conf, shards=shards, log_level=log_level)
         self.brokers.append(b)
         return b.start() if start else b
 

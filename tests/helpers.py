@@ -136,6 +136,7 @@ class BrokerProcess:
     shards: int = TEST_SHARDS
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the process
+    log_level: str = "INFO"  # DEBUG for a test that waits for a debug line (fetch parked, cleaner idle)
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
@@ -163,7 +164,7 @@ class BrokerProcess:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "pyk", "serve",
+            sys.executable, "-m", "pyk", "--log-level", self.log_level, "serve",
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "--override", f"log.dirs={self.log_dir}",
             "--override", f"num.shards={self.shards}",

@@ -381,6 +381,14 @@ static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out, codecs_
             break;
         }
     }
+    /* A frame whose header declares no (or a false) content size is decoded through the
+     * context's own window buffer, sized by the frame's window (up to zstd's default limit
+     * of 2^27 bytes) and filled as far as the output got: after a bomb that is megabytes the
+     * thread would keep, so a context grown past what the scratch keeps is dropped. */
+    if (ZSTD_sizeof_DCtx(dctx) > CODECS_SCRATCH_KEEP) {
+        ZSTD_freeDCtx(dctx);
+        tls->zstd = NULL;
+    }
     return rc;
 }
 

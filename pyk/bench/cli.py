@@ -1,14 +1,5 @@
-"""`pyk bench produce|consume|e2e|sweep`: argument parsing and the command's flow.
-
-`pyk/cli.py` hands the `bench` subcommand to `add_parser` / `run` here.  Exit codes: 0 done,
-2 bad arguments, 1 the run failed (broker unreachable, every request failed, ...).
-
-    pyk bench produce --bootstrap 127.0.0.1:9092 -s 100 -p 8 --acks 1 -d 10 --json out.json --plot out.png
-    pyk bench consume --topic T                      (reads T from the start; fills it first if empty)
-    pyk bench e2e -r 10000 -Y fetch.wait.max.ms=10
-    pyk bench sweep --sweep linger.ms=0,1,5,20 --workload e2e -r 50000 --client librdkafka --plot s.png
-    pyk bench sweep --sweep log.flush.interval.messages=1,100,10000 --start-broker --acks all
-"""
+"""`pyk bench`: argument parsing and the command's flow (exit codes: 0 done, 2 bad arguments,
+1 the run failed).  DESCRIPTION is what `pyk bench --help` shows users."""
 
 from __future__ import annotations
 
@@ -18,6 +9,25 @@ import uuid
 from typing import Any
 
 from pyk.bench.workload import CLIENTS, Workload, parse_props
+
+DESCRIPTION = """\
+Benchmark any Kafka-protocol broker (pyk, Apache Kafka, ...): throughput, latency percentiles,
+broker and client CPU, as a table, JSON (--json) or plots (--plot).
+
+Defaults: bootstrap 127.0.0.1:9092, a new topic with 1 partition, 100-byte values, 10 seconds,
+the built-in pipelined client (--client librdkafka for confluent-kafka's behaviour).
+
+examples:
+  pyk bench produce -s 100 -p 8 --acks 1 -d 10
+  pyk bench produce --client librdkafka --codec lz4 --json out.json --plot out.png
+  pyk bench consume --topic orders
+  pyk bench e2e -r 10000 -Y fetch.wait.max.ms=10
+  pyk bench sweep --sweep linger.ms=0,1,5,20 --workload e2e -r 50000 --client librdkafka
+  pyk bench sweep --sweep log.flush.interval.messages=1,100,10000 --start-broker --acks all
+
+`pyk bench MODE --help` lists every option of a mode.
+"""
+PLOT_NEEDS = "--plot needs matplotlib: pip install 'pyk[plot]'"
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -62,7 +72,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Adds `bench` and its subcommands to the `pyk` subparsers."""
     bench = sub.add_parser("bench", help="benchmark a Kafka-protocol broker (produce, consume, e2e, sweep)",
-                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     modes = bench.add_subparsers(dest="bench_mode", required=True)
     for mode, text in (("produce", "produce as fast as possible or at --rate; latency = due -> acknowledged"),
                        ("consume", "read a topic from the start (filled first if empty); msgs/s"),
@@ -118,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         broker_overrides = parse_props(args.broker_override, "--broker-override")
     except ValueError as exc:
         print(f"pyk bench: {exc}", file=sys.stderr)
+        return 2
+    if args.plot and not report.can_plot():
+        print(f"pyk bench: {PLOT_NEEDS}", file=sys.stderr)
         return 2
 
     broker = None

@@ -1,12 +1,13 @@
 """What a bench run leaves behind: the table on stdout, the JSON file, the PNG plots.
 
 Owns the presentation of `runner.Outcome`s and sweep points; no measuring happens here.
-Plots use matplotlib (the `bench` extra) with the Agg backend, imported only when a plot is
+Plots use matplotlib (the `plot` extra) with the Agg backend, imported only when a plot is
 asked for, so `pyk bench` runs without it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,11 @@ def print_outcome(outcome: Outcome, out: TextIO) -> None:
 
 def write_json(path: str, data: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def can_plot() -> bool:
+    """matplotlib is the optional `plot` extra; checked before a run, not after it."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _pyplot() -> Any:

@@ -1,4 +1,4 @@
-"""pyk.coordinator: consumer groups (the classic group protocol) and their committed offsets.
+"""pyk.coordinator: consumer groups (classic and KIP-848 protocols) and their committed offsets.
 
 Modules, top to bottom:
   * coordinator.py      GroupCoordinator: the group APIs, the rebalance state machine's driver,
@@ -7,7 +7,9 @@ Modules, top to bottom:
   * offsets.py          OffsetManager: `__consumer_offsets` (placement of groups on partitions,
                         appends, start-up load);
   * records.py          Kafka's record schemas for that topic (OffsetCommitKey/Value,
-                        GroupMetadataKey/Value);
+                        GroupMetadataKey/Value, the KIP-848 ConsumerGroup*Key/Value);
+  * consumer_group.py   a KIP-848 (consumer-protocol) group's epochs, assignor and reconciliation;
+  * consumer_group_records.py  such a group as its records, and back (restart without rejoin);
   * batch.py            the record batches the coordinator writes and reads back;
   * consumer_protocol.py  the consumer protocol's subscription and assignment encodings;
   * transaction.py      TransactionCoordinator (KIP-98): transactional ids, their state machine,

@@ -22,7 +22,8 @@ UNRELEASED_PARTITIONS until then).  So a partition moving from A to B is never o
 B gets it only after A's heartbeat shows that A no longer owns it.
 
 Subscriptions are topic names, a regular expression (v1+; Python `re`, matched against the
-whole name of every non-internal topic, re-resolved at each heartbeat), or both.
+whole name of every non-internal topic, re-resolved at each heartbeat), or both.  A pattern that
+does not compile is refused with INVALID_REGULAR_EXPRESSION and changes nothing.
 
 Static members (instance id): leaving with epoch -2 keeps the member, and its partitions, in
 the group until its session expires; a member joining with the same instance id takes them
@@ -36,8 +37,8 @@ With identical subscriptions the counts differ by at most one; with different su
 it balances greedily (fewest partitions first, ties by member id) and makes no promise.
 
 This module is pure state: no timers, no I/O, no clock.  The GroupCoordinator owns session
-and revocation timers, looks topics up, and persists nothing of this yet (members rejoin a
-restarted coordinator with epoch 0; committed offsets are what survives).
+and revocation timers, looks topics up, and persists the state as Kafka's consumer-group
+records (consumer_group_records.py), so members resume a restarted coordinator where they were.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
+from pyk.coordinator.records import ConsumerGroupKey
 from pyk.errors import ErrorCode, KafkaError
 
 LEAVE_EPOCH = -1
 STATIC_LEAVE_EPOCH = -2
 JOIN_EPOCH = 0
 ASSIGNORS = ("uniform", "range")
+CONSUMER_MEMBER_TYPE = 1  # ConsumerGroupDescribe v1 (KIP-1099): 0 classic, 1 consumer protocol
 
 Partitions = dict[uuid.UUID, frozenset[int]]  # topic id -> partition indexes
 TopicLookup = Callable[[str], "tuple[uuid.UUID, int] | None"]  # name -> (topic id, partition count)
@@ -146,6 +149,9 @@ class ConsumerGroup:
         # name -> (topic id, partitions) of every subscribed topic, as of the last heartbeat:
         # a change (topic created, deleted, grown) bumps the group epoch.
         self.topology: dict[str, tuple[uuid.UUID, int] | None] = {}
+        # The group's records as last written to __consumer_offsets (record key -> value bytes),
+        # kept by the coordinator so a state change writes only the records it changed.
+        self.written: dict[ConsumerGroupKey, bytes] = {}
 
     # State ----------------------------------------------------------------------------------
     @property
@@ -162,6 +168,30 @@ class ConsumerGroup:
 
     def subscribed_topics(self) -> set[str]:
         return {name for m in self.members.values() for name in m.topics}
+
+    def topic_names(self) -> dict[uuid.UUID, str]:
+        """topic id -> name of every subscribed topic that exists (as of the last heartbeat)."""
+        return {found[0]: name for name, found in self.topology.items() if found is not None}
+
+    def describe(self) -> dict[str, Any]:
+        """The group in ConsumerGroupDescribe's shape (error and authorization fields aside)."""
+        names = self.topic_names()
+
+        def assignment(parts: Partitions) -> dict[str, Any]:
+            return {"topic_partitions": [{"topic_id": t["topic_id"], "topic_name": names[t["topic_id"]],
+                                          "partitions": t["partitions"]}
+                                         for t in to_wire(parts) if t["topic_id"] in names]}
+
+        return {"group_id": self.group_id, "group_state": self.state_name, "group_epoch": self.group_epoch,
+                "assignment_epoch": self.assignment_epoch, "assignor_name": ASSIGNORS[0],
+                "members": [{"member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id,
+                             "member_epoch": m.epoch, "client_id": m.client_id, "client_host": m.client_host,
+                             "subscribed_topic_names": list(m.subscribed),
+                             "subscribed_topic_regex": m.regex.pattern if m.regex is not None else None,
+                             "assignment": assignment(m.assigned),
+                             "target_assignment": assignment(self.target.get(m.member_id, {})),
+                             "member_type": CONSUMER_MEMBER_TYPE}
+                            for m in self.members.values()]}
 
     def _bump(self) -> None:
         self.group_epoch += 1
@@ -192,7 +222,10 @@ class ConsumerGroup:
             try:
                 re.compile(regex)
             except re.error as exc:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"invalid regular expression {regex!r}: {exc}") from None
+                # Kafka's throwIfRegularExpressionIsInvalid (RE2/J syntax there; see
+                # docs/compatibility.md for where Python's re differs).
+                raise KafkaError(ErrorCode.INVALID_REGULAR_EXPRESSION,
+                                 f"SubscribedTopicRegex `{regex}` is not a valid regular expression: {exc}") from None
 
         if epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
             return self._leave(member_id, instance_id, epoch, removed), None, removed

@@ -26,16 +26,20 @@ half in Kafka 3.7+), because the clients' state machines were written against it
     (offsets.retention.minutes, KIP-211: an empty group's offsets expire once it has been
     empty that long; a stable consumer group's offsets of topics it no longer subscribes to
     expire that long after their last commit; a group with no offsets left is deleted);
-  * ListGroups, DescribeGroups, DeleteGroups, OffsetDelete;
+  * ListGroups, DescribeGroups, ConsumerGroupDescribe (KIP-848 groups only), DeleteGroups,
+    OffsetDelete;
   * the consumer protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment): the
     state and reconciliation live in consumer_group.py; this class places the group, looks its
     topics up, runs each member's session (group.consumer.session.timeout.ms) and revocation
-    (the member's rebalance timeout) timer, and fences OffsetCommit by member epoch.  A group
+    (the member's rebalance timeout) timer, and fences OffsetCommit / OffsetFetch (v9+) by member
+    epoch.  A group
     is classic or consumer, never both: a classic JoinGroup is refused with
     INCONSISTENT_GROUP_PROTOCOL while a consumer group has members, a heartbeat for a classic
-    group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  Consumer
-    groups' membership is not persisted: after a coordinator restart their members rejoin
-    (UNKNOWN_MEMBER_ID, then epoch 0) and resume from their committed offsets.
+    group with members gets GROUP_ID_NOT_FOUND, and an emptied group may switch.  A consumer
+    group's state is written to `__consumer_offsets` as Kafka's consumer-group records after
+    every change (only the records that changed; consumer_group_records.py) and replayed at
+    load: after a coordinator restart each member carries on at its epoch and assignment, and
+    one that does not come back expires with its session timeout.
 
 Timers run on the event loop: one per member (its heartbeat deadline, re-armed lazily so a
 heartbeat only moves a number), one per group for the join phase and one for the sync phase,
@@ -55,13 +59,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
+from pyk.coordinator.consumer_group_records import group_records, restore_group
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, encode_assignment, encode_subscription
 from pyk.coordinator.group import Group, GroupState, Member, Protocols
 from pyk.coordinator.offsets import OFFSETS_TOPIC, OffsetManager
 from pyk.coordinator.records import (
+    CONSUMER_GROUP_MEMBER_RECORDS,
+    ConsumerGroupKey,
+    ConsumerGroupValue,
     GroupMetadataValue,
     MemberMetadata,
     OffsetAndMetadata,
+    encode_consumer_group_key,
     encode_group_metadata_key,
     encode_group_metadata_value,
     encode_offset_commit_key,
@@ -129,6 +138,9 @@ class GroupCoordinator:
         self.consumer_max_size: int = config["group.consumer.max.size"]
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retention_timer: asyncio.TimerHandle | None = None
+        # (group, member) of consumer-protocol members loaded at start-up that have not
+        # heartbeated since: their first heartbeat is logged (a resumed member, not a rejoin).
+        self._loaded_members: set[tuple[str, str]] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -145,6 +157,11 @@ class GroupCoordinator:
                 if group is None:  # offsets only: a consumer that commits without joining
                     group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
                 group.offsets.update(group_offsets)
+            for group_id, consumer_records in loaded.consumer_groups.items():
+                group = self.groups.get(group_id)
+                if group is None:
+                    group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+                self._restore_consumer_group(group, consumer_records)
             for producer_id, by_group in loaded.pending.items():  # transactions still open
                 for group_id, group_offsets in by_group.items():
                     group = self.groups.get(group_id)
@@ -174,6 +191,19 @@ class GroupCoordinator:
                 _complete(member.join_future, _join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
                 _complete(member.sync_future, _sync_error(ErrorCode.NOT_COORDINATOR))
                 member.join_future = member.sync_future = None
+
+    def _restore_consumer_group(self, group: Group, records: dict[ConsumerGroupKey, ConsumerGroupValue]) -> None:
+        """A KIP-848 group as its records left it; each member gets a full session from now to
+        heartbeat (with its member id and epoch it simply carries on)."""
+        consumer = group.consumer = restore_group(group.group_id, records, self.consumer_max_size)
+        # What is on disk: the loaded records (a stray one is tombstoned with the group), as the
+        # current state encodes them, so an unchanged group writes nothing at its next heartbeat.
+        consumer.written = {key: b"" for key in records} | group_records(consumer)
+        for member in consumer.members.values():
+            self._arm_consumer_timer(group, member)
+            self._loaded_members.add((group.group_id, member.member_id))
+        log.info("consumer group %s loaded: group epoch %d, %d members", group.group_id, consumer.group_epoch,
+                 len(consumer.members))
 
     def _restore_group(self, group_id: str, partition: int, value: GroupMetadataValue) -> Group:
         """A group as its last GroupMetadataValue left it: Empty, or Stable with its members,
@@ -257,6 +287,7 @@ class GroupCoordinator:
                 return _join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
             group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
         if group.consumer is not None and not group.consumer.members:
+            self._drop_consumer_records(group)
             group.consumer = None  # an emptied consumer-protocol group turns classic again
         assert self.loop is not None
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
@@ -688,7 +719,7 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} is a classic group")
                 group.consumer = ConsumerGroup(group_id, self.consumer_max_size)
             consumer = group.consumer
-            before = consumer.state_name
+            before, assignment_epoch = consumer.state_name, consumer.assignment_epoch
             body, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
                                                        client_id, client_host, self._regex_candidates)
         except KafkaError as exc:
@@ -699,8 +730,17 @@ class GroupCoordinator:
                     "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
         for old in removed:
             self._cancel_consumer_timer(old)
+            self._loaded_members.discard((group_id, old.member_id))
+        # Every member's target when the assignment was recomputed, else only this member's records.
+        self._store_consumer_group(group, None if consumer.assignment_epoch != assignment_epoch
+                                   else [body["member_id"]], removed)
         if member is not None:
             self._arm_consumer_timer(group, member)
+            if (group_id, member.member_id) in self._loaded_members:
+                self._loaded_members.discard((group_id, member.member_id))
+                if request["member_epoch"] > 0:
+                    log.info("consumer group %s: member %s resumed at epoch %d after the group was loaded",
+                             group_id, member.member_id, member.epoch)
         elif not consumer.members:
             self._forget_if_unused(group)
         after = consumer.state_name
@@ -755,6 +795,8 @@ class GroupCoordinator:
         log.info("consumer group %s: member %s%s fenced: %s", group.group_id, member.member_id,
                  f" ({member.instance_id})" if member.instance_id is not None else "", why)
         consumer.remove(member.member_id)
+        self._loaded_members.discard((group.group_id, member.member_id))
+        self._store_consumer_group(group, [], [member])
         if not consumer.members:
             self._forget_if_unused(group)
 
@@ -823,7 +865,9 @@ class GroupCoordinator:
     def _forget_if_unused(self, group: Group) -> None:
         """A group that a failed join created and nothing refers to is not kept (never written)."""
         if (group.is_(GroupState.EMPTY) and group.generation == 0 and group.is_empty and not group.offsets
-                and not group.pending_txn_offsets and self.groups.get(group.group_id) is group):
+                and not group.pending_txn_offsets and (group.consumer is None or not group.consumer.members)
+                and self.groups.get(group.group_id) is group):
+            self._drop_consumer_records(group)
             self._cancel_group_timers(group)
             del self.groups[group.group_id]
 
@@ -842,6 +886,56 @@ class GroupCoordinator:
         self.offsets.append(group.partition, [(encode_group_metadata_key(group.group_id),
                                                encode_group_metadata_value(value))])
 
+    def _store_consumer_group(self, group: Group, member_ids: list[str] | None,
+                              removed: list[ConsumerMember]) -> None:
+        """Writes the consumer-protocol records that changed: the group's own, those of
+        `member_ids` (every member when None), and tombstones for the `removed` members.
+
+        A failed write is logged, not answered: the in-memory state stays authoritative and the
+        next change writes whatever differs from disk (a restart before then loses the change,
+        and the member is fenced back to a rejoin, as when nothing was persisted)."""
+        consumer = group.consumer
+        if consumer is None:
+            return
+        current: dict[ConsumerGroupKey, bytes | None] = dict(group_records(consumer, member_ids))
+        for m in removed:
+            if m.member_id not in consumer.members:
+                for record_type in CONSUMER_GROUP_MEMBER_RECORDS:
+                    current[ConsumerGroupKey(record_type, group.group_id, m.member_id)] = None
+        changed = [(key, value) for key, value in current.items() if consumer.written.get(key) != value]
+        if not changed:
+            return
+        try:
+            self.offsets.append(group.partition, [(encode_consumer_group_key(k), v) for k, v in changed])
+        except KafkaError as exc:
+            log.warning("consumer group %s: writing %d records failed: %s", group.group_id, len(changed), exc)
+            return
+        for key, value in changed:
+            if value is None:
+                consumer.written.pop(key, None)
+            else:
+                consumer.written[key] = value
+
+    @staticmethod
+    def _consumer_tombstones(group: Group) -> list[tuple[bytes, bytes | None]]:
+        """Tombstones for every consumer-protocol record the group has on disk."""
+        if group.consumer is None:
+            return []
+        return [(encode_consumer_group_key(key), None) for key in group.consumer.written]
+
+    def _drop_consumer_records(self, group: Group) -> None:
+        """The group stops being a consumer-protocol group: its records are tombstoned."""
+        tombstones = self._consumer_tombstones(group)
+        if not tombstones:
+            return
+        assert group.consumer is not None
+        try:
+            self.offsets.append(group.partition, tombstones)
+        except KafkaError as exc:
+            log.warning("consumer group %s: tombstoning its records failed: %s", group.group_id, exc)
+            return
+        group.consumer.written.clear()
+
     # OffsetCommit / OffsetFetch -----------------------------------------------------------------
     def commit_offsets(self, request: dict[str, Any], version: int) -> list[dict[str, Any]]:
         """OffsetCommit: the response's topics list (an error code per partition)."""
@@ -859,7 +953,7 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.ILLEGAL_GENERATION, f"group {group_id!r} does not exist")
                 group = Group(group_id, partition, self.clock_ms())
             else:
-                self._validate_offset_commit(group, member_id, instance_id, generation)
+                self._validate_offset_commit(group, member_id, instance_id, generation, version)
         except KafkaError as exc:
             return _partition_errors(topics, exc.code)
         now = self.clock_ms()
@@ -919,17 +1013,27 @@ class GroupCoordinator:
         return results, records, pending
 
     @staticmethod
-    def _validate_offset_commit(group: Group, member_id: str, instance_id: str | None, generation: int) -> None:
+    def _validate_offset_commit(group: Group, member_id: str, instance_id: str | None, generation: int,
+                                version: int | None = None) -> None:
         """Kafka's validateOffsetCommit: members commit with their generation; anyone may commit
-        without one (generation -1, no member id) while the group has no members."""
+        without one (generation -1, no member id) while the group has no members.  `version` is
+        the OffsetCommit version, None for a TxnOffsetCommit."""
         if group.is_(GroupState.DEAD):
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
         if group.consumer is not None and (group.consumer.members or member_id != UNKNOWN_MEMBER_ID):
-            # A consumer-protocol member commits with its member epoch as the generation
-            # (OffsetCommit before v9); Kafka's answer to a stale epoch is STALE_MEMBER_EPOCH.
+            # A consumer-protocol (KIP-848) member commits with its member epoch in the
+            # generation field (ConsumerGroup.validateOffsetCommit): an unknown member is
+            # UNKNOWN_MEMBER_ID, any other epoch than its current one STALE_MEMBER_EPOCH (it
+            # retries once its heartbeat has brought the new epoch), and a plain commit older
+            # than v9 UNSUPPORTED_VERSION (v9 is the first a KIP-848 member may use).
+            if generation < 0 and not group.consumer.members:
+                return
             cmember = group.consumer.members.get(member_id)
             if cmember is None:
                 raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id!r} is not in the group")
+            if version is not None and version < 9:
+                raise KafkaError(ErrorCode.UNSUPPORTED_VERSION,
+                                 f"OffsetCommit v{version}: members of consumer-protocol groups need v9 or above")
             if generation != cmember.epoch:
                 raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
                                  f"commit with epoch {generation}, the member is at {cmember.epoch}")
@@ -944,18 +1048,27 @@ class GroupCoordinator:
         if group.is_(GroupState.COMPLETING_REBALANCE):
             raise KafkaError(ErrorCode.REBALANCE_IN_PROGRESS, "the group is waiting for its assignment")
 
-    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None,
-                      require_stable: bool = False) -> tuple[ErrorCode, list[dict[str, Any]]]:
+    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None, require_stable: bool = False,
+                      member_id: str | None = None, member_epoch: int = -1) -> tuple[ErrorCode, list[dict[str, Any]]]:
         """OffsetFetch for one group: (group error, topics); topics None means every committed one.
 
         A partition with transactional offsets awaiting their marker reports its last committed
         offset, or UNSTABLE_OFFSET_COMMIT when the client asks for stable offsets only (KIP-447:
-        the consumer retries until the transaction is over)."""
+        the consumer retries until the transaction is over).  A member of a consumer-protocol
+        group names itself (v9+) and is checked as for a commit (Kafka's validateOffsetFetch);
+        no member id and epoch -1 is an admin client or a classic consumer: not checked."""
         try:
             self._check_local(group_id)
+            group = self.groups.get(group_id)
+            if group is not None and group.consumer is not None and (member_id or member_epoch >= 0):
+                cmember = group.consumer.members.get(member_id or "")
+                if cmember is None:
+                    raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id!r} is not in the group")
+                if member_epoch != cmember.epoch:
+                    raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
+                                     f"fetch with epoch {member_epoch}, the member is at {cmember.epoch}")
         except KafkaError as exc:
             return exc.code, []
-        group = self.groups.get(group_id)
         committed = group.offsets if group is not None else {}
         unstable: set[tuple[str, int]] = set()
         if require_stable and group is not None:
@@ -1090,7 +1203,7 @@ class GroupCoordinator:
         """A consumer-protocol group in DescribeGroups' classic shape: the state by Kafka's
         consumer-group names, the server assignor as the protocol, and each member's topics and
         current assignment as consumer-protocol bytes (topic ids mapped back to names)."""
-        names = {found[0]: name for name, found in consumer.topology.items() if found is not None}
+        names = consumer.topic_names()
         entry.update(group_state=consumer.state_name, protocol_type=PROTOCOL_TYPE, protocol_data="uniform")
         entry["members"] = [{
             "member_id": m.member_id, "group_instance_id": m.instance_id, "client_id": m.client_id,
@@ -1099,6 +1212,29 @@ class GroupCoordinator:
             "member_assignment": encode_assignment({names[t]: sorted(ps) for t, ps in m.assigned.items()
                                                     if t in names and ps}),
         } for m in consumer.members.values()]
+        return entry
+
+    def describe_consumer_group(self, group_id: str) -> dict[str, Any]:
+        """ConsumerGroupDescribe of one group: its consumer-protocol state, or an error code.
+
+        As Kafka's GroupMetadataManager.consumerGroupDescribe: an unknown group and a classic
+        group are both GROUP_ID_NOT_FOUND (the admin client then falls back to DescribeGroups)."""
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "group_id": group_id,
+                                 "group_state": "", "group_epoch": -1, "assignment_epoch": -1, "assignor_name": "",
+                                 "members": []}
+        try:
+            if not group_id:
+                raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
+            self._check_local(group_id)
+            group = self.groups.get(group_id)
+            if group is None or group.is_(GroupState.DEAD):
+                raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+            if group.consumer is None:
+                raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+        except KafkaError as exc:
+            entry.update(error_code=exc.code, error_message=exc.message or None)
+            return entry
+        entry.update(group.consumer.describe())
         return entry
 
     def delete_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:
@@ -1112,6 +1248,8 @@ class GroupCoordinator:
                     raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"group {group_id!r} does not exist")
                 if not group.is_(GroupState.EMPTY) or not group.is_empty:
                     raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"group {group_id!r} is {group.state.value}")
+                if group.consumer is not None and group.consumer.members:
+                    raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"group {group_id!r} is {group.consumer.state_name}")
                 self._delete_group(group)
             except KafkaError as exc:
                 code = exc.code
@@ -1124,6 +1262,7 @@ class GroupCoordinator:
             (encode_offset_commit_key(group.group_id, topic, index), None) for topic, index in group.offsets
         ]
         records.append((encode_group_metadata_key(group.group_id), None))
+        records += self._consumer_tombstones(group)
         self.offsets.append(group.partition, records)
         group.offsets.clear()
         group.transition(GroupState.DEAD, self.clock_ms())
@@ -1193,6 +1332,7 @@ class GroupCoordinator:
                     and len(expired) == len(group.offsets))
             if dead:
                 records.append((encode_group_metadata_key(group.group_id), None))
+                records += self._consumer_tombstones(group)
             if not records:
                 continue
             try:

@@ -22,8 +22,9 @@ committed offsets, an abort marker drops them.
 Loading: at start-up every local partition is read from its log start offset to its end and
 replayed in offset order (a later record for a key replaces an earlier one, a null value deletes
 it; a transactional batch's offsets wait for their producer's marker, as above); the result is
-the groups' last written metadata and committed offsets, and the offsets of transactions still
-open.  The topic is created lazily, by the first FindCoordinator for a group, as Kafka does.
+the groups' last written metadata (classic GroupMetadataValue, or a KIP-848 group's records) and
+committed offsets, and the offsets of transactions still open.  Record types pyk does not own
+(share and streams groups) are skipped.  The topic is created lazily, by the first FindCoordinator for a group, as Kafka does.
 
 Owned by the event loop of the process holding the partitions (one process today; with shards,
 each shard's coordinator manages the partitions placed on it).  Not thread-safe.
@@ -41,10 +42,13 @@ from typing import Any
 
 from pyk.coordinator.batch import build_batch, replay
 from pyk.coordinator.records import (
+    ConsumerGroupKey,
+    ConsumerGroupValue,
     GroupMetadataKey,
     GroupMetadataValue,
     OffsetAndMetadata,
     OffsetCommitKey,
+    decode_consumer_group_value,
     decode_group_metadata_value,
     decode_key,
     decode_offset_commit_value,
@@ -97,6 +101,8 @@ class LoadedPartition:
     offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = field(default_factory=dict)
     # producer id -> group -> offsets of a transaction with no marker yet
     pending: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = field(default_factory=dict)
+    # group -> its KIP-848 consumer-group records (consumer_group_records.restore_group rebuilds it)
+    consumer_groups: dict[str, dict[ConsumerGroupKey, ConsumerGroupValue]] = field(default_factory=dict)
     records: int = 0
 
 
@@ -261,6 +267,14 @@ class OffsetManager(CoordinatorTopic):
                     loaded.groups.pop(decoded.group, None)
                 else:
                     loaded.groups[decoded.group] = decode_group_metadata_value(value)
+            elif isinstance(decoded, ConsumerGroupKey):
+                group_records = loaded.consumer_groups.setdefault(decoded.group, {})
+                if value is not None:
+                    group_records[decoded] = decode_consumer_group_value(decoded.type, value)
+                else:
+                    group_records.pop(decoded, None)
+                    if not group_records:
+                        del loaded.consumer_groups[decoded.group]
             loaded.records += 1
         except ProtocolViolation as exc:
             # A record we cannot read is skipped, not fatal: the rest of the partition's groups

@@ -8,7 +8,8 @@ Kafka's own `kafka-console-consumer --formatter ...OffsetsMessageFormatter`) wor
 
     OffsetCommitKey    (key version 0 or 1) => group:string topic:string partition:int32
     GroupMetadataKey   (key version 2)      => group:string
-    (key versions 3+ are KIP-848 consumer-group records; pyk's classic coordinator skips them)
+    ConsumerGroup*Key  (key versions 3-8)   => group:string [member_id:string (5, 7, 8)]
+    (key versions 9+ are share and streams group records: pyk skips them)
 
     OffsetCommitValue v0-4 => offset:int64 [leader_epoch:int32 (v3+)] metadata:string
                               commit_timestamp:int64 [expire_timestamp:int64 (v1 only)]
@@ -28,10 +29,33 @@ Which versions pyk writes: exactly what Kafka 3.x/4.x brokers write (MetadataVer
 commit carries an explicit expire timestamp (OffsetCommit v2-v4 retention_time_ms), and
 GroupMetadataValue v3.  Older tools (Burrow 1.x) decode v0-v3 only, so writing the newest
 flexible v4 would break them for no gain.  Reading accepts every version 0-4.
+
+KIP-848 consumer-protocol groups are stored as Kafka 3.8+ stores them (group-coordinator's
+ConsumerGroup*Key/Value.json), one record per piece of state so a heartbeat rewrites only what it
+changed.  The key's version is the record type; every value is version 0, flexible (compact
+encodings, tagged fields after each struct, which pyk skips on read and writes empty):
+
+    3 ConsumerGroupMetadata                => epoch:int32                      (the group epoch)
+    4 ConsumerGroupPartitionMetadata       => topics:[topic_id:uuid topic_name:string
+                                              num_partitions:int32 partition_metadata:[partition:int32
+                                              racks:[string]]]          (subscribed topics' shape)
+    5 ConsumerGroupMemberMetadata (member) => instance_id:nullable string rack_id:nullable string
+                                              client_id:string client_host:string
+                                              subscribed_topic_names:[string]
+                                              subscribed_topic_regex:nullable string
+                                              rebalance_timeout_ms:int32 server_assignor:nullable string
+    6 ConsumerGroupTargetAssignmentMetadata => assignment_epoch:int32
+    7 ConsumerGroupTargetAssignmentMember   => topic_partitions:[topic_id:uuid partitions:[int32]]
+    8 ConsumerGroupCurrentMemberAssignment  => member_epoch:int32 previous_member_epoch:int32 state:int8
+                                              assigned_partitions:[TopicPartitions]
+                                              partitions_pending_revocation:[TopicPartitions]
+
+A member's records are tombstoned when it leaves; the group's when the group is deleted.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from pyk.errors import ProtocolViolation
@@ -45,6 +69,16 @@ GROUP_METADATA_VALUE_VERSION = 3
 MAX_VALUE_VERSION = 4
 _FLEXIBLE_FROM = 4
 
+# KIP-848 consumer-group record types (key versions).
+CONSUMER_GROUP_METADATA = 3
+CONSUMER_GROUP_PARTITION_METADATA = 4
+CONSUMER_GROUP_MEMBER_METADATA = 5
+CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA = 6
+CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER = 7
+CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT = 8
+CONSUMER_GROUP_MEMBER_RECORDS = (CONSUMER_GROUP_MEMBER_METADATA, CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER,
+                                 CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT)
+
 
 @dataclass(frozen=True, slots=True)
 class OffsetCommitKey:
@@ -56,6 +90,49 @@ class OffsetCommitKey:
 @dataclass(frozen=True, slots=True)
 class GroupMetadataKey:
     group: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupKey:
+    """The key of a KIP-848 consumer-group record: its type (3-8, the key version), the group,
+    and the member for the member records (5, 7, 8)."""
+
+    type: int
+    group: str
+    member_id: str | None = None
+
+
+TopicPartitions = list[tuple[uuid.UUID, list[int]]]  # (topic id, partitions), as the records list them
+
+
+@dataclass(slots=True)
+class ConsumerMemberMetadata:
+    """ConsumerGroupMemberMetadataValue: who a member is and what it subscribes to."""
+
+    instance_id: str | None
+    rack_id: str | None
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    subscribed_topic_regex: str | None
+    rebalance_timeout_ms: int
+    server_assignor: str | None
+
+
+@dataclass(slots=True)
+class ConsumerMemberAssignment:
+    """ConsumerGroupCurrentMemberAssignmentValue: a member's epoch and reconciliation state.
+    `state` is Kafka's MemberState byte (0 stable, 1 unrevoked, 2 unreleased partitions)."""
+
+    member_epoch: int
+    previous_member_epoch: int
+    state: int
+    assigned: TopicPartitions
+    pending_revocation: TopicPartitions
+
+
+ConsumerGroupValue = int | list[tuple[uuid.UUID, str, int]] | ConsumerMemberMetadata | TopicPartitions \
+    | ConsumerMemberAssignment
 
 
 @dataclass(slots=True)
@@ -111,9 +188,17 @@ def encode_group_metadata_key(group: str) -> bytes:
     return bytes(out)
 
 
-def decode_key(data: bytes | memoryview) -> OffsetCommitKey | GroupMetadataKey | None:
-    """The key of a `__consumer_offsets` record; None for record types the classic coordinator
-    does not own (KIP-848 consumer-group and share-group records, key versions 3+)."""
+def encode_consumer_group_key(key: ConsumerGroupKey) -> bytes:
+    out = bytearray(p.INT16.pack(key.type))
+    p.write_string(out, key.group)
+    if key.type in CONSUMER_GROUP_MEMBER_RECORDS:
+        p.write_string(out, key.member_id or "")
+    return bytes(out)
+
+
+def decode_key(data: bytes | memoryview) -> OffsetCommitKey | GroupMetadataKey | ConsumerGroupKey | None:
+    """The key of a `__consumer_offsets` record; None for record types pyk does not own (share
+    and streams group records, key versions 9+), which are skipped."""
     version, pos = p.read_int16(data, 0)
     if version in (0, 1):
         group, pos = p.read_string(data, pos)
@@ -123,6 +208,12 @@ def decode_key(data: bytes | memoryview) -> OffsetCommitKey | GroupMetadataKey |
     if version == GROUP_METADATA_KEY_VERSION:
         group, pos = p.read_string(data, pos)
         return GroupMetadataKey(group)
+    if CONSUMER_GROUP_METADATA <= version <= CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT:
+        group, pos = p.read_string(data, pos)
+        member_id = None
+        if version in CONSUMER_GROUP_MEMBER_RECORDS:
+            member_id, pos = p.read_string(data, pos)
+        return ConsumerGroupKey(version, group, member_id)
     if version < 0:
         raise ProtocolViolation(f"record key version {version} is negative")
     return None
@@ -139,8 +230,16 @@ class _Reader:
         self.pos = pos
         self.flexible = flexible
 
+    def int8(self) -> int:
+        value, self.pos = p.read_int8(self.data, self.pos)
+        return value
+
     def int32(self) -> int:
         value, self.pos = p.read_int32(self.data, self.pos)
+        return value
+
+    def uuid(self) -> uuid.UUID:
+        value, self.pos = p.read_uuid(self.data, self.pos)
         return value
 
     def int64(self) -> int:
@@ -179,12 +278,18 @@ class _Reader:
 
 
 class _Writer:
-    def __init__(self, version: int) -> None:
+    def __init__(self, version: int, flexible: bool | None = None) -> None:
         self.out = bytearray(p.INT16.pack(version))
-        self.flexible = version >= _FLEXIBLE_FROM
+        self.flexible = version >= _FLEXIBLE_FROM if flexible is None else flexible
+
+    def int8(self, value: int) -> None:
+        self.out += p.INT8.pack(value)
 
     def int32(self, value: int) -> None:
         self.out += p.INT32.pack(value)
+
+    def uuid(self, value: uuid.UUID) -> None:
+        self.out += value.bytes
 
     def int64(self, value: int) -> None:
         self.out += p.INT64.pack(value)
@@ -292,3 +397,112 @@ def decode_group_metadata_value(data: bytes | memoryview) -> GroupMetadataValue:
                                       session_timeout, subscription, assignment))
     r.end_struct()
     return GroupMetadataValue(protocol_type, generation, protocol, leader, current_state_timestamp, members)
+
+
+# --------------------------------------------------------------------------------------------
+# KIP-848 consumer-group values (all version 0, flexible)
+
+_CONSUMER_VALUE_VERSION = 0
+
+
+def _consumer_reader(data: bytes | memoryview, what: str) -> _Reader:
+    version, pos = p.read_int16(data, 0)
+    if version != _CONSUMER_VALUE_VERSION:
+        raise ProtocolViolation(f"{what} version {version}: expected {_CONSUMER_VALUE_VERSION}")
+    return _Reader(data, pos, True)
+
+
+def _write_topic_partitions(w: _Writer, parts: TopicPartitions) -> None:
+    w.array_length(len(parts))
+    for topic_id, partitions in parts:
+        w.uuid(topic_id)
+        w.array_length(len(partitions))
+        for partition in partitions:
+            w.int32(partition)
+        w.end_struct()
+
+
+def _read_topic_partitions(r: _Reader) -> TopicPartitions:
+    out = []
+    for _ in range(r.array_length()):
+        topic_id = r.uuid()
+        out.append((topic_id, [r.int32() for _ in range(r.array_length())]))
+        r.end_struct()
+    return out
+
+
+def encode_consumer_group_value(key_type: int, value: ConsumerGroupValue) -> bytes:
+    """The value of a consumer-group record of `key_type` (see the module docstring)."""
+    w = _Writer(_CONSUMER_VALUE_VERSION, flexible=True)
+    if key_type in (CONSUMER_GROUP_METADATA, CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA):
+        assert isinstance(value, int)
+        w.int32(value)
+    elif key_type == CONSUMER_GROUP_PARTITION_METADATA:
+        assert isinstance(value, list)
+        w.array_length(len(value))
+        for topic_id, name, partitions in value:  # type: ignore[misc]
+            w.uuid(topic_id)
+            w.string(name)
+            w.int32(partitions)
+            w.array_length(0)  # partition racks: pyk has no racks (Kafka stores [] then too)
+            w.end_struct()
+    elif key_type == CONSUMER_GROUP_MEMBER_METADATA:
+        assert isinstance(value, ConsumerMemberMetadata)
+        w.string(value.instance_id)
+        w.string(value.rack_id)
+        w.string(value.client_id)
+        w.string(value.client_host)
+        w.array_length(len(value.subscribed_topic_names))
+        for name in value.subscribed_topic_names:
+            w.string(name)
+        w.string(value.subscribed_topic_regex)
+        w.int32(value.rebalance_timeout_ms)
+        w.string(value.server_assignor)
+    elif key_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
+        assert isinstance(value, list)
+        _write_topic_partitions(w, value)  # type: ignore[arg-type]
+    elif key_type == CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT:
+        assert isinstance(value, ConsumerMemberAssignment)
+        w.int32(value.member_epoch)
+        w.int32(value.previous_member_epoch)
+        w.int8(value.state)
+        _write_topic_partitions(w, value.assigned)
+        _write_topic_partitions(w, value.pending_revocation)
+    else:
+        raise ValueError(f"not a consumer-group record type: {key_type}")
+    w.end_struct()
+    return bytes(w.out)
+
+
+def decode_consumer_group_value(key_type: int, data: bytes | memoryview) -> ConsumerGroupValue:
+    """Raises ProtocolViolation on bytes that are not a value of `key_type`."""
+    r = _consumer_reader(data, f"consumer group record {key_type}")
+    value: ConsumerGroupValue
+    if key_type in (CONSUMER_GROUP_METADATA, CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA):
+        value = r.int32()
+    elif key_type == CONSUMER_GROUP_PARTITION_METADATA:
+        topics = []
+        for _ in range(r.array_length()):
+            topic_id, name, partitions = r.uuid(), r.string(), r.int32()
+            for _ in range(r.array_length()):  # partition racks: read past
+                r.int32()
+                for _ in range(r.array_length()):
+                    r.string()
+                r.end_struct()
+            r.end_struct()
+            topics.append((topic_id, name, partitions))
+        value = topics
+    elif key_type == CONSUMER_GROUP_MEMBER_METADATA:
+        instance_id, rack_id, client_id, client_host = r.nullable_string(), r.nullable_string(), r.string(), r.string()
+        names = [r.string() for _ in range(r.array_length())]
+        value = ConsumerMemberMetadata(instance_id, rack_id, client_id, client_host, names, r.nullable_string(),
+                                       r.int32(), r.nullable_string())
+    elif key_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
+        value = _read_topic_partitions(r)
+    elif key_type == CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT:
+        epoch, previous, state = r.int32(), r.int32(), r.int8()
+        value = ConsumerMemberAssignment(epoch, previous, state, _read_topic_partitions(r), _read_topic_partitions(r))
+    else:
+        raise ProtocolViolation(f"not a consumer-group record type: {key_type}")
+    r.end_struct()
+    return value

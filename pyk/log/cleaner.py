@@ -342,9 +342,11 @@ class LogCleaner:
             raise _Aborted()
         now_ms = int(time.time() * 1000)
         best: tuple[float, PartitionLog, int, int] | None = None
+        compacted = 0
         for plog in self.manager.all_logs():
             if not plog.config.compact or plog.closed:
                 continue
+            compacted += 1
             with self._lock:
                 if (plog.topic, plog.partition) in self._in_progress:
                     continue
@@ -356,6 +358,7 @@ class LogCleaner:
                 if best is None or score > best[0]:
                     best = (score, plog, first_dirty, first_uncleanable)
         if best is None:
+            log.debug("cleaner pass: nothing to clean among %d compacted logs", compacted)
             return None
         _, plog, first_dirty, first_uncleanable = best
         with self._lock:

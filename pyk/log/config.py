@@ -18,13 +18,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, one_of, parse_bool
+from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, kafka_version, one_of, parse_bool
 from pyk.errors import ErrorCode, KafkaError
 
 # Codec names of `compression.type` and their codec ids in the batch attributes (the ids
 # pyk._native.recompress_batch takes).  `producer` keeps whatever the client sent.
 CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 COMPRESSION_TYPES = ("producer", *CODECS)
+
+# Decompression bound of a produced batch's records when the server config does not set
+# message.decompressed.max.bytes: socket.request.max.bytes' default, so that compression never
+# lets a client make the broker hold more for one batch than an uncompressed request may carry.
+DEFAULT_MAX_DECOMPRESSED_BYTES = 104_857_600
 
 CREATE_TIME = "CreateTime"
 LOG_APPEND_TIME = "LogAppendTime"
@@ -143,6 +148,12 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              "Allow an out-of-sync replica to become leader."),
         _key("preallocate", "boolean", parse_bool, "false", ("log.preallocate",),
              "Preallocate a new segment's .log file to segment.bytes."),
+        # Removed in Kafka 4.0 (see pyk.configdef.REMOVED_IN_KAFKA_4): validated and described as
+        # Kafka 3.x did (its default 3.0-IV1 / true), acted on by nothing.
+        _key("message.format.version", "string", kafka_version, "3.0-IV1", ("log.message.format.version",),
+             "Removed in Kafka 4.0: accepted and ignored (every batch pyk writes is format v2)."),
+        _key("message.downconversion.enable", "boolean", parse_bool, "true", ("log.message.downconversion.enable",),
+             "Removed in Kafka 4.0: accepted and ignored (pyk never down-converts fetches)."),
     ]
 }
 
@@ -185,9 +196,11 @@ class LogConfig(Mapping[str, Any]):
                  "compression_type", "target_codec", "flush_messages", "writeback_bytes", "flush_ms", "retention_ms",
                  "retention_bytes", "cleanup_policy", "compact", "delete_retention_ms", "min_compaction_lag_ms",
                  "max_compaction_lag_ms", "min_cleanable_dirty_ratio", "roll_ms", "file_delete_delay_ms",
-                 "min_insync_replicas", "preallocate", "timestamp_before_max_ms", "timestamp_after_max_ms")
+                 "min_insync_replicas", "preallocate", "timestamp_before_max_ms", "timestamp_after_max_ms",
+                 "max_decompressed_bytes")
 
-    def __init__(self, defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(self, defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, str] | None = None,
+                 max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> None:
         # Layering, lowest first: Kafka's defaults, the server-derived defaults, topic overrides.
         # Only the override strings are kept verbatim (DescribeConfigs echoes what was set).
         base = {name: key.parse(key.kafka_default) for name, key in TOPIC_CONFIGS.items()}
@@ -243,6 +256,9 @@ class LogConfig(Mapping[str, Any]):
         diff = values["message.timestamp.difference.max.ms"]
         self.timestamp_before_max_ms: int = min(diff, values["message.timestamp.before.max.ms"])
         self.timestamp_after_max_ms: int = min(diff, values["message.timestamp.after.max.ms"])
+        # Broker-wide, not a topic key (Kafka has no such limit, so nothing to describe per
+        # topic): how far LogValidator lets a produced batch's records decompress.
+        self.max_decompressed_bytes: int = max_decompressed_bytes
 
     @classmethod
     def from_server(cls, server: Mapping[str, object]) -> LogConfig:
@@ -250,7 +266,8 @@ class LogConfig(Mapping[str, Any]):
 
         Each topic key takes the first server synonym that is set (retention.ms: log.retention.ms,
         else log.retention.minutes, else log.retention.hours), else Kafka's default.  A server
-        value that is invalid at topic level raises KafkaError(INVALID_CONFIG).
+        value that is invalid at topic level raises KafkaError(INVALID_CONFIG).  The decompression
+        bound is message.decompressed.max.bytes, else socket.request.max.bytes.
         """
         defaults = {}
         for name, key in TOPIC_CONFIGS.items():
@@ -259,7 +276,8 @@ class LogConfig(Mapping[str, Any]):
             except ValueError as exc:
                 raise KafkaError(ErrorCode.INVALID_CONFIG,
                                  f"server default for {name} ({', '.join(key.server_keys)}) is invalid: {exc}") from None
-        return cls(defaults)
+        bound = server.get("message.decompressed.max.bytes") or server.get("socket.request.max.bytes")
+        return cls(defaults, None, int(bound) if bound else DEFAULT_MAX_DECOMPRESSED_BYTES)  # type: ignore[call-overload]
 
     def with_overrides(self, overrides: Mapping[str, str]) -> LogConfig:
         """A new config: these topic-level string values on top of this one's overrides.
@@ -268,11 +286,11 @@ class LogConfig(Mapping[str, Any]):
         set instead of merging (AlterConfigs), call `self.defaults().with_overrides(full_set)`.
         """
         merged = {**self.overrides, **overrides}
-        return LogConfig(self._defaults, merged)
+        return LogConfig(self._defaults, merged, self.max_decompressed_bytes)
 
     def defaults(self) -> LogConfig:
         """The same server defaults with no topic overrides."""
-        return LogConfig(self._defaults)
+        return LogConfig(self._defaults, None, self.max_decompressed_bytes)
 
     def value_string(self, name: str) -> str:
         """The value of a key rendered as DescribeConfigs reports it."""
@@ -294,7 +312,8 @@ class LogConfig(Mapping[str, Any]):
         return len(self._values)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LogConfig) and self._values == other._values and self.overrides == other.overrides
+        return (isinstance(other, LogConfig) and self._values == other._values and self.overrides == other.overrides
+                and self.max_decompressed_bytes == other.max_decompressed_bytes)
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.overrides.items())))

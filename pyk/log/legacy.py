@@ -29,8 +29,9 @@ magic 0, as Kafka's MemoryRecordsBuilder keeps it) and, under compression.type=p
 wrapper's codec; a configured codec is applied directly, so the validator does not recompress.
 
 Error codes follow Kafka's LogValidator/AbstractLegacyRecordBatch: damaged bytes (CRC, sizes,
-truncation, a payload that does not decompress) are CORRUPT_MESSAGE, and so is compression
-nested inside compression (Kafka 2.x's answer; 3.x says INVALID_RECORD); well-formed but
+truncation, a payload that does not decompress or expands past message.decompressed.max.bytes)
+are CORRUPT_MESSAGE, and so is compression nested inside compression (Kafka 2.x's answer; 3.x
+says INVALID_RECORD); well-formed but
 disallowed content (mixed magics, a compressed wrapper that is not alone or is empty, a keyless
 record for a compacted topic, producer-set LogAppendTime) is INVALID_RECORD / INVALID_TIMESTAMP.
 Stateless functions; the conversion runs in the shard process that owns the partition.
@@ -38,6 +39,7 @@ Stateless functions; the conversion runs in the shard process that owns the part
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from collections.abc import Iterator
@@ -48,6 +50,8 @@ import xxhash
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
+
+log = logging.getLogger("pyk.log")
 
 # Offset of the magic byte, the same in a legacy message and in a v2 batch header (offset 8,
 # size 4, crc 4 / baseOffset 8, batchLength 4, partitionLeaderEpoch 4): one byte tells them apart.
@@ -64,11 +68,6 @@ ATTR_LOG_APPEND_TIME = 0x08
 CODEC_ZSTD = 4
 
 NO_TIMESTAMP = -1
-
-# Upper bound of one wrapper's decompressed payload.  Kafka streams the payload without one,
-# but a few KB of gzip can expand to GBs; this is Kafka's default socket.request.max.bytes, so
-# compression never lets a client make the broker hold more than an uncompressed request could.
-MAX_DECOMPRESSED_BYTES = 104_857_600
 
 _HEAD = struct.Struct(">qiIbb")  # offset, message size, crc, magic, attributes
 _TIMESTAMP = struct.Struct(">q")
@@ -161,8 +160,10 @@ def iter_messages(buf: memoryview, where: str) -> Iterator[Message]:
         pos = stop
 
 
-def decompress_wrapper(wrapper: Message) -> bytes:
-    """The inner message set of a compressed wrapper message."""
+def decompress_wrapper(wrapper: Message, limit: int) -> bytes:
+    """The inner message set of a compressed wrapper message, refused (CORRUPT_MESSAGE, as for
+    a v2 batch) when it would expand past `limit` bytes (message.decompressed.max.bytes): Kafka
+    streams the payload without a bound, but a few KB of gzip can expand to GBs."""
     codec = wrapper.codec
     if codec == CODEC_ZSTD:
         # Kafka rejects zstd before message format v2 (KIP-110: zstd needs Produce v7+).
@@ -177,11 +178,13 @@ def decompress_wrapper(wrapper: Message) -> bytes:
     if codec == 3 and wrapper.magic == 0:
         payload = fix_lz4_header_checksum(payload)
     try:
-        return _native.decompress(codec, payload, MAX_DECOMPRESSED_BYTES)
+        return _native.decompress(codec, payload, limit)
     except ValueError as exc:
         if "larger than" in str(exc):
-            raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
-                             f"compressed message expands past {MAX_DECOMPRESSED_BYTES} bytes") from None
+            log.warning("refused a magic %d message: its codec %d payload expands past "
+                        "message.decompressed.max.bytes=%d", wrapper.magic, codec, limit)
+            raise _corrupt(f"compressed message (codec {codec}, magic {wrapper.magic}) expands past "
+                           f"message.decompressed.max.bytes={limit}") from None
         raise _corrupt(f"compressed message (codec {codec}, magic {wrapper.magic}) does not decompress: {exc}") from None
 
 
@@ -235,12 +238,12 @@ def up_convert(records: memoryview, config: LogConfig, now_ms: int) -> memoryvie
             raise KafkaError(ErrorCode.INVALID_RECORD,
                              f"a compressed message must be alone in its message set, found {len(top)} messages")
         source_codec = first.codec
-        inner = _unwrap(first)
+        inner = _unwrap(first, config.max_decompressed_bytes)
     return memoryview(_build_batch(inner, config, now_ms, source_codec))
 
 
-def _unwrap(wrapper: Message) -> list[Message]:
-    inner = list(iter_messages(memoryview(decompress_wrapper(wrapper)), "compressed message set"))
+def _unwrap(wrapper: Message, limit: int) -> list[Message]:
+    inner = list(iter_messages(memoryview(decompress_wrapper(wrapper, limit)), "compressed message set"))
     if not inner:
         raise KafkaError(ErrorCode.INVALID_RECORD, "compressed message with no inner messages")
     for message in inner:

@@ -292,6 +292,11 @@ class LogSegment:
         self._writeback = io.writeback.submit(_start_writeback, self.fd, self.writeback_position, pending)
         self.writeback_position = end
 
+    @property
+    def writeback(self) -> Future[None] | None:
+        """The last writeback request submitted (None before the first); done once it ran."""
+        return self._writeback
+
     def _undo_write(self, position: int) -> None:
         os.ftruncate(self.fd, position)
         os.lseek(self.fd, position, os.SEEK_SET)

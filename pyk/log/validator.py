@@ -5,7 +5,10 @@ in-place rewrite that makes it part of the log:
 
   * structure, CRC, sizes and record framing: pyk._native.validate_batch, with max.message.bytes
     (one complete v2 batch, nothing else; its error code is raised as a KafkaError); compressed
-    records are decompressed (bounded) and framed too, as Kafka does;
+    records are decompressed and framed too, as Kafka does, but only up to
+    message.decompressed.max.bytes (LogConfig.max_decompressed_bytes): a batch whose records
+    expand past it (a decompression bomb) is CORRUPT_MESSAGE and one log line, and decoding
+    stops at the bound, so it never costs more memory than that;
   * no control batches from clients (they are written by the broker's transaction markers);
   * a transactional batch carries a producer id (its transaction is tracked per producer);
   * on compacted topics (cleanup.policy contains compact) every record has a key;
@@ -27,12 +30,15 @@ the CRC, so the native call recomputes it).  Stateless: one shared instance per 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import legacy
 from pyk.log.config import LogConfig
+
+log = logging.getLogger("pyk.log")
 
 
 class LogValidator:
@@ -46,13 +52,18 @@ class LogValidator:
         if converted:
             records = legacy.up_convert(records, config, now_ms)
         # Deep: a compressed batch is decompressed and its records walked, as Kafka's
-        # LogValidator does, so a payload that does not decompress (or would inflate past
-        # legacy.MAX_DECOMPRESSED_BYTES) is refused here instead of being served to consumers.
-        code = _native.validate_batch(records, config.max_message_bytes, True, legacy.MAX_DECOMPRESSED_BYTES)
+        # LogValidator does, so a payload that does not decompress is refused here instead of
+        # being served to consumers.
+        limit = config.max_decompressed_bytes
+        code = _native.validate_batch(records, config.max_message_bytes, True, limit)
+        if code == ErrorCode.MESSAGE_TOO_LARGE and len(records) <= config.max_message_bytes:
+            # Not the wire size, so the records' decompressed size: Kafka has no such bound,
+            # and CORRUPT_MESSAGE is what it answers for records it cannot decompress.
+            raise inflation_refused(f"record batch of {len(records)} bytes", _native.batch_info(records).compression,
+                                    limit)
         if code:
             raise KafkaError(_error_code(code), f"record batch of {len(records)} bytes rejected "
-                                                f"(max.message.bytes={config.max_message_bytes}, "
-                                                f"decompressed at most {legacy.MAX_DECOMPRESSED_BYTES})")
+                                                f"(max.message.bytes={config.max_message_bytes})")
         info = _native.batch_info(records)
         if info.is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "control batches cannot be produced by clients")
@@ -78,7 +89,8 @@ class LogValidator:
                                  f"{config.timestamp_before_max_ms} before the broker time {now_ms}")
         target = config.target_codec
         if target is not None and target != info.compression:
-            records = memoryview(bytearray(_native.recompress_batch(records, target)))
+            # Bounded like the validation above, which already decoded these records once.
+            records = memoryview(bytearray(_native.recompress_batch(records, target, limit)))
             if len(records) > config.max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
                                  f"batch is {len(records)} bytes after recompression, "
@@ -93,6 +105,17 @@ class LogValidator:
         log_append_time >= 0 stamps LogAppendTime (and re-CRCs); -1 keeps CreateTime.
         """
         return _native.assign_offsets(records, base_offset, leader_epoch, log_append_time)
+
+
+def inflation_refused(what: str, codec: int, limit: int) -> KafkaError:
+    """The error for compressed records that expand past message.decompressed.max.bytes, after
+    logging it: a client that sends one is broken or hostile, and the operator should see which
+    bound refused it."""
+    log.warning("refused a %s: its codec %d records expand past message.decompressed.max.bytes=%d",
+                what, codec, limit)
+    return KafkaError(ErrorCode.CORRUPT_MESSAGE,
+                      f"{what}: its records expand past message.decompressed.max.bytes={limit} "
+                      f"when decompressed (codec {codec})")
 
 
 def _error_code(code: int) -> ErrorCode:

@@ -7,7 +7,9 @@ owns every one of its partitions, so the data plane takes no locks.
 
 Metadata is a read-only view (`MetadataView`) replaced by each snapshot from the orchestrator;
 admin changes are sent to the orchestrator with `control.call(...)` and return once every shard
-applied them.
+applied them.  Dynamic broker configs come the same way: the cluster default ("") and this
+shard's own node id apply here (`config` is the static settings under those layers), so a new
+log default reaches every topic without an override from the next snapshot on.
 
 Lifecycle: the first snapshot loads (recovers) the logs; `start()` waits for it and opens the
 listener; `stop()` closes the listener and every connection, flushes and closes the logs and
@@ -22,7 +24,8 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import Listener, ServerConfig
+from pyk.config import ConfigError, Listener, ServerConfig, check_dynamic
+from pyk.configdef import warn_removed
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from pyk.errors import ErrorCode, KafkaError
@@ -52,7 +55,8 @@ class Broker:
     """The broker of one shard (see module docstring for ownership and lifecycle)."""
 
     def __init__(self, config: ServerConfig, shard_index: int = 0, shard_count: int = 1) -> None:
-        self.config = config
+        self.static_config = config  # server.properties + --override
+        self.config = config  # the effective settings: static under the dynamic broker configs
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.base_node_id: int = config.node_id
@@ -84,6 +88,7 @@ class Broker:
         """
         old = self.metadata.topics
         self.metadata.replace(snapshot)
+        reconfigured = self._apply_dynamic_configs()
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
@@ -97,7 +102,7 @@ class Broker:
         for info in self.metadata.topics.values():
             config = self.topic_log_config(info)
             previous = old.get(info.name)
-            if previous is not None and previous.configs != info.configs:
+            if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
@@ -110,6 +115,55 @@ class Broker:
                 # leader-epoch-checkpoint with the first batch appended under it.
                 plog.leader_epoch = max(plog.leader_epoch, info.epochs[p])
         self._loaded.set()
+
+    def _dynamic_layers(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(cluster default, this node's own) dynamic broker configs of the current metadata."""
+        stored = self.metadata.broker_configs
+        return stored.get("", {}), stored.get(str(self.node_id), {})
+
+    def _apply_dynamic_configs(self) -> bool:
+        """Rebuilds the effective config when this shard's dynamic layers changed; True if they did.
+
+        Log defaults follow at once (the caller hands every log its new config); the cleaner is
+        restarted with its new settings, as Kafka's LogCleaner.reconfigure restarts its threads.
+        Stored values that no longer validate (the static config changed under them) are
+        ignored with an error line, as Kafka does with invalid dynamic configs at start-up.
+        """
+        default, mine = self._dynamic_layers()
+        if (default, mine) == (self.config.dynamic_default, self.config.dynamic_broker):
+            return False
+        try:
+            config = self.static_config.with_dynamic(default, mine)
+            log_defaults = LogConfig.from_server(config)
+        except (ConfigError, KafkaError) as exc:
+            log.error("shard %d: dynamic broker configs ignored: %s", self.shard_index, exc)
+            return False
+        old_cleaner = CleanerConfig.from_server(self.config)
+        self.config, self.log_defaults = config, log_defaults
+        self.logs.defaults = log_defaults
+        log.info("shard %d (node %d): dynamic broker configs now default %s, node %s",
+                 self.shard_index, self.node_id, default, mine)
+        cleaner = CleanerConfig.from_server(config)
+        if self.logs.cleaner is not None and cleaner != old_cleaner:
+            assert self.loop is not None
+            self.logs.stop_cleaner()
+            self.logs.start_cleaner(cleaner, self.loop)
+        return True
+
+    def validate_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
+        """Checks a new dynamic set for one BROKER resource ("" or a node id) against this
+        shard's other layer; INVALID_REQUEST naming the key, as Kafka answers for broker configs."""
+        default, mine = self._dynamic_layers()
+        if resource:
+            mine = configs
+        else:
+            default = configs
+        try:
+            check_dynamic(configs)
+            LogConfig.from_server(self.static_config.with_dynamic(default, mine))
+        except (ConfigError, KafkaError) as exc:
+            message = exc.message if isinstance(exc, KafkaError) else str(exc)
+            raise KafkaError(ErrorCode.INVALID_REQUEST, message) from None
 
     def _drop_topic(self, info: TopicInfo) -> None:
         assert self.purgatory is not None
@@ -254,10 +308,13 @@ class Broker:
         assert self.control is not None
         return await self.control.call(op, **args)
 
-    async def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
-        """Creates a topic; returns once every shard serves its partitions."""
+    async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
+                           placement: list[int] | None = None) -> TopicInfo:
+        """Creates a topic; returns once every shard serves its partitions.  `placement` names
+        the owning shard of each partition (a manual assignment), else the store places them."""
         self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
-        await self._control("create_topic", name=name, partitions=partitions, configs=configs)
+        warn_removed(configs, f"topic {name}")
+        await self._control("create_topic", name=name, partitions=partitions, configs=configs, placement=placement)
         info = self.metadata.get(name)
         assert info is not None
         log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
@@ -276,11 +333,19 @@ class Broker:
     async def delete_topic(self, name: str) -> None:
         await self._control("delete_topic", name=name)
 
-    async def create_partitions(self, name: str, count: int) -> None:
-        await self._control("create_partitions", name=name, count=count)
+    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
+        """Grows a topic to `count` partitions; `placement` as for create_topic, for the new ones."""
+        await self._control("create_partitions", name=name, count=count, placement=placement)
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        warn_removed(configs, f"topic {name}")
         await self._control("set_configs", name=name, configs=configs)
+
+    async def set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
+        """Stores the complete dynamic set of a BROKER resource; returns once every shard applied it."""
+        warn_removed(configs, f"broker {resource or '<default>'}")
+        await self._control("set_broker_configs", resource=resource, configs=configs)
+        log.info("dynamic configs of broker %s set to %s", resource or "<default>", configs)
 
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
@@ -297,6 +362,11 @@ class Broker:
         """A log's last stable offset moved: wake read_committed long polls on it."""
         if self.purgatory is not None:
             self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
+
+    @property
+    def node_ids(self) -> range:
+        """The node ids of every shard: the live nodes a replica assignment may name."""
+        return range(self.base_node_id, self.base_node_id + self.shard_count)
 
     def brokers(self) -> list[dict[str, Any]]:
         """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""

@@ -25,6 +25,7 @@ from pyk.server.handlers import (
     add_partitions_to_txn,
     alter_configs,
     api_versions,
+    consumer_group_describe,
     consumer_group_heartbeat,
     create_partitions,
     create_topics,
@@ -94,6 +95,7 @@ HANDLERS: dict[int, ModuleType] = {
         delete_groups,
         offset_delete,
         consumer_group_heartbeat,
+        consumer_group_describe,
         # transactions
         add_partitions_to_txn,
         add_offsets_to_txn,

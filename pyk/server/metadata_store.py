@@ -1,5 +1,5 @@
 """Cluster metadata of a single node: topics, topic ids, partition counts, topic config overrides,
-the cluster id and the producer-id high-water mark.
+dynamic broker configs, the cluster id and the producer-id high-water mark.
 
 This is the control plane's only writer (the "embedded default": no ZooKeeper).  State lives in
 one JSON document in the first log directory, replaced atomically (write to a temp file, fsync,
@@ -78,6 +78,9 @@ class MetadataStore:
         self.shards = shards
         self.topics: dict[str, TopicInfo] = {}
         self.cluster_id = cluster_id or ""
+        # Dynamic broker configs (KIP-226) by resource name: "" is the cluster-wide default,
+        # "<node id>" one node's own; each maps Kafka key -> value text.
+        self.broker_configs: dict[str, dict[str, str]] = {}
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -99,6 +102,7 @@ class MetadataStore:
         self._producer_id_limit = self._next_producer_id = int(doc.get("producer_id_limit", 0))
         for name, t in doc.get("topics", {}).items():
             self.topics[name] = TopicInfo.from_doc(name, t)
+        self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
 
     def _save(self) -> None:
         doc = {
@@ -106,6 +110,7 @@ class MetadataStore:
             "cluster_id": self.cluster_id,
             "producer_id_limit": self._producer_id_limit,
             "topics": {t.name: t.to_doc() for t in self.topics.values()},
+            "broker_configs": self.broker_configs,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -123,12 +128,13 @@ class MetadataStore:
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)
 
-    def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
+    def create_topic(self, name: str, partitions: int, configs: dict[str, str],
+                     placement: list[int] | None = None) -> TopicInfo:
         check_topic_name(name)
         if name in self.topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
         info = TopicInfo(name, uuid.uuid4(), 0, dict(configs))
-        self._grow(info, partitions)
+        self._grow(info, partitions, placement)
         self.topics[name] = info
         self._save()
         return info
@@ -140,15 +146,16 @@ class MetadataStore:
         self._save()
         return info
 
-    def set_partitions(self, name: str, count: int) -> None:
-        self._grow(self.topics[name], count)
+    def set_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
+        self._grow(self.topics[name], count, placement)
         self._save()
 
     # Placement -----------------------------------------------------------------------------
     # Each partition belongs to one shard (worker process) for its whole life, so a shard's
     # data plane never shares a partition.  New partitions go to the least-loaded shard; the
-    # placement is stored, so it is stable across restarts.  Only when num.shards shrinks do the
-    # partitions of vanished shards move, again to the least-loaded ones.
+    # placement is stored, so it is stable across restarts.  A manual replica assignment
+    # (pyk.server.assignment) names the shard of each new partition instead.  Only when
+    # num.shards shrinks do the partitions of vanished shards move, again to the least-loaded ones.
     def _load_per_shard(self) -> list[int]:
         load = [0] * self.shards
         for t in self.topics.values():
@@ -157,10 +164,17 @@ class MetadataStore:
                     load[shard] += 1
         return load
 
-    def _grow(self, info: TopicInfo, count: int) -> None:
+    def _grow(self, info: TopicInfo, count: int, placement: list[int] | None = None) -> None:
+        """Adds partitions up to `count`, on the shards `placement` names for them (in order) or
+        else on the least-loaded ones."""
+        first = len(info.placement)
+        if placement is not None and (len(placement) != count - first or not all(0 <= s < self.shards for s in placement)):
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                             f"placement {placement} does not give one of shards 0..{self.shards - 1} "
+                             f"to each of partitions {first}..{count - 1}")
         load = self._load_per_shard()
-        while len(info.placement) < count:
-            shard = min(range(self.shards), key=lambda s: (load[s], s))
+        for p in range(first, count):
+            shard = placement[p - first] if placement is not None else min(range(self.shards), key=lambda s: (load[s], s))
             info.placement.append(shard)
             info.epochs.append(0)
             load[shard] += 1
@@ -187,10 +201,20 @@ class MetadataStore:
 
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
-        return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()}}
+        return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
+                "broker_configs": self.broker_configs}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
+        self._save()
+
+    def set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
+        """Replaces the dynamic configs of one BROKER resource ("" = cluster default); an empty
+        set removes the resource."""
+        if configs:
+            self.broker_configs[resource] = dict(configs)
+        else:
+            self.broker_configs.pop(resource, None)
         self._save()
 
     # Producer ids --------------------------------------------------------------------------
@@ -218,6 +242,7 @@ class MetadataView:
     def __init__(self) -> None:
         self.cluster_id = ""
         self.topics: dict[str, TopicInfo] = {}
+        self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
 
     def replace(self, snapshot: dict[str, object]) -> None:
@@ -226,6 +251,9 @@ class MetadataView:
         assert isinstance(topics, dict)
         self.topics = {name: TopicInfo.from_doc(name, doc) for name, doc in topics.items()}
         self._by_id = {t.topic_id: t for t in self.topics.values()}
+        broker_configs = snapshot.get("broker_configs", {})
+        assert isinstance(broker_configs, dict)
+        self.broker_configs = broker_configs
 
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)

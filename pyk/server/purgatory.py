@@ -18,9 +18,12 @@ Owned by the event loop that owns the partitions; not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 
 PartitionKey = tuple[str, int]
+
+log = logging.getLogger("pyk.server")
 
 
 class _Waiter:
@@ -50,6 +53,9 @@ class FetchPurgatory:
         for key in waiter.keys:
             self._by_partition.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
+        # Formatted only when enabled: this is the long-poll path.
+        log.debug("fetch parked for up to %d ms, %d bytes short, read_committed=%s, on %s", timeout_ms, needed,
+                  read_committed, waiter.keys)
         try:
             return await waiter.future
         finally:

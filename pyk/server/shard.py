@@ -211,18 +211,21 @@ class Orchestrator:
     def _apply(self, op: str, args: dict[str, Any]) -> Any:
         store = self.store
         if op == "create_topic":
-            return store.create_topic(args["name"], args["partitions"], args["configs"]).to_doc()
+            return store.create_topic(args["name"], args["partitions"], args["configs"], args.get("placement")).to_doc()
         if op == "delete_topic":
             return store.delete_topic(args["name"]).to_doc()
         if op == "create_partitions":
             if store.get(args["name"]) is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {args['name']!r} does not exist")
-            store.set_partitions(args["name"], args["count"])
+            store.set_partitions(args["name"], args["count"], args.get("placement"))
             return None
         if op == "set_configs":
             if store.get(args["name"]) is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {args['name']!r} does not exist")
             store.set_configs(args["name"], args["configs"])
+            return None
+        if op == "set_broker_configs":
+            store.set_broker_configs(args["resource"], args["configs"])
             return None
         if op == "next_producer_id":
             return store.next_producer_id()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from pyk import _native
 from tests.adversity.wire import WireClient, record_batch
-from tests.helpers import confluent_consume, confluent_produce, create_topic, make_records
+from tests.helpers import confluent_consume, confluent_produce, create_topic, make_records, wait_for
+from tests.ref.bombs import BOMBS, zstd_bomb
 
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -143,11 +143,32 @@ def test_compressed_payload_that_does_not_decompress_is_corrupt_message(broker, 
 
 
 def test_decompression_bomb_is_refused_without_inflating(broker, wire, topic):
-    """A few KB of zstd that claims 120 MB of records: refused once the inflated size passes the
-    bound (legacy.MAX_DECOMPRESSED_BYTES, 100 MiB), and the broker keeps serving."""
+    """32 KiB of zstd (a frame without content size) that expands to 1 GiB of records, under a
+    correct CRC: CORRUPT_MESSAGE once the output passes message.decompressed.max.bytes (default
+    100 MiB), one log line, and the broker keeps serving."""
     create_topic(broker.bootstrap, topic)
-    bomb = _native.compress(4, bytes(120 * 1024 * 1024))
+    bomb = zstd_bomb(1 << 30)
     assert len(bomb) < 64 * 1024
     bad = wire.produce(topic, 0, record_batch([(b"k", b"v")], codec=4, records_section=bomb))
     assert bad.error_code == CORRUPT_MESSAGE
+    wait_for(lambda: "message.decompressed.max.bytes=104857600" in broker.log_text(), what="the refusal's log line")
     assert wire.produce(topic, 0, _good(0)).base_offset == 0
+    assert _leo(wire, topic) == 1
+
+
+def test_decompression_bound_is_configurable_for_every_codec(broker_factory, topic):
+    """With message.decompressed.max.bytes=8 MiB, a 64 MiB bomb of each codec (16 MiB for
+    snappy's xerial framing, whose ratio would make a bigger one pass message.max.bytes) is
+    CORRUPT_MESSAGE and appends nothing, while a real client's compressed batches below the bound
+    are stored."""
+    b = broker_factory(overrides={"message.decompressed.max.bytes": 8 << 20})
+    create_topic(b.bootstrap, topic)
+    with WireClient(b.bootstrap) as w:
+        for name, (codec, build) in BOMBS.items():
+            section = build((16 if name == "snappy-xerial" else 64) << 20)
+            bad = w.produce(topic, 0, record_batch([(b"k", b"v")], codec=codec, records_section=section))
+            assert bad.error_code == CORRUPT_MESSAGE, name
+            assert _leo(w, topic) == 0, name
+        wait_for(lambda: "message.decompressed.max.bytes=8388608" in b.log_text(), what="the refusal's log line")
+        confluent_produce(b.bootstrap, topic, make_records(50, value_size=50_000), **{"compression.type": "zstd"})
+        assert _leo(w, topic) == 50

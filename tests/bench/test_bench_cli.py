@@ -15,12 +15,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("hdrh", reason="pyk bench needs the bench extra (pip install -e .[bench])")
-pytest.importorskip("matplotlib", reason="pyk bench plots need the bench extra (pip install -e .[bench])")
-
-from pyk.cli import main  # noqa: E402
-from pyk.client import Cluster  # noqa: E402
-from tests.helpers import unique_topic  # noqa: E402
+from pyk.cli import main
+from pyk.client import Cluster
+from tests.helpers import unique_topic
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,6 @@ offsets-for-times query is known: the first offset whose timestamp is >= the tar
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -22,6 +21,7 @@ from tests.helpers import (
     kcat,
     make_records,
     unique_topic,
+    wait_for,
 )
 
 N = 10
@@ -229,31 +229,25 @@ def test_log_append_time(broker, topic):
     assert all(before - 1000 <= r.timestamp <= after + 1000 for r in got)
 
 
-def test_long_poll_is_woken_by_append(broker, topic):
+def test_long_poll_is_woken_by_append(broker_factory, topic):
     """A fetch waiting at the log end (fetch.wait.max.ms=10s) returns as soon as a record arrives."""
+    broker = broker_factory(log_level="DEBUG")  # for the broker's "fetch parked" line
     create_topic(broker.bootstrap, topic)
     confluent_produce(broker.bootstrap, topic, make_records(1))
     c = confluent_consumer(broker.bootstrap, **{"fetch.wait.max.ms": 10000})
     try:
         c.assign([TopicPartition(topic, 0, 1)])
-        c.consume(num_messages=1, timeout=1.0)  # the consumer is now parked in a long poll at offset 1
-        sent_at: list[float] = []
-
-        def produce_later() -> None:
-            time.sleep(1.0)
-            sent_at.append(time.monotonic())
-            confluent_produce(broker.bootstrap, topic, [Rec(b"late", b"arrival")])
-
-        t = threading.Thread(target=produce_later)
-        t.start()
+        wait_for(lambda: f"on [('{topic}', 0)]" in broker.log_text(), timeout=20,
+                 what="the consumer's fetch at offset 1 to park in a long poll")
+        sent_at = time.monotonic()
+        confluent_produce(broker.bootstrap, topic, [Rec(b"late", b"arrival")])
         msgs = _take(c, 1, timeout=9.0)
         got_at = time.monotonic()
-        t.join()
     finally:
         c.close()
     assert [(m.offset(), m.value()) for m in msgs] == [(1, b"arrival")]
     # Produce round trip included; far below the 10 s wait, so the append woke the fetch.
-    assert got_at - sent_at[0] < 5.0
+    assert got_at - sent_at < 5.0
 
 
 def test_multi_partition_fetch_sessions(broker, topic):

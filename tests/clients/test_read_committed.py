@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from tests.adversity.wire import API_FETCH, Reader, WireClient, fetch_body, parse_fetch, record_batch
-from tests.helpers import confluent_consume, create_topic
+from tests.helpers import BrokerProcess, confluent_consume, create_topic, wait_for
 
 INVALID_REQUEST, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 42, 47, 48
 TXN_ATTRIBUTE = 0x10
@@ -74,7 +74,14 @@ def test_transaction_state_errors_over_the_wire(broker, topic):
         assert client.fetch(topic, 0, 0, isolation_level=1).last_stable_offset == 2
 
 
-def test_read_committed_long_poll_ignores_unstable_appends(broker, topic):
+def _wait_parked(b: BrokerProcess, topic: str) -> None:
+    """Until the broker logs that a read_committed fetch on `topic`-0 parked (needs DEBUG)."""
+    wait_for(lambda: f"read_committed=True, on [('{topic}', 0)]" in b.log_text(), timeout=20,
+             what=f"a read_committed fetch of {topic}-0 to park")
+
+
+def test_read_committed_long_poll_ignores_unstable_appends(broker_factory, topic):
+    broker = broker_factory(log_level="DEBUG")
     create_topic(broker.bootstrap, topic)
     with WireClient(broker.bootstrap) as client, WireClient(broker.bootstrap) as producer:
         _open_transaction(client, topic)
@@ -83,7 +90,7 @@ def test_read_committed_long_poll_ignores_unstable_appends(broker, topic):
         # nothing to read, so it runs to max_wait_ms and returns empty.
         cid = leader.send_request(API_FETCH, 4, fetch_body(topic, 0, 2, isolation_level=1, max_wait_ms=1500))
         started = time.monotonic()
-        time.sleep(0.2)
+        _wait_parked(broker, topic)
         assert producer.produce(topic, 0, record_batch([(None, b"e")])).error_code == 0
         frame = leader.recv_frame()
         assert int.from_bytes(frame[:4], "big") == cid
@@ -113,7 +120,8 @@ def test_lso_survives_restart_and_librdkafka_read_committed_stops_there(broker_f
 
 
 
-def test_read_committed_long_poll_woken_by_stable_append(broker, topic):
+def test_read_committed_long_poll_woken_by_stable_append(broker_factory, topic):
+    broker = broker_factory(log_level="DEBUG")
     create_topic(broker.bootstrap, topic)
     with WireClient(broker.bootstrap) as client, WireClient(broker.bootstrap) as producer:
         assert producer.produce(topic, 0, record_batch([(None, b"a")])).error_code == 0
@@ -122,7 +130,7 @@ def test_read_committed_long_poll_woken_by_stable_append(broker, topic):
         # wake a read_committed long poll at once (through PartitionLog.on_stable_advance).
         cid = leader.send_request(API_FETCH, 4, fetch_body(topic, 0, 1, isolation_level=1, max_wait_ms=8000))
         started = time.monotonic()
-        time.sleep(0.2)
+        _wait_parked(broker, topic)
         assert producer.produce(topic, 0, record_batch([(None, b"b")])).error_code == 0
         frame = leader.recv_frame()
         assert int.from_bytes(frame[:4], "big") == cid

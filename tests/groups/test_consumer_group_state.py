@@ -222,16 +222,14 @@ def _cgh(c: Any, group: str, member_id: str, epoch: int, owned: list[int] | None
     from tests.groups.test_coordinator import TOPIC
     topic_id = c.broker.metadata.get(TOPIC).topic_id
     return c.consumer_group_heartbeat({
-        "group_id": group, "member_id": member_id, "member_epoch": epoch, "rebalance_timeout_ms": 200,
+        "group_id": group, "member_id": member_id, "member_epoch": epoch, "rebalance_timeout_ms": 20_000,
         "subscribed_topic_names": [TOPIC] if epoch == 0 else None,
         "topic_partitions": None if owned is None else [{"topic_id": topic_id, "partitions": owned}]})
 
 
 def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> None:
-    import asyncio
-
     from pyk.coordinator.consumer_protocol import decode_assignment, decode_subscription
-    from tests.groups.test_coordinator import TOPIC, commit, join, run
+    from tests.groups.test_coordinator import TOPIC, commit, join, run, until
 
     async def scenario(c: Any, broker: Any, clock: Any) -> None:
         a = _cgh(c, "cg", "a", 0, owned=[])
@@ -239,9 +237,11 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         assert len(a["assignment"]["topic_partitions"][0]["partitions"]) == 4
         epoch = a["member_epoch"]
         # Commits: with the member epoch as the generation; stale epochs and strangers refused.
-        assert commit(c, "cg", 5, generation=epoch, member_id="a") == ErrorCode.NONE
-        assert commit(c, "cg", 6, generation=epoch + 1, member_id="a") == ErrorCode.STALE_MEMBER_EPOCH
-        assert commit(c, "cg", 6, generation=epoch, member_id="zz") == ErrorCode.UNKNOWN_MEMBER_ID
+        # (OffsetCommit v9: the first version a consumer-protocol member may use.)
+        assert commit(c, "cg", 5, generation=epoch, member_id="a", version=9) == ErrorCode.NONE
+        assert commit(c, "cg", 5, generation=epoch, member_id="a") == ErrorCode.UNSUPPORTED_VERSION
+        assert commit(c, "cg", 6, generation=epoch + 1, member_id="a", version=9) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit(c, "cg", 6, generation=epoch, member_id="zz", version=9) == ErrorCode.UNKNOWN_MEMBER_ID
         assert commit(c, "cg", 6) == ErrorCode.UNKNOWN_MEMBER_ID  # no member id while there are members
         # A classic member cannot join a consumer group with members, nor the reverse.
         assert (await join(c, "cg"))["error_code"] == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
@@ -255,20 +255,23 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         [m] = described["members"]
         assert m["member_id"] == "a" and decode_subscription(m["member_metadata"]).topics == [TOPIC]
         assert decode_assignment(m["member_assignment"]) == {TOPIC: [0, 1, 2, 3]}
-        # b joins; a owes a revocation and never sends one: its rebalance timeout (200 ms)
+        # b joins; a owes a revocation and never sends one: its rebalance timeout (20 s)
         # fences it although it keeps heartbeating; b then owns everything.
         b = _cgh(c, "cg", "b", 0, owned=[])
         assert b["assignment"]["topic_partitions"] == []
-        for _ in range(8):
+        for step in range(8):  # a heartbeat every 5 s (the loop's clock), 40 s in all
             r = _cgh(c, "cg", "a", epoch, owned=[0, 1, 2, 3])
+            if step < 4:
+                assert r["error_code"] == ErrorCode.NONE, (step, r)  # within its rebalance timeout
             _cgh(c, "cg", "b", b["member_epoch"], owned=[])  # b stays alive, owning nothing yet
-            await asyncio.sleep(0.05)
+            await clock.advance(5_000)
         assert r["error_code"] == ErrorCode.UNKNOWN_MEMBER_ID
         b = _cgh(c, "cg", "b", b["member_epoch"], owned=[])
         assert b["assignment"] is not None, b
         assert sorted(b["assignment"]["topic_partitions"][0]["partitions"]) == [0, 1, 2, 3]
-        # b goes silent: its session (300 ms) ends, the group empties, its offsets stay.
-        await asyncio.sleep(0.5)
+        # b goes silent: its session (30 s) ends, the group empties, its offsets stay.
+        await clock.advance(30_001)
+        await until(lambda: c.groups["cg"].is_empty, "b's session to end")
         assert _cgh(c, "cg", "b", b["member_epoch"])["error_code"] == ErrorCode.UNKNOWN_MEMBER_ID
         assert c.groups["cg"].is_empty and c.groups["cg"].offsets
         assert commit(c, "cg", 7) == ErrorCode.NONE  # an empty group takes plain commits again
@@ -276,7 +279,7 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         assert (await join(c, "cg"))["error_code"] == ErrorCode.NONE
 
     run(tmp_path, scenario, **{"group.consumer.heartbeat.interval.ms": "50",
-                               "group.consumer.session.timeout.ms": "300"})
+                               "group.consumer.session.timeout.ms": "30000"})
 
 
 def test_regex_subscription_follows_new_topics():
@@ -296,5 +299,5 @@ def test_regex_subscription_follows_new_topics():
     with pytest.raises(KafkaError) as exc:
         g.heartbeat({"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
                      "topic_partitions": []}, lookup, lambda: "x", topic_names=lambda: names)
-    assert exc.value.code is ErrorCode.INVALID_REQUEST
+    assert exc.value.code is ErrorCode.INVALID_REGULAR_EXPRESSION
     assert "b" not in g.members

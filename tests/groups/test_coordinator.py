@@ -1,8 +1,10 @@
 """GroupCoordinator in-process, on real logs in a temporary directory, driven call by call.
 
-Each scenario runs inside its own event loop (the coordinator's timers need one) with
-millisecond-scale session timeouts, and a settable wall clock for offset retention.  The broker
-is a stand-in exposing exactly what the coordinator uses (config, metadata, logs, create_topic,
+Each scenario runs inside its own event loop, whose clock the test moves forward: the
+coordinator's timers (session, pending member, join and sync) run on the loop it is started
+with, and its timestamps (offset retention) come from the `clock_ms` it is given, so one
+`Clock.advance` moves both, and a scenario never sleeps to let a timeout pass.  The broker is a
+stand-in exposing exactly what the coordinator uses (config, metadata, logs, create_topic,
 leader_of, brokers, on_append); the real-broker suites cover the rest.
 """
 
@@ -14,6 +16,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pyk.config import ServerConfig
 from pyk.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from pyk.coordinator.group import GroupState
@@ -24,6 +28,7 @@ from pyk.server.metadata_store import TopicInfo
 from tests.groups.wire import assignment, subscription
 
 TOPIC = "events"
+pytestmark = pytest.mark.timeout(60)
 
 
 class StubMetadata:
@@ -69,21 +74,52 @@ class StubBroker:
         self.appends += 1
 
 
-class Clock:
+class SteppedLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock runs `skipped` seconds ahead of the monotonic clock."""
+
     def __init__(self) -> None:
+        super().__init__()
+        self.skipped = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.skipped
+
+
+class Clock:
+    """The coordinator's wall clock (ms) and its loop's clock, moved forward together."""
+
+    def __init__(self, loop: SteppedLoop) -> None:
         self.now = 1_700_000_000_000
+        self.loop = loop
 
     def __call__(self) -> int:
         return self.now
+
+    async def advance(self, ms: int) -> None:
+        """Moves time on by `ms` and lets the loop run the timers that came due."""
+        self.now += ms
+        self.loop.skipped += ms / 1000
+        await asyncio.sleep(0)
+
+
+async def until(predicate: Callable[[], object], what: str) -> None:
+    """Yields to the loop until predicate() holds: the other tasks' steps run meanwhile."""
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"not reached after 1000 loop iterations: {what}")
 
 
 def run(directory: Path, scenario: Callable[[GroupCoordinator, StubBroker, Clock], Coroutine[Any, Any, None]],
         **overrides: str) -> None:
     async def main() -> None:
         broker = StubBroker(directory, **overrides)
-        clock = Clock()
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, SteppedLoop)
+        clock = Clock(loop)
         coordinator = GroupCoordinator(broker, clock)
-        coordinator.start(asyncio.get_running_loop())
+        coordinator.start(loop)
         await coordinator.ensure_offsets_topic()
         try:
             await scenario(coordinator, broker, clock)
@@ -91,7 +127,10 @@ def run(directory: Path, scenario: Callable[[GroupCoordinator, StubBroker, Clock
             coordinator.stop()
             broker.logs.close()
 
-    asyncio.run(asyncio.wait_for(main(), 30))
+    # No asyncio.wait_for around it: a scenario moves the loop's clock by minutes (the
+    # module's pytest timeout bounds a hang instead).
+    with asyncio.Runner(loop_factory=SteppedLoop) as runner:
+        runner.run(main())
 
 
 def join_request(group: str, member_id: str = "", session: int = 200, instance: str | None = None,
@@ -178,7 +217,7 @@ def test_two_members_share_a_generation(tmp_path: Path) -> None:
         a, gen = await stable_single(c, "g")
         # A second member joins: the first learns of the rebalance through its heartbeat.
         b_join = asyncio.ensure_future(join(c, "g"))
-        await asyncio.sleep(0.01)
+        await until(lambda: len(c.groups["g"].members) == 2, "the second member's join")
         assert heartbeat(c, "g", gen, a) == ErrorCode.REBALANCE_IN_PROGRESS
         a_join = await resolve(c.join_group(join_request("g", member_id=a), "client", "/h", 5))
         b = await b_join
@@ -197,9 +236,12 @@ def test_two_members_share_a_generation(tmp_path: Path) -> None:
 
 def test_silent_member_expires_and_the_group_rebalances(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
-        a, gen = await stable_single(c, "g", session=100)
-        await asyncio.sleep(0.3)  # no heartbeat
-        assert "g" in c.groups and not c.groups["g"].members
+        a, gen = await stable_single(c, "g", session=10_000)
+        await clock.advance(9_000)
+        assert c.groups["g"].state is GroupState.STABLE  # within its session
+        await clock.advance(1_001)  # no heartbeat for the whole session
+        await until(lambda: not c.groups["g"].members, "the silent member's expiry")
+        assert "g" in c.groups
         assert c.groups["g"].state is GroupState.EMPTY
         assert heartbeat(c, "g", gen, a) == ErrorCode.UNKNOWN_MEMBER_ID
         # its committed offsets survive the member
@@ -210,11 +252,11 @@ def test_silent_member_expires_and_the_group_rebalances(tmp_path: Path) -> None:
 
 def test_heartbeats_keep_a_member_alive(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
-        a, gen = await stable_single(c, "g", session=100)
-        for _ in range(10):
-            await asyncio.sleep(0.04)
+        a, gen = await stable_single(c, "g", session=10_000)
+        for _ in range(10):  # 80 s in all, 8 s between heartbeats
+            await clock.advance(8_000)
             assert heartbeat(c, "g", gen, a) == ErrorCode.NONE
-        assert c.groups["g"].state is GroupState.STABLE
+        assert c.groups["g"].state is GroupState.STABLE and a in c.groups["g"].members
 
     run(tmp_path, scenario)
 
@@ -259,7 +301,7 @@ def test_protocol_selection_prefers_what_most_members_prefer(tmp_path: Path) -> 
         assert a["protocol_name"] == "range"
         b_join = asyncio.ensure_future(join(c, "g", protocols=[("roundrobin", sub), ("range", sub)]))
         c_join = asyncio.ensure_future(join(c, "g", protocols=[("roundrobin", sub), ("sticky", sub)]))
-        await asyncio.sleep(0.01)
+        await until(lambda: len(c.groups["g"].members) == 3, "both new members' joins")
         a2 = await resolve(c.join_group(join_request("g", member_id=a["member_id"],
                                                      protocols=[("range", sub), ("roundrobin", sub)]), "c", "/h", 5))
         assert a2["protocol_name"] == (await b_join)["protocol_name"] == (await c_join)["protocol_name"] == "roundrobin"
@@ -301,11 +343,13 @@ def test_leave_by_instance_id(tmp_path: Path) -> None:
 
 def test_pending_member_expires(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
-        first = await resolve(c.join_group(join_request("g", session=50), "client", "/h", 5))
+        first = await resolve(c.join_group(join_request("g", session=10_000), "client", "/h", 5))
         assert first["error_code"] == ErrorCode.MEMBER_ID_REQUIRED
         assert first["member_id"] in c.groups["g"].pending_members
-        await asyncio.sleep(0.15)
-        assert "g" not in c.groups
+        await clock.advance(9_000)
+        assert first["member_id"] in c.groups["g"].pending_members  # within its session
+        await clock.advance(1_001)
+        await until(lambda: "g" not in c.groups, "the pending member's expiry")
 
     run(tmp_path, scenario)
 

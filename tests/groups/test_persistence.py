@@ -12,8 +12,10 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from pyk.coordinator import OFFSETS_TOPIC, partition_for
 from pyk.coordinator.records import (
+    ConsumerGroupKey,
     GroupMetadataKey,
     OffsetCommitKey,
+    decode_consumer_group_value,
     decode_group_metadata_value,
     decode_key,
     decode_offset_commit_value,
@@ -98,6 +100,8 @@ def read_offsets_topic(bootstrap: str, partitions: int) -> list[tuple[Any, Any]]
         key = decode_key(m.key())
         if isinstance(key, OffsetCommitKey):
             value = decode_offset_commit_value(m.value()) if m.value() is not None else None
+        elif isinstance(key, ConsumerGroupKey):
+            value = decode_consumer_group_value(key.type, m.value()) if m.value() is not None else None
         else:
             value = decode_group_metadata_value(m.value()) if m.value() is not None else None
         out.append((m.partition(), key, value))

@@ -137,7 +137,8 @@ def test_two_groups_each_read_everything(gbroker: Any, members: Members) -> None
     feeder = Feeder(gbroker.bootstrap, topic, 3, per_second=300)
     g1 = [members.start(gbroker.bootstrap, f"a-{topic}", topic) for _ in range(2)]
     g2 = [members.start(gbroker.bootstrap, f"b-{topic}", topic, strategy="roundrobin")]
-    time.sleep(2)
+    # Both groups consume while the feeder still produces: reading at the log end, not only a backlog.
+    wait_until(lambda: consumed_values(g1) and consumed_values(g2), 60, "both groups to consume")
     total = feeder.stop()
     for group in (g1, g2):
         wait_until(lambda group=group: consumed_values(group) >= set(range(total)), 30, "each group to read all")

@@ -7,6 +7,7 @@ and consumer-protocol bytes come from kafka-python's own encoder.
 from __future__ import annotations
 
 import struct
+import uuid
 
 import pytest
 from hypothesis import given
@@ -17,14 +18,22 @@ from pyk.coordinator.batch import build_batch, decode_batches
 from pyk.coordinator.consumer_protocol import decode_assignment, decode_subscription
 from pyk.coordinator.offsets import java_string_hash, partition_for
 from pyk.coordinator.records import (
+    CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT,
+    CONSUMER_GROUP_MEMBER_METADATA,
+    ConsumerGroupKey,
+    ConsumerMemberAssignment,
+    ConsumerMemberMetadata,
     GroupMetadataKey,
     GroupMetadataValue,
     MemberMetadata,
     OffsetAndMetadata,
     OffsetCommitKey,
+    decode_consumer_group_value,
     decode_group_metadata_value,
     decode_key,
     decode_offset_commit_value,
+    encode_consumer_group_key,
+    encode_consumer_group_value,
     encode_group_metadata_key,
     encode_group_metadata_value,
     encode_offset_commit_key,
@@ -56,9 +65,36 @@ def test_group_metadata_key_layout() -> None:
     assert decode_key(raw) == GroupMetadataKey("my-group")
 
 
-def test_newer_record_types_are_not_ours() -> None:
-    # KIP-848 consumer-group records (key versions 3..) belong to the new protocol's state.
-    assert decode_key(struct.pack(">h", 3) + s16("g")) is None
+def test_consumer_group_record_keys_and_newer_types() -> None:
+    # KIP-848 consumer-group records: key versions 3-8, the member ones (5, 7, 8) name the member.
+    assert decode_key(struct.pack(">h", 3) + s16("g")) == ConsumerGroupKey(3, "g")
+    raw = struct.pack(">h", 8) + s16("g") + s16("m-1")
+    assert decode_key(raw) == ConsumerGroupKey(8, "g", "m-1")
+    assert encode_consumer_group_key(ConsumerGroupKey(8, "g", "m-1")) == raw
+    # Share and streams group records (9+) are not pyk's: skipped.
+    assert decode_key(struct.pack(">h", 9) + s16("g")) is None
+
+
+def test_current_member_assignment_value_layout() -> None:
+    """ConsumerGroupCurrentMemberAssignmentValue v0, packed by hand from Kafka's JSON: flexible
+    (compact arrays as length+1 uvarints, an empty tagged-field section after each struct)."""
+    topic = uuid.UUID(int=0x0102)
+    value = ConsumerMemberAssignment(5, 4, 1, [(topic, [0, 2])], [(topic, [1])])
+    raw = encode_consumer_group_value(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, value)
+    parts = b"\x02" + topic.bytes + b"\x03" + struct.pack(">ii", 0, 2) + b"\x00"
+    revoking = b"\x02" + topic.bytes + b"\x02" + struct.pack(">i", 1) + b"\x00"
+    assert raw == struct.pack(">hiib", 0, 5, 4, 1) + parts + revoking + b"\x00"
+    assert decode_consumer_group_value(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, raw) == value
+    # A tagged field written by a newer Kafka (KIP-1251's assignment epochs, tag 0) is skipped.
+    tagged = raw[:-1] + b"\x01\x00\x01\x00"
+    assert decode_consumer_group_value(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, tagged) == value
+
+
+def test_member_metadata_value_round_trip() -> None:
+    value = ConsumerMemberMetadata("i-1", None, "client", "/127.0.0.1", ["a", "b"], "c.*", 45000, "uniform")
+    raw = encode_consumer_group_value(CONSUMER_GROUP_MEMBER_METADATA, value)
+    assert raw[:6] == b"\x00\x00\x04i-1"  # v0, then instance_id as a compact string
+    assert decode_consumer_group_value(CONSUMER_GROUP_MEMBER_METADATA, raw) == value
 
 
 def test_offset_commit_value_v3_is_what_kafka_writes() -> None:

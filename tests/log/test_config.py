@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyk.config import ServerConfig
+from pyk.config import ConfigError, ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS, LogConfig
 
@@ -36,6 +36,21 @@ def test_plain_mapping_server_and_roll_hours() -> None:
     assert config.preallocate is True
     assert config.target_codec == 4
     assert config.flush_messages == 2**63 - 1  # Kafka default when the server says nothing
+
+
+def test_decompression_bound_is_broker_wide() -> None:
+    """message.decompressed.max.bytes, else socket.request.max.bytes; topic overrides keep it,
+    and it is no topic key (DescribeConfigs does not list it)."""
+    assert LogConfig().max_decompressed_bytes == 104_857_600
+    assert LogConfig.from_server(ServerConfig({})).max_decompressed_bytes == 104_857_600
+    assert LogConfig.from_server(ServerConfig({"socket.request.max.bytes": "2000000"})).max_decompressed_bytes == 2_000_000
+    config = LogConfig.from_server(ServerConfig({"message.decompressed.max.bytes": "5000000"}))
+    assert config.max_decompressed_bytes == 5_000_000
+    topic = config.with_overrides({"max.message.bytes": "100"})
+    assert topic.max_decompressed_bytes == topic.defaults().max_decompressed_bytes == 5_000_000
+    assert "message.decompressed.max.bytes" not in dict((name, v) for name, v, _ in topic.describe())
+    with pytest.raises(ConfigError, match="message.decompressed.max.bytes"):
+        ServerConfig({"message.decompressed.max.bytes": "0"})
 
 
 def test_overrides_merge_and_describe() -> None:

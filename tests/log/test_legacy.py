@@ -305,10 +305,12 @@ def test_oversize() -> None:
     expect(ErrorCode.MESSAGE_TOO_LARGE, legacy_set(1, 1, [(None, b"y" * 5000, BASE_TS)]), plain)
 
 
-def test_decompression_bomb_is_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(legacy, "MAX_DECOMPRESSED_BYTES", 10_000)
-    expect(ErrorCode.MESSAGE_TOO_LARGE, legacy_set(1, 1, [(None, b"z" * 20_000, BASE_TS)]))
-    assert len(decoded(convert(legacy_set(1, 1, [(None, b"z" * 5_000, BASE_TS)])))) == 1
+def test_decompression_bomb_is_bounded() -> None:
+    """A wrapper whose payload expands past message.decompressed.max.bytes is CORRUPT_MESSAGE,
+    as a v2 batch that does (pyk.log.validator)."""
+    bounded = LogConfig(None, None, 10_000)
+    expect(ErrorCode.CORRUPT_MESSAGE, legacy_set(1, 1, [(None, b"z" * 20_000, BASE_TS)]), bounded)
+    assert len(decoded(convert(legacy_set(1, 1, [(None, b"z" * 5_000, BASE_TS)]), bounded))) == 1
 
 
 def test_v2_batches_take_the_v2_path_unchanged() -> None:

@@ -113,9 +113,11 @@ def validate_batch(buf: object, max_message_bytes: int, deep: bool = False, max_
     if info.compression == 0:
         return code
     try:
-        records = decompress(info.compression, data[HEADER_SIZE:info.size], max_decompressed)
+        records = decompress(info.compression, data[HEADER_SIZE:info.size])
     except ValueError:
         return ERR_CORRUPT_MESSAGE
+    if 0 <= ssize(max_decompressed) < len(records):
+        return ERR_MESSAGE_TOO_LARGE
     return records_walk(memoryview(records), info.records_count)
 
 

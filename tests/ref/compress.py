@@ -115,8 +115,8 @@ def decompress(codec: int, data: object, max_size: int = -1) -> bytes:
     return out
 
 
-def recompress_batch(batch: object, codec: int) -> bytes:
-    codec = _codec(codec)
+def recompress_batch(batch: object, codec: int, max_decompressed: int = -1) -> bytes:
+    codec, max_decompressed = _codec(codec), ssize(max_decompressed)
     data = byte_view(batch)
     if len(data) < 61:
         raise ValueError(f"record batch header needs 61 bytes, {len(data)} remain")
@@ -128,6 +128,8 @@ def recompress_batch(batch: object, codec: int) -> bytes:
         raise ValueError(f"record batch magic {data[16]}, expected 2")
     (attributes,) = struct.unpack_from(">h", data, 21)
     records = _decompress(_codec(attributes & 7), data[61:size].tobytes())
+    if 0 <= max_decompressed < len(records):
+        raise ValueError(f"codec {attributes & 7}: output larger than {max_decompressed}")
     section = _compress(codec, records)
     out = bytearray(data[:61]) + section
     struct.pack_into(">i", out, 8, 49 + len(section))

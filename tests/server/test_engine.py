@@ -19,6 +19,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -57,6 +58,14 @@ class FakeConnection:
         if self.closed is None:
             self.closed = reason or "closed"
             self.sender.close()
+
+
+async def until(predicate: Callable[[], object], what: str) -> None:
+    """Polls predicate() on the loop (the engine's completions run meanwhile) until it holds."""
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -135,7 +144,7 @@ def test_sender_writes_the_exact_stream(name, seed, segment):
         assert conn.closed is None, conn.closed
         conn.close(None)
         client.close()
-        await asyncio.sleep(0.05)
+        await until(lambda: peer.fileno() == -1, "the sender to let go of the socket")
         engine.close()
         return bytes(got)
 
@@ -153,12 +162,9 @@ def test_a_region_past_the_end_of_its_file_closes_the_connection(name, segment):
         peer, client = tcp_pair(sndbuf=1 << 20)
         conn = FakeConnection(peer, engine)
         conn.sender.send([b"header", Region(fd, FILE_SIZE + 100, 500)])
-        for _ in range(200):
-            if conn.closed:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: conn.closed, "the connection to close")
         client.close()
-        await asyncio.sleep(0.05)
+        await until(lambda: peer.fileno() == -1, "the sender to let go of the socket")
         engine.close()
         return conn.closed
 
@@ -175,14 +181,11 @@ def test_uring_close_waits_for_writes_in_flight(segment):
         peer, client = tcp_pair(sndbuf=16 * 1024)
         conn = FakeConnection(peer, engine)
         conn.sender.send([Region(fd, 0, 3 << 20)])  # the client never reads: the chain waits
-        await asyncio.sleep(0.1)
         assert conn.sender.inflight
         conn.close("test")
-        for _ in range(200):
-            if peer.fileno() == -1:
-                break
-            await asyncio.sleep(0.01)
-        assert peer.fileno() == -1 and conn.sender.pipe is None and conn.sender.inflight == 0
+        assert peer.fileno() != -1, "closed with writes in flight"
+        await until(lambda: peer.fileno() == -1, "the socket to close once the writes are let go")
+        assert conn.sender.pipe is None and conn.sender.inflight == 0
         client.close()
         engine.close()
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -24,10 +23,10 @@ INPUT_RECORDS = 400
 
 
 def _processor(bootstrap: str, source: str, sink: str, group: str, tid: str, batch: int,
-               delay: float, log: Path) -> subprocess.Popen[bytes]:
+               hold_after: int, log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "tests.transactions.processor", bootstrap, source, sink, group,
-                             tid, str(batch), str(delay)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                             tid, str(batch), str(hold_after)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
@@ -39,15 +38,19 @@ def test_consume_transform_produce_survives_kill9_of_the_processor(broker, topic
                for r in make_records(INPUT_RECORDS // PARTITIONS, partition=p, prefix=f"p{p}", headers=False)]
     confluent_produce(broker.bootstrap, source, records)
     log = tmp_path / "processor.log"
-    first = _processor(broker.bootstrap, source, sink, group, tid, 25, 0.3, log)
+    first = _processor(broker.bootstrap, source, sink, group, tid, 25, 3, log)
     try:
-        wait_for(lambda: log.exists() and log.read_text().count("committed") >= 3, timeout=60,
-                 what="the first processor's third commit")
-        time.sleep(0.15)  # inside a transaction, most likely: its writes must never become visible
+        # Three commits, then 25 records written in a fourth transaction left open: the kill
+        # lands inside it, and its writes must never become visible.
+        wait_for(lambda: log.exists() and "holding an open transaction of 25 records" in log.read_text(),
+                 timeout=60, what="the first processor to hold an open transaction after three commits")
+        assert log.read_text().count("committed") == 3
+        state = describe(broker.bootstrap, tid)
+        assert state["transaction_state"] == "Ongoing" and state["topics"], state
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         killed_epoch = describe(broker.bootstrap, tid)["producer_epoch"]
-        second = _processor(broker.bootstrap, source, sink, group, tid, 50, 0.0, log)
+        second = _processor(broker.bootstrap, source, sink, group, tid, 50, 0, log)
         assert second.wait(120) == 0, log.read_text()[-3000:]
     finally:
         first.kill()
@@ -56,7 +59,8 @@ def test_consume_transform_produce_survives_kill9_of_the_processor(broker, topic
     got = sorted(v for recs in out.values() for _, v in recs)
     assert got == sorted(b"out:" + r.value for r in records)  # each input exactly once
     uncommitted = read_all(broker.bootstrap, sink, PARTITIONS, "read_uncommitted", expect=INPUT_RECORDS)
-    assert sum(len(v) for v in uncommitted.values()) >= INPUT_RECORDS
+    # The killed transaction's 25 records are in the log, aborted: read_uncommitted sees them.
+    assert sum(len(v) for v in uncommitted.values()) >= INPUT_RECORDS + 25
 
 
 def test_coordinator_killed_between_prepare_commit_and_markers(broker_factory, topic, tmp_path, monkeypatch):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
-from pyk.config import ConfigError, Listener, ServerConfig
+from pyk.config import ConfigError, Listener, ServerConfig, check_dynamic
 
 
 def test_defaults_are_kafkas() -> None:
@@ -79,3 +81,73 @@ def test_readme_lists_every_key() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [k for k in KEYS if f"`{k}`" not in readme]
     assert not missing, f"README configuration table lacks {missing}"
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["listeners=SASL_PLAINTEXT://127.0.0.1:43669"],
+         "listener SASL_PLAINTEXT://127.0.0.1:43669 uses security protocol SASL_PLAINTEXT, which pyk does not serve "
+         "yet; supported: PLAINTEXT"),
+        (["listeners=SSL://127.0.0.1:1"], "security protocol SSL, which pyk does not serve yet"),
+        (["listeners=INTERNAL://127.0.0.1:1", "listener.security.protocol.map=INTERNAL:SSL"],
+         "listener INTERNAL://127.0.0.1:1 uses security protocol SSL"),
+        (["listeners=INTERNAL://127.0.0.1:1"], "INTERNAL is not in listener.security.protocol.map"),
+        (["listeners=PLAINTEXT://127.0.0.1:1", "listener.security.protocol.map=PLAINTEXT:TLS"], "NAME:PROTOCOL"),
+        (["listeners=SASL_PLAINTEXT:/127.0.0.1:1"], "expected NAME://host:port, found 'SASL_PLAINTEXT:/127.0.0.1:1'"),
+        (["listeners=PLAINTEXT://127.0.0.1"], "missing port"),
+    ],
+)
+def test_listener_security_protocols(overrides: list[str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.load(None, overrides)
+    assert fragment in str(info.value)
+
+
+def test_listener_name_mapped_to_a_served_protocol() -> None:
+    cfg = ServerConfig.load(None, ["listeners=INTERNAL://127.0.0.1:1,PLAINTEXT://[::1]:2",
+                                   "listener.security.protocol.map=INTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT"])
+    assert cfg.listeners == [Listener("INTERNAL", "127.0.0.1", 1), Listener("PLAINTEXT", "::1", 2)]
+
+
+def test_serve_refuses_an_unserved_protocol(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyk", "serve", "--override", "listeners=SASL_PLAINTEXT://127.0.0.1:0",
+         "--override", f"log.dirs={tmp_path}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert ("listener SASL_PLAINTEXT://127.0.0.1:0 uses security protocol SASL_PLAINTEXT, which pyk does not "
+            "serve yet; supported: PLAINTEXT") in proc.stderr
+
+
+def test_dynamic_layers_take_precedence() -> None:
+    # per-node dynamic > cluster-default dynamic > static > default
+    static = ServerConfig({"message.max.bytes": "2000000", "log.retention.hours": "24"})
+    cfg = static.with_dynamic({"message.max.bytes": "1500000", "log.retention.ms": "1000"},
+                              {"message.max.bytes": "1200000"})
+    assert cfg["message.max.bytes"] == 1200000
+    assert cfg.source_of("message.max.bytes") == "dynamic_broker"
+    assert cfg.source_of("log.retention.ms") == "dynamic_default"
+    assert cfg.source_of("log.retention.hours") == "static"
+    assert cfg.text_of("log.retention.ms") == "1000"
+    assert static.with_dynamic({}, {})["message.max.bytes"] == 2000000
+    with pytest.raises(ConfigError, match="message.max.bytes"):
+        static.with_dynamic({"message.max.bytes": "-1"}, {})
+
+
+def test_only_dynamic_keys_change_at_run_time() -> None:
+    check_dynamic(["log.retention.ms", "log.cleaner.threads", "my.plugin.key"])  # unknown keys: custom, allowed
+    with pytest.raises(ConfigError, match=r"Cannot update these configs dynamically: Set\(log.dirs, node.id\)"):
+        check_dynamic(["node.id", "log.dirs", "message.max.bytes"])
+
+
+def test_removed_kafka_3_keys_are_accepted_with_a_warning(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="pyk.config"):
+        cfg = ServerConfig.load(None, ["log.message.format.version=2.8", "log.message.downconversion.enable=false"])
+    assert cfg["log.message.format.version"] == "2.8"
+    assert cfg.unknown == []
+    assert "log.message.format.version was removed in Kafka 4.0" in caplog.text
+    assert "log.message.downconversion.enable was removed in Kafka 4.0" in caplog.text
+    with pytest.raises(ConfigError, match="log.message.format.version"):
+        ServerConfig.load(None, ["log.message.format.version=banana"])

@@ -175,14 +175,15 @@ def test_validate_large_batch_without_gil():
 @no_deadline
 @given(codec=st.sampled_from([1, 2, 3, 4]), count=st.integers(1, 20), cap=st.integers(-1, 40_000))
 def test_deep_validation_caps_the_decompressed_size(codec, count, cap):
-    """A compressed batch is decompressed and walked only within max_decompressed bytes: the
-    broker never inflates a small request into an unbounded buffer (a zstd/gzip bomb)."""
+    """A compressed batch is decompressed and walked only within max_decompressed bytes
+    (MESSAGE_TOO_LARGE past it): the broker never inflates a small request into an unbounded
+    buffer (a zstd/gzip bomb)."""
     recs = [Record(bytes(1000), key=b"k%d" % i) for i in range(count)]
     batch = build_batch(recs, compression=codec)
     plain = len(build_batch(recs)) - 61
     code = native.validate_batch(batch, MAX, True, cap)
     assert code == ref.validate_batch(batch, MAX, True, cap)
-    assert code == (0 if cap < 0 or cap >= plain else ErrorCode.CORRUPT_MESSAGE)
+    assert code == (0 if cap < 0 or cap >= plain else ErrorCode.MESSAGE_TOO_LARGE)
 
 
 def test_deep_validation_rejects_a_payload_that_does_not_decompress(impl):

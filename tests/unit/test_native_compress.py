@@ -3,8 +3,12 @@ kafka-python's codec module (another client's framing, xerial snappy included)."
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 import zstandard
@@ -16,6 +20,8 @@ from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchB
 import pyk._native as native
 import tests.ref as ref
 from pyk.errors import ErrorCode
+from tests.adversity.wire import record_batch
+from tests.ref.bombs import BOMBS
 from tests.ref.builder import Record, build_batch
 from tests.ref.parity import no_deadline, outcome
 from tests.ref.strategies import batches, mutated, records
@@ -197,3 +203,91 @@ def test_recompress_errors(args):
         struct.pack_into(">i", batch, 8, len(batch) - 12)
     assert outcome(native.recompress_batch, batch, codec) == outcome(ref.recompress_batch, batch, codec)
     assert outcome(native.recompress_batch, batch, codec)[0] == "raise"
+
+
+# Decompression bombs: every codec stops at the bound, whatever the input claims
+
+def bomb_batch(section: bytes, codec: int) -> bytes:
+    """A v2 batch of one record whose records section is `section`, under a CRC that matches."""
+    return record_batch([(b"k", b"v")], codec=codec, records_section=section)
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_bomb_is_refused_at_the_bound(impl, name):
+    """8 MiB of zeros under a 1 MiB bound: decompress raises, deep validation answers
+    MESSAGE_TOO_LARGE (CORRUPT_MESSAGE where the frame's own header gives it away) and
+    recompression raises; with room for the output they all go through (the zeros are no
+    valid records, so validation then reports the records)."""
+    codec, build = BOMBS[name]
+    section = build(8 << 20)
+    batch = bomb_batch(section, codec)
+    lying = "lying" in name
+    assert outcome(impl.decompress, codec, section, 1 << 20) == ("raise", ValueError)
+    assert impl.validate_batch(batch, MAX, True, 1 << 20) in (
+        (ErrorCode.CORRUPT_MESSAGE, ErrorCode.MESSAGE_TOO_LARGE) if lying else (ErrorCode.MESSAGE_TOO_LARGE,))
+    assert outcome(impl.recompress_batch, batch, 0, 1 << 20) == ("raise", ValueError)
+    if not lying:
+        assert impl.decompress(codec, section, 8 << 20) == bytes(8 << 20)
+        assert len(impl.recompress_batch(batch, 0, 8 << 20)) == 61 + (8 << 20)
+    assert native.validate_batch(batch, MAX, True, 8 << 20) == ref.validate_batch(batch, MAX, True, 8 << 20) != 0
+
+
+# Run in a fresh interpreter, reading the peak resident size (C allocations included, which
+# tracemalloc does not see) before and after.  The peak is VmHWM, not getrusage's ru_maxrss:
+# Linux carries ru_maxrss over exec from the forking process (pytest, far bigger than this probe),
+# which would hide any growth; VmHWM belongs to the new process image.
+_RSS_PROBE = """
+import json, sys, time
+import pyk._native as native
+from tests.adversity.wire import record_batch
+
+def kib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+path, codec, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "rb") as f:
+    section = f.read()
+batch = record_batch([(b"k", b"v")], codec=codec, records_section=section)
+peak, now, start = kib("VmHWM"), kib("VmRSS"), time.monotonic()
+out = {"input": len(section)}
+try:
+    native.decompress(codec, section, cap)
+    out["decompress"] = "ok"
+except ValueError:
+    out["decompress"] = "refused"
+out["validate"] = native.validate_batch(batch, 1 << 30, True, cap)
+try:
+    native.recompress_batch(batch, 0, cap)
+    out["recompress"] = "ok"
+except ValueError:
+    out["recompress"] = "refused"
+out["seconds"] = time.monotonic() - start
+out["peak_growth_kib"] = kib("VmHWM") - peak
+out["kept_kib"] = kib("VmRSS") - now
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_bomb_memory_stays_bounded(name, tmp_path):
+    """A 1 GiB bomb (256 MiB for snappy's xerial framing, whose ratio is ~20:1) under a 20 MiB
+    bound: refused by decompress, validate_batch and recompress_batch, with the process's peak
+    RSS growing by a few times the bound at most (output buffer, its last realloc, zstd's
+    window) instead of by the expanded size.  What stays resident afterwards is at most about
+    one bound: the buffers are freed, but glibc may keep a freed block of that size in its heap
+    for reuse (its mmap threshold adapts to freed sizes)."""
+    codec, build = BOMBS[name]
+    bomb = tmp_path / "bomb"
+    bomb.write_bytes(build((256 << 20) if name == "snappy-xerial" else (1 << 30)))
+    cap = 20 << 20
+    root = Path(__file__).parents[2]
+    proc = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(bomb), str(codec), str(cap)], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    print(name, out)
+    assert out["decompress"] == out["recompress"] == "refused"
+    assert out["validate"] in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.CORRUPT_MESSAGE)
+    assert out["peak_growth_kib"] < (3 * cap + (16 << 20)) // 1024, out
+    assert out["kept_kib"] < (cap + (8 << 20)) // 1024, out

@@ -1,11 +1,13 @@
 """Consumer groups (classic protocol): FindCoordinator (10) 0-4, JoinGroup (11) 0-9,
-SyncGroup (14) 0-5, Heartbeat (12) 0-4, LeaveGroup (13) 0-5, OffsetCommit (8) 0-8,
-OffsetFetch (9) 0-8, ListGroups (16) 0-4, DescribeGroups (15) 0-5, DeleteGroups (42) 0-2,
+SyncGroup (14) 0-5, Heartbeat (12) 0-4, LeaveGroup (13) 0-5, OffsetCommit (8) 0-9,
+OffsetFetch (9) 0-9, ListGroups (16) 0-4, DescribeGroups (15) 0-5, DeleteGroups (42) 0-2,
 OffsetDelete (47) 0.
 
 Batched forms arrive late in some APIs: FindCoordinator v4 looks up many keys at once
 (KIP-699), LeaveGroup v3 removes many members (KIP-345), OffsetFetch v8 covers many groups
-(KIP-709).  Member metadata and assignments are opaque `bytes` (the consumer protocol's own
+(KIP-709).  Version 9 of OffsetCommit and OffsetFetch is the first a KIP-848 (consumer-protocol)
+member may use: OffsetCommit v9 is v8 (the generation field carries the member epoch), OffsetFetch
+v9 names the fetching member (member id and epoch) in each group entry.  Member metadata and assignments are opaque `bytes` (the consumer protocol's own
 encoding), copied out of the frame because the coordinator keeps them.
 """
 
@@ -118,7 +120,7 @@ LEAVE_GROUP_RESPONSE = Message(13, "response", "LeaveGroupResponse", valid="0-5"
     ]),
 ])
 
-OFFSET_COMMIT_REQUEST = Message(8, "request", "OffsetCommitRequest", valid="0-8", flexible="8+", fields=[
+OFFSET_COMMIT_REQUEST = Message(8, "request", "OffsetCommitRequest", valid="0-9", flexible="8+", fields=[
     F("group_id", "string", "0+"),
     F("generation_id_or_member_epoch", "int32", "1+", default=-1, ignorable=True),
     F("member_id", "string", "1+", ignorable=True),
@@ -136,7 +138,7 @@ OFFSET_COMMIT_REQUEST = Message(8, "request", "OffsetCommitRequest", valid="0-8"
     ]),
 ])
 
-OFFSET_COMMIT_RESPONSE = Message(8, "response", "OffsetCommitResponse", valid="0-8", flexible="8+", fields=[
+OFFSET_COMMIT_RESPONSE = Message(8, "response", "OffsetCommitResponse", valid="0-9", flexible="8+", fields=[
     F("throttle_time_ms", "int32", "3+", ignorable=True),
     F("topics", "[]OffsetCommitResponseTopic", "0+", fields=[
         F("name", "string", "0+"),
@@ -147,7 +149,7 @@ OFFSET_COMMIT_RESPONSE = Message(8, "response", "OffsetCommitResponse", valid="0
     ]),
 ])
 
-OFFSET_FETCH_REQUEST = Message(9, "request", "OffsetFetchRequest", valid="0-8", flexible="6+", fields=[
+OFFSET_FETCH_REQUEST = Message(9, "request", "OffsetFetchRequest", valid="0-9", flexible="6+", fields=[
     F("group_id", "string", "0-7"),
     F("topics", "[]OffsetFetchRequestTopic", "0-7", nullable="2-7", fields=[  # null: all topics
         F("name", "string", "0-7"),
@@ -155,6 +157,9 @@ OFFSET_FETCH_REQUEST = Message(9, "request", "OffsetFetchRequest", valid="0-8", 
     ]),
     F("groups", "[]OffsetFetchRequestGroup", "8+", fields=[
         F("group_id", "string", "8+"),
+        # v9 (KIP-848): the fetching member; null / -1 from admin clients and classic members.
+        F("member_id", "string", "9+", nullable="9+", default=None, ignorable=True),
+        F("member_epoch", "int32", "9+", default=-1, ignorable=True),
         F("topics", "[]OffsetFetchRequestTopics", "8+", nullable="8+", fields=[
             F("name", "string", "8+"),
             F("partition_indexes", "[]int32", "8+"),
@@ -163,7 +168,7 @@ OFFSET_FETCH_REQUEST = Message(9, "request", "OffsetFetchRequest", valid="0-8", 
     F("require_stable", "bool", "7+", default=False),
 ])
 
-OFFSET_FETCH_RESPONSE = Message(9, "response", "OffsetFetchResponse", valid="0-8", flexible="6+", fields=[
+OFFSET_FETCH_RESPONSE = Message(9, "response", "OffsetFetchResponse", valid="0-9", flexible="6+", fields=[
     F("throttle_time_ms", "int32", "3+", ignorable=True),
     F("topics", "[]OffsetFetchResponseTopic", "0-7", fields=[
         F("name", "string", "0-7"),

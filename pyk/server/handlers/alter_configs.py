@@ -1,7 +1,8 @@
-"""AlterConfigs (legacy, whole-set): replaces a topic's overrides with exactly the given set.
+"""AlterConfigs (legacy, whole-set): replaces the overrides of a topic, or the dynamic configs of a
+BROKER resource, with exactly the given set; validate_only checks without applying.
 
-Broker configs are static in pyk (read at start-up), so altering a broker resource is refused
-with INVALID_REQUEST; validate_only checks without applying.
+A BROKER resource is one node ("<node id>", each pyk shard being its own node) or the cluster-wide
+default (""); only Kafka's dynamically updatable keys (pyk.config.DYNAMIC_KEYS) may be set there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ API_KEY = ApiKey.ALTER_CONFIGS
 MIN_VERSION = 0
 MAX_VERSION = 2
 
-TOPIC = 2
+TOPIC, BROKER = 2, 4
 
 
 async def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
@@ -29,22 +30,43 @@ async def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], v
         await broker.set_topic_configs(name, configs)
 
 
-def check_resource(broker: Any, resource: dict[str, Any]) -> None:
-    if resource["resource_type"] != TOPIC:
+def check_broker_resource(broker: Any, name: str) -> None:
+    """"" (cluster default) or the node id of one of this broker's shards."""
+    nodes = [str(n["node_id"]) for n in broker.brokers()]
+    if name and name not in nodes:
         raise KafkaError(ErrorCode.INVALID_REQUEST,
-                         f"only topic configs can be altered (resource type {resource['resource_type']}); broker configs are static")
+                         f"broker resource {name!r} is not a node of this cluster: expected '' or one of {nodes}")
+
+
+async def apply_broker_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
+    """Validates the complete new dynamic set of a BROKER resource and, unless validating, stores it."""
+    check_broker_resource(broker, name)
+    broker.validate_broker_configs(name, configs)  # raises INVALID_REQUEST
+    if not validate_only:
+        await broker.set_broker_configs(name, configs)
+
+
+def check_resource(resource: dict[str, Any]) -> None:
+    if resource["resource_type"] not in (TOPIC, BROKER):
+        raise KafkaError(ErrorCode.INVALID_REQUEST,
+                         f"resource type {resource['resource_type']} cannot be altered (2 topic, 4 broker)")
 
 
 async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
+    validate_only = request.get("validate_only", False)
     for resource in request["resources"]:
+        name = resource["resource_name"]
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
-                                 "resource_type": resource["resource_type"], "resource_name": resource["resource_name"]}
+                                 "resource_type": resource["resource_type"], "resource_name": name}
         try:
-            check_resource(broker, resource)
+            check_resource(resource)
             configs = {c["name"]: c["value"] for c in resource["configs"] if c["value"] is not None}
-            await apply_topic_configs(broker, resource["resource_name"], configs, request.get("validate_only", False))
+            if resource["resource_type"] == BROKER:
+                await apply_broker_configs(broker, name, configs, validate_only)
+            else:
+                await apply_topic_configs(broker, name, configs, validate_only)
         except Exception as exc:
-            entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {resource['resource_name']}")
+            entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)
     return {"throttle_time_ms": 0, "responses": responses}

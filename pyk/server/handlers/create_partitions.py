@@ -1,4 +1,8 @@
-"""CreatePartitions: grow a topic's partition count (never shrink it, as in Kafka)."""
+"""CreatePartitions: grow a topic's partition count (never shrink it, as in Kafka).
+
+New partitions go to the least-loaded shards, or, with a manual assignment, each to the shard
+node its assignment names (pyk.server.assignment).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.assignment import new_partitions_placement
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.CREATE_PARTITIONS
@@ -20,12 +25,14 @@ async def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
     if count <= info.partitions:
         raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name} has {info.partitions} partitions; {count} would not add any")
-    for a in topic.get("assignments") or []:
-        if a["broker_ids"] != [broker.node_id]:
-            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"only broker {broker.node_id} exists, found {a['broker_ids']}")
+    # A null assignment lets the store place the new partitions; an empty one is an assignment
+    # of none of them, which Kafka refuses.  Every pyk topic has one replica per partition.
+    assignments = topic.get("assignments")
+    placement = None if assignments is None else new_partitions_placement(
+        assignments, count - info.partitions, broker.node_ids, replication_factor=1)
     if validate_only:
         return
-    await broker.create_partitions(name, count)
+    await broker.create_partitions(name, count, placement)
 
 
 async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """CreateTopics: new topics with a partition count and topic-level config overrides.
 
-A single node can only hold one replica: a replication factor above 1 is INVALID_REPLICATION_FACTOR,
-and manual assignments may only name this node.  The logs exist before the answer is sent, so the
-topic can be produced to as soon as the client sees success.
+pyk keeps one replica of each partition (no replication yet): a replication factor above 1 is
+INVALID_REPLICATION_FACTOR.  A manual assignment places each partition on the shard node it names
+(pyk.server.assignment).  The logs exist before the answer is sent, so the topic can be produced
+to as soon as the client sees success.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.assignment import check_replication_factor, topic_placement
 from pyk.server.handlers import error_for
 from pyk.server.handlers.describe_configs import topic_config_entries
 from pyk.server.metadata_store import check_topic_name
@@ -20,34 +22,37 @@ MIN_VERSION = 0
 MAX_VERSION = 7
 
 
-def _plan(broker: Any, topic: dict[str, Any]) -> tuple[int, dict[str, str]]:
-    """Validated (partitions, configs) for one topic of the request."""
+def _plan(broker: Any, topic: dict[str, Any]) -> tuple[int, dict[str, str], list[int] | None]:
+    """Validated (partitions, configs, placement) for one topic of the request; placement is the
+    owning shard of each partition for a manual assignment, None to let the store place them."""
     name = topic["name"]
     check_topic_name(name)
     if broker.metadata.get(name) is not None:
         raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
+    placement: list[int] | None = None
     if assignments:
-        if count != -1 or rf != -1:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, "give either assignments or num_partitions/replication_factor")
-        if sorted(a["partition_index"] for a in assignments) != list(range(len(assignments))):
-            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "assignments must cover partitions 0..n-1")
-        for a in assignments:
-            if a["broker_ids"] != [broker.node_id]:
-                raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"only broker {broker.node_id} exists, found {a['broker_ids']}")
-        count, rf = len(assignments), 1
-    if count == -1:
-        count = broker.config["num.partitions"]
-    if rf == -1:
-        rf = broker.config["default.replication.factor"]
-    if count < 1:
-        raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be at least 1, found {count}")
-    if rf != 1:
-        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"replication factor {rf} is larger than the 1 available broker")
+        # Kafka (ReplicationControlManager.createTopic) checks the replication factor first.
+        if rf != -1:
+            raise KafkaError(ErrorCode.INVALID_REQUEST,
+                             f"a manual partition assignment was given, but replication factor is {rf}, not -1")
+        if count != -1:
+            raise KafkaError(ErrorCode.INVALID_REQUEST,
+                             f"a manual partition assignment was given, but num_partitions is {count}, not -1")
+        placement = topic_placement(assignments, broker.node_ids)
+        count = len(placement)
+    else:
+        if count == -1:
+            count = broker.config["num.partitions"]
+        if rf == -1:
+            rf = broker.config["default.replication.factor"]
+        if count < 1:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be at least 1, found {count}")
+        check_replication_factor(rf)
     configs = {c["name"]: c["value"] for c in topic.get("configs") or []}
     broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
-    return count, configs
+    return count, configs, placement
 
 
 async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -58,11 +63,11 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
                                  "num_partitions": -1, "replication_factor": -1, "configs": None}
         try:
-            count, configs = _plan(broker, topic)
+            count, configs, placement = _plan(broker, topic)
             if validate_only:
                 entry["num_partitions"], entry["replication_factor"] = count, 1
             else:
-                info = await broker.create_topic(name, count, configs)
+                info = await broker.create_topic(name, count, configs, placement)
                 entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
                              configs=topic_config_entries(broker, info, None, False, False))
         except Exception as exc:

@@ -1,16 +1,19 @@
 """DescribeConfigs: the effective configuration of topics and of this broker, with sources.
 
-A topic key's value comes from, in order: the topic's own override (DYNAMIC_TOPIC_CONFIG), the
-broker key it defaults from when that is set in server.properties/--override
-(STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG).  Synonyms (v1+) list that chain,
-as Kafka does, so tools such as kafka-configs can show where a value came from.
+A topic key's value comes from, in order: the topic's own override (DYNAMIC_TOPIC_CONFIG), then
+for the broker keys it defaults from (retention.ms: log.retention.ms, .minutes, .hours): this
+node's dynamic value (DYNAMIC_BROKER_CONFIG), the cluster-wide dynamic default
+(DYNAMIC_DEFAULT_BROKER_CONFIG), server.properties/--override (STATIC_BROKER_CONFIG), else the
+built-in default (DEFAULT_CONFIG).  A broker key has the same broker layers.  Synonyms (v1+) list
+that chain, as Kafka does, so tools such as kafka-configs can show where a value came from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pyk.config import KEYS
+from pyk.config import DYNAMIC_KEYS, KEYS, ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
@@ -22,7 +25,8 @@ MAX_VERSION = 4
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 # ConfigSource values of DescribeConfigsResponse v1+
-DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5
+DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = (
+    1, 2, 3, 4, 5)
 # ConfigType values (v3+)
 _CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
 
@@ -32,6 +36,17 @@ def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, A
     return {"name": name, "value": value, "read_only": read_only, "is_default": source == DEFAULT_CONFIG,
             "config_source": source, "is_sensitive": False, "synonyms": synonyms,
             "config_type": _CONFIG_TYPES.get(type_name, 2), "documentation": doc}
+
+
+def _broker_synonyms(config: ServerConfig, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The broker layers holding any of `names`, in Kafka's order (ConfigHelper.configSynonyms):
+    layer by layer from the most specific, and within a layer the names in priority order."""
+    layers = ((config.dynamic_broker, DYNAMIC_BROKER_CONFIG), (config.dynamic_default, DYNAMIC_DEFAULT_BROKER_CONFIG),
+              (config.raw, STATIC_BROKER_CONFIG))
+    out = [{"name": n, "value": layer[n], "source": source} for layer, source in layers for n in names if n in layer]
+    out += [{"name": n, "value": KEYS[n].default, "source": DEFAULT_CONFIG}
+            for n in names if n in KEYS and KEYS[n].default is not None]
+    return out
 
 
 def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_synonyms: bool,
@@ -44,27 +59,39 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        static_key = next((k for k in spec.server_keys if k in broker.config.raw), None)
-        if static_key:
-            chain.append({"name": static_key, "value": broker.config.raw[static_key], "source": STATIC_BROKER_CONFIG})
-        source = chain[0]["source"] if chain else DEFAULT_CONFIG
-        value = effective.value_string(name)
-        if spec.server_key:
+        chain += _broker_synonyms(broker.config, spec.server_keys)
+        if spec.server_key and not any(s["source"] == DEFAULT_CONFIG for s in chain):
+            # A server key pyk does not have (log.roll.jitter.ms): Kafka's default stands for it.
             chain.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
-        entries.append(_entry(name, value, source, chain if with_synonyms else [], spec.type_name,
-                              spec.doc if with_docs else None, read_only=False))
+        source = chain[0]["source"] if chain else DEFAULT_CONFIG
+        entries.append(_entry(name, effective.value_string(name), source, chain if with_synonyms else [],
+                              spec.type_name, spec.doc if with_docs else None, read_only=False))
     return entries
 
 
+# Broker keys that stand for one topic key (log.retention.ms, .minutes, .hours): Kafka lists the
+# whole group as synonyms of each (DynamicBrokerConfig.brokerConfigSynonyms).
+_SYNONYM_GROUPS = {n: spec.server_keys for spec in TOPIC_CONFIGS.values() for n in spec.server_keys}
+
+
 def _broker_entries(broker: Any, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+    config: ServerConfig = broker.config
+    # Custom keys set dynamically (Kafka accepts unknown broker keys) are described after the known ones.
+    custom = sorted({*config.dynamic_default, *config.dynamic_broker} - KEYS.keys())
     entries = []
-    for name, key in KEYS.items():
+    for name in [*KEYS, *custom]:
         if keys is not None and name not in keys:
             continue
-        raw = broker.config.raw.get(name, key.default)
-        source = STATIC_BROKER_CONFIG if name in broker.config.raw else DEFAULT_CONFIG
-        synonyms = [{"name": name, "value": raw, "source": source}] if with_synonyms else []
-        entries.append(_entry(name, raw, source, synonyms, key.type_name, key.doc if with_docs else None, read_only=True))
+        chain = _broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,)))
+        # Kafka drops the group's entries before the key's own (dropWhile name != key): a key's
+        # source is where its own value comes from.
+        own = next((i for i, s in enumerate(chain) if s["name"] == name), len(chain))
+        chain = chain[own:]
+        source = chain[0]["source"] if chain else DEFAULT_CONFIG
+        key = KEYS.get(name)
+        entries.append(_entry(name, config.text_of(name), source, chain if with_synonyms else [],
+                              key.type_name if key else "string", key.doc if key and with_docs else None,
+                              read_only=name not in DYNAMIC_KEYS and key is not None))
     return entries
 
 

@@ -1,13 +1,23 @@
-"""IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single topic keys."""
+"""IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single keys of a topic's
+overrides or of a BROKER resource's dynamic configs (DELETE there restores the value of the next
+layer: cluster default, static, built-in)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pyk.config import KEYS
 from pyk.errors import ErrorCode, KafkaError
+from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
 from pyk.server.handlers import error_for
-from pyk.server.handlers.alter_configs import apply_topic_configs, check_resource
+from pyk.server.handlers.alter_configs import (
+    BROKER,
+    apply_broker_configs,
+    apply_topic_configs,
+    check_broker_resource,
+    check_resource,
+)
 
 API_KEY = ApiKey.INCREMENTAL_ALTER_CONFIGS
 MIN_VERSION = 0
@@ -15,8 +25,12 @@ MAX_VERSION = 1
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
+# The keys APPEND / SUBTRACT accept: Kafka's LIST-typed ones.
+_TOPIC_LISTS = frozenset(n for n, k in TOPIC_CONFIGS.items() if k.type_name == "list")
+_BROKER_LISTS = frozenset(n for n, k in KEYS.items() if k.type_name == "list")
 
-def _updated(current: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, str]:
+
+def _updated(current: dict[str, str], ops: list[dict[str, Any]], list_keys: frozenset[str]) -> dict[str, str]:
     out = dict(current)
     for op in ops:
         name, value, kind = op["name"], op["value"], op["config_operation"]
@@ -27,8 +41,7 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, st
         elif kind == DELETE:
             out.pop(name, None)
         elif kind in (APPEND, SUBTRACT):
-            # Only list-typed keys (cleanup.policy among topic keys) accept these.
-            if name != "cleanup.policy":
+            if name not in list_keys:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} is not a list; APPEND/SUBTRACT need a list key")
             items = [v for v in out.get(name, "").split(",") if v]
             for v in (value or "").split(","):
@@ -42,6 +55,20 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, st
     return out
 
 
+async def _alter(broker: Any, resource: dict[str, Any], validate_only: bool) -> None:
+    check_resource(resource)
+    name, ops = resource["resource_name"], resource["configs"]
+    if resource["resource_type"] == BROKER:
+        check_broker_resource(broker, name)
+        current = broker.metadata.broker_configs.get(name, {})
+        await apply_broker_configs(broker, name, _updated(current, ops, _BROKER_LISTS), validate_only)
+        return
+    info = broker.metadata.get(name)
+    if info is None:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+    await apply_topic_configs(broker, name, _updated(info.configs, ops, _TOPIC_LISTS), validate_only)
+
+
 async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
@@ -49,11 +76,7 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": name}
         try:
-            check_resource(broker, resource)
-            info = broker.metadata.get(name)
-            if info is None:
-                raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-            await apply_topic_configs(broker, name, _updated(info.configs, resource["configs"]), request.get("validate_only", False))
+            await _alter(broker, resource, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)

@@ -2,6 +2,8 @@
 
 Commits are fenced by the member id and generation (v1+) and by group.instance.id (v7+); v0 and
 commits without a generation come from consumers that use the group only to store offsets.
+v9 is v8 and the first version a consumer-protocol (KIP-848) member may commit with: its member
+epoch goes in the generation field.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pyk.protocol.apis import ApiKey
 
 API_KEY = ApiKey.OFFSET_COMMIT
 MIN_VERSION = 0
-MAX_VERSION = 8
+MAX_VERSION = 9
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 v2+ may ask for every committed offset (topics null) and carries a group-level error; v8
 (KIP-709) asks for many groups at once.  v0-v1 have no group-level error, so a group error is
 repeated on each requested partition.  v7+ `require_stable` (KIP-447) makes a partition with
-transactional offsets awaiting their marker answer UNSTABLE_OFFSET_COMMIT.
+transactional offsets awaiting their marker answer UNSTABLE_OFFSET_COMMIT.  v9 (KIP-848) names
+the fetching member in each group entry; a consumer-protocol member with a stale epoch gets
+STALE_MEMBER_EPOCH for its group.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pyk.protocol.apis import ApiKey
 
 API_KEY = ApiKey.OFFSET_FETCH
 MIN_VERSION = 0
-MAX_VERSION = 8
+MAX_VERSION = 9
 
 
 def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +27,8 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
     if version >= 8:
         groups = []
         for item in request["groups"]:
-            code, topics = coordinator.fetch_offsets(item["group_id"], item["topics"], stable)
+            code, topics = coordinator.fetch_offsets(item["group_id"], item["topics"], stable,
+                                                     item.get("member_id"), item.get("member_epoch", -1))
             groups.append({"group_id": item["group_id"], "topics": topics, "error_code": code})
         return {"throttle_time_ms": 0, "groups": groups}
     wanted = request["topics"]
