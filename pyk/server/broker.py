@@ -180,7 +180,7 @@ class Broker:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.purgatory = FetchPurgatory(self.loop)
-        self.engine = create(resolve(self.config["io.engine"]), self.loop)
+        self.engine = create(resolve(self.config["io.engine"]), self.loop, self.logs.io.group_commit)
         self.group_commit = GroupCommit(self.loop, self.engine)
         log.info("shard %d uses the %s engine", self.shard_index, self.engine.name)
         await self._loaded.wait()
