@@ -18,6 +18,7 @@ import pytest
 from bench_inputs import ROOT  # noqa: F401  (puts the repository root on sys.path)
 
 from pyk.log.config import LogConfig
+from pyk.log.io import LogIO
 from pyk.log.partition_log import PartitionLog
 from tests.ref.builder import Record, build_batch
 
@@ -28,7 +29,7 @@ ROUNDS = 3000
 
 def _log(tmp: str) -> PartitionLog:
     config = LogConfig().with_overrides({"segment.bytes": str(1 << 30), "message.timestamp.before.max.ms": str(1 << 62)})
-    return PartitionLog.load(tmp, "bench", 0, config)
+    return PartitionLog.load(tmp, "bench", 0, config, io=LogIO())
 
 
 def _template(producer_id: int, transactional: bool) -> bytes:

@@ -105,11 +105,15 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, sync: bool = True) -> None:
     """Replace `path` with `data` so that a crash leaves either the old or the new content.
 
     Kafka's CheckpointFile protocol: write `<path>.tmp`, fsync it, rename over the target,
     fsync the directory (the rename itself is only durable once the directory is synced).
+    With sync=False the two fsyncs are left to the caller (`fsync_file` + `fsync_dir` later,
+    off the event loop): a process kill still leaves the old or the new content, a power loss
+    may leave a damaged file under the new name, which only a reader that validates the
+    content (and can do without the file) may accept -- the producer snapshots of a roll.
     """
     tmp = path + TMP_SUFFIX
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -118,8 +122,23 @@ def write_atomic(path: str, data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path) or ".")
+    if sync:
+        fsync_dir(os.path.dirname(path) or ".")
+
+
+def fsync_file(path: str) -> None:
+    """fsync a file written earlier with write_atomic(sync=False); one removed since (a newer
+    snapshot pruned it) needs nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

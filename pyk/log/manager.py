@@ -23,6 +23,8 @@ Owns (Kafka LogManager.scala):
   * placement: a new partition goes to the log dir holding the fewest partitions.
   * the log cleaner (compaction of cleanup.policy=compact logs, pyk.log.cleaner), started once
     the logs are loaded and stopped before they close.
+  * the storage I/O threads (`io`, a pyk.log.io.LogIO): made with the manager, handed to every
+    log, stopped by close() once every log is closed.
 
 Threading: single-threaded; one event loop owns this manager and all its logs.  A later step runs
 one such process per core, each with a LogManager over its own group of partitions.
@@ -55,8 +57,8 @@ from pyk.log.files import (
     partition_dir_name,
     write_atomic,
 )
+from pyk.log.io import LogIO
 from pyk.log.partition_log import PartitionLog
-from pyk.log.segment import FILE_DELETER
 
 log = logging.getLogger("pyk.log")
 
@@ -76,6 +78,7 @@ class LogManager:
         self._topic_configs: dict[str, LogConfig] = {}
         self._deleted: list[tuple[int, PartitionLog, str]] = []  # (release deadline ms, log, renamed dir)
         self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
+        self.io = LogIO()  # writeback, roll flush, group commit and file deletion threads
         self.loaded = False
         for d in self.log_dirs:
             os.makedirs(d, exist_ok=True)
@@ -112,7 +115,7 @@ class LogManager:
                 if tp in self.logs:
                     raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR,
                                      f"{tp[0]}-{tp[1]} exists in both {self._dir_of[tp]} and {log_dir}")
-                plog = PartitionLog.load(path, tp[0], tp[1], self.config_for(tp[0]),
+                plog = PartitionLog.load(path, tp[0], tp[1], self.config_for(tp[0]), io=self.io,
                                          recovery_point=recovery_points.get(tp, 0),
                                          log_start_offset=start_offsets.get(tp, 0),
                                          had_clean_shutdown=clean, now_ms=now_ms)
@@ -196,7 +199,7 @@ class LogManager:
             return existing
         log_dir = self._least_loaded_dir()
         path = os.path.join(log_dir, partition_dir_name(topic, partition))
-        plog = PartitionLog.load(path, topic, partition, self.config_for(topic))
+        plog = PartitionLog.load(path, topic, partition, self.config_for(topic), io=self.io)
         fsync_dir(log_dir)
         self._register(tp, log_dir, plog)
         return plog
@@ -308,25 +311,31 @@ class LogManager:
                 if force:
                     shutil.rmtree(directory, ignore_errors=True)  # shutdown: nothing else to wait for
                 else:
-                    FILE_DELETER.submit(shutil.rmtree, directory, True)
+                    self.io.file_delete.submit(shutil.rmtree, directory, True)
             else:
                 keep.append((deadline, plog, directory))
         self._deleted = keep
 
     def close(self) -> None:
-        """Clean shutdown: flush and close every log, write checkpoints, then the marker.
+        """Clean shutdown: flush and close every log, write checkpoints, then the marker; the
+        I/O threads stop last (pending deletions finish), even when something before failed.
 
         The marker is written last and only if everything before it succeeded, so its presence
-        at the next start proves every log was flushed and every index trimmed.
+        at the next start proves every log was flushed and every index trimmed.  The caller
+        has stopped the cleaner and drained the group commit.
         """
-        for plog in self.logs.values():
-            plog.close()  # flush: recovery point = log end offset, indexes trimmed, snapshot
-        for log_dir in self.log_dirs:
-            self._write_checkpoints(log_dir)
-        # No connection is sending any more: deleted logs' fds can go now.
-        self.release_expired(0, force=True)
-        for log_dir in self.log_dirs:
-            write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")
+        try:
+            self.io.stop_writeback()  # its requests hold bare fds of the files closed below
+            for plog in self.logs.values():
+                plog.close()  # waits for its roll flush; flush: recovery point = log end offset
+            for log_dir in self.log_dirs:
+                self._write_checkpoints(log_dir)
+            # No connection is sending any more: deleted logs' fds can go now.
+            self.release_expired(0, force=True)
+            for log_dir in self.log_dirs:
+                write_atomic(os.path.join(log_dir, CLEAN_SHUTDOWN_MARKER), b"")
+        finally:
+            self.io.close()
 
 
 def _read_properties(path: str) -> dict[str, str]:

@@ -35,7 +35,9 @@ partitions and calls every method here from that loop; nothing blocks except the
 itself (page-cache writes, and fdatasync only when the flush policy says so).  In a broker the
 flush.messages fdatasync leaves the loop: append hands it to a group commit (on_flush_due,
 begin/end_group_flush), which syncs on a thread or an io_uring and answers every produce
-request waiting on it at once.
+request waiting on it at once.  Every other sync leaves the loop too, to the threads of the
+LogIO the log is given (pyk.log.io): segment writeback, the flush of rolled segments with the
+producer snapshots and directory entries of their rolls, and file removal.
 """
 
 from __future__ import annotations
@@ -44,18 +46,19 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
 from pyk.log.control import build_marker
 from pyk.log.epoch_cache import LeaderEpochFileCache
-from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, segment_paths, txn_index_path
+from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, fsync_file, segment_paths, txn_index_path
+from pyk.log.io import LogIO
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
 from pyk.log.retention import Deletion, deletable_segments
-from pyk.log.segment import FILE_DELETER, FileSlice, LogSegment, remove_files
+from pyk.log.segment import FileSlice, LogSegment, remove_files
 from pyk.log.segments import LogSegments
 from pyk.log.txn_index import AbortedTxn
 from pyk.log.validator import LogValidator
@@ -113,11 +116,14 @@ class PartitionLog:
     Lifecycle: built by `PartitionLog.load` (LogLoader recovery) from LogManager.load/create;
     serves appends and reads; `close()` at shutdown flushes, snapshots producer state and closes
     every file; `delete()` (LogManager.delete) closes and lets the manager remove the directory.
+    `io` (the LogManager's LogIO) runs the log's background syncs and removals; it outlives the
+    log (LogManager closes it after every log).
     """
 
     def __init__(self, directory: str, topic: str, partition: int, config: LogConfig, loaded: LoadedLog,
-                 now_ms: int | None = None) -> None:
+                 io: LogIO, now_ms: int | None = None) -> None:
         self.directory = directory
+        self.io = io
         self.topic = topic
         self.partition = partition
         self.config = config
@@ -135,9 +141,10 @@ class PartitionLog:
         self.unflushed_messages = 0
         self.last_flush_ms = now
         self._dir_dirty = False  # a segment file was created since the last directory fsync
-        self._roll_flush_upto: int | None = None  # roll happened: flush the old segments soon
-        self._roll_flush: Future[None] | None = None  # that flush, running on the background thread
+        self._roll_flush_upto: int | None = None  # roll happened: flush the segments below it
+        self._roll_flush: Future[None] | None = None  # that flush, running on io.roll_flush
         self._roll_flush_target = 0  # the recovery point once it completes
+        self._unsynced_snapshots: list[str] = []  # producer snapshots of rolls, not yet fsynced
         self._pending_release: list[tuple[int, LogSegment]] = []  # (deadline ms, deleted segment)
         # Where the high watermark sits: (segment base offset, byte position).  Reads stop there.
         self._hw_segment_base, self._hw_position = self.segments.active.base_offset, self.segments.active.size
@@ -158,8 +165,9 @@ class PartitionLog:
         self._check_offsets()
 
     @classmethod
-    def load(cls, directory: str, topic: str, partition: int, config: LogConfig, *, recovery_point: int = 0,
-             log_start_offset: int = 0, had_clean_shutdown: bool = False, now_ms: int | None = None) -> PartitionLog:
+    def load(cls, directory: str, topic: str, partition: int, config: LogConfig, *, io: LogIO,
+             recovery_point: int = 0, log_start_offset: int = 0, had_clean_shutdown: bool = False,
+             now_ms: int | None = None) -> PartitionLog:
         """Opens (recovering if needed) or creates the log in `directory` (see LogLoader)."""
         os.makedirs(directory, exist_ok=True)
         loader = LogLoader(directory, config, recovery_point, log_start_offset, had_clean_shutdown, now_ms)
@@ -167,7 +175,7 @@ class PartitionLog:
         if loaded.recovered_segments:
             log.info("%s: recovered %d segment(s), truncated %d bytes; log end offset %d", directory,
                      loaded.recovered_segments, loaded.truncated_bytes, loaded.log_end_offset)
-        return cls(directory, topic, partition, config, loaded, now_ms)
+        return cls(directory, topic, partition, config, loaded, io, now_ms)
 
     def _check_offsets(self) -> None:
         assert self.log_start_offset <= self.last_stable_offset <= self.high_watermark <= self.log_end_offset, (
@@ -204,7 +212,7 @@ class PartitionLog:
         assigned_last = LogValidator.assign_offsets(batch, first_offset, self.leader_epoch, append_time)
         assert assigned_last == last_offset, f"assign_offsets returned {assigned_last}, expected {last_offset}"
         segment.append(batch, last_offset, max_timestamp)
-        segment.start_writeback(config.writeback_bytes)
+        segment.start_writeback(config.writeback_bytes, self.io)
         # The batch is in the file: from here on only in-memory bookkeeping.
         self.log_end_offset = last_offset + 1
         if producer_id >= 0:
@@ -297,10 +305,26 @@ class PartitionLog:
     def roll(self, now_ms: int | None = None) -> LogSegment:
         """Starts a new active segment at the log end offset (Kafka UnifiedLog.roll).
 
-        The old segment is trimmed and gets its max-timestamp time-index entry; its fdatasync is
-        left to the next flush_if_due (the periodic timer), as Kafka schedules it asynchronously,
-        so an append never waits for a whole segment to reach the disk.  A producer-state
-        snapshot at the new base offset bounds the replay needed at the next start.
+        The old segment is trimmed and gets its max-timestamp time-index entry; a producer-state
+        snapshot at the new base offset bounds the replay needed at the next start.  Nothing
+        here waits for the disk: an append that rolls runs on the event loop, where an fsync
+        (which on ext4 commits the journal, itself waiting for every dirty data block allocated
+        in it) stalls every partition of the shard, up to seconds behind a big segment.  So, as
+        Kafka does (takeSnapshot(sync = false), then the "flush-log" task):
+          * the snapshot is written and renamed into place without fsync;
+          * the fdatasync of the rolled segment(s), the fsync of the snapshot(s) and of the
+            directory (new segment files, snapshot renames) go to io.roll_flush as one job,
+            started by the next flush_if_due (the broker's periodic timer);
+          * the recovery point moves past the rolled segments only once that job completed
+            (flush_if_due), so "everything below the recovery point is on disk" holds;
+          * a crash before the job completed is recovered as any unclean shutdown: segments
+            from the old recovery point are CRC-checked, and a snapshot lost or torn by a power
+            failure is rejected by ProducerStateManager.load, which then rebuilds the producer
+            state from an older snapshot and the log.
+        What stays on the loop are page-cache and metadata operations: the snapshot write and
+        rename, the index trims (munmap + ftruncate + mmap: the old segment's reads go on from
+        the loop, so its mapping cannot change under them from another thread) and the new
+        segment's files (creation, index preallocation, `preallocate` of the .log).
         """
         now = int(time.time() * 1000) if now_ms is None else now_ms
         old = self.segments.active
@@ -313,9 +337,30 @@ class PartitionLog:
                          preallocate_bytes=config.segment_bytes if config.preallocate else 0)
         self.segments.add(new)
         self._dir_dirty = True
+        self._unsynced_snapshots.append(self.producer_state.take_snapshot(new.base_offset, sync=False))
         self._roll_flush_upto = new.base_offset
-        self.producer_state.take_snapshot(new.base_offset)
         return new
+
+    def _start_roll_flush(self) -> None:
+        """Hands the sync of the segments rolled below `_roll_flush_upto` (with the snapshots
+        and directory entries of their rolls) to io.roll_flush.  One job at a time: while one
+        runs, later rolls only move `_roll_flush_upto`, and the next job starts once the running
+        one completed.  Called from flush_if_due, never from roll() itself: retention rolls
+        before deleting, and the job must not sync segments about to be unmapped."""
+        upto = self._roll_flush_upto
+        if upto is None or self._roll_flush is not None:
+            return
+        rolled = []
+        for segment in self.segments.from_offset(self.recovery_point):
+            if segment.base_offset >= upto:
+                break
+            rolled.append(segment)
+        directory = self.directory if self._dir_dirty else None
+        self._dir_dirty = False
+        snapshots, self._unsynced_snapshots = self._unsynced_snapshots, []
+        self._roll_flush_target = upto
+        self._roll_flush = self.io.roll_flush.submit(_flush_rolled, rolled, snapshots, directory)
+        self._roll_flush_upto = None
 
     # Read ---------------------------------------------------------------------------------------
     def read(self, fetch_offset: int, max_bytes: int, min_one_message: bool = True,
@@ -634,11 +679,15 @@ class PartitionLog:
 
     # Flush --------------------------------------------------------------------------------------
     def flush(self, now_ms: int | None = None) -> None:
-        """fdatasyncs every segment holding data past the recovery point, then moves the recovery
-        point to the log end offset (everything below it is now on disk)."""
+        """fdatasyncs every segment holding data past the recovery point (and the producer
+        snapshots of rolls not yet synced), then moves the recovery point to the log end offset
+        (everything below it is now on disk)."""
         for segment in self.segments.from_offset(self.recovery_point):
             if segment.next_offset > self.recovery_point or segment is self.segments.active:
                 segment.flush()
+        for path in self._unsynced_snapshots:
+            fsync_file(path)
+        self._unsynced_snapshots = []
         if self._dir_dirty:
             fsync_dir(self.directory)
             self._dir_dirty = False
@@ -689,26 +738,15 @@ class PartitionLog:
                     keep.append((deadline, segment))
             self._pending_release = keep
             if expired:
-                FILE_DELETER.submit(remove_files, expired)
+                self.io.file_delete.submit(remove_files, expired)
         if self.unflushed_messages and now_ms - self.last_flush_ms >= self.config.flush_ms:
             self.flush(now_ms)
-        elif self._roll_flush is not None:
-            if self._roll_flush.done():
-                self._roll_flush.result()  # an fdatasync error surfaces here, on the owning loop
-                self.recovery_point = max(self.recovery_point, self._roll_flush_target)
-                self._roll_flush = None
-        elif self._roll_flush_upto is not None:
-            upto = self._roll_flush_upto
-            rolled = []
-            for segment in self.segments.from_offset(self.recovery_point):
-                if segment.base_offset >= upto:
-                    break
-                rolled.append(segment)
-            directory = self.directory if self._dir_dirty else None
-            self._dir_dirty = False
-            self._roll_flush_target = upto
-            self._roll_flush = _ROLL_FLUSHER.submit(_flush_rolled, rolled, directory)
-            self._roll_flush_upto = None
+            return
+        if self._roll_flush is not None and self._roll_flush.done():
+            self._roll_flush.result()  # an fdatasync error surfaces here, on the owning loop
+            self.recovery_point = max(self.recovery_point, self._roll_flush_target)
+            self._roll_flush = None
+        self._start_roll_flush()  # a roll came while the previous job ran
 
     # Config and lifecycle -----------------------------------------------------------------------
     def update_config(self, config: LogConfig) -> None:
@@ -755,14 +793,6 @@ class PartitionLog:
                 f"hw={self.high_watermark}, end={self.log_end_offset}, segments={len(self.segments)})")
 
 
-# Flushes of rolled segments run on one background thread, as Kafka's "flush-log" scheduler task
-# does: the fdatasync of a full 1 GiB segment takes seconds, which on the event loop would stall
-# every partition of the shard.  Rolled segments are immutable (appends go to the new active
-# segment) and a deleted segment keeps its fd for file.delete.delay.ms, so the thread never races
-# an append or a close; the recovery point only moves, on the loop, once the flush completed.
-_ROLL_FLUSHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-roll-flush")
-
-
 def _unlink_quiet(path: str) -> None:
     try:
         os.unlink(path)
@@ -770,8 +800,17 @@ def _unlink_quiet(path: str) -> None:
         pass
 
 
-def _flush_rolled(segments: list[LogSegment], directory: str | None) -> None:
+def _flush_rolled(segments: list[LogSegment], snapshots: list[str], directory: str | None) -> None:
+    """The roll flush job, on io.roll_flush (Kafka's "flush-log" task): the fdatasync of a full
+    1 GiB segment takes seconds.  Rolled segments are immutable (appends go to the new active
+    segment), retention and the cleaner leave them alone while the job runs, and a deleted
+    segment keeps its fd for file.delete.delay.ms, so the thread never races an append or a
+    close; the recovery point only moves, on the loop, once the whole job completed.  The
+    snapshots' data is synced before the directory, whose fsync makes their names (and the new
+    segment files) durable."""
     for segment in segments:
         segment.flush()
+    for path in snapshots:
+        fsync_file(path)
     if directory is not None:
         fsync_dir(directory)

@@ -279,8 +279,14 @@ class ProducerStateManager:
                 out.append(offset)
         return sorted(out)
 
-    def take_snapshot(self, offset: int) -> None:
-        """Writes the state as of `offset` (every batch below it applied) and prunes old ones."""
+    def take_snapshot(self, offset: int, sync: bool = True) -> str:
+        """Writes the state as of `offset` (every batch below it applied), prunes old ones and
+        returns the file's path.
+
+        sync=False (a roll, Kafka takeSnapshot(sync = false)): the file is written and renamed
+        into place without fsync, which the caller does later off the event loop.  A snapshot
+        lost or torn by a power failure before that is safe: load() rejects a damaged file (CRC,
+        offset inside the body) and falls back to an older snapshot or to replaying the log."""
         # The offset is stored inside the CRC-covered body as well as in the file name, so a
         # renamed or mixed-up file is detected on load.
         parts = [_SNAP_BODY_HEAD.pack(offset, len(self.producers))]
@@ -290,9 +296,11 @@ class ProducerStateManager:
                                              len(entry.batches)))
             parts.extend(_SNAP_BATCH.pack(*b) for b in entry.batches)
         body = b"".join(parts)
-        write_atomic(snapshot_path(self.directory, offset), _SNAP_HEAD.pack(SNAPSHOT_VERSION, _native.crc32c(body)) + body)
+        path = snapshot_path(self.directory, offset)
+        write_atomic(path, _SNAP_HEAD.pack(SNAPSHOT_VERSION, _native.crc32c(body)) + body, sync)
         for old in self.snapshot_offsets()[:-SNAPSHOTS_KEPT]:
             _unlink(snapshot_path(self.directory, old))
+        return path
 
     def _read_snapshot(self, offset: int) -> dict[int, ProducerStateEntry] | None:
         """The producers of a snapshot file, or None if it is damaged or of another version."""

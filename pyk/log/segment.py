@@ -28,7 +28,7 @@ Lifecycle: created active (indexes preallocated) by PartitionLog.roll or loaded 
 (LogSegment.changeFileSuffixes + the "delete-file" task): `delete()` only renames the files to
 `<name>.deleted` and keeps the .log fd open, so a FileSlice already handed to a connection stays
 sendable; `release()`, file.delete.delay.ms later, closes the fd and hands back the renamed
-files, which `remove_files` unlinks on a background thread.
+files, which `remove_files` unlinks on the LogIO file_delete thread (pyk.log.io).
 
 Owned by one PartitionLog on one event loop thread; no locking.  No per-record Python objects on
 append/read: batches are handled as opaque byte ranges, headers are read with struct.
@@ -41,14 +41,18 @@ import logging
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.files import DELETED_SUFFIX, segment_paths, txn_index_path
 from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
 from pyk.log.txn_index import AbortedTxn, TransactionIndex
+
+if TYPE_CHECKING:
+    from pyk.log.io import LogIO
 
 # RecordBatch v2 header fields read directly with struct (header layout in
 # https://kafka.apache.org/documentation/#recordbatch):
@@ -265,14 +269,15 @@ class LogSegment:
             self.bytes_since_last_index_entry = 0
         self.bytes_since_last_index_entry += length
 
-    def start_writeback(self, every_bytes: int) -> None:
+    def start_writeback(self, every_bytes: int, io: LogIO) -> None:
         """Starts the kernel's writeback of the bytes appended since the last call, once there
         are `every_bytes` of them (0: never).
 
         Without it, appended data sits dirty in the page cache until the kernel's thresholds
         (vm.dirty_background_ratio, 30 s age) trigger a flush of gigabytes at once, which then
         throttles every writer; started in small steps, the disk keeps pace with the log.  It is
-        sync_file_range(SYNC_FILE_RANGE_WRITE) on a background thread: asynchronous, no wait and
+        sync_file_range(SYNC_FILE_RANGE_WRITE) on the LogIO writeback thread (a request can
+        block while the disk queue is full): asynchronous, no wait and
         no durability promise (that is flush.messages / flush.ms).  One request per segment is
         in flight; a busy disk makes the next one cover more bytes, never queue more requests.
         """
@@ -284,7 +289,7 @@ class LogSegment:
             return
         if self._writeback is not None and not self._writeback.done():
             return
-        self._writeback = WRITEBACK.submit(_start_writeback, self.fd, self.writeback_position, pending)
+        self._writeback = io.writeback.submit(_start_writeback, self.fd, self.writeback_position, pending)
         self.writeback_position = end
 
     @property
@@ -594,16 +599,6 @@ class LogSegment:
         return f"LogSegment(base={self.base_offset}, size={self.size}, next={self.next_offset})"
 
 
-# Unlinking a deleted segment frees its blocks, which takes milliseconds per GiB on ext4/xfs; on
-# the event loop that would stall every partition of the shard, so it runs on one background
-# thread per process, as Kafka runs its "delete-file" tasks on the scheduler.  Only unlinks of
-# files no one reads any more (their fds are closed on the loop first) are submitted here.
-FILE_DELETER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-file-delete")
-
-
-# Segment writeback requests (LogSegment.start_writeback): one thread per process, since a
-# request can block while the disk queue is full.
-WRITEBACK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-writeback")
 _SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback of dirty pages in the range, do not wait
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -631,7 +626,10 @@ def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
 
 
 def remove_files(paths: Iterable[str]) -> None:
-    """Unlinks files of deleted segments; one already gone is not an error (deletion is idempotent)."""
+    """Unlinks files of deleted segments; one already gone is not an error (deletion is idempotent).
+
+    Unlinking frees the blocks, which takes milliseconds per GiB on ext4/xfs: the broker runs
+    this on the LogIO file_delete thread, and only for files whose fds are already closed."""
     for path in paths:
         try:
             os.unlink(path)

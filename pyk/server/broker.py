@@ -129,7 +129,7 @@ class Broker:
     # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.engine = create(resolve(self.config["io.engine"]), self.loop)
+        self.engine = create(resolve(self.config["io.engine"]), self.loop, self.logs.io.group_commit)
         self.group_commit = GroupCommit(self.loop, self.engine)
         self.replicas.start(self.loop, self.group_commit, self.txn)
         log.info("shard %d uses the %s engine", self.shard_index, self.engine.name)

@@ -34,7 +34,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyk import _native
@@ -206,13 +206,14 @@ class EpollSender(_SendQueue):
 
 
 class EpollEngine:
-    """Readiness-based sends; group-commit fdatasyncs on one background thread per shard."""
+    """Readiness-based sends; group-commit fdatasyncs on `flusher`, the group-commit thread of
+    the shard's LogIO (pyk.log.io), which the LogManager owns and stops after the logs close."""
 
     name = "epoll"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, flusher: Executor) -> None:
         self.loop = loop
-        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyk-group-commit")
+        self._flusher = flusher
 
     def sender(self, conn: Writer) -> EpollSender:
         return EpollSender(conn, self.loop)
@@ -221,7 +222,7 @@ class EpollEngine:
         return self.loop.run_in_executor(self._flusher, _sync_all, fds, directories)
 
     def close(self) -> None:
-        self._flusher.shutdown(wait=True)
+        """Nothing of its own to stop: the flusher belongs to the LogManager."""
 
 
 def _sync_all(fds: list[int], directories: list[str]) -> None:
@@ -486,9 +487,10 @@ def _bind(handler: Callable[[int, int, int], None], kind: int, expected: int) ->
 Engine = EpollEngine | UringEngine
 
 
-def create(name: str, loop: asyncio.AbstractEventLoop) -> Engine:
-    """The engine for a resolved io.engine value ("epoll" or "io_uring")."""
-    return UringEngine(loop) if name == "io_uring" else EpollEngine(loop)
+def create(name: str, loop: asyncio.AbstractEventLoop, flusher: Executor) -> Engine:
+    """The engine for a resolved io.engine value ("epoll" or "io_uring"); `flusher` runs the
+    epoll engine's group-commit syncs (the io_uring engine syncs on its ring)."""
+    return UringEngine(loop) if name == "io_uring" else EpollEngine(loop, flusher)
 
 
 # Group commit -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from pyk.log.config import LogConfig
+from pyk.log.io import LogIO
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import PartitionLog
 from tests.ref.builder import Record, build_batch
@@ -38,8 +39,23 @@ def small_config(**overrides: str) -> LogConfig:
     return LogConfig().with_overrides(base)
 
 
-def open_log(directory: str, config: LogConfig | None = None, **kwargs: object) -> PartitionLog:
-    return PartitionLog.load(directory, "t", 0, config or small_config(), **kwargs)  # type: ignore[arg-type]
+_shared_io: LogIO | None = None
+
+
+def shared_io() -> LogIO:
+    """The LogIO of logs opened outside a LogManager by tests that do not watch its threads
+    (a LogManager makes its own): made at first use, one per test process.  Tests about the
+    threads themselves make and close their own."""
+    global _shared_io
+    if _shared_io is None:
+        _shared_io = LogIO()
+    return _shared_io
+
+
+def open_log(directory: str, config: LogConfig | None = None, *, io: LogIO | None = None,
+             **kwargs: object) -> PartitionLog:
+    return PartitionLog.load(directory, "t", 0, config or small_config(), io=io or shared_io(),  # type: ignore[arg-type]
+                             **kwargs)
 
 
 def read_all(plog: PartitionLog, start: int | None = None) -> list[tuple[int, int]]:

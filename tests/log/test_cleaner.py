@@ -18,7 +18,7 @@ from pyk.log.config import LogConfig
 from pyk.log.files import CLEANER_OFFSET_CHECKPOINT
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import PartitionLog
-from tests.log.conftest import CleanerCrash, compact_config, crash_cleaner_at
+from tests.log.conftest import CleanerCrash, compact_config, crash_cleaner_at, shared_io
 from tests.ref.builder import Record, build_batch
 
 KEYS = 100
@@ -176,7 +176,7 @@ def test_last_batch_of_a_producer_survives_as_a_header(manager):
     append(plog, [Record(value=b"q", key=b"a")], producer_id=7, producer_epoch=0, base_sequence=2)
     path = plog.directory
     plog.close()
-    reopened = PartitionLog.load(path, "t", 0, compact_config(), had_clean_shutdown=False)
+    reopened = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), had_clean_shutdown=False)
     try:
         reopened.append(memoryview(bytearray(build_batch([Record(value=b"r", key=b"a")], producer_id=7,
                                                          producer_epoch=0, base_sequence=3))), 0)
@@ -206,7 +206,7 @@ def test_swap_interrupted_at_each_step_recovers(manager, monkeypatch, step):
     # As after a kill -9: the in-memory log is gone, the directory is what the crash left.
     path = plog.directory
     manager.logs.clear()
-    recovered = PartitionLog.load(path, "t", 0, compact_config(), recovery_point=0, had_clean_shutdown=False)
+    recovered = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), recovery_point=0, had_clean_shutdown=False)
     try:
         assert not [n for n in os.listdir(path) if n.endswith((".cleaned", ".swap"))]
         got = records(recovered)

@@ -24,7 +24,7 @@ from pyk.log.control import read_marker
 from pyk.log.manager import LogManager
 from pyk.log.partition_log import READ_COMMITTED, PartitionLog
 from pyk.log.txn_index import AbortedTxn
-from tests.log.conftest import CleanerCrash, crash_cleaner_at
+from tests.log.conftest import CleanerCrash, crash_cleaner_at, shared_io
 from tests.log.conftest import compact_config as base_compact_config
 from tests.ref.builder import Record, build_batch
 
@@ -232,7 +232,7 @@ def test_markers_go_after_their_delete_horizon_once_their_records_are_gone(manag
     for name in os.listdir(path):
         if name.endswith(".snapshot"):
             os.unlink(os.path.join(path, name))
-    reopened = PartitionLog.load(path, "t", 0, compact_config(), recovery_point=0, had_clean_shutdown=False)
+    reopened = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), recovery_point=0, had_clean_shutdown=False)
     try:
         assert reopened.last_stable_offset == reopened.high_watermark == reopened.log_end_offset
         assert committed_table(reopened) == {b"K": b"a2", b"M": b"m"}
@@ -343,7 +343,7 @@ def test_random_transactions_read_committed_table_survives_cleaning_and_restart(
     manager.logs.clear()
     plog.close()
     for clean_shutdown in (True, False):
-        reopened = PartitionLog.load(path, "t", 0, compact_config(), recovery_point=0 if not clean_shutdown else end,
+        reopened = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), recovery_point=0 if not clean_shutdown else end,
                                      had_clean_shutdown=clean_shutdown)
         try:
             assert (reopened.last_stable_offset, reopened.log_end_offset) == (lso, end)
@@ -378,7 +378,7 @@ def test_swap_with_a_txn_index_interrupted_at_each_step(manager, monkeypatch, st
     path, end = plog.directory, plog.log_end_offset
     manager.logs.clear()
     for clean_shutdown in (True, False):
-        recovered = PartitionLog.load(path, "t", 0, compact_config(), recovery_point=end if clean_shutdown else 0,
+        recovered = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), recovery_point=end if clean_shutdown else 0,
                                       had_clean_shutdown=clean_shutdown)
         try:
             assert not [n for n in os.listdir(path) if n.endswith((".cleaned", ".swap"))]
@@ -469,9 +469,9 @@ def test_swap_waits_for_the_flush_of_rolled_segments(manager, monkeypatch):
     release = threading.Event()
     real = partition_log_module._flush_rolled
 
-    def slow_flush(segments, directory):
+    def slow_flush(segments, snapshots, directory):
         release.wait(10)
-        real(segments, directory)
+        real(segments, snapshots, directory)
 
     monkeypatch.setattr(partition_log_module, "_flush_rolled", slow_flush)
     plog = manager.create("t", 0, compact_config())

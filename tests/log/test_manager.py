@@ -8,7 +8,6 @@ import pytest
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager
-from pyk.log.segment import FILE_DELETER
 from tests.log.conftest import BASE_TS, batch, read_all, small_config
 
 
@@ -70,7 +69,7 @@ def test_delete_renames_then_removes(dirs: list[str]) -> None:
     manager.release_expired(0)  # before the delay: nothing happens
     os.fstat(slice_.fd)
     manager.release_expired(2**62)
-    FILE_DELETER.submit(lambda: None).result()  # the removal ran on the deleter thread
+    manager.io.file_delete.submit(lambda: None).result()  # the removal ran on the deleter thread
     assert not os.path.exists(os.path.join(dirs[0], renamed))
     with pytest.raises(OSError):
         os.fstat(slice_.fd)

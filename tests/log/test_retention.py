@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from pyk.log.partition_log import PartitionLog
 from pyk.log.retention import deletable_segments
-from pyk.log.segment import FILE_DELETER
-from tests.log.conftest import BASE_TS, batch, open_log, read_all, small_config
+from tests.log.conftest import BASE_TS, batch, open_log, read_all, shared_io, small_config
 
 HOUR = 3_600_000
 
@@ -26,7 +25,7 @@ def fill(plog: PartitionLog, batches: int, ts: int = BASE_TS, records: int = 3) 
 
 def drain_deleter() -> None:
     """Waits for the removals already handed to the background deleter."""
-    FILE_DELETER.submit(lambda: None).result(timeout=10)
+    shared_io().file_delete.submit(lambda: None).result(timeout=10)
 
 
 def files(directory: str, suffix: str) -> list[str]:

@@ -28,7 +28,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.log.partition_log import GroupFlush
 from pyk.server import engine as engines
 from tests.helpers import BrokerProcess, BrokerStartError, confluent_consume, confluent_produce, make_records
-from tests.log.conftest import BASE_TS, batch, open_log, small_config
+from tests.log.conftest import BASE_TS, batch, open_log, shared_io, small_config
 
 ENGINES = ["epoll", "io_uring"]
 FILE_SIZE = 4 << 20
@@ -130,7 +130,7 @@ def test_sender_writes_the_exact_stream(name, seed, segment):
     batches, expected = responses(seed, fd, data, 30)
 
     async def run() -> bytes:
-        engine = engines.create(name, asyncio.get_running_loop())
+        engine = engines.create(name, asyncio.get_running_loop(), shared_io().group_commit)
         peer, client = tcp_pair(sndbuf=32 * 1024)
         got = bytearray()
         reader = threading.Thread(target=slow_reader, args=(client, len(expected), got))
@@ -158,7 +158,7 @@ def test_a_region_past_the_end_of_its_file_closes_the_connection(name, segment):
     fd, _ = segment
 
     async def run() -> str | None:
-        engine = engines.create(name, asyncio.get_running_loop())
+        engine = engines.create(name, asyncio.get_running_loop(), shared_io().group_commit)
         peer, client = tcp_pair(sndbuf=1 << 20)
         conn = FakeConnection(peer, engine)
         conn.sender.send([b"header", Region(fd, FILE_SIZE + 100, 500)])
@@ -197,7 +197,7 @@ def test_uring_close_waits_for_writes_in_flight(segment):
 def test_appends_in_one_turn_share_one_flush(name, log_dir):
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        engine = engines.create(name, loop)
+        engine = engines.create(name, loop, shared_io().group_commit)
         commit = engines.GroupCommit(loop, engine)
         plog = open_log(log_dir, small_config(**{"flush.messages": "1", "segment.bytes": "1000000"}))
         plog.on_flush_due = commit.schedule
@@ -225,7 +225,7 @@ def test_appends_in_one_turn_share_one_flush(name, log_dir):
 def test_a_failed_flush_answers_storage_error(name, log_dir):
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        engine = engines.create(name, loop)
+        engine = engines.create(name, loop, shared_io().group_commit)
         commit = engines.GroupCommit(loop, engine)
         plog = open_log(log_dir, small_config(**{"flush.messages": "1"}))
         plog.on_flush_due = commit.schedule
