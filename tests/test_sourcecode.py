@@ -1,5 +1,6 @@
 """Source checks run as tests, so CI catches them: ruff over the Python code of the project,
-cython-lint over ext/, and the import structure of pyk (no import cycles, the broker's layers
+mypy over pyk (strict for the broker's layers, see [tool.mypy]), cython-lint over ext/, and the
+import structure of pyk (no import cycles, the broker's layers
 never import the tools)."""
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from tests.helpers import REPO
 def test_ruff_is_clean() -> None:
     out = subprocess.run([sys.executable, "-m", "ruff", "check", "pyk", "tests", "bench"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_is_clean() -> None:
+    out = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -23,6 +23,7 @@ about 100 requests per 10^6 messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import time
 from collections.abc import Callable
@@ -241,6 +242,11 @@ async def _send_loop(conn: Connection, targets: list[_PartitionTarget], s: Produ
         conn.close()
 
 
+def _resolve(fut: asyncio.Future[memoryview], frame: memoryview) -> None:
+    if not fut.done():
+        fut.set_result(frame)
+
+
 def _on_produced(reporter: Reporter, error_at: int, n: int, size: int, first_due: int, last_due: int,
                  slot: asyncio.Event) -> Callable[[memoryview], None]:
     def on_response(frame: memoryview) -> None:
@@ -342,7 +348,7 @@ async def _fetch_loop(conn: Connection, version: int, topic: str, partitions: li
             cid = conn.next_correlation_id()
             frame = encode_request(ApiKey.FETCH, version, cid, CLIENT_ID, body)
             fut: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
-            conn.send(cid, [frame], lambda f, fut=fut: fut.done() or fut.set_result(f), keep=True)
+            conn.send(cid, [frame], functools.partial(_resolve, fut), keep=True)
             response = await fut
             received = time.monotonic_ns()
             _, resp = decode_response(ApiKey.FETCH, version, response)

@@ -58,6 +58,7 @@ and flushed), "swap", "delete", "live" (see PartitionLog.replace_segments).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import resource
@@ -422,8 +423,8 @@ class LogCleaner:
             self._check_stop()
             self._clean_group(plan, group, offset_map, txns)
             _wait_quietly(plog.roll_flush)  # a swap is refused while rolled segments are being synced
-            swapped = on_loop(lambda g=group: plog.replace_segments(g[0].base_offset, [s.segment for s in g],
-                                                                      on_step=crash_point))
+            swapped = on_loop(functools.partial(plog.replace_segments, group[0].base_offset,
+                                                [s.segment for s in group], on_step=crash_point))
             if not swapped:
                 log.info("%s-%d changed while being cleaned; pass dropped", plog.topic, plog.partition)
                 return

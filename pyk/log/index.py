@@ -163,7 +163,8 @@ class OffsetIndex(_MappedIndex):
         """Offset of the last entry, or the base offset when empty (Kafka lastOffset)."""
         if self.entries == 0:
             return self.base_offset
-        return self.base_offset + _OFFSET_ENTRY.unpack_from(self._mm, (self.entries - 1) * 8)[0]  # type: ignore[arg-type]
+        rel: int = _OFFSET_ENTRY.unpack_from(self._mm, (self.entries - 1) * 8)[0]  # type: ignore[arg-type]
+        return self.base_offset + rel
 
     def entry(self, slot: int) -> tuple[int, int]:
         """(absolute offset, position) of a slot."""
@@ -190,6 +191,7 @@ class OffsetIndex(_MappedIndex):
         """
         if self.entries == 0:
             return self.base_offset, 0
+        assert self._mm is not None  # entries imply a mapping
         slot = _native.index_lookup(self._mm, self.entries, target_offset - self.base_offset)
         if slot < 0:
             return self.base_offset, 0
@@ -199,6 +201,7 @@ class OffsetIndex(_MappedIndex):
         """Drops the entries for offsets >= offset."""
         if self.entries == 0:
             return
+        assert self._mm is not None
         slot = _native.index_lookup(self._mm, self.entries, offset - self.base_offset - 1)
         self.entries = slot + 1
 
@@ -258,6 +261,7 @@ class TimeIndex(_MappedIndex):
         """The last entry with timestamp <= target, as (timestamp, offset); (NO_TIMESTAMP, base) if none."""
         if self.entries == 0:
             return NO_TIMESTAMP, self.base_offset
+        assert self._mm is not None
         slot = _native.timeindex_lookup(self._mm, self.entries, target_ts)
         if slot < 0:
             return NO_TIMESTAMP, self.base_offset

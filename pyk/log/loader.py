@@ -191,7 +191,8 @@ class LogLoader:
         swaps = [n for n in names if n.endswith(SWAP_SUFFIX)]
         if not cleaned and not swaps:
             return
-        min_cleaned = min((_base_of(n[: -len(CLEANED_SUFFIX)]) for n in cleaned), default=None)
+        min_cleaned = min((b for n in cleaned if (b := _base_of(n[: -len(CLEANED_SUFFIX)])) is not None),
+                          default=None)
         for name in cleaned:
             log.info("%s: removing unfinished cleaner output %s", self.directory, name)
             os.unlink(os.path.join(self.directory, name))

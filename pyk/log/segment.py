@@ -40,7 +40,7 @@ import ctypes
 import logging
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -620,6 +620,7 @@ _sync_file_range = _libc_sync_file_range()
 def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
     # Only a hint to the kernel: a failure (the segment was deleted and its fd closed) costs
     # nothing, and a real I/O error surfaces at the next fdatasync.
+    assert _sync_file_range is not None  # start_writeback submits nothing without it
     if _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE) != 0:
         logging.getLogger("pyk.log").debug("sync_file_range(%d, %d, %d) failed: %s", fd, offset, nbytes,
                                            os.strerror(ctypes.get_errno()))
@@ -637,7 +638,7 @@ def remove_files(paths: Iterable[str]) -> None:
             pass
 
 
-def scan_batches(buf: bytes) -> tuple[int, list[int], list[int], list[int], list[int]]:
+def scan_batches(buf: bytes) -> tuple[int, Sequence[int], Sequence[int], Sequence[int], Sequence[int]]:
     """pyk._native.scan_batches over a whole buffer: (valid bytes, positions, base offsets,
     last offsets, max timestamps), positions relative to the buffer start."""
     valid, positions, bases, lasts, max_timestamps = _native.scan_batches(buf, 0)
