@@ -30,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyk.bench.batches import HEADER_SIZE, BatchTemplate, count_records, read_stamp
+from pyk.bench.batches import BatchTemplate, count_records, read_stamp
 from pyk.bench.stats import Interval
 from pyk.client import CLIENT_ID, Cluster, Connection, PartitionInfo
 from pyk.errors import ErrorCode
+from pyk.log.record_batch import BATCH_HEADER_SIZE
 from pyk.protocol import ApiKey, decode_response, encode_request
 
 _I16 = struct.Struct(">h")
@@ -153,7 +154,7 @@ class ProducerSettings:
     @classmethod
     def from_props(cls, props: dict[str, str], size: int, acks: int, codec: int) -> ProducerSettings:
         per_record = size + RECORD_OVERHEAD
-        by_bytes = max(1, (int(props["batch.size"]) - HEADER_SIZE) // per_record)
+        by_bytes = max(1, (int(props["batch.size"]) - BATCH_HEADER_SIZE) // per_record)
         return cls(acks=acks, codec=codec, linger_ms=float(props["linger.ms"]),
                    batch_records=max(1, min(int(props["batch.num.messages"]), by_bytes)),
                    max_in_flight=max(1, int(props["max.in.flight"])),
