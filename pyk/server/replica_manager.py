@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +27,14 @@ from pyk.errors import ErrorCode, KafkaError, error_for
 from pyk.log import LogManager, PartitionLog
 from pyk.log.control import MARKER_BYTES
 from pyk.log.partition_log import READ_COMMITTED, LogAppendInfo
+from pyk.log.record_batch import (
+    ATTR_TRANSACTIONAL,
+    BATCH_HEADER_SIZE,
+    MAGIC,
+    MAGIC_OFFSET,
+    READ_ATTRIBUTES,
+    READ_PRODUCER,
+)
 from pyk.log.segment import FileSlice
 from pyk.server.engine import GroupCommit
 from pyk.server.metadata_store import MetadataView, TopicInfo
@@ -37,14 +44,6 @@ log = logging.getLogger("pyk.server")
 
 CONSUMER_REPLICA_ID = -1  # Fetch's replica_id of a consumer (followers send their node id)
 
-# v2 batch header fields the produce path peeks at before the log validates the batch.
-_MAGIC_OFFSET = 16  # of the magic byte in a v2 batch and of the magic in a v0/v1 message set entry
-_ATTRIBUTES = struct.Struct(">h")  # at byte 21 of a v2 batch
-_ATTRIBUTES_OFFSET = 21
-_PRODUCER = struct.Struct(">qh")  # producerId, producerEpoch at byte 43
-_PRODUCER_OFFSET = 43
-_BATCH_HEADER_SIZE = 61
-_TRANSACTIONAL = 0x10
 FIRST_V2_ONLY_PRODUCE_VERSION = 3
 
 # KIP-890 verification answers as the producer should see them (Kafka's AddPartitionsToTxnManager).
@@ -267,11 +266,12 @@ class ReplicaManager:
         records = entry.records
         if records is None or len(records) == 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
-        if (produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION and len(records) > _MAGIC_OFFSET
-                and records[_MAGIC_OFFSET] != 2):
-            # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2.
+        if (produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION and len(records) > MAGIC_OFFSET
+                and records[MAGIC_OFFSET] != MAGIC):
+            # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2
+            # (a v0/v1 message set entry has its magic at the same offset).
             raise KafkaError(ErrorCode.INVALID_RECORD,
-                             f"Produce v{produce_version} requires magic 2, found {records[_MAGIC_OFFSET]}")
+                             f"Produce v{produce_version} requires magic 2, found {records[MAGIC_OFFSET]}")
         plog = self.leader_log(entry.topic, entry.partition)
         if acks == -1 and plog.config.min_insync_replicas > 1:
             raise KafkaError(
@@ -315,14 +315,14 @@ class ReplicaManager:
         """(producer id, epoch) of a transactional v2 batch that would open its producer's
         transaction in this (local) partition; None when there is nothing to verify."""
         records = entry.records
-        if records is None or len(records) < _BATCH_HEADER_SIZE or records[_MAGIC_OFFSET] != 2:
+        if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
             return None
-        if not _ATTRIBUTES.unpack_from(records, _ATTRIBUTES_OFFSET)[0] & _TRANSACTIONAL:
+        if not READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL:
             return None
         plog = self.logs.get(entry.topic, entry.partition)
         if plog is None:
             return None  # the append reports NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
-        producer_id, epoch = _PRODUCER.unpack_from(records, _PRODUCER_OFFSET)
+        producer_id, epoch, _ = READ_PRODUCER.unpack_from(records)
         if plog.producer_state.in_transaction(producer_id, epoch):
             return None  # its transaction is already open here: verified when it began
         return producer_id, epoch
