@@ -23,6 +23,9 @@ def encode_varint(value: int) -> bytes: ...
 def decode_varint(buf: Buffer, offset: int = 0) -> tuple[int, int]: ...
 def varint_size(value: int) -> int: ...
 
+# layout.pyx: the record batch v2 layout of consts.pxi, by its native names
+BATCH_LAYOUT: dict[str, int]
+
 # batch.pyx
 BATCH_INFO_FIELDS: tuple[str, ...]
 

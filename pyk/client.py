@@ -84,7 +84,8 @@ class Connection(asyncio.BufferedProtocol):
     # -- asyncio protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
+        writable: asyncio.Transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
+        self.transport = writable
         sock = transport.get_extra_info("socket")
         if sock is not None:
             import socket
@@ -92,7 +93,7 @@ class Connection(asyncio.BufferedProtocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Produce requests are written while earlier ones are still queued: let the transport
         # hold a few MB before it asks us to pause, as a client's socket buffer would.
-        transport.set_write_buffer_limits(high=8 << 20, low=2 << 20)
+        writable.set_write_buffer_limits(high=8 << 20, low=2 << 20)
 
     def connection_lost(self, exc: Exception | None) -> None:
         err = ConnectionError(f"connection to the broker lost: {exc or 'closed by peer'}")

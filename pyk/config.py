@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pyk.configdef import (
     INT_MAX,
@@ -396,7 +396,7 @@ class ServerConfig(Mapping[str, Any]):
     # Derived settings --------------------------------------------------------------------------
     @property
     def listeners(self) -> list[Listener]:
-        return self["listeners"]
+        return cast(list[Listener], self["listeners"])
 
     @property
     def advertised_listeners(self) -> list[Listener]:
@@ -408,11 +408,11 @@ class ServerConfig(Mapping[str, Any]):
 
     @property
     def node_id(self) -> int:
-        return self["node.id"]
+        return int(self["node.id"])
 
     @property
     def log_dirs(self) -> list[str]:
-        return self["log.dirs"] or self["log.dir"]
+        return cast(list[str], self["log.dirs"] or self["log.dir"])
 
     def source_of(self, key: str) -> str:
         """Where a key's effective value comes from: dynamic_broker, dynamic_default, static or default."""

@@ -11,7 +11,10 @@ bug, answered with UNKNOWN_SERVER_ERROR and logged with its traceback.
 
 from __future__ import annotations
 
+import logging
 from enum import IntEnum
+
+log = logging.getLogger("pyk.server")
 
 
 class ErrorCode(IntEnum):
@@ -193,3 +196,15 @@ class KafkaError(Exception):
 
 class ProtocolViolation(Exception):
     """Bytes that do not follow the protocol: the connection is closed (tier b)."""
+
+
+def error_for(exc: BaseException, where: str) -> tuple[ErrorCode, str | None]:
+    """A Kafka error code and message for a failure while serving `where` (tier a or c).
+
+    A KafkaError is expected and carries its code; anything else is a bug: it is logged with
+    its traceback and reported as UNKNOWN_SERVER_ERROR for that partition only.
+    """
+    if isinstance(exc, KafkaError):
+        return exc.code, exc.message or None
+    log.error("unexpected error serving %s", where, exc_info=exc)
+    return ErrorCode.UNKNOWN_SERVER_ERROR, f"{type(exc).__name__}: {exc}"

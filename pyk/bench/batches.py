@@ -6,29 +6,15 @@ Owns the bytes the bench puts on the wire and reads back:
   ../shared/bench/kload, so codecs see comparable ratios).
 * `BatchTemplate`: the records section of up to `max_records` records, encoded once.  A batch of
   n <= max_records records is that section's first n records (record i always carries offset
-  delta i, so a prefix is itself a valid records section) behind a fresh 61-byte header.
+  delta i, so a prefix is itself a valid records section) behind a fresh header.
 * The latency stamp: the first record's value starts with two CLOCK_MONOTONIC nanosecond
   times, when the batch's first and last records were due.  A consumer on the same host reads
   them back from the first record of each batch it receives (`read_stamp`).
 * `count_records(blob)`: records and next offset of a Fetch response's record set, from the
   batch headers alone (no per-record Python work).
 
-Record batch v2 (KIP-98, https://kafka.apache.org/documentation/#recordbatch):
-
-    baseOffset: int64                 (offset 0)   the broker rewrites it
-    batchLength: int32                (8)          bytes after this field
-    partitionLeaderEpoch: int32       (12)
-    magic: int8 = 2                   (16)
-    crc: uint32                       (17)         CRC-32C of attributes .. end
-    attributes: int16                 (21)         bits 0-2 codec
-    lastOffsetDelta: int32            (23)
-    baseTimestamp: int64              (27)
-    maxTimestamp: int64               (35)
-    producerId: int64                 (43)
-    producerEpoch: int16              (51)
-    baseSequence: int32               (53)
-    recordsCount: int32               (57)
-    records: [Record]                 (61)         compressed as one block when codec != 0
+Record batch v2 (KIP-98): the header of pyk.log.record_batch, then the records, compressed as one
+block when the codec is not 0:
 
     Record => length:varint attributes:int8 timestampDelta:varlong offsetDelta:varint
               keyLength:varint key valueLength:varint value headers:[Header]
@@ -42,15 +28,23 @@ import time
 import zlib
 from collections.abc import Callable
 
-from pyk._native import crc32c, decode_varint, encode_varint
+from pyk._native import decode_varint, encode_varint
+from pyk.log.record_batch import (
+    ATTR_COMPRESSION_MASK,
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    MIN_BATCH_LENGTH,
+    READ_ATTRIBUTES,
+    READ_LAST_OFFSET_DELTA,
+    READ_LENGTH,
+    READ_OFFSET_LENGTH,
+    READ_RECORDS_COUNT,
+    BatchHeader,
+    write_header,
+)
 
-HEADER_SIZE = 61
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-_CRC = struct.Struct(">I")
 _STAMP = struct.Struct(">qq")
 STAMP_SIZE = _STAMP.size
-_I32 = struct.Struct(">i")
-_I64 = struct.Struct(">q")
 
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
@@ -173,7 +167,7 @@ class BatchTemplate:
 
     def batch_bytes(self, n: int) -> int:
         """Uncompressed size of a batch of n records (header included)."""
-        return HEADER_SIZE + self.ends[n - 1]
+        return BATCH_HEADER_SIZE + self.ends[n - 1]
 
     def build(self, n: int, first_due: int, last_due: int, now_ms: int | None = None) -> tuple[list[object], int]:
         """(parts, total size) of a batch of the first n records, stamped with the due times."""
@@ -182,17 +176,14 @@ class BatchTemplate:
         end = self.ends[n - 1]
         if self.codec == 0:
             if self.stamped:
-                head = bytearray(HEADER_SIZE + self.value_at + STAMP_SIZE)
-                head[HEADER_SIZE:HEADER_SIZE + self.value_at] = self._view[: self.value_at]
-                _STAMP.pack_into(head, HEADER_SIZE + self.value_at, first_due, last_due)
+                head = bytearray(BATCH_HEADER_SIZE + self.value_at + STAMP_SIZE)
+                head[BATCH_HEADER_SIZE:BATCH_HEADER_SIZE + self.value_at] = self._view[: self.value_at]
+                _STAMP.pack_into(head, BATCH_HEADER_SIZE + self.value_at, first_due, last_due)
                 rest = self._view[self.value_at + STAMP_SIZE : end]
             else:
-                head = bytearray(HEADER_SIZE)
+                head = bytearray(BATCH_HEADER_SIZE)
                 rest = self._view[:end]
-            records_size = len(head) - HEADER_SIZE + len(rest)
-            self._header(head, n, records_size, now_ms, 0)
-            crc = crc32c(rest, crc32c(memoryview(head)[21:]))
-            _CRC.pack_into(head, 17, crc)
+            write_header(head, BatchHeader(0, n - 1, now_ms, now_ms, n), rest)
             return [head, rest], len(head) + len(rest)
         section = self._compressed.get(n) if not self.stamped else None
         if section is None:
@@ -205,15 +196,9 @@ class BatchTemplate:
                 if len(self._compressed) > 16:
                     self._compressed.clear()
                 self._compressed[n] = section
-        head = bytearray(HEADER_SIZE)
-        self._header(head, n, len(section), now_ms, self.codec)
-        _CRC.pack_into(head, 17, crc32c(section, crc32c(memoryview(head)[21:])))
-        return [head, section], HEADER_SIZE + len(section)
-
-    @staticmethod
-    def _header(head: bytearray, n: int, records_size: int, now_ms: int, attributes: int) -> None:
-        _HEADER.pack_into(head, 0, 0, 49 + records_size, -1, 2, 0, attributes, n - 1,
-                          now_ms, now_ms, -1, -1, -1, n)
+        head = bytearray(BATCH_HEADER_SIZE)
+        write_header(head, BatchHeader(self.codec, n - 1, now_ms, now_ms, n), section)
+        return [head, section], BATCH_HEADER_SIZE + len(section)
 
 
 # Reading record sets -----------------------------------------------------------------------------
@@ -229,16 +214,15 @@ def count_records(blob: memoryview, start_offset: int) -> tuple[int, int, int, l
     count = size = 0
     next_offset = start_offset
     positions = []
-    while end - pos >= HEADER_SIZE:
-        length = _I32.unpack_from(blob, pos + 8)[0]
-        stop = pos + 12 + length
-        if length < HEADER_SIZE - 12 or stop > end:
+    while end - pos >= BATCH_HEADER_SIZE:
+        base, length = READ_OFFSET_LENGTH.unpack_from(blob, pos)
+        stop = pos + LOG_OVERHEAD + length
+        if length < MIN_BATCH_LENGTH or stop > end:
             break
-        base = _I64.unpack_from(blob, pos)[0]
-        last = base + _I32.unpack_from(blob, pos + 23)[0]
+        last = base + READ_LAST_OFFSET_DELTA.unpack_from(blob, pos)[0]
         if last >= start_offset:
-            count += _I32.unpack_from(blob, pos + 57)[0]
-            size += length + 12 - HEADER_SIZE
+            count += READ_RECORDS_COUNT.unpack_from(blob, pos)[0]
+            size += length - MIN_BATCH_LENGTH
             positions.append(pos)
             next_offset = last + 1
         pos = stop
@@ -248,11 +232,11 @@ def count_records(blob: memoryview, start_offset: int) -> tuple[int, int, int, l
 def read_stamp(blob: memoryview, pos: int) -> tuple[int, int, int] | None:
     """(first_due_ns, last_due_ns, records) stamped into the batch at `pos`, or None when the batch
     carries no bench stamp (another producer's, or values shorter than the stamp)."""
-    attributes = struct.unpack_from(">h", blob, pos + 21)[0]
-    n = _I32.unpack_from(blob, pos + 57)[0]
-    length = _I32.unpack_from(blob, pos + 8)[0]
-    section: bytes | memoryview = blob[pos + HEADER_SIZE : pos + 12 + length]
-    codec = attributes & 0x07
+    attributes = READ_ATTRIBUTES.unpack_from(blob, pos)[0]
+    n = READ_RECORDS_COUNT.unpack_from(blob, pos)[0]
+    length = READ_LENGTH.unpack_from(blob, pos)[0]
+    section: bytes | memoryview = blob[pos + BATCH_HEADER_SIZE : pos + LOG_OVERHEAD + length]
+    codec = attributes & ATTR_COMPRESSION_MASK
     if codec:
         try:
             section = DECOMPRESS[codec](bytes(section))

@@ -23,16 +23,18 @@ about 100 requests per 10^6 messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyk.bench.batches import HEADER_SIZE, BatchTemplate, count_records, read_stamp
+from pyk.bench.batches import BatchTemplate, count_records, read_stamp
 from pyk.bench.stats import Interval
 from pyk.client import CLIENT_ID, Cluster, Connection, PartitionInfo
 from pyk.errors import ErrorCode
+from pyk.log.record_batch import BATCH_HEADER_SIZE
 from pyk.protocol import ApiKey, decode_response, encode_request
 
 _I16 = struct.Struct(">h")
@@ -152,7 +154,7 @@ class ProducerSettings:
     @classmethod
     def from_props(cls, props: dict[str, str], size: int, acks: int, codec: int) -> ProducerSettings:
         per_record = size + RECORD_OVERHEAD
-        by_bytes = max(1, (int(props["batch.size"]) - HEADER_SIZE) // per_record)
+        by_bytes = max(1, (int(props["batch.size"]) - BATCH_HEADER_SIZE) // per_record)
         return cls(acks=acks, codec=codec, linger_ms=float(props["linger.ms"]),
                    batch_records=max(1, min(int(props["batch.num.messages"]), by_bytes)),
                    max_in_flight=max(1, int(props["max.in.flight"])),
@@ -239,6 +241,11 @@ async def _send_loop(conn: Connection, targets: list[_PartitionTarget], s: Produ
             reporter.current.error(ErrorCode.REQUEST_TIMED_OUT, conn.in_flight)
     finally:
         conn.close()
+
+
+def _resolve(fut: asyncio.Future[memoryview], frame: memoryview) -> None:
+    if not fut.done():
+        fut.set_result(frame)
 
 
 def _on_produced(reporter: Reporter, error_at: int, n: int, size: int, first_due: int, last_due: int,
@@ -342,7 +349,7 @@ async def _fetch_loop(conn: Connection, version: int, topic: str, partitions: li
             cid = conn.next_correlation_id()
             frame = encode_request(ApiKey.FETCH, version, cid, CLIENT_ID, body)
             fut: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
-            conn.send(cid, [frame], lambda f, fut=fut: fut.done() or fut.set_result(f), keep=True)
+            conn.send(cid, [frame], functools.partial(_resolve, fut), keep=True)
             response = await fut
             received = time.monotonic_ns()
             _, resp = decode_response(ApiKey.FETCH, version, response)

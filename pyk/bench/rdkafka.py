@@ -183,12 +183,15 @@ def _consumer_thread(w: Workload, parts: list[PartitionInfo], ticks: _Ticks, sta
             tally = ticks.tally
             n = 0
             for m in msgs:
-                if m.error() is not None:
-                    if m.error().code() != KafkaError._PARTITION_EOF:
-                        iv.error(m.error().code() if m.error().code() >= 0 else -1)
+                err = m.error()
+                if err is not None:
+                    if err.code() != KafkaError._PARTITION_EOF:
+                        iv.error(err.code() if err.code() >= 0 else -1)
                     continue
                 n += 1
-                offsets[m.partition()] = m.offset() + 1
+                partition, offset = m.partition(), m.offset()
+                assert partition is not None and offset is not None  # a message, not an event
+                offsets[partition] = offset + 1
                 if latency:
                     value = m.value()
                     if value is not None and len(value) >= STAMP_SIZE:
@@ -214,7 +217,10 @@ async def run(w: Workload, cluster: Cluster, parts: list[PartitionInfo], broker_
     latest: dict[int, int] = {}
 
     def emitter(tl: Timeline) -> Callable[[int, float, Interval], None]:
-        return lambda k, end, iv: loop.call_soon_threadsafe(tl.add, k, end, iv)
+        def emit(k: int, end: float, iv: Interval) -> None:
+            loop.call_soon_threadsafe(tl.add, k, end, iv)
+
+        return emit
 
     if w.mode == "consume":
         earliest = await cluster.list_offsets(w.topic, parts, -2)

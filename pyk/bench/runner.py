@@ -191,10 +191,10 @@ async def _run_raw(w: Workload, cluster: Cluster, parts: list[PartitionInfo], br
     finally:
         ticker.cancel()
         progress.close()
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
     elapsed = max(main_timeline.ends.values(), default=0.0)
     main_timeline.sample_cpu(elapsed)
     extra: dict[str, Any] = {"requests": sum(iv.requests for iv in main_timeline.ticks.values())}

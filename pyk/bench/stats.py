@@ -245,9 +245,10 @@ class Timeline:
             return None
         a = min(self.cpu, key=lambda s: abs(s[0] - t0))
         b = min(self.cpu, key=lambda s: abs(s[0] - t1))
-        if b[0] <= a[0] or a[which] is None or b[which] is None:
+        start, end = a[which], b[which]
+        if b[0] <= a[0] or start is None or end is None:
             return None
-        return 100.0 * (b[which] - a[which]) / (b[0] - a[0])
+        return 100.0 * (end - start) / (b[0] - a[0])
 
     def row(self, k: int) -> Tick | None:
         """Tick k as a timeline row (None if nothing was reported for it, or it is a sliver)."""

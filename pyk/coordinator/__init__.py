@@ -21,7 +21,8 @@ One GroupCoordinator per broker process hosts the groups whose `__consumer_offse
 that process leads (all of them on a single process), and one TransactionCoordinator the
 transactional ids whose `__transaction_state` partition it leads.  The server's handlers
 (pyk/server/handlers/{find_coordinator,join_group,end_txn,...}.py) call them through
-`broker.groups` and `broker.txn`.
+`services.groups` and `services.txn` (pyk.server.context); the coordinators reach their node
+through a CoordinatorHost (host.py), never the broker object.
 """
 
 from pyk.coordinator.coordinator import GroupCoordinator

@@ -4,13 +4,7 @@ The coordinators are the only writers of their topics, and they write what a Kaf
 there (KIP-98 record batch v2, one batch per append, uncompressed; no producer id, except the
 offsets of a TxnOffsetCommit, which are a transactional batch of the committing producer):
 
-    RecordBatch => baseOffset:int64 batchLength:int32 partitionLeaderEpoch:int32 magic:int8(=2)
-                   crc:uint32 attributes:int16 lastOffsetDelta:int32 baseTimestamp:int64
-                   maxTimestamp:int64 producerId:int64 producerEpoch:int16 baseSequence:int32
-                   recordCount:int32 records:[Record]
-      crc: CRC-32C over attributes .. end of batch (so baseOffset and the leader epoch can be
-           rewritten by the log without touching it)
-      attributes: bits 0-2 codec, bit 3 timestamp type, bit 4 transactional, bit 5 control
+    RecordBatch => header (pyk.log.record_batch) records:[Record]
     Record => length:varint attributes:int8 timestampDelta:varlong offsetDelta:varint
               keyLength:varint key:byte[] valueLength:varint value:byte[] (-1: null, a tombstone)
               headerCount:varint [headerKeyLength:varint headerKey headerValueLength:varint headerValue]
@@ -35,24 +29,25 @@ from typing import Any
 
 from pyk import _native
 from pyk.errors import ProtocolViolation
+from pyk.log.record_batch import (
+    ATTR_COMPRESSION_MASK,
+    ATTR_CONTROL,
+    ATTR_TRANSACTIONAL,
+    BATCH_HEADER_SIZE,
+    HEADER,
+    LOG_OVERHEAD,
+    MAGIC,
+    NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
+    NO_SEQUENCE,
+    BatchHeader,
+    write_header,
+)
 from pyk.protocol import primitives as p
 
-# baseOffset .. recordCount, 61 bytes; the CRC covers everything from attributes (byte 21) on.
-BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
-BATCH_HEADER_SIZE = BATCH_HEADER.size
-_LENGTH_FIELD_END = 12  # baseOffset + batchLength: batchLength counts the bytes after it
-_CRC_OFFSET = 17
-_ATTRIBUTES_OFFSET = 21
-_MAGIC = 2
-_CODEC_MASK = 0x07
-_TRANSACTIONAL_FLAG = 0x10
-_CONTROL_FLAG = 0x20
 _CONTROL_COMMIT = 1
 # Bytes per read while replaying a log: large enough to take many batches per pread.
 _LOAD_READ_BYTES = 4 * 1024 * 1024
-NO_PRODUCER_ID = -1
-NO_PRODUCER_EPOCH = -1
-NO_SEQUENCE = -1
 
 
 def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int, producer_id: int = NO_PRODUCER_ID,
@@ -65,7 +60,7 @@ def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int
     """
     if not records:
         raise ValueError("a record batch needs at least one record")
-    body = bytearray()
+    batch = bytearray(BATCH_HEADER_SIZE)  # the header is written last
     for delta, (key, value) in enumerate(records):
         rec = bytearray(b"\x00")  # record attributes: unused in v2
         rec += p.encode_varlong(0)  # timestampDelta: every record has the batch timestamp
@@ -78,15 +73,10 @@ def build_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp_ms: int
             rec += p.encode_varint(len(value))
             rec += value
         rec += p.encode_varint(0)  # no headers
-        body += p.encode_varint(len(rec))
-        body += rec
-    batch = bytearray(BATCH_HEADER.pack(
-        0, BATCH_HEADER_SIZE - _LENGTH_FIELD_END + len(body), -1, _MAGIC, 0,
-        _TRANSACTIONAL_FLAG if producer_id >= 0 else 0, len(records) - 1,
-        timestamp_ms, timestamp_ms, producer_id, producer_epoch, base_sequence, len(records),
-    ))  # fmt: skip
-    batch += body
-    struct.pack_into(">I", batch, _CRC_OFFSET, _native.crc32c(memoryview(batch)[_ATTRIBUTES_OFFSET:]))
+        batch += p.encode_varint(len(rec))
+        batch += rec
+    write_header(batch, BatchHeader(ATTR_TRANSACTIONAL if producer_id >= 0 else 0, len(records) - 1, timestamp_ms,
+                                   timestamp_ms, len(records), producer_id, producer_epoch, base_sequence))
     return batch
 
 
@@ -114,25 +104,25 @@ def read_batches(data: bytes | memoryview) -> tuple[list[Batch], int]:
     pos = 0
     while pos + BATCH_HEADER_SIZE <= len(view):
         (base_offset, batch_length, _epoch, magic, _crc, attributes, last_delta, _base_ts, _max_ts,
-         pid, _pepoch, _seq, count) = BATCH_HEADER.unpack_from(view, pos)  # fmt: skip
-        end = pos + _LENGTH_FIELD_END + batch_length
+         pid, _pepoch, _seq, count) = HEADER.unpack_from(view, pos)  # fmt: skip
+        end = pos + LOG_OVERHEAD + batch_length
         if end > len(view):
             break
-        if magic != _MAGIC:
-            raise ProtocolViolation(f"record batch at offset {base_offset} has magic {magic}, expected {_MAGIC}")
+        if magic != MAGIC:
+            raise ProtocolViolation(f"record batch at offset {base_offset} has magic {magic}, expected {MAGIC}")
         section = view[pos + BATCH_HEADER_SIZE : end]
-        codec = attributes & _CODEC_MASK
+        codec = attributes & ATTR_COMPRESSION_MASK
         if codec:
             section = memoryview(_native.decompress(codec, section))
         records = list(_records(section, base_offset, count))
         commit = None
-        if attributes & _CONTROL_FLAG:
+        if attributes & ATTR_CONTROL:
             key = records[0][1] if records else None
             if key is None or len(key) < 4:
                 raise ProtocolViolation(f"control batch at offset {base_offset} without a control record key")
             commit = struct.unpack_from(">h", key, 2)[0] == _CONTROL_COMMIT
             records = []
-        out.append(Batch(pid, bool(attributes & _TRANSACTIONAL_FLAG), commit, records))
+        out.append(Batch(pid, bool(attributes & ATTR_TRANSACTIONAL), commit, records))
         next_offset = base_offset + last_delta + 1
         pos = end
     return out, next_offset

@@ -235,9 +235,10 @@ class ConsumerGroup:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "a joining member must send its subscription")
             member, fresh = self._join(member_id or new_member_id(), instance_id, client_id, client_host, removed)
         else:
-            member = self.members.get(member_id)
-            if member is None:
+            known = self.members.get(member_id)
+            if known is None:
                 raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"member {member_id} is not in group {self.group_id}")
+            member = known
             self._check_epoch(member, epoch, owned)
             fresh = False
 
@@ -281,8 +282,9 @@ class ConsumerGroup:
                 if old.member_id in self.target:
                     self.target[member_id] = self.target.pop(old.member_id)
                 return member, False
-        member = self.members.get(member_id)
-        if member is not None:
+        rejoining = self.members.get(member_id)
+        if rejoining is not None:
+            member = rejoining
             # A member rejoining (after fencing, or a lost response) owns nothing any more; it
             # keeps its target, so it gets back whatever is still free of it.
             member.epoch, member.previous_epoch = JOIN_EPOCH, LEAVE_EPOCH

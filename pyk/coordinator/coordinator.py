@@ -56,7 +56,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from pyk.coordinator.consumer_group_records import group_records, restore_group
@@ -77,6 +77,10 @@ from pyk.coordinator.records import (
     encode_offset_commit_value,
 )
 from pyk.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from pyk.coordinator.host import CoordinatorHost
+    from pyk.coordinator.transaction import TransactionCoordinator
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -110,7 +114,7 @@ def _complete(future: asyncio.Future[dict[str, Any]] | None, body: dict[str, Any
 class GroupCoordinator:
     """The classic group coordinator of one broker process (see the module docstring).
 
-    Lifecycle: built with the broker; `start(loop)` loads the local `__consumer_offsets`
+    Lifecycle: built with its CoordinatorHost; `start(loop)` loads the local `__consumer_offsets`
     partitions (before the listener opens, so no request ever sees a half-loaded group) and
     starts the retention sweep; `stop()` cancels every timer and answers parked JoinGroup /
     SyncGroup requests with NOT_COORDINATOR.
@@ -120,11 +124,13 @@ class GroupCoordinator:
     and SyncGroup may return an awaitable (the member waits for the rebalance phase to end).
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int] | None = None) -> None:
-        self.broker = broker
-        config = broker.config
+    def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int] | None = None) -> None:
+        self.host = host
+        config = host.config
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self.offsets = OffsetManager(broker, self.clock_ms)
+        self.offsets = OffsetManager(host, self.clock_ms)
+        # TxnOffsetCommit's verification (KIP-890); bound by the node once both coordinators exist
+        self.transactions: TransactionCoordinator | None = None
         self.groups: dict[str, Group] = {}
         self.min_session_timeout_ms: int = config["group.min.session.timeout.ms"]
         self.max_session_timeout_ms: int = config["group.max.session.timeout.ms"]
@@ -242,11 +248,11 @@ class GroupCoordinator:
     def coordinator_node(self, topic: str, partition: int) -> dict[str, Any]:
         """The node (node_id, host, port) leading `partition` of an internal topic; this node
         while the topic does not exist yet."""
-        info = self.broker.metadata.get(topic)
-        node_id = self.broker.leader_of(info, partition) if info is not None else self.broker.node_id
-        for node in self.broker.brokers():
-            if node["node_id"] == node_id:
-                return node
+        info = self.host.topic(topic)
+        node_id = self.host.leader(info, partition) if info is not None else self.host.node_id
+        node = self.host.node(node_id)
+        if node is not None:
+            return node
         raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"node {node_id} leading {topic}-{partition} is unknown")
 
     def needs_offsets_topic(self) -> bool:
@@ -752,10 +758,10 @@ class GroupCoordinator:
 
     def _regex_candidates(self) -> list[str]:
         """The topics a regex subscription may match: every topic but the internal ones."""
-        return [name for name, info in self.broker.metadata.topics.items() if not info.internal]
+        return [info.name for info in self.host.user_topics()]
 
     def _topic_lookup(self, name: str) -> tuple[uuid.UUID, int] | None:
-        info = self.broker.metadata.get(name)
+        info = self.host.topic(name)
         return (info.topic_id, info.partitions) if info is not None else None
 
     def _arm_consumer_timer(self, group: Group, member: ConsumerMember) -> None:
@@ -994,7 +1000,7 @@ class GroupCoordinator:
         pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
         for topic in topics:
             name = topic["name"]
-            info = self.broker.metadata.get(name)
+            info = self.host.topic(name)
             out = []
             for part in topic["partitions"]:
                 index = part["partition_index"]
@@ -1113,7 +1119,8 @@ class GroupCoordinator:
         producer_id, epoch = request["producer_id"], request["producer_epoch"]
         try:
             partition = self._check_local(group_id)
-            code = await self.broker.txn.verify_partition(request["transactional_id"], producer_id, epoch,
+            assert self.transactions is not None
+            code = await self.transactions.verify_partition(request["transactional_id"], producer_id, epoch,
                                                           OFFSETS_TOPIC, partition)
             if code != ErrorCode.NONE:
                 raise KafkaError(code, f"{OFFSETS_TOPIC}-{partition} is not in transaction "
@@ -1285,7 +1292,7 @@ class GroupCoordinator:
         doomed: list[tuple[str, int]] = []
         for topic in topics:
             name = topic["name"]
-            info = self.broker.metadata.get(name)
+            info = self.host.topic(name)
             out = []
             for part in topic["partitions"]:
                 index = part["partition_index"]
@@ -1355,12 +1362,13 @@ class GroupCoordinator:
     def _expired_offsets(self, group: Group, now_ms: int) -> list[tuple[str, int]]:
         """KIP-211's rules (see the module docstring); explicit expire timestamps (OffsetCommit
         v2-v4 retention_time_ms) expire on their own schedule."""
+        subscribed: set[str]
         if group.consumer is not None and group.consumer.members:
             since_empty = -1
             subscribed = group.consumer.subscribed_topics()
         elif group.protocol_type is not None and group.is_(GroupState.EMPTY):
             since_empty = group.state_timestamp_ms
-            subscribed: set[str] = set()
+            subscribed = set()
         elif group.protocol_type == PROTOCOL_TYPE and group.is_(GroupState.STABLE) and group.subscribed_topics is not None:
             since_empty = -1
             subscribed = group.subscribed_topics

@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.coordinator.batch import build_batch, replay
 from pyk.coordinator.records import (
@@ -54,6 +53,9 @@ from pyk.coordinator.records import (
     decode_offset_commit_value,
 )
 from pyk.errors import ErrorCode, KafkaError, ProtocolViolation
+
+if TYPE_CHECKING:
+    from pyk.coordinator.host import CoordinatorHost
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -110,16 +112,13 @@ class CoordinatorTopic:
     """A coordinator's compacted internal topic (`__consumer_offsets`, `__transaction_state`):
     its lazy creation, placement of keys on partitions, and appends to the local partitions.
 
-    The broker interface it needs: `config`, `metadata.get(topic)`, `create_topic(name,
-    partitions, configs)` (returning the topic, or an awaitable of it where creation goes
-    through the control plane), `logs.get(topic, partition)` and `on_append(topic, partition,
-    nbytes)` (wakes fetchers tailing the topic).  `partitions_key` / `segment_key` name the
+    It reaches its node through a CoordinatorHost.  `partitions_key` / `segment_key` name the
     broker keys giving its partition count and segment size.
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int], topic: str, partitions_key: str,
+    def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int], topic: str, partitions_key: str,
                  segment_key: str) -> None:
-        self.broker = broker
+        self.host = host
         self.clock_ms = clock_ms
         self.topic = topic
         self.partitions_key = partitions_key
@@ -130,20 +129,20 @@ class CoordinatorTopic:
     @property
     def num_partitions(self) -> int:
         """The topic's partition count once it exists (it wins over a changed config, as in Kafka)."""
-        info = self.broker.metadata.get(self.topic)
-        return info.partitions if info is not None else self.broker.config[self.partitions_key]
+        info = self.host.topic(self.topic)
+        return info.partitions if info is not None else self.host.config[self.partitions_key]
 
     def partition_for(self, key: str) -> int:
         return partition_for(key, self.num_partitions)
 
     def topic_exists(self) -> bool:
-        return self.broker.metadata.get(self.topic) is not None
+        return self.host.topic(self.topic) is not None
 
     def topic_configs(self) -> dict[str, str]:
         return {
             "cleanup.policy": "compact",
             "compression.type": "producer",
-            "segment.bytes": str(self.broker.config[self.segment_key]),
+            "segment.bytes": str(self.host.config[self.segment_key]),
         }
 
     async def ensure_topic(self) -> None:
@@ -159,11 +158,9 @@ class CoordinatorTopic:
                 self._creating = None
 
     async def _create(self) -> None:
-        partitions = self.broker.config[self.partitions_key]
+        partitions = self.host.config[self.partitions_key]
         try:
-            created = self.broker.create_topic(self.topic, partitions, self.topic_configs())
-            if inspect.isawaitable(created):  # creation through the control plane (shards)
-                await created
+            await self.host.create_topic(self.topic, partitions, self.topic_configs())
         except KafkaError as exc:
             if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:
                 raise
@@ -171,7 +168,7 @@ class CoordinatorTopic:
 
     def log_for(self, partition: int) -> Any:
         """The local log of `partition`, or None when another process leads it."""
-        return self.broker.logs.get(self.topic, partition)
+        return self.host.local_log(self.topic, partition)
 
     def local_partitions(self) -> list[int]:
         if not self.topic_exists():
@@ -192,25 +189,24 @@ class CoordinatorTopic:
             pid, epoch = producer
             batch = build_batch(records, self.clock_ms(), pid, epoch, _next_sequence(plog, pid, epoch))
         try:
-            plog.append(memoryview(batch), self.clock_ms())
+            self.host.replicas.append_to_log(plog, memoryview(batch), self.clock_ms())
         except KafkaError as exc:
             code = _APPEND_ERRORS.get(exc.code, exc.code)
             raise KafkaError(code, f"writing to {self.topic}-{partition}: {exc.message or exc.code.name}") from exc
         except OSError as exc:
             log.error("writing to %s-%d failed: %s", self.topic, partition, exc)
             raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {self.topic}-{partition}: {exc}") from exc
-        self.broker.on_append(self.topic, partition, len(batch))
 
 
 class OffsetManager(CoordinatorTopic):
     """Reads and writes the group coordinator's records in the local partitions of `__consumer_offsets`.
 
-    Lifecycle: built with the broker; `load_partition` at start-up for each local partition;
+    Lifecycle: built with its CoordinatorHost; `load_partition` at start-up for each local partition;
     `append` for every state change afterwards.
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int]) -> None:
-        super().__init__(broker, clock_ms, OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes")
+    def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int]) -> None:
+        super().__init__(host, clock_ms, OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes")
 
     # Loading -----------------------------------------------------------------------------------
     def load_partition(self, partition: int) -> LoadedPartition:

@@ -48,7 +48,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.coordinator.batch import replay
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, CoordinatorTopic
@@ -62,6 +62,10 @@ from pyk.coordinator.transaction_log import (
 )
 from pyk.coordinator.transaction_markers import MarkerSender
 from pyk.errors import ErrorCode, KafkaError, ProtocolViolation
+
+if TYPE_CHECKING:
+    from pyk.coordinator.coordinator import GroupCoordinator
+    from pyk.coordinator.host import CoordinatorHost
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -120,25 +124,27 @@ def fenced_code(version: int, first_with_fenced: int) -> ErrorCode:
 class TransactionCoordinator:
     """The transaction coordinator of one broker process (see the module docstring).
 
-    Lifecycle: built with the broker; `start(loop)` loads the local `__transaction_state`
+    Lifecycle: built with its CoordinatorHost and the node's GroupCoordinator; `start(loop)` loads the local `__transaction_state`
     partitions (before the listener opens), restarts the markers of prepared transactions and
     arms the periodic timeout check; `stop()` cancels the timers and the marker tasks (a
     prepared transaction completes after the next start).  Request methods raise KafkaError
     with the code for the client, or return the response fields.
     """
 
-    def __init__(self, broker: Any, clock_ms: Callable[[], int] | None = None) -> None:
-        self.broker = broker
-        config = broker.config
+    def __init__(self, host: CoordinatorHost, groups: GroupCoordinator,
+                 clock_ms: Callable[[], int] | None = None) -> None:
+        self.host = host
+        self.groups = groups  # AddOffsetsToTxn places groups; coordinator nodes
+        config = host.config
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self.topic = CoordinatorTopic(broker, self.clock_ms, TRANSACTION_STATE_TOPIC,
+        self.topic = CoordinatorTopic(host, self.clock_ms, TRANSACTION_STATE_TOPIC,
                                       "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes")
         self.txns: dict[str, TransactionMetadata] = {}
         self.max_timeout_ms: int = config["transaction.max.timeout.ms"]
         self.abort_interval_ms: int = config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
         self.expiration_ms: int = config["transactional.id.expiration.ms"]
         self.expiration_interval_ms: int = config["transaction.remove.expired.transaction.cleanup.interval.ms"]
-        self.markers = MarkerSender(broker)
+        self.markers = MarkerSender(host, groups)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -216,7 +222,7 @@ class TransactionCoordinator:
         """{"node_id", "host", "port"} of the coordinator of `transactional_id`."""
         if not self.topic.topic_exists():
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{TRANSACTION_STATE_TOPIC} does not exist yet")
-        return self.broker.groups.coordinator_node(TRANSACTION_STATE_TOPIC, self.topic.partition_for(transactional_id))
+        return self.groups.coordinator_node(TRANSACTION_STATE_TOPIC, self.topic.partition_for(transactional_id))
 
     def _check_local(self, transactional_id: str) -> int:
         if not transactional_id:
@@ -271,7 +277,7 @@ class TransactionCoordinator:
                              "(transaction.max.timeout.ms)")
         txn = self.txns.get(transactional_id)
         if txn is None:
-            new_id = await self.broker.next_producer_id()
+            new_id = await self.host.next_producer_id()
             txn = self.txns.get(transactional_id)  # another instance may have raced us over the await
             if txn is None:
                 txn = TransactionMetadata(transactional_id, partition, new_id, NO_PRODUCER_EPOCH, timeout_ms)
@@ -295,7 +301,7 @@ class TransactionCoordinator:
         if txn.producer_epoch >= EPOCH_EXHAUSTED and (producer_id == NO_PRODUCER_ID or epoch == txn.producer_epoch):
             txn.pending = True
             try:
-                new_id = await self.broker.next_producer_id()
+                new_id = await self.host.next_producer_id()
             finally:
                 txn.pending = False
             last_id, last_epoch = txn.producer_id, txn.producer_epoch
@@ -335,9 +341,9 @@ class TransactionCoordinator:
         """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction, so
         the group's TxnOffsetCommit is accepted and gets the transaction's marker."""
         self._check_local(transactional_id)
-        await self.broker.groups.ensure_offsets_topic()
+        await self.groups.ensure_offsets_topic()
         await self.await_completion(transactional_id)
-        partition = self.broker.groups.offsets.partition_for(group_id)
+        partition = self.groups.offsets.partition_for(group_id)
         self.add_partitions(transactional_id, producer_id, epoch, {OFFSETS_TOPIC: [partition]}, version)
 
     def verify_local(self, transactional_id: str, producer_id: int, epoch: int, topic: str, partition: int) -> ErrorCode:
@@ -360,7 +366,7 @@ class TransactionCoordinator:
             node = self.find_coordinator(transactional_id)
         except KafkaError as exc:
             return exc.code
-        if node["node_id"] == self.broker.node_id:
+        if node["node_id"] == self.host.node_id:
             return self.verify_local(transactional_id, producer_id, epoch, topic, partition)
         return await self.markers.verify(node["node_id"], transactional_id, producer_id, epoch, topic, partition)
 

@@ -23,13 +23,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.client import Connection
 from pyk.coordinator.offsets import OFFSETS_TOPIC
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.control import build_marker
 from pyk.protocol.apis import ApiKey
+
+if TYPE_CHECKING:
+    from pyk.coordinator.coordinator import GroupCoordinator
+    from pyk.coordinator.host import CoordinatorHost
+    from pyk.server.replica_manager import ReplicaManager
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -37,15 +41,13 @@ MARKER_RETRY_S = 0.1
 CLIENT_ID = "pyk-txn-coordinator"
 WRITE_TXN_MARKERS_VERSION = 1
 VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
-# A marker's size in the log (wakes read_uncommitted fetchers waiting for that many bytes).
-MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
 # A partition's entry in the WriteTxnMarkers answer and the group-commit flush it waits for.
 Flush = tuple[dict[str, Any], "asyncio.Future[None]"]
 # Errors after which a partition needs no marker: its topic is gone.
 _DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 
 
-def write_markers(broker: Any, markers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Flush]]:
+def write_markers(replicas: ReplicaManager, groups: GroupCoordinator, markers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Flush]]:
     """Writes each marker into this node's partitions (the WriteTxnMarkers request's body): the
     response's `markers` list, and the group-commit flushes its partitions wait for when the
     flush policy asks for one (answer only after `markers_flushed`, as a produce would be).  A
@@ -63,12 +65,11 @@ def write_markers(broker: Any, markers: list[dict[str, Any]]) -> tuple[list[dict
             for index in topic["partition_indexes"]:
                 part = {"partition_index": index, "error_code": ErrorCode.NONE}
                 try:
-                    plog = broker.partition_log(name, index)
-                    plog.append_control(pid, epoch, commit, marker["coordinator_epoch"], now_ms)
-                    broker.on_append(name, index, MARKER_BYTES)
+                    plog, _ = replicas.append_control(name, index, pid, epoch, commit,
+                                                             marker["coordinator_epoch"], now_ms)
                     if name == OFFSETS_TOPIC:
-                        broker.groups.complete_txn(index, pid, commit)
-                    flush = broker.group_commit.waiter(plog)
+                        groups.complete_txn(index, pid, commit)
+                    flush = replicas.flush_waiter(plog)
                     if flush is not None:
                         flushes.append((part, flush))
                 except KafkaError as exc:
@@ -93,30 +94,31 @@ async def markers_flushed(results: list[dict[str, Any]], flushes: list[Flush]) -
 
 class MarkerSender:
     """Sends markers and verification requests to the nodes leading partitions (see module
-    docstring).  Lifecycle: built with the broker; connections open on first use; `close()`."""
+    docstring).  Lifecycle: built with the coordinators' host; connections open on first use; `close()`."""
 
-    def __init__(self, broker: Any) -> None:
-        self.broker = broker
+    def __init__(self, host: CoordinatorHost, groups: GroupCoordinator) -> None:
+        self.host = host
+        self.groups = groups  # completes transactional offsets on markers in __consumer_offsets
         self._conns: dict[int, Connection] = {}
 
     async def _connection(self, node_id: int) -> Connection:
         conn = self._conns.get(node_id)
         if conn is not None and not conn.closed.done():
             return conn
-        for node in self.broker.brokers():
-            if node["node_id"] == node_id:
-                conn = await Connection.open(node["host"], node["port"])
-                conn.client_id = CLIENT_ID
-                self._conns[node_id] = conn
-                return conn
+        node = self.host.node(node_id)
+        if node is not None:
+            conn = await Connection.open(node["host"], node["port"])
+            conn.client_id = CLIENT_ID
+            self._conns[node_id] = conn
+            return conn
         raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"node {node_id} is unknown")
 
     def _leader(self, topic: str, partition: int) -> int | None:
         """The node leading `topic`-`partition`, or None when the partition no longer exists."""
-        info = self.broker.metadata.get(topic)
+        info = self.host.topic(topic)
         if info is None or not 0 <= partition < info.partitions:
             return None
-        return int(self.broker.leader_of(info, partition))
+        return self.host.leader(info, partition)
 
     async def write(self, producer_id: int, epoch: int, commit: bool, coordinator_epoch: int,
                     partitions: dict[str, set[int]]) -> None:
@@ -144,8 +146,8 @@ class MarkerSender:
                   "coordinator_epoch": coordinator_epoch,
                   "topics": [{"name": t, "partition_indexes": p} for t, p in topics.items()]}
         try:
-            if node_id == self.broker.node_id:
-                results, flushes = write_markers(self.broker, [marker])
+            if node_id == self.host.node_id:
+                results, flushes = write_markers(self.host.replicas, self.groups, [marker])
                 if flushes:
                     results = await markers_flushed(results, flushes)
             else:

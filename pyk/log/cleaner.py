@@ -58,10 +58,10 @@ and flushed), "swap", "delete", "live" (see PartitionLog.replace_segments).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import resource
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -73,7 +73,16 @@ from pyk import _native
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
 from pyk.log.files import CLEANED_SUFFIX, CLEANER_OFFSET_CHECKPOINT, segment_paths, txn_index_path
 from pyk.log.partition_log import PartitionLog
-from pyk.log.segment import BATCH_HEADER_SIZE, LOG_OVERHEAD, LogSegment
+from pyk.log.record_batch import (
+    ATTR_COMPRESSION_MASK,
+    ATTR_DELETE_HORIZON,
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    READ_LENGTH,
+    read_header,
+    write_header,
+)
+from pyk.log.segment import LogSegment
 from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
 log = logging.getLogger("pyk.log.cleaner")
@@ -81,10 +90,7 @@ log = logging.getLogger("pyk.log.cleaner")
 CRASH_ENV = "PYK_CLEANER_CRASH_AT"
 CRASH_STEPS = ("cleaned", "swap", "delete", "live")
 _CRASH_EXIT_CODE = 77
-_LENGTH = struct.Struct(">i")  # batchLength at 8
 _INT32_MAX = 0x7FFFFFFF
-_CODEC_MASK = 0x07
-_DELETE_HORIZON = 0x40  # attributes bit 6: baseTimestamp is the delete horizon (KIP-534)
 _OFFSET_INDEX_ENTRY = 8
 _TIME_INDEX_ENTRY = 12
 # Bytes per OffsetMap slot (ext/offset_map.pxd).
@@ -422,8 +428,8 @@ class LogCleaner:
             self._check_stop()
             self._clean_group(plan, group, offset_map, txns)
             _wait_quietly(plog.roll_flush)  # a swap is refused while rolled segments are being synced
-            swapped = on_loop(lambda g=group: plog.replace_segments(g[0].base_offset, [s.segment for s in g],
-                                                                      on_step=crash_point))
+            swapped = on_loop(functools.partial(plog.replace_segments, group[0].base_offset,
+                                                [s.segment for s in group], on_step=crash_point))
             if not swapped:
                 log.info("%s-%d changed while being cleaned; pass dropped", plog.topic, plog.partition)
                 return
@@ -489,7 +495,7 @@ class LogCleaner:
                         elif (txns.on_marker(info) or info.last_offset > offset_map.latest_offset
                               or plan.marker_epochs.get(info.producer_id) == info.producer_epoch):
                             pass  # records of its transaction stay, past the map, or the epoch: kept
-                        elif not info.attributes & _DELETE_HORIZON:
+                        elif not info.attributes & ATTR_DELETE_HORIZON:
                             # Its transaction's records are all gone: the marker may go too, but
                             # only after delete.retention.ms, so a consumer that read those
                             # records before this pass still sees how the transaction ended
@@ -530,7 +536,7 @@ class LogCleaner:
                             continue
                     if not info.is_control:
                         txns.on_kept(info)
-                    if info.attributes & _DELETE_HORIZON and info.first_timestamp > now:
+                    if info.attributes & ATTR_DELETE_HORIZON and info.first_timestamp > now:
                         pending = info.first_timestamp if pending is None else min(pending, info.first_timestamp)
                     out.append(batch, info.last_offset, info.max_timestamp)
                     stats.bytes_written += len(batch)
@@ -568,7 +574,7 @@ class LogCleaner:
                 chunk = memoryview(os.pread(fd, min(chunk_size, end - position), position))
                 at = 0
                 while at + BATCH_HEADER_SIZE <= len(chunk):
-                    size = _LENGTH.unpack_from(chunk, at + 8)[0] + LOG_OVERHEAD
+                    size = READ_LENGTH.unpack_from(chunk, at)[0] + LOG_OVERHEAD
                     if size < BATCH_HEADER_SIZE:
                         raise ValueError(f"{segment.log_path}: batch of {size} bytes at position {position + at}")
                     if at + size > len(chunk):
@@ -577,7 +583,7 @@ class LogCleaner:
                     yield batch, _native.batch_info(batch)
                     at += size
                 if at == 0:
-                    size = _LENGTH.unpack_from(chunk, 8)[0] + LOG_OVERHEAD
+                    size = READ_LENGTH.unpack_from(chunk)[0] + LOG_OVERHEAD
                     if position + size > end:
                         raise ValueError(f"{segment.log_path}: batch at {position} runs past the segment end {end}")
                     batch = memoryview(os.pread(fd, size, position))
@@ -669,11 +675,9 @@ def _with_delete_horizon(batch: memoryview, info: Any, horizon_ms: int) -> bytes
         record = bytes(batch[at: at + 1]) + _native.encode_varint(delta + rebase) + bytes(batch[after:end])
         body += _native.encode_varint(len(record)) + record
         at = end
-    out = bytearray(batch[:BATCH_HEADER_SIZE]) + body
-    struct.pack_into(">i", out, 8, len(out) - LOG_OVERHEAD)
-    struct.pack_into(">h", out, 21, info.attributes | _DELETE_HORIZON)
-    struct.pack_into(">q", out, 27, horizon_ms)
-    struct.pack_into(">I", out, 17, _native.crc32c(memoryview(out)[21:]))
+    out = bytearray(BATCH_HEADER_SIZE) + body
+    header = read_header(batch)
+    write_header(out, header._replace(attributes=header.attributes | ATTR_DELETE_HORIZON, base_timestamp=horizon_ms))
     return bytes(out)
 
 
@@ -706,12 +710,10 @@ def _group_by_size(segments: list[_Segment], max_size: int, max_index_size: int)
 def _empty_batch(batch: memoryview) -> bytes:
     """The header of `batch` with no records (Kafka DefaultRecordBatch.writeEmptyHeader): base
     and last offset, producer id, epoch and base sequence stay, so the producer's state does."""
-    out = bytearray(batch[:BATCH_HEADER_SIZE])
-    struct.pack_into(">i", out, 8, BATCH_HEADER_SIZE - LOG_OVERHEAD)
-    attributes = struct.unpack_from(">h", out, 21)[0]
-    struct.pack_into(">h", out, 21, attributes & ~_CODEC_MASK)  # no records: nothing to decompress
-    struct.pack_into(">i", out, 57, 0)
-    struct.pack_into(">I", out, 17, _native.crc32c(memoryview(out)[21:]))
+    out = bytearray(BATCH_HEADER_SIZE)
+    header = read_header(batch)
+    # No records: nothing to decompress, so no codec either.
+    write_header(out, header._replace(attributes=header.attributes & ~ATTR_COMPRESSION_MASK, records_count=0))
     return bytes(out)
 
 

@@ -20,15 +20,18 @@ from __future__ import annotations
 import struct
 
 from pyk import _native
+from pyk.log.record_batch import (
+    ATTR_CONTROL,
+    ATTR_TRANSACTIONAL,
+    BATCH_HEADER_SIZE,
+    BatchHeader,
+    write_header,
+)
 
-ATTR_TRANSACTIONAL = 0x10  # attributes bit 4
-ATTR_CONTROL = 0x20  # attributes bit 5
 ABORT, COMMIT = 0, 1  # ControlRecordType
 _CONTROL_RECORD_VERSION = 0
 _MARKER_VERSION = 0
 
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-_HEADER_SIZE = _HEADER.size  # 61
 _KEY = struct.Struct(">hh")
 _VALUE = struct.Struct(">hi")
 
@@ -46,11 +49,14 @@ def build_marker(producer_id: int, producer_epoch: int, commit: bool, coordinato
     body = (b"\x00" + _varint(0) + _varint(0) + _varint(len(key)) + key + _varint(len(value)) + value
             + _varint(0))
     record = _varint(len(body)) + body
-    batch = bytearray(_HEADER.pack(0, _HEADER_SIZE - 12 + len(record), -1, 2, 0, ATTR_TRANSACTIONAL | ATTR_CONTROL,
-                                   0, timestamp_ms, timestamp_ms, producer_id, producer_epoch, -1, 1))
-    batch += record
-    struct.pack_into(">I", batch, 17, _native.crc32c(memoryview(batch)[21:]))
+    batch = bytearray(BATCH_HEADER_SIZE) + record
+    write_header(batch, BatchHeader(ATTR_TRANSACTIONAL | ATTR_CONTROL, 0, timestamp_ms, timestamp_ms, 1,
+                                    producer_id, producer_epoch))
     return batch
+
+
+# A marker's size in the log (the bytes it makes readable to long-polling fetches).
+MARKER_BYTES = len(build_marker(0, 0, True, 0, 0))
 
 
 def read_marker(batch: bytes) -> tuple[bool, int]:
@@ -58,7 +64,7 @@ def read_marker(batch: bytes) -> tuple[bool, int]:
 
     Raises ValueError for a control batch that is not an end-transaction marker (Kafka defines
     no other control record a partition log carries)."""
-    at = _HEADER_SIZE
+    at = BATCH_HEADER_SIZE
     _length, at = _native.decode_varint(batch, at)
     at += 1  # record attributes
     _ts_delta, at = _native.decode_varint(batch, at)

@@ -50,15 +50,14 @@ import xxhash
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import LogConfig
+from pyk.log.record_batch import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader, write_header
 
 log = logging.getLogger("pyk.log")
 
-# Offset of the magic byte, the same in a legacy message and in a v2 batch header (offset 8,
-# size 4, crc 4 / baseOffset 8, batchLength 4, partitionLeaderEpoch 4): one byte tells them apart.
-MAGIC_OFFSET = 16
+# Offset + MessageSize in front of every message take LOG_OVERHEAD bytes, as baseOffset +
+# batchLength do in a v2 batch (Kafka Records.LOG_OVERHEAD); after the message's crc, its magic
+# byte sits at the batch's MAGIC_OFFSET, so one byte tells the formats apart.
 
-# Offset + MessageSize in front of every message (Kafka Records.LOG_OVERHEAD).
-LOG_OVERHEAD = 12
 # Smallest Message of each magic: crc 4, magic 1, attributes 1, [timestamp 8], key and value
 # lengths 4 + 4 (Kafka LegacyRecord.RECORD_OVERHEAD_V0/V1).
 RECORD_OVERHEAD = (14, 22)
@@ -72,12 +71,6 @@ NO_TIMESTAMP = -1
 _HEAD = struct.Struct(">qiIbb")  # offset, message size, crc, magic, attributes
 _TIMESTAMP = struct.Struct(">q")
 _LENGTH = struct.Struct(">i")
-# RecordBatch v2 header: baseOffset, batchLength, partitionLeaderEpoch, magic, crc, attributes,
-# lastOffsetDelta, baseTimestamp, maxTimestamp, producerId, producerEpoch, baseSequence, count.
-_BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
-_BATCH_CRC_OFFSET = 17
-_BATCH_ATTRIBUTES_OFFSET = 21  # the CRC-32C covers attributes..end
-_BATCH_LENGTH_BASE = 49  # batchLength of a batch without records (61-byte header - 12)
 
 _LZ4_FLG_CONTENT_SIZE = 0x08
 _LZ4_FLG_DICT_ID = 0x01
@@ -301,21 +294,11 @@ def _build_batch(messages: list[Message], config: LogConfig, now_ms: int, source
         section += body
     codec = config.target_codec if config.target_codec is not None else source_codec
     payload: bytes | bytearray = _native.compress(codec, section) if codec else section
-    batch = bytearray(_BATCH_HEADER.size + len(payload))
-    _BATCH_HEADER.pack_into(
-        batch, 0,
-        0,  # baseOffset: assigned by the log
-        _BATCH_LENGTH_BASE + len(payload),
-        -1,  # partitionLeaderEpoch: assigned by the log
-        2, 0, codec,
-        len(messages) - 1,  # lastOffsetDelta
-        base_timestamp, max(max(timestamps), NO_TIMESTAMP),
-        -1, -1, -1,  # producerId, producerEpoch, baseSequence: no idempotence before v2
-        len(messages))
-    batch[_BATCH_HEADER.size:] = payload
-    view = memoryview(batch)
-    struct.pack_into(">I", batch, _BATCH_CRC_OFFSET, _native.crc32c(view[_BATCH_ATTRIBUTES_OFFSET:]))
-    view.release()
+    batch = bytearray(BATCH_HEADER_SIZE + len(payload))
+    batch[BATCH_HEADER_SIZE:] = payload
+    # No producer id, epoch or sequence: there is no idempotence before v2.
+    write_header(batch, BatchHeader(codec, len(messages) - 1, base_timestamp, max(max(timestamps), NO_TIMESTAMP),
+                                    len(messages)))
     return batch
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import time
 from dataclasses import dataclass
 
@@ -67,7 +66,14 @@ from pyk.log.files import (
 )
 from pyk.log.index import CorruptIndexError
 from pyk.log.producer_state import ProducerStateManager
-from pyk.log.segment import BATCH_HEADER_SIZE, LOG_OVERHEAD, LogSegment
+from pyk.log.record_batch import (
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    MIN_BATCH_LENGTH,
+    READ_LAST_OFFSET_DELTA,
+    READ_OFFSET_LENGTH,
+)
+from pyk.log.segment import LogSegment
 from pyk.log.segments import LogSegments
 
 log = logging.getLogger("pyk.log")
@@ -191,7 +197,8 @@ class LogLoader:
         swaps = [n for n in names if n.endswith(SWAP_SUFFIX)]
         if not cleaned and not swaps:
             return
-        min_cleaned = min((_base_of(n[: -len(CLEANED_SUFFIX)]) for n in cleaned), default=None)
+        min_cleaned = min((b for n in cleaned if (b := _base_of(n[: -len(CLEANED_SUFFIX)])) is not None),
+                          default=None)
         for name in cleaned:
             log.info("%s: removing unfinished cleaner output %s", self.directory, name)
             os.unlink(os.path.join(self.directory, name))
@@ -274,10 +281,10 @@ def _next_offset(path: str, base_offset: int) -> int:
         position = 0
         while position + BATCH_HEADER_SIZE <= size:
             header = os.pread(fd, BATCH_HEADER_SIZE, position)
-            base, length = struct.unpack_from(">qi", header, 0)
-            if length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + length + LOG_OVERHEAD > size:
+            base, length = READ_OFFSET_LENGTH.unpack_from(header)
+            if length < MIN_BATCH_LENGTH or position + length + LOG_OVERHEAD > size:
                 break
-            next_offset = base + struct.unpack_from(">i", header, 23)[0] + 1
+            next_offset = base + READ_LAST_OFFSET_DELTA.unpack_from(header)[0] + 1
             position += length + LOG_OVERHEAD
     finally:
         os.close(fd)

@@ -225,6 +225,14 @@ class PartitionLog:
             self.on_stable_advance(self, len(batch))
         return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
 
+    def become_leader(self, leader_epoch: int) -> None:
+        """Leads the partition at `leader_epoch` from its log end on (Kafka's makeLeader and
+        KAFKA-7415): the epoch is recorded in the leader-epoch-checkpoint now, when the node
+        takes the partition, not in the middle of its first produce."""
+        self.leader_epoch = max(self.leader_epoch, leader_epoch)
+        if self.leader_epoch > self.epoch_cache.latest_epoch:
+            self.epoch_cache.assign(self.leader_epoch, self.log_end_offset)
+
     def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int) -> None:
         """Bookkeeping after a batch reached `segment`: epoch cache, high watermark, flush policy."""
         if self.leader_epoch > self.epoch_cache.latest_epoch:

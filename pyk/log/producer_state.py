@@ -61,8 +61,15 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.control import ATTR_CONTROL, ATTR_TRANSACTIONAL, read_marker
+from pyk.log.control import read_marker
 from pyk.log.files import SNAPSHOT_SUFFIX, parse_offset_file, snapshot_path, write_atomic
+from pyk.log.record_batch import (
+    ATTR_CONTROL,
+    ATTR_TRANSACTIONAL,
+    READ_ATTRIBUTES,
+    READ_MAX_TIMESTAMP,
+    READ_PRODUCER,
+)
 from pyk.log.txn_index import AbortedTxn
 
 if TYPE_CHECKING:
@@ -79,11 +86,6 @@ _SNAP_HEAD = struct.Struct(">hI")
 _SNAP_BODY_HEAD = struct.Struct(">qi")
 _SNAP_PRODUCER = struct.Struct(">qhqiqb")
 _SNAP_BATCH = struct.Struct(">iiqq")
-# Batch header fields read on replay: attributes @21, maxTimestamp @35, producerId @43,
-# producerEpoch @51, baseSequence @53.
-_HEADER_ATTRIBUTES = struct.Struct(">h")
-_HEADER_MAX_TIMESTAMP = struct.Struct(">q")
-_HEADER_PRODUCER = struct.Struct(">qhi")
 NO_OFFSET = -1
 
 
@@ -147,6 +149,11 @@ class ProducerStateManager:
         self.producers: dict[int, ProducerStateEntry] = {}
         # producer id -> first offset of its open transaction, in first-offset order.
         self.ongoing: dict[int, int] = {}
+
+    def in_transaction(self, producer_id: int, epoch: int) -> bool:
+        """Whether the producer, at this epoch, has a transaction open in this partition."""
+        entry = self.producers.get(producer_id)
+        return entry is not None and entry.epoch == epoch and entry.current_txn_first_offset >= 0
 
     # Append path --------------------------------------------------------------------------------
     def check(self, producer_id: int, epoch: int, first_seq: int, last_seq: int,
@@ -370,11 +377,11 @@ class ProducerStateManager:
             for batch, header in segment.iter_headers():
                 if batch.last_offset < replay_from:
                     continue
-                pid, epoch, base_seq = _HEADER_PRODUCER.unpack_from(header, 43)
+                pid, epoch, base_seq = READ_PRODUCER.unpack_from(header)
                 if pid < 0:
                     continue
-                attributes = _HEADER_ATTRIBUTES.unpack_from(header, 21)[0]
-                max_ts = _HEADER_MAX_TIMESTAMP.unpack_from(header, 35)[0]
+                attributes = READ_ATTRIBUTES.unpack_from(header)[0]
+                max_ts = READ_MAX_TIMESTAMP.unpack_from(header)[0]
                 if attributes & ATTR_CONTROL:
                     try:
                         commit, coordinator_epoch = read_marker(segment.read_batch(batch))

@@ -39,8 +39,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,25 +48,25 @@ from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.files import DELETED_SUFFIX, segment_paths, txn_index_path
 from pyk.log.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from pyk.log.record_batch import (
+    ATTR_COMPRESSION_MASK,
+    ATTR_TIMESTAMP_TYPE,
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    READ_ATTRIBUTES,
+    READ_BASE_TIMESTAMP,
+    READ_LAST_OFFSET_DELTA,
+    READ_MAX_TIMESTAMP,
+    READ_OFFSET_LENGTH,
+    READ_RECORDS_COUNT,
+)
 from pyk.log.txn_index import AbortedTxn, TransactionIndex
 
 if TYPE_CHECKING:
     from pyk.log.io import LogIO
 
-# RecordBatch v2 header fields read directly with struct (header layout in
-# https://kafka.apache.org/documentation/#recordbatch):
-#   baseOffset:int64 @0  batchLength:int32 @8  partitionLeaderEpoch:int32 @12  magic:int8 @16
-#   crc:uint32 @17  attributes:int16 @21  lastOffsetDelta:int32 @23  baseTimestamp:int64 @27
-#   maxTimestamp:int64 @35  producerId:int64 @43  producerEpoch:int16 @51  baseSequence:int32 @53
-#   recordsCount:int32 @57  records @61
-BATCH_HEADER_SIZE = 61
-LOG_OVERHEAD = 12  # baseOffset + batchLength: the part of a batch not counted in batchLength
-_OFFSET_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength at 0
-_LAST_OFFSET_DELTA = struct.Struct(">i")  # at 23
-_MAX_TIMESTAMP = struct.Struct(">q")  # at 35
-_ATTRIBUTES = struct.Struct(">h")  # at 21
-_TIMESTAMP_TYPE_BIT = 0x08  # attributes bit 3: 1 = LogAppendTime
-_CODEC_MASK = 0x07
+# RecordBatch v2 header fields are read with the readers of pyk.log.record_batch.
+_OFFSET_LENGTH = READ_OFFSET_LENGTH
 
 # Bytes read per pread when a fetch looks for its batch from an index position.  The gap between
 # two index entries is about index.interval.bytes (4 KiB by default) plus one batch, so one
@@ -181,7 +180,7 @@ class LogSegment:
     def _load_rolling_timestamp(self) -> None:
         if self.size >= BATCH_HEADER_SIZE:
             header = os.pread(self.fd, BATCH_HEADER_SIZE, 0)
-            self.rolling_based_timestamp = _MAX_TIMESTAMP.unpack_from(header, 35)[0]
+            self.rolling_based_timestamp = READ_MAX_TIMESTAMP.unpack_from(header)[0]
         else:
             self.rolling_based_timestamp = None
 
@@ -194,10 +193,10 @@ class LogSegment:
     def _walk(self, position: int, end: int | None = None) -> Iterator[tuple[BatchPosition, int]]:
         """(batch, max_timestamp) for each complete batch from `position` up to `end` (default: size)."""
         for batch, header in self.iter_headers(position, end):
-            yield batch, _MAX_TIMESTAMP.unpack_from(header, 35)[0]
+            yield batch, READ_MAX_TIMESTAMP.unpack_from(header)[0]
 
     def iter_headers(self, position: int = 0, end: int | None = None) -> Iterator[tuple[BatchPosition, bytes]]:
-        """(batch, its 61-byte header) for each batch from `position` up to `end` (default: size).
+        """(batch, its BATCH_HEADER_SIZE-byte header) for each batch from `position` up to `end` (default: size).
 
         Reads headers only (no CRC): callers are loading trusted data or searching it.  Stops at
         the first header that is truncated or has an impossible length.  Batches larger than the
@@ -212,7 +211,7 @@ class LogSegment:
                 size = length + LOG_OVERHEAD
                 if length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + at + size > end:
                     return
-                last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
+                last = base + READ_LAST_OFFSET_DELTA.unpack_from(window, at)[0]
                 yield BatchPosition(position + at, size, base, last), window[at: at + BATCH_HEADER_SIZE]
                 at += size
             if at == 0:
@@ -332,12 +331,12 @@ class LogSegment:
         return None
 
     def _batch_at(self, window: bytes, at: int, window_position: int) -> BatchPosition:
-        if at + 27 > len(window):
+        if at + READ_LAST_OFFSET_DELTA.size > len(window):
             # find_batch may report a batch whose header crosses the window end: re-read it.
             window_position += at
-            window, at = os.pread(self.fd, 27, window_position), 0
+            window, at = os.pread(self.fd, READ_LAST_OFFSET_DELTA.size, window_position), 0
         base, length = _OFFSET_LENGTH.unpack_from(window, at)
-        last = base + _LAST_OFFSET_DELTA.unpack_from(window, at + 23)[0]
+        last = base + READ_LAST_OFFSET_DELTA.unpack_from(window, at)[0]
         return BatchPosition(window_position + at, length + LOG_OVERHEAD, base, last)
 
     def read_batch(self, batch: BatchPosition) -> bytes:
@@ -403,9 +402,9 @@ class LogSegment:
 
     def _record_at_or_after(self, batch: BatchPosition, timestamp: int, starting_offset: int) -> tuple[int, int]:
         data = os.pread(self.fd, batch.size, batch.position)
-        attributes = _ATTRIBUTES.unpack_from(data, 21)[0]
-        max_ts = _MAX_TIMESTAMP.unpack_from(data, 35)[0]
-        if attributes & _TIMESTAMP_TYPE_BIT:
+        attributes = READ_ATTRIBUTES.unpack_from(data)[0]
+        max_ts = READ_MAX_TIMESTAMP.unpack_from(data)[0]
+        if attributes & ATTR_TIMESTAMP_TYPE:
             # LogAppendTime: every record carries the batch's max timestamp.
             return max(batch.base_offset, starting_offset), max_ts
         for offset, ts in record_timestamps(data):
@@ -620,6 +619,7 @@ _sync_file_range = _libc_sync_file_range()
 def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
     # Only a hint to the kernel: a failure (the segment was deleted and its fd closed) costs
     # nothing, and a real I/O error surfaces at the next fdatasync.
+    assert _sync_file_range is not None  # start_writeback submits nothing without it
     if _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE) != 0:
         logging.getLogger("pyk.log").debug("sync_file_range(%d, %d, %d) failed: %s", fd, offset, nbytes,
                                            os.strerror(ctypes.get_errno()))
@@ -637,7 +637,7 @@ def remove_files(paths: Iterable[str]) -> None:
             pass
 
 
-def scan_batches(buf: bytes) -> tuple[int, list[int], list[int], list[int], list[int]]:
+def scan_batches(buf: bytes) -> tuple[int, Sequence[int], Sequence[int], Sequence[int], Sequence[int]]:
     """pyk._native.scan_batches over a whole buffer: (valid bytes, positions, base offsets,
     last offsets, max timestamps), positions relative to the buffer start."""
     valid, positions, bases, lasts, max_timestamps = _native.scan_batches(buf, 0)
@@ -663,11 +663,11 @@ def record_timestamps(batch: bytes) -> Iterator[tuple[int, int]]:
 
         Record => length:varint attributes:int8 timestampDelta:varlong offsetDelta:varint ...
     """
-    if _ATTRIBUTES.unpack_from(batch, 21)[0] & _CODEC_MASK:
+    if READ_ATTRIBUTES.unpack_from(batch)[0] & ATTR_COMPRESSION_MASK:
         batch = _native.recompress_batch(batch, 0)
     base_offset = _OFFSET_LENGTH.unpack_from(batch, 0)[0]
-    first_ts = struct.unpack_from(">q", batch, 27)[0]
-    count = struct.unpack_from(">i", batch, 57)[0]
+    first_ts = READ_BASE_TIMESTAMP.unpack_from(batch)[0]
+    count = READ_RECORDS_COUNT.unpack_from(batch)[0]
     at = BATCH_HEADER_SIZE
     for _ in range(count):
         length, body = _varint(batch, at)

@@ -21,7 +21,8 @@ in-place rewrite that makes it part of the log:
 
 Magic 0/1 message sets (Produce v0-v2) are first up-converted to one v2 batch by
 pyk.log.legacy, which also checks their per-record timestamps; the v2 checks then apply to the
-result.  The magic byte sits at offset 16 in both formats, so v2 batches pay one byte compare.
+result.  The magic byte sits at the same offset (record_batch.MAGIC_OFFSET) in both formats, so
+v2 batches pay one byte compare.
 
 Offsets are assigned by `assign_offsets`, which rewrites baseOffset and partitionLeaderEpoch in
 place (both outside the CRC) and, for LogAppendTime, the timestamp type and maxTimestamp (inside
@@ -37,6 +38,7 @@ from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import legacy
 from pyk.log.config import LogConfig
+from pyk.log.record_batch import MAGIC, MAGIC_OFFSET
 
 log = logging.getLogger("pyk.log")
 
@@ -48,7 +50,7 @@ class LogValidator:
     def validate(records: memoryview, config: LogConfig, now_ms: int) -> tuple[memoryview, Any]:
         """Returns the batch to write (the same writable buffer, or a converted/recompressed copy) and its
         header (pyk._native.batch_info); raises KafkaError with the Kafka code of the failure."""
-        converted = len(records) > legacy.MAGIC_OFFSET and records[legacy.MAGIC_OFFSET] < 2
+        converted = len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] < MAGIC
         if converted:
             records = legacy.up_convert(records, config, now_ms)
         # Deep: a compressed batch is decompressed and its records walked, as Kafka's

@@ -63,7 +63,8 @@ def _spec(api_key: int, version: int, index: int) -> Message:
     pair = SPECS.get(api_key)  # type: ignore[call-overload]
     if pair is None or version not in pair[index].valid:
         raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"api key {api_key} version {version} is not implemented")
-    return pair[index]
+    spec: Message = pair[index]
+    return spec
 
 
 def decode_request(api_key: int, version: int, frame: memoryview, offset: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ version we do not support can still parse the answer that lists the versions we 
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 from pyk.errors import ProtocolViolation
@@ -21,7 +22,7 @@ from pyk.protocol import primitives
 from pyk.protocol.apis import FIRST_FLEXIBLE, ApiKey
 
 _KEYS: dict[int, ApiKey] = {int(k): k for k in ApiKey}
-_FIXED = primitives.struct.Struct(">hhi")
+_FIXED = struct.Struct(">hhi")
 _I16 = primitives.INT16
 _I32 = primitives.INT32
 

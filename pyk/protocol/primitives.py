@@ -80,14 +80,15 @@ def _fixed_writer(s: struct.Struct, what: str) -> Callable[[bytearray, Any], Non
     return write
 
 
-read_int8 = _fixed_reader(INT8, "int8")
-read_int16 = _fixed_reader(INT16, "int16")
-read_int32 = _fixed_reader(INT32, "int32")
-read_int64 = _fixed_reader(INT64, "int64")
-read_uint16 = _fixed_reader(UINT16, "uint16")
-read_uint32 = _fixed_reader(UINT32, "uint32")
-read_float64 = _fixed_reader(FLOAT64, "float64")
-read_bool = _fixed_reader(BOOL, "bool")
+IntReader = Callable[[Buffer, int], tuple[int, int]]
+read_int8: IntReader = _fixed_reader(INT8, "int8")
+read_int16: IntReader = _fixed_reader(INT16, "int16")
+read_int32: IntReader = _fixed_reader(INT32, "int32")
+read_int64: IntReader = _fixed_reader(INT64, "int64")
+read_uint16: IntReader = _fixed_reader(UINT16, "uint16")
+read_uint32: IntReader = _fixed_reader(UINT32, "uint32")
+read_float64: Callable[[Buffer, int], tuple[float, int]] = _fixed_reader(FLOAT64, "float64")
+read_bool: Callable[[Buffer, int], tuple[bool, int]] = _fixed_reader(BOOL, "bool")
 write_int8 = _fixed_writer(INT8, "int8")
 write_int16 = _fixed_writer(INT16, "int16")
 write_int32 = _fixed_writer(INT32, "int32")

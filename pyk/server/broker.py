@@ -24,20 +24,21 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import ConfigError, Listener, ServerConfig, check_dynamic
-from pyk.configdef import warn_removed
+from pyk.config import ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
-from pyk.errors import ErrorCode, KafkaError
-from pyk.log import LogManager, PartitionLog
+from pyk.log import LogManager
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
+from pyk.server.admin import AdminManager
 from pyk.server.connection import READ_BUFFER_BYTES, Connection
+from pyk.server.context import ShardServices, shard_port
 from pyk.server.control import ControlClient
-from pyk.server.dispatch import Dispatcher
+from pyk.server.coordinator_host import ShardCoordinatorHost
+from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
-from pyk.server.purgatory import FetchPurgatory
+from pyk.server.replica_manager import ReplicaManager
 from pyk.server.shard import shard_dir
 
 log = logging.getLogger("pyk.server")
@@ -46,38 +47,43 @@ _HOUSEKEEPING_INTERVAL_S = 0.1  # flush.ms granularity; the flusher is a cheap s
 _CHECKPOINT_INTERVAL_S = 60.0
 
 
-def shard_listener(listener: Listener, index: int) -> Listener:
-    """Shard `index` listens on the configured port + index (port 0 stays 0: any free port)."""
-    return Listener(listener.name, listener.host, listener.port + index if listener.port else 0)
-
-
 class Broker:
     """The broker of one shard (see module docstring for ownership and lifecycle)."""
 
     def __init__(self, config: ServerConfig, shard_index: int = 0, shard_count: int = 1) -> None:
-        self.static_config = config  # server.properties + --override
-        self.config = config  # the effective settings: static under the dynamic broker configs
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.base_node_id: int = config.node_id
         self.node_id: int = config.node_id + shard_index
-        self.log_defaults = LogConfig.from_server(config)
-        self.logs = LogManager([shard_dir(d, shard_index) for d in config.log_dirs], self.log_defaults)
+        self.logs = LogManager([shard_dir(d, shard_index) for d in config.log_dirs], LogConfig.from_server(config))
         self.metadata = MetadataView()
         self.control: ControlClient | None = None  # set by the shard entry point before start()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.purgatory: FetchPurgatory | None = None
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
-        self.dispatcher = Dispatcher(self)
-        self.groups = GroupCoordinator(self)  # consumer groups of the local __consumer_offsets partitions
-        self.txn = TransactionCoordinator(self)  # transactional ids of the local __transaction_state partitions
+        self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
+        self.admin = AdminManager(config, self.node_id, self.metadata, self.logs, lambda: self.control)
+        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers)
+        self.groups = GroupCoordinator(host)  # consumer groups of the local __consumer_offsets partitions
+        self.txn = TransactionCoordinator(host, self.groups)  # transactional ids of the local __transaction_state partitions
+        self.groups.transactions = self.txn
+        self.services = ShardServices(
+            node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
+            metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
+            txn=self.txn, supported_apis=supported_versions(),
+        )
+        self.dispatcher = Dispatcher(self.services)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
         self._servers: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._loaded = asyncio.Event()
+
+    @property
+    def config(self) -> ServerConfig:
+        """The effective settings: the static ones under the dynamic broker configs."""
+        return self.admin.config
 
     # Metadata snapshots ------------------------------------------------------------------------
     def apply_snapshot(self, version: int, snapshot: dict[str, Any]) -> None:
@@ -88,89 +94,33 @@ class Broker:
         """
         old = self.metadata.topics
         self.metadata.replace(snapshot)
-        reconfigured = self._apply_dynamic_configs()
+        reconfigured = self.admin.apply_dynamic_configs(self.loop)
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
             started = time.monotonic()
-            self.logs.load({t.name: self.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
+            self.logs.load({t.name: self.admin.topic_log_config(t) for t in self.metadata.topics.values() if t.configs})
             log.info("shard %d loaded %d partitions in %.2fs", self.shard_index, len(self.logs.all_logs()),
                      time.monotonic() - started)
         for name, info in old.items():
             if name not in self.metadata.topics or self.metadata.topics[name].topic_id != info.topic_id:
                 self._drop_topic(info)
         for info in self.metadata.topics.values():
-            config = self.topic_log_config(info)
+            config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
             if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
-                plog.on_stable_advance = self._on_stable_advance
-                if info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC):
-                    # Produce waits for its flush (handlers/produce.py); the coordinators' own
-                    # appends keep the in-line flush, as nothing there would wait.
-                    plog.on_flush_due = self._flush_due
-                # The epoch this shard leads the partition at; the log records it in its
-                # leader-epoch-checkpoint with the first batch appended under it.
-                plog.leader_epoch = max(plog.leader_epoch, info.epochs[p])
+                # Produce waits for its group commit; the coordinators' own appends keep the
+                # in-line flush, as nothing there would wait.
+                self.replicas.attach(plog, info.epochs[p],
+                                     group_commit_flushes=info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC))
         self._loaded.set()
 
-    def _dynamic_layers(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(cluster default, this node's own) dynamic broker configs of the current metadata."""
-        stored = self.metadata.broker_configs
-        return stored.get("", {}), stored.get(str(self.node_id), {})
-
-    def _apply_dynamic_configs(self) -> bool:
-        """Rebuilds the effective config when this shard's dynamic layers changed; True if they did.
-
-        Log defaults follow at once (the caller hands every log its new config); the cleaner is
-        restarted with its new settings, as Kafka's LogCleaner.reconfigure restarts its threads.
-        Stored values that no longer validate (the static config changed under them) are
-        ignored with an error line, as Kafka does with invalid dynamic configs at start-up.
-        """
-        default, mine = self._dynamic_layers()
-        if (default, mine) == (self.config.dynamic_default, self.config.dynamic_broker):
-            return False
-        try:
-            config = self.static_config.with_dynamic(default, mine)
-            log_defaults = LogConfig.from_server(config)
-        except (ConfigError, KafkaError) as exc:
-            log.error("shard %d: dynamic broker configs ignored: %s", self.shard_index, exc)
-            return False
-        old_cleaner = CleanerConfig.from_server(self.config)
-        self.config, self.log_defaults = config, log_defaults
-        self.logs.defaults = log_defaults
-        log.info("shard %d (node %d): dynamic broker configs now default %s, node %s",
-                 self.shard_index, self.node_id, default, mine)
-        cleaner = CleanerConfig.from_server(config)
-        if self.logs.cleaner is not None and cleaner != old_cleaner:
-            assert self.loop is not None
-            self.logs.stop_cleaner()
-            self.logs.start_cleaner(cleaner, self.loop)
-        return True
-
-    def validate_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
-        """Checks a new dynamic set for one BROKER resource ("" or a node id) against this
-        shard's other layer; INVALID_REQUEST naming the key, as Kafka answers for broker configs."""
-        default, mine = self._dynamic_layers()
-        if resource:
-            mine = configs
-        else:
-            default = configs
-        try:
-            check_dynamic(configs)
-            LogConfig.from_server(self.static_config.with_dynamic(default, mine))
-        except (ConfigError, KafkaError) as exc:
-            message = exc.message if isinstance(exc, KafkaError) else str(exc)
-            raise KafkaError(ErrorCode.INVALID_REQUEST, message) from None
-
     def _drop_topic(self, info: TopicInfo) -> None:
-        assert self.purgatory is not None
         for p in self.owned_partitions(info):
-            if self.logs.get(info.name, p) is not None:
-                self.logs.delete(info.name, p)
-            self.purgatory.wake_all((info.name, p))
+            self.replicas.detach(info.name, p)
         log.info("deleted topic %s", info.name)
 
     def owned_partitions(self, info: TopicInfo) -> list[int]:
@@ -179,9 +129,9 @@ class Broker:
     # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.purgatory = FetchPurgatory(self.loop)
         self.engine = create(resolve(self.config["io.engine"]), self.loop, self.logs.io.group_commit)
         self.group_commit = GroupCommit(self.loop, self.engine)
+        self.replicas.start(self.loop, self.group_commit, self.txn)
         log.info("shard %d uses the %s engine", self.shard_index, self.engine.name)
         await self._loaded.wait()
         self.groups.start(self.loop)  # load the groups before any client can reach them
@@ -196,9 +146,10 @@ class Broker:
         if self._stopped.is_set():
             return
         for listener in self.config.listeners:
-            mine = shard_listener(listener, self.shard_index)
-            self._servers.append(self._listen(mine.host or "0.0.0.0", mine.port))
-            log.info("shard %d listening on %s (node %d)", self.shard_index, mine, self.node_id)
+            port = shard_port(listener, self.shard_index)
+            self._servers.append(self._listen(listener.host or "0.0.0.0", port))
+            log.info("shard %d listening on %s://%s:%d (node %d)", self.shard_index, listener.name, listener.host,
+                     port, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         self.control.ready()
 
@@ -227,7 +178,7 @@ class Broker:
             for opt, key in ((socket.SO_SNDBUF, "socket.send.buffer.bytes"), (socket.SO_RCVBUF, "socket.receive.buffer.bytes")):
                 if self.config[key] > 0:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
-            assert self.loop is not None
+            assert self.loop is not None and self.engine is not None
             conn = Connection(
                 sock, "%s:%s" % addr[:2], self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"],
                 self.connections.discard, self.engine, self._read_buffer,
@@ -285,91 +236,5 @@ class Broker:
             self.engine.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
 
-    # Shared helpers for handlers ----------------------------------------------------------------
-    def topic_log_config(self, topic: TopicInfo) -> LogConfig:
-        return self.log_defaults.with_overrides(topic.configs)
-
-    def partition_log(self, topic: str, partition: int) -> PartitionLog:
-        """The log of a partition this shard leads; NOT_LEADER_OR_FOLLOWER if another shard
-        does (the client refreshes its metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION."""
-        plog = self.logs.get(topic, partition)
-        if plog is not None:
-            return plog
-        info = self.metadata.get(topic)
-        if info is not None and 0 <= partition < info.partitions:
-            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER,
-                             f"{topic}-{partition} is led by node {self.leader_of(info, partition)}, not {self.node_id}")
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"{topic}-{partition} does not exist")
-
-    def leader_of(self, info: TopicInfo, partition: int) -> int:
-        return self.base_node_id + info.placement[partition]
-
-    async def _control(self, op: str, **args: Any) -> Any:
-        assert self.control is not None
-        return await self.control.call(op, **args)
-
-    async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
-                           placement: list[int] | None = None) -> TopicInfo:
-        """Creates a topic; returns once every shard serves its partitions.  `placement` names
-        the owning shard of each partition (a manual assignment), else the store places them."""
-        self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
-        warn_removed(configs, f"topic {name}")
-        await self._control("create_topic", name=name, partitions=partitions, configs=configs, placement=placement)
-        info = self.metadata.get(name)
-        assert info is not None
-        log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
-        return info
-
-    async def maybe_auto_create(self, name: str) -> TopicInfo | None:
-        if not self.config["auto.create.topics.enable"]:
-            return None
-        try:
-            return await self.create_topic(name, self.config["num.partitions"], {})
-        except KafkaError as exc:
-            if exc.code != ErrorCode.TOPIC_ALREADY_EXISTS:  # a concurrent request created it: fine
-                raise
-            return self.metadata.get(name)
-
-    async def delete_topic(self, name: str) -> None:
-        await self._control("delete_topic", name=name)
-
-    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
-        """Grows a topic to `count` partitions; `placement` as for create_topic, for the new ones."""
-        await self._control("create_partitions", name=name, count=count, placement=placement)
-
-    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
-        warn_removed(configs, f"topic {name}")
-        await self._control("set_configs", name=name, configs=configs)
-
-    async def set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
-        """Stores the complete dynamic set of a BROKER resource; returns once every shard applied it."""
-        warn_removed(configs, f"broker {resource or '<default>'}")
-        await self._control("set_broker_configs", resource=resource, configs=configs)
-        log.info("dynamic configs of broker %s set to %s", resource or "<default>", configs)
-
-    async def next_producer_id(self) -> int:
-        return int(await self._control("next_producer_id"))
-
-    def _flush_due(self, plog: PartitionLog) -> None:
-        assert self.group_commit is not None
-        self.group_commit.schedule(plog)
-
-    def on_append(self, topic: str, partition: int, nbytes: int) -> None:
-        assert self.purgatory is not None
-        self.purgatory.on_append((topic, partition), nbytes)
-
-    def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
-        """A log's last stable offset moved: wake read_committed long polls on it."""
-        if self.purgatory is not None:
-            self.purgatory.on_stable((plog.topic, plog.partition), nbytes)
-
-    @property
-    def node_ids(self) -> range:
-        """The node ids of every shard: the live nodes a replica assignment may name."""
-        return range(self.base_node_id, self.base_node_id + self.shard_count)
-
-    def brokers(self) -> list[dict[str, Any]]:
-        """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""
-        adv = self.config.advertised_listeners[0]
-        return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_listener(adv, i).port, "rack": None}
-                for i in range(self.shard_count)]
+    def _brokers(self) -> list[dict[str, Any]]:
+        return self.services.brokers()

@@ -6,7 +6,9 @@ regions of segment files.  Writing is the I/O engine's (pyk/server/engine.py: se
 sendfile on epoll, or linked sendmsg / splice SQEs on io_uring), so record bytes never pass
 through Python.
 
-Ordering: like Kafka, a connection processes one request at a time and answers in order.  A
+Ordering: like Kafka, a connection processes one request at a time and answers in order.
+The answers to the frames of one read are handed to the engine together, after the last of them
+(one sendmsg for a pipelining producer's whole burst, not one per request).  A
 handler that must wait (a long-polling Fetch) returns an awaitable; the connection stops reading
 frames until it resolves, which keeps responses ordered without a reorder buffer.
 
@@ -59,7 +61,8 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.loop = loop
-        self.peer = peer
+        self.peer = peer  # "host:port"
+        self.client_address = peer.rpartition(":")[0]
         self._on_frame = on_frame
         self._max_request = max_request_bytes
         self._on_close = on_close
@@ -75,6 +78,7 @@ class Connection:
         self.closed = False
         self.client_id: str | None = None
         self._sender = engine.sender(self)
+        self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
 
     # Reading ----------------------------------------------------------------------------------
@@ -105,14 +109,22 @@ class Connection:
             self._update_reading()
             return
         end = have + received
-        start = self._process(buf, 0, end)
+        self._held = []
+        try:
+            start = self._process(buf, 0, end)
+        finally:
+            self._release()
         self._pending = bytes(buf[start:end])
         self._update_reading()
 
     def _process_pending(self) -> None:
         """Handles the frames kept between reads (after a parked request resolved)."""
         pending = memoryview(self._pending)
-        start = self._process(pending, 0, len(pending))
+        self._held = []
+        try:
+            start = self._process(pending, 0, len(pending))
+        finally:
+            self._release()
         self._pending = self._pending[start:]
         self._update_reading()
 
@@ -194,8 +206,16 @@ class Connection:
     # Writing ----------------------------------------------------------------------------------
     def send(self, parts: list[Any]) -> None:
         """Queues a response (bytes and file regions); the engine writes it in order."""
-        if not self.closed:
+        if self._held is not None:
+            self._held += parts
+        elif not self.closed:
             self._sender.send(parts)
+
+    def _release(self) -> None:
+        """Hands the answers held during one read to the engine at once."""
+        held, self._held = self._held, None
+        if held and not self.closed:
+            self._sender.send(held)
 
     # Closing ----------------------------------------------------------------------------------
     def close(self, reason: str | None, level: int = logging.INFO) -> None:

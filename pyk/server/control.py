@@ -40,7 +40,8 @@ def encode(message: tuple[Any, ...]) -> bytes:
 
 async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...]:
     size = int.from_bytes(await reader.readexactly(_HEADER), "big")
-    return pickle.loads(await reader.readexactly(size))  # noqa: S301 - both ends are pyk processes
+    message: tuple[Any, ...] = pickle.loads(await reader.readexactly(size))  # noqa: S301 - both ends are pyk processes
+    return message
 
 
 class ControlClient:

@@ -1,8 +1,8 @@
 """Request dispatch: frame -> header -> handler -> encoded response.
 
 Each API is served by one module in `pyk.server.handlers` declaring API_KEY, MIN_VERSION,
-MAX_VERSION and `handle(broker, header, request)`; ApiVersions is answered from this same table,
-so the broker advertises exactly what it implements.
+MAX_VERSION and `handle(ctx, services, request)` (pyk.server.context); ApiVersions is answered
+from this same table, so the broker advertises exactly what it implements.
 
 A handler returns the response body (a dict), None when no response is due (Produce with
 acks=0), or an awaitable of either (long-polling Fetch).  Errors, by tier: a KafkaError inside a
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pyk import protocol
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
+from pyk.protocol.header import RequestHeader
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
@@ -59,7 +61,6 @@ from pyk.server.handlers import (
 )
 
 if TYPE_CHECKING:
-    from pyk.server.broker import Broker
     from pyk.server.connection import Connection
 
 log = logging.getLogger("pyk.server")
@@ -116,8 +117,8 @@ def supported_versions() -> list[tuple[int, int, int]]:
 class Dispatcher:
     """Turns request frames into response parts for one broker process."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, services: ShardServices) -> None:
+        self.services = services
 
     def on_frame(self, conn: Connection, frame: bytearray) -> Any:
         view = memoryview(frame)
@@ -131,21 +132,21 @@ class Dispatcher:
             if header.api_key == ApiKey.API_VERSIONS:
                 # KIP-511: answer a too-new ApiVersions with v0 and our ranges, so the client
                 # retries with a version we speak.
-                body = api_versions.response(ErrorCode.UNSUPPORTED_VERSION)
+                body = api_versions.response(self.services.supported_apis, ErrorCode.UNSUPPORTED_VERSION)
                 return protocol.encode_response(ApiKey.API_VERSIONS, 0, header.correlation_id, body)
             raise ProtocolViolation(
                 f"{ApiKey(header.api_key).name} v{version} requested; supported "
                 f"v{handler.MIN_VERSION}-v{handler.MAX_VERSION}"
             )
         request = protocol.decode_request(header.api_key, version, view, offset)
-        result = handler.handle(self.broker, header, request)
+        result = handler.handle(RequestContext(header, conn, conn.client_address), self.services, request)
         if result is None:
             return None
         if isinstance(result, dict):
             return protocol.encode_response(header.api_key, version, header.correlation_id, result)
         return self._finish(header, result)
 
-    async def _finish(self, header: Any, pending: Awaitable[dict[str, Any] | None]) -> list[Any] | None:
+    async def _finish(self, header: RequestHeader, pending: Awaitable[dict[str, Any] | None]) -> list[Any] | None:
         body = await pending
         if body is None:
             return None

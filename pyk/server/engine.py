@@ -109,7 +109,7 @@ def is_bytes(part: Any) -> bool:
 
 
 def part_size(part: bytes | bytearray | memoryview | Sendable) -> int:
-    return len(part) if is_bytes(part) else int(part.size)
+    return len(part) if isinstance(part, (bytes, bytearray, memoryview)) else int(part.size)
 
 
 class _SendQueue:

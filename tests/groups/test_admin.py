@@ -42,6 +42,7 @@ def test_list_describe_delete_with_confluent_admin(gbroker: Any, members: Member
     assert d.state == ConsumerGroupState.STABLE and d.partition_assignor == "range"
     assert len(d.members) == 1
     assert sorted(tp.partition for tp in d.members[0].assignment.topic_partitions) == [0, 1]
+    assert d.members[0].host == "/127.0.0.1"  # the member's address, as Kafka reports it (JoinGroup)
     assert desc[idle].result().state == ConsumerGroupState.EMPTY
 
     deleted = a.delete_consumer_groups([active, idle], request_timeout=10)

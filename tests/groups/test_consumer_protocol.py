@@ -15,12 +15,23 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from pyk.errors import ErrorCode
+from pyk.protocol.apis import ApiKey
 from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
 from tests.groups.test_persistence import consume, fill
 from tests.groups.test_rebalance import Feeder, balanced, consumed_values, owned_by, revoked
+from tests.groups.test_wire import coordinator
 from tests.helpers import create_topic, unique_topic
 
 SESSION_S = int(GROUP_OVERRIDES["group.consumer.session.timeout.ms"]) / 1000
+
+
+def _described(gbroker: Any, group: str) -> dict[str, Any]:
+    """The group as its coordinator holds it (ConsumerGroupDescribe v1)."""
+    with coordinator(gbroker, group) as c:
+        [entry] = c.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group]})["groups"]
+    assert entry["error_code"] == ErrorCode.NONE, entry
+    return entry
 
 
 @pytest.mark.timeout(180)
@@ -116,9 +127,14 @@ def test_static_member_restart_keeps_its_partitions(gbroker: Any, members: Membe
                "two static members with 2 partitions each", detail=lambda: describe_members(ms))
     had = ms[1].owned()
     events_before = len([e for e in ms[0].events() if e["ev"] != "msg"])
+    group_epoch = _described(gbroker, group)["group_epoch"]
     # A static member closing leaves with epoch -2: it stays in the group, partitions and all...
     assert ms[1].stop() == 0, ms[1].stderr()
-    time.sleep(SESSION_S / 2)
+    described = _described(gbroker, group)
+    [left] = [m for m in described["members"] if m["instance_id"] == "s1"]
+    assert left["member_epoch"] == -2, described  # the broker took the static leave
+    assert described["group_epoch"] == group_epoch, described  # ... and started no rebalance
+    assert {p for t in left["assignment"]["topic_partitions"] for p in t["partitions"]} == had
     assert len(ms[0].owned()) == 2, describe_members(ms)
     # ... and its next incarnation gets them straight back; the other member never noticed.
     back = members.start(gbroker.bootstrap, group, topic, protocol="consumer", instance_id="s1")

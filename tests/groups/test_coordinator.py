@@ -3,9 +3,9 @@
 Each scenario runs inside its own event loop, whose clock the test moves forward: the
 coordinator's timers (session, pending member, join and sync) run on the loop it is started
 with, and its timestamps (offset retention) come from the `clock_ms` it is given, so one
-`Clock.advance` moves both, and a scenario never sleeps to let a timeout pass.  The broker is a
-stand-in exposing exactly what the coordinator uses (config, metadata, logs, create_topic,
-leader_of, brokers, on_append); the real-broker suites cover the rest.
+`Clock.advance` moves both, and a scenario never sleeps to let a timeout pass.  The node is a
+CoordinatorHost over real logs and a real ReplicaManager (topics created in line); the
+real-broker suites cover the rest.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from pyk.config import ServerConfig
 from pyk.coordinator import OFFSETS_TOPIC, GroupCoordinator
 from pyk.coordinator.group import GroupState
 from pyk.errors import ErrorCode
-from pyk.log import LogManager
+from pyk.log import LogManager, PartitionLog
 from pyk.log.config import LogConfig
 from pyk.server.metadata_store import TopicInfo
+from pyk.server.replica_manager import ReplicaManager
 from tests.groups.wire import assignment, subscription
 
 TOPIC = "events"
@@ -39,8 +40,9 @@ class StubMetadata:
         return self.topics.get(name)
 
 
-class StubBroker:
-    """What GroupCoordinator needs from a broker, over a real LogManager."""
+class LocalHost:
+    """A CoordinatorHost (pyk.coordinator.host) of one node over a real LogManager and
+    ReplicaManager; topics are created in line instead of through the control plane."""
 
     def __init__(self, directory: Path, **overrides: str) -> None:
         raw = {"log.dirs": str(directory), "group.initial.rebalance.delay.ms": "0",
@@ -51,27 +53,42 @@ class StubBroker:
         self.logs.load()
         self.metadata = StubMetadata()
         self.node_id = 1
-        self.appends = 0
+        self.replicas = ReplicaManager(self.logs, self.metadata, 1, 1)  # type: ignore[arg-type]
         for name in {tp[0] for tp in self.logs.logs}:
             count = 1 + max(p for t, p in self.logs.logs if t == name)
             self.metadata.topics[name] = TopicInfo(name, uuid.uuid4(), count)
         if TOPIC not in self.metadata.topics:
-            self.create_topic(TOPIC, 4, {})
+            self._create(TOPIC, 4, {})
 
-    def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
+    def _create(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
         info = self.metadata.topics[name] = TopicInfo(name, uuid.uuid4(), partitions, dict(configs))
         for p in range(partitions):
             self.logs.create(name, p, self.defaults.with_overrides(configs))
         return info
 
-    def leader_of(self, info: TopicInfo, partition: int) -> int:
+    async def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> TopicInfo:
+        return self._create(name, partitions, configs)
+
+    async def next_producer_id(self) -> int:
+        raise AssertionError("the group coordinator allocates no producer ids")
+
+    def topic(self, name: str) -> TopicInfo | None:
+        return self.metadata.get(name)
+
+    def user_topics(self) -> list[TopicInfo]:
+        return [info for info in self.metadata.topics.values() if not info.internal]
+
+    def local_log(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get(topic, partition)
+
+    def leader(self, info: TopicInfo, partition: int) -> int:
         return self.node_id
 
-    def brokers(self) -> list[dict[str, Any]]:
-        return [{"node_id": 1, "host": "127.0.0.1", "port": 9092, "rack": None}]
+    def node(self, node_id: int) -> dict[str, Any] | None:
+        return NODE if node_id == NODE["node_id"] else None
 
-    def on_append(self, topic: str, partition: int, nbytes: int) -> None:
-        self.appends += 1
+
+NODE = {"node_id": 1, "host": "127.0.0.1", "port": 9092, "rack": None}
 
 
 class SteppedLoop(asyncio.SelectorEventLoop):
@@ -111,10 +128,10 @@ async def until(predicate: Callable[[], object], what: str) -> None:
     raise AssertionError(f"not reached after 1000 loop iterations: {what}")
 
 
-def run(directory: Path, scenario: Callable[[GroupCoordinator, StubBroker, Clock], Coroutine[Any, Any, None]],
+def run(directory: Path, scenario: Callable[[GroupCoordinator, LocalHost, Clock], Coroutine[Any, Any, None]],
         **overrides: str) -> None:
     async def main() -> None:
-        broker = StubBroker(directory, **overrides)
+        broker = LocalHost(directory, **overrides)
         loop = asyncio.get_running_loop()
         assert isinstance(loop, SteppedLoop)
         clock = Clock(loop)
@@ -193,7 +210,7 @@ async def stable_single(c: GroupCoordinator, group: str, **kw: Any) -> tuple[str
 
 
 def test_single_member_join_sync_heartbeat_commit(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         first = await resolve(c.join_group(join_request("g"), "client", "/h", 5))
         assert first["error_code"] == ErrorCode.MEMBER_ID_REQUIRED and first["member_id"].startswith("client-")
         j = await resolve(c.join_group(join_request("g", member_id=first["member_id"]), "client", "/h", 5))
@@ -213,7 +230,7 @@ def test_single_member_join_sync_heartbeat_commit(tmp_path: Path) -> None:
 
 
 def test_two_members_share_a_generation(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         a, gen = await stable_single(c, "g")
         # A second member joins: the first learns of the rebalance through its heartbeat.
         b_join = asyncio.ensure_future(join(c, "g"))
@@ -235,7 +252,7 @@ def test_two_members_share_a_generation(tmp_path: Path) -> None:
 
 
 def test_silent_member_expires_and_the_group_rebalances(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         a, gen = await stable_single(c, "g", session=10_000)
         await clock.advance(9_000)
         assert c.groups["g"].state is GroupState.STABLE  # within its session
@@ -251,7 +268,7 @@ def test_silent_member_expires_and_the_group_rebalances(tmp_path: Path) -> None:
 
 
 def test_heartbeats_keep_a_member_alive(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         a, gen = await stable_single(c, "g", session=10_000)
         for _ in range(10):  # 80 s in all, 8 s between heartbeats
             await clock.advance(8_000)
@@ -262,7 +279,7 @@ def test_heartbeats_keep_a_member_alive(tmp_path: Path) -> None:
 
 
 def test_commit_fencing(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         # Without members anyone may commit without a generation (offset storage only).
         assert commit(c, "g", 5) == ErrorCode.NONE
         a, gen = await stable_single(c, "g")
@@ -279,7 +296,7 @@ def test_commit_fencing(tmp_path: Path) -> None:
 
 
 def test_join_validation(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         assert (await join(c, "g", session=5))["error_code"] == ErrorCode.INVALID_SESSION_TIMEOUT
         assert (await join(c, "g", session=1_800_001))["error_code"] == ErrorCode.INVALID_SESSION_TIMEOUT
         assert (await join(c, "g", protocol_type=""))["error_code"] == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
@@ -295,7 +312,7 @@ def test_join_validation(tmp_path: Path) -> None:
 
 
 def test_protocol_selection_prefers_what_most_members_prefer(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         sub = subscription([TOPIC])
         a = await join(c, "g", protocols=[("range", sub), ("roundrobin", sub)])
         assert a["protocol_name"] == "range"
@@ -310,7 +327,7 @@ def test_protocol_selection_prefers_what_most_members_prefer(tmp_path: Path) -> 
 
 
 def test_static_member_rejoins_without_rebalance_and_fences_the_old_id(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         old, gen = await stable_single(c, "g", instance="pod-1")
         assignment_before = c.groups["g"].members[old].assignment
         j = await join(c, "g", instance="pod-1")  # the restarted client: unknown member id
@@ -330,7 +347,7 @@ def test_static_member_rejoins_without_rebalance_and_fences_the_old_id(tmp_path:
 
 
 def test_leave_by_instance_id(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         await stable_single(c, "g", instance="pod-1")
         code, results = c.leave_group("g", [{"member_id": "", "group_instance_id": "pod-1"},
                                             {"member_id": "", "group_instance_id": "pod-2"}])
@@ -342,7 +359,7 @@ def test_leave_by_instance_id(tmp_path: Path) -> None:
 
 
 def test_pending_member_expires(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         first = await resolve(c.join_group(join_request("g", session=10_000), "client", "/h", 5))
         assert first["error_code"] == ErrorCode.MEMBER_ID_REQUIRED
         assert first["member_id"] in c.groups["g"].pending_members
@@ -357,7 +374,7 @@ def test_pending_member_expires(tmp_path: Path) -> None:
 def test_groups_and_offsets_reload(tmp_path: Path) -> None:
     state: dict[str, Any] = {}
 
-    async def write(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def write(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         member, gen = await stable_single(c, "live", session=30_000)
         assert commit(c, "live", 11, gen, member, partition=1) == ErrorCode.NONE
         assert commit(c, "standalone", 7) == ErrorCode.NONE
@@ -368,7 +385,7 @@ def test_groups_and_offsets_reload(tmp_path: Path) -> None:
         assert c.delete_groups(["deleted"]) == [{"group_id": "deleted", "error_code": ErrorCode.NONE}]
         state.update(member=member, gen=gen, assignment=c.groups["live"].members[member].assignment)
 
-    async def read(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def read(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         assert set(c.groups) == {"live", "standalone"}
         live = c.groups["live"]
         assert live.state is GroupState.STABLE and live.generation == state["gen"]
@@ -386,7 +403,7 @@ def test_groups_and_offsets_reload(tmp_path: Path) -> None:
 
 
 def test_retention_expires_offsets_of_empty_groups(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         member, gen = await stable_single(c, "g")
         assert commit(c, "g", 5, gen, member) == ErrorCode.NONE
         assert commit(c, "simple", 9) == ErrorCode.NONE
@@ -404,14 +421,14 @@ def test_retention_expires_offsets_of_empty_groups(tmp_path: Path) -> None:
 
     run(tmp_path, scenario, **{"offsets.retention.minutes": "1"})
 
-    async def reloaded(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def reloaded(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         assert c.groups == {}
 
     run(tmp_path, reloaded)
 
 
 def test_delete_groups_and_offsets(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         member, gen = await stable_single(c, "g")
         assert commit(c, "g", 5, gen, member, partition=0) == ErrorCode.NONE
         assert commit(c, "g", 6, gen, member, partition=1) == ErrorCode.NONE
@@ -433,7 +450,7 @@ def test_delete_groups_and_offsets(tmp_path: Path) -> None:
 
 
 def test_list_and_describe(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         member, _ = await stable_single(c, "g")
         assert commit(c, "simple", 1) == ErrorCode.NONE
         listed = {g["group_id"]: g for g in c.list_groups([])}
@@ -448,8 +465,8 @@ def test_list_and_describe(tmp_path: Path) -> None:
 
 
 def test_find_coordinator_and_placement(tmp_path: Path) -> None:
-    async def scenario(c: GroupCoordinator, broker: StubBroker, clock: Clock) -> None:
-        assert c.find_coordinator("any-group") == broker.brokers()[0]
+    async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
+        assert c.find_coordinator("any-group") == NODE
         info = broker.metadata.get(OFFSETS_TOPIC)
         assert info is not None and info.partitions == 3
         assert info.configs["cleanup.policy"] == "compact"

@@ -75,11 +75,13 @@ def test_admin_client_describes_consumer_and_classic_groups(gbroker: Any) -> Non
         assert member.target_assignment is not None
         assert {(tp.topic, tp.partition) for tp in member.target_assignment.topic_partitions} == everything
         assert set(described.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE}
+        assert member.host == "/127.0.0.1"  # the member's address (ConsumerGroupHeartbeat's peer)
         # A classic group is GROUP_ID_NOT_FOUND to API 69: the admin client describes it with
         # DescribeGroups instead.
         old = futures[classic_group].result(timeout=20)
         assert old.type == ConsumerGroupType.CLASSIC
         assert old.state == ConsumerGroupState.STABLE and len(old.members) == 1
+        assert old.members[0].host == "/127.0.0.1"  # JoinGroup's peer
     finally:
         c.close()
         classic.close()

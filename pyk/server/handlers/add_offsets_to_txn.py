@@ -10,6 +10,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.ADD_OFFSETS_TO_TXN
@@ -17,11 +18,11 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     tid = request["transactional_id"]
     try:
-        await broker.txn.add_offsets(tid, request["producer_id"], request["producer_epoch"], request["group_id"],
-                                     header.api_version)
+        await services.txn.add_offsets(tid, request["producer_id"], request["producer_epoch"], request["group_id"],
+                                     ctx.header.api_version)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddOffsetsToTxn for {tid!r}")

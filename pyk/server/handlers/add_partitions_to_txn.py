@@ -13,6 +13,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.ADD_PARTITIONS_TO_TXN
@@ -26,13 +27,13 @@ def _results(topics: list[dict[str, Any]], code: Any) -> list[dict[str, Any]]:
         for t in topics]  # fmt: skip
 
 
-def _add(broker: Any, version: int, txn: dict[str, Any], transactional_id: str, producer_id: int, epoch: int,
+def _add(services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str, producer_id: int, epoch: int,
          topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if txn.get("verify_only"):
-        return _results(topics, lambda t, p: broker.txn.verify_local(transactional_id, producer_id, epoch, t, p))
+        return _results(topics, lambda t, p: services.txn.verify_local(transactional_id, producer_id, epoch, t, p))
     unknown = set()
     for t in topics:
-        info = broker.metadata.get(t["name"])
+        info = services.metadata.get(t["name"])
         for p in t["partitions"]:
             if info is None or not 0 <= p < info.partitions:
                 unknown.add((t["name"], p))
@@ -43,20 +44,20 @@ def _add(broker: Any, version: int, txn: dict[str, Any], transactional_id: str, 
     for t in topics:
         wanted.setdefault(t["name"], []).extend(t["partitions"])
     try:
-        broker.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
+        services.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddPartitionsToTxn for {transactional_id!r}")
     return _results(topics, lambda t, p: code)
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    version = ctx.header.api_version
     if version <= 3:
         # A client starting its next transaction waits for the previous one's markers rather
         # than being told to back off (TransactionCoordinator.await_completion).
-        await broker.txn.await_completion(request["v3_and_below_transactional_id"])
-        results = _add(broker, version, {}, request["v3_and_below_transactional_id"],
+        await services.txn.await_completion(request["v3_and_below_transactional_id"])
+        results = _add(services, version, {}, request["v3_and_below_transactional_id"],
                        request["v3_and_below_producer_id"], request["v3_and_below_producer_epoch"],
                        request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
@@ -64,5 +65,5 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
     for txn in request["transactions"]:
         tid = txn["transactional_id"]
         out.append({"transactional_id": tid, "topic_results": _add(
-            broker, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
+            services, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results_by_transaction": out}

@@ -11,6 +11,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.ALTER_CONFIGS
@@ -20,30 +21,30 @@ MAX_VERSION = 2
 TOPIC, BROKER = 2, 4
 
 
-async def apply_topic_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
+async def apply_topic_configs(services: ShardServices, name: str, configs: dict[str, str], validate_only: bool) -> None:
     """Validates a topic's complete new override set and, unless validating, applies it live."""
-    info = broker.metadata.get(name)
+    info = services.metadata.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-    broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
+    services.admin.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
     if not validate_only:
-        await broker.set_topic_configs(name, configs)
+        await services.admin.set_topic_configs(name, configs)
 
 
-def check_broker_resource(broker: Any, name: str) -> None:
+def check_broker_resource(services: ShardServices, name: str) -> None:
     """"" (cluster default) or the node id of one of this broker's shards."""
-    nodes = [str(n["node_id"]) for n in broker.brokers()]
+    nodes = [str(n["node_id"]) for n in services.brokers()]
     if name and name not in nodes:
         raise KafkaError(ErrorCode.INVALID_REQUEST,
                          f"broker resource {name!r} is not a node of this cluster: expected '' or one of {nodes}")
 
 
-async def apply_broker_configs(broker: Any, name: str, configs: dict[str, str], validate_only: bool) -> None:
+async def apply_broker_configs(services: ShardServices, name: str, configs: dict[str, str], validate_only: bool) -> None:
     """Validates the complete new dynamic set of a BROKER resource and, unless validating, stores it."""
-    check_broker_resource(broker, name)
-    broker.validate_broker_configs(name, configs)  # raises INVALID_REQUEST
+    check_broker_resource(services, name)
+    services.admin.validate_broker_configs(name, configs)  # raises INVALID_REQUEST
     if not validate_only:
-        await broker.set_broker_configs(name, configs)
+        await services.admin.set_broker_configs(name, configs)
 
 
 def check_resource(resource: dict[str, Any]) -> None:
@@ -52,7 +53,7 @@ def check_resource(resource: dict[str, Any]) -> None:
                          f"resource type {resource['resource_type']} cannot be altered (2 topic, 4 broker)")
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     validate_only = request.get("validate_only", False)
     for resource in request["resources"]:
@@ -63,9 +64,9 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
             check_resource(resource)
             configs = {c["name"]: c["value"] for c in resource["configs"] if c["value"] is not None}
             if resource["resource_type"] == BROKER:
-                await apply_broker_configs(broker, name, configs, validate_only)
+                await apply_broker_configs(services, name, configs, validate_only)
             else:
-                await apply_topic_configs(broker, name, configs, validate_only)
+                await apply_topic_configs(services, name, configs, validate_only)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)

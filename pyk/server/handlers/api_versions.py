@@ -1,4 +1,5 @@
-"""ApiVersions: the API version ranges this broker implements, derived from the handler table."""
+"""ApiVersions: the API version ranges this broker implements (`ShardServices.supported_apis`,
+derived from the dispatcher's handler table)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.API_VERSIONS
 MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-def response(error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
-    from pyk.server.dispatch import supported_versions  # the table imports this module
-
+def response(supported: list[tuple[int, int, int]], error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
     return {
         "error_code": error,
-        "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, lo, hi in supported_versions()],
+        "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi} for k, lo, hi in supported],
         "throttle_time_ms": 0,
     }
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return response()
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    return response(services.supported_apis)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.CONSUMER_GROUP_DESCRIBE
 MIN_VERSION = 0
@@ -19,11 +20,11 @@ UNKNOWN_OPERATIONS = -2147483648  # Kafka's value when the client does not ask
 GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     operations = GROUP_OPERATIONS if request["include_authorized_operations"] else UNKNOWN_OPERATIONS
     groups = []
     for group_id in request["group_ids"]:
-        entry = broker.groups.describe_consumer_group(group_id)
+        entry = services.groups.describe_consumer_group(group_id)
         entry["authorized_operations"] = operations
         groups.append(entry)
     return {"throttle_time_ms": 0, "groups": groups}

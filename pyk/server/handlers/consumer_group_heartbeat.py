@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.CONSUMER_GROUP_HEARTBEAT
 MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    # client_host: the handler interface does not carry the peer address (as for JoinGroup).
-    return broker.groups.consumer_group_heartbeat(request, header.client_id or "", "")
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    return services.groups.consumer_group_heartbeat(request, ctx.client_id, ctx.client_host)

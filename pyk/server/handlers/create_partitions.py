@@ -11,6 +11,7 @@ from typing import Any
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import new_partitions_placement
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.CREATE_PARTITIONS
@@ -18,9 +19,9 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-async def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None:
+async def _grow(services: ShardServices, topic: dict[str, Any], validate_only: bool) -> None:
     name, count = topic["name"], topic["count"]
-    info = broker.metadata.get(name)
+    info = services.metadata.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
     if count <= info.partitions:
@@ -29,18 +30,18 @@ async def _grow(broker: Any, topic: dict[str, Any], validate_only: bool) -> None
     # of none of them, which Kafka refuses.  Every pyk topic has one replica per partition.
     assignments = topic.get("assignments")
     placement = None if assignments is None else new_partitions_placement(
-        assignments, count - info.partitions, broker.node_ids, replication_factor=1)
+        assignments, count - info.partitions, services.node_ids, replication_factor=1)
     if validate_only:
         return
-    await broker.create_partitions(name, count, placement)
+    await services.admin.create_partitions(name, count, placement)
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     results = []
     for topic in request["topics"]:
         entry: dict[str, Any] = {"name": topic["name"], "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            await _grow(broker, topic, request.get("validate_only", False))
+            await _grow(services, topic, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create partitions of {topic['name']}")
         results.append(entry)

@@ -13,6 +13,7 @@ from typing import Any
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import check_replication_factor, topic_placement
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.handlers.describe_configs import topic_config_entries
 from pyk.server.metadata_store import check_topic_name
@@ -22,12 +23,12 @@ MIN_VERSION = 0
 MAX_VERSION = 7
 
 
-def _plan(broker: Any, topic: dict[str, Any]) -> tuple[int, dict[str, str], list[int] | None]:
+def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str, str], list[int] | None]:
     """Validated (partitions, configs, placement) for one topic of the request; placement is the
     owning shard of each partition for a manual assignment, None to let the store place them."""
     name = topic["name"]
     check_topic_name(name)
-    if broker.metadata.get(name) is not None:
+    if services.metadata.get(name) is not None:
         raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
@@ -40,22 +41,22 @@ def _plan(broker: Any, topic: dict[str, Any]) -> tuple[int, dict[str, str], list
         if count != -1:
             raise KafkaError(ErrorCode.INVALID_REQUEST,
                              f"a manual partition assignment was given, but num_partitions is {count}, not -1")
-        placement = topic_placement(assignments, broker.node_ids)
+        placement = topic_placement(assignments, services.node_ids)
         count = len(placement)
     else:
         if count == -1:
-            count = broker.config["num.partitions"]
+            count = services.config["num.partitions"]
         if rf == -1:
-            rf = broker.config["default.replication.factor"]
+            rf = services.config["default.replication.factor"]
         if count < 1:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be at least 1, found {count}")
         check_replication_factor(rf)
     configs = {c["name"]: c["value"] for c in topic.get("configs") or []}
-    broker.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
+    services.admin.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
     return count, configs, placement
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     validate_only = request.get("validate_only", False)
     results = []
     for topic in request["topics"]:
@@ -63,13 +64,13 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
                                  "num_partitions": -1, "replication_factor": -1, "configs": None}
         try:
-            count, configs, placement = _plan(broker, topic)
+            count, configs, placement = _plan(services, topic)
             if validate_only:
                 entry["num_partitions"], entry["replication_factor"] = count, 1
             else:
-                info = await broker.create_topic(name, count, configs, placement)
+                info = await services.admin.create_topic(name, count, configs, placement)
                 entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
-                             configs=topic_config_entries(broker, info, None, False, False))
+                             configs=topic_config_entries(services, info, None, False, False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create topic {name}")
         results.append(entry)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.DELETE_GROUPS
 MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "results": broker.groups.delete_groups(request["groups_names"])}
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "results": services.groups.delete_groups(request["groups_names"])}

@@ -6,6 +6,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.DELETE_RECORDS
@@ -15,8 +16,8 @@ MAX_VERSION = 2
 HIGH_WATERMARK = -1
 
 
-def _delete_before(broker: Any, topic: str, partition: int, offset: int) -> int:
-    plog = broker.partition_log(topic, partition)
+def _delete_before(services: ShardServices, topic: str, partition: int, offset: int) -> int:
+    plog = services.replicas.leader_log(topic, partition)
     if offset == HIGH_WATERMARK:
         offset = plog.high_watermark
     if offset < 0 or offset > plog.high_watermark:
@@ -24,7 +25,7 @@ def _delete_before(broker: Any, topic: str, partition: int, offset: int) -> int:
     return plog.delete_records_before(offset)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -33,7 +34,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             index = part["partition_index"]
             entry = {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.NONE}
             try:
-                entry["low_watermark"] = _delete_before(broker, name, index, part["offset"])
+                entry["low_watermark"] = _delete_before(services, name, index, part["offset"])
             except Exception as exc:
                 entry["error_code"], _ = error_for(exc, f"delete records of {name}-{index}")
             partitions.append(entry)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.DELETE_TOPICS
@@ -16,21 +17,21 @@ MAX_VERSION = 6
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-async def _delete(broker: Any, name: str | None, topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
-    if not broker.config["delete.topic.enable"]:
+async def _delete(services: ShardServices, name: str | None, topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
+    if not services.config["delete.topic.enable"]:
         raise KafkaError(ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false")
-    info = broker.metadata.get(name) if name is not None else broker.metadata.by_id(topic_id)
+    info = services.metadata.get(name) if name is not None else services.metadata.by_id(topic_id)
     if info is None:
         code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
         raise KafkaError(code, f"topic {name or topic_id} does not exist")
     if info.internal:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"internal topic {info.name} cannot be deleted")
-    await broker.delete_topic(info.name)
+    await services.admin.delete_topic(info.name)
     return info.name, info.topic_id
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    if header.api_version >= 6:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    if ctx.header.api_version >= 6:
         wanted = [(t.get("name"), t.get("topic_id") or _ZERO_UUID) for t in request["topics"]]
     else:
         wanted = [(n, _ZERO_UUID) for n in request["topic_names"]]
@@ -38,7 +39,7 @@ async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str,
     for name, topic_id in wanted:
         entry: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            entry["name"], entry["topic_id"] = await _delete(broker, name, topic_id)
+            entry["name"], entry["topic_id"] = await _delete(services, name, topic_id)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"delete topic {name or topic_id}")
         responses.append(entry)

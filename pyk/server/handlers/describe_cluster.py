@@ -6,6 +6,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.DESCRIBE_CLUSTER
 MIN_VERSION = 0
@@ -14,13 +15,13 @@ MAX_VERSION = 1
 BROKERS_ENDPOINT = 1  # v1 EndpointType: 1 brokers, 2 controllers
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
-                            "endpoint_type": BROKERS_ENDPOINT, "cluster_id": broker.metadata.cluster_id,
-                            "controller_id": broker.base_node_id, "cluster_authorized_operations": -2147483648}
+                            "endpoint_type": BROKERS_ENDPOINT, "cluster_id": services.metadata.cluster_id,
+                            "controller_id": services.base_node_id, "cluster_authorized_operations": -2147483648}
     if request.get("endpoint_type", BROKERS_ENDPOINT) != BROKERS_ENDPOINT:
         body.update(error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, error_message="only broker endpoints exist", brokers=[])
         return body
     body["brokers"] = [{"broker_id": b["node_id"], "host": b["host"], "port": b["port"], "rack": b["rack"]}
-                       for b in broker.brokers()]
+                       for b in services.brokers()]
     return body

@@ -17,6 +17,7 @@ from pyk.config import DYNAMIC_KEYS, KEYS, ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.DESCRIBE_CONFIGS
@@ -31,7 +32,7 @@ DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STAT
 _CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
 
 
-def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str, doc: str,
+def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str, doc: str | None,
            read_only: bool) -> dict[str, Any]:
     return {"name": name, "value": value, "read_only": read_only, "is_default": source == DEFAULT_CONFIG,
             "config_source": source, "is_sensitive": False, "synonyms": synonyms,
@@ -49,9 +50,9 @@ def _broker_synonyms(config: ServerConfig, names: Sequence[str]) -> list[dict[st
     return out
 
 
-def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_synonyms: bool,
+def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | None, with_synonyms: bool,
                          with_docs: bool) -> list[dict[str, Any]]:
-    effective = broker.topic_log_config(info)
+    effective = services.admin.topic_log_config(info)
     entries = []
     for name, spec in TOPIC_CONFIGS.items():
         if keys is not None and name not in keys:
@@ -59,7 +60,7 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        chain += _broker_synonyms(broker.config, spec.server_keys)
+        chain += _broker_synonyms(services.config, spec.server_keys)
         if spec.server_key and not any(s["source"] == DEFAULT_CONFIG for s in chain):
             # A server key pyk does not have (log.roll.jitter.ms): Kafka's default stands for it.
             chain.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
@@ -74,8 +75,8 @@ def topic_config_entries(broker: Any, info: Any, keys: list[str] | None, with_sy
 _SYNONYM_GROUPS = {n: spec.server_keys for spec in TOPIC_CONFIGS.values() for n in spec.server_keys}
 
 
-def _broker_entries(broker: Any, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
-    config: ServerConfig = broker.config
+def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+    config: ServerConfig = services.config
     # Custom keys set dynamically (Kafka accepts unknown broker keys) are described after the known ones.
     custom = sorted({*config.dynamic_default, *config.dynamic_broker} - KEYS.keys())
     entries = []
@@ -95,23 +96,23 @@ def _broker_entries(broker: Any, keys: list[str] | None, with_synonyms: bool, wi
     return entries
 
 
-def _describe(broker: Any, resource: dict[str, Any], with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+def _describe(services: ShardServices, resource: dict[str, Any], with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
     rtype, rname = resource["resource_type"], resource["resource_name"]
     keys = resource.get("configuration_keys")
     if rtype == TOPIC:
-        info = broker.metadata.get(rname)
+        info = services.metadata.get(rname)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {rname!r} does not exist")
-        return topic_config_entries(broker, info, keys, with_synonyms, with_docs)
+        return topic_config_entries(services, info, keys, with_synonyms, with_docs)
     if rtype == BROKER:
-        if rname not in ("", str(broker.node_id)):
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"this is broker {broker.node_id}, not {rname!r}")
-        return _broker_entries(broker, keys, with_synonyms, with_docs)
+        if rname not in ("", str(services.node_id)):
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"this is broker {services.node_id}, not {rname!r}")
+        return _broker_entries(services, keys, with_synonyms, with_docs)
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"resource type {rtype} is not supported (2 topic, 4 broker)")
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    version = ctx.header.api_version
     with_synonyms = version >= 1 and request.get("include_synonyms", False)
     with_docs = version >= 3 and request.get("include_documentation", False)
     results = []
@@ -120,7 +121,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:
-            entry["configs"] = _describe(broker, resource, with_synonyms, with_docs)
+            entry["configs"] = _describe(services, resource, with_synonyms, with_docs)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"describe configs of {resource['resource_name']}")
         results.append(entry)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.DESCRIBE_TRANSACTIONS
 MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0,
-            "transaction_states": [broker.txn.describe(tid) for tid in request["transactional_ids"]]}
+            "transaction_states": [services.txn.describe(tid) for tid in request["transactional_ids"]]}

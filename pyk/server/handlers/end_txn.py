@@ -11,6 +11,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.END_TXN
@@ -18,11 +19,11 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     tid = request["transactional_id"]
     try:
-        broker.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
-                           header.api_version)
+        services.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
+                           ctx.header.api_version)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"EndTxn for {tid!r}")

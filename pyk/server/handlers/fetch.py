@@ -1,14 +1,9 @@
-"""Fetch: read record batches from the segment files, long-polling when too little is there.
+"""Fetch: wire translation around ReplicaManager.read and its long-poll wait.
 
 Records are never read into Python: each partition's answer carries a `FileSlice` of its segment
-that the connection sends with sendfile.  Byte limits follow KIP-74: partitions are filled in
-request order up to the response's max_bytes, each capped at its partition_max_bytes, and the
-first partition with data returns at least one whole batch even when it is larger than both.
-
-Isolation (KIP-98): read_uncommitted reads up to the high watermark; read_committed up to the
-last stable offset, and each partition carries the aborted transactions overlapping the bytes
-it returns (producer id, first offset), which the client uses to drop their records.  Both
-report the partition's last stable offset.
+that the connection sends with sendfile (or splice).  Byte limits (KIP-74) and isolation (KIP-98:
+read_committed stops at the last stable offset and lists the aborted transactions overlapping
+the bytes returned) are the ReplicaManager's.
 
 Fetch sessions (KIP-227): pyk answers every request in full and never creates a session
 (session_id 0 in the response), which the protocol allows ("the server may decline to create a
@@ -21,83 +16,60 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.errors import ErrorCode
-from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
+from pyk.server.context import RequestContext, ShardServices
+from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
 MAX_VERSION = 12
 
 
-def _read_all(broker: Any, request: dict[str, Any]) -> tuple[dict[str, Any], int, list[tuple[str, int]], bool]:
-    """One pass over the requested partitions: (body, bytes found, partitions read, any error)."""
-    budget = min(request.get("max_bytes", 0x7FFFFFFF), broker.config["fetch.max.bytes"])
-    isolation_level = request.get("isolation_level", 0)
-    read_committed = isolation_level == READ_COMMITTED
-    total = 0
-    errors = False
-    keys = []
-    responses = []
-    for topic in request["topics"]:
-        name = topic["topic"]
-        partitions = []
-        for part in topic["partitions"]:
-            index = part["partition"]
-            keys.append((name, index))
-            entry: dict[str, Any] = {
-                "partition_index": index,
-                "error_code": ErrorCode.NONE,
-                "high_watermark": -1,
-                "last_stable_offset": -1,
-                "log_start_offset": -1,
-                "aborted_transactions": [] if read_committed else None,
-                "preferred_read_replica": -1,
-                # Empty, not null: Kafka always sends a record set, and librdkafka 2.0.2
-                # rejects a null one ("invalid MessageSetSize -1").
-                "records": b"",
-            }
-            try:
-                check_isolation_level(isolation_level)
-                plog = broker.partition_log(name, index)
-                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
-                entry["high_watermark"] = plog.high_watermark
-                entry["last_stable_offset"] = plog.last_stable_offset
-                entry["log_start_offset"] = plog.log_start_offset
-                limit = min(part["partition_max_bytes"], budget - total)
-                if limit > 0 or total == 0:
-                    data = plog.read(part["fetch_offset"], max(limit, 0), min_one_message=total == 0,
-                                     isolation_level=isolation_level)
-                    if data.records is not None and data.records.size > 0:
-                        entry["records"] = data.records
-                        if read_committed:
-                            entry["aborted_transactions"] = [{"producer_id": pid, "first_offset": first}
-                                                             for pid, first in data.aborted_transactions or ()]
-                        total += data.records.size
-            except Exception as exc:
-                code, _ = error_for(exc, f"fetch from {name}-{index}")
-                entry["error_code"] = code
-                errors = True
-            partitions.append(entry)
-        responses.append({"topic": name, "partitions": partitions})
-    body = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
-    return body, total, keys, errors
-
-
-async def _long_poll(broker: Any, request: dict[str, Any], needed: int, keys: list[tuple[str, int]]) -> dict[str, Any]:
-    read_committed = request.get("isolation_level", 0) == READ_COMMITTED
-    await broker.purgatory.wait(keys, needed, request["max_wait_ms"], read_committed)
-    return _read_all(broker, request)[0]
-
-
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     session_id = request.get("session_id", 0)
     epoch = request.get("session_epoch", -1)
     if session_id != 0 or epoch > 0:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if session_id != 0 else ErrorCode.INVALID_FETCH_SESSION_EPOCH
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
-    body, total, keys, errors = _read_all(broker, request)
-    min_bytes = request["min_bytes"]
-    if total >= min_bytes or request["max_wait_ms"] <= 0 or errors or not keys:
-        return body
-    return _long_poll(broker, request, min_bytes - total, keys)
+    params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
+                         min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
+                         isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1))
+    partitions = [FetchPartition(topic["topic"], part["partition"], part["fetch_offset"], part["partition_max_bytes"],
+                                 part.get("current_leader_epoch", -1))
+                  for topic in request["topics"] for part in topic["partitions"]]
+    result = services.replicas.read(params, partitions, params.max_bytes)
+    if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
+            or not partitions):
+        return _response(request, result)
+    return _long_poll(services, request, params, partitions, params.min_bytes - result.bytes_read)
+
+
+async def _long_poll(services: ShardServices, request: dict[str, Any], params: FetchParams, partitions: list[FetchPartition],
+                     needed: int) -> dict[str, Any]:
+    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions], needed)
+    return _response(request, services.replicas.read(params, partitions, params.max_bytes))
+
+
+def _response(request: dict[str, Any], result: FetchResult) -> dict[str, Any]:
+    it = iter(result.partitions)
+    responses = []
+    for topic in request["topics"]:
+        parts = []
+        for part in topic["partitions"]:
+            data = next(it)
+            aborted = data.aborted_transactions
+            parts.append({
+                "partition_index": part["partition"],
+                "error_code": data.error,
+                "high_watermark": data.high_watermark,
+                "last_stable_offset": data.last_stable_offset,
+                "log_start_offset": data.log_start_offset,
+                "aborted_transactions": None if aborted is None else
+                [{"producer_id": pid, "first_offset": first} for pid, first in aborted],
+                "preferred_read_replica": -1,
+                # Empty, not null: Kafka always sends a record set, and librdkafka 2.0.2
+                # rejects a null one ("invalid MessageSetSize -1").
+                "records": data.records if data.records is not None else b"",
+            })
+        responses.append({"topic": topic["topic"], "partitions": parts})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}

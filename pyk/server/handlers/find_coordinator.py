@@ -13,6 +13,7 @@ from typing import Any
 from pyk.coordinator.coordinator import KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.FIND_COORDINATOR
@@ -20,14 +21,14 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def _lookup(broker: Any, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+def _lookup(services: ShardServices, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
     found = []
     for key in keys:
         try:
             if key_type == KEY_TYPE_GROUP:
-                node = broker.groups.find_coordinator(key)
+                node = services.groups.find_coordinator(key)
             elif key_type == KEY_TYPE_TRANSACTION:
-                node = broker.txn.find_coordinator(key)
+                node = services.txn.find_coordinator(key)
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"coordinator key type {key_type}: expected 0 or 1")
             found.append({"key": key, "node_id": node["node_id"], "host": node["host"], "port": node["port"],
@@ -43,22 +44,22 @@ def _lookup(broker: Any, version: int, keys: list[str], key_type: int) -> dict[s
             "node_id": one["node_id"], "host": one["host"], "port": one["port"]}
 
 
-async def _after_creating_topic(broker: Any, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+async def _after_creating_topic(services: ShardServices, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
     try:
         if key_type == KEY_TYPE_GROUP:
-            await broker.groups.ensure_offsets_topic()
+            await services.groups.ensure_offsets_topic()
         else:
-            await broker.txn.ensure_topic()
+            await services.txn.ensure_topic()
     except Exception as exc:
         error_for(exc, "creating a coordinator topic")  # logs a bug; the lookup below reports the state
-    return _lookup(broker, version, keys, key_type)
+    return _lookup(services, version, keys, key_type)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
-    version = header.api_version
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
+    version = ctx.header.api_version
     keys = request["coordinator_keys"] if version >= 4 else [request["key"]]
     key_type = request.get("key_type", 0)
-    if (key_type == KEY_TYPE_GROUP and broker.groups.needs_offsets_topic()) or (
-            key_type == KEY_TYPE_TRANSACTION and broker.txn.needs_topic()):
-        return _after_creating_topic(broker, version, keys, key_type)
-    return _lookup(broker, version, keys, key_type)
+    if (key_type == KEY_TYPE_GROUP and services.groups.needs_offsets_topic()) or (
+            key_type == KEY_TYPE_TRANSACTION and services.txn.needs_topic()):
+        return _after_creating_topic(services, version, keys, key_type)
+    return _lookup(services, version, keys, key_type)

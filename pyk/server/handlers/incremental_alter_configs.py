@@ -10,6 +10,7 @@ from pyk.config import KEYS
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.handlers.alter_configs import (
     BROKER,
@@ -55,28 +56,28 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]], list_keys: froz
     return out
 
 
-async def _alter(broker: Any, resource: dict[str, Any], validate_only: bool) -> None:
+async def _alter(services: ShardServices, resource: dict[str, Any], validate_only: bool) -> None:
     check_resource(resource)
     name, ops = resource["resource_name"], resource["configs"]
     if resource["resource_type"] == BROKER:
-        check_broker_resource(broker, name)
-        current = broker.metadata.broker_configs.get(name, {})
-        await apply_broker_configs(broker, name, _updated(current, ops, _BROKER_LISTS), validate_only)
+        check_broker_resource(services, name)
+        current = services.metadata.broker_configs.get(name, {})
+        await apply_broker_configs(services, name, _updated(current, ops, _BROKER_LISTS), validate_only)
         return
-    info = broker.metadata.get(name)
+    info = services.metadata.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
-    await apply_topic_configs(broker, name, _updated(info.configs, ops, _TOPIC_LISTS), validate_only)
+    await apply_topic_configs(services, name, _updated(info.configs, ops, _TOPIC_LISTS), validate_only)
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     responses = []
     for resource in request["resources"]:
         name = resource["resource_name"]
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": name}
         try:
-            await _alter(broker, resource, request.get("validate_only", False))
+            await _alter(services, resource, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")
         responses.append(entry)

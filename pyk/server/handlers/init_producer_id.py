@@ -13,6 +13,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.INIT_PRODUCER_ID
@@ -20,15 +21,15 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     transactional_id = request.get("transactional_id")
     if transactional_id is None:
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await broker.next_producer_id(),
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await services.admin.next_producer_id(),
                 "producer_epoch": 0}
     try:
-        producer_id, epoch = await broker.txn.init_producer_id(
+        producer_id, epoch = await services.txn.init_producer_id(
             transactional_id, request["transaction_timeout_ms"], request.get("producer_id", -1),
-            request.get("producer_epoch", -1), header.api_version)
+            request.get("producer_epoch", -1), ctx.header.api_version)
     except Exception as exc:
         code, _ = error_for(exc, f"InitProducerId for {transactional_id!r}")
         return {"throttle_time_ms": 0, "error_code": code, "producer_id": -1, "producer_epoch": -1}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.JOIN_GROUP
 MIN_VERSION = 0
@@ -28,10 +29,9 @@ async def _parked(result: Awaitable[dict[str, Any]], version: int) -> dict[str, 
     return _shape(dict(await result), version)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
-    version = header.api_version
-    # client_host: the handler interface does not carry the peer address (see the report).
-    result = broker.groups.join_group(request, header.client_id or "", "", version)
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
+    version = ctx.header.api_version
+    result = services.groups.join_group(request, ctx.client_id, ctx.client_host, version)
     if isinstance(result, dict):
         return _shape(result, version)
     return _parked(result, version)

@@ -10,19 +10,20 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.LEAVE_GROUP
 MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    version = ctx.header.api_version
     if version >= 3:
         members = request["members"]
     else:
         members = [{"member_id": request["member_id"], "group_instance_id": None}]
-    code, results = broker.groups.leave_group(request["group_id"], members)
+    code, results = services.groups.leave_group(request["group_id"], members)
     if version < 3 and code == ErrorCode.NONE and results:
         code = results[0]["error_code"]
     return {"throttle_time_ms": 0, "error_code": code, "members": results}

@@ -9,12 +9,13 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.LIST_GROUPS
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    groups = broker.groups.list_groups(request.get("states_filter") or [])
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    groups = services.groups.list_groups(request.get("states_filter") or [])
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "groups": groups}

@@ -16,7 +16,9 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_isolation_level, check_leader_epoch, error_for
+from pyk.server.context import RequestContext, ShardServices
+from pyk.server.handlers import error_for
+from pyk.server.replica_manager import check_isolation_level
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -39,7 +41,7 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
     return (found[0], found[1]) if found is not None and found[0] < last_visible else (-1, -1)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     isolation_level = request.get("isolation_level", 0)
     read_committed = isolation_level == READ_COMMITTED
     topics = []
@@ -52,11 +54,10 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
                      "leader_epoch": -1}
             try:
                 check_isolation_level(isolation_level)
-                plog = broker.partition_log(name, index)
-                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
+                plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
                 entry["leader_epoch"] = plog.leader_epoch
-                if header.api_version == 0:
+                if ctx.header.api_version == 0:
                     wanted = part.get("max_num_offsets", 1)
                     entry["old_style_offsets"] = [entry["offset"]] if entry["offset"] >= 0 and wanted > 0 else []
             except Exception as exc:

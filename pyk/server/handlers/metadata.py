@@ -13,6 +13,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.metadata_store import TopicInfo, check_topic_name
 
@@ -23,10 +24,10 @@ MAX_VERSION = 12
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-def topic_entry(broker: Any, info: TopicInfo) -> dict[str, Any]:
+def topic_entry(services: ShardServices, info: TopicInfo) -> dict[str, Any]:
     partitions = []
     for p in range(info.partitions):
-        leader = broker.leader_of(info, p)
+        leader = services.replicas.leader_of(info, p)
         partitions.append({
             "error_code": ErrorCode.NONE,
             "partition_index": p,
@@ -44,56 +45,56 @@ def _error_entry(name: str | None, topic_id: uuid.UUID, code: ErrorCode) -> dict
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": []}
 
 
-def _body(broker: Any, topics: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "throttle_time_ms": 0,
-        "brokers": broker.brokers(),
-        "cluster_id": broker.metadata.cluster_id,
-        "controller_id": broker.base_node_id,
+        "brokers": services.brokers(),
+        "cluster_id": services.metadata.cluster_id,
+        "controller_id": services.base_node_id,
         "topics": topics,
         "cluster_authorized_operations": -2147483648,
     }
 
 
-def _entry(broker: Any, item: dict[str, Any]) -> dict[str, Any] | None:
+def _entry(services: ShardServices, item: dict[str, Any]) -> dict[str, Any] | None:
     """The answer for one requested topic, or None when it must be auto-created first."""
     name, topic_id = item.get("name"), item.get("topic_id") or _ZERO_UUID
     if name is None:
-        info = broker.metadata.by_id(topic_id)
-        return topic_entry(broker, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
-    info = broker.metadata.get(name)
+        info = services.metadata.by_id(topic_id)
+        return topic_entry(services, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+    info = services.metadata.get(name)
     if info is not None:
-        return topic_entry(broker, info)
+        return topic_entry(services, info)
     return None
 
 
-async def _auto_create(broker: Any, name: str) -> dict[str, Any]:
+async def _auto_create(services: ShardServices, name: str) -> dict[str, Any]:
     try:
         check_topic_name(name)
-        info = await broker.maybe_auto_create(name)
+        info = await services.admin.maybe_auto_create(name)
     except KafkaError as exc:
         code, _ = error_for(exc, f"auto-creating topic {name}")
         return _error_entry(name, _ZERO_UUID, code)
     if info is None:
         return _error_entry(name, _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    return topic_entry(broker, info)
+    return topic_entry(services, info)
 
 
-async def _with_auto_create(broker: Any, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
+async def _with_auto_create(services: ShardServices, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
     topics = []
     for item, entry in zip(requested, found, strict=True):
-        topics.append(entry if entry is not None else await _auto_create(broker, item["name"]))
-    return _body(broker, topics)
+        topics.append(entry if entry is not None else await _auto_create(services, item["name"]))
+    return _body(services, topics)
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     requested = request.get("topics")
-    if requested is None or (header.api_version == 0 and not requested):
-        return _body(broker, [topic_entry(broker, t) for t in broker.metadata.topics.values()])
-    found = [_entry(broker, item) for item in requested]
+    if requested is None or (ctx.header.api_version == 0 and not requested):
+        return _body(services, [topic_entry(services, t) for t in services.metadata.topics.values()])
+    found = [_entry(services, item) for item in requested]
     if all(entry is not None for entry in found):
-        return _body(broker, found)  # type: ignore[arg-type]
+        return _body(services, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):
-        return _body(broker, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return _body(services, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                               for i, e in zip(requested, found, strict=True)])
-    return _with_auto_create(broker, requested, found)
+    return _with_auto_create(services, requested, found)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.OFFSET_COMMIT
 MIN_VERSION = 0
 MAX_VERSION = 9
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "topics": broker.groups.commit_offsets(request, header.api_version)}
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "topics": services.groups.commit_offsets(request, ctx.header.api_version)}

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.OFFSET_DELETE
 MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    code, topics = broker.groups.delete_offsets(request["group_id"], request["topics"])
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    code, topics = services.groups.delete_offsets(request["group_id"], request["topics"])
     return {"error_code": code, "throttle_time_ms": 0, "topics": topics}

@@ -14,15 +14,16 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.OFFSET_FETCH
 MIN_VERSION = 0
 MAX_VERSION = 9
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    coordinator = broker.groups
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    version = ctx.header.api_version
+    coordinator = services.groups
     stable = request.get("require_stable", False)
     if version >= 8:
         groups = []

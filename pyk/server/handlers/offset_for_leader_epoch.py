@@ -7,14 +7,15 @@ from typing import Any
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
-from pyk.server.handlers import check_leader_epoch, error_for
+from pyk.server.context import RequestContext, ShardServices
+from pyk.server.handlers import error_for
 
 API_KEY = ApiKey.OFFSET_FOR_LEADER_EPOCH
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     topics = []
     for topic in request["topics"]:
         name = topic["topic"]
@@ -23,8 +24,7 @@ def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
             index = part["partition"]
             entry = {"error_code": ErrorCode.NONE, "partition": index, "leader_epoch": -1, "end_offset": -1}
             try:
-                plog = broker.partition_log(name, index)
-                check_leader_epoch(part.get("current_leader_epoch", -1), plog.leader_epoch)
+                plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
                 entry["leader_epoch"], entry["end_offset"] = plog.end_offset_for_epoch(part["leader_epoch"])
             except Exception as exc:
                 entry["error_code"], _ = error_for(exc, f"offset for leader epoch of {name}-{index}")

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.SYNC_GROUP
 MIN_VERSION = 0
@@ -25,8 +26,8 @@ async def _parked(result: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     return _shape(dict(await result))
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
-    result = broker.groups.sync_group(request)
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
+    result = services.groups.sync_group(request)
     if isinstance(result, dict):
         return _shape(result)
     return _parked(result)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.TXN_OFFSET_COMMIT
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-async def handle(broker: Any, header: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "topics": await broker.groups.txn_commit_offsets(request)}
+async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "topics": await services.groups.txn_commit_offsets(request)}

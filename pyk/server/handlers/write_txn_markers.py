@@ -16,15 +16,16 @@ from typing import Any
 
 from pyk.coordinator.transaction_markers import markers_flushed, write_markers
 from pyk.protocol.apis import ApiKey
+from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.WRITE_TXN_MARKERS
 MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-def handle(broker: Any, header: Any, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     """The body, or an awaitable of it when a flush (flush.messages) must finish first."""
-    results, flushes = write_markers(broker, request["markers"])
+    results, flushes = write_markers(services.replicas, services.groups, request["markers"])
     if not flushes:
         return {"markers": results}
     return _after_flush(results, flushes)
