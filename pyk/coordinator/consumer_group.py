@@ -36,7 +36,7 @@ its topic, sticky (a member keeps what its previous target gave it up to its fai
 With identical subscriptions the counts differ by at most one; with different subscriptions
 it balances greedily (fewest partitions first, ties by member id) and makes no promise.
 
-This module is pure state: no timers, no I/O, no clock.  The GroupCoordinator owns session
+This module is pure state: no timers, no I/O, no clock.  The ConsumerGroupManager (consumer.py) owns session
 and revocation timers, looks topics up, and persists the state as Kafka's consumer-group
 records (consumer_group_records.py), so members resume a restarted coordinator where they were.
 """

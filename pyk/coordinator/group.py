@@ -13,7 +13,7 @@ The state machine is Kafka's (GroupMetadata.scala, later GenericGroup.java / Cla
     leader's assignment.
   * Stable: everyone has an assignment; heartbeats keep members alive.
 
-This module is pure state with its invariants; the GroupCoordinator drives the transitions, owns
+This module is pure state with its invariants; the ClassicGroupManager (classic.py) drives the transitions, owns
 the timers and completes the members' waiting JoinGroup/SyncGroup responses.  Invariants:
   * leader_id is None exactly when there are no members;
   * every static member's instance id maps to its current member id (static_members);
@@ -56,6 +56,9 @@ _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
 }
 
 Protocols = list[tuple[str, bytes]]  # (name, metadata) in the member's order of preference
+
+UNKNOWN_MEMBER_ID = ""  # a member id the client does not have yet (or none: an admin/standalone commit)
+NO_GENERATION = -1  # a generation the client does not have (or none)
 
 
 class Member:

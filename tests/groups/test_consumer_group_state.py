@@ -221,7 +221,7 @@ def test_bad_requests():
 def _cgh(c: Any, group: str, member_id: str, epoch: int, owned: list[int] | None = None) -> dict[str, Any]:
     from tests.groups.test_coordinator import TOPIC
     topic_id = c.host.topic(TOPIC).topic_id
-    return c.consumer_group_heartbeat({
+    return c.consumer.heartbeat({
         "group_id": group, "member_id": member_id, "member_epoch": epoch, "rebalance_timeout_ms": 20_000,
         "subscribed_topic_names": [TOPIC] if epoch == 0 else None,
         "topic_partitions": None if owned is None else [{"topic_id": topic_id, "partitions": owned}]})

@@ -2,7 +2,7 @@
 revocations and learns its assignment, all in one request; the broker assigns partitions.
 
 See pyk.coordinator.consumer_group for the epochs and the reconciliation, and
-pyk.coordinator.coordinator for placement (FindCoordinator routes these groups like classic
+pyk.coordinator.consumer for placement (FindCoordinator routes these groups like classic
 ones), session and rebalance timeouts.
 """
 
@@ -19,4 +19,4 @@ MAX_VERSION = 1
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return services.groups.consumer_group_heartbeat(request, ctx.client_id, ctx.client_host)
+    return services.groups.consumer.heartbeat(request, ctx.client_id, ctx.client_host)

@@ -13,4 +13,4 @@ MAX_VERSION = 4
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "error_code": services.groups.heartbeat(request)}
+    return {"throttle_time_ms": 0, "error_code": services.groups.classic.heartbeat(request)}

@@ -1,7 +1,7 @@
 """JoinGroup: a member joins (or rejoins) a consumer group and waits for the next generation.
 
 The response is parked until the group's join phase ends (every member rejoined, the initial
-delay passed, or the rebalance timeout expired); see pyk.coordinator.coordinator.  Before v7
+delay passed, or the rebalance timeout expired); see pyk.coordinator.classic.  Before v7
 the protocol name is not nullable: "no protocol" is sent as an empty string, as Kafka does.
 """
 
@@ -31,7 +31,7 @@ async def _parked(result: Awaitable[dict[str, Any]], version: int) -> dict[str, 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     version = ctx.header.api_version
-    result = services.groups.join_group(request, ctx.client_id, ctx.client_host, version)
+    result = services.groups.classic.join_group(request, ctx.client_id, ctx.client_host, version)
     if isinstance(result, dict):
         return _shape(result, version)
     return _parked(result, version)

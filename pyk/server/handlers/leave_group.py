@@ -23,7 +23,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         members = request["members"]
     else:
         members = [{"member_id": request["member_id"], "group_instance_id": None}]
-    code, results = services.groups.leave_group(request["group_id"], members)
+    code, results = services.groups.classic.leave_group(request["group_id"], members)
     if version < 3 and code == ErrorCode.NONE and results:
         code = results[0]["error_code"]
     return {"throttle_time_ms": 0, "error_code": code, "members": results}

@@ -19,4 +19,4 @@ MAX_VERSION = 9
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "topics": services.groups.commit_offsets(request, ctx.header.api_version)}
+    return {"throttle_time_ms": 0, "topics": services.groups.offsets.commit_offsets(request, ctx.header.api_version)}

@@ -17,5 +17,5 @@ MAX_VERSION = 0
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    code, topics = services.groups.delete_offsets(request["group_id"], request["topics"])
+    code, topics = services.groups.offsets.delete_offsets(request["group_id"], request["topics"])
     return {"error_code": code, "throttle_time_ms": 0, "topics": topics}

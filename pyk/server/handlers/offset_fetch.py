@@ -23,7 +23,7 @@ MAX_VERSION = 9
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     version = ctx.header.api_version
-    coordinator = services.groups
+    coordinator = services.groups.offsets
     stable = request.get("require_stable", False)
     if version >= 8:
         groups = []

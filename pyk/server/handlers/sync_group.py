@@ -27,7 +27,7 @@ async def _parked(result: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
-    result = services.groups.sync_group(request)
+    result = services.groups.classic.sync_group(request)
     if isinstance(result, dict):
         return _shape(result)
     return _parked(result)

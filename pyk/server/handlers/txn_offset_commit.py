@@ -1,6 +1,6 @@
 """TxnOffsetCommit: a consumer group's offsets committed inside a producer's transaction.
 
-Served by the group's coordinator (pyk/coordinator/coordinator.py): the offsets become visible to
+Served by the group's coordinator (pyk/coordinator/offset_metadata.py): the offsets become visible to
 OffsetFetch only when the transaction's commit marker reaches the group's partition.
 """
 
@@ -17,4 +17,4 @@ MAX_VERSION = 4
 
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "topics": await services.groups.txn_commit_offsets(request)}
+    return {"throttle_time_ms": 0, "topics": await services.groups.offsets.txn_commit_offsets(request)}
