@@ -9,6 +9,8 @@ Modules, top to bottom:
                         the persistence of its records;
   * offset_metadata.py  OffsetMetadataManager: OffsetCommit / OffsetFetch / OffsetDelete /
                         TxnOffsetCommit and offset retention;
+  * api.py              the typed arguments and results of those parts' request methods
+                        (Kafka's names); the handlers translate wire dicts to and from them;
   * group.py            Group / Member / GroupState: one group's state and its invariants;
   * offsets.py          OffsetManager: `__consumer_offsets` (placement of groups on partitions,
                         appends, start-up load);

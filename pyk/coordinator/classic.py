@@ -30,9 +30,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyk.coordinator.api import (
+    JoinGroupResponseMember,
+    JoinGroupResult,
+    LeaveGroupResult,
+    MemberIdentity,
+    MemberResponse,
+    SyncGroupResult,
+)
 from pyk.coordinator.group import NO_GENERATION, UNKNOWN_MEMBER_ID, Group, GroupState, Member, Protocols
 from pyk.coordinator.records import (
     GroupMetadataValue,
@@ -52,21 +60,20 @@ log = logging.getLogger("pyk.coordinator")
 # group.new.member.join.timeout.ms, an internal constant of 5 minutes).
 NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000
 
-JoinResult = dict[str, Any] | Awaitable[dict[str, Any]]
+T = TypeVar("T")
 
 
-def _join_error(member_id: str, code: ErrorCode) -> dict[str, Any]:
-    return {"error_code": code, "generation_id": NO_GENERATION, "protocol_type": None, "protocol_name": None,
-            "leader": "", "skip_assignment": False, "member_id": member_id, "members": []}
+def _join_error(member_id: str, code: ErrorCode) -> JoinGroupResult:
+    return JoinGroupResult(code, NO_GENERATION, None, None, "", False, member_id, [])
 
 
-def _sync_error(code: ErrorCode) -> dict[str, Any]:
-    return {"error_code": code, "protocol_type": None, "protocol_name": None, "assignment": b""}
+def _sync_error(code: ErrorCode) -> SyncGroupResult:
+    return SyncGroupResult(code, None, None, b"")
 
 
-def _complete(future: asyncio.Future[dict[str, Any]] | None, body: dict[str, Any]) -> None:
+def _complete(future: asyncio.Future[T] | None, result: T) -> None:
     if future is not None and not future.done():
-        future.set_result(body)
+        future.set_result(result)
 
 
 class ClassicGroupManager:
@@ -77,9 +84,9 @@ class ClassicGroupManager:
     cancels a group's timers and answers its parked JoinGroup / SyncGroup requests with
     NOT_COORDINATOR.  Not thread-safe: the coordinator's event loop only.
 
-    The request methods take the decoded request (Kafka's field names) and return the response
-    body in the newest version's shape; JoinGroup and SyncGroup may return an awaitable (the
-    member waits for the rebalance phase to end).
+    The request methods take the request's fields (Kafka's names) and return typed results
+    (pyk.coordinator.api); JoinGroup and SyncGroup may return an awaitable of theirs (the member
+    waits for the rebalance phase to end).
     """
 
     def __init__(self, coordinator: GroupCoordinator) -> None:
@@ -107,16 +114,13 @@ class ClassicGroupManager:
             _complete(member.sync_future, _sync_error(ErrorCode.NOT_COORDINATOR))
             member.join_future = member.sync_future = None
 
-    def join_group(self, request: dict[str, Any], client_id: str, client_host: str, version: int) -> JoinResult:
-        group_id = request["group_id"]
-        member_id = request["member_id"]
-        instance_id = request.get("group_instance_id")
-        session_timeout = request["session_timeout_ms"]
-        rebalance_timeout = request.get("rebalance_timeout_ms", -1)
-        if rebalance_timeout < 0:  # v0 has none: Kafka uses the session timeout
+    def join_group(self, group_id: str, member_id: str, instance_id: str | None, session_timeout: int,
+                   rebalance_timeout: int, protocol_type: str, protocols: Protocols, client_id: str,
+                   client_host: str, version: int) -> JoinGroupResult | Awaitable[JoinGroupResult]:
+        """JoinGroup; `rebalance_timeout` -1 (v0 has none) is the session timeout, as in Kafka;
+        `protocols` are (name, metadata) in the member's order of preference."""
+        if rebalance_timeout < 0:
             rebalance_timeout = session_timeout
-        protocol_type = request["protocol_type"]
-        protocols: Protocols = [(p["name"], bytes(p["metadata"])) for p in request["protocols"]]
         try:
             if not group_id:
                 raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
@@ -134,7 +138,7 @@ class ClassicGroupManager:
             self.coordinator.consumer.drop_records(group)
             group.consumer = None  # an emptied consumer-protocol group turns classic again
         assert self.loop is not None
-        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        future: asyncio.Future[JoinGroupResult] = self.loop.create_future()
         if not self._accept_joining_member(group, member_id):
             self._remove_member(group, group.members.get(member_id), ErrorCode.GROUP_MAX_SIZE_REACHED, member_id)
             future.set_result(_join_error(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED))
@@ -180,7 +184,7 @@ class ClassicGroupManager:
 
     def _join_existing_member(self, group: Group, member_id: str, instance_id: str | None, protocols: Protocols,
                               rebalance_timeout: int, session_timeout: int,
-                              future: asyncio.Future[dict[str, Any]]) -> None:
+                              future: asyncio.Future[JoinGroupResult]) -> None:
         try:
             group.validate_member(member_id, instance_id)
         except KafkaError as exc:
@@ -207,16 +211,16 @@ class ClassicGroupManager:
         else:
             future.set_result(_join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID))
 
-    def _join_response(self, group: Group, member_id: str, members: list[dict[str, Any]],
-                       leader: str | None = None, skip_assignment: bool = False) -> dict[str, Any]:
-        return {"error_code": ErrorCode.NONE, "generation_id": group.generation,
-                "protocol_type": group.protocol_type, "protocol_name": group.protocol_name,
-                "leader": leader if leader is not None else group.leader_id or "",
-                "skip_assignment": skip_assignment, "member_id": member_id, "members": members}
+    @staticmethod
+    def _join_response(group: Group, member_id: str, members: list[JoinGroupResponseMember],
+                       leader: str | None = None, skip_assignment: bool = False) -> JoinGroupResult:
+        return JoinGroupResult(ErrorCode.NONE, group.generation, group.protocol_type, group.protocol_name,
+                               leader if leader is not None else group.leader_id or "", skip_assignment, member_id,
+                               members)
 
     def _add_member_and_rebalance(self, group: Group, member_id: str, instance_id: str | None, client_id: str,
                                   client_host: str, rebalance_timeout: int, session_timeout: int, protocol_type: str,
-                                  protocols: Protocols, future: asyncio.Future[dict[str, Any]]) -> None:
+                                  protocols: Protocols, future: asyncio.Future[JoinGroupResult]) -> None:
         member = Member(member_id, instance_id, client_id, client_host, rebalance_timeout, session_timeout,
                         protocol_type, protocols)
         member.is_new = True
@@ -227,7 +231,7 @@ class ClassicGroupManager:
         self._maybe_prepare_rebalance_or_complete_join(group, f"new member {member_id} joined")
 
     def _update_member_and_rebalance(self, group: Group, member: Member, protocols: Protocols, rebalance_timeout: int,
-                                     session_timeout: int, future: asyncio.Future[dict[str, Any]]) -> None:
+                                     session_timeout: int, future: asyncio.Future[JoinGroupResult]) -> None:
         # A second JoinGroup while the first still waits (a client retry on another
         # connection): the older one is answered so its connection does not hang forever.
         _complete(member.join_future, _join_error(member.member_id, ErrorCode.REBALANCE_IN_PROGRESS))
@@ -235,7 +239,7 @@ class ClassicGroupManager:
         self._maybe_prepare_rebalance_or_complete_join(group, f"member {member.member_id} rejoined")
 
     def _rejoin_static_member(self, group: Group, instance_id: str, new_id: str, protocols: Protocols,
-                              rebalance_timeout: int, session_timeout: int, future: asyncio.Future[dict[str, Any]],
+                              rebalance_timeout: int, session_timeout: int, future: asyncio.Future[JoinGroupResult],
                               version: int) -> None:
         """KIP-345: a known group.instance.id joins with a new member id (the client restarted)."""
         old_id = group.static_members[instance_id]
@@ -389,9 +393,8 @@ class ClassicGroupManager:
             future, member.sync_future = member.sync_future, None
             if future is None:
                 continue
-            _complete(future, {"error_code": error, "protocol_type": group.protocol_type if ok else None,
-                               "protocol_name": group.protocol_name if ok else None,
-                               "assignment": member.assignment})
+            _complete(future, SyncGroupResult(error, group.protocol_type if ok else None,
+                                              group.protocol_name if ok else None, member.assignment))
             # Any expiry that passed while the member waited was ignored: start a fresh session.
             self.schedule_heartbeat(group, member, member.session_timeout_ms)
 
@@ -408,16 +411,18 @@ class ClassicGroupManager:
         group.validate_member(member_id, instance_id)
         return group
 
-    def sync_group(self, request: dict[str, Any]) -> JoinResult:
-        group_id = request["group_id"]
-        member_id = request["member_id"]
+    def sync_group(self, group_id: str, member_id: str, generation_id: int, instance_id: str | None,
+                   protocol_type: str | None, protocol_name: str | None,
+                   assignments: dict[str, bytes]) -> SyncGroupResult | Awaitable[SyncGroupResult]:
+        """SyncGroup; `assignments` (member id -> assignment) count from the leader only, and
+        the protocol type and name (v5+, None before) must match the group's when given."""
         try:
-            group = self._member_group(group_id, member_id, request.get("group_instance_id"))
-            if request["generation_id"] != group.generation:
+            group = self._member_group(group_id, member_id, instance_id)
+            if generation_id != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION,
-                                 f"generation {request['generation_id']}, the group is at {group.generation}")
-            for key, current in (("protocol_type", group.protocol_type), ("protocol_name", group.protocol_name)):
-                asked = request.get(key)
+                                 f"generation {generation_id}, the group is at {group.generation}")
+            for key, asked, current in (("protocol_type", protocol_type, group.protocol_type),
+                                        ("protocol_name", protocol_name, group.protocol_name)):
                 if asked is not None and current is not None and asked != current:
                     raise KafkaError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, f"{key} {asked!r}, the group uses {current!r}")
             if group.is_(GroupState.EMPTY):
@@ -429,16 +434,15 @@ class ClassicGroupManager:
         member = group.members[member_id]
         if group.is_(GroupState.STABLE):
             self._remove_pending_sync(group, member_id)
-            return {"error_code": ErrorCode.NONE, "protocol_type": group.protocol_type,
-                    "protocol_name": group.protocol_name, "assignment": member.assignment}
+            return SyncGroupResult(ErrorCode.NONE, group.protocol_type, group.protocol_name, member.assignment)
         # CompletingRebalance: wait for the leader's assignment.
         assert self.loop is not None
-        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        future: asyncio.Future[SyncGroupResult] = self.loop.create_future()
         _complete(member.sync_future, _sync_error(ErrorCode.REBALANCE_IN_PROGRESS))
         member.sync_future = future
         self._remove_pending_sync(group, member_id)
         if group.leader_id == member_id:
-            assignment = {a["member_id"]: bytes(a["assignment"]) for a in request["assignments"]}
+            assignment = assignments
             missing = [m for m in group.members if m not in assignment]
             if missing:
                 log.warning("group %s: leader assigned nothing to %s", group.group_id, ", ".join(missing))
@@ -460,12 +464,10 @@ class ClassicGroupManager:
         if not group.pending_sync:
             self._cancel_timer(group, "sync_timer")
 
-    def heartbeat(self, request: dict[str, Any]) -> ErrorCode:
-        group_id = request["group_id"]
-        member_id = request["member_id"]
+    def heartbeat(self, group_id: str, member_id: str, generation_id: int, instance_id: str | None = None) -> ErrorCode:
         try:
-            group = self._member_group(group_id, member_id, request.get("group_instance_id"))
-            if request["generation_id"] != group.generation:
+            group = self._member_group(group_id, member_id, instance_id)
+            if generation_id != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION, "stale generation")
         except KafkaError as exc:
             return exc.code
@@ -477,8 +479,8 @@ class ClassicGroupManager:
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 
-    def leave_group(self, group_id: str, members: list[dict[str, Any]]) -> tuple[ErrorCode, list[dict[str, Any]]]:
-        """(top-level error, per-member results) for LeaveGroup; members are {member_id, group_instance_id}."""
+    def leave_group(self, group_id: str, members: Sequence[MemberIdentity]) -> LeaveGroupResult:
+        """LeaveGroup: a group-level error, or a result per member in request order."""
         try:
             self.coordinator.check_local(group_id)
             group = self.groups.get(group_id)
@@ -487,12 +489,11 @@ class ClassicGroupManager:
             if group.is_(GroupState.DEAD):
                 raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
         except KafkaError as exc:
-            return exc.code, []
+            return LeaveGroupResult(exc.code, [])
         results = []
         left = []
         for identity in members:
-            member_id = identity["member_id"]
-            instance_id = identity.get("group_instance_id")
+            member_id, instance_id = identity.member_id, identity.group_instance_id
             code = ErrorCode.NONE
             if member_id == UNKNOWN_MEMBER_ID:
                 # Administrative removal of a static member by instance id (KIP-345).
@@ -512,7 +513,7 @@ class ClassicGroupManager:
                 else:
                     self._remove_member(group, group.members[member_id], ErrorCode.UNKNOWN_MEMBER_ID)
                     left.append(member_id)
-            results.append({"member_id": member_id, "group_instance_id": instance_id, "error_code": code})
+            results.append(MemberResponse(member_id, instance_id, code))
         if left:
             log.info("group %s: members left: %s", group.group_id, ", ".join(left))
             if group.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
@@ -520,7 +521,7 @@ class ClassicGroupManager:
             elif group.is_(GroupState.PREPARING_REBALANCE):
                 self._maybe_complete_join_phase(group)
         self.coordinator.forget_if_unused(group)
-        return ErrorCode.NONE, results
+        return LeaveGroupResult(ErrorCode.NONE, results)
 
     def _remove_member(self, group: Group, member: Member | None, code: ErrorCode, member_id: str = "") -> None:
         """Removes a member (or a pending member id), answering whatever it still waits for."""

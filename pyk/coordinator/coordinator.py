@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pyk.coordinator.api import DeletableGroupResult, DescribedGroup, DescribedGroupMember, ListedGroup
 from pyk.coordinator.classic import ClassicGroupManager
 from pyk.coordinator.consumer import ConsumerGroupManager
 from pyk.coordinator.consumer_group import ConsumerGroup
@@ -144,61 +145,53 @@ class GroupCoordinator:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{OFFSETS_TOPIC} does not exist yet")
         return self.coordinator_node(OFFSETS_TOPIC, self.topic.partition_for(group_id))
 
-    def list_groups(self, states: list[str]) -> list[dict[str, Any]]:
+    def list_groups(self, states: list[str]) -> list[ListedGroup]:
+        """ListGroups: this process's live groups, those in `states` (Kafka's names, any case) if given."""
         wanted = {s.lower() for s in states}
         out = []
         for g in self.groups.values():
             if g.is_(GroupState.DEAD):
                 continue
             if g.consumer is not None and g.consumer.members:
-                entry = {"group_id": g.group_id, "protocol_type": PROTOCOL_TYPE, "group_state": g.consumer.state_name}
+                entry = ListedGroup(g.group_id, PROTOCOL_TYPE, g.consumer.state_name)
             else:
-                entry = {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value}
-            if not wanted or entry["group_state"].lower() in wanted:
+                entry = ListedGroup(g.group_id, g.protocol_type or "", g.state.value)
+            if not wanted or entry.group_state.lower() in wanted:
                 out.append(entry)
         return out
 
-    def describe_group(self, group_id: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "group_id": group_id, "group_state": GroupState.DEAD.value,
-                                 "protocol_type": "", "protocol_data": "", "members": []}
+    def describe_group(self, group_id: str) -> DescribedGroup:
         try:
             self.check_local(group_id)
         except KafkaError as exc:
-            entry["error_code"] = exc.code
-            return entry
+            return DescribedGroup(exc.code, group_id)
         group = self.groups.get(group_id)
         if group is None:
-            return entry  # Kafka (v0-v5) describes an unknown group as Dead, without an error
+            return DescribedGroup(ErrorCode.NONE, group_id)  # Kafka (v0-v5) describes an unknown group as Dead
         if group.consumer is not None and group.consumer.members:
-            return self._describe_consumer_group(group.consumer, entry)
+            return self._describe_consumer_group(group.consumer)
         stable = group.is_(GroupState.STABLE)
         protocol = group.protocol_name
-        entry.update(group_state=group.state.value, protocol_type=group.protocol_type or "",
-                     protocol_data=(protocol or "") if stable else "")
-        entry["members"] = [{
-            "member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
-            "client_host": m.client_host,
+        members = [DescribedGroupMember(
+            m.member_id, m.group_instance_id, m.client_id, m.client_host,
             # Metadata and assignment only mean something once the generation is complete.
-            "member_metadata": m.metadata_for(protocol) if stable and protocol is not None else b"",
-            "member_assignment": m.assignment if stable else b"",
-        } for m in group.members.values()]
-        return entry
+            m.metadata_for(protocol) if stable and protocol is not None else b"",
+            m.assignment if stable else b"",
+        ) for m in group.members.values()]
+        return DescribedGroup(ErrorCode.NONE, group_id, group.state.value, group.protocol_type or "",
+                              (protocol or "") if stable else "", members)
 
     @staticmethod
-    def _describe_consumer_group(consumer: ConsumerGroup, entry: dict[str, Any]) -> dict[str, Any]:
+    def _describe_consumer_group(consumer: ConsumerGroup) -> DescribedGroup:
         """A consumer-protocol group in DescribeGroups' classic shape: the state by Kafka's
         consumer-group names, the server assignor as the protocol, and each member's topics and
         current assignment as consumer-protocol bytes (topic ids mapped back to names)."""
         names = consumer.topic_names()
-        entry.update(group_state=consumer.state_name, protocol_type=PROTOCOL_TYPE, protocol_data="uniform")
-        entry["members"] = [{
-            "member_id": m.member_id, "group_instance_id": m.instance_id, "client_id": m.client_id,
-            "client_host": m.client_host,
-            "member_metadata": encode_subscription(sorted(m.topics)),
-            "member_assignment": encode_assignment({names[t]: sorted(ps) for t, ps in m.assigned.items()
-                                                    if t in names and ps}),
-        } for m in consumer.members.values()]
-        return entry
+        members = [DescribedGroupMember(
+            m.member_id, m.instance_id, m.client_id, m.client_host, encode_subscription(sorted(m.topics)),
+            encode_assignment({names[t]: sorted(ps) for t, ps in m.assigned.items() if t in names and ps}),
+        ) for m in consumer.members.values()]
+        return DescribedGroup(ErrorCode.NONE, consumer.group_id, consumer.state_name, PROTOCOL_TYPE, "uniform", members)
 
     def describe_consumer_group(self, group_id: str) -> dict[str, Any]:
         """ConsumerGroupDescribe of one group: its consumer-protocol state, or an error code.
@@ -223,7 +216,7 @@ class GroupCoordinator:
         entry.update(group.consumer.describe())
         return entry
 
-    def delete_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:
+    def delete_groups(self, group_ids: list[str]) -> list[DeletableGroupResult]:
         results = []
         for group_id in group_ids:
             code = ErrorCode.NONE
@@ -239,7 +232,7 @@ class GroupCoordinator:
                 self._delete_group(group)
             except KafkaError as exc:
                 code = exc.code
-            results.append({"group_id": group_id, "error_code": code})
+            results.append(DeletableGroupResult(group_id, code))
         return results
 
     def _delete_group(self, group: Group) -> None:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from enum import Enum
-from typing import Any
 
+from pyk.coordinator.api import JoinGroupResponseMember, JoinGroupResult, SyncGroupResult
 from pyk.coordinator.consumer_group import ConsumerGroup
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_subscription
 from pyk.coordinator.records import OffsetAndMetadata
@@ -85,8 +85,8 @@ class Member:
         self.protocol_type = protocol_type
         self.protocols = protocols
         self.assignment = b""
-        self.join_future: asyncio.Future[dict[str, Any]] | None = None
-        self.sync_future: asyncio.Future[dict[str, Any]] | None = None
+        self.join_future: asyncio.Future[JoinGroupResult] | None = None
+        self.sync_future: asyncio.Future[SyncGroupResult] | None = None
         # A member that joined but has not yet received a JoinGroup answer: it cannot heartbeat,
         # so it expires after the new-member join timeout instead (KIP-345 era Kafka behaviour).
         self.is_new = False
@@ -172,7 +172,7 @@ class Group:
     def has_member(self, member_id: str) -> bool:
         return member_id in self.members
 
-    def add(self, member: Member, join_future: asyncio.Future[dict[str, Any]] | None) -> None:
+    def add(self, member: Member, join_future: asyncio.Future[JoinGroupResult] | None) -> None:
         if not self.members:
             self.protocol_type = member.protocol_type
         if self.leader_id is None:
@@ -209,7 +209,7 @@ class Group:
         return member
 
     def update_member(self, member: Member, protocols: Protocols, rebalance_timeout_ms: int,
-                      session_timeout_ms: int, join_future: asyncio.Future[dict[str, Any]] | None) -> None:
+                      session_timeout_ms: int, join_future: asyncio.Future[JoinGroupResult] | None) -> None:
         for name, _ in member.protocols:
             self.supported_protocols[name] -= 1
             if not self.supported_protocols[name]:
@@ -320,8 +320,8 @@ class Group:
     def is_subscribed(self, topic: str) -> bool:
         return self.subscribed_topics is not None and topic in self.subscribed_topics
 
-    def current_member_metadata(self) -> list[dict[str, Any]]:
+    def current_member_metadata(self) -> list[JoinGroupResponseMember]:
         """The members list of the leader's JoinGroup response (metadata for the chosen protocol)."""
         assert self.protocol_name is not None
-        return [{"member_id": m.member_id, "group_instance_id": m.group_instance_id,
-                 "metadata": m.metadata_for(self.protocol_name)} for m in self.members.values()]
+        return [JoinGroupResponseMember(m.member_id, m.group_instance_id, m.metadata_for(self.protocol_name))
+                for m in self.members.values()]

@@ -21,11 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from pyk.coordinator.api import (
+    OffsetCommitPartition,
+    OffsetFetchPartition,
+    OffsetFetchResult,
+    PartitionResult,
+    TopicPartition,
+)
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE
-from pyk.coordinator.group import NO_GENERATION, UNKNOWN_MEMBER_ID, Group, GroupState
+from pyk.coordinator.group import UNKNOWN_MEMBER_ID, Group, GroupState
 from pyk.coordinator.offsets import OFFSETS_TOPIC
 from pyk.coordinator.records import (
     OffsetAndMetadata,
@@ -37,6 +45,7 @@ from pyk.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from pyk.coordinator.coordinator import GroupCoordinator
+    from pyk.server.metadata_store import TopicInfo
 
 log = logging.getLogger("pyk.coordinator")
 
@@ -75,79 +84,74 @@ class OffsetMetadataManager:
             self._retention_timer.cancel()
             self._retention_timer = None
 
-    def commit_offsets(self, request: dict[str, Any], version: int) -> list[dict[str, Any]]:
-        """OffsetCommit: the response's topics list (an error code per partition)."""
-        group_id = request["group_id"]
-        generation = request.get("generation_id_or_member_epoch", NO_GENERATION)
-        member_id = request.get("member_id", UNKNOWN_MEMBER_ID)
-        instance_id = request.get("group_instance_id")
-        topics = request["topics"]
+    def commit_offsets(self, group_id: str, member_id: str, generation_id: int, group_instance_id: str | None,
+                       partitions: Sequence[OffsetCommitPartition], api_version: int,
+                       retention_time_ms: int = -1) -> list[PartitionResult]:
+        """OffsetCommit: an error code per partition, in request order.
+
+        `generation_id` is the member's generation (classic) or member epoch (KIP-848), -1 for a
+        commit from outside the group; `api_version` fences KIP-848 members below v9;
+        `retention_time_ms` (v2-v4) gives the offsets their own expiry, -1 none."""
         try:
             partition = self.coordinator.check_local(group_id)
             group = self.groups.get(group_id)
             if group is None:
-                if generation >= 0 or member_id != UNKNOWN_MEMBER_ID or instance_id is not None:
+                if generation_id >= 0 or member_id != UNKNOWN_MEMBER_ID or group_instance_id is not None:
                     # A member of a generation this coordinator does not know (it lost the group).
                     raise KafkaError(ErrorCode.ILLEGAL_GENERATION, f"group {group_id!r} does not exist")
                 group = Group(group_id, partition, self.clock_ms())
             else:
-                self._validate_offset_commit(group, member_id, instance_id, generation, version)
+                self._validate_offset_commit(group, member_id, group_instance_id, generation_id, api_version)
         except KafkaError as exc:
-            return _partition_errors(topics, exc.code)
+            return _partition_errors(partitions, exc.code)
         now = self.clock_ms()
-        retention = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
 
-        def value_of(part: dict[str, Any], metadata: str) -> OffsetAndMetadata:
-            stamp = part.get("commit_timestamp", -1)
-            commit_time = stamp if version == 1 and stamp >= 0 else now
-            return OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
-                                     metadata, commit_time, now + retention if retention >= 0 else -1)
+        def value_of(part: OffsetCommitPartition) -> OffsetAndMetadata:
+            commit_time = part.commit_timestamp if part.commit_timestamp >= 0 else now
+            return OffsetAndMetadata(part.committed_offset, part.committed_leader_epoch, part.committed_metadata,
+                                     commit_time, now + retention_time_ms if retention_time_ms >= 0 else -1)
 
-        results, records, pending = self._offset_entries(group_id, topics, value_of)
+        results, records, pending = self._offset_entries(group_id, partitions, value_of)
         if records:
             try:
                 self.topic.append(partition, records)
             except KafkaError as exc:
                 code = ErrorCode.INVALID_COMMIT_OFFSET_SIZE if exc.code == ErrorCode.UNKNOWN_SERVER_ERROR else exc.code
-                for _tp, _value, entry in pending:
-                    entry["error_code"] = code
-                return results
+                return _with_error(results, pending, code)
             self.groups.setdefault(group_id, group)
-            for tp, value, _entry in pending:
-                group.offsets[tp] = value
+            for index, value in pending:
+                group.offsets[partitions[index].topic, partitions[index].partition] = value
             member = group.members.get(member_id)
             if member is not None:  # a commit is as good as a heartbeat (Kafka does the same)
                 self.coordinator.classic.schedule_heartbeat(group, member, member.session_timeout_ms)
         return results
 
-    def _offset_entries(self, group_id: str, topics: list[dict[str, Any]],
-                        value_of: Callable[[dict[str, Any], str], OffsetAndMetadata],
-                        ) -> tuple[list[dict[str, Any]], list[tuple[bytes, bytes | None]],
-                                   list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]]]:
-        """The per-partition half shared by OffsetCommit and TxnOffsetCommit: the response topics
-        (an entry per partition, its error set for unknown partitions or oversized metadata), the
-        offset records to write, and (partition, value, response entry) of each one written."""
-        results: list[dict[str, Any]] = []
+    def _offset_entries(self, group_id: str, partitions: Sequence[OffsetCommitPartition],
+                        value_of: Callable[[OffsetCommitPartition], OffsetAndMetadata],
+                        ) -> tuple[list[PartitionResult], list[tuple[bytes, bytes | None]],
+                                   list[tuple[int, OffsetAndMetadata]]]:
+        """The per-partition half shared by OffsetCommit and TxnOffsetCommit: the results (an
+        error for unknown partitions or oversized metadata), the offset records to write, and
+        (index in `partitions`, value) of each one written."""
+        results: list[PartitionResult] = []
         records: list[tuple[bytes, bytes | None]] = []
-        pending: list[tuple[tuple[str, int], OffsetAndMetadata, dict[str, Any]]] = []
-        for topic in topics:
-            name = topic["name"]
-            info = self.host.topic(name)
-            out = []
-            for part in topic["partitions"]:
-                index = part["partition_index"]
-                entry = {"partition_index": index, "error_code": ErrorCode.NONE}
-                metadata = part.get("committed_metadata") or ""
-                if info is None or not 0 <= index < info.partitions:
-                    entry["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                elif len(metadata.encode()) > self.max_metadata_bytes:
-                    entry["error_code"] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-                else:
-                    value = value_of(part, metadata)
-                    records.append((encode_offset_commit_key(group_id, name, index), encode_offset_commit_value(value)))
-                    pending.append(((name, index), value, entry))
-                out.append(entry)
-            results.append({"name": name, "partitions": out})
+        pending: list[tuple[int, OffsetAndMetadata]] = []
+        infos: dict[str, TopicInfo | None] = {}
+        for index, part in enumerate(partitions):
+            if part.topic not in infos:
+                infos[part.topic] = self.host.topic(part.topic)
+            info = infos[part.topic]
+            code = ErrorCode.NONE
+            if info is None or not 0 <= part.partition < info.partitions:
+                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif len(part.committed_metadata.encode()) > self.max_metadata_bytes:
+                code = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            else:
+                value = value_of(part)
+                records.append((encode_offset_commit_key(group_id, part.topic, part.partition),
+                                encode_offset_commit_value(value)))
+                pending.append((index, value))
+            results.append(PartitionResult(part.topic, part.partition, code))
         return results, records, pending
 
     @staticmethod
@@ -186,9 +190,10 @@ class OffsetMetadataManager:
         if group.is_(GroupState.COMPLETING_REBALANCE):
             raise KafkaError(ErrorCode.REBALANCE_IN_PROGRESS, "the group is waiting for its assignment")
 
-    def fetch_offsets(self, group_id: str, topics: list[dict[str, Any]] | None, require_stable: bool = False,
-                      member_id: str | None = None, member_epoch: int = -1) -> tuple[ErrorCode, list[dict[str, Any]]]:
-        """OffsetFetch for one group: (group error, topics); topics None means every committed one.
+    def fetch_offsets(self, group_id: str, partitions: Sequence[TopicPartition] | None, require_stable: bool = False,
+                      member_id: str | None = None, member_epoch: int = -1) -> OffsetFetchResult:
+        """OffsetFetch for one group; `partitions` None means every committed one (by topic,
+        then partition).
 
         A partition with transactional offsets awaiting their marker reports its last committed
         offset, or UNSTABLE_OFFSET_COMMIT when the client asks for stable offsets only (KIP-447:
@@ -206,82 +211,64 @@ class OffsetMetadataManager:
                     raise KafkaError(ErrorCode.STALE_MEMBER_EPOCH,
                                      f"fetch with epoch {member_epoch}, the member is at {cmember.epoch}")
         except KafkaError as exc:
-            return exc.code, []
+            return OffsetFetchResult(exc.code, [])
         committed = group.offsets if group is not None else {}
-        unstable: set[tuple[str, int]] = set()
+        unstable: set[TopicPartition] = set()
         if require_stable and group is not None:
             for pending in group.pending_txn_offsets.values():
                 unstable.update(pending)
-        if topics is None:
-            by_topic: dict[str, list[int]] = {}
-            for name, index in committed:
-                by_topic.setdefault(name, []).append(index)
-            topics = [{"name": name, "partition_indexes": sorted(parts)} for name, parts in sorted(by_topic.items())]
+        if partitions is None:
+            partitions = sorted(committed)
         out = []
-        for topic in topics:
-            name = topic["name"]
-            parts = []
-            for index in topic["partition_indexes"]:
-                value = committed.get((name, index))
-                if (name, index) in unstable:
-                    parts.append({"partition_index": index, "committed_offset": -1, "committed_leader_epoch": -1,
-                                  "metadata": "", "error_code": ErrorCode.UNSTABLE_OFFSET_COMMIT})
-                    continue
-                parts.append({
-                    "partition_index": index,
-                    "committed_offset": value.offset if value is not None else -1,
-                    "committed_leader_epoch": value.leader_epoch if value is not None else -1,
-                    "metadata": value.metadata if value is not None else "",
-                    "error_code": ErrorCode.NONE,
-                })
-            out.append({"name": name, "partitions": parts})
-        return ErrorCode.NONE, out
+        for tp in partitions:
+            value = committed.get(tp)
+            if tp in unstable:
+                out.append(OffsetFetchPartition(tp[0], tp[1], error_code=ErrorCode.UNSTABLE_OFFSET_COMMIT))
+            elif value is None:
+                out.append(OffsetFetchPartition(tp[0], tp[1]))
+            else:
+                out.append(OffsetFetchPartition(tp[0], tp[1], value.offset, value.leader_epoch, value.metadata))
+        return OffsetFetchResult(ErrorCode.NONE, out)
 
-    async def txn_commit_offsets(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """TxnOffsetCommit: the response's topics (an error code per partition).
+    async def txn_commit_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str,
+                                 member_id: str, generation_id: int, group_instance_id: str | None,
+                                 partitions: Sequence[OffsetCommitPartition]) -> list[PartitionResult]:
+        """TxnOffsetCommit: an error code per partition, in request order.
 
         Checks, in Kafka's order: this node coordinates the group; the group's offsets partition
         is part of the producer's ongoing transaction (AddOffsetsToTxn came first; KIP-890's
         verification, asked of the transaction coordinator, which also fences a stale epoch);
         the member's generation when it names one (v3+, KIP-447).  The offsets are then written
         as a transactional batch of the producer and kept pending until its marker."""
-        group_id = request["group_id"]
-        topics = request["topics"]
-        producer_id, epoch = request["producer_id"], request["producer_epoch"]
         try:
             partition = self.coordinator.check_local(group_id)
             assert self.coordinator.transactions is not None
-            code = await self.coordinator.transactions.verify_partition(request["transactional_id"], producer_id, epoch,
-                                                          OFFSETS_TOPIC, partition)
+            code = await self.coordinator.transactions.verify_partition(transactional_id, producer_id, producer_epoch,
+                                                                        OFFSETS_TOPIC, partition)
             if code != ErrorCode.NONE:
                 raise KafkaError(code, f"{OFFSETS_TOPIC}-{partition} is not in transaction "
-                                       f"{request['transactional_id']!r} (AddOffsetsToTxn first)")
+                                       f"{transactional_id!r} (AddOffsetsToTxn first)")
             group = self.groups.get(group_id)
             if group is None:
                 group = Group(group_id, partition, self.clock_ms())
-            member_id = request.get("member_id", UNKNOWN_MEMBER_ID)
-            generation = request.get("generation_id", NO_GENERATION)
-            instance_id = request.get("group_instance_id")
-            if member_id != UNKNOWN_MEMBER_ID or generation >= 0 or instance_id is not None:
-                self._validate_offset_commit(group, member_id, instance_id, generation)
+            if member_id != UNKNOWN_MEMBER_ID or generation_id >= 0 or group_instance_id is not None:
+                self._validate_offset_commit(group, member_id, group_instance_id, generation_id)
         except KafkaError as exc:
-            return _partition_errors(topics, exc.code)
+            return _partition_errors(partitions, exc.code)
         now = self.clock_ms()
         results, records, pending = self._offset_entries(
-            group_id, topics,
-            lambda part, metadata: OffsetAndMetadata(part["committed_offset"], part.get("committed_leader_epoch", -1),
-                                                     metadata, now))
+            group_id, partitions,
+            lambda part: OffsetAndMetadata(part.committed_offset, part.committed_leader_epoch, part.committed_metadata,
+                                           now))
         if records:
             try:
-                self.topic.append(partition, records, (producer_id, epoch))
+                self.topic.append(partition, records, (producer_id, producer_epoch))
             except KafkaError as exc:
-                for _tp, _value, entry in pending:
-                    entry["error_code"] = exc.code
-                return results
+                return _with_error(results, pending, exc.code)
             self.groups.setdefault(group_id, group)
             txn_offsets = group.pending_txn_offsets.setdefault(producer_id, {})
-            for tp, value, _entry in pending:
-                txn_offsets[tp] = value
+            for index, value in pending:
+                txn_offsets[partitions[index].topic, partitions[index].partition] = value
         return results
 
     def complete_txn(self, partition: int, producer_id: int, commit: bool) -> None:
@@ -295,8 +282,9 @@ class OffsetMetadataManager:
                 group.offsets.update(done)
             self.coordinator.forget_if_unused(group)
 
-    def delete_offsets(self, group_id: str, topics: list[dict[str, Any]]) -> tuple[ErrorCode, list[dict[str, Any]]]:
-        """OffsetDelete: (group error, topics with per-partition errors)."""
+    def delete_offsets(self, group_id: str,
+                       partitions: Sequence[TopicPartition]) -> tuple[ErrorCode, list[PartitionResult]]:
+        """OffsetDelete: (group error, an error per partition in request order; none with a group error)."""
         try:
             partition = self.coordinator.check_local(group_id)
             group = self.groups.get(group_id)
@@ -307,22 +295,17 @@ class OffsetMetadataManager:
         except KafkaError as exc:
             return exc.code, []
         results = []
-        doomed: list[tuple[str, int]] = []
-        for topic in topics:
-            name = topic["name"]
+        doomed: list[TopicPartition] = []
+        for name, index in partitions:
             info = self.host.topic(name)
-            out = []
-            for part in topic["partitions"]:
-                index = part["partition_index"]
-                code = ErrorCode.NONE
-                if info is None or not 0 <= index < info.partitions:
-                    code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                elif not group.is_(GroupState.EMPTY) and group.is_subscribed(name):
-                    code = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
-                elif (name, index) in group.offsets:
-                    doomed.append((name, index))
-                out.append({"partition_index": index, "error_code": code})
-            results.append({"name": name, "partitions": out})
+            code = ErrorCode.NONE
+            if info is None or not 0 <= index < info.partitions:
+                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif not group.is_(GroupState.EMPTY) and group.is_subscribed(name):
+                code = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+            elif (name, index) in group.offsets:
+                doomed.append((name, index))
+            results.append(PartitionResult(name, index, code))
         if doomed:
             try:
                 self.topic.append(partition, [(encode_offset_commit_key(group_id, t, i), None) for t, i in doomed])
@@ -406,6 +389,12 @@ class OffsetMetadataManager:
         return out
 
 
-def _partition_errors(topics: list[dict[str, Any]], code: ErrorCode) -> list[dict[str, Any]]:
-    return [{"name": t["name"], "partitions": [{"partition_index": p["partition_index"], "error_code": code}
-                                               for p in t["partitions"]]} for t in topics]
+def _partition_errors(partitions: Sequence[OffsetCommitPartition], code: ErrorCode) -> list[PartitionResult]:
+    return [PartitionResult(p.topic, p.partition, code) for p in partitions]
+
+
+def _with_error(results: list[PartitionResult], written: list[tuple[int, OffsetAndMetadata]],
+                code: ErrorCode) -> list[PartitionResult]:
+    """`results` with `code` for the partitions whose records failed to be written."""
+    failed = {index for index, _ in written}
+    return [replace(r, error_code=code) if i in failed else r for i, r in enumerate(results)]

@@ -248,13 +248,13 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         classic = await join(c, "classic")
         assert classic["error_code"] == ErrorCode.NONE
         assert _cgh(c, "classic", "x", 0, owned=[])["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND
-        assert {g["group_id"]: (g["protocol_type"], g["group_state"]) for g in c.list_groups([])}["cg"] == (
+        assert {g.group_id: (g.protocol_type, g.group_state) for g in c.list_groups([])}["cg"] == (
             "consumer", "Stable")
         described = c.describe_group("cg")
-        assert (described["group_state"], described["protocol_type"]) == ("Stable", "consumer")
-        [m] = described["members"]
-        assert m["member_id"] == "a" and decode_subscription(m["member_metadata"]).topics == [TOPIC]
-        assert decode_assignment(m["member_assignment"]) == {TOPIC: [0, 1, 2, 3]}
+        assert (described.group_state, described.protocol_type) == ("Stable", "consumer")
+        [m] = described.members
+        assert m.member_id == "a" and decode_subscription(m.member_metadata).topics == [TOPIC]
+        assert decode_assignment(m.member_assignment) == {TOPIC: [0, 1, 2, 3]}
         # b joins; a owes a revocation and never sends one: its rebalance timeout (20 s)
         # fences it although it keeps heartbeating; b then owns everything.
         b = _cgh(c, "cg", "b", 0, owned=[])
