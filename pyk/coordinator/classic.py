@@ -114,20 +114,20 @@ class ClassicGroupManager:
             _complete(member.sync_future, _sync_error(ErrorCode.NOT_COORDINATOR))
             member.join_future = member.sync_future = None
 
-    def join_group(self, group_id: str, member_id: str, instance_id: str | None, session_timeout: int,
-                   rebalance_timeout: int, protocol_type: str, protocols: Protocols, client_id: str,
+    def join_group(self, group_id: str, member_id: str, group_instance_id: str | None, session_timeout_ms: int,
+                   rebalance_timeout_ms: int, protocol_type: str, protocols: Protocols, client_id: str,
                    client_host: str, version: int) -> JoinGroupResult | Awaitable[JoinGroupResult]:
-        """JoinGroup; `rebalance_timeout` -1 (v0 has none) is the session timeout, as in Kafka;
+        """JoinGroup; `rebalance_timeout_ms` -1 (v0 has none) is the session timeout, as in Kafka;
         `protocols` are (name, metadata) in the member's order of preference."""
-        if rebalance_timeout < 0:
-            rebalance_timeout = session_timeout
+        if rebalance_timeout_ms < 0:
+            rebalance_timeout_ms = session_timeout_ms
         try:
             if not group_id:
                 raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
             partition = self.coordinator.check_local(group_id)
         except KafkaError as exc:
             return _join_error(member_id, exc.code)
-        if not self.min_session_timeout_ms <= session_timeout <= self.max_session_timeout_ms:
+        if not self.min_session_timeout_ms <= session_timeout_ms <= self.max_session_timeout_ms:
             return _join_error(member_id, ErrorCode.INVALID_SESSION_TIMEOUT)
         group = self.groups.get(group_id)
         if group is None:
@@ -151,25 +151,26 @@ class ClassicGroupManager:
             code = ErrorCode.COORDINATOR_NOT_AVAILABLE if group.is_(GroupState.DEAD) else ErrorCode.INCONSISTENT_GROUP_PROTOCOL
             future.set_result(_join_error(member_id, code))
         elif member_id == UNKNOWN_MEMBER_ID:
-            new_id = f"{instance_id if instance_id is not None else client_id}-{uuid.uuid4()}"
-            if instance_id is not None and instance_id in group.static_members:
-                self._rejoin_static_member(group, instance_id, new_id, protocols, rebalance_timeout, session_timeout,
-                                           future, version)
-            elif instance_id is None and version >= 4:
+            new_id = f"{group_instance_id if group_instance_id is not None else client_id}-{uuid.uuid4()}"
+            if group_instance_id is not None and group_instance_id in group.static_members:
+                self._rejoin_static_member(group, group_instance_id, new_id, protocols, rebalance_timeout_ms,
+                                           session_timeout_ms, future, version)
+            elif group_instance_id is None and version >= 4:
                 # KIP-394: hand out the id first, so a member that gives up before its join
                 # completes leaves no ghost behind; it must rejoin with the id within its session.
                 group.pending_members[new_id] = self.loop.call_later(
-                    session_timeout / 1000, self._expire_pending_member, group, new_id)
+                    session_timeout_ms / 1000, self._expire_pending_member, group, new_id)
                 future.set_result(_join_error(new_id, ErrorCode.MEMBER_ID_REQUIRED))
             else:
-                self._add_member_and_rebalance(group, new_id, instance_id, client_id, client_host, rebalance_timeout,
-                                               session_timeout, protocol_type, protocols, future)
+                self._add_member_and_rebalance(group, new_id, group_instance_id, client_id, client_host,
+                                               rebalance_timeout_ms, session_timeout_ms, protocol_type, protocols,
+                                               future)
         elif member_id in group.pending_members:
-            self._add_member_and_rebalance(group, member_id, None, client_id, client_host, rebalance_timeout,
-                                           session_timeout, protocol_type, protocols, future)
+            self._add_member_and_rebalance(group, member_id, None, client_id, client_host, rebalance_timeout_ms,
+                                           session_timeout_ms, protocol_type, protocols, future)
         else:
-            self._join_existing_member(group, member_id, instance_id, protocols, rebalance_timeout, session_timeout,
-                                       future)
+            self._join_existing_member(group, member_id, group_instance_id, protocols, rebalance_timeout_ms,
+                                       session_timeout_ms, future)
         self.coordinator.forget_if_unused(group)
         return future.result() if future.done() else future
 
@@ -411,13 +412,13 @@ class ClassicGroupManager:
         group.validate_member(member_id, instance_id)
         return group
 
-    def sync_group(self, group_id: str, member_id: str, generation_id: int, instance_id: str | None,
+    def sync_group(self, group_id: str, member_id: str, generation_id: int, group_instance_id: str | None,
                    protocol_type: str | None, protocol_name: str | None,
                    assignments: dict[str, bytes]) -> SyncGroupResult | Awaitable[SyncGroupResult]:
         """SyncGroup; `assignments` (member id -> assignment) count from the leader only, and
         the protocol type and name (v5+, None before) must match the group's when given."""
         try:
-            group = self._member_group(group_id, member_id, instance_id)
+            group = self._member_group(group_id, member_id, group_instance_id)
             if generation_id != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION,
                                  f"generation {generation_id}, the group is at {group.generation}")
@@ -464,9 +465,10 @@ class ClassicGroupManager:
         if not group.pending_sync:
             self._cancel_timer(group, "sync_timer")
 
-    def heartbeat(self, group_id: str, member_id: str, generation_id: int, instance_id: str | None = None) -> ErrorCode:
+    def heartbeat(self, group_id: str, member_id: str, generation_id: int,
+                  group_instance_id: str | None = None) -> ErrorCode:
         try:
-            group = self._member_group(group_id, member_id, instance_id)
+            group = self._member_group(group_id, member_id, group_instance_id)
             if generation_id != group.generation:
                 raise KafkaError(ErrorCode.ILLEGAL_GENERATION, "stale generation")
         except KafkaError as exc:

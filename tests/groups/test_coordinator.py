@@ -162,8 +162,8 @@ def join_request(group: str, member_id: str = "", session: int = 200, instance: 
                  protocol_type: str = "consumer", protocols: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
     """ClassicGroupManager.join_group's request arguments."""
     protos = protocols if protocols is not None else [("range", subscription([TOPIC]))]
-    return {"group_id": group, "session_timeout": session, "rebalance_timeout": 1000, "member_id": member_id,
-            "instance_id": instance, "protocol_type": protocol_type, "protocols": protos}
+    return {"group_id": group, "session_timeout_ms": session, "rebalance_timeout_ms": 1000, "member_id": member_id,
+            "group_instance_id": instance, "protocol_type": protocol_type, "protocols": protos}
 
 
 def join_group(c: GroupCoordinator, request: dict[str, Any], client_id: str, client_host: str,
@@ -194,7 +194,7 @@ async def join(c: GroupCoordinator, group: str, version: int = 5, **kw: Any) -> 
 def sync_request(group: str, generation: int, member_id: str, assignments: dict[str, bytes] | None = None,
                  instance: str | None = None) -> dict[str, Any]:
     """ClassicGroupManager.sync_group's arguments."""
-    return {"group_id": group, "generation_id": generation, "member_id": member_id, "instance_id": instance,
+    return {"group_id": group, "generation_id": generation, "member_id": member_id, "group_instance_id": instance,
             "protocol_type": "consumer", "protocol_name": "range", "assignments": dict(assignments or {})}
 
 
