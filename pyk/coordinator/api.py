@@ -9,6 +9,7 @@ as the responses nest them.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from pyk.errors import ErrorCode
@@ -147,3 +148,44 @@ class DescribedGroup:
 class DeletableGroupResult:
     group_id: str
     error_code: ErrorCode
+
+
+# ConsumerGroupHeartbeat (KIP-848) ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TopicPartitions:
+    """Partitions of one topic, by topic id (ConsumerGroupHeartbeat's TopicPartitions)."""
+
+    topic_id: uuid.UUID
+    partitions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupHeartbeatRequest:
+    """One heartbeat of a consumer-protocol member; None fields are "unchanged since the last
+    heartbeat" (Kafka sends only what changed), -1 likewise for the rebalance timeout."""
+
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None = None
+    rack_id: str | None = None
+    rebalance_timeout_ms: int = -1
+    subscribed_topic_names: list[str] | None = None
+    subscribed_topic_regex: str | None = None
+    server_assignor: str | None = None
+    topic_partitions: list[TopicPartitions] | None = None  # the partitions the member owns
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    topic_partitions: list[TopicPartitions]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupHeartbeatResult:
+    error_code: ErrorCode
+    error_message: str | None
+    member_id: str | None
+    member_epoch: int
+    heartbeat_interval_ms: int = 0
+    assignment: Assignment | None = None  # None: the member's assignment did not change

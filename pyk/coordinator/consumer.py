@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from pyk.coordinator.api import ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResult
 from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from pyk.coordinator.consumer_group_records import group_records, restore_group
 from pyk.coordinator.group import Group, GroupState
@@ -82,11 +84,11 @@ class ConsumerGroupManager:
         log.info("consumer group %s loaded: group epoch %d, %d members", group.group_id, consumer.group_epoch,
                  len(consumer.members))
 
-    def heartbeat(self, request: dict[str, Any], client_id: str = "",
-                                 client_host: str = "") -> dict[str, Any]:
-        """One heartbeat of a consumer-protocol member: the response body (see consumer_group.py
-        for the state it moves; this method adds placement, topics, timers and the interval)."""
-        group_id = request["group_id"]
+    def heartbeat(self, request: ConsumerGroupHeartbeatRequest, client_id: str = "",
+                  client_host: str = "") -> ConsumerGroupHeartbeatResult:
+        """One heartbeat of a consumer-protocol member (see consumer_group.py for the state it
+        moves; this method adds placement, topics, timers and the heartbeat interval)."""
+        group_id = request.group_id
         created = False
         try:
             if not group_id:
@@ -94,7 +96,7 @@ class ConsumerGroupManager:
             partition = self.coordinator.check_local(group_id)
             group = self.groups.get(group_id)
             if group is None:
-                if request["member_epoch"] != 0:
+                if request.member_epoch != 0:
                     raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
                 group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
                 created = True
@@ -106,25 +108,24 @@ class ConsumerGroupManager:
                 group.consumer = ConsumerGroup(group_id, self.consumer_max_size)
             consumer = group.consumer
             before, assignment_epoch = consumer.state_name, consumer.assignment_epoch
-            body, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
+            result, member, removed = consumer.heartbeat(request, self._topic_lookup, lambda: str(uuid.uuid4()),
                                                        client_id, client_host, self._regex_candidates)
         except KafkaError as exc:
-            log.debug("consumer group %s: heartbeat of %s refused: %s", group_id, request.get("member_id"), exc)
+            log.debug("consumer group %s: heartbeat of %s refused: %s", group_id, request.member_id, exc)
             if created:
                 self.coordinator.forget_if_unused(self.groups[group_id])
-            return {"throttle_time_ms": 0, "error_code": exc.code, "error_message": str(exc), "member_id": None,
-                    "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
+            return ConsumerGroupHeartbeatResult(exc.code, str(exc), None, -1)
         for old in removed:
             self._cancel_consumer_timer(old)
             self._loaded_members.discard((group_id, old.member_id))
         # Every member's target when the assignment was recomputed, else only this member's records.
         self._store_consumer_group(group, None if consumer.assignment_epoch != assignment_epoch
-                                   else [body["member_id"]], removed)
+                                   else [result.member_id or ""], removed)
         if member is not None:
             self._arm_consumer_timer(group, member)
             if (group_id, member.member_id) in self._loaded_members:
                 self._loaded_members.discard((group_id, member.member_id))
-                if request["member_epoch"] > 0:
+                if request.member_epoch > 0:
                     log.info("consumer group %s: member %s resumed at epoch %d after the group was loaded",
                              group_id, member.member_id, member.epoch)
         elif not consumer.members:
@@ -132,9 +133,7 @@ class ConsumerGroupManager:
         after = consumer.state_name
         if after != before:
             log.info("consumer group %s: %s -> %s (group epoch %d)", group_id, before, after, consumer.group_epoch)
-        body["throttle_time_ms"] = 0
-        body["heartbeat_interval_ms"] = self.consumer_heartbeat_interval_ms
-        return body
+        return replace(result, heartbeat_interval_ms=self.consumer_heartbeat_interval_ms)
 
     def _regex_candidates(self) -> list[str]:
         """The topics a regex subscription may match: every topic but the internal ones."""
