@@ -189,3 +189,44 @@ class ConsumerGroupHeartbeatResult:
     member_epoch: int
     heartbeat_interval_ms: int = 0
     assignment: Assignment | None = None  # None: the member's assignment did not change
+
+
+# ConsumerGroupDescribe (KIP-848) -----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DescribedTopicPartitions:
+    """Partitions of one topic by id and name (ConsumerGroupDescribe's TopicPartitions)."""
+
+    topic_id: uuid.UUID
+    topic_name: str
+    partitions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupMember:
+    """A member as ConsumerGroupDescribe reports it (Kafka's DescribedGroup.Member)."""
+
+    member_id: str
+    instance_id: str | None
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    subscribed_topic_regex: str | None
+    assignment: list[DescribedTopicPartitions]  # what it owns now
+    target_assignment: list[DescribedTopicPartitions]  # what the assignor gave it
+    member_type: int  # v1 (KIP-1099): 0 classic, 1 consumer protocol
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedConsumerGroup:
+    """A consumer-protocol group as ConsumerGroupDescribe answers, or an error for it."""
+
+    error_code: ErrorCode
+    error_message: str | None
+    group_id: str
+    group_state: str = ""
+    group_epoch: int = -1
+    assignment_epoch: int = -1
+    assignor_name: str = ""
+    members: list[ConsumerGroupMember] = field(default_factory=list)

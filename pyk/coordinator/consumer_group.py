@@ -48,12 +48,14 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any
 
 from pyk.coordinator.api import (
     Assignment,
     ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResult,
+    ConsumerGroupMember,
+    DescribedConsumerGroup,
+    DescribedTopicPartitions,
     TopicPartitions,
 )
 from pyk.coordinator.records import ConsumerGroupKey
@@ -180,25 +182,20 @@ class ConsumerGroup:
         """topic id -> name of every subscribed topic that exists (as of the last heartbeat)."""
         return {found[0]: name for name, found in self.topology.items() if found is not None}
 
-    def describe(self) -> dict[str, Any]:
-        """The group in ConsumerGroupDescribe's shape (error and authorization fields aside)."""
+    def describe(self) -> DescribedConsumerGroup:
+        """The group as ConsumerGroupDescribe reports it."""
         names = self.topic_names()
 
-        def assignment(parts: Partitions) -> dict[str, Any]:
-            return {"topic_partitions": [{"topic_id": t.topic_id, "topic_name": names[t.topic_id],
-                                          "partitions": t.partitions}
-                                         for t in topic_partitions(parts) if t.topic_id in names]}
+        def assignment(parts: Partitions) -> list[DescribedTopicPartitions]:
+            return [DescribedTopicPartitions(t.topic_id, names[t.topic_id], t.partitions)
+                    for t in topic_partitions(parts) if t.topic_id in names]
 
-        return {"group_id": self.group_id, "group_state": self.state_name, "group_epoch": self.group_epoch,
-                "assignment_epoch": self.assignment_epoch, "assignor_name": ASSIGNORS[0],
-                "members": [{"member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id,
-                             "member_epoch": m.epoch, "client_id": m.client_id, "client_host": m.client_host,
-                             "subscribed_topic_names": list(m.subscribed),
-                             "subscribed_topic_regex": m.regex.pattern if m.regex is not None else None,
-                             "assignment": assignment(m.assigned),
-                             "target_assignment": assignment(self.target.get(m.member_id, {})),
-                             "member_type": CONSUMER_MEMBER_TYPE}
-                            for m in self.members.values()]}
+        members = [ConsumerGroupMember(
+            m.member_id, m.instance_id, m.rack_id, m.epoch, m.client_id, m.client_host, list(m.subscribed),
+            m.regex.pattern if m.regex is not None else None, assignment(m.assigned),
+            assignment(self.target.get(m.member_id, {})), CONSUMER_MEMBER_TYPE) for m in self.members.values()]
+        return DescribedConsumerGroup(ErrorCode.NONE, None, self.group_id, self.state_name, self.group_epoch,
+                                      self.assignment_epoch, ASSIGNORS[0], members)
 
     def _bump(self) -> None:
         self.group_epoch += 1

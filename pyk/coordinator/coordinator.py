@@ -31,7 +31,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyk.coordinator.api import DeletableGroupResult, DescribedGroup, DescribedGroupMember, ListedGroup
+from pyk.coordinator.api import (
+    DeletableGroupResult,
+    DescribedConsumerGroup,
+    DescribedGroup,
+    DescribedGroupMember,
+    ListedGroup,
+)
 from pyk.coordinator.classic import ClassicGroupManager
 from pyk.coordinator.consumer import ConsumerGroupManager
 from pyk.coordinator.consumer_group import ConsumerGroup
@@ -193,14 +199,11 @@ class GroupCoordinator:
         ) for m in consumer.members.values()]
         return DescribedGroup(ErrorCode.NONE, consumer.group_id, consumer.state_name, PROTOCOL_TYPE, "uniform", members)
 
-    def describe_consumer_group(self, group_id: str) -> dict[str, Any]:
+    def describe_consumer_group(self, group_id: str) -> DescribedConsumerGroup:
         """ConsumerGroupDescribe of one group: its consumer-protocol state, or an error code.
 
         As Kafka's GroupMetadataManager.consumerGroupDescribe: an unknown group and a classic
         group are both GROUP_ID_NOT_FOUND (the admin client then falls back to DescribeGroups)."""
-        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "group_id": group_id,
-                                 "group_state": "", "group_epoch": -1, "assignment_epoch": -1, "assignor_name": "",
-                                 "members": []}
         try:
             if not group_id:
                 raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
@@ -211,10 +214,8 @@ class GroupCoordinator:
             if group.consumer is None:
                 raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         except KafkaError as exc:
-            entry.update(error_code=exc.code, error_message=exc.message or None)
-            return entry
-        entry.update(group.consumer.describe())
-        return entry
+            return DescribedConsumerGroup(exc.code, exc.message or None, group_id)
+        return group.consumer.describe()
 
     def delete_groups(self, group_ids: list[str]) -> list[DeletableGroupResult]:
         results = []
