@@ -114,6 +114,7 @@ class ClassicGroupManager:
             _complete(member.sync_future, _sync_error(ErrorCode.NOT_COORDINATOR))
             member.join_future = member.sync_future = None
 
+    # JoinGroup -----------------------------------------------------------------------------------
     def join_group(self, group_id: str, member_id: str, group_instance_id: str | None, session_timeout_ms: int,
                    rebalance_timeout_ms: int, protocol_type: str, protocols: Protocols, client_id: str,
                    client_host: str, version: int) -> JoinGroupResult | Awaitable[JoinGroupResult]:
@@ -284,6 +285,7 @@ class ClassicGroupManager:
         else:
             self._maybe_complete_join_phase(group)
 
+    # Rebalance phases ----------------------------------------------------------------------------
     def _maybe_prepare_rebalance_or_complete_join(self, group: Group, reason: str) -> None:
         if group.can_rebalance():
             self._prepare_rebalance(group, reason)
@@ -412,6 +414,7 @@ class ClassicGroupManager:
         group.validate_member(member_id, instance_id)
         return group
 
+    # SyncGroup -----------------------------------------------------------------------------------
     def sync_group(self, group_id: str, member_id: str, generation_id: int, group_instance_id: str | None,
                    protocol_type: str | None, protocol_name: str | None,
                    assignments: dict[str, bytes]) -> SyncGroupResult | Awaitable[SyncGroupResult]:
@@ -465,6 +468,7 @@ class ClassicGroupManager:
         if not group.pending_sync:
             self._cancel_timer(group, "sync_timer")
 
+    # Heartbeat / LeaveGroup ----------------------------------------------------------------------
     def heartbeat(self, group_id: str, member_id: str, generation_id: int,
                   group_instance_id: str | None = None) -> ErrorCode:
         try:
@@ -539,6 +543,7 @@ class ClassicGroupManager:
         _complete(sync, _sync_error(code))
         group.remove(member.member_id)
 
+    # Member liveness -----------------------------------------------------------------------------
     def schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int, restart: bool = False) -> None:
         """Moves the member's expiry to now + timeout_ms.  The timer is re-armed only when the
         new deadline is earlier than the armed one (or `restart`); otherwise it re-arms itself
@@ -580,6 +585,7 @@ class ClassicGroupManager:
             self._complete_join(group)
         self.coordinator.forget_if_unused(group)
 
+    # Timers --------------------------------------------------------------------------------------
     def _set_join_timer(self, group: Group, delay_ms: int, callback: Callable[..., None], *args: Any) -> None:
         self._cancel_timer(group, "join_timer")
         assert self.loop is not None
@@ -599,6 +605,7 @@ class ClassicGroupManager:
             timer.cancel()
         group.pending_members.clear()
 
+    # Persistence ---------------------------------------------------------------------------------
     def _store_group(self, group: Group, assignment: dict[str, bytes] | None = None) -> None:
         """Writes the group's GroupMetadataValue (with `assignment` when one is being installed)."""
         protocol = group.protocol_name

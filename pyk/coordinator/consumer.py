@@ -71,6 +71,7 @@ class ConsumerGroupManager:
             for member in group.consumer.members.values():
                 self._cancel_consumer_timer(member)
 
+    # Load ----------------------------------------------------------------------------------------
     def restore(self, group: Group, records: dict[ConsumerGroupKey, ConsumerGroupValue]) -> None:
         """A KIP-848 group as its records left it; each member gets a full session from now to
         heartbeat (with its member id and epoch it simply carries on)."""
@@ -84,6 +85,7 @@ class ConsumerGroupManager:
         log.info("consumer group %s loaded: group epoch %d, %d members", group.group_id, consumer.group_epoch,
                  len(consumer.members))
 
+    # ConsumerGroupHeartbeat ----------------------------------------------------------------------
     def heartbeat(self, request: ConsumerGroupHeartbeatRequest, client_id: str = "",
                   client_host: str = "") -> ConsumerGroupHeartbeatResult:
         """One heartbeat of a consumer-protocol member (see consumer_group.py for the state it
@@ -143,6 +145,7 @@ class ConsumerGroupManager:
         info = self.host.topic(name)
         return (info.topic_id, info.partitions) if info is not None else None
 
+    # Member timers -------------------------------------------------------------------------------
     def _arm_consumer_timer(self, group: Group, member: ConsumerMember) -> None:
         """A new session for the member; while it owes a revocation, also its rebalance timeout."""
         assert self.loop is not None
@@ -185,6 +188,7 @@ class ConsumerGroupManager:
         if not consumer.members:
             self.coordinator.forget_if_unused(group)
 
+    # Persistence ---------------------------------------------------------------------------------
     def _store_consumer_group(self, group: Group, member_ids: list[str] | None,
                               removed: list[ConsumerMember]) -> None:
         """Writes the consumer-protocol records that changed: the group's own, those of

@@ -151,6 +151,7 @@ class GroupCoordinator:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{OFFSETS_TOPIC} does not exist yet")
         return self.coordinator_node(OFFSETS_TOPIC, self.topic.partition_for(group_id))
 
+    # Admin: ListGroups / DescribeGroups / DeleteGroups -------------------------------------------
     def list_groups(self, states: list[str]) -> list[ListedGroup]:
         """ListGroups: this process's live groups, those in `states` (Kafka's names, any case) if given."""
         wanted = {s.lower() for s in states}

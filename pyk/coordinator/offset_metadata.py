@@ -84,6 +84,7 @@ class OffsetMetadataManager:
             self._retention_timer.cancel()
             self._retention_timer = None
 
+    # OffsetCommit / OffsetFetch ------------------------------------------------------------------
     def commit_offsets(self, group_id: str, member_id: str, generation_id: int, group_instance_id: str | None,
                        partitions: Sequence[OffsetCommitPartition], api_version: int,
                        retention_time_ms: int = -1) -> list[PartitionResult]:
@@ -230,6 +231,7 @@ class OffsetMetadataManager:
                 out.append(OffsetFetchPartition(tp[0], tp[1], value.offset, value.leader_epoch, value.metadata))
         return OffsetFetchResult(ErrorCode.NONE, out)
 
+    # TxnOffsetCommit / transaction markers -------------------------------------------------------
     async def txn_commit_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str,
                                  member_id: str, generation_id: int, group_instance_id: str | None,
                                  partitions: Sequence[OffsetCommitPartition]) -> list[PartitionResult]:
@@ -282,6 +284,7 @@ class OffsetMetadataManager:
                 group.offsets.update(done)
             self.coordinator.forget_if_unused(group)
 
+    # OffsetDelete --------------------------------------------------------------------------------
     def delete_offsets(self, group_id: str,
                        partitions: Sequence[TopicPartition]) -> tuple[ErrorCode, list[PartitionResult]]:
         """OffsetDelete: (group error, an error per partition in request order; none with a group error)."""
@@ -315,6 +318,7 @@ class OffsetMetadataManager:
                 del group.offsets[tp]
         return ErrorCode.NONE, results
 
+    # Offset retention ----------------------------------------------------------------------------
     def _schedule_retention(self) -> None:
         assert self.loop is not None
         self._retention_timer = self.loop.call_later(self.retention_check_interval_ms / 1000, self._run_retention)
