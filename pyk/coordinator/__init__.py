@@ -1,8 +1,16 @@
 """pyk.coordinator: consumer groups (classic and KIP-848 protocols) and their committed offsets.
 
 Modules, top to bottom:
-  * coordinator.py      GroupCoordinator: the group APIs, the rebalance state machine's driver,
-                        member liveness timers, offset retention;
+  * coordinator.py      GroupCoordinator: placement, start-up load, the group table, the
+                        group-level admin APIs; owns the three parts below (Kafka's split);
+  * classic.py          ClassicGroupManager: JoinGroup / SyncGroup / Heartbeat / LeaveGroup, the
+                        rebalance state machine's driver and member liveness timers;
+  * consumer.py         ConsumerGroupManager: ConsumerGroupHeartbeat (KIP-848), its timers and
+                        the persistence of its records;
+  * offset_metadata.py  OffsetMetadataManager: OffsetCommit / OffsetFetch / OffsetDelete /
+                        TxnOffsetCommit and offset retention;
+  * api.py              the typed arguments and results of those parts' request methods
+                        (Kafka's names); the handlers translate wire dicts to and from them;
   * group.py            Group / Member / GroupState: one group's state and its invariants;
   * offsets.py          OffsetManager: `__consumer_offsets` (placement of groups on partitions,
                         appends, start-up load);

@@ -36,7 +36,7 @@ its topic, sticky (a member keeps what its previous target gave it up to its fai
 With identical subscriptions the counts differ by at most one; with different subscriptions
 it balances greedily (fewest partitions first, ties by member id) and makes no promise.
 
-This module is pure state: no timers, no I/O, no clock.  The GroupCoordinator owns session
+This module is pure state: no timers, no I/O, no clock.  The ConsumerGroupManager (consumer.py) owns session
 and revocation timers, looks topics up, and persists the state as Kafka's consumer-group
 records (consumer_group_records.py), so members resume a restarted coordinator where they were.
 """
@@ -48,8 +48,16 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any
 
+from pyk.coordinator.api import (
+    Assignment,
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResult,
+    ConsumerGroupMember,
+    DescribedConsumerGroup,
+    DescribedTopicPartitions,
+    TopicPartitions,
+)
 from pyk.coordinator.records import ConsumerGroupKey
 from pyk.errors import ErrorCode, KafkaError
 
@@ -124,14 +132,15 @@ def _group(pairs: set[tuple[uuid.UUID, int]]) -> Partitions:
     return {topic: frozenset(ps) for topic, ps in out.items()}
 
 
-def owned_from_request(topic_partitions: list[dict[str, Any]] | None) -> set[tuple[uuid.UUID, int]] | None:
+def owned_from_request(topic_partitions: list[TopicPartitions] | None) -> set[tuple[uuid.UUID, int]] | None:
     if topic_partitions is None:
         return None
-    return {(t["topic_id"], p) for t in topic_partitions for p in t["partitions"]}
+    return {(t.topic_id, p) for t in topic_partitions for p in t.partitions}
 
 
-def to_wire(parts: Partitions) -> list[dict[str, Any]]:
-    return [{"topic_id": topic, "partitions": sorted(ps)} for topic, ps in sorted(parts.items(), key=lambda kv: kv[0].bytes)
+def topic_partitions(parts: Partitions) -> list[TopicPartitions]:
+    """`parts` as the protocol lists them: by topic id, partitions sorted, empty topics left out."""
+    return [TopicPartitions(topic, sorted(ps)) for topic, ps in sorted(parts.items(), key=lambda kv: kv[0].bytes)
             if ps]
 
 
@@ -173,51 +182,45 @@ class ConsumerGroup:
         """topic id -> name of every subscribed topic that exists (as of the last heartbeat)."""
         return {found[0]: name for name, found in self.topology.items() if found is not None}
 
-    def describe(self) -> dict[str, Any]:
-        """The group in ConsumerGroupDescribe's shape (error and authorization fields aside)."""
+    def describe(self) -> DescribedConsumerGroup:
+        """The group as ConsumerGroupDescribe reports it."""
         names = self.topic_names()
 
-        def assignment(parts: Partitions) -> dict[str, Any]:
-            return {"topic_partitions": [{"topic_id": t["topic_id"], "topic_name": names[t["topic_id"]],
-                                          "partitions": t["partitions"]}
-                                         for t in to_wire(parts) if t["topic_id"] in names]}
+        def assignment(parts: Partitions) -> list[DescribedTopicPartitions]:
+            return [DescribedTopicPartitions(t.topic_id, names[t.topic_id], t.partitions)
+                    for t in topic_partitions(parts) if t.topic_id in names]
 
-        return {"group_id": self.group_id, "group_state": self.state_name, "group_epoch": self.group_epoch,
-                "assignment_epoch": self.assignment_epoch, "assignor_name": ASSIGNORS[0],
-                "members": [{"member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id,
-                             "member_epoch": m.epoch, "client_id": m.client_id, "client_host": m.client_host,
-                             "subscribed_topic_names": list(m.subscribed),
-                             "subscribed_topic_regex": m.regex.pattern if m.regex is not None else None,
-                             "assignment": assignment(m.assigned),
-                             "target_assignment": assignment(self.target.get(m.member_id, {})),
-                             "member_type": CONSUMER_MEMBER_TYPE}
-                            for m in self.members.values()]}
+        members = [ConsumerGroupMember(
+            m.member_id, m.instance_id, m.rack_id, m.epoch, m.client_id, m.client_host, list(m.subscribed),
+            m.regex.pattern if m.regex is not None else None, assignment(m.assigned),
+            assignment(self.target.get(m.member_id, {})), CONSUMER_MEMBER_TYPE) for m in self.members.values()]
+        return DescribedConsumerGroup(ErrorCode.NONE, None, self.group_id, self.state_name, self.group_epoch,
+                                      self.assignment_epoch, ASSIGNORS[0], members)
 
     def _bump(self) -> None:
         self.group_epoch += 1
 
     # Heartbeat ------------------------------------------------------------------------------
-    def heartbeat(self, request: dict[str, Any], lookup: TopicLookup, new_member_id: Callable[[], str],
-                  client_id: str = "", client_host: str = "",
-                  topic_names: Callable[[], Iterable[str]] = tuple) -> tuple[dict[str, Any], ConsumerMember | None,
-                                                                              list[ConsumerMember]]:
-        """Applies one ConsumerGroupHeartbeat: (response body, the member now, members removed).
+    def heartbeat(self, request: ConsumerGroupHeartbeatRequest, lookup: TopicLookup, new_member_id: Callable[[], str],
+                  client_id: str = "", client_host: str = "", topic_names: Callable[[], Iterable[str]] = tuple,
+                  ) -> tuple[ConsumerGroupHeartbeatResult, ConsumerMember | None, list[ConsumerMember]]:
+        """Applies one ConsumerGroupHeartbeat: (its result, the member now, members removed).
 
         `lookup` gives a topic's id and partition count; `topic_names` lists the topics a regex
         subscription may match (not the internal ones).
 
         Raises KafkaError for a request the member must act on (fenced, unknown, ...).
         """
-        member_id: str = request["member_id"]
-        epoch: int = request["member_epoch"]
-        instance_id: str | None = request.get("instance_id")
-        owned = owned_from_request(request.get("topic_partitions"))
+        member_id = request.member_id
+        epoch = request.member_epoch
+        instance_id = request.instance_id
+        owned = owned_from_request(request.topic_partitions)
         removed: list[ConsumerMember] = []
-        assignor = request.get("server_assignor")
+        assignor = request.server_assignor
         if assignor is not None and assignor not in ASSIGNORS:
             raise KafkaError(ErrorCode.UNSUPPORTED_ASSIGNOR, f"server assignor {assignor!r}: pyk has {', '.join(ASSIGNORS)}")
 
-        regex = request.get("subscribed_topic_regex")
+        regex = request.subscribed_topic_regex
         if regex:  # refused before anything changes (a joining member is not created)
             try:
                 re.compile(regex)
@@ -231,7 +234,7 @@ class ConsumerGroup:
             return self._leave(member_id, instance_id, epoch, removed), None, removed
 
         if epoch == JOIN_EPOCH:
-            if request.get("subscribed_topic_names") is None and not request.get("subscribed_topic_regex"):
+            if request.subscribed_topic_names is None and not request.subscribed_topic_regex:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "a joining member must send its subscription")
             member, fresh = self._join(member_id or new_member_id(), instance_id, client_id, client_host, removed)
         else:
@@ -250,12 +253,11 @@ class ConsumerGroup:
             self._assign(lookup)
         self._reconcile(member, owned)
 
-        body: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "member_id": member.member_id,
-                                "member_epoch": member.epoch, "assignment": None}
         resend = owned is not None and owned != _flatten(member.assigned)
-        if epoch == JOIN_EPOCH or member.assigned != before or resend:
-            body["assignment"] = {"topic_partitions": to_wire(member.assigned)}
-        return body, member, removed
+        assignment = (Assignment(topic_partitions(member.assigned))
+                      if epoch == JOIN_EPOCH or member.assigned != before or resend else None)
+        return (ConsumerGroupHeartbeatResult(ErrorCode.NONE, None, member.member_id, member.epoch, assignment=assignment),
+                member, removed)
 
     def _join(self, member_id: str, instance_id: str | None, client_id: str, client_host: str,
               removed: list[ConsumerMember]) -> tuple[ConsumerMember, bool]:
@@ -312,27 +314,27 @@ class ConsumerGroup:
                          f"member {member.member_id} sent epoch {epoch}, its epoch is {member.epoch}")
 
     @staticmethod
-    def _update_subscription(member: ConsumerMember, request: dict[str, Any]) -> bool:
+    def _update_subscription(member: ConsumerMember, request: ConsumerGroupHeartbeatRequest) -> bool:
         """Takes the fields the request carries (null: unchanged); True if the subscription changed."""
         changed = False
-        names = request.get("subscribed_topic_names")
+        names = request.subscribed_topic_names
         if names is not None and tuple(sorted(set(names))) != member.subscribed:
             member.subscribed = tuple(sorted(set(names)))
             changed = True
-        regex = request.get("subscribed_topic_regex")
+        regex = request.subscribed_topic_regex
         if regex is not None and regex != (member.regex.pattern if member.regex is not None else ""):
             if regex == "":  # an empty regex clears it (librdkafka sends "" with plain names)
                 member.regex, member.matched = None, ()
             else:
                 member.regex = re.compile(regex)  # checked in heartbeat()
             changed = True
-        assignor = request.get("server_assignor")
+        assignor = request.server_assignor
         if assignor is not None and assignor != member.server_assignor:
             member.server_assignor = assignor
-        if request.get("rebalance_timeout_ms", -1) >= 0:
-            member.rebalance_timeout_ms = request["rebalance_timeout_ms"]
-        if request.get("rack_id") is not None:
-            member.rack_id = request["rack_id"]
+        if request.rebalance_timeout_ms >= 0:
+            member.rebalance_timeout_ms = request.rebalance_timeout_ms
+        if request.rack_id is not None:
+            member.rack_id = request.rack_id
         return changed
 
     def _refresh_topology(self, lookup: TopicLookup, topic_names: Callable[[], Iterable[str]]) -> None:
@@ -349,7 +351,8 @@ class ConsumerGroup:
             self.topology = topology
             self._bump()
 
-    def _leave(self, member_id: str, instance_id: str | None, epoch: int, removed: list[ConsumerMember]) -> dict[str, Any]:
+    def _leave(self, member_id: str, instance_id: str | None, epoch: int,
+               removed: list[ConsumerMember]) -> ConsumerGroupHeartbeatResult:
         member = self.members.get(member_id)
         if member is None and instance_id is not None and instance_id in self.static_members:
             member = self.members[self.static_members[instance_id]]
@@ -362,8 +365,7 @@ class ConsumerGroup:
         else:
             self.remove(member.member_id)
             removed.append(member)
-        return {"error_code": ErrorCode.NONE, "error_message": None, "member_id": member.member_id,
-                "member_epoch": epoch, "assignment": None}
+        return ConsumerGroupHeartbeatResult(ErrorCode.NONE, None, member.member_id, epoch)
 
     def remove(self, member_id: str) -> ConsumerMember | None:
         """Removes a member (left, fenced, expired); its partitions become free at once."""

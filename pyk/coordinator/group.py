@@ -13,7 +13,7 @@ The state machine is Kafka's (GroupMetadata.scala, later GenericGroup.java / Cla
     leader's assignment.
   * Stable: everyone has an assignment; heartbeats keep members alive.
 
-This module is pure state with its invariants; the GroupCoordinator drives the transitions, owns
+This module is pure state with its invariants; the ClassicGroupManager (classic.py) drives the transitions, owns
 the timers and completes the members' waiting JoinGroup/SyncGroup responses.  Invariants:
   * leader_id is None exactly when there are no members;
   * every static member's instance id maps to its current member id (static_members);
@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from enum import Enum
-from typing import Any
 
+from pyk.coordinator.api import JoinGroupResponseMember, JoinGroupResult, SyncGroupResult
 from pyk.coordinator.consumer_group import ConsumerGroup
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_subscription
 from pyk.coordinator.records import OffsetAndMetadata
@@ -57,6 +57,9 @@ _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
 
 Protocols = list[tuple[str, bytes]]  # (name, metadata) in the member's order of preference
 
+UNKNOWN_MEMBER_ID = ""  # a member id the client does not have yet (or none: an admin/standalone commit)
+NO_GENERATION = -1  # a generation the client does not have (or none)
+
 
 class Member:
     """One member of a classic group.
@@ -82,8 +85,8 @@ class Member:
         self.protocol_type = protocol_type
         self.protocols = protocols
         self.assignment = b""
-        self.join_future: asyncio.Future[dict[str, Any]] | None = None
-        self.sync_future: asyncio.Future[dict[str, Any]] | None = None
+        self.join_future: asyncio.Future[JoinGroupResult] | None = None
+        self.sync_future: asyncio.Future[SyncGroupResult] | None = None
         # A member that joined but has not yet received a JoinGroup answer: it cannot heartbeat,
         # so it expires after the new-member join timeout instead (KIP-345 era Kafka behaviour).
         self.is_new = False
@@ -169,7 +172,7 @@ class Group:
     def has_member(self, member_id: str) -> bool:
         return member_id in self.members
 
-    def add(self, member: Member, join_future: asyncio.Future[dict[str, Any]] | None) -> None:
+    def add(self, member: Member, join_future: asyncio.Future[JoinGroupResult] | None) -> None:
         if not self.members:
             self.protocol_type = member.protocol_type
         if self.leader_id is None:
@@ -206,7 +209,7 @@ class Group:
         return member
 
     def update_member(self, member: Member, protocols: Protocols, rebalance_timeout_ms: int,
-                      session_timeout_ms: int, join_future: asyncio.Future[dict[str, Any]] | None) -> None:
+                      session_timeout_ms: int, join_future: asyncio.Future[JoinGroupResult] | None) -> None:
         for name, _ in member.protocols:
             self.supported_protocols[name] -= 1
             if not self.supported_protocols[name]:
@@ -317,8 +320,8 @@ class Group:
     def is_subscribed(self, topic: str) -> bool:
         return self.subscribed_topics is not None and topic in self.subscribed_topics
 
-    def current_member_metadata(self) -> list[dict[str, Any]]:
+    def current_member_metadata(self) -> list[JoinGroupResponseMember]:
         """The members list of the leader's JoinGroup response (metadata for the chosen protocol)."""
         assert self.protocol_name is not None
-        return [{"member_id": m.member_id, "group_instance_id": m.group_instance_id,
-                 "metadata": m.metadata_for(self.protocol_name)} for m in self.members.values()]
+        return [JoinGroupResponseMember(m.member_id, m.group_instance_id, m.metadata_for(self.protocol_name))
+                for m in self.members.values()]

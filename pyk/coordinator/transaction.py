@@ -343,7 +343,7 @@ class TransactionCoordinator:
         self._check_local(transactional_id)
         await self.groups.ensure_offsets_topic()
         await self.await_completion(transactional_id)
-        partition = self.groups.offsets.partition_for(group_id)
+        partition = self.groups.topic.partition_for(group_id)
         self.add_partitions(transactional_id, producer_id, epoch, {OFFSETS_TOPIC: [partition]}, version)
 
     def verify_local(self, transactional_id: str, producer_id: int, epoch: int, topic: str, partition: int) -> ErrorCode:

@@ -68,7 +68,7 @@ def write_markers(replicas: ReplicaManager, groups: GroupCoordinator, markers: l
                     plog, _ = replicas.append_control(name, index, pid, epoch, commit,
                                                              marker["coordinator_epoch"], now_ms)
                     if name == OFFSETS_TOPIC:
-                        groups.complete_txn(index, pid, commit)
+                        groups.offsets.complete_txn(index, pid, commit)
                     flush = replicas.flush_waiter(plog)
                     if flush is not None:
                         flushes.append((part, flush))

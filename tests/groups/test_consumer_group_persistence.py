@@ -23,6 +23,7 @@ from pyk.coordinator.records import (
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from tests.groups.conftest import GROUP_OVERRIDES, Members, describe_members, wait_until
+from tests.groups.test_consumer_group_state import group_heartbeat
 from tests.groups.test_kip848_apis import commit, describe, heartbeat
 from tests.groups.test_persistence import read_offsets_topic
 from tests.groups.test_rebalance import Feeder, balanced, consumed_values, owned_by
@@ -51,7 +52,7 @@ def test_records_rebuild_the_group_mid_reconciliation() -> None:
     def hb(member_id: str, epoch: int, **extra: Any) -> dict[str, Any]:
         request = {"group_id": "g", "member_id": member_id, "member_epoch": epoch, "rebalance_timeout_ms": 9000,
                    **extra}
-        return g.heartbeat(request, TOPICS.get, lambda: "x", "client", "/10.0.0.1", topic_names=lambda: TOPICS)[0]
+        return group_heartbeat(g, request, TOPICS.get, lambda: "x", "client", "/10.0.0.1", topic_names=lambda: TOPICS)[0]
 
     a = hb("a", 0, subscribed_topic_names=["t"], rack_id="r1", topic_partitions=[])
     hb("b", 0, subscribed_topic_names=[], subscribed_topic_regex="u|t", instance_id="i-b", topic_partitions=[])
@@ -72,7 +73,7 @@ def test_records_rebuild_the_group_mid_reconciliation() -> None:
     # The restored group encodes to the very same records: nothing to write after a restart.
     assert group_records(back) == group_records(g)
     # And it carries on: a's acknowledgement moves it to the new epoch, as it would have.
-    body, _, _ = back.heartbeat({"group_id": "g", "member_id": "a", "member_epoch": a["member_epoch"],
+    body, _, _ = group_heartbeat(back, {"group_id": "g", "member_id": "a", "member_epoch": a["member_epoch"],
                                  "topic_partitions": [{"topic_id": T, "partitions": sorted(back.members["a"].assigned[T])}]},
                                 TOPICS.get, lambda: "x", topic_names=lambda: TOPICS)
     assert body["member_epoch"] == back.assignment_epoch

@@ -4,12 +4,14 @@ heartbeat shows it was released), fencing, leaving and static members."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
 
-from pyk.coordinator.consumer_group import ConsumerGroup, MemberState, uniform_assign
+from pyk.coordinator.api import ConsumerGroupHeartbeatRequest, TopicPartitions
+from pyk.coordinator.consumer_group import ConsumerGroup, ConsumerMember, MemberState, uniform_assign
 from pyk.errors import ErrorCode, KafkaError
 
 T = uuid.UUID(int=1)
@@ -21,6 +23,20 @@ def lookup(name: str) -> tuple[uuid.UUID, int] | None:
     return TOPICS.get(name)
 
 
+def request_of(fields: dict[str, Any]) -> ConsumerGroupHeartbeatRequest:
+    """A ConsumerGroupHeartbeat request from its wire-shaped fields."""
+    owned = fields.get("topic_partitions")
+    return ConsumerGroupHeartbeatRequest(**{**fields, "topic_partitions": None if owned is None else [
+        TopicPartitions(t["topic_id"], t["partitions"]) for t in owned]})
+
+
+def group_heartbeat(group: ConsumerGroup, fields: dict[str, Any], *args: Any,
+              **kw: Any) -> tuple[dict[str, Any], ConsumerMember | None, list[ConsumerMember]]:
+    """ConsumerGroup.heartbeat on wire-shaped fields, its result as a dict (Kafka's field names)."""
+    result, member, removed = group.heartbeat(request_of(fields), *args, **kw)
+    return dataclasses.asdict(result), member, removed
+
+
 def hb(group: ConsumerGroup, member_id: str, epoch: int, owned: set[int] | None = None,
        topics: list[str] | None = None, instance_id: str | None = None) -> dict[str, Any]:
     request = {
@@ -29,7 +45,7 @@ def hb(group: ConsumerGroup, member_id: str, epoch: int, owned: set[int] | None 
         "subscribed_topic_names": topics if topics is not None else (["t"] if epoch == 0 else None),
         "topic_partitions": None if owned is None else ([{"topic_id": T, "partitions": sorted(owned)}] if owned else []),
     }
-    body, _member, _removed = group.heartbeat(request, lookup, lambda: "generated")
+    body, _member, _removed = group_heartbeat(group, request, lookup, lambda: "generated")
     return body
 
 
@@ -181,7 +197,7 @@ def test_subscription_change_and_new_topic():
     epoch = hb(g, "a", 0, owned=set())["member_epoch"]
     request = {"group_id": "g", "member_id": "a", "member_epoch": epoch, "subscribed_topic_names": ["t", "u"],
                "topic_partitions": [{"topic_id": T, "partitions": list(range(6))}]}
-    body, _, _ = g.heartbeat(request, lookup, lambda: "x")
+    body, _, _ = group_heartbeat(g, request, lookup, lambda: "x")
     got = {(tp["topic_id"], p) for tp in body["assignment"]["topic_partitions"] for p in tp["partitions"]}
     assert got == {(T, p) for p in range(6)} | {(U, 0), (U, 1)}
     assert body["member_epoch"] > epoch
@@ -202,10 +218,10 @@ def test_uniform_assignor_balances_and_respects_subscriptions():
 def test_bad_requests():
     g = ConsumerGroup("g", max_size=1)
     with pytest.raises(KafkaError) as exc:
-        g.heartbeat({"group_id": "g", "member_id": "a", "member_epoch": 0}, lookup, lambda: "x")
+        group_heartbeat(g, {"group_id": "g", "member_id": "a", "member_epoch": 0}, lookup, lambda: "x")
     assert exc.value.code is ErrorCode.INVALID_REQUEST  # joining without a subscription
     with pytest.raises(KafkaError) as exc:
-        g.heartbeat({"group_id": "g", "member_id": "a", "member_epoch": 0, "subscribed_topic_names": ["t"],
+        group_heartbeat(g, {"group_id": "g", "member_id": "a", "member_epoch": 0, "subscribed_topic_names": ["t"],
                      "server_assignor": "magic"}, lookup, lambda: "x")
     assert exc.value.code is ErrorCode.UNSUPPORTED_ASSIGNOR
     hb(g, "a", 0, owned=set())
@@ -221,10 +237,10 @@ def test_bad_requests():
 def _cgh(c: Any, group: str, member_id: str, epoch: int, owned: list[int] | None = None) -> dict[str, Any]:
     from tests.groups.test_coordinator import TOPIC
     topic_id = c.host.topic(TOPIC).topic_id
-    return c.consumer_group_heartbeat({
+    return dataclasses.asdict(c.consumer.heartbeat(request_of({
         "group_id": group, "member_id": member_id, "member_epoch": epoch, "rebalance_timeout_ms": 20_000,
         "subscribed_topic_names": [TOPIC] if epoch == 0 else None,
-        "topic_partitions": None if owned is None else [{"topic_id": topic_id, "partitions": owned}]})
+        "topic_partitions": None if owned is None else [{"topic_id": topic_id, "partitions": owned}]})))
 
 
 def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> None:
@@ -248,13 +264,13 @@ def test_coordinator_sessions_commits_and_protocol_exclusion(tmp_path: Any) -> N
         classic = await join(c, "classic")
         assert classic["error_code"] == ErrorCode.NONE
         assert _cgh(c, "classic", "x", 0, owned=[])["error_code"] == ErrorCode.GROUP_ID_NOT_FOUND
-        assert {g["group_id"]: (g["protocol_type"], g["group_state"]) for g in c.list_groups([])}["cg"] == (
+        assert {g.group_id: (g.protocol_type, g.group_state) for g in c.list_groups([])}["cg"] == (
             "consumer", "Stable")
         described = c.describe_group("cg")
-        assert (described["group_state"], described["protocol_type"]) == ("Stable", "consumer")
-        [m] = described["members"]
-        assert m["member_id"] == "a" and decode_subscription(m["member_metadata"]).topics == [TOPIC]
-        assert decode_assignment(m["member_assignment"]) == {TOPIC: [0, 1, 2, 3]}
+        assert (described.group_state, described.protocol_type) == ("Stable", "consumer")
+        [m] = described.members
+        assert m.member_id == "a" and decode_subscription(m.member_metadata).topics == [TOPIC]
+        assert decode_assignment(m.member_assignment) == {TOPIC: [0, 1, 2, 3]}
         # b joins; a owes a revocation and never sends one: its rebalance timeout (20 s)
         # fences it although it keeps heartbeating; b then owns everything.
         b = _cgh(c, "cg", "b", 0, owned=[])
@@ -287,17 +303,17 @@ def test_regex_subscription_follows_new_topics():
     names = ["t"]
     request = {"group_id": "g", "member_id": "a", "member_epoch": 0, "subscribed_topic_names": [],
                "subscribed_topic_regex": "t|u", "topic_partitions": []}
-    body, _, _ = g.heartbeat(request, lookup, lambda: "x", topic_names=lambda: names)
+    body, _, _ = group_heartbeat(g, request, lookup, lambda: "x", topic_names=lambda: names)
     assert parts(body) == set(range(6)) and g.members["a"].topics == {"t"}
     epoch = body["member_epoch"]
     names.append("u")  # a topic the regex matches appears: the group epoch moves, "a" gets it
-    body, _, _ = g.heartbeat({"group_id": "g", "member_id": "a", "member_epoch": epoch,
+    body, _, _ = group_heartbeat(g, {"group_id": "g", "member_id": "a", "member_epoch": epoch,
                               "topic_partitions": [{"topic_id": T, "partitions": list(range(6))}]},
                              lookup, lambda: "x", topic_names=lambda: names)
     got = {(tp["topic_id"], p) for tp in body["assignment"]["topic_partitions"] for p in tp["partitions"]}
     assert got == {(T, p) for p in range(6)} | {(U, 0), (U, 1)} and body["member_epoch"] > epoch
     with pytest.raises(KafkaError) as exc:
-        g.heartbeat({"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
+        group_heartbeat(g, {"group_id": "g", "member_id": "b", "member_epoch": 0, "subscribed_topic_regex": "(",
                      "topic_partitions": []}, lookup, lambda: "x", topic_names=lambda: names)
     assert exc.value.code is ErrorCode.INVALID_REGULAR_EXPRESSION
     assert "b" not in g.members

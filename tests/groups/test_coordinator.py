@@ -11,8 +11,9 @@ real-broker suites cover the rest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ import pytest
 
 from pyk.config import ServerConfig
 from pyk.coordinator import OFFSETS_TOPIC, GroupCoordinator
+from pyk.coordinator.api import (
+    DeletableGroupResult,
+    JoinGroupResult,
+    MemberIdentity,
+    OffsetCommitPartition,
+    SyncGroupResult,
+)
 from pyk.coordinator.group import GroupState
 from pyk.errors import ErrorCode
 from pyk.log import LogManager, PartitionLog
@@ -152,57 +160,66 @@ def run(directory: Path, scenario: Callable[[GroupCoordinator, LocalHost, Clock]
 
 def join_request(group: str, member_id: str = "", session: int = 200, instance: str | None = None,
                  protocol_type: str = "consumer", protocols: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
+    """ClassicGroupManager.join_group's request arguments."""
     protos = protocols if protocols is not None else [("range", subscription([TOPIC]))]
     return {"group_id": group, "session_timeout_ms": session, "rebalance_timeout_ms": 1000, "member_id": member_id,
-            "group_instance_id": instance, "protocol_type": protocol_type,
-            "protocols": [{"name": n, "metadata": m} for n, m in protos]}
+            "group_instance_id": instance, "protocol_type": protocol_type, "protocols": protos}
+
+
+def join_group(c: GroupCoordinator, request: dict[str, Any], client_id: str, client_host: str,
+               version: int) -> JoinGroupResult | Awaitable[JoinGroupResult]:
+    return c.classic.join_group(**request, client_id=client_id, client_host=client_host, version=version)
+
+
+def sync_group(c: GroupCoordinator, request: dict[str, Any]) -> SyncGroupResult | Awaitable[SyncGroupResult]:
+    return c.classic.sync_group(**request)
 
 
 async def resolve(result: Any) -> dict[str, Any]:
-    return result if isinstance(result, dict) else await asyncio.wait_for(result, 5)
+    """A JoinGroup/SyncGroup result, waited for when parked, as a dict (Kafka's field names)."""
+    if isinstance(result, JoinGroupResult | SyncGroupResult):
+        return dataclasses.asdict(result)
+    return dataclasses.asdict(await asyncio.wait_for(result, 5))
 
 
 async def join(c: GroupCoordinator, group: str, version: int = 5, **kw: Any) -> dict[str, Any]:
     """JoinGroup including the KIP-394 second round trip for dynamic members."""
-    body = await resolve(c.join_group(join_request(group, **kw), "client", "/127.0.0.1", version))
+    body = await resolve(join_group(c, join_request(group, **kw), "client", "/127.0.0.1", version))
     if body["error_code"] == ErrorCode.MEMBER_ID_REQUIRED:
         kw["member_id"] = body["member_id"]
-        body = await resolve(c.join_group(join_request(group, **kw), "client", "/127.0.0.1", version))
+        body = await resolve(join_group(c, join_request(group, **kw), "client", "/127.0.0.1", version))
     return body
 
 
 def sync_request(group: str, generation: int, member_id: str, assignments: dict[str, bytes] | None = None,
                  instance: str | None = None) -> dict[str, Any]:
+    """ClassicGroupManager.sync_group's arguments."""
     return {"group_id": group, "generation_id": generation, "member_id": member_id, "group_instance_id": instance,
-            "protocol_type": "consumer", "protocol_name": "range",
-            "assignments": [{"member_id": m, "assignment": a} for m, a in (assignments or {}).items()]}
+            "protocol_type": "consumer", "protocol_name": "range", "assignments": dict(assignments or {})}
 
 
 def heartbeat(c: GroupCoordinator, group: str, generation: int, member_id: str, instance: str | None = None) -> ErrorCode:
-    return c.heartbeat({"group_id": group, "generation_id": generation, "member_id": member_id,
-                        "group_instance_id": instance})
+    return c.classic.heartbeat(group, member_id, generation, instance)
 
 
 def commit(c: GroupCoordinator, group: str, offset: int, generation: int = -1, member_id: str = "",
            partition: int = 0, version: int = 8, instance: str | None = None) -> ErrorCode:
-    topics = c.commit_offsets({"group_id": group, "generation_id_or_member_epoch": generation, "member_id": member_id,
-                               "group_instance_id": instance, "retention_time_ms": -1,
-                               "topics": [{"name": TOPIC, "partitions": [
-                                   {"partition_index": partition, "committed_offset": offset,
-                                    "committed_leader_epoch": -1, "committed_metadata": "m"}]}]}, version)
-    return ErrorCode(topics[0]["partitions"][0]["error_code"])
+    (result,) = c.offsets.commit_offsets(group, member_id, generation, instance,
+                                         [OffsetCommitPartition(TOPIC, partition, offset, committed_metadata="m")],
+                                         version)
+    return result.error_code
 
 
 def committed(c: GroupCoordinator, group: str, partition: int = 0) -> int:
-    code, topics = c.fetch_offsets(group, [{"name": TOPIC, "partition_indexes": [partition]}])
-    assert code == ErrorCode.NONE
-    return int(topics[0]["partitions"][0]["committed_offset"])
+    result = c.offsets.fetch_offsets(group, [(TOPIC, partition)])
+    assert result.error_code == ErrorCode.NONE
+    return result.partitions[0].committed_offset
 
 
 async def stable_single(c: GroupCoordinator, group: str, **kw: Any) -> tuple[str, int]:
     j = await join(c, group, **kw)
     assert j["error_code"] == ErrorCode.NONE, j
-    s = await resolve(c.sync_group(sync_request(group, j["generation_id"], j["member_id"],
+    s = await resolve(sync_group(c, sync_request(group, j["generation_id"], j["member_id"],
                                                 {j["member_id"]: assignment({TOPIC: [0, 1, 2, 3]})},
                                                 kw.get("instance"))))
     assert s["error_code"] == ErrorCode.NONE
@@ -211,14 +228,14 @@ async def stable_single(c: GroupCoordinator, group: str, **kw: Any) -> tuple[str
 
 def test_single_member_join_sync_heartbeat_commit(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
-        first = await resolve(c.join_group(join_request("g"), "client", "/h", 5))
+        first = await resolve(join_group(c, join_request("g"), "client", "/h", 5))
         assert first["error_code"] == ErrorCode.MEMBER_ID_REQUIRED and first["member_id"].startswith("client-")
-        j = await resolve(c.join_group(join_request("g", member_id=first["member_id"]), "client", "/h", 5))
+        j = await resolve(join_group(c, join_request("g", member_id=first["member_id"]), "client", "/h", 5))
         assert (j["error_code"], j["generation_id"], j["leader"], j["protocol_name"]) == (
             ErrorCode.NONE, 1, first["member_id"], "range")
         assert [m["member_id"] for m in j["members"]] == [first["member_id"]]
         member = j["member_id"]
-        s = await resolve(c.sync_group(sync_request("g", 1, member, {member: b"assigned"})))
+        s = await resolve(sync_group(c, sync_request("g", 1, member, {member: b"assigned"})))
         assert (s["error_code"], s["assignment"]) == (ErrorCode.NONE, b"assigned")
         assert c.groups["g"].state is GroupState.STABLE
         assert heartbeat(c, "g", 1, member) == ErrorCode.NONE
@@ -236,15 +253,15 @@ def test_two_members_share_a_generation(tmp_path: Path) -> None:
         b_join = asyncio.ensure_future(join(c, "g"))
         await until(lambda: len(c.groups["g"].members) == 2, "the second member's join")
         assert heartbeat(c, "g", gen, a) == ErrorCode.REBALANCE_IN_PROGRESS
-        a_join = await resolve(c.join_group(join_request("g", member_id=a), "client", "/h", 5))
+        a_join = await resolve(join_group(c, join_request("g", member_id=a), "client", "/h", 5))
         b = await b_join
         assert a_join["generation_id"] == b["generation_id"] == gen + 1
         assert a_join["leader"] == b["leader"] == a
         assert len(a_join["members"]) == 2 and b["members"] == []
         # The follower waits in SyncGroup until the leader brings the assignment.
-        b_sync = c.sync_group(sync_request("g", gen + 1, b["member_id"]))
+        b_sync = sync_group(c, sync_request("g", gen + 1, b["member_id"]))
         assert not isinstance(b_sync, dict)
-        a_sync = await resolve(c.sync_group(sync_request("g", gen + 1, a, {a: b"A", b["member_id"]: b"B"})))
+        a_sync = await resolve(sync_group(c, sync_request("g", gen + 1, a, {a: b"A", b["member_id"]: b"B"})))
         assert a_sync["assignment"] == b"A"
         assert (await resolve(b_sync))["assignment"] == b"B"
 
@@ -319,7 +336,7 @@ def test_protocol_selection_prefers_what_most_members_prefer(tmp_path: Path) -> 
         b_join = asyncio.ensure_future(join(c, "g", protocols=[("roundrobin", sub), ("range", sub)]))
         c_join = asyncio.ensure_future(join(c, "g", protocols=[("roundrobin", sub), ("sticky", sub)]))
         await until(lambda: len(c.groups["g"].members) == 3, "both new members' joins")
-        a2 = await resolve(c.join_group(join_request("g", member_id=a["member_id"],
+        a2 = await resolve(join_group(c, join_request("g", member_id=a["member_id"],
                                                      protocols=[("range", sub), ("roundrobin", sub)]), "c", "/h", 5))
         assert a2["protocol_name"] == (await b_join)["protocol_name"] == (await c_join)["protocol_name"] == "roundrobin"
 
@@ -333,7 +350,7 @@ def test_static_member_rejoins_without_rebalance_and_fences_the_old_id(tmp_path:
         j = await join(c, "g", instance="pod-1")  # the restarted client: unknown member id
         assert j["error_code"] == ErrorCode.NONE and j["generation_id"] == gen
         assert j["member_id"] != old and j["leader"] == old  # v<9: told the previous leader id
-        s = await resolve(c.sync_group(sync_request("g", gen, j["member_id"], instance="pod-1")))
+        s = await resolve(sync_group(c, sync_request("g", gen, j["member_id"], instance="pod-1")))
         assert s["assignment"] == assignment_before
         assert c.groups["g"].state is GroupState.STABLE
         assert heartbeat(c, "g", gen, old, "pod-1") == ErrorCode.FENCED_INSTANCE_ID
@@ -349,10 +366,9 @@ def test_static_member_rejoins_without_rebalance_and_fences_the_old_id(tmp_path:
 def test_leave_by_instance_id(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         await stable_single(c, "g", instance="pod-1")
-        code, results = c.leave_group("g", [{"member_id": "", "group_instance_id": "pod-1"},
-                                            {"member_id": "", "group_instance_id": "pod-2"}])
-        assert code == ErrorCode.NONE
-        assert [r["error_code"] for r in results] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID]
+        left = c.classic.leave_group("g", [MemberIdentity("", "pod-1"), MemberIdentity("", "pod-2")])
+        assert left.error_code == ErrorCode.NONE
+        assert [r.error_code for r in left.members] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID]
         assert c.groups["g"].state is GroupState.EMPTY
 
     run(tmp_path, scenario)
@@ -360,7 +376,7 @@ def test_leave_by_instance_id(tmp_path: Path) -> None:
 
 def test_pending_member_expires(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
-        first = await resolve(c.join_group(join_request("g", session=10_000), "client", "/h", 5))
+        first = await resolve(join_group(c, join_request("g", session=10_000), "client", "/h", 5))
         assert first["error_code"] == ErrorCode.MEMBER_ID_REQUIRED
         assert first["member_id"] in c.groups["g"].pending_members
         await clock.advance(9_000)
@@ -380,9 +396,9 @@ def test_groups_and_offsets_reload(tmp_path: Path) -> None:
         assert commit(c, "standalone", 7) == ErrorCode.NONE
         assert commit(c, "standalone", 8) == ErrorCode.NONE
         await stable_single(c, "deleted")
-        c.leave_group("deleted", [{"member_id": m, "group_instance_id": None} for m in list(c.groups["deleted"].members)])
+        c.classic.leave_group("deleted", [MemberIdentity(m) for m in list(c.groups["deleted"].members)])
         assert commit(c, "deleted", 1) == ErrorCode.NONE
-        assert c.delete_groups(["deleted"]) == [{"group_id": "deleted", "error_code": ErrorCode.NONE}]
+        assert c.delete_groups(["deleted"]) == [DeletableGroupResult("deleted", ErrorCode.NONE)]
         state.update(member=member, gen=gen, assignment=c.groups["live"].members[member].assignment)
 
     async def read(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
@@ -408,15 +424,15 @@ def test_retention_expires_offsets_of_empty_groups(tmp_path: Path) -> None:
         assert commit(c, "g", 5, gen, member) == ErrorCode.NONE
         assert commit(c, "simple", 9) == ErrorCode.NONE
         clock.now += 30_000
-        assert c.expire_offsets(clock.now) == 0
-        c.leave_group("g", [{"member_id": member, "group_instance_id": None}])  # empty from now on
+        assert c.offsets.expire_offsets(clock.now) == 0
+        c.classic.leave_group("g", [MemberIdentity(member)])  # empty from now on
         clock.now += 30_000
-        assert c.expire_offsets(clock.now) == 1  # "simple": a minute since its commit
+        assert c.offsets.expire_offsets(clock.now) == 1  # "simple": a minute since its commit
         assert "simple" not in c.groups and "g" in c.groups
         clock.now += 29_999
-        assert c.expire_offsets(clock.now) == 0
+        assert c.offsets.expire_offsets(clock.now) == 0
         clock.now += 1  # a minute since "g" became empty (its commit is older than that)
-        assert c.expire_offsets(clock.now) == 1
+        assert c.offsets.expire_offsets(clock.now) == 1
         assert "g" not in c.groups
 
     run(tmp_path, scenario, **{"offsets.retention.minutes": "1"})
@@ -433,18 +449,18 @@ def test_delete_groups_and_offsets(tmp_path: Path) -> None:
         assert commit(c, "g", 5, gen, member, partition=0) == ErrorCode.NONE
         assert commit(c, "g", 6, gen, member, partition=1) == ErrorCode.NONE
         assert c.delete_groups(["g", "missing"]) == [
-            {"group_id": "g", "error_code": ErrorCode.NON_EMPTY_GROUP},
-            {"group_id": "missing", "error_code": ErrorCode.GROUP_ID_NOT_FOUND}]
-        code, topics = c.delete_offsets("g", [{"name": TOPIC, "partitions": [{"partition_index": 0}]}])
+            DeletableGroupResult("g", ErrorCode.NON_EMPTY_GROUP),
+            DeletableGroupResult("missing", ErrorCode.GROUP_ID_NOT_FOUND)]
+        code, results = c.offsets.delete_offsets("g", [(TOPIC, 0)])
         assert code == ErrorCode.NONE
-        assert topics[0]["partitions"][0]["error_code"] == ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
-        c.leave_group("g", [{"member_id": member, "group_instance_id": None}])
-        code, topics = c.delete_offsets("g", [{"name": TOPIC, "partitions": [{"partition_index": 0}]}])
-        assert topics[0]["partitions"][0]["error_code"] == ErrorCode.NONE
+        assert results[0].error_code == ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+        c.classic.leave_group("g", [MemberIdentity(member)])
+        code, results = c.offsets.delete_offsets("g", [(TOPIC, 0)])
+        assert results[0].error_code == ErrorCode.NONE
         assert committed(c, "g", 0) == -1 and committed(c, "g", 1) == 6
-        assert c.delete_groups(["g"]) == [{"group_id": "g", "error_code": ErrorCode.NONE}]
+        assert c.delete_groups(["g"]) == [DeletableGroupResult("g", ErrorCode.NONE)]
         assert "g" not in c.groups
-        assert c.describe_group("g")["group_state"] == "Dead"
+        assert c.describe_group("g").group_state == "Dead"
 
     run(tmp_path, scenario)
 
@@ -453,13 +469,13 @@ def test_list_and_describe(tmp_path: Path) -> None:
     async def scenario(c: GroupCoordinator, broker: LocalHost, clock: Clock) -> None:
         member, _ = await stable_single(c, "g")
         assert commit(c, "simple", 1) == ErrorCode.NONE
-        listed = {g["group_id"]: g for g in c.list_groups([])}
-        assert listed["g"]["group_state"] == "Stable" and listed["g"]["protocol_type"] == "consumer"
-        assert listed["simple"]["group_state"] == "Empty" and listed["simple"]["protocol_type"] == ""
-        assert [g["group_id"] for g in c.list_groups(["stable"])] == ["g"]
+        listed = {g.group_id: g for g in c.list_groups([])}
+        assert listed["g"].group_state == "Stable" and listed["g"].protocol_type == "consumer"
+        assert listed["simple"].group_state == "Empty" and listed["simple"].protocol_type == ""
+        assert [g.group_id for g in c.list_groups(["stable"])] == ["g"]
         d = c.describe_group("g")
-        assert (d["group_state"], d["protocol_data"], d["members"][0]["member_id"]) == ("Stable", "range", member)
-        assert d["members"][0]["member_assignment"] == assignment({TOPIC: [0, 1, 2, 3]})
+        assert (d.group_state, d.protocol_data, d.members[0].member_id) == ("Stable", "range", member)
+        assert d.members[0].member_assignment == assignment({TOPIC: [0, 1, 2, 3]})
 
     run(tmp_path, scenario)
 

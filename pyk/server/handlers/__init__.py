@@ -3,11 +3,41 @@
 Each declares API_KEY, MIN_VERSION, MAX_VERSION and `handle(ctx, services, request)` returning
 the response body (a dict), None (no response), or an awaitable of either.  Handlers validate,
 call the log or the metadata store, and turn failures into per-partition error codes with
-`error_for` below; they never touch sockets.
+`error_for` below; they never touch sockets.  The helpers below translate the topic-nested
+partitions of the group coordinator's offset APIs to and from its flat typed rows.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from pyk.coordinator.api import OffsetCommitPartition, PartitionResult, TopicPartition
 from pyk.errors import error_for
 
-__all__ = ["error_for"]
+__all__ = ["commit_partitions", "error_for", "nest_partition_errors", "topic_partitions"]
+
+
+def commit_partitions(topics: list[dict[str, Any]], with_timestamp: bool = False) -> list[OffsetCommitPartition]:
+    """The offsets of an OffsetCommit / TxnOffsetCommit request, in request order
+    (`with_timestamp`: OffsetCommit v1's per-partition commit_timestamp counts)."""
+    return [OffsetCommitPartition(t["name"], p["partition_index"], p["committed_offset"],
+                                  p.get("committed_leader_epoch", -1), p.get("committed_metadata") or "",
+                                  p.get("commit_timestamp", -1) if with_timestamp else -1)
+            for t in topics for p in t["partitions"]]
+
+
+def topic_partitions(topics: list[dict[str, Any]], key: str = "partitions") -> list[TopicPartition]:
+    """(topic, partition) of each partition of a request's topics, in order; `key` names the
+    partition list (`partition_indexes` lists bare indexes)."""
+    return [(t["name"], p if isinstance(p, int) else p["partition_index"]) for t in topics for p in t[key]]
+
+
+def nest_partition_errors(topics: list[dict[str, Any]], results: Sequence[PartitionResult]) -> list[dict[str, Any]]:
+    """Per-partition results (in request order) nested under the request's topics, as the
+    responses of OffsetCommit, TxnOffsetCommit and OffsetDelete carry them."""
+    rows = iter(results)
+    return [{"name": t["name"], "partitions": [{"partition_index": r.partition, "error_code": r.error_code}
+                                               for r in itertools.islice(rows, len(t["partitions"]))]}
+            for t in topics]

@@ -2,7 +2,7 @@
 revocations and learns its assignment, all in one request; the broker assigns partitions.
 
 See pyk.coordinator.consumer_group for the epochs and the reconciliation, and
-pyk.coordinator.coordinator for placement (FindCoordinator routes these groups like classic
+pyk.coordinator.consumer for placement (FindCoordinator routes these groups like classic
 ones), session and rebalance timeouts.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.coordinator.api import ConsumerGroupHeartbeatRequest, TopicPartitions
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 
@@ -19,4 +20,16 @@ MAX_VERSION = 1
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return services.groups.consumer_group_heartbeat(request, ctx.client_id, ctx.client_host)
+    owned = request.get("topic_partitions")
+    heartbeat = ConsumerGroupHeartbeatRequest(
+        request["group_id"], request["member_id"], request["member_epoch"], request.get("instance_id"),
+        request.get("rack_id"), request.get("rebalance_timeout_ms", -1), request.get("subscribed_topic_names"),
+        request.get("subscribed_topic_regex"), request.get("server_assignor"),
+        [TopicPartitions(t["topic_id"], t["partitions"]) for t in owned] if owned is not None else None)
+    result = services.groups.consumer.heartbeat(heartbeat, ctx.client_id, ctx.client_host)
+    assignment = result.assignment
+    return {"throttle_time_ms": 0, "error_code": result.error_code, "error_message": result.error_message,
+            "member_id": result.member_id, "member_epoch": result.member_epoch,
+            "heartbeat_interval_ms": result.heartbeat_interval_ms,
+            "assignment": None if assignment is None else {"topic_partitions": [
+                {"topic_id": t.topic_id, "partitions": t.partitions} for t in assignment.topic_partitions]}}

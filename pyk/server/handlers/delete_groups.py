@@ -14,4 +14,5 @@ MAX_VERSION = 2
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "results": services.groups.delete_groups(request["groups_names"])}
+    results = services.groups.delete_groups(request["groups_names"])
+    return {"throttle_time_ms": 0, "results": [{"group_id": r.group_id, "error_code": r.error_code} for r in results]}

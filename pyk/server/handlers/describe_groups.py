@@ -18,7 +18,12 @@ UNKNOWN_OPERATIONS = -2147483648  # no ACLs yet: operations are not reported
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     groups = []
     for group_id in request["groups"]:
-        entry = services.groups.describe_group(group_id)
-        entry["authorized_operations"] = UNKNOWN_OPERATIONS
-        groups.append(entry)
+        g = services.groups.describe_group(group_id)
+        groups.append({
+            "error_code": g.error_code, "group_id": g.group_id, "group_state": g.group_state,
+            "protocol_type": g.protocol_type, "protocol_data": g.protocol_data,
+            "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
+                         "client_host": m.client_host, "member_metadata": m.member_metadata,
+                         "member_assignment": m.member_assignment} for m in g.members],
+            "authorized_operations": UNKNOWN_OPERATIONS})
     return {"throttle_time_ms": 0, "groups": groups}

@@ -13,4 +13,6 @@ MAX_VERSION = 4
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "error_code": services.groups.heartbeat(request)}
+    code = services.groups.classic.heartbeat(request["group_id"], request["member_id"], request["generation_id"],
+                                             request.get("group_instance_id"))
+    return {"throttle_time_ms": 0, "error_code": code}

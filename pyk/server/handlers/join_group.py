@@ -1,7 +1,7 @@
 """JoinGroup: a member joins (or rejoins) a consumer group and waits for the next generation.
 
 The response is parked until the group's join phase ends (every member rejoined, the initial
-delay passed, or the rebalance timeout expired); see pyk.coordinator.coordinator.  Before v7
+delay passed, or the rebalance timeout expired); see pyk.coordinator.classic.  Before v7
 the protocol name is not nullable: "no protocol" is sent as an empty string, as Kafka does.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from pyk.coordinator.api import JoinGroupResult
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 
@@ -18,20 +19,28 @@ MIN_VERSION = 0
 MAX_VERSION = 9
 
 
-def _shape(body: dict[str, Any], version: int) -> dict[str, Any]:
-    if version < 7 and body["protocol_name"] is None:
-        body["protocol_name"] = ""
-    body["throttle_time_ms"] = 0
-    return body
+def _shape(result: JoinGroupResult, version: int) -> dict[str, Any]:
+    protocol_name = result.protocol_name
+    if version < 7 and protocol_name is None:  # nullable from v7
+        protocol_name = ""
+    return {"throttle_time_ms": 0, "error_code": result.error_code, "generation_id": result.generation_id,
+            "protocol_type": result.protocol_type, "protocol_name": protocol_name, "leader": result.leader,
+            "skip_assignment": result.skip_assignment, "member_id": result.member_id,
+            "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "metadata": m.metadata}
+                        for m in result.members]}
 
 
-async def _parked(result: Awaitable[dict[str, Any]], version: int) -> dict[str, Any]:
-    return _shape(dict(await result), version)
+async def _parked(result: Awaitable[JoinGroupResult], version: int) -> dict[str, Any]:
+    return _shape(await result, version)
 
 
-def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
+def handle(ctx: RequestContext, services: ShardServices,
+           request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     version = ctx.header.api_version
-    result = services.groups.join_group(request, ctx.client_id, ctx.client_host, version)
-    if isinstance(result, dict):
+    result = services.groups.classic.join_group(
+        request["group_id"], request["member_id"], request.get("group_instance_id"), request["session_timeout_ms"],
+        request.get("rebalance_timeout_ms", -1), request["protocol_type"],
+        [(p["name"], bytes(p["metadata"])) for p in request["protocols"]], ctx.client_id, ctx.client_host, version)
+    if isinstance(result, JoinGroupResult):
         return _shape(result, version)
     return _parked(result, version)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.coordinator.api import MemberIdentity
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
@@ -20,10 +21,13 @@ MAX_VERSION = 5
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     version = ctx.header.api_version
     if version >= 3:
-        members = request["members"]
+        members = [MemberIdentity(m["member_id"], m.get("group_instance_id")) for m in request["members"]]
     else:
-        members = [{"member_id": request["member_id"], "group_instance_id": None}]
-    code, results = services.groups.leave_group(request["group_id"], members)
-    if version < 3 and code == ErrorCode.NONE and results:
-        code = results[0]["error_code"]
-    return {"throttle_time_ms": 0, "error_code": code, "members": results}
+        members = [MemberIdentity(request["member_id"])]
+    result = services.groups.classic.leave_group(request["group_id"], members)
+    code = result.error_code
+    if version < 3 and code == ErrorCode.NONE and result.members:  # v0-v2: the one member's error
+        code = result.members[0].error_code
+    return {"throttle_time_ms": 0, "error_code": code,
+            "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "error_code": m.error_code}
+                        for m in result.members]}

@@ -17,5 +17,6 @@ MAX_VERSION = 4
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    groups = services.groups.list_groups(request.get("states_filter") or [])
+    groups = [{"group_id": g.group_id, "protocol_type": g.protocol_type, "group_state": g.group_state}
+              for g in services.groups.list_groups(request.get("states_filter") or [])]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "groups": groups}

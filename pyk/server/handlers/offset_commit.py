@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.coordinator.group import NO_GENERATION, UNKNOWN_MEMBER_ID
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.handlers import commit_partitions, nest_partition_errors
 
 API_KEY = ApiKey.OFFSET_COMMIT
 MIN_VERSION = 0
@@ -19,4 +21,10 @@ MAX_VERSION = 9
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "topics": services.groups.commit_offsets(request, ctx.header.api_version)}
+    version = ctx.header.api_version
+    results = services.groups.offsets.commit_offsets(
+        request["group_id"], request.get("member_id", UNKNOWN_MEMBER_ID),
+        request.get("generation_id_or_member_epoch", NO_GENERATION), request.get("group_instance_id"),
+        commit_partitions(request["topics"], with_timestamp=version == 1), version,
+        request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1)
+    return {"throttle_time_ms": 0, "topics": nest_partition_errors(request["topics"], results)}

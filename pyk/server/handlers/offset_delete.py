@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.handlers import nest_partition_errors, topic_partitions
 
 API_KEY = ApiKey.OFFSET_DELETE
 MIN_VERSION = 0
@@ -17,5 +19,6 @@ MAX_VERSION = 0
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    code, topics = services.groups.delete_offsets(request["group_id"], request["topics"])
+    code, results = services.groups.offsets.delete_offsets(request["group_id"], topic_partitions(request["topics"]))
+    topics = nest_partition_errors(request["topics"], results) if code == ErrorCode.NONE else []
     return {"error_code": code, "throttle_time_ms": 0, "topics": topics}

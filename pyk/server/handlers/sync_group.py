@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from pyk.coordinator.api import SyncGroupResult
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 
@@ -17,17 +18,21 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-def _shape(body: dict[str, Any]) -> dict[str, Any]:
-    body["throttle_time_ms"] = 0
-    return body
+def _shape(result: SyncGroupResult) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "error_code": result.error_code, "protocol_type": result.protocol_type,
+            "protocol_name": result.protocol_name, "assignment": result.assignment}
 
 
-async def _parked(result: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    return _shape(dict(await result))
+async def _parked(result: Awaitable[SyncGroupResult]) -> dict[str, Any]:
+    return _shape(await result)
 
 
-def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
-    result = services.groups.sync_group(request)
-    if isinstance(result, dict):
+def handle(ctx: RequestContext, services: ShardServices,
+           request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    result = services.groups.classic.sync_group(
+        request["group_id"], request["member_id"], request["generation_id"], request.get("group_instance_id"),
+        request.get("protocol_type"), request.get("protocol_name"),
+        {a["member_id"]: bytes(a["assignment"]) for a in request["assignments"]})
+    if isinstance(result, SyncGroupResult):
         return _shape(result)
     return _parked(result)
