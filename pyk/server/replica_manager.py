@@ -66,13 +66,16 @@ class TransactionVerifier(Protocol):
 
 
 # Produce -----------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class ProduceEntry:
-    """One partition's records of a Produce request (a zero-copy view into the request frame)."""
+class ProduceBatches(Protocol):
+    """A Produce request's partitions as the append needs them, in request order: parallel
+    lists, the records zero-copy views of the request frame (pyk._native.ProduceRequestScan)."""
 
-    topic: str
-    partition: int
-    records: memoryview | None
+    @property
+    def topics(self) -> list[str]: ...
+    @property
+    def partitions(self) -> list[int]: ...
+    @property
+    def records(self) -> list[memoryview | None]: ...
 
 
 @dataclass(slots=True)
@@ -207,78 +210,90 @@ class ReplicaManager:
         return plog
 
     # Appends -----------------------------------------------------------------------------------
-    def append_records(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int, now_ms: int,
+    def append_records(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
                        transactional_id: str | None = None
                        ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
-        """Appends each entry's batch to its partition (Kafka's appendRecords): the responses in
-        entry order, or an awaitable of them when a transactional batch must be verified first
-        or a group commit must finish before the answer (acks=0 never waits)."""
+        """Appends each partition's batch (Kafka's appendRecords): the responses in request
+        order, or an awaitable of them when a transactional batch must be verified first or a
+        group commit must finish before the answer (acks=0 never waits)."""
         pending: dict[int, asyncio.Future[ErrorCode]] = {}
         if transactional_id is not None:
             assert self._txn is not None
-            for i, entry in enumerate(entries):
-                producer = self._needs_verification(entry)
+            topics, partitions = batches.topics, batches.partitions
+            for i, records in enumerate(batches.records):
+                producer = self._needs_verification(topics[i], partitions[i], records)
                 if producer is not None:
                     pending[i] = self._txn.verify_produce(transactional_id, producer[0], producer[1],
-                                                          entry.topic, entry.partition)
+                                                          topics[i], partitions[i])
         if pending:
-            return self._verified_append(entries, acks, produce_version, now_ms, pending)
-        return self._append(entries, acks, produce_version, now_ms, {})
+            return self._verified_append(batches, acks, produce_version, now_ms, pending)
+        return self._append(batches, acks, produce_version, now_ms, None)
 
-    async def _verified_append(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int,
+    async def _verified_append(self, batches: ProduceBatches, acks: int, produce_version: int,
                                now_ms: int, pending: dict[int, asyncio.Future[ErrorCode]]) -> list[PartitionResponse]:
         refused = {}
         for i, future in pending.items():
             code = await future
             if code != ErrorCode.NONE:
-                entry = entries[i]
+                where = f"{batches.topics[i]}-{batches.partitions[i]}"
                 refused[i] = KafkaError(_VERIFY_ERRORS.get(code, code),
-                                        f"{entry.topic}-{entry.partition} is not in the producer's transaction "
-                                        f"({code.name})")
-        result = self._append(entries, acks, produce_version, now_ms, refused)
+                                        f"{where} is not in the producer's transaction ({code.name})")
+        result = self._append(batches, acks, produce_version, now_ms, refused)
         return await result if not isinstance(result, list) else result
 
-    def _append(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int, now_ms: int,
-                refused: dict[int, KafkaError]) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
+    def _append(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
+                refused: dict[int, KafkaError] | None
+                ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
+        # The per-partition loop of every produce request: locals instead of attribute lookups,
+        # and the common case (a led partition, a v2 batch, no flush due) without calls
+        # beyond the log's own append.
         responses = []
         flushes: list[tuple[PartitionResponse, asyncio.Future[None]]] = []
-        for i, entry in enumerate(entries):
+        topics, partitions = batches.topics, batches.partitions
+        logs_get = self.logs.get
+        check_magic = produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION
+        check_isr = acks == -1
+        group_commit = self._group_commit if acks != 0 else None
+        purgatory = self._purgatory
+        bad_acks = None if acks in (0, 1, -1) else KafkaError(ErrorCode.INVALID_REQUIRED_ACKS,
+                                                               f"acks must be 0, 1 or -1, found {acks}")
+        for i, records in enumerate(batches.records):
             response = PartitionResponse()
+            topic, partition = topics[i], partitions[i]
             try:
-                if acks not in (0, 1, -1):
-                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
-                if i in refused:
+                if bad_acks is not None:
+                    raise bad_acks
+                if refused and i in refused:
                     raise refused[i]
-                plog = self._produce_log(entry, acks, produce_version)
-                assert entry.records is not None
-                info = self.append_to_log(plog, entry.records, now_ms)
+                if records is None or len(records) == 0:
+                    raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
+                if check_magic and len(records) > _MAGIC_OFFSET and records[_MAGIC_OFFSET] != 2:
+                    # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2.
+                    raise KafkaError(ErrorCode.INVALID_RECORD,
+                                     f"Produce v{produce_version} requires magic 2, found {records[_MAGIC_OFFSET]}")
+                plog = logs_get(topic, partition)
+                if plog is None:
+                    plog = self.leader_log(topic, partition)  # raises the right error
+                if check_isr and plog.config.min_insync_replicas > 1:
+                    raise KafkaError(
+                        ErrorCode.NOT_ENOUGH_REPLICAS,
+                        f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only "
+                        "in-sync replica",
+                    )
+                info = plog.append(records, now_ms)
+                if not info.duplicate and purgatory is not None:
+                    purgatory.on_append((topic, partition), len(records))
                 response.base_offset = info.first_offset
                 response.log_append_time = info.log_append_time
                 response.log_start_offset = info.log_start_offset
-                flush = self.flush_waiter(plog) if acks != 0 else None
-                if flush is not None:
-                    flushes.append((response, flush))
+                if group_commit is not None:
+                    flush = group_commit.waiter(plog)
+                    if flush is not None:
+                        flushes.append((response, flush))
             except Exception as exc:
-                response.fail(*error_for(exc, f"produce to {entry.topic}-{entry.partition}"))
+                response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
             responses.append(response)
         return self._after_flushes(responses, flushes) if flushes else responses
-
-    def _produce_log(self, entry: ProduceEntry, acks: int, produce_version: int) -> PartitionLog:
-        records = entry.records
-        if records is None or len(records) == 0:
-            raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
-        if (produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION and len(records) > _MAGIC_OFFSET
-                and records[_MAGIC_OFFSET] != 2):
-            # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2.
-            raise KafkaError(ErrorCode.INVALID_RECORD,
-                             f"Produce v{produce_version} requires magic 2, found {records[_MAGIC_OFFSET]}")
-        plog = self.leader_log(entry.topic, entry.partition)
-        if acks == -1 and plog.config.min_insync_replicas > 1:
-            raise KafkaError(
-                ErrorCode.NOT_ENOUGH_REPLICAS,
-                f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only in-sync replica",
-            )
-        return plog
 
     def append_to_log(self, plog: PartitionLog, records: memoryview, now_ms: int) -> LogAppendInfo:
         """One batch into a led log, waking the fetches waiting on it (also the coordinators'
@@ -311,15 +326,14 @@ class ReplicaManager:
                 response.fail(exc.code, exc.message)
         return responses
 
-    def _needs_verification(self, entry: ProduceEntry) -> tuple[int, int] | None:
+    def _needs_verification(self, topic: str, partition: int, records: memoryview | None) -> tuple[int, int] | None:
         """(producer id, epoch) of a transactional v2 batch that would open its producer's
         transaction in this (local) partition; None when there is nothing to verify."""
-        records = entry.records
         if records is None or len(records) < _BATCH_HEADER_SIZE or records[_MAGIC_OFFSET] != 2:
             return None
         if not _ATTRIBUTES.unpack_from(records, _ATTRIBUTES_OFFSET)[0] & _TRANSACTIONAL:
             return None
-        plog = self.logs.get(entry.topic, entry.partition)
+        plog = self.logs.get(topic, partition)
         if plog is None:
             return None  # the append reports NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
         producer_id, epoch = _PRODUCER.unpack_from(records, _PRODUCER_OFFSET)
