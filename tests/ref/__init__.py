@@ -14,6 +14,7 @@ from tests.ref.batch import (
     batch_info,
     find_batch,
     scan_batches,
+    segment_find_batch,
     validate_batch,
 )
 from tests.ref.compress import compress, decompress, recompress_batch
@@ -47,6 +48,7 @@ __all__ = [
     "recompress_batch",
     "scan_batches",
     "scan_produce_request",
+    "segment_find_batch",
     "timeindex_lookup",
     "uring_probe",
     "validate_batch",
