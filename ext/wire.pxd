@@ -32,6 +32,13 @@ cdef class ProduceRequestScan:
     cdef int _scan(self, object frame, Py_ssize_t offset, int version) except -1
 
 
+# A growable byte buffer for a response being written (malloc'd; the writer frees it).
+ctypedef struct WireBuffer:
+    uint8_t *data                # the bytes written so far
+    Py_ssize_t len               # bytes written
+    Py_ssize_t cap               # bytes allocated
+
+
 # Unsigned LEB128 of at most 5 bytes / 32 bits (Kafka's UNSIGNED_VARINT): WIRE_OK or an
 # error code above; nothing is promised about the cursor after an error.
 cdef int cursor_read_uvarint(ReadCursor *c, uint32_t *out) noexcept nogil

@@ -19,7 +19,7 @@
 # partitions need Python objects), so it keeps the GIL throughout (practice 5 does not apply).
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from cpython.sequence cimport PySequence_GetSlice
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
 from pyk.errors import ProtocolViolation
@@ -369,3 +369,162 @@ def encode_produce_response(int version, int32_t correlation_id, list topic_name
         return frame
     finally:
         free(outs)
+
+
+# FetchResponse writer ---------------------------------------------------------------------
+#
+#   FetchResponse v4-v12 => throttle_time_ms:INT32 error_code:INT16 (v7+) session_id:INT32 (v7+)
+#                           [responses] TAG_BUFFER (v12)
+#     responses => topic:STRING [partitions] TAG_BUFFER (v12)
+#       partitions => partition_index:INT32 error_code:INT16 high_watermark:INT64
+#                     last_stable_offset:INT64 log_start_offset:INT64 (v5+)
+#                     [aborted_transactions] (nullable) preferred_read_replica:INT32 (v11+)
+#                     records:RECORDS TAG_BUFFER (v12: no tagged field set, they sit at defaults)
+#         aborted_transactions => producer_id:INT64 first_offset:INT64 TAG_BUFFER (v12)
+#
+# The records of a partition are a file slice sent with sendfile/splice: the frame is cut
+# around each, which becomes its own part (its `size` counted in the size prefix), exactly
+# as protocol.encode_response does.
+
+cdef int wbuf_reserve(WireBuffer *b, Py_ssize_t n) except -1:
+    """Room for n more bytes."""
+    cdef Py_ssize_t cap
+    cdef uint8_t *data
+    if b.len + n <= b.cap:
+        return 0
+    cap = max(b.cap * 2, b.len + n, 256)
+    data = <uint8_t *>realloc(b.data, <size_t>cap)
+    if data == NULL:
+        raise MemoryError()
+    b.data, b.cap = data, cap
+    return 0
+
+
+cdef inline void wbuf_len(WireBuffer *b, bint flexible, int width, Py_ssize_t n) noexcept:
+    """A length (room reserved by the caller: 5 bytes)."""
+    b.len = wire_put_len(b.data + b.len, flexible, width, n) - b.data
+
+
+def encode_fetch_response(int version, int32_t correlation_id, int32_t throttle_time_ms, int16_t error_code,
+                          int32_t session_id, list topic_names, list topic_counts, list partitions,
+                          list results):
+    """The whole FetchResponse frame as parts to write in order (bytes, and each partition's
+    records when they are a file slice): protocol.encode_response(FETCH, version, ...) of the
+    body whose topics are `topic_names` with `topic_counts` partitions each, the partitions'
+    indexes in `partitions` and their reads in `results` (objects with error, high_watermark,
+    last_stable_offset, log_start_offset, aborted_transactions: (producer id, first offset)
+    pairs or None, and records: a file slice, a buffer, or None for an empty record set: Kafka
+    always sends one, and librdkafka 2.0.2 rejects a null one), preferred_read_replica -1 and the tagged fields at defaults."""
+    cdef bint flexible = version >= 12
+    cdef Py_ssize_t n_topics = len(topic_names)
+    cdef Py_ssize_t n_parts = len(results)
+    cdef Py_ssize_t t, i, k = 0, count, name_len, n_aborted, total, start
+    cdef const char *name
+    cdef WireBuffer b
+    cdef Py_buffer view
+    cdef list cuts = []  # (position in b, file slice): where the frame is cut around a slice
+    cdef list parts
+    cdef object r, records, aborted
+    if version < 4 or version > 12:
+        raise ValueError(f"FetchResponse v{version} is not implemented")
+    if len(topic_counts) != n_topics or len(partitions) != n_parts:
+        raise ValueError(f"{n_topics} topics with {len(topic_counts)} counts, "
+                         f"{len(partitions)} indexes with {n_parts} results")
+    b.data, b.len, b.cap = NULL, 0, 0
+    try:
+        wbuf_reserve(&b, 32)
+        b.len = 8  # size prefix (written last) and correlation id
+        hton_store_i32(b.data + 4, correlation_id)
+        if flexible:
+            b.data[b.len] = 0  # response header v1: empty tag buffer
+            b.len += 1
+        hton_store_i32(b.data + b.len, throttle_time_ms)
+        b.len += 4
+        if version >= 7:
+            hton_store_i16(b.data + b.len, error_code)
+            hton_store_i32(b.data + b.len + 2, session_id)
+            b.len += 6
+        wbuf_len(&b, flexible, 4, n_topics)
+        for t in range(n_topics):
+            name = PyUnicode_AsUTF8AndSize(topic_names[t], &name_len)
+            count = topic_counts[t]
+            if count < 0 or k + count > n_parts:
+                raise ValueError(f"topic counts exceed the {n_parts} results")
+            wbuf_reserve(&b, 10 + name_len)
+            wbuf_len(&b, flexible, 2, name_len)
+            memcpy(b.data + b.len, name, <size_t>name_len)
+            b.len += name_len
+            wbuf_len(&b, flexible, 4, count)
+            for i in range(k, k + count):
+                r = results[i]
+                aborted = r.aborted_transactions
+                n_aborted = -1 if aborted is None else len(aborted)
+                wbuf_reserve(&b, 48 + 21 * max(n_aborted, 0))
+                hton_store_i32(b.data + b.len, partitions[i])
+                hton_store_i16(b.data + b.len + 4, r.error)
+                hton_store_i64(b.data + b.len + 6, r.high_watermark)
+                hton_store_i64(b.data + b.len + 14, r.last_stable_offset)
+                b.len += 22
+                if version >= 5:
+                    hton_store_i64(b.data + b.len, r.log_start_offset)
+                    b.len += 8
+                wbuf_len(&b, flexible, 4, n_aborted)
+                if n_aborted > 0:
+                    for producer_id, first_offset in aborted:
+                        hton_store_i64(b.data + b.len, producer_id)
+                        hton_store_i64(b.data + b.len + 8, first_offset)
+                        b.len += 16
+                        if flexible:
+                            b.data[b.len] = 0
+                            b.len += 1
+                if version >= 11:
+                    hton_store_i32(b.data + b.len, -1)  # preferred_read_replica: none (no KIP-392 racks)
+                    b.len += 4
+                records = r.records
+                if records is None:
+                    wbuf_len(&b, flexible, 4, 0)
+                elif isinstance(records, (bytes, bytearray, memoryview)):
+                    buffer_acquire(records, &view, False)
+                    try:
+                        wbuf_reserve(&b, 6 + view.len)
+                        wbuf_len(&b, flexible, 4, view.len)
+                        memcpy(b.data + b.len, view.buf, <size_t>view.len)
+                        b.len += view.len
+                    finally:
+                        PyBuffer_Release(&view)
+                else:
+                    wbuf_len(&b, flexible, 4, records.size)
+                    cuts.append((b.len, records))
+                if flexible:
+                    wbuf_reserve(&b, 1)
+                    b.data[b.len] = 0  # no tagged fields: diverging epoch, leader, snapshot at defaults
+                    b.len += 1
+            k += count
+            if flexible:
+                wbuf_reserve(&b, 1)
+                b.data[b.len] = 0
+                b.len += 1
+        if k != n_parts:
+            raise ValueError(f"topics with {k} partitions, {n_parts} results")
+        if flexible:
+            wbuf_reserve(&b, 1)
+            b.data[b.len] = 0
+            b.len += 1
+        total = b.len - 4
+        for _, records in cuts:
+            total += records.size
+        hton_store_i32(b.data, <int32_t>total)
+        if not cuts:
+            return [PyBytes_FromStringAndSize(<char *>b.data, b.len)]
+        parts = []
+        start = 0
+        for i, records in cuts:
+            if i > start:
+                parts.append(PyBytes_FromStringAndSize(<char *>b.data + start, i - start))
+            parts.append(records)
+            start = i
+        if b.len > start:
+            parts.append(PyBytes_FromStringAndSize(<char *>b.data + start, b.len - start))
+        return parts
+    finally:
+        free(b.data)

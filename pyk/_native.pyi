@@ -8,7 +8,7 @@ the data come back as Kafka error codes where the broker answers a client
 
 from array import array
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from typing_extensions import Buffer
 
@@ -165,3 +165,31 @@ def encode_produce_response(
     results: Sequence[ProducePartitionResult],
     throttle_time_ms: int = 0,
 ) -> bytes: ...
+
+class FetchPartitionRead(Protocol):
+    """What encode_fetch_response reads of each partition's read."""
+
+    @property
+    def error(self) -> int: ...
+    @property
+    def high_watermark(self) -> int: ...
+    @property
+    def last_stable_offset(self) -> int: ...
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def records(self) -> object: ...  # a file slice (int `size`), a buffer, or None (empty)
+    @property
+    def aborted_transactions(self) -> list[tuple[int, int]] | None: ...
+
+def encode_fetch_response(
+    version: int,
+    correlation_id: int,
+    throttle_time_ms: int,
+    error_code: int,
+    session_id: int,
+    topic_names: list[str],
+    topic_counts: list[int],
+    partitions: list[int],
+    results: Sequence[FetchPartitionRead],
+) -> list[Any]: ...

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -132,6 +132,9 @@ class FetchResult:
     partitions: list[FetchPartitionData] = field(default_factory=list)
     bytes_read: int = 0
     any_error: bool = False
+    # Per partition, the (byte limit, min_one_message) its read ran with: a re-read after a long
+    # poll keeps a partition's answer when nothing changed in it and these are the same.
+    limits: list[tuple[int, bool]] = field(default_factory=list)
 
 
 def check_isolation_level(isolation_level: int) -> None:
@@ -342,13 +345,29 @@ class ReplicaManager:
         return producer_id, epoch
 
     # Reads -------------------------------------------------------------------------------------
-    def read(self, params: FetchParams, partitions: Sequence[FetchPartition], max_bytes: int) -> FetchResult:
+    def read(self, params: FetchParams, partitions: Sequence[FetchPartition], max_bytes: int,
+             previous: FetchResult | None = None, changed: Collection[PartitionKey] = ()) -> FetchResult:
         """One pass over the partitions (Kafka's readFromLocalLog): filled in order up to
         `max_bytes`, each capped at its own limit, and the first partition with data returns at
-        least one whole batch (KIP-74)."""
+        least one whole batch (KIP-74).
+
+        A re-read after a long poll passes the first pass as `previous` and the partitions that
+        changed since (wait_for_data): any other partition whose read would run with the same
+        limits keeps its answer, which the same read of an unchanged log would give again."""
         result = FetchResult()
         read_committed = params.isolation_level == READ_COMMITTED
-        for fp in partitions:
+        for i, fp in enumerate(partitions):
+            limit = min(fp.max_bytes, max_bytes - result.bytes_read)
+            min_one = result.bytes_read == 0
+            result.limits.append((limit, min_one))
+            if (previous is not None and previous.limits[i] == (limit, min_one)
+                    and (fp.topic, fp.partition) not in changed):
+                data = previous.partitions[i]
+                result.partitions.append(data)
+                if data.records is not None:
+                    result.bytes_read += data.records.size
+                result.any_error = result.any_error or data.error != ErrorCode.NONE
+                continue
             data = FetchPartitionData(aborted_transactions=[] if read_committed else None)
             try:
                 check_isolation_level(params.isolation_level)
@@ -356,9 +375,8 @@ class ReplicaManager:
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset
-                limit = min(fp.max_bytes, max_bytes - result.bytes_read)
-                if limit > 0 or result.bytes_read == 0:
-                    info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=result.bytes_read == 0,
+                if limit > 0 or min_one:
+                    info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=min_one,
                                      isolation_level=params.isolation_level)
                     if info.records is not None and info.records.size > 0:
                         data.records = info.records
@@ -371,12 +389,13 @@ class ReplicaManager:
             result.partitions.append(data)
         return result
 
-    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int) -> bool:
+    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
+                            changed: set[PartitionKey] | None = None) -> bool:
         """Parks a fetch until `needed` more bytes it may read reach any of `keys` (True) or its
-        max wait is up (False)."""
+        max wait is up (False); the keys that changed meanwhile are added to `changed`."""
         assert self._purgatory is not None
         return await self._purgatory.wait(keys, needed, params.max_wait_ms,
-                                          params.isolation_level == READ_COMMITTED)
+                                          params.isolation_level == READ_COMMITTED, changed)
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:

@@ -23,7 +23,12 @@ from tests.ref.index import index_lookup, timeindex_lookup
 from tests.ref.offset_map import OffsetMap, count_null_keys
 from tests.ref.uring import Ring, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
-from tests.ref.wire import ProduceRequestScan, encode_produce_response, scan_produce_request
+from tests.ref.wire import (
+    ProduceRequestScan,
+    encode_fetch_response,
+    encode_produce_response,
+    scan_produce_request,
+)
 
 __all__ = [
     "BATCH_INFO_FIELDS",
@@ -41,6 +46,7 @@ __all__ = [
     "crc32c_portable",
     "decode_varint",
     "decompress",
+    "encode_fetch_response",
     "encode_produce_response",
     "encode_varint",
     "find_batch",

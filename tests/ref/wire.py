@@ -182,3 +182,60 @@ def encode_produce_response(version: int, correlation_id: int, topic_names: Sequ
     if flexible:
         out.append(0)
     return _I32.pack(len(out)) + bytes(out)
+
+
+def encode_fetch_response(version: int, correlation_id: int, throttle_time_ms: int, error_code: int,
+                          session_id: int, topic_names: Sequence[str], topic_counts: Sequence[int],
+                          partitions: Sequence[int], results: Sequence[Any]) -> list[Any]:
+    if not 4 <= version <= 12:
+        raise ValueError(f"FetchResponse v{version} is not implemented")
+    if len(topic_counts) != len(topic_names) or len(partitions) != len(results) or sum(topic_counts) != len(results):
+        raise ValueError("topics, counts, partitions and results do not match")
+    flexible = version >= 12
+    parts: list[Any] = []
+    out = bytearray(_I32.pack(correlation_id))
+    if flexible:
+        out.append(0)
+    out += _I32.pack(throttle_time_ms)
+    if version >= 7:
+        out += _I16.pack(error_code) + _I32.pack(session_id)
+    _put_len(out, flexible, 4, len(topic_names))
+    i = 0
+    for name, count in zip(topic_names, topic_counts, strict=True):
+        raw = name.encode()
+        _put_len(out, flexible, 2, len(raw))
+        out += raw
+        _put_len(out, flexible, 4, count)
+        for _ in range(count):
+            r = results[i]
+            out += _I32.pack(partitions[i]) + _I16.pack(r.error) + _I64.pack(r.high_watermark)
+            out += _I64.pack(r.last_stable_offset)
+            if version >= 5:
+                out += _I64.pack(r.log_start_offset)
+            aborted = r.aborted_transactions
+            _put_len(out, flexible, 4, -1 if aborted is None else len(aborted))
+            for producer_id, first_offset in aborted or ():
+                out += _I64.pack(producer_id) + _I64.pack(first_offset)
+                if flexible:
+                    out.append(0)
+            if version >= 11:
+                out += _I32.pack(-1)
+            records = b"" if r.records is None else r.records
+            if isinstance(records, (bytes, bytearray, memoryview)):
+                _put_len(out, flexible, 4, len(records))
+                out += records
+            else:
+                _put_len(out, flexible, 4, records.size)
+                parts += [out, records]
+                out = bytearray()
+            if flexible:
+                out.append(0)
+            i += 1
+        if flexible:
+            out.append(0)
+    if flexible:
+        out.append(0)
+    parts.append(out)
+    total = sum(len(p) if isinstance(p, bytearray) else p.size for p in parts)
+    parts[0] = _I32.pack(total) + parts[0]
+    return [bytes(p) if isinstance(p, bytearray) else p for p in parts if not isinstance(p, bytearray) or p]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pyk import protocol
 from pyk.errors import ProtocolViolation
+from pyk.log.segment import FileSlice
 from pyk.protocol import ApiKey
 from tests.ref.parity import no_deadline
 
@@ -175,3 +176,56 @@ def test_response_matches_the_generic_encoder(impl, version, correlation_id, thr
 def test_response_refuses_mismatched_lists(impl):
     with pytest.raises(ValueError):
         impl.encode_produce_response(3, 1, ["t"], [2], [0], [Result(0, 0, -1, 0, None)])
+
+
+# FetchResponse ---------------------------------------------------------------------------
+
+FETCH_VERSIONS = range(4, 13)
+
+
+@dataclass
+class Read:
+    error: int
+    high_watermark: int
+    last_stable_offset: int
+    log_start_offset: int
+    records: object
+    aborted_transactions: list[tuple[int, int]] | None
+
+
+file_slices = st.builds(FileSlice, st.just(7), st.integers(0, 1 << 40), st.integers(0, 1 << 20))
+reads = st.builds(Read, int16s, int64s, int64s, int64s, st.none() | st.binary(max_size=20) | file_slices,
+                  st.none() | st.lists(st.tuples(int64s, int64s), max_size=3))
+
+
+@no_deadline
+@given(st.sampled_from(FETCH_VERSIONS), int32s, int32s, int16s, int32s,
+       st.lists(st.tuples(names, st.lists(st.tuples(int32s, reads), max_size=4)), max_size=4))
+def test_fetch_response_matches_the_generic_encoder(impl, version, correlation_id, throttle, error, session,
+                                                    topics):
+    topic_names = [name for name, _ in topics]
+    counts = [len(parts) for _, parts in topics]
+    partitions = [index for _, parts in topics for index, _ in parts]
+    outcomes = [r for _, parts in topics for _, r in parts]
+    # The body the Fetch handler built for the declarative codec (pyk/server/handlers/fetch.py).
+    body = {"throttle_time_ms": throttle, "error_code": error, "session_id": session, "responses": [
+        {"topic": name, "partitions": [{
+            "partition_index": index, "error_code": r.error, "high_watermark": r.high_watermark,
+            "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
+            "aborted_transactions": None if r.aborted_transactions is None else
+            [{"producer_id": pid, "first_offset": first} for pid, first in r.aborted_transactions],
+            "preferred_read_replica": -1, "records": b"" if r.records is None else r.records,
+        } for index, r in parts]} for name, parts in topics]}
+    expected = protocol.encode_response(ApiKey.FETCH, version, correlation_id, body)
+    got = impl.encode_fetch_response(version, correlation_id, throttle, error, session, topic_names, counts,
+                                     partitions, outcomes)
+    assert got == expected
+    assert all(isinstance(p, bytes) and p or isinstance(p, FileSlice) for p in got)
+
+
+def test_fetch_response_refuses_mismatched_lists(impl):
+    read = Read(0, 0, 0, 0, None, None)
+    with pytest.raises(ValueError):
+        impl.encode_fetch_response(12, 1, 0, 0, 0, ["t"], [2], [0], [read])
+    with pytest.raises(ValueError):
+        impl.encode_fetch_response(3, 1, 0, 0, 0, [], [], [], [])
