@@ -73,14 +73,18 @@ cdef int64_t wire_length(ReadCursor *c, const uint8_t *base, bint flexible, int 
     cdef uint32_t raw = 0
     cdef int code
     cdef int64_t n
+    cdef const uint8_t *p
     if flexible:
         code = cursor_read_uvarint(c, &raw)
         if code != WIRE_OK:
             wire_fail(code, what + " length", c, base, 1)
         return <int64_t>raw - 1
+    p = cursor_read(c, width)
+    if p == NULL:  # (the message is built only here: this runs for every field)
+        wire_fail(WIRE_TRUNCATED, what + " length", c, base, width)
     if width == 2:
-        return hton_load_i16(wire_take(c, base, 2, what + " length"))
-    n = hton_load_i32(wire_take(c, base, 4, what + " length"))
+        return hton_load_i16(p)
+    n = hton_load_i32(p)
     if n == -3:  # the except? value: keep it distinct from an exception
         raise ProtocolViolation(f"{what}: length -3 at offset {c.ptr - base - 4}")
     return n
@@ -138,7 +142,8 @@ cdef int wire_skip_tags(ReadCursor *c, const uint8_t *base, str where) except -1
         code = cursor_read_uvarint(c, &size)
         if code != WIRE_OK:
             wire_fail(code, where + " tag size", c, base, 1)
-        wire_take(c, base, size, f"{where} tagged field {tag}")
+        if cursor_read(c, size) == NULL:
+            wire_fail(WIRE_TRUNCATED, f"{where} tagged field {tag}", c, base, size)
     return 0
 
 
@@ -414,7 +419,8 @@ def encode_fetch_response(int version, int32_t correlation_id, int32_t throttle_
     indexes in `partitions` and their reads in `results` (objects with error, high_watermark,
     last_stable_offset, log_start_offset, aborted_transactions: (producer id, first offset)
     pairs or None, and records: a file slice, a buffer, or None for an empty record set: Kafka
-    always sends one, and librdkafka 2.0.2 rejects a null one), preferred_read_replica -1 and the tagged fields at defaults."""
+    always sends one, and librdkafka 2.0.2 rejects a null one), preferred_read_replica -1 and
+    the tagged fields at defaults."""
     cdef bint flexible = version >= 12
     cdef Py_ssize_t n_topics = len(topic_names)
     cdef Py_ssize_t n_parts = len(results)
