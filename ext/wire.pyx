@@ -534,3 +534,50 @@ def encode_fetch_response(int version, int32_t correlation_id, int32_t throttle_
         return parts
     finally:
         free(b.data)
+
+
+# Request header ---------------------------------------------------------------------------
+#
+#   Request Header v1 => request_api_key:INT16 request_api_version:INT16 correlation_id:INT32
+#                        client_id:NULLABLE_STRING
+#   Request Header v2 => v1 TAG_BUFFER (client_id stays a classic string)
+#   (v0, without client_id, is ControlledShutdown v0's only)
+
+def scan_request_header(frame, dict kinds):
+    """((api key, version, correlation id, client id), offset of the body) of the request
+    header at the start of `frame` (size prefix excluded), as pyk.protocol.header parses it.
+    `kinds` maps each api key Kafka defines to (its ApiKey member, the first version with a
+    client_id, the first flexible version: header v2); an unknown key, a truncated header or a
+    client_id that is not UTF-8 raise ProtocolViolation."""
+    cdef Py_buffer view
+    cdef ReadCursor c
+    cdef const uint8_t *base
+    cdef const uint8_t *p
+    cdef int16_t raw_key, version, length
+    cdef int32_t correlation_id
+    cdef object kind, client_id = None
+    buffer_acquire(frame, &view, False)
+    try:
+        base = <const uint8_t *>view.buf
+        cursor_init(&c, base, view.len)
+        p = wire_take(&c, base, 8, "request header")
+        raw_key = hton_load_i16(p)
+        version = hton_load_i16(p + 2)
+        correlation_id = hton_load_i32(p + 4)
+        kind = kinds.get(raw_key)
+        if kind is None:
+            raise ProtocolViolation(f"unknown api key {raw_key} (version {version}, "
+                                    f"correlation id {correlation_id})")
+        if version >= kind[1]:
+            length = hton_load_i16(wire_take(&c, base, 2, "client_id length"))
+            if length >= 0:
+                p = wire_take(&c, base, length, "client_id")
+                try:
+                    client_id = PyUnicode_DecodeUTF8(<const char *>p, length, NULL)
+                except UnicodeDecodeError as exc:
+                    raise ProtocolViolation(f"client_id is not UTF-8: {exc.reason}") from None
+            if version >= kind[2]:
+                wire_skip_tags(&c, base, "request header")
+        return (kind[0], version, correlation_id, client_id), c.ptr - base
+    finally:
+        PyBuffer_Release(&view)

@@ -193,3 +193,6 @@ def encode_fetch_response(
     partitions: list[int],
     results: Sequence[FetchPartitionRead],
 ) -> list[Any]: ...
+def scan_request_header(
+    frame: Buffer, kinds: dict[int, tuple[Any, int, int]]
+) -> tuple[tuple[Any, int, int, str | None], int]: ...

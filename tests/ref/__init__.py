@@ -28,6 +28,7 @@ from tests.ref.wire import (
     encode_fetch_response,
     encode_produce_response,
     scan_produce_request,
+    scan_request_header,
 )
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "recompress_batch",
     "scan_batches",
     "scan_produce_request",
+    "scan_request_header",
     "segment_find_batch",
     "timeindex_lookup",
     "uring_probe",

@@ -239,3 +239,19 @@ def encode_fetch_response(version: int, correlation_id: int, throttle_time_ms: i
     total = sum(len(p) if isinstance(p, bytearray) else p.size for p in parts)
     parts[0] = _I32.pack(total) + parts[0]
     return [bytes(p) if isinstance(p, bytearray) else p for p in parts if not isinstance(p, bytearray) or p]
+
+
+def scan_request_header(frame: Any, kinds: dict[int, tuple[Any, int, int]]) -> tuple[tuple[Any, int, int, str | None], int]:
+    """Twin of pyk._native.scan_request_header."""
+    r = _Reader(memoryview(frame), 0, False)
+    raw_key, version = r.int16("api key"), r.int16("api version")
+    correlation_id = r.int32("correlation id")
+    kind = kinds.get(raw_key)
+    if kind is None:
+        raise ProtocolViolation(f"unknown api key {raw_key}")
+    client_id = None
+    if version >= kind[1]:
+        client_id = r.string(True, "client_id")
+        if version >= kind[2]:
+            r.skip_tags()
+    return (kind[0], version, correlation_id, client_id), r.pos

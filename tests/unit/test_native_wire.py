@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import tests.ref as ref
 from pyk import protocol
 from pyk.errors import ProtocolViolation
 from pyk.log.segment import FileSlice
 from pyk.protocol import ApiKey
+from pyk.protocol.header import _KINDS
 from tests.ref.parity import no_deadline
 
 PRODUCE_VERSIONS = range(0, 10)
@@ -229,3 +231,38 @@ def test_fetch_response_refuses_mismatched_lists(impl):
         impl.encode_fetch_response(12, 1, 0, 0, 0, ["t"], [2], [0], [read])
     with pytest.raises(ValueError):
         impl.encode_fetch_response(3, 1, 0, 0, 0, [], [], [], [])
+
+
+# Request header ------------------------------------------------------------------------------
+
+@st.composite
+def request_frames(draw):
+    """A header of any known api key and version (client id, tags) with a body, maybe damaged."""
+    key = draw(st.sampled_from(sorted(_KINDS)))
+    version = draw(st.integers(-2, 20))
+    frame = bytearray(struct.pack(">hhi", key, version, draw(int32s)))
+    if version >= _KINDS[key][1]:
+        client_id = draw(st.none() | names)
+        frame += b"\xff\xff" if client_id is None else struct.pack(">h", len(client_id.encode())) + client_id.encode()
+        if version >= _KINDS[key][2]:
+            frame += draw(st.sampled_from([b"\x00", b"\x01\x03\x01z", b"\x02\x01\x00\x00\x00", b""]))
+    frame += draw(st.binary(max_size=4))
+    if draw(st.booleans()):
+        frame = frame[:draw(st.integers(0, len(frame)))]
+    if draw(st.booleans()) and frame:
+        frame[draw(st.integers(0, len(frame) - 1))] = draw(st.integers(0, 255))
+    return frame
+
+
+def _header_outcome(fn, frame):
+    try:
+        return "ok", fn(frame)
+    except ProtocolViolation:
+        return "raise", ProtocolViolation
+
+
+@no_deadline
+@given(request_frames())
+def test_request_header_matches_the_reference(impl, frame):
+    assert (_header_outcome(lambda f: impl.scan_request_header(memoryview(f), _KINDS), frame)
+            == _header_outcome(lambda f: ref.scan_request_header(memoryview(f), _KINDS), frame))
