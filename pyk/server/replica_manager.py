@@ -249,7 +249,7 @@ class ReplicaManager:
                 ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
         # The per-partition loop of every produce request: locals instead of attribute lookups,
         # and the common case (a led partition, a v2 batch, no flush due) without calls
-        # beyond the log's own append.
+        # beyond append_to_log (the log's append, then the wake-up of long polls).
         responses = []
         flushes: list[tuple[PartitionResponse, asyncio.Future[None]]] = []
         topics, partitions = batches.topics, batches.partitions
@@ -257,7 +257,7 @@ class ReplicaManager:
         check_magic = produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION
         check_isr = acks == -1
         group_commit = self._group_commit if acks != 0 else None
-        purgatory = self._purgatory
+        append_to_log = self.append_to_log  # the one place appends wake long polls
         bad_acks = None if acks in (0, 1, -1) else KafkaError(ErrorCode.INVALID_REQUIRED_ACKS,
                                                                f"acks must be 0, 1 or -1, found {acks}")
         for i, records in enumerate(batches.records):
@@ -283,9 +283,7 @@ class ReplicaManager:
                         f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only "
                         "in-sync replica",
                     )
-                info = plog.append(records, now_ms)
-                if not info.duplicate and purgatory is not None:
-                    purgatory.on_append((topic, partition), len(records))
+                info = append_to_log(plog, records, now_ms)
                 response.base_offset = info.first_offset
                 response.log_append_time = info.log_append_time
                 response.log_start_offset = info.log_start_offset
