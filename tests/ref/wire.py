@@ -251,7 +251,12 @@ def scan_request_header(frame: Any, kinds: dict[int, tuple[Any, int, int]]) -> t
         raise ProtocolViolation(f"unknown api key {raw_key}")
     client_id = None
     if version >= kind[1]:
-        client_id = r.string(True, "client_id")
+        # Kafka's RequestHeaderData reads any negative client_id length as null (body strings
+        # are stricter: only -1 is null).
+        length = r.int16("client_id length")
+        if length >= 0:
+            r.pos -= 2
+            client_id = r.string(True, "client_id")
         if version >= kind[2]:
             r.skip_tags()
     return (kind[0], version, correlation_id, client_id), r.pos
