@@ -63,6 +63,12 @@ cdef Py_ssize_t batch_scan(const uint8_t *p, Py_ssize_t n, Py_ssize_t start,
 cdef Py_ssize_t batch_find(const uint8_t *p, Py_ssize_t n, int64_t target,
                            Py_ssize_t *scanned) noexcept nogil
 
+# Window read per pread by segment_find_batch (the fetch path's search from an index position):
+# the gap between two index entries is about index.interval.bytes (4 KiB by default) plus one
+# batch, so one window usually holds the whole walk.  On the C stack: no buffer per fetch.
+cdef enum:
+    SEGMENT_FIND_WINDOW = 8192
+
 # ValueError unless view holds a 61-byte header at offset.
 cdef int batch_require_header(Py_buffer *view, Py_ssize_t offset) except -1
 # array('q') of field `field` (0..3, in BatchScanEntry order) of count entries.

@@ -25,7 +25,10 @@
 from collections import namedtuple as _namedtuple
 
 from libc.stdint cimport SIZE_MAX, int64_t
+from cpython.exc cimport PyErr_SetFromErrno
+from libc.errno cimport EINTR, errno
 from libc.stdlib cimport free, realloc
+from posix.unistd cimport pread
 
 import array as _array
 
@@ -387,3 +390,54 @@ def find_batch(buf, int64_t target_offset):
     finally:
         PyBuffer_Release(&view)
     return position, scanned
+
+
+cdef Py_ssize_t segment_pread(int fd, uint8_t *buf, Py_ssize_t n, int64_t position) except -1:
+    """pread of up to n bytes without the GIL (a page-cache miss blocks on the disk); the
+    bytes read (fewer at the end of the file); OSError on failure."""
+    cdef Py_ssize_t got
+    while True:
+        with nogil:
+            got = pread(fd, buf, <size_t>n, position)
+        if got >= 0:
+            return got
+        if errno != EINTR:
+            PyErr_SetFromErrno(OSError)
+            return -1
+
+
+cdef tuple segment_batch_position(const uint8_t *header, int64_t position):
+    """(position, size, base offset, last offset) of the batch whose header is at `header`."""
+    cdef int64_t base = hton_load_i64(header + BATCH_BASE_OFFSET_OFFSET)
+    return (position, batch_size(header), base, base + hton_load_i32(header + BATCH_LAST_OFFSET_DELTA_OFFSET))
+
+
+def segment_find_batch(int fd, int64_t position, int64_t end, int64_t target_offset):
+    """(position, size, base offset, last offset) of the first batch of the segment file `fd`
+    at or after `position` (and starting before `end`, the segment's size) whose last offset
+    is >= target_offset, or None.  LogSegment.translate_offset's walk in C: batch headers are
+    searched in SEGMENT_FIND_WINDOW windows read into a stack buffer, so a fetch allocates
+    nothing for them; a batch larger than the window is judged and skipped by its header."""
+    cdef uint8_t window[SEGMENT_FIND_WINDOW]
+    cdef Py_ssize_t got, found, scanned = 0
+    cdef int64_t size
+    while position + BATCH_HEADER_SIZE <= end:
+        got = segment_pread(fd, window, <Py_ssize_t>min(<int64_t>SEGMENT_FIND_WINDOW, end - position),
+                            position)
+        found = batch_find(window, got, target_offset, &scanned)
+        if found >= 0:  # a whole batch inside the window
+            return segment_batch_position(window + found, position + found)
+        if scanned > 0:
+            # find_batch stops before a batch that does not fit the window: re-read from it.
+            position += scanned
+            continue
+        if got < BATCH_HEADER_SIZE:
+            return None
+        size = batch_size(window)
+        if size < BATCH_HEADER_SIZE:
+            return None
+        if (hton_load_i64(window + BATCH_BASE_OFFSET_OFFSET)
+                + hton_load_i32(window + BATCH_LAST_OFFSET_DELTA_OFFSET)) >= target_offset:
+            return segment_batch_position(window, position)
+        position += size
+    return None

@@ -8,7 +8,7 @@ the data come back as Kafka error codes where the broker answers a client
 
 from array import array
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from typing_extensions import Buffer
 
@@ -85,6 +85,7 @@ def assign_offsets(
 ) -> int: ...
 def scan_batches(buf: Buffer, start: int = 0) -> ScanResult: ...
 def find_batch(buf: Buffer, target_offset: int) -> tuple[int, int]: ...
+def segment_find_batch(fd: int, position: int, end: int, target_offset: int) -> tuple[int, int, int, int] | None: ...
 
 # index.pyx
 def index_lookup(buf: Buffer, n_entries: int, target_relative_offset: int) -> int: ...
@@ -130,3 +131,71 @@ class Ring:
     def fsync(self, fd: int, token: int, link: bool = False, datasync: bool = True) -> None: ...
     def submit(self) -> int: ...
     def reap(self) -> list[tuple[int, int]]: ...
+
+# wire.pyx: the ProduceRequest scan and the ProduceResponse writer (parity with pyk.protocol)
+class ProducePartitionResult(Protocol):
+    """What encode_produce_response reads of each partition's outcome."""
+
+    @property
+    def error(self) -> int: ...
+    @property
+    def base_offset(self) -> int: ...
+    @property
+    def log_append_time(self) -> int: ...
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def message(self) -> str | None: ...
+
+class ProduceRequestScan:
+    transactional_id: str | None
+    acks: int
+    timeout_ms: int
+    topic_names: list[str]  # per topic entry
+    topic_counts: list[int]  # per topic entry: its number of partitions
+    topics: list[str]  # per partition
+    partitions: list[int]  # per partition
+    records: list[memoryview | None]  # per partition: slices of the frame
+    def __init__(self, frame: Buffer, offset: int, version: int) -> None: ...
+
+def scan_produce_request(frame: Buffer, offset: int, version: int) -> ProduceRequestScan: ...
+def encode_produce_response(
+    version: int,
+    correlation_id: int,
+    topic_names: list[str],
+    topic_counts: list[int],
+    partitions: list[int],
+    results: Sequence[ProducePartitionResult],
+    throttle_time_ms: int = 0,
+) -> bytes: ...
+
+class FetchPartitionRead(Protocol):
+    """What encode_fetch_response reads of each partition's read."""
+
+    @property
+    def error(self) -> int: ...
+    @property
+    def high_watermark(self) -> int: ...
+    @property
+    def last_stable_offset(self) -> int: ...
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def records(self) -> object: ...  # a file slice (int `size`), a buffer, or None (empty)
+    @property
+    def aborted_transactions(self) -> list[tuple[int, int]] | None: ...
+
+def encode_fetch_response(
+    version: int,
+    correlation_id: int,
+    throttle_time_ms: int,
+    error_code: int,
+    session_id: int,
+    topic_names: list[str],
+    topic_counts: list[int],
+    partitions: list[int],
+    results: Sequence[FetchPartitionRead],
+) -> list[Any]: ...
+def scan_request_header(
+    frame: Buffer, kinds: dict[int, tuple[Any, int, int]]
+) -> tuple[tuple[Any, int, int, str | None], int]: ...

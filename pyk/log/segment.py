@@ -65,14 +65,6 @@ from pyk.log.txn_index import AbortedTxn, TransactionIndex
 if TYPE_CHECKING:
     from pyk.log.io import LogIO
 
-# RecordBatch v2 header fields are read with the readers of pyk.log.record_batch.
-_OFFSET_LENGTH = READ_OFFSET_LENGTH
-
-# Bytes read per pread when a fetch looks for its batch from an index position.  The gap between
-# two index entries is about index.interval.bytes (4 KiB by default) plus one batch, so one
-# window usually holds the whole walk; a batch larger than the window is judged and skipped by
-# its header alone.  Small, because every fetch pays for copying it.
-FIND_WINDOW = 8 * 1024
 # Bytes read per pread by the header walks of loading and timestamp lookups (not per fetch).
 SCAN_WINDOW = 64 * 1024
 # Bytes read per pread during recovery, which checks every byte (CRC) of the segment.
@@ -207,7 +199,7 @@ class LogSegment:
             window = os.pread(self.fd, min(SCAN_WINDOW, end - position), position)
             at = 0
             while at + BATCH_HEADER_SIZE <= len(window):
-                base, length = _OFFSET_LENGTH.unpack_from(window, at)
+                base, length = READ_OFFSET_LENGTH.unpack_from(window, at)
                 size = length + LOG_OVERHEAD
                 if length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + at + size > end:
                     return
@@ -305,39 +297,13 @@ class LogSegment:
         """The first batch at or after `start_position` whose last offset is >= `offset`.
 
         Starts from the offset index's floor entry (or start_position if further on) and walks
-        batch headers in pread windows with pyk._native.find_batch.  None if no such batch.
+        batch headers from there.  None if no such batch.
         """
         _, position = self.offset_index.lookup(offset)
-        position = max(position, start_position)
-        while position + BATCH_HEADER_SIZE <= self.size:
-            window = os.pread(self.fd, min(FIND_WINDOW, self.size - position), position)
-            found, scanned = _native.find_batch(window, offset)
-            if found >= 0:
-                return self._batch_at(window, found, position)
-            if scanned > 0:
-                # find_batch stops before a batch that does not fit the window: re-read from it.
-                position += scanned
-                continue
-            # The window's first batch is larger than the window: decide from its header alone
-            # whether it holds the offset, else skip it by its length.
-            if len(window) < BATCH_HEADER_SIZE:
-                return None
-            batch = self._batch_at(window, 0, position)
-            if batch.size < BATCH_HEADER_SIZE:
-                return None
-            if batch.last_offset >= offset:
-                return batch
-            position += batch.size
-        return None
-
-    def _batch_at(self, window: bytes, at: int, window_position: int) -> BatchPosition:
-        if at + READ_LAST_OFFSET_DELTA.size > len(window):
-            # find_batch may report a batch whose header crosses the window end: re-read it.
-            window_position += at
-            window, at = os.pread(self.fd, READ_LAST_OFFSET_DELTA.size, window_position), 0
-        base, length = _OFFSET_LENGTH.unpack_from(window, at)
-        last = base + READ_LAST_OFFSET_DELTA.unpack_from(window, at)[0]
-        return BatchPosition(window_position + at, length + LOG_OVERHEAD, base, last)
+        # In C (pyk._native.segment_find_batch): windows of the file read into a stack buffer,
+        # so a fetch allocates no window and no Python object per batch header it passes.
+        found = _native.segment_find_batch(self.fd, max(position, start_position), self.size, offset)
+        return None if found is None else BatchPosition(*found)
 
     def read_batch(self, batch: BatchPosition) -> bytes:
         """The whole bytes of one batch (control batches at recovery; never a fetch path)."""
@@ -463,7 +429,7 @@ class LogSegment:
             # anything else (torn header, bad CRC, zero preallocated tail) ends the log here.
             rest = len(chunk) - valid
             if rest >= LOG_OVERHEAD:
-                length = _OFFSET_LENGTH.unpack_from(chunk, valid)[1]
+                length = READ_OFFSET_LENGTH.unpack_from(chunk, valid)[1]
                 needed = length + LOG_OVERHEAD
                 if length >= BATCH_HEADER_SIZE - LOG_OVERHEAD and needed > rest and position + needed <= file_size:
                     want = needed
@@ -665,7 +631,7 @@ def record_timestamps(batch: bytes) -> Iterator[tuple[int, int]]:
     """
     if READ_ATTRIBUTES.unpack_from(batch)[0] & ATTR_COMPRESSION_MASK:
         batch = _native.recompress_batch(batch, 0)
-    base_offset = _OFFSET_LENGTH.unpack_from(batch, 0)[0]
+    base_offset = READ_OFFSET_LENGTH.unpack_from(batch, 0)[0]
     first_ts = READ_BASE_TIMESTAMP.unpack_from(batch)[0]
     count = READ_RECORDS_COUNT.unpack_from(batch)[0]
     at = BATCH_HEADER_SIZE

@@ -17,13 +17,11 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from pyk.errors import ProtocolViolation
+from pyk._native import scan_request_header
 from pyk.protocol import primitives
 from pyk.protocol.apis import FIRST_FLEXIBLE, ApiKey
 
-_KEYS: dict[int, ApiKey] = {int(k): k for k in ApiKey}
 _FIXED = struct.Struct(">hhi")
-_I16 = primitives.INT16
 _I32 = primitives.INT32
 
 
@@ -57,42 +55,24 @@ def response_header_version(api_key: ApiKey, version: int) -> int:
     return 1 if is_flexible(api_key, version) else 0
 
 
+# api key -> (ApiKey, first version with a client_id, first version with header v2), for the
+# Cython header scan.
+_NEVER = 1 << 15  # above every int16 version
+_KINDS: dict[int, tuple[ApiKey, int, int]] = {
+    int(k): (k, 1 if k == ApiKey.CONTROLLED_SHUTDOWN else 0, _NEVER if (first := FIRST_FLEXIBLE[k]) is None else first)
+    for k in ApiKey
+}
+
+
 def decode_request_header(frame: memoryview) -> tuple[RequestHeader, int]:
-    """Parse the header at the start of `frame` (size prefix excluded).
+    """Parse the header at the start of `frame` (size prefix excluded), in Cython
+    (pyk._native.scan_request_header: every request pays for it).
 
     Raises ProtocolViolation for a truncated header or an api key Kafka does not define.  A
     known key at any version parses: the dispatcher answers UNSUPPORTED_VERSION itself.
     """
-    if len(frame) < 8:
-        raise primitives.short_read("request header", 8, frame, 0)
-    raw_key, version, correlation_id = _FIXED.unpack_from(frame, 0)
-    api_key = _KEYS.get(raw_key)
-    if api_key is None:
-        raise ProtocolViolation(f"unknown api key {raw_key} (version {version}, correlation id {correlation_id})")
-    header_version = request_header_version(api_key, version)
-    if header_version == 0:
-        return _new_header(RequestHeader, (api_key, version, correlation_id, None)), 8
-    # client_id inline (every request carries one): INT16 length, -1 for null.
-    if len(frame) < 10:
-        raise primitives.short_read("client_id length", 2, frame, 8)
-    length = _I16.unpack_from(frame, 8)[0]
-    pos = 10
-    if length < 0:
-        client_id = None
-    else:
-        pos += length
-        if pos > len(frame):
-            raise primitives.short_read("client_id", length, frame, 10)
-        try:
-            client_id = str(frame[10:pos], "utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolViolation(f"client_id is not UTF-8: {exc.reason}") from None
-    if header_version == 2:
-        if pos < len(frame) and frame[pos] == 0:
-            pos += 1
-        else:
-            pos = primitives.skip_tagged_fields(frame, pos)
-    return _new_header(RequestHeader, (api_key, version, correlation_id, client_id)), pos
+    fields, pos = scan_request_header(frame, _KINDS)
+    return _new_header(RequestHeader, fields), pos
 
 
 def write_request_header(out: bytearray, api_key: ApiKey, version: int, correlation_id: int,

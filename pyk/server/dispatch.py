@@ -5,7 +5,8 @@ MAX_VERSION and `handle(ctx, services, request)` (pyk.server.context); ApiVersio
 from this same table, so the broker advertises exactly what it implements.
 
 A handler returns the response body (a dict), None when no response is due (Produce with
-acks=0), or an awaitable of either (long-polling Fetch).  Errors, by tier: a KafkaError inside a
+acks=0), or an awaitable of either (long-polling Fetch).  A handler on a hot path may decode its
+request itself (`decode_request`, a Cython scan) and return the encoded response parts (a list).  Errors, by tier: a KafkaError inside a
 handler is turned into error codes by the handler itself; a ProtocolViolation (garbage, unknown
 API key, unsupported version other than ApiVersions') propagates to the connection, which closes.
 """
@@ -13,7 +14,7 @@ API key, unsupported version other than ApiVersions') propagates to the connecti
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,14 @@ HANDLERS: dict[int, ModuleType] = {
 }
 
 
+# Handlers with a request decoder of their own (`decode_request(frame, offset, version)`, a
+# native scan on the hot paths) instead of the generic codec; their handle() returns the
+# encoded response parts.
+DECODERS: dict[int, Callable[[memoryview, int, int], Any]] = {
+    key: m.decode_request for key, m in HANDLERS.items() if hasattr(m, "decode_request")
+}
+
+
 def supported_versions() -> list[tuple[int, int, int]]:
     """(api_key, min, max) for every implemented API, sorted by key: the ApiVersions answer."""
     return sorted((key, m.MIN_VERSION, m.MAX_VERSION) for key, m in HANDLERS.items())
@@ -138,16 +147,21 @@ class Dispatcher:
                 f"{ApiKey(header.api_key).name} v{version} requested; supported "
                 f"v{handler.MIN_VERSION}-v{handler.MAX_VERSION}"
             )
-        request = protocol.decode_request(header.api_key, version, view, offset)
+        decode = DECODERS.get(header.api_key)
+        if decode is None:
+            request = protocol.decode_request(header.api_key, version, view, offset)
+        else:
+            request = decode(view, offset, version)
         result = handler.handle(RequestContext(header, conn, conn.client_address), self.services, request)
-        if result is None:
-            return None
+        if result is None or isinstance(result, list):
+            return result  # no answer, or one the handler encoded itself
         if isinstance(result, dict):
             return protocol.encode_response(header.api_key, version, header.correlation_id, result)
         return self._finish(header, result)
 
-    async def _finish(self, header: RequestHeader, pending: Awaitable[dict[str, Any] | None]) -> list[Any] | None:
+    async def _finish(self, header: RequestHeader,
+                      pending: Awaitable[dict[str, Any] | list[Any] | None]) -> list[Any] | None:
         body = await pending
-        if body is None:
-            return None
+        if body is None or isinstance(body, list):
+            return body
         return protocol.encode_response(header.api_key, header.api_version, header.correlation_id, body)

@@ -27,15 +27,18 @@ log = logging.getLogger("pyk.server")
 
 
 class _Waiter:
-    __slots__ = ("future", "needed", "keys", "read_committed", "timer")
+    __slots__ = ("future", "needed", "keys", "read_committed", "timer", "changed")
 
     def __init__(self, future: asyncio.Future[bool], needed: int, keys: list[PartitionKey],
-                 read_committed: bool) -> None:
+                 read_committed: bool, changed: set[PartitionKey] | None) -> None:
         self.future = future
         self.needed = needed  # bytes still missing to satisfy fetch.min.bytes
         self.keys = keys
         self.read_committed = read_committed  # credited by on_stable, not on_append
         self.timer: asyncio.TimerHandle | None = None
+        # The partitions appended to (of either kind), deleted or truncated while parked: the
+        # only ones whose read can differ from the first pass's (None: not collected).
+        self.changed = changed
 
 
 class FetchPurgatory:
@@ -46,10 +49,11 @@ class FetchPurgatory:
         self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
 
     async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
-                   read_committed: bool = False) -> bool:
+                   read_committed: bool = False, changed: set[PartitionKey] | None = None) -> bool:
         """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False);
-        under read_committed, `needed` more bytes below the last stable offset."""
-        waiter = _Waiter(self._loop.create_future(), needed, list(keys), read_committed)
+        under read_committed, `needed` more bytes below the last stable offset.  The keys that
+        changed meanwhile are added to `changed`, so the wake-up re-reads only those."""
+        waiter = _Waiter(self._loop.create_future(), needed, list(keys), read_committed, changed)
         for key in waiter.keys:
             self._by_partition.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
@@ -74,6 +78,8 @@ class FetchPurgatory:
         if not waiters:
             return
         for waiter in list(waiters):
+            if waiter.changed is not None:
+                waiter.changed.add(key)
             if waiter.read_committed is not read_committed:
                 continue
             waiter.needed -= nbytes
@@ -84,6 +90,8 @@ class FetchPurgatory:
         """Wakes every waiter on a partition whose state changed in a way other than an append
         (deleted, truncated): the re-read reports the new state."""
         for waiter in list(self._by_partition.get(key, ())):
+            if waiter.changed is not None:
+                waiter.changed.add(key)
             self._complete(waiter, True)
 
     def _complete(self, waiter: _Waiter, satisfied: bool) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,13 +65,16 @@ class TransactionVerifier(Protocol):
 
 
 # Produce -----------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class ProduceEntry:
-    """One partition's records of a Produce request (a zero-copy view into the request frame)."""
+class ProduceBatches(Protocol):
+    """A Produce request's partitions as the append needs them, in request order: parallel
+    lists, the records zero-copy views of the request frame (pyk._native.ProduceRequestScan)."""
 
-    topic: str
-    partition: int
-    records: memoryview | None
+    @property
+    def topics(self) -> list[str]: ...
+    @property
+    def partitions(self) -> list[int]: ...
+    @property
+    def records(self) -> list[memoryview | None]: ...
 
 
 @dataclass(slots=True)
@@ -128,6 +131,9 @@ class FetchResult:
     partitions: list[FetchPartitionData] = field(default_factory=list)
     bytes_read: int = 0
     any_error: bool = False
+    # Per partition, the (byte limit, min_one_message) its read ran with: a re-read after a long
+    # poll keeps a partition's answer when nothing changed in it and these are the same.
+    limits: list[tuple[int, bool]] = field(default_factory=list)
 
 
 def check_isolation_level(isolation_level: int) -> None:
@@ -206,79 +212,89 @@ class ReplicaManager:
         return plog
 
     # Appends -----------------------------------------------------------------------------------
-    def append_records(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int, now_ms: int,
+    def append_records(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
                        transactional_id: str | None = None
                        ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
-        """Appends each entry's batch to its partition (Kafka's appendRecords): the responses in
-        entry order, or an awaitable of them when a transactional batch must be verified first
-        or a group commit must finish before the answer (acks=0 never waits)."""
+        """Appends each partition's batch (Kafka's appendRecords): the responses in request
+        order, or an awaitable of them when a transactional batch must be verified first or a
+        group commit must finish before the answer (acks=0 never waits)."""
         pending: dict[int, asyncio.Future[ErrorCode]] = {}
         if transactional_id is not None:
             assert self._txn is not None
-            for i, entry in enumerate(entries):
-                producer = self._needs_verification(entry)
+            topics, partitions = batches.topics, batches.partitions
+            for i, records in enumerate(batches.records):
+                producer = self._needs_verification(topics[i], partitions[i], records)
                 if producer is not None:
                     pending[i] = self._txn.verify_produce(transactional_id, producer[0], producer[1],
-                                                          entry.topic, entry.partition)
+                                                          topics[i], partitions[i])
         if pending:
-            return self._verified_append(entries, acks, produce_version, now_ms, pending)
-        return self._append(entries, acks, produce_version, now_ms, {})
+            return self._verified_append(batches, acks, produce_version, now_ms, pending)
+        return self._append(batches, acks, produce_version, now_ms, None)
 
-    async def _verified_append(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int,
+    async def _verified_append(self, batches: ProduceBatches, acks: int, produce_version: int,
                                now_ms: int, pending: dict[int, asyncio.Future[ErrorCode]]) -> list[PartitionResponse]:
         refused = {}
         for i, future in pending.items():
             code = await future
             if code != ErrorCode.NONE:
-                entry = entries[i]
+                where = f"{batches.topics[i]}-{batches.partitions[i]}"
                 refused[i] = KafkaError(_VERIFY_ERRORS.get(code, code),
-                                        f"{entry.topic}-{entry.partition} is not in the producer's transaction "
-                                        f"({code.name})")
-        result = self._append(entries, acks, produce_version, now_ms, refused)
+                                        f"{where} is not in the producer's transaction ({code.name})")
+        result = self._append(batches, acks, produce_version, now_ms, refused)
         return await result if not isinstance(result, list) else result
 
-    def _append(self, entries: Sequence[ProduceEntry], acks: int, produce_version: int, now_ms: int,
-                refused: dict[int, KafkaError]) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
+    def _append(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
+                refused: dict[int, KafkaError] | None
+                ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
+        # The per-partition loop of every produce request: locals instead of attribute lookups,
+        # and the common case (a led partition, a v2 batch, no flush due) without calls
+        # beyond append_to_log (the log's append, then the wake-up of long polls).
         responses = []
         flushes: list[tuple[PartitionResponse, asyncio.Future[None]]] = []
-        for i, entry in enumerate(entries):
+        topics, partitions = batches.topics, batches.partitions
+        logs_get = self.logs.get
+        check_magic = produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION
+        check_isr = acks == -1
+        group_commit = self._group_commit if acks != 0 else None
+        append_to_log = self.append_to_log  # the one place appends wake long polls
+        bad_acks = None if acks in (0, 1, -1) else KafkaError(ErrorCode.INVALID_REQUIRED_ACKS,
+                                                               f"acks must be 0, 1 or -1, found {acks}")
+        for i, records in enumerate(batches.records):
             response = PartitionResponse()
+            topic, partition = topics[i], partitions[i]
             try:
-                if acks not in (0, 1, -1):
-                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, found {acks}")
-                if i in refused:
+                if bad_acks is not None:
+                    raise bad_acks
+                if refused and i in refused:
                     raise refused[i]
-                plog = self._produce_log(entry, acks, produce_version)
-                assert entry.records is not None
-                info = self.append_to_log(plog, entry.records, now_ms)
+                if records is None or len(records) == 0:
+                    raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
+                if check_magic and len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] != MAGIC:
+                    # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2
+                    # (a v0/v1 message set entry has its magic at the same offset).
+                    raise KafkaError(ErrorCode.INVALID_RECORD,
+                                     f"Produce v{produce_version} requires magic 2, found {records[MAGIC_OFFSET]}")
+                plog = logs_get(topic, partition)
+                if plog is None:
+                    plog = self.leader_log(topic, partition)  # raises the right error
+                if check_isr and plog.config.min_insync_replicas > 1:
+                    raise KafkaError(
+                        ErrorCode.NOT_ENOUGH_REPLICAS,
+                        f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only "
+                        "in-sync replica",
+                    )
+                info = append_to_log(plog, records, now_ms)
                 response.base_offset = info.first_offset
                 response.log_append_time = info.log_append_time
                 response.log_start_offset = info.log_start_offset
-                flush = self.flush_waiter(plog) if acks != 0 else None
-                if flush is not None:
-                    flushes.append((response, flush))
+                if group_commit is not None:
+                    flush = group_commit.waiter(plog)
+                    if flush is not None:
+                        flushes.append((response, flush))
             except Exception as exc:
-                response.fail(*error_for(exc, f"produce to {entry.topic}-{entry.partition}"))
+                response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
             responses.append(response)
         return self._after_flushes(responses, flushes) if flushes else responses
-
-    def _produce_log(self, entry: ProduceEntry, acks: int, produce_version: int) -> PartitionLog:
-        records = entry.records
-        if records is None or len(records) == 0:
-            raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
-        if (produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION and len(records) > MAGIC_OFFSET
-                and records[MAGIC_OFFSET] != MAGIC):
-            # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2
-            # (a v0/v1 message set entry has its magic at the same offset).
-            raise KafkaError(ErrorCode.INVALID_RECORD,
-                             f"Produce v{produce_version} requires magic 2, found {records[MAGIC_OFFSET]}")
-        plog = self.leader_log(entry.topic, entry.partition)
-        if acks == -1 and plog.config.min_insync_replicas > 1:
-            raise KafkaError(
-                ErrorCode.NOT_ENOUGH_REPLICAS,
-                f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only in-sync replica",
-            )
-        return plog
 
     def append_to_log(self, plog: PartitionLog, records: memoryview, now_ms: int) -> LogAppendInfo:
         """One batch into a led log, waking the fetches waiting on it (also the coordinators'
@@ -311,15 +327,14 @@ class ReplicaManager:
                 response.fail(exc.code, exc.message)
         return responses
 
-    def _needs_verification(self, entry: ProduceEntry) -> tuple[int, int] | None:
+    def _needs_verification(self, topic: str, partition: int, records: memoryview | None) -> tuple[int, int] | None:
         """(producer id, epoch) of a transactional v2 batch that would open its producer's
         transaction in this (local) partition; None when there is nothing to verify."""
-        records = entry.records
         if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
             return None
         if not READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL:
             return None
-        plog = self.logs.get(entry.topic, entry.partition)
+        plog = self.logs.get(topic, partition)
         if plog is None:
             return None  # the append reports NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
         producer_id, epoch, _ = READ_PRODUCER.unpack_from(records)
@@ -328,13 +343,29 @@ class ReplicaManager:
         return producer_id, epoch
 
     # Reads -------------------------------------------------------------------------------------
-    def read(self, params: FetchParams, partitions: Sequence[FetchPartition], max_bytes: int) -> FetchResult:
+    def read(self, params: FetchParams, partitions: Sequence[FetchPartition], max_bytes: int,
+             previous: FetchResult | None = None, changed: Collection[PartitionKey] = ()) -> FetchResult:
         """One pass over the partitions (Kafka's readFromLocalLog): filled in order up to
         `max_bytes`, each capped at its own limit, and the first partition with data returns at
-        least one whole batch (KIP-74)."""
+        least one whole batch (KIP-74).
+
+        A re-read after a long poll passes the first pass as `previous` and the partitions that
+        changed since (wait_for_data): any other partition whose read would run with the same
+        limits keeps its answer, which the same read of an unchanged log would give again."""
         result = FetchResult()
         read_committed = params.isolation_level == READ_COMMITTED
-        for fp in partitions:
+        for i, fp in enumerate(partitions):
+            limit = min(fp.max_bytes, max_bytes - result.bytes_read)
+            min_one = result.bytes_read == 0
+            result.limits.append((limit, min_one))
+            if (previous is not None and previous.limits[i] == (limit, min_one)
+                    and (fp.topic, fp.partition) not in changed):
+                data = previous.partitions[i]
+                result.partitions.append(data)
+                if data.records is not None:
+                    result.bytes_read += data.records.size
+                result.any_error = result.any_error or data.error != ErrorCode.NONE
+                continue
             data = FetchPartitionData(aborted_transactions=[] if read_committed else None)
             try:
                 check_isolation_level(params.isolation_level)
@@ -342,9 +373,8 @@ class ReplicaManager:
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset
-                limit = min(fp.max_bytes, max_bytes - result.bytes_read)
-                if limit > 0 or result.bytes_read == 0:
-                    info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=result.bytes_read == 0,
+                if limit > 0 or min_one:
+                    info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=min_one,
                                      isolation_level=params.isolation_level)
                     if info.records is not None and info.records.size > 0:
                         data.records = info.records
@@ -357,12 +387,13 @@ class ReplicaManager:
             result.partitions.append(data)
         return result
 
-    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int) -> bool:
+    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
+                            changed: set[PartitionKey] | None = None) -> bool:
         """Parks a fetch until `needed` more bytes it may read reach any of `keys` (True) or its
-        max wait is up (False)."""
+        max wait is up (False); the keys that changed meanwhile are added to `changed`."""
         assert self._purgatory is not None
         return await self._purgatory.wait(keys, needed, params.max_wait_ms,
-                                          params.isolation_level == READ_COMMITTED)
+                                          params.isolation_level == READ_COMMITTED, changed)
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:

@@ -14,6 +14,7 @@ from tests.ref.batch import (
     batch_info,
     find_batch,
     scan_batches,
+    segment_find_batch,
     validate_batch,
 )
 from tests.ref.compress import compress, decompress, recompress_batch
@@ -22,12 +23,20 @@ from tests.ref.index import index_lookup, timeindex_lookup
 from tests.ref.offset_map import OffsetMap, count_null_keys
 from tests.ref.uring import Ring, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
+from tests.ref.wire import (
+    ProduceRequestScan,
+    encode_fetch_response,
+    encode_produce_response,
+    scan_produce_request,
+    scan_request_header,
+)
 
 __all__ = [
     "BATCH_INFO_FIELDS",
     "CRC32C_HW",
     "BatchInfo",
     "OffsetMap",
+    "ProduceRequestScan",
     "Ring",
     "ScanResult",
     "assign_offsets",
@@ -38,11 +47,16 @@ __all__ = [
     "crc32c_portable",
     "decode_varint",
     "decompress",
+    "encode_fetch_response",
+    "encode_produce_response",
     "encode_varint",
     "find_batch",
     "index_lookup",
     "recompress_batch",
     "scan_batches",
+    "scan_produce_request",
+    "scan_request_header",
+    "segment_find_batch",
     "timeindex_lookup",
     "uring_probe",
     "validate_batch",

@@ -3,6 +3,7 @@ scan_batches, find_batch (see ext/batch.pyx for the format and the rules)."""
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from collections import namedtuple
@@ -181,3 +182,31 @@ def find_batch(buf: object, target_offset: int) -> tuple[int, int]:
             return pos, pos
         pos += info.size
     return -1, pos
+
+
+SEGMENT_FIND_WINDOW = 8192
+
+
+def segment_find_batch(fd: int, position: int, end: int, target_offset: int) -> tuple[int, int, int, int] | None:
+    """Twin of pyk._native.segment_find_batch: windows read with os.pread, searched with
+    find_batch; a batch larger than the window judged by its header."""
+    while position + HEADER_SIZE <= end:
+        window = os.pread(fd, min(SEGMENT_FIND_WINDOW, end - position), position)
+        found, scanned = find_batch(window, target_offset)
+        if found < 0 and scanned > 0:
+            position += scanned
+            continue
+        at = max(found, 0)
+        if len(window) - at < HEADER_SIZE:
+            return None
+        base, length = struct.unpack_from(">qi", window, at)
+        last = base + struct.unpack_from(">i", window, at + 23)[0]
+        size = length + 12
+        if found >= 0:
+            return position + found, size, base, last
+        if size < HEADER_SIZE:
+            return None
+        if last >= target_offset:
+            return position, size, base, last
+        position += size
+    return None

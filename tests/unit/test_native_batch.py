@@ -3,6 +3,7 @@ kafka-python's encoder/decoder (an independent implementation of the format)."""
 
 from __future__ import annotations
 
+import os
 import struct
 
 import pytest
@@ -341,3 +342,52 @@ def test_find_batch_positions():
     assert native.find_batch(data, 21) == (2 * size, 2 * size)
     assert native.find_batch(data, 22) == (-1, 3 * size)
     assert native.find_batch(data[:-1], 21) == (-1, 2 * size)
+
+
+# segment_find_batch: LogSegment.translate_offset's walk over a segment file
+
+@no_deadline
+@given(segments(), st.integers(0, 3), st.integers(0, 300), st.integers(-5, 1200), st.integers(0, 64))
+def test_segment_find_batch(impl, tmp_path_factory, data, big, position, target, cut):
+    """Small batches around large ones (some larger than the window: judged by their header)."""
+    large = [bytes(build_batch([Record(bytes(9000 + 100 * i))], base_offset=2000 + i)) for i in range(big)]
+    content = data + b"".join(large)
+    path = tmp_path_factory.mktemp("seg") / "00000000000000000000.log"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end = max(len(content) - cut, 0)
+        got = outcome(impl.segment_find_batch, fd, position, end, target)
+        assert got == outcome(ref.segment_find_batch, fd, position, end, target)
+    finally:
+        os.close(fd)
+
+
+def test_segment_find_batch_positions(tmp_path):
+    batches_ = [bytes(build_batch([Record(b"a"), Record(b"b")], base_offset=10 * i)) for i in range(3)]
+    path = tmp_path / "s.log"
+    path.write_bytes(b"".join(batches_))
+    size = len(batches_[0])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert native.segment_find_batch(fd, 0, 3 * size, 1) == (0, size, 0, 1)
+        assert native.segment_find_batch(fd, 0, 3 * size, 2) == (size, size, 10, 11)
+        assert native.segment_find_batch(fd, size, 3 * size, 0) == (size, size, 10, 11)
+        assert native.segment_find_batch(fd, 0, 3 * size, 22) is None
+        # A batch running past `end` is judged by its header (the read clips it to its limit).
+        assert native.segment_find_batch(fd, 0, 3 * size - 1, 21) == (2 * size, size, 20, 21)
+        assert native.segment_find_batch(fd, 0, 2 * size + 60, 21) is None  # not even a header
+    finally:
+        os.close(fd)
+    # Batches larger than the window: judged and skipped by their headers alone.
+    large = [bytes(build_batch([Record(bytes(20000))], base_offset=i)) for i in range(3)]
+    path.write_bytes(b"".join(large))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        total = sum(map(len, large))
+        assert native.segment_find_batch(fd, 0, total, 2) == (2 * len(large[0]), len(large[2]), 2, 2)
+        assert native.segment_find_batch(fd, 0, total - 1, 2) == (2 * len(large[0]), len(large[2]), 2, 2)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        native.segment_find_batch(fd, 0, 3 * size, 0)

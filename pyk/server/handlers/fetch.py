@@ -15,14 +15,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk._native import encode_fetch_response
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.purgatory import PartitionKey
 from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
 MAX_VERSION = 12
+
+
+class _Layout:
+    """The request's topics as the response repeats them: names, partitions per topic entry,
+    partition indexes, in request order."""
+
+    __slots__ = ("names", "counts", "indexes")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.counts: list[int] = []
+        self.indexes: list[int] = []
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
@@ -34,42 +49,35 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
                          min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
                          isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1))
-    partitions = [FetchPartition(topic["topic"], part["partition"], part["fetch_offset"], part["partition_max_bytes"],
-                                 part.get("current_leader_epoch", -1))
-                  for topic in request["topics"] for part in topic["partitions"]]
+    layout = _Layout()
+    partitions = []
+    for topic in request["topics"]:
+        name = topic["topic"]
+        layout.names.append(name)
+        layout.counts.append(len(topic["partitions"]))
+        for part in topic["partitions"]:
+            layout.indexes.append(part["partition"])
+            partitions.append(FetchPartition(name, part["partition"], part["fetch_offset"],
+                                             part["partition_max_bytes"], part.get("current_leader_epoch", -1)))
     result = services.replicas.read(params, partitions, params.max_bytes)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
-        return _response(request, result)
-    return _long_poll(services, request, params, partitions, params.min_bytes - result.bytes_read)
+        return _response(ctx.header, layout, result)
+    return _long_poll(ctx.header, services, layout, params, partitions, result)
 
 
-async def _long_poll(services: ShardServices, request: dict[str, Any], params: FetchParams, partitions: list[FetchPartition],
-                     needed: int) -> dict[str, Any]:
-    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions], needed)
-    return _response(request, services.replicas.read(params, partitions, params.max_bytes))
+async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
+                     partitions: list[FetchPartition], first: FetchResult) -> list[Any]:
+    """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
+    changed meanwhile (the others keep the first pass's answer)."""
+    changed: set[PartitionKey] = set()
+    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
+                                          params.min_bytes - first.bytes_read, changed)
+    return _response(header, layout, services.replicas.read(params, partitions, params.max_bytes, first, changed))
 
 
-def _response(request: dict[str, Any], result: FetchResult) -> dict[str, Any]:
-    it = iter(result.partitions)
-    responses = []
-    for topic in request["topics"]:
-        parts = []
-        for part in topic["partitions"]:
-            data = next(it)
-            aborted = data.aborted_transactions
-            parts.append({
-                "partition_index": part["partition"],
-                "error_code": data.error,
-                "high_watermark": data.high_watermark,
-                "last_stable_offset": data.last_stable_offset,
-                "log_start_offset": data.log_start_offset,
-                "aborted_transactions": None if aborted is None else
-                [{"producer_id": pid, "first_offset": first} for pid, first in aborted],
-                "preferred_read_replica": -1,
-                # Empty, not null: Kafka always sends a record set, and librdkafka 2.0.2
-                # rejects a null one ("invalid MessageSetSize -1").
-                "records": data.records if data.records is not None else b"",
-            })
-        responses.append({"topic": topic["topic"], "partitions": parts})
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
+def _response(header: RequestHeader, layout: _Layout, result: FetchResult) -> list[Any]:
+    """The response frame, written in Cython around the records' file slices (parity-tested
+    against pyk.protocol); no session (session_id 0), preferred read replica -1."""
+    return encode_fetch_response(header.api_version, header.correlation_id, 0, ErrorCode.NONE, 0, layout.names,
+                                 layout.counts, layout.indexes, result.partitions)
