@@ -405,13 +405,18 @@ class ClassicGroupManager:
         """The live classic group a SyncGroup/Heartbeat names, with the member checked in it."""
         if not group_id:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID, "group id is empty")
+        group = self._live_group(group_id)
+        group.validate_member(member_id, instance_id)
+        return group
+
+    def _live_group(self, group_id: str) -> Group:
+        """A group of this coordinator that exists and is not being deleted."""
         self.coordinator.check_local(group_id)
         group = self.groups.get(group_id)
         if group is None:
             raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
         if group.is_(GroupState.DEAD):
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
-        group.validate_member(member_id, instance_id)
         return group
 
     # SyncGroup -----------------------------------------------------------------------------------
@@ -488,12 +493,7 @@ class ClassicGroupManager:
     def leave_group(self, group_id: str, members: Sequence[MemberIdentity]) -> LeaveGroupResult:
         """LeaveGroup: a group-level error, or a result per member in request order."""
         try:
-            self.coordinator.check_local(group_id)
-            group = self.groups.get(group_id)
-            if group is None:
-                raise KafkaError(ErrorCode.UNKNOWN_MEMBER_ID, f"group {group_id!r} does not exist")
-            if group.is_(GroupState.DEAD):
-                raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "group is being deleted")
+            group = self._live_group(group_id)
         except KafkaError as exc:
             return LeaveGroupResult(exc.code, [])
         results = []
