@@ -6,12 +6,12 @@
 #   bench/e2e/trees.sh PASSES "WORKLOAD ..." TREE [TREE ...]
 #   e.g. bench/e2e/trees.sh 3 "produce-100B-1perreq-1p produce-1KiB-acksall-1000p" /tmp/before .
 #
-# Each TREE must have pyk._native built in place.  DUR (seconds per workload, default 8) and the
-# kload set-up come from ../shared/bench (setup.sh, kbench.sh).
+# Each TREE must have pyk._native built in place.  Env: SHARED (default ../shared/bench relative
+# to the repo, as for compare.sh), DUR (seconds per workload, default 8), PORT (default 39092).
 set -u
 PASSES=$1; WL=$2; shift 2
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SHARED=${SHARED_BENCH:-$HERE/../../../shared/bench}
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+SHARED=${SHARED:-$(cd "$HERE/../shared/bench" && pwd)}
 eval "$("$SHARED/setup.sh" "${BENCH_KIT:-$HOME/.cache/pyk-bench}" 2>/dev/null)"
 port=${PORT:-39092}
 for pass in $(seq 1 "$PASSES"); do
