@@ -343,10 +343,10 @@ class ReplicaManager:
         return producer_id, epoch
 
     # Reads -------------------------------------------------------------------------------------
-    def read(self, params: FetchParams, partitions: Sequence[FetchPartition], max_bytes: int,
+    def read(self, params: FetchParams, partitions: Sequence[FetchPartition],
              previous: FetchResult | None = None, changed: Collection[PartitionKey] = ()) -> FetchResult:
         """One pass over the partitions (Kafka's readFromLocalLog): filled in order up to
-        `max_bytes`, each capped at its own limit, and the first partition with data returns at
+        `params.max_bytes`, each capped at its own limit, and the first partition with data returns at
         least one whole batch (KIP-74).
 
         A re-read after a long poll passes the first pass as `previous` and the partitions that
@@ -355,7 +355,7 @@ class ReplicaManager:
         result = FetchResult()
         read_committed = params.isolation_level == READ_COMMITTED
         for i, fp in enumerate(partitions):
-            limit = min(fp.max_bytes, max_bytes - result.bytes_read)
+            limit = min(fp.max_bytes, params.max_bytes - result.bytes_read)
             min_one = result.bytes_read == 0
             result.limits.append((limit, min_one))
             if (previous is not None and previous.limits[i] == (limit, min_one)

@@ -43,13 +43,13 @@ def test_unchanged_partitions_keep_their_first_answer(replicas):
     _append(replicas, 0, 50)
     params = FetchParams(max_bytes=10_000, min_bytes=1000, max_wait_ms=500)
     parts = [FetchPartition("t", p, 0, 1000) for p in range(3)]
-    first = replicas.read(params, parts, params.max_bytes)
+    first = replicas.read(params, parts)
     _append(replicas, 1, 100)
-    again = replicas.read(params, parts, params.max_bytes, first, {("t", 1)})
+    again = replicas.read(params, parts, first, {("t", 1)})
     assert again.partitions[0] is first.partitions[0]
     assert again.partitions[1] is not first.partitions[1]
     assert again.partitions[2] is first.partitions[2]
-    assert _shape(again) == _shape(replicas.read(params, parts, params.max_bytes))
+    assert _shape(again) == _shape(replicas.read(params, parts))
     assert again.bytes_read == first.bytes_read + again.partitions[1].records.size
 
 
@@ -59,11 +59,11 @@ def test_a_changed_partition_ahead_moves_the_limits_of_the_others(replicas):
     _append(replicas, 2, 300)
     params = FetchParams(max_bytes=400, min_bytes=1000, max_wait_ms=500)
     parts = [FetchPartition("t", p, 0, 10_000) for p in range(3)]
-    first = replicas.read(params, parts, params.max_bytes)
+    first = replicas.read(params, parts)
     _append(replicas, 0, 300)
-    again = replicas.read(params, parts, params.max_bytes, first, {("t", 0)})
+    again = replicas.read(params, parts, first, {("t", 0)})
     assert again.partitions[2] is not first.partitions[2]
-    assert _shape(again) == _shape(replicas.read(params, parts, params.max_bytes))
+    assert _shape(again) == _shape(replicas.read(params, parts))
     assert again.bytes_read <= params.max_bytes or again.partitions[0].records.size > params.max_bytes
 
 

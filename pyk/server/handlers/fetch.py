@@ -59,7 +59,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             layout.indexes.append(part["partition"])
             partitions.append(FetchPartition(name, part["partition"], part["fetch_offset"],
                                              part["partition_max_bytes"], part.get("current_leader_epoch", -1)))
-    result = services.replicas.read(params, partitions, params.max_bytes)
+    result = services.replicas.read(params, partitions)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
         return _response(ctx.header, layout, result)
@@ -73,7 +73,7 @@ async def _long_poll(header: RequestHeader, services: ShardServices, layout: _La
     changed: set[PartitionKey] = set()
     await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
                                           params.min_bytes - first.bytes_read, changed)
-    return _response(header, layout, services.replicas.read(params, partitions, params.max_bytes, first, changed))
+    return _response(header, layout, services.replicas.read(params, partitions, first, changed))
 
 
 def _response(header: RequestHeader, layout: _Layout, result: FetchResult) -> list[Any]:
