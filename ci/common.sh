@@ -34,3 +34,10 @@ pick_python() {
         PY=$VENV/bin/python  # created by ci/install.sh
     fi
 }
+
+# Where ci/install.sh --test puts the jars of ci/java/pom.xml (tests/kafka.py reads the same place).
+java_lib() {
+    local version
+    version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/ci/java/pom.xml")
+    echo "${PYK_JAVA_LIB:-$HOME/.cache/pyk/java/kafka-$version}"
+}

@@ -4,6 +4,8 @@
 #   ci/install.sh          system packages, then `pip install -e .[plot]` (builds pyk._native;
 #                          the plot extra lets `pyk bench --plot` draw)
 #   ci/install.sh --test   the same plus the test and bench extras (`pip install -e .[plot,test,bench]`)
+#                          and the Java jars of ci/java/pom.xml (Kafka's client, tools, Streams,
+#                          Connect and broker) in $PYK_JAVA_LIB
 #
 # Run as root (apt-get).  Re-runs are fast: apt is skipped when every package is present, and
 # pip is skipped when nothing that goes into the build (setup.py, pyproject.toml, ext/) changed
@@ -28,7 +30,8 @@ esac
 # load generator of the benchmarks.
 PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev kcat librdkafka-dev)
 # Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
-[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow)
+# Java 17 and Maven fetch and run Kafka's jars (tests/kafka.py).
+[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then
@@ -131,3 +134,18 @@ else
     if [ -n "$TEST" ]; then echo "$digest" >"$TEST_STAMP"; fi
 fi
 "$PY" -c 'import pyk._native as n; print("[pyk ci] pyk._native:", n.__file__)' >&2
+
+# Java jars for the tests (Kafka's client, tools, Streams, Connect, broker) -----------------------
+if [ -n "$TEST" ]; then
+    JAVA_LIB=$(java_lib)
+    pom_digest=$(sha256sum ci/java/pom.xml | cut -d' ' -f1)
+    if [ -f "$JAVA_LIB/.pom.sha256" ] && [ "$(cat "$JAVA_LIB/.pom.sha256")" = "$pom_digest" ]; then
+        say "Java jars are in $JAVA_LIB (nothing changed since the last fetch)"
+    else
+        say "fetching the Java jars of ci/java/pom.xml into $JAVA_LIB (Maven Central)"
+        rm -rf "$JAVA_LIB"
+        mvn -q -B -f ci/java/pom.xml dependency:copy-dependencies -DoutputDirectory="$JAVA_LIB" \
+            || die "Maven could not fetch the jars of ci/java/pom.xml (see above): the Java tests need them"
+        echo "$pom_digest" >"$JAVA_LIB/.pom.sha256"
+    fi
+fi

@@ -61,6 +61,7 @@ from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 from tests.helpers import TEST_SHARDS, BrokerProcess, ExternalBroker, unique_topic  # noqa: E402
+from tests.kafka import ApacheKafka  # noqa: E402
 
 _EXTERNAL_BOOTSTRAP = os.environ.get("PYK_TEST_BOOTSTRAP")
 
@@ -170,6 +171,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 report.sections.append(
                     (f"pyk serve log: {name}[{i}] {b.bootstrap} ({b.log_file})", b.log_tail())
                 )
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
+    """One real Apache Kafka (KRaft, tests/kafka.py) for the whole run: the reference peer."""
+    k = ApacheKafka(Path(tmp_path_factory.mktemp("apache-kafka")))
+    k.start()
+    try:
+        yield k
+    finally:
+        k.stop()
 
 
 # ---------------------------------------------------------------------------------------
