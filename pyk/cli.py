@@ -45,7 +45,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     log.info("pyk %s starting (%s), io engine %s", __version__, ", ".join(str(lst) for lst in config.advertised_listeners),
              engine)
-    return uvloop.run(orchestrator.run())
+    run = orchestrator.run()
+    if config["console.listener"]:
+        from pyk.console import Console
+
+        run = Console(config).serve_alongside(run)
+    return uvloop.run(run)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,6 +104,15 @@ def _list(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
+def _host_port(text: str) -> str:
+    """`host:port` (an empty host: all interfaces), or empty for off."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if text and (not sep or not port.isdigit() or int(port) > 65535):
+        raise ValueError(f"expected host:port or an empty value, found {text!r}")
+    return text
+
+
 def _listeners(text: str) -> list[Listener]:
     return parse_listeners(text)
 
@@ -246,6 +255,8 @@ KEYS: dict[str, Key] = {
         _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
         _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
+        _k("console.listener", _host_port, "127.0.0.1:9645",
+           "pyk: host:port of the built-in web console, served by the orchestrator (empty: off).", "string"),
     ]
 }
 
