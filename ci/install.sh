@@ -31,7 +31,8 @@ esac
 PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev kcat librdkafka-dev)
 # Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
 # Java 17 and Maven fetch and run Kafka's jars (tests/kafka.py).
-[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven)
+# Chromium is the browser of the web console's tests (tests/console, driven by Playwright).
+[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven chromium)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then

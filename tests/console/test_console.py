@@ -1,0 +1,258 @@
+"""The web console in a real browser: Debian's chromium driven by Playwright, against a live
+`pyk serve` holding data written by real clients.
+
+Each page is loaded and checked for what the clients wrote; each action (create, add partitions,
+delete a topic; browse and live-tail messages; reset a group's offsets; abort a transaction) is
+done by clicking in the page and then verified through a Kafka client (confluent-kafka), not
+through the console.  A screenshot of each page is written to docs/console/ for the README.
+
+Playwright is the Python package (its bundled driver runs offline) with the system chromium
+(`executable_path`), so no browser is downloaded: ci/install.sh --test installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from playwright.sync_api import sync_playwright
+
+from tests.helpers import REPO, BrokerProcess, confluent_admin, confluent_watermarks, create_topic, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "docs" / "console"
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerProcess, str]]:
+    """A broker with its console on a free port: (broker, console URL)."""
+    port = free_port()
+    b = BrokerProcess(Path(tmp_path_factory.mktemp("pyk-console")), {"console.listener": f"127.0.0.1:{port}"})
+    b.start()
+    try:
+        yield b, f"http://127.0.0.1:{port}"
+    finally:
+        code = b.stop()
+        assert code == 0, f"pyk serve exited with code {code}\n{b.log_tail()}"
+        assert "Traceback" not in b.log_text(), b.log_text()[-6000:]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: ci/install.sh --test installs Debian's chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def produce(bootstrap: str, topic: str, records: list[dict[str, Any]], transactional_id: str | None = None) -> Producer:
+    conf = {"bootstrap.servers": bootstrap, "linger.ms": 5}
+    if transactional_id:
+        conf["transactional.id"] = transactional_id
+    p = Producer(conf)
+    if transactional_id:
+        p.init_transactions(20)
+        p.begin_transaction()
+    for r in records:
+        p.produce(topic, **r)
+    assert p.flush(20) == 0
+    return p
+
+
+def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> None:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    c.subscribe([topic])
+    seen = 0
+    deadline = time.monotonic() + 30
+    while seen < count and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            seen += 1
+    assert seen == count, f"consumed {seen} of {count}"
+    c.commit(asynchronous=False)
+    c.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        return [tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)]
+    finally:
+        c.close()
+
+
+def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: Any) -> None:
+    broker, url = live
+    create_topic(broker.bootstrap, "clicks", partitions=4)
+    producer = produce(broker.bootstrap, "clicks", [{"value": b"x" * 100, "partition": i % 4} for i in range(400)])
+    page.goto(url + "/")
+    assert page.locator("#nodes tbody tr").count() == broker.shards
+    page.locator("h1", has_text="Overview").wait_for()
+    # Charts draw once the sampler has two rounds; keep producing so the throughput line moves.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for i in range(200):
+            producer.produce("clicks", value=b"y" * 100, partition=i % 4)
+        producer.flush(10)
+        if page.locator("#throughput-chart canvas").count() and int(
+                page.locator("#throughput-chart").get_attribute("data-points") or 0) >= 4:
+            break
+        page.wait_for_timeout(500)
+    assert int(page.locator("#throughput-chart").get_attribute("data-points") or 0) >= 4
+    page.locator("#latency-chart canvas").wait_for()
+    page.reload()
+    page.locator("#throughput-chart canvas").wait_for()
+    page.wait_for_timeout(300)  # let uPlot paint before the screenshot
+    shot(page, "overview")
+
+
+def test_topics_create_add_partitions_delete(live: tuple[BrokerProcess, str], page: Any) -> None:
+    broker, url = live
+    page.goto(url + "/topics")
+    page.fill("#create-topic input[name=name]", "payments")
+    page.fill("#create-topic input[name=partitions]", "3")
+    page.fill("#create-topic textarea[name=configs]", "retention.ms=3600000")
+    page.click("#create-topic button")
+    page.locator(".ok", has_text="created topic payments").wait_for()
+    admin = confluent_admin(broker.bootstrap)
+    assert len(admin.list_topics(timeout=10).topics["payments"].partitions) == 3
+    shot(page, "topics")
+
+    page.click("#topics-table a:text-is('payments')")
+    page.locator("h1", has_text="Topic payments").wait_for()
+    assert page.locator("#partitions-table tbody tr").count() == 3
+    assert page.locator("#configs tr.override", has_text="retention.ms").inner_text().split("\t")[1] == "3600000"
+    page.fill("#add-partitions input[name=count]", "5")
+    page.click("#add-partitions button")
+    page.locator(".ok", has_text="payments has 5 partitions").wait_for()
+    assert page.locator("#partitions-table tbody tr").count() == 5
+    assert len(admin.list_topics("payments", timeout=10).topics["payments"].partitions) == 5
+    shot(page, "topic")
+
+    page.click("#delete-topic button")
+    page.wait_for_url(url + "/topics")
+    assert page.locator("#topics-table a", has_text="payments").count() == 0
+    deadline = time.monotonic() + 10
+    while "payments" in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "payments" not in admin.list_topics(timeout=10).topics
+
+
+def test_topic_page_shows_a_kafka_error(live: tuple[BrokerProcess, str], page: Any) -> None:
+    _, url = live
+    page.goto(url + "/topics/no-such-topic")
+    assert "UNKNOWN_TOPIC_OR_PARTITION" in page.locator(".error").inner_text()
+
+
+def test_message_browser_and_live_tail(live: tuple[BrokerProcess, str], page: Any) -> None:
+    broker, url = live
+    create_topic(broker.bootstrap, "orders", partitions=2)
+    records = [{"key": f"order-{i}".encode(), "value": json.dumps({"id": i, "item": "book"}).encode(),
+                "headers": [("source", b"web"), ("trace", bytes([0, 1, 254]))], "partition": 0} for i in range(10)]
+    records.append({"key": None, "value": bytes([0xCA, 0xFE, 0x00, 0xFF]), "partition": 0})
+    produce(broker.bootstrap, "orders", records)
+    page.goto(url + "/topics/orders/messages")
+    rows = page.locator("#message-table tbody tr")
+    assert rows.count() == 11  # the last 50 of partition 0
+    page.fill("#browse input[name=offset]", "8")
+    page.click("#browse button")
+    page.locator("#messages p", has_text="offsets 8..10").wait_for()
+    assert rows.count() == 3
+    first = rows.nth(0).inner_text()
+    assert "order-8" in first and '"item": "book"' in first and "00 01 fe" in first and "web" in first
+    assert "ca fe 00 ff" in rows.nth(2).inner_text()
+    # By timestamp: everything was written just now, so an hour ago finds offset 0.
+    page.fill("#browse input[name=offset]", "")
+    page.fill("#browse input[name=timestamp]",
+              time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 3600)))
+    page.click("#browse button")
+    page.locator("#messages p", has_text="offsets 0..10").wait_for()
+
+    page.check("#live-tail")
+    produce(broker.bootstrap, "orders", [{"key": b"late", "value": b'{"tail": true}', "partition": 0}])
+    page.locator("#message-table tbody tr", has_text="late").wait_for()
+    assert rows.count() == 12
+    assert confluent_watermarks(broker.bootstrap, "orders", 0) == (0, 12)
+    shot(page, "messages")
+
+
+def test_group_lag_and_reset_offsets(live: tuple[BrokerProcess, str], page: Any) -> None:
+    broker, url = live
+    create_topic(broker.bootstrap, "events", partitions=3)
+    produce(broker.bootstrap, "events", [{"value": b"e%d" % i, "partition": i % 3} for i in range(60)])
+    consume_and_commit(broker.bootstrap, "billing", "events", 60)
+    produce(broker.bootstrap, "events", [{"value": b"more", "partition": p} for p in (0, 0, 1)])
+    page.goto(url + "/groups")
+    page.click("#groups a:text-is('billing')")
+    page.locator("#group-state").wait_for()
+    lags = [page.locator("#lag tbody tr").nth(p).inner_text().split("\t")[4] for p in range(3)]
+    assert lags == ["2", "1", "0"]
+    page.locator("#lag-chart canvas").wait_for()
+    shot(page, "group")
+
+    page.select_option("#reset-offsets select[name=to]", "earliest")
+    page.click("#reset-offsets button")
+    page.locator(".ok", has_text="committed new offsets for 3 partitions of events").wait_for()
+    assert committed(broker.bootstrap, "billing", "events", 3) == [0, 0, 0]
+    page.select_option("#reset-offsets select[name=to]", "offset")
+    page.fill("#reset-offsets input[name=value]", "15")
+    page.click("#reset-offsets button")
+    page.locator("#lag tbody tr", has_text="15").first.wait_for()
+    assert committed(broker.bootstrap, "billing", "events", 3) == [15, 15, 15]
+
+
+def test_transactions_abort(live: tuple[BrokerProcess, str], page: Any) -> None:
+    broker, url = live
+    create_topic(broker.bootstrap, "ledger", partitions=1)
+    producer = produce(broker.bootstrap, "ledger", [{"value": b"pending", "partition": 0}], transactional_id="ledger-tx")
+    page.goto(url + "/transactions")
+    row = page.locator("#transactions tbody tr", has_text="ledger-tx")
+    assert row.locator(".state").inner_text() == "Ongoing"
+    assert "ledger: 0" in row.inner_text()
+    shot(page, "transactions")
+    row.locator("button", has_text="Abort").click()
+    page.locator(".ok", has_text="aborted the transaction of ledger-tx").wait_for()
+    # Through a client: the producer is fenced, and a read_committed consumer reaches the end
+    # of the partition without the aborted record.
+    with pytest.raises(KafkaException, match="fenced"):
+        producer.commit_transaction(10)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "ledger-check", "isolation.level": "read_committed",
+                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition("ledger", 0, 0)])
+    deadline = time.monotonic() + 20
+    read = []
+    while time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            break  # end of partition: the last stable offset moved past the aborted transaction
+        read.append(m.value())
+    c.close()
+    assert time.monotonic() < deadline and read == []
