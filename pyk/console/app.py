@@ -129,7 +129,8 @@ async def overview(request: web.Request) -> web.Response:
              for b in sorted(md["brokers"], key=lambda b: b["node_id"])]
     samples = request.app[SAMPLER].samples
     last = samples[-1] if samples else None
-    return render(request, "overview.html", nodes=nodes, cluster_id=md.get("cluster_id"),
+    dirs = await client.run(client.log_dirs)
+    return render(request, "overview.html", nodes=nodes, cluster_id=md.get("cluster_id"), dirs=dirs,
                   controller=md.get("controller_id"), topics=len(md["topics"]), partitions=len(leaders),
                   latency=last.latency_ms if last else {}, messages=sum(last.ends.values()) if last else None)
 
@@ -141,8 +142,12 @@ async def series(request: web.Request) -> web.Response:
 # Topics -------------------------------------------------------------------------------------------
 async def _topic_rows(client: ConsoleClient) -> list[dict[str, Any]]:
     md = await client.run(client.metadata)
-    return sorted(({"name": t["name"], "partitions": len(t["partitions"]), "internal": t.get("is_internal", False)}
-                   for t in md["topics"]), key=lambda t: (t["internal"], t["name"]))
+    sizes: dict[str, int] = {}
+    for d in await client.run(client.log_dirs):
+        for (topic, _), n in d.sizes.items():
+            sizes[topic] = sizes.get(topic, 0) + n
+    return sorted(({"name": t["name"], "partitions": len(t["partitions"]), "internal": t.get("is_internal", False),
+                    "size": sizes.get(t["name"], -1)} for t in md["topics"]), key=lambda t: (t["internal"], t["name"]))
 
 
 async def topics(request: web.Request) -> web.Response:

@@ -98,6 +98,22 @@ class PartitionRow:
     shard: int
     log_start: int
     log_end: int
+    size: int  # bytes of its segment files (DescribeLogDirs); -1 unknown
+
+
+@dataclass
+class LogDir:
+    """One log directory of one node, from DescribeLogDirs."""
+
+    node: int
+    path: str
+    total_bytes: int  # of the file system holding it (-1: unknown)
+    usable_bytes: int
+    sizes: dict[tuple[str, int], int]  # bytes of each partition in it
+
+    @property
+    def used_bytes(self) -> int:
+        return sum(self.sizes.values())
 
 
 def browse(bootstrap: str, topic: str, partition: int, offset: int | None, timestamp_ms: int | None,
@@ -212,6 +228,20 @@ class ConsoleClient:
         return {(t["name"], p["partition_index"]): p["leader_id"]
                 for t in md["topics"] if t["error_code"] == ErrorCode.NONE for p in t["partitions"]}
 
+    async def log_dirs(self, cluster: Cluster, topics: list[str] | None = None) -> list[LogDir]:
+        """DescribeLogDirs on every node (each answers for its own directories)."""
+        md = await self.metadata(cluster, topics)
+        body: dict[str, Any] = {"topics": None if topics is None else [
+            {"topic": t["name"], "partitions": [p["partition_index"] for p in t["partitions"]]} for t in md["topics"]]}
+        out = []
+        for node in sorted(b["node_id"] for b in md["brokers"]):
+            conn = await cluster.connection(node)
+            resp = await conn.request(ApiKey.DESCRIBE_LOG_DIRS, cluster.version(ApiKey.DESCRIBE_LOG_DIRS), body)
+            for d in resp["results"]:
+                sizes = {(t["name"], p["partition_index"]): p["partition_size"] for t in d["topics"] for p in t["partitions"]}
+                out.append(LogDir(node, d["log_dir"], d.get("total_bytes", -1), d.get("usable_bytes", -1), sizes))
+        return out
+
     async def topic(self, name: str) -> tuple[list[PartitionRow], list[dict[str, Any]]]:
         """Partitions (leader, shard, offsets) and configs of one topic."""
 
@@ -223,7 +253,9 @@ class ConsoleClient:
             leaders = self.leaders(md)
             start = await self.offsets(cluster, leaders, EARLIEST)
             end = await self.offsets(cluster, leaders, LATEST)
-            rows = [PartitionRow(p, leader, leader - first, start.get((name, p), -1), end.get((name, p), -1))
+            sizes = {tp: n for d in await self.log_dirs(cluster, [name]) for tp, n in d.sizes.items()}
+            rows = [PartitionRow(p, leader, leader - first, start.get((name, p), -1), end.get((name, p), -1),
+                                 sizes.get((name, p), -1))
                     for (_, p), leader in sorted(leaders.items())]
             resp = await cluster.conn.request(ApiKey.DESCRIBE_CONFIGS, cluster.version(ApiKey.DESCRIBE_CONFIGS), {
                 "resources": [{"resource_type": TOPIC_RESOURCE, "resource_name": name, "configuration_keys": None}]})

@@ -113,6 +113,10 @@ def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: 
     producer = produce(broker.bootstrap, "clicks", [{"value": b"x" * 100, "partition": i % 4} for i in range(400)])
     page.goto(url + "/")
     assert page.locator("#nodes tbody tr").count() == broker.shards
+    disk = page.locator("#disk tbody tr")
+    assert disk.count() == broker.shards  # one log dir per shard, from DescribeLogDirs
+    assert {disk.nth(i).inner_text().split("\t")[1] for i in range(broker.shards)} == {
+        str(d) for d in broker.shard_dirs()}
     page.locator("h1", has_text="Overview").wait_for()
     # Charts draw once the sampler has two rounds; keep producing so the throughput line moves.
     deadline = time.monotonic() + 30
@@ -147,6 +151,7 @@ def test_topics_create_add_partitions_delete(live: tuple[BrokerProcess, str], pa
     page.click("#topics-table a:text-is('payments')")
     page.locator("h1", has_text="Topic payments").wait_for()
     assert page.locator("#partitions-table tbody tr").count() == 3
+    assert page.locator("#partitions-table tbody tr").nth(0).inner_text().split("\t")[-1] == "0 B"
     assert page.locator("#configs tr.override", has_text="retention.ms").inner_text().split("\t")[1] == "3600000"
     page.fill("#add-partitions input[name=count]", "5")
     page.click("#add-partitions button")
