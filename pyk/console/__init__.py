@@ -11,6 +11,10 @@ network (no CDN, and machines that run brokers often have no npm), and the files
 (about 100 KB).  They come from the npm registry at the versions of ci/console/package-lock.json
 through ci/console-assets.sh, which also checks (`--check`) that the committed files match it.
 
+The console has no login: it listens on loopback by default, refuses changes that do not come
+from its own pages (CSRF) and, on loopback, requests for other host names (DNS rebinding); put it
+behind an authenticating proxy before listening elsewhere.
+
 A listener that cannot be bound (port taken) is logged and the broker runs without a console:
 the console is an operator's convenience and must never stop the broker from serving.
 """
@@ -41,7 +45,8 @@ class Console:
         listener = config.advertised_listeners[0]
         self.client = ConsoleClient(f"{listener.host}:{listener.port}")
         self.sampler = Sampler(self.client)
-        self.runner = web.AppRunner(make_app(self.client, self.sampler), access_log=None)
+        loopback = self.host in ("localhost", "::1") or self.host.startswith("127.")
+        self.runner = web.AppRunner(make_app(self.client, self.sampler, loopback), access_log=None)
 
     async def start(self) -> bool:
         await self.runner.setup()

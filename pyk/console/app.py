@@ -32,6 +32,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[ConsoleClient] = web.AppKey("client", ConsoleClient)
 SAMPLER: web.AppKey[Sampler] = web.AppKey("sampler", Sampler)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
+LOOPBACK: web.AppKey[bool] = web.AppKey("loopback", bool)  # listening on a loopback address only
 
 
 def _time(ms: int | None) -> str:
@@ -62,14 +63,15 @@ def _ms(text: str) -> int:
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
-def make_app(client: ConsoleClient, sampler: Sampler) -> web.Application:
+def make_app(client: ConsoleClient, sampler: Sampler, loopback: bool) -> web.Application:
     env = jinja2.Environment(loader=jinja2.PackageLoader("pyk.console", "templates"),
                              autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
     env.filters["time"] = _time
     env.filters["size"] = _size
     env.filters["config_source"] = lambda source: _CONFIG_SOURCES.get(source, "default")
     env.globals["version"] = __version__
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[_guard, _errors])
+    app[LOOPBACK] = loopback
     app[CLIENT] = client
     app[SAMPLER] = sampler
     app[TEMPLATES] = env
@@ -100,6 +102,26 @@ def is_htmx(request: web.Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The console has no login, so it defends what a browser can be tricked into.
+
+    * A change (any POST) must carry htmx's `HX-Request` header: another site's page cannot send
+      a custom header cross-origin without a CORS preflight, which the console never grants, so
+      a forged form post cannot delete a topic (CSRF).
+    * On a loopback listener (the default), the Host header must name a loopback address, so a
+      hostile DNS name rebound to 127.0.0.1 does not make its page same-origin with the console.
+    """
+    if request.method != "GET" and not is_htmx(request):
+        raise web.HTTPForbidden(text="changes are made from the console's pages (HX-Request header missing)")
+    if request.app[LOOPBACK] and (request.url.host or "").strip("[]") not in _LOOPBACK_NAMES:
+        raise web.HTTPForbidden(text="this console answers on loopback addresses only")
+    return await handler(request)
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A broker that refuses or cannot be reached is shown in the page: an htmx request gets the
@@ -107,8 +129,6 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except (BrokerError, ConnectionError, OSError, ValueError, KeyError) as exc:
-        if isinstance(exc, web.HTTPException):
-            raise
         text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BrokerError) else str(exc)
         if is_htmx(request):
             return render(request, "error.html", error=text)

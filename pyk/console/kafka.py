@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from pyk.client import BrokerError, Cluster, Connection
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_assignment
@@ -33,6 +33,7 @@ LATEST, EARLIEST = -1, -2
 TOPIC_RESOURCE = 2
 _COORDINATOR_RETRIES = 50  # x 0.1 s: the first lookup may be creating __consumer_offsets
 _ABORT_TIMEOUT_S = 30.0  # InitProducerId answers CONCURRENT_TRANSACTIONS until the abort is written
+_REQUEST_TIMEOUT_S = 45.0  # a page's requests (an abort may wait for its markers up to _ABORT_TIMEOUT_S)
 _FETCH_TIMEOUT_S = 5.0  # a browse that finds fewer messages than asked returns after this
 _HEX_BYTES = 4096  # longer binary values are cut in the page (the rest is counted)
 
@@ -143,8 +144,11 @@ def browse(bootstrap: str, topic: str, partition: int, offset: int | None, times
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
-            if msg.error() is not None:
-                break  # partition EOF (or an error: show what was read)
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    break
+                raise BrokerError(f"reading {topic}-{partition}: {err.str()}")
             _, ts = msg.timestamp()
             at = msg.offset()
             assert at is not None  # set on every message that is not an error
@@ -176,12 +180,16 @@ class ConsoleClient:
         self._lock = asyncio.Lock()
 
     async def run(self, work: Callable[[Cluster], Awaitable[T]]) -> T:
+        """`work` on the (re)connected cluster; TimeoutError after _REQUEST_TIMEOUT_S, so a stuck
+        shard cannot hold the console (the connection is then dropped: a late answer would
+        otherwise be taken for the next request's)."""
         async with self._lock:
-            if self._cluster is None or self._cluster.conn.closed.done():
-                self._cluster = await Cluster.connect(self.bootstrap)
             try:
-                return await work(self._cluster)
-            except ConnectionError:
+                async with asyncio.timeout(_REQUEST_TIMEOUT_S):
+                    if self._cluster is None or self._cluster.conn.closed.done():
+                        self._cluster = await Cluster.connect(self.bootstrap)
+                    return await work(self._cluster)
+            except (ConnectionError, TimeoutError):
                 self.close()
                 raise
 

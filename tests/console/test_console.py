@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,3 +263,29 @@ def test_transactions_abort(live: tuple[BrokerProcess, str], page: Any) -> None:
         read.append(m.value())
     c.close()
     assert time.monotonic() < deadline and read == []
+
+
+def test_forged_changes_are_refused(live: tuple[BrokerProcess, str]) -> None:
+    """A cross-site form post (no HX-Request header) and a rebound host name get 403; the topic stays."""
+    broker, url = live
+    create_topic(broker.bootstrap, "kept", partitions=1)
+    forged = urllib.request.Request(url + "/topics/kept/delete", data=b"", method="POST")
+    rebound = urllib.request.Request(url + "/topics", headers={"Host": "attacker.example"})
+    for request in (forged, rebound):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
+    assert "kept" in confluent_admin(broker.bootstrap).list_topics(timeout=10).topics
+
+
+def test_console_is_a_client_of_the_broker() -> None:
+    """The console reaches the broker through the Kafka protocol only: it imports no shard, log
+    or coordinator internals (consumer_protocol is the wire format of group assignments)."""
+    from tests.test_sourcecode import _import_graph
+
+    allowed = ("pyk.console", "pyk.client", "pyk.protocol", "pyk.errors", "pyk.config", "pyk.configdef",
+               "pyk.tools", "pyk.coordinator.consumer_protocol")
+    graph = _import_graph()
+    inside = [f"{a} imports {b} at {where}" for a, targets in sorted(graph.items()) if a.startswith("pyk.console")
+              for b, where in targets.items() if b != "pyk" and not b.startswith(allowed)]
+    assert not inside, "\n".join(inside)
