@@ -86,9 +86,10 @@ def produce(bootstrap: str, topic: str, records: list[dict[str, Any]], transacti
     return p
 
 
-def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> None:
+def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> Consumer:
+    """A group member that read `count` messages and committed; still a member (close it)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False})
+                  "enable.auto.commit": False, "client.id": "billing-worker"})
     c.subscribe([topic])
     seen = 0
     deadline = time.monotonic() + 30
@@ -98,7 +99,7 @@ def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> No
             seen += 1
     assert seen == count, f"consumed {seen} of {count}"
     c.commit(asynchronous=False)
-    c.close()
+    return c
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
@@ -213,16 +214,22 @@ def test_group_lag_and_reset_offsets(live: tuple[BrokerProcess, str], page: Any)
     broker, url = live
     create_topic(broker.bootstrap, "events", partitions=3)
     produce(broker.bootstrap, "events", [{"value": b"e%d" % i, "partition": i % 3} for i in range(60)])
-    consume_and_commit(broker.bootstrap, "billing", "events", 60)
+    member = consume_and_commit(broker.bootstrap, "billing", "events", 60)
     produce(broker.bootstrap, "events", [{"value": b"more", "partition": p} for p in (0, 0, 1)])
     page.goto(url + "/groups")
     page.click("#groups a:text-is('billing')")
-    page.locator("#group-state").wait_for()
+    assert page.locator("#group-state").inner_text() == "Stable"
+    assert "billing-worker" in page.locator("#members tbody tr").inner_text()
+    assert "events: 0, 1, 2" in page.locator("#members tbody tr").inner_text()
     lags = [page.locator("#lag tbody tr").nth(p).inner_text().split("\t")[4] for p in range(3)]
     assert lags == ["2", "1", "0"]
+    assert page.locator("#reset-offsets button").is_disabled()  # a live group's offsets are its own
     page.locator("#lag-chart canvas").wait_for()
     shot(page, "group")
+    member.close()
 
+    page.reload()
+    assert page.locator("#group-state").inner_text() == "Empty"
     page.select_option("#reset-offsets select[name=to]", "earliest")
     page.click("#reset-offsets button")
     page.locator(".ok", has_text="committed new offsets for 3 partitions of events").wait_for()
