@@ -296,3 +296,16 @@ def test_console_is_a_client_of_the_broker() -> None:
     inside = [f"{a} imports {b} at {where}" for a, targets in sorted(graph.items()) if a.startswith("pyk.console")
               for b, where in targets.items() if b != "pyk" and not b.startswith(allowed)]
     assert not inside, "\n".join(inside)
+
+
+def test_vendored_assets_match_the_lockfile() -> None:
+    """pyk/console/static/vendor holds the versions ci/console/package-lock.json locks (refreshed
+    together by ci/console-assets.sh), and the package ships them."""
+    lock = json.loads((REPO / "ci" / "console" / "package-lock.json").read_text())
+    locked = {name.removeprefix("node_modules/"): entry["version"] for name, entry in lock["packages"].items() if name}
+    vendor = REPO / "pyk" / "console" / "static" / "vendor"
+    shipped = dict(line.split() for line in (vendor / "VERSIONS").read_text().splitlines())
+    assert shipped == locked
+    assert f'version:"{locked["htmx.org"]}"' in (vendor / "htmx.min.js").read_text()
+    package_data = (REPO / "pyproject.toml").read_text()
+    assert '"console/static/vendor/*"' in package_data and '"console/templates/*.html"' in package_data
