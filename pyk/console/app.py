@@ -26,6 +26,7 @@ from pyk.console.sampler import Sampler
 log = logging.getLogger("pyk.console")
 
 BROWSE_LIMIT = 50  # messages per page of the browser
+MAX_LIMIT = 1000  # most messages one page may ask for (?limit=)
 TAIL_LIMIT = 200  # messages one live-tail poll may add
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -223,8 +224,8 @@ async def messages(request: web.Request) -> web.Response:
     partition = int(query.get("partition", "0"))
     offset = int(query["offset"]) if query.get("offset") else None
     timestamp = _ms(query["timestamp"]) if query.get("timestamp") else None
-    found, next_offset = await asyncio.to_thread(browse, client.bootstrap, name, partition, offset, timestamp,
-                                                 int(query.get("limit", BROWSE_LIMIT)))
+    limit = min(max(int(query.get("limit", BROWSE_LIMIT)), 1), MAX_LIMIT)
+    found, next_offset = await asyncio.to_thread(browse, client.bootstrap, name, partition, offset, timestamp, limit)
     context = dict(name=name, partitions=rows, partition=partition, offset=offset, timestamp=query.get("timestamp", ""),
                    messages=found, next_offset=next_offset)
     return render(request, "messages_result.html" if is_htmx(request) else "messages.html", **context)
