@@ -120,10 +120,12 @@ class LogDir:
 def browse(bootstrap: str, topic: str, partition: int, offset: int | None, timestamp_ms: int | None,
            limit: int) -> tuple[list[Message], int]:
     """Up to `limit` messages of one partition from `offset` (or the first at or after
-    `timestamp_ms`; neither: the last `limit`), and the offset to continue from.  Blocking: run
-    in a thread."""
+    `timestamp_ms`; neither: the last `limit` offsets), and the offset to continue from.
+    Blocking (librdkafka): run in a thread."""
+    # read_committed (librdkafka's default, said here): the browser shows what consumers see.
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "pyk-console", "enable.auto.commit": False,
-                         "client.id": "pyk-console", "enable.partition.eof": True, "logger": _LIBRDKAFKA_LOG})
+                         "client.id": "pyk-console", "enable.partition.eof": True, "isolation.level": "read_committed",
+                         "logger": _LIBRDKAFKA_LOG})
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_FETCH_TIMEOUT_S)
         if timestamp_ms is not None:
@@ -147,6 +149,8 @@ def browse(bootstrap: str, topic: str, partition: int, offset: int | None, times
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
+                    # Continue from the end, past control records and aborted transactions.
+                    next_offset = max(next_offset, msg.offset() or 0)
                     break
                 raise BrokerError(f"reading {topic}-{partition}: {err.str()}")
             _, ts = msg.timestamp()
