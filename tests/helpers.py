@@ -45,6 +45,11 @@ TEST_SHARDS = int(os.environ.get("PYK_TEST_SHARDS", "0")) or len(os.sched_getaff
 TEST_ENGINE = os.environ.get("PYK_TEST_ENGINE")
 
 
+# The operator's HTTP listeners (web console) default to fixed loopback ports; test brokers turn
+# them off unless a test sets one.
+OPERATOR_LISTENERS = ("console.listener",)
+
+
 def free_port(count: int = 1) -> int:
     """The first of `count` consecutive loopback ports that were free a moment ago (shard i of a
     broker listens on port + i)."""
@@ -171,6 +176,9 @@ class BrokerProcess:
         ]  # fmt: skip
         if TEST_ENGINE and "io.engine" not in self.overrides:
             cmd += ["--override", f"io.engine={TEST_ENGINE}"]
+        for key in OPERATOR_LISTENERS:  # off unless a test asks: fixed default ports would collide
+            if key not in self.overrides:
+                cmd += ["--override", f"{key}="]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd
