@@ -1,0 +1,107 @@
+"""Failover: kill -9 of the leader's host during an acks=all, min.insync.replicas=2,
+replication.factor=3 stream from an idempotent confluent-kafka producer.  A new leader comes
+from the ISR within seconds; every acknowledged record is read back afterwards, in order, none
+twice.  The soak variant kills the leader again and again, restarting each killed host."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.cluster.conftest import SESSION_TIMEOUT_MS, Cluster
+from tests.helpers import confluent_read_to_end
+
+ELECTION_DEADLINE_S = SESSION_TIMEOUT_MS / 1000 + 12  # session expiry + election, on a busy machine
+
+
+class _Stream:
+    """An idempotent acks=all producer writing "v-<i>" in order from a thread; keeps the
+    acknowledged values and any delivery error."""
+
+    def __init__(self, bootstrap: str, topic: str, total: int) -> None:
+        from confluent_kafka import Producer
+
+        self.topic, self.total = topic, total
+        self.acked: list[tuple[int, int]] = []  # (offset, i)
+        self.errors: list[Any] = []
+        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                   "linger.ms": 5, "message.timeout.ms": 90000, "retry.backoff.ms": 100})
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        def report(err: Any, msg: Any) -> None:
+            if err is not None:
+                self.errors.append(err)
+            else:
+                self.acked.append((msg.offset(), int(msg.value().split(b"-")[1])))
+
+        for i in range(self.total):
+            self._producer.produce(self.topic, f"v-{i}".encode(), partition=0, on_delivery=report)
+            self._producer.poll(0)
+            if i % 20 == 19:
+                time.sleep(0.01)  # a steady stream across the failover, not one burst before it
+        self._producer.flush(120)
+
+    def join(self) -> None:
+        self._thread.join(150)
+        assert not self._thread.is_alive(), "the producer did not finish"
+
+
+def _kill_leader(cluster: Cluster, topic: str) -> float:
+    """kill -9 of the host leading partition 0; returns the seconds until another node leads."""
+    old = cluster.partition(topic).leader
+    cluster.host_of(old).kill9()
+    killed = time.monotonic()
+    new = cluster.wait_for("a new leader", lambda: (p := cluster.partition(topic)).leader not in (old, -1)
+                           and p.leader // 100 != old // 100 and p.leader, ELECTION_DEADLINE_S)
+    elapsed = time.monotonic() - killed
+    print(f"leader {old} killed; node {new} leads after {elapsed:.2f}s")
+    return elapsed
+
+
+def _check_history(cluster: Cluster, topic: str, stream: _Stream) -> None:
+    assert not stream.errors, f"{len(stream.errors)} deliveries failed, first {stream.errors[0]}"
+    assert len(stream.acked) == stream.total
+    host = next(h for h in cluster.hosts if h.running)
+    read = confluent_read_to_end(host.bootstrap, topic, timeout=60)
+    values = [int(r.value.split(b"-")[1]) for r in read]
+    assert len(values) == len(set(values)), "a value was written twice"
+    assert values == sorted(values), "values out of order"
+    missing = {i for _, i in stream.acked} - set(values)
+    assert not missing, f"{len(missing)} acknowledged values lost, e.g. {sorted(missing)[:5]}"
+    offsets = {i: o for o, i in stream.acked}
+    assert all(read[k].offset == offsets[v] for k, v in enumerate(values)), "a value moved from its acknowledged offset"
+
+
+def test_kill9_of_the_leader_loses_no_acknowledged_write(cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    stream = _Stream(cluster.bootstrap, topic, total=3000)
+    cluster.wait_for("a third of the stream acknowledged", lambda: len(stream.acked) >= 1000, 60)
+    assert _kill_leader(cluster, topic) < ELECTION_DEADLINE_S
+    stream.join()
+    _check_history(cluster, topic, stream)
+
+
+@pytest.mark.soak
+def test_repeated_leader_kills_lose_no_acknowledged_write(cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    stream = _Stream(cluster.bootstrap, topic, total=20000)
+    elections = []
+    for round_ in range(4):
+        cluster.wait_for(f"round {round_}: records acknowledged",
+                         lambda r=round_: len(stream.acked) >= 3000 * (r + 1), 120)
+        elections.append(_kill_leader(cluster, topic))
+        for host in cluster.hosts:
+            if not host.running:
+                host.start()
+        cluster.wait_for("the restarted host back in the ISR", lambda: len(cluster.partition(topic).isrs) == 3, 90)
+    stream.join()
+    _check_history(cluster, topic, stream)
+    print(f"elections: {', '.join(f'{e:.2f}s' for e in elections)}")
