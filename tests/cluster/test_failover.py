@@ -5,6 +5,8 @@ twice.  The soak variant kills the leader again and again, restarting each kille
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -105,3 +107,45 @@ def test_repeated_leader_kills_lose_no_acknowledged_write(cluster_factory: Calla
     stream.join()
     _check_history(cluster, topic, stream)
     print(f"elections: {', '.join(f'{e:.2f}s' for e in elections)}")
+
+
+def test_a_leader_paused_past_its_session_is_fenced_and_rejoins_as_follower(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    stream = _Stream(cluster.bootstrap, topic, total=3000)
+    cluster.wait_for("a third of the stream acknowledged", lambda: len(stream.acked) >= 1000, 60)
+    old = cluster.partition(topic).leader
+    paused = cluster.host_of(old)
+    pids = paused.pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        cluster.wait_for("a new leader while the old one is paused",
+                         lambda: cluster.partition(topic).leader not in (old, -1), ELECTION_DEADLINE_S)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    # Its session expired: it lost its leadership, registers again, truncates and follows.
+    cluster.wait_for("the old leader back in the ISR as a follower",
+                     lambda: (p := cluster.partition(topic)).leader != old and old in p.isrs, 60)
+    stream.join()
+    _check_history(cluster, topic, stream)
+    assert "ZooKeeper session lost" in paused.log_text()
+
+
+def test_unclean_leader_election_lets_an_out_of_sync_replica_lead(cluster_factory: Callable[..., Cluster],
+                                                                  topic: str) -> None:
+    cluster = cluster_factory(hosts=2)
+    cluster.create_topic(topic, replication_factor=2, unclean_leader_election_enable="true")
+    part = cluster.partition(topic)
+    follower = next(r for r in part.replicas if r != part.leader)
+    assert cluster.host_of(follower).stop() == 0  # out of the ISR: only the leader is in sync
+    cluster.wait_for("the follower out of the ISR", lambda: cluster.partition(topic).isrs == [part.leader])
+    cluster.host_of(part.leader).kill9()
+    cluster.host_of(follower).start()
+    # Clean election is impossible (the ISR's only member is dead); unclean election lets the
+    # restarted, out-of-sync replica lead, and the controller says records may be lost.
+    cluster.wait_for("the out-of-sync replica leading", lambda: cluster.partition(topic).leader == follower,
+                     ELECTION_DEADLINE_S + 30)
+    assert any("unclean leader election" in h.log_text() for h in cluster.hosts)
