@@ -1,5 +1,5 @@
 """Failover: kill -9 of the leader's host during an acks=all, min.insync.replicas=2,
-replication.factor=3 stream from an idempotent confluent-kafka producer.  A new leader comes
+replication.factor=3 stream from an idempotent confluent-kafka or kafka-python producer.  A new leader comes
 from the ISR within seconds; every acknowledged record is read back afterwards, in order, none
 twice.  The soak variant kills the leader again and again, restarting each killed host."""
 
@@ -21,33 +21,54 @@ ELECTION_DEADLINE_S = SESSION_TIMEOUT_MS / 1000 + 12  # session expiry + electio
 
 
 class _Stream:
-    """An idempotent acks=all producer writing "v-<i>" in order from a thread; keeps the
-    acknowledged values and any delivery error."""
+    """An idempotent acks=all producer (confluent-kafka or kafka-python) writing "v-<i>" in order
+    from a thread; keeps the acknowledged (offset, i) and any delivery error."""
 
-    def __init__(self, bootstrap: str, topic: str, total: int) -> None:
-        from confluent_kafka import Producer
-
+    def __init__(self, bootstrap: str, topic: str, total: int, client: str = "confluent") -> None:
         self.topic, self.total = topic, total
         self.acked: list[tuple[int, int]] = []  # (offset, i)
         self.errors: list[Any] = []
-        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                   "linger.ms": 5, "message.timeout.ms": 90000, "retry.backoff.ms": 100})
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        run = self._run_confluent if client == "confluent" else self._run_kafka_python
+        self._thread = threading.Thread(target=run, args=(bootstrap,), daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _ack(self, offset: int, value: bytes) -> None:
+        self.acked.append((offset, int(value.split(b"-")[1])))
+
+    def _run_confluent(self, bootstrap: str) -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 5, "message.timeout.ms": 90000, "retry.backoff.ms": 100})
+
         def report(err: Any, msg: Any) -> None:
             if err is not None:
                 self.errors.append(err)
             else:
-                self.acked.append((msg.offset(), int(msg.value().split(b"-")[1])))
+                self._ack(msg.offset(), msg.value())
 
         for i in range(self.total):
-            self._producer.produce(self.topic, f"v-{i}".encode(), partition=0, on_delivery=report)
-            self._producer.poll(0)
+            producer.produce(self.topic, f"v-{i}".encode(), partition=0, on_delivery=report)
+            producer.poll(0)
             if i % 20 == 19:
                 time.sleep(0.01)  # a steady stream across the failover, not one burst before it
-        self._producer.flush(120)
+        producer.flush(120)
+
+    def _run_kafka_python(self, bootstrap: str) -> None:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                                 retries=1000, retry_backoff_ms=100, delivery_timeout_ms=90000,
+                                 request_timeout_ms=10000)
+        for i in range(self.total):
+            value = f"v-{i}".encode()
+            future = producer.send(self.topic, value, partition=0)
+            future.add_callback(lambda md, v=value: self._ack(md.offset, v))
+            future.add_errback(self.errors.append)
+            if i % 20 == 19:
+                time.sleep(0.01)
+        producer.flush(120)
+        producer.close(10)
 
     def join(self) -> None:
         self._thread.join(150)
@@ -80,10 +101,12 @@ def _check_history(cluster: Cluster, topic: str, stream: _Stream) -> None:
     assert all(read[k].offset == offsets[v] for k, v in enumerate(values)), "a value moved from its acknowledged offset"
 
 
-def test_kill9_of_the_leader_loses_no_acknowledged_write(cluster_factory: Callable[..., Cluster], topic: str) -> None:
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_kill9_of_the_leader_loses_no_acknowledged_write(cluster_factory: Callable[..., Cluster], topic: str,
+                                                         client: str) -> None:
     cluster = cluster_factory(hosts=3)
     cluster.create_topic(topic, min_insync_replicas=2)
-    stream = _Stream(cluster.bootstrap, topic, total=3000)
+    stream = _Stream(cluster.bootstrap, topic, total=3000, client=client)
     cluster.wait_for("a third of the stream acknowledged", lambda: len(stream.acked) >= 1000, 60)
     assert _kill_leader(cluster, topic) < ELECTION_DEADLINE_S
     stream.join()
