@@ -249,6 +249,10 @@ class PartitionLog:
         valid, positions, bases, lasts, max_timestamps = scan_batches(records)
         if not positions:
             return 0
+        if bases[0] < self.log_end_offset == self.log_start_offset and lasts[0] >= self.log_end_offset:
+            # The leader's log start lies inside its first batch (DeleteRecords there): start
+            # the (empty) log at the batch's base instead, as Kafka's Partition does.
+            self.truncate_fully_and_start_at(bases[0], now_ms)
         if bases[0] != self.log_end_offset:
             raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR,
                              f"{self.topic}-{self.partition}: leader sent offset {bases[0]}, log end is {self.log_end_offset}")
@@ -640,6 +644,27 @@ class PartitionLog:
         new_lso = self.last_stable_offset
         if self.on_stable_advance is not None and new_lso > max(old_lso, offset):
             self.on_stable_advance(self, self._bytes_between(max(old_lso, offset), new_lso))
+
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int | None = None) -> None:
+        """Empties the log and restarts it at `offset` (Kafka truncateFullyAndStartAt): a follower
+        whose log ends below its leader's log start (retention or DeleteRecords there) cannot
+        fetch where it is, so it starts over where the leader's log starts."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        doomed = list(self.segments)
+        self._position_cache = None
+        self._above_hw.clear()
+        self.log_start_offset = self.high_watermark = self.log_end_offset = self.recovery_point = offset
+        active = self.roll(now)  # an empty active segment at `offset`
+        for segment in doomed:
+            if segment is not active:
+                self._delete_segment(segment, now)
+        self._hw_segment_base, self._hw_position = active.base_offset, 0
+        self.epoch_cache.truncate_from_end(0)  # every epoch started below `offset`: none is kept
+        self.producer_state.load(self.segments, offset, offset)
+        self._check_offsets()
+        log.warning("%s: truncated fully, the log now starts at %d", self.directory, offset)
+        if self.on_log_start_offset_change is not None:
+            self.on_log_start_offset_change(self)
 
     def truncate_to(self, offset: int, now_ms: int | None = None) -> None:
         """Removes every batch at or after `offset` (Kafka UnifiedLog.truncateTo; a follower

@@ -168,15 +168,23 @@ class ReplicaFetcher:
                     continue
                 code = answer["error_code"]
                 if code == ErrorCode.OFFSET_OUT_OF_RANGE:
-                    fetched.truncate = True  # our log end is past the leader's: find where we agree
+                    if answer["log_start_offset"] > fetched.log.log_end_offset:
+                        fetched.log.truncate_fully_and_start_at(answer["log_start_offset"])
+                    else:
+                        fetched.truncate = True  # our log end is past the leader's: find where we agree
                     continue
                 if code != ErrorCode.NONE:
                     failed = True  # not the leader (yet, or any more): the next snapshot says who is
                     continue
+                plog = fetched.log
                 records = answer["records"]
                 if records is not None and len(records):
-                    fetched.log.append_as_follower(memoryview(records), now_ms)
-                fetched.log.update_high_watermark(answer["high_watermark"])
+                    plog.append_as_follower(memoryview(records), now_ms)
+                plog.update_high_watermark(answer["high_watermark"])
+                # The leader's log start (retention, DeleteRecords) as far as this log has it.
+                start = min(answer["log_start_offset"], plog.high_watermark)
+                if start > plog.log_start_offset:
+                    plog.delete_records_before(start, now_ms)
         if failed:
             await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
 

@@ -102,3 +102,26 @@ def test_isr_shrinks_when_a_follower_stops_and_expands_when_it_catches_up(
     cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 30)
     cluster.wait_for("the follower's log caught up", lambda: _log_size(cluster, follower, topic)
                      == _log_size(cluster, part.leader, topic) > 0)
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster_factory: Callable[..., Cluster],
+                                                                   topic: str) -> None:
+    from confluent_kafka import TopicPartition
+
+    cluster = cluster_factory(hosts=2)
+    cluster.create_topic(topic, replication_factor=2)
+    part = cluster.partition(topic)
+    follower = next(r for r in part.replicas if r != part.leader)
+    leader_host = cluster.host_of(part.leader)
+    confluent_produce(leader_host.bootstrap, topic, make_records(50), acks="all")
+    assert cluster.host_of(follower).stop() == 0
+    cluster.wait_for("the stopped follower out of the ISR", lambda: cluster.partition(topic).isrs == [part.leader])
+    confluent_produce(leader_host.bootstrap, topic, make_records(100, prefix="later"), acks="all")
+    admin = cluster.admin()
+    deleted = admin.delete_records([TopicPartition(topic, 0, 120)])
+    assert next(iter(deleted.values())).result(30).low_watermark == 120
+    # The follower's log ends at 50, below the leader's log start: it empties its log, starts at
+    # 120 and catches up from there.
+    cluster.host_of(follower).start()
+    cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 60)
+    assert "truncated fully, the log now starts at 120" in cluster.host_of(follower).log_text()
