@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 from kazoo.retry import KazooRetry
 
 from pyk.cluster.placement import Node, elect_leader, place_replicas
@@ -400,8 +400,13 @@ class ZkCluster:
         handler = getattr(self, "_op_" + op, None)
         if handler is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control operation {op!r}")
-        result = handler(**args)
-        self.refresh()
+        try:
+            result = handler(**args)
+            self.refresh()
+        except KazooException as exc:  # connection lost or session expired meanwhile: retriable
+            self._notify()
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, f"ZooKeeper did not answer ({type(exc).__name__}); "
+                             f"{op} may or may not have been applied") from None
         return result
 
     def _live_nodes(self) -> list[Node]:

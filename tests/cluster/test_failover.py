@@ -172,3 +172,33 @@ def test_unclean_leader_election_lets_an_out_of_sync_replica_lead(cluster_factor
     cluster.wait_for("the out-of-sync replica leading", lambda: cluster.partition(topic).leader == follower,
                      ELECTION_DEADLINE_S + 30)
     assert any("unclean leader election" in h.log_text() for h in cluster.hosts)
+
+
+def test_a_diverged_old_leader_truncates_to_the_new_leaders_log(cluster_factory: Callable[..., Cluster],
+                                                                 topic: str) -> None:
+    """KIP-101/279: records only the old leader had (acks=1, its followers paused) are dropped
+    from its log when it comes back as a follower of the leader elected meanwhile."""
+    from tests.helpers import confluent_produce, make_records
+
+    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=8000)
+    cluster.create_topic(topic)
+    part = cluster.partition(topic)
+    old = cluster.host_of(part.leader)
+    confluent_produce(old.bootstrap, topic, make_records(20, prefix="both"), acks="all")
+    followers = [cluster.host_of(r) for r in part.replicas if r != part.leader]
+    paused = [pid for host in followers for pid in host.pids()]
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        confluent_produce(old.bootstrap, topic, make_records(30, prefix="lost"), acks=1)
+        old.kill9()
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+    cluster.wait_for("a new leader", lambda: cluster.partition(topic).leader not in (part.leader, -1), 40)
+    confluent_produce(cluster.bootstrap, topic, make_records(40, prefix="new"), acks="all")
+    old.start()
+    cluster.wait_for("the old leader back in the ISR", lambda: part.leader in cluster.partition(topic).isrs, 60)
+    assert "truncating from 50 to 20" in old.log_text()
+    values = [r.value.split(b"-")[0] for r in confluent_read_to_end(cluster.bootstrap, topic)]
+    assert values == [b"both"] * 20 + [b"new"] * 40
