@@ -272,8 +272,7 @@ class PartitionLog:
             if completed is not None and completed.aborted:
                 segment.update_txn_index(AbortedTxn(completed.producer_id, completed.first_offset, last,
                                                     self.producer_state.last_stable_offset_after(completed)))
-            self._above_hw.append((self.log_end_offset, segment.base_offset, segment.size))
-            self._count_unflushed(READ_RECORDS_COUNT.unpack_from(batch)[0], now_ms)
+            self._appended(segment, base, READ_RECORDS_COUNT.unpack_from(batch)[0], now_ms, as_leader=False)
         segment.start_writeback(config.writeback_bytes, self.io)
         return valid
 
@@ -305,9 +304,11 @@ class PartitionLog:
             self.on_stable_advance(self, self._bytes_between(old_lso, new_lso))
         return self._bytes_between(old_hw, offset)
 
-    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int) -> None:
-        """Bookkeeping after a batch reached `segment`: epoch cache, high watermark, flush policy."""
-        if self.leader_epoch > self.epoch_cache.latest_epoch:
+    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int,
+                  as_leader: bool = True) -> None:
+        """Bookkeeping after a batch reached `segment`: epoch cache (a leader's; a follower's
+        follows its batches), high watermark, flush policy."""
+        if as_leader and self.leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(self.leader_epoch, first_offset)
         if self.replicated:
             self._above_hw.append((self.log_end_offset, segment.base_offset, segment.size))
@@ -315,9 +316,6 @@ class PartitionLog:
             # Single node: the leader is the whole ISR, so the append is committed at once.
             self.high_watermark = self.log_end_offset
             self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
-        self._count_unflushed(records_count, now_ms)
-
-    def _count_unflushed(self, records_count: int, now_ms: int) -> None:
         self.unflushed_messages += records_count
         if self.unflushed_messages >= self.config.flush_messages:
             if self.on_flush_due is None:

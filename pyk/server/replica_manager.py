@@ -323,7 +323,7 @@ class ReplicaManager:
         responses = []
         flushes: list[tuple[PartitionResponse, asyncio.Future[None]]] = []
         replicated = self.partitions  # empty on a single host
-        acks_all: list[tuple[PartitionResponse, asyncio.Future[ErrorCode]]] = []
+        acks_all: list[tuple[PartitionResponse, asyncio.Future[ErrorCode]]] | None = [] if replicated else None
         topics, partitions = batches.topics, batches.partitions
         logs_get = self.logs.get
         check_magic = produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION
@@ -350,7 +350,6 @@ class ReplicaManager:
                 plog = logs_get(topic, partition)
                 if plog is None:
                     plog = self.leader_log(topic, partition)  # raises the right error
-                part = None
                 if replicated:
                     part = self._led_partition(topic, partition)
                     if check_isr and len(part.isr) < plog.config.min_insync_replicas:
@@ -371,10 +370,10 @@ class ReplicaManager:
                     flush = group_commit.waiter(plog)
                     if flush is not None:
                         flushes.append((response, flush))
-                if part is not None and check_isr:
+                if acks_all is not None and check_isr:
                     assert self._loop is not None
-                    acks_all.append((response, part.wait_for(info.last_offset + 1, self._loop,
-                                                             plog.config.min_insync_replicas)))
+                    acks_all.append((response, self._led_partition(topic, partition).wait_for(
+                        info.last_offset + 1, self._loop, plog.config.min_insync_replicas)))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
             responses.append(response)
@@ -515,16 +514,20 @@ class ReplicaManager:
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:
-        if self._purgatory is None:
-            return
+        purgatory = self._purgatory
+        if purgatory is not None:
+            if not self.partitions:
+                purgatory.on_append((plog.topic, plog.partition), nbytes)  # a single host: appended is committed
+            else:
+                self._replicated_append(purgatory, plog, nbytes)
+
+    def _replicated_append(self, purgatory: FetchPurgatory, plog: PartitionLog, nbytes: int) -> None:
+        """Followers may fetch the new bytes; an ISR of this node alone commits them at once."""
         key = (plog.topic, plog.partition)
-        if not self.partitions:
-            self._purgatory.on_append(key, nbytes)  # a single host: appended is committed
-            return
-        self._purgatory.on_log_end(key, nbytes)
+        purgatory.on_log_end(key, nbytes)
         part = self.partitions.get(key)
         if part is not None:
-            self._maybe_advance_hw(part)  # an ISR of this node alone commits at once
+            self._maybe_advance_hw(part)
 
     # Replication (leader side) -----------------------------------------------------------------
     def _follower_fetched(self, topic: str, partition: int, replica: int, fetch_offset: int, now_ms: int) -> None:
