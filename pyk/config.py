@@ -225,6 +225,19 @@ KEYS: dict[str, Key] = {
         _k("queued.max.requests", _POS_INT, "500", "Requests read ahead per connection before reads pause.", "int"),
         _k("fetch.max.bytes", int_range(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
         _k("replica.lag.time.max.ms", _POS_LONG, "30000", "Follower lag before leaving the ISR.", "long"),
+        _k("zookeeper.connect", _str, None, "ZooKeeper ensemble (host:port[,host:port][/chroot]): this host joins a "
+           "cluster coordinated there instead of keeping its metadata alone (docs/cluster.md).", "string"),
+        _k("zookeeper.session.timeout.ms", _POS_INT, "18000", "ZooKeeper session timeout: a host silent this long "
+           "loses its registration and its leaderships.", "int"),
+        _k("zookeeper.connection.timeout.ms", _POS_INT, None, "Wait for the ZooKeeper connection at start-up "
+           "(default: zookeeper.session.timeout.ms).", "int"),
+        _k("broker.rack", _str, None, "Rack of this host (all its shards), for rack-aware replica placement.", "string"),
+        _k("num.replica.fetchers", _POS_INT, "1", "Fetcher connections per source node of a follower.", "int"),
+        _k("replica.fetch.wait.max.ms", _NONNEG_INT, "500", "Max wait of a follower's fetch.", "int"),
+        _k("replica.fetch.min.bytes", _POS_INT, "1", "Min bytes of a follower's fetch answer.", "int"),
+        _k("replica.fetch.max.bytes", _POS_INT, "1048576", "Bytes per partition a follower fetches at a time.", "int"),
+        _k("replica.fetch.response.max.bytes", _POS_INT, "10485760", "Bytes per fetch answer of a follower.", "int"),
+        _k("replica.fetch.backoff.ms", _NONNEG_INT, "1000", "Wait of a follower after a failed fetch.", "int"),
         _k("unclean.leader.election.enable", parse_bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
         _k("offsets.topic.num.partitions", _POS_INT, "50", "Partitions of __consumer_offsets.", "int"),
         _k("offsets.topic.replication.factor", _POS_INT, "3", "Replication factor of __consumer_offsets.", "int"),

@@ -39,7 +39,7 @@ def test_cython_lint_is_clean() -> None:
 # Import structure -----------------------------------------------------------------------------------
 
 # The broker (and what it is built from) never depends on the command line, the admin tools or the bench.
-BROKER_PACKAGES = ("pyk.server", "pyk.log", "pyk.protocol", "pyk.coordinator")
+BROKER_PACKAGES = ("pyk.server", "pyk.log", "pyk.protocol", "pyk.coordinator", "pyk.cluster")
 TOOL_PACKAGES = ("pyk.cli", "pyk.tools", "pyk.bench")
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -57,8 +58,9 @@ from pyk.log.files import CLEANED_SUFFIX, SWAP_SUFFIX, fsync_dir, fsync_file, se
 from pyk.log.io import LogIO
 from pyk.log.loader import LoadedLog, LogLoader
 from pyk.log.producer_state import ProducerStateManager, last_sequence
+from pyk.log.record_batch import READ_LEADER_EPOCH, READ_RECORDS_COUNT
 from pyk.log.retention import Deletion, deletable_segments
-from pyk.log.segment import FileSlice, LogSegment, remove_files
+from pyk.log.segment import FileSlice, LogSegment, remove_files, scan_batches
 from pyk.log.segments import LogSegments
 from pyk.log.txn_index import AbortedTxn
 from pyk.log.validator import LogValidator
@@ -131,6 +133,11 @@ class PartitionLog:
         self.log_start_offset = loaded.log_start_offset
         self.log_end_offset = loaded.log_end_offset
         self.high_watermark = loaded.log_end_offset  # single node: everything written is committed
+        # Replicated (a cluster): the high watermark is moved by the leader's ISR
+        # (update_high_watermark), not by appends; (end offset, segment base, position) of each
+        # batch appended above it, so moving it needs no index lookup.
+        self.replicated = False
+        self._above_hw: deque[tuple[int, int, int]] = deque()
         self.recovery_point = loaded.recovery_point
         self.epoch_cache: LeaderEpochFileCache = loaded.epoch_cache
         self.producer_state: ProducerStateManager = loaded.producer_state
@@ -220,8 +227,8 @@ class PartitionLog:
                                        last_offset, max_timestamp, transactional)
         self._appended(segment, first_offset, info.records_count, now_ms)
         # Outside any open transaction the last stable offset is the high watermark, which
-        # this batch just moved; inside one it stays at that transaction's first offset.
-        if self.on_stable_advance is not None and not self.producer_state.ongoing:
+        # this batch just moved (unless replicated); inside one it stays at that transaction's first offset.
+        if self.on_stable_advance is not None and not self.producer_state.ongoing and not self.replicated:
             self.on_stable_advance(self, len(batch))
         return LogAppendInfo(first_offset, last_offset, append_time, self.log_start_offset, False)
 
@@ -233,13 +240,82 @@ class PartitionLog:
         if self.leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(self.leader_epoch, self.log_end_offset)
 
-    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int) -> None:
-        """Bookkeeping after a batch reached `segment`: epoch cache, high watermark, flush policy."""
-        if self.leader_epoch > self.epoch_cache.latest_epoch:
+    def append_as_follower(self, records: memoryview, now_ms: int) -> int:
+        """Appends the leader's batches as they are (Kafka UnifiedLog.appendAsFollower): offsets,
+        leader epochs and timestamps kept, the epoch cache following the batches' epochs, the
+        producer state replayed so this replica deduplicates retries once it leads.  A partial
+        last batch (the fetch's byte limit cut it) is left for the next fetch.  Returns the bytes
+        appended.  The high watermark is the leader's to move (update_high_watermark)."""
+        valid, positions, bases, lasts, max_timestamps = scan_batches(records)
+        if not positions:
+            return 0
+        if bases[0] < self.log_end_offset == self.log_start_offset and lasts[0] >= self.log_end_offset:
+            # The leader's log start lies inside its first batch (DeleteRecords there): start
+            # the (empty) log at the batch's base instead, as Kafka's Partition does.
+            self.truncate_fully_and_start_at(bases[0], now_ms)
+        if bases[0] != self.log_end_offset:
+            raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR,
+                             f"{self.topic}-{self.partition}: leader sent offset {bases[0]}, log end is {self.log_end_offset}")
+        config = self.config
+        segment = self.segments.active
+        for i, start in enumerate(positions):
+            batch = records[start:positions[i + 1] if i + 1 < len(positions) else valid]
+            base, last = bases[i], lasts[i]
+            epoch = READ_LEADER_EPOCH.unpack_from(batch)[0]
+            if epoch > self.epoch_cache.latest_epoch:
+                self.epoch_cache.assign(epoch, base)
+            if segment.should_roll(len(batch), max_timestamps[i], last, now_ms, config.segment_bytes, config.roll_ms):
+                segment = self.roll(now_ms)
+            segment.append(batch, last, max_timestamps[i])
+            self.log_end_offset = last + 1
+            _, completed = self.producer_state.replay_batch(batch, base, last, batch.tobytes)
+            if completed is not None and completed.aborted:
+                segment.update_txn_index(AbortedTxn(completed.producer_id, completed.first_offset, last,
+                                                    self.producer_state.last_stable_offset_after(completed)))
+            self._appended(segment, base, READ_RECORDS_COUNT.unpack_from(batch)[0], now_ms, as_leader=False)
+        segment.start_writeback(config.writeback_bytes, self.io)
+        return valid
+
+    def update_high_watermark(self, offset: int) -> int:
+        """Moves a replicated log's high watermark up to `offset` (capped at the log end; it
+        never moves down): the leader when its ISR has the records, a follower from its leader's
+        answer.  Returns the bytes that became visible; read_committed waiters hear of the last
+        stable offset through on_stable_advance."""
+        offset = min(offset, self.log_end_offset)
+        old_hw = self.high_watermark
+        if offset <= old_hw:
+            return 0
+        old_lso = self.last_stable_offset
+        found = None
+        while self._above_hw and self._above_hw[0][0] <= offset:
+            found = self._above_hw.popleft()
+        if found is not None and found[0] == offset:
+            self._hw_segment_base, self._hw_position = found[1], found[2]
+        else:
+            segment = self.segments.floor(offset)
+            assert segment is not None
+            batch = segment.translate_offset(offset)
+            self._hw_segment_base = segment.base_offset
+            self._hw_position = batch.position if batch is not None else segment.size
+        self._position_cache = None
+        self.high_watermark = offset
+        new_lso = self.last_stable_offset
+        if self.on_stable_advance is not None and new_lso > old_lso:
+            self.on_stable_advance(self, self._bytes_between(old_lso, new_lso))
+        return self._bytes_between(old_hw, offset)
+
+    def _appended(self, segment: LogSegment, first_offset: int, records_count: int, now_ms: int,
+                  as_leader: bool = True) -> None:
+        """Bookkeeping after a batch reached `segment`: epoch cache (a leader's; a follower's
+        follows its batches), high watermark, flush policy."""
+        if as_leader and self.leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(self.leader_epoch, first_offset)
-        # Single node: the leader is the whole ISR, so the append is committed at once.
-        self.high_watermark = self.log_end_offset
-        self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
+        if self.replicated:
+            self._above_hw.append((self.log_end_offset, segment.base_offset, segment.size))
+        else:
+            # Single node: the leader is the whole ISR, so the append is committed at once.
+            self.high_watermark = self.log_end_offset
+            self._hw_segment_base, self._hw_position = segment.base_offset, segment.size
         self.unflushed_messages += records_count
         if self.unflushed_messages >= self.config.flush_messages:
             if self.on_flush_due is None:
@@ -364,14 +440,16 @@ class PartitionLog:
 
     # Read ---------------------------------------------------------------------------------------
     def read(self, fetch_offset: int, max_bytes: int, min_one_message: bool = True,
-             max_offset: int | None = None, isolation_level: int = READ_UNCOMMITTED) -> FetchDataInfo:
+             max_offset: int | None = None, isolation_level: int = READ_UNCOMMITTED,
+             to_log_end: bool = False) -> FetchDataInfo:
         """Bytes from the batch containing fetch_offset, within one segment (Kafka LocalLog.read).
 
         At most max_bytes (the last batch may be partial, as in Kafka; clients drop it), but the
         whole first batch when min_one_message.  Never past the high watermark, nor, under
         READ_COMMITTED, the last stable offset (nor max_offset, when given).  READ_COMMITTED also
         fills aborted_transactions for the returned bytes.  records is None when there is
-        nothing to send (fetch_offset at the limit or log end).  Raises OFFSET_OUT_OF_RANGE
+        nothing to send (fetch_offset at the limit or log end).  `to_log_end` (a follower's
+        fetch) reads past the high watermark up to the log end.  Raises OFFSET_OUT_OF_RANGE
         outside [log_start_offset, log_end_offset].
         """
         hw = self.high_watermark
@@ -382,7 +460,7 @@ class PartitionLog:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
                              f"fetch offset {fetch_offset} outside [{self.log_start_offset}, {self.log_end_offset}] "
                              f"of {self.topic}-{self.partition}")
-        upper = hw if max_offset is None else min(max_offset, hw)
+        upper = self.log_end_offset if to_log_end else hw if max_offset is None else min(max_offset, hw)
         records = None
         segment = None
         if fetch_offset < upper:
@@ -565,6 +643,27 @@ class PartitionLog:
         if self.on_stable_advance is not None and new_lso > max(old_lso, offset):
             self.on_stable_advance(self, self._bytes_between(max(old_lso, offset), new_lso))
 
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int | None = None) -> None:
+        """Empties the log and restarts it at `offset` (Kafka truncateFullyAndStartAt): a follower
+        whose log ends below its leader's log start (retention or DeleteRecords there) cannot
+        fetch where it is, so it starts over where the leader's log starts."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        doomed = list(self.segments)
+        self._position_cache = None
+        self._above_hw.clear()
+        self.log_start_offset = self.high_watermark = self.log_end_offset = self.recovery_point = offset
+        active = self.roll(now)  # an empty active segment at `offset`
+        for segment in doomed:
+            if segment is not active:
+                self._delete_segment(segment, now)
+        self._hw_segment_base, self._hw_position = active.base_offset, 0
+        self.epoch_cache.truncate_from_end(0)  # every epoch started below `offset`: none is kept
+        self.producer_state.load(self.segments, offset, offset)
+        self._check_offsets()
+        log.warning("%s: truncated fully, the log now starts at %d", self.directory, offset)
+        if self.on_log_start_offset_change is not None:
+            self.on_log_start_offset_change(self)
+
     def truncate_to(self, offset: int, now_ms: int | None = None) -> None:
         """Removes every batch at or after `offset` (Kafka UnifiedLog.truncateTo; a follower
         truncating to its leader's epoch end offset).  `offset` must be a batch boundary.
@@ -590,6 +689,7 @@ class PartitionLog:
         active.make_active()
         self.log_end_offset = active.next_offset
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        self._above_hw = deque(e for e in self._above_hw if e[0] <= self.log_end_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         self._hw_segment_base, self._hw_position = active.base_offset, active.size
         if self.high_watermark < self.log_end_offset:

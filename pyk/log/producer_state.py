@@ -56,7 +56,8 @@ import logging
 import os
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from pyk import _native
@@ -73,6 +74,8 @@ from pyk.log.record_batch import (
 from pyk.log.txn_index import AbortedTxn
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
     from pyk.log.segment import LogSegment
 
 log = logging.getLogger("pyk.log")
@@ -377,32 +380,40 @@ class ProducerStateManager:
             for batch, header in segment.iter_headers():
                 if batch.last_offset < replay_from:
                     continue
-                pid, epoch, base_seq = READ_PRODUCER.unpack_from(header)
-                if pid < 0:
-                    continue
-                attributes = READ_ATTRIBUTES.unpack_from(header)[0]
-                max_ts = READ_MAX_TIMESTAMP.unpack_from(header)[0]
-                if attributes & ATTR_CONTROL:
-                    try:
-                        commit, coordinator_epoch = read_marker(segment.read_batch(batch))
-                    except (ValueError, IndexError, struct.error):
-                        log.warning("%s: control batch at %d is not a transaction marker; skipped",
-                                    self.directory, batch.base_offset)
-                        continue
-                    completed = self.end_txn(pid, epoch, coordinator_epoch, commit, batch.base_offset, max_ts)
-                    if reindex and completed is not None and completed.aborted:
-                        segment.update_txn_index(AbortedTxn(pid, completed.first_offset, completed.last_offset,
-                                                            self.last_stable_offset_after(completed)))
-                elif base_seq >= 0:
-                    self.update(pid, epoch, base_seq, last_sequence(base_seq, batch.last_offset - batch.base_offset),
-                                batch.base_offset, batch.last_offset, max_ts, bool(attributes & ATTR_TRANSACTIONAL))
-                else:
-                    continue
-                replayed += 1
+                replayed_one, completed = self.replay_batch(header, batch.base_offset, batch.last_offset,
+                                                            partial(segment.read_batch, batch))
+                if reindex and completed is not None and completed.aborted:
+                    segment.update_txn_index(AbortedTxn(completed.producer_id, completed.first_offset,
+                                                        completed.last_offset, self.last_stable_offset_after(completed)))
+                replayed += replayed_one
         self.truncate_head(log_start_offset)
         if replayed:
             log.info("%s: producer state rebuilt from %s plus %d batches", self.directory,
                      f"snapshot {start}" if start is not None else "the log", replayed)
+
+    def replay_batch(self, header: Buffer, base_offset: int, last_offset: int,
+                     read_batch: Callable[[], bytes]) -> tuple[bool, CompletedTxn | None]:
+        """Applies one batch already in the log (recovery replay, a follower's append) through
+        the same update() / end_txn() as the append path: (whether it concerned a producer,
+        the transaction a marker completed).  `read_batch` gives the whole batch, read only for
+        a control batch (its marker record)."""
+        pid, epoch, base_seq = READ_PRODUCER.unpack_from(header)
+        if pid < 0:
+            return False, None
+        attributes = READ_ATTRIBUTES.unpack_from(header)[0]
+        max_ts = READ_MAX_TIMESTAMP.unpack_from(header)[0]
+        if attributes & ATTR_CONTROL:
+            try:
+                commit, coordinator_epoch = read_marker(read_batch())
+            except (ValueError, IndexError, struct.error):
+                log.warning("%s: control batch at %d is not a transaction marker; skipped", self.directory, base_offset)
+                return False, None
+            return True, self.end_txn(pid, epoch, coordinator_epoch, commit, base_offset, max_ts)
+        if base_seq < 0:
+            return False, None
+        self.update(pid, epoch, base_seq, last_sequence(base_seq, last_offset - base_offset), base_offset, last_offset,
+                    max_ts, bool(attributes & ATTR_TRANSACTIONAL))
+        return True, None
 
     def last_stable_offset_after(self, completed: CompletedTxn) -> int:
         """The partition's last stable offset once `completed` has ended (Kafka

@@ -80,6 +80,7 @@ def _reader(offset: int, fmt: str) -> struct.Struct:
 # Readers of the fields the Python side reads, each from the start of a batch (or its header).
 READ_OFFSET_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength
 READ_LENGTH = _reader(LENGTH_OFFSET, "i")
+READ_LEADER_EPOCH = _reader(PARTITION_LEADER_EPOCH_OFFSET, "i")
 READ_ATTRIBUTES = _reader(ATTRIBUTES_OFFSET, "h")
 READ_LAST_OFFSET_DELTA = _reader(LAST_OFFSET_DELTA_OFFSET, "i")
 READ_BASE_TIMESTAMP = _reader(BASE_TIMESTAMP_OFFSET, "q")

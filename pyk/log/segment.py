@@ -603,7 +603,7 @@ def remove_files(paths: Iterable[str]) -> None:
             pass
 
 
-def scan_batches(buf: bytes) -> tuple[int, Sequence[int], Sequence[int], Sequence[int], Sequence[int]]:
+def scan_batches(buf: bytes | memoryview) -> tuple[int, Sequence[int], Sequence[int], Sequence[int], Sequence[int]]:
     """pyk._native.scan_batches over a whole buffer: (valid bytes, positions, base offsets,
     last offsets, max timestamps), positions relative to the buffer start."""
     valid, positions, bases, lasts, max_timestamps = _native.scan_batches(buf, 0)

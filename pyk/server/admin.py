@@ -104,12 +104,18 @@ class AdminManager:
         return await control.call(op, **args)
 
     async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
-                           placement: list[int] | None = None) -> TopicInfo:
+                           placement: list[int] | None = None, replication_factor: int | None = None,
+                           assignment: list[list[int]] | None = None) -> TopicInfo:
         """Creates a topic; returns once every shard serves its partitions.  `placement` names
-        the owning shard of each partition (a manual assignment), else the store places them."""
+        the owning shard of each partition (a manual assignment), else the store places them; in
+        a cluster `assignment` names each partition's replicas, else the controller's placement
+        gives `replication_factor` replicas (None: default.replication.factor)."""
         self.log_defaults.with_overrides(configs)  # fail fast with INVALID_CONFIG
         warn_removed(configs, f"topic {name}")
-        await self._control("create_topic", name=name, partitions=partitions, configs=configs, placement=placement)
+        args: dict[str, Any] = {"name": name, "partitions": partitions, "configs": configs, "placement": placement}
+        if self.metadata.clustered:
+            args.update(replication_factor=replication_factor, assignment=assignment)
+        await self._control("create_topic", **args)
         info = self.metadata.get(name)
         assert info is not None
         log.info("created topic %s with %d partitions%s", name, partitions, f" configs {configs}" if configs else "")
@@ -128,9 +134,14 @@ class AdminManager:
     async def delete_topic(self, name: str) -> None:
         await self._control("delete_topic", name=name)
 
-    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None) -> None:
-        """Grows a topic to `count` partitions; `placement` as for create_topic, for the new ones."""
-        await self._control("create_partitions", name=name, count=count, placement=placement)
+    async def create_partitions(self, name: str, count: int, placement: list[int] | None = None,
+                                assignment: list[list[int]] | None = None) -> None:
+        """Grows a topic to `count` partitions; `placement` and (in a cluster) `assignment` as for
+        create_topic, for the new ones."""
+        args: dict[str, Any] = {"name": name, "count": count, "placement": placement}
+        if self.metadata.clustered:
+            args["assignment"] = assignment
+        await self._control("create_partitions", **args)
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         warn_removed(configs, f"topic {name}")
@@ -144,3 +155,10 @@ class AdminManager:
 
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
+
+    async def alter_isr(self, topic: str, partition: int, leader: int, leader_epoch: int, isr: list[int],
+                        version: int) -> int:
+        """A leader's ISR change, written by the orchestrator to ZooKeeper if the partition state
+        is still at `version` (pyk.cluster.zk); returns the state's new version."""
+        return int(await self._control("alter_isr", topic=topic, partition=partition, leader=leader,
+                                       leader_epoch=leader_epoch, isr=isr, version=version))

@@ -7,9 +7,11 @@ the shard that owns the partition.
 
 The checks are the KRaft controller's (ReplicationControlManager: createTopic, createPartitions,
 validateManualPartitionAssignment), in its order and with its error codes, so a client is refused
-exactly where Kafka would refuse it.  The only thing Kafka would accept and pyk cannot honour is a
-partition with more than one replica: pyk does not replicate yet, and says so with the code Kafka
-gives for a replication factor it cannot reach (INVALID_REPLICATION_FACTOR; docs/compatibility.md).
+exactly where Kafka would refuse it.  On a single host the only thing Kafka would accept and pyk
+cannot honour is a partition with more than one replica: a single host does not replicate, and
+says so with the code Kafka gives for a replication factor it cannot reach
+(INVALID_REPLICATION_FACTOR; docs/compatibility.md).  A ZooKeeper cluster (docs/cluster.md)
+replicates: there an assignment names any live nodes (`topic_assignment`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def check_replication_factor(replication_factor: int) -> None:
                          f"replication factor {replication_factor} cannot be honoured: {NOT_REPLICATED}")
 
 
-def check_replicas(replicas: Sequence[int], nodes: range, replication_factor: int | None) -> None:
+def check_replicas(replicas: Sequence[int], nodes: Sequence[int], replication_factor: int | None) -> None:
     """One partition's replica list: not empty, only live nodes, each once, and as many replicas
     as the partitions before it (Kafka's validateManualPartitionAssignment)."""
     if not replicas:
@@ -61,6 +63,14 @@ def check_replicas(replicas: Sequence[int], nodes: range, replication_factor: in
 def topic_placement(assignments: list[dict[str, Any]], nodes: range) -> list[int]:
     """The owning shard of each partition of a new topic from CreateTopics `assignments`
     (entries of partition_index and broker_ids); raises Kafka's error for a bad assignment."""
+    replicas = topic_assignment(assignments, nodes)
+    check_replication_factor(len(replicas[0]))
+    return [r[0] - nodes.start for r in replicas]
+
+
+def topic_assignment(assignments: list[dict[str, Any]], nodes: Sequence[int]) -> list[list[int]]:
+    """The replicas of each partition of a new topic from CreateTopics `assignments`, checked
+    against the live `nodes` (Kafka's validateManualPartitionAssignment)."""
     replicas_of: dict[int, list[int]] = {}
     replication_factor: int | None = None
     for a in assignments:
@@ -74,18 +84,22 @@ def topic_placement(assignments: list[dict[str, Any]], nodes: range) -> list[int
     if sorted(replicas_of) != list(range(len(replicas_of))):
         raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                          f"partitions should be a consecutive 0-based integer sequence, found {sorted(replicas_of)}")
-    assert replication_factor is not None  # assignments is not empty
-    check_replication_factor(replication_factor)
-    return [replicas_of[p][0] - nodes.start for p in range(len(replicas_of))]
+    return [list(replicas_of[p]) for p in range(len(replicas_of))]
 
 
 def new_partitions_placement(assignments: list[dict[str, Any]], added: int, nodes: range,
                              replication_factor: int) -> list[int]:
     """The owning shard of each partition CreatePartitions adds, from its `assignments` (one
     broker_ids list per new partition, in order) for a topic of `replication_factor`."""
+    return [r[0] - nodes.start for r in new_partitions_assignment(assignments, added, nodes, replication_factor)]
+
+
+def new_partitions_assignment(assignments: list[dict[str, Any]], added: int, nodes: Sequence[int],
+                              replication_factor: int) -> list[list[int]]:
+    """The replicas of each partition CreatePartitions adds, checked against the live `nodes`."""
     if len(assignments) != added:
         raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                          f"attempted to add {added} additional partition(s), but {len(assignments)} assignment(s) were specified")
     for a in assignments:
         check_replicas(a["broker_ids"], nodes, replication_factor)
-    return [a["broker_ids"][0] - nodes.start for a in assignments]
+    return [list(a["broker_ids"]) for a in assignments]

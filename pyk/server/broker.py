@@ -27,7 +27,7 @@ from typing import Any
 from pyk.config import ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
-from pyk.log import LogManager
+from pyk.log import LogManager, PartitionLog
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
 from pyk.server.admin import AdminManager
@@ -38,6 +38,7 @@ from pyk.server.coordinator_host import ShardCoordinatorHost
 from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
+from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.shard import shard_dir
 
@@ -73,6 +74,7 @@ class Broker:
             txn=self.txn, supported_apis=supported_versions(),
         )
         self.dispatcher = Dispatcher(self.services)
+        self.fetchers: ReplicaFetcherManager | None = None  # a cluster's followers (made by the first snapshot)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
         self._servers: list[socket.socket] = []
@@ -105,18 +107,40 @@ class Broker:
         for name, info in old.items():
             if name not in self.metadata.topics or self.metadata.topics[name].topic_id != info.topic_id:
                 self._drop_topic(info)
+        followed: dict[tuple[str, int], tuple[int, int, PartitionLog]] = {}
         for info in self.metadata.topics.values():
             config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
             if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
+            if self.metadata.clustered:
+                for p in self.owned_partitions(info):
+                    plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
+                    leader = info.leaders[p]
+                    self.replicas.make_replica(plog, leader, info.epochs[p], info.replicas[p], info.isr[p],
+                                               info.versions[p])
+                    if leader != self.node_id:
+                        followed[(info.name, p)] = (leader, info.epochs[p], plog)
+                continue
             for p in self.owned_partitions(info):
                 plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
                 # Produce waits for its group commit; the coordinators' own appends keep the
                 # in-line flush, as nothing there would wait.
                 self.replicas.attach(plog, info.epochs[p],
                                      group_commit_flushes=info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC))
+        if self.metadata.clustered:
+            self._follow(followed)
         self._loaded.set()
+
+    def _follow(self, followed: dict[tuple[str, int], tuple[int, int, PartitionLog]]) -> None:
+        """A cluster's snapshot: fetch the partitions followed here from their leaders."""
+        if self.fetchers is None:
+            self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
+            self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
+        assert self.metadata.brokers is not None
+        endpoints = {int(b["node_id"]): (str(b["host"]), int(b["port"]))  # type: ignore[call-overload]
+                     for b in self.metadata.brokers}
+        self.fetchers.update(followed, endpoints)
 
     def _drop_topic(self, info: TopicInfo) -> None:
         for p in self.owned_partitions(info):
@@ -124,6 +148,9 @@ class Broker:
         log.info("deleted topic %s", info.name)
 
     def owned_partitions(self, info: TopicInfo) -> list[int]:
+        """The partitions with a replica here: in a cluster, those whose replicas name this node."""
+        if info.replicas:
+            return [p for p, replicas in enumerate(info.replicas) if self.node_id in replicas]
         return [p for p, shard in enumerate(info.placement) if shard == self.shard_index]
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -221,6 +248,9 @@ class Broker:
         self._servers.clear()
         for task in self._tasks:
             task.cancel()
+        if self.fetchers is not None:
+            self.fetchers.stop()
+        self.replicas.stop()
         for conn in list(self.connections):
             conn.close(None)
         self.txn.stop()

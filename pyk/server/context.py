@@ -66,12 +66,19 @@ class ShardServices:
         return self.admin.config
 
     @property
+    def controller_id(self) -> int:
+        return self.metadata.controller_id if self.metadata.clustered else self.base_node_id
+
+    @property
     def node_ids(self) -> range:
-        """The node ids of every shard: the live nodes a replica assignment may name."""
+        """The node ids of every shard of this host."""
         return range(self.base_node_id, self.base_node_id + self.shard_count)
 
     def brokers(self) -> list[dict[str, Any]]:
-        """Every shard as a node, as Metadata/DescribeCluster list them (first advertised listener)."""
+        """Every node as Metadata/DescribeCluster list them: a cluster's live nodes, else every
+        shard of this host (first advertised listener)."""
+        if self.metadata.brokers is not None:
+            return [dict(b) for b in self.metadata.brokers]
         adv = self.config.advertised_listeners[0]
         return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_port(adv, i), "rack": None}
                 for i in range(self.shard_count)]

@@ -41,7 +41,7 @@ class ShardCoordinatorHost:
         return [info for info in self._metadata.topics.values() if not info.internal]
 
     def local_log(self, topic: str, partition: int) -> PartitionLog | None:
-        return self._replicas.logs.get(topic, partition)
+        return self._replicas.led_log(topic, partition)
 
     def leader(self, info: TopicInfo, partition: int) -> int:
         return self._replicas.leader_of(info, partition)

@@ -52,14 +52,25 @@ class TopicInfo:
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
     placement: list[int] = field(default_factory=list)  # owning shard of each partition
     epochs: list[int] = field(default_factory=list)  # leader epoch of each partition: bumped when it moves
+    # In a ZooKeeper cluster (docs/cluster.md), per partition: its replicas' node ids (the first
+    # is the preferred leader), its leader's node id (-1: none), its in-sync replicas and the
+    # ZooKeeper version of its state (a leader's ISR change is conditional on it).  Empty on a
+    # single host, where `placement` names the one shard that holds each partition.
+    replicas: list[list[int]] = field(default_factory=list)
+    leaders: list[int] = field(default_factory=list)
+    isr: list[list[int]] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
 
     @property
     def internal(self) -> bool:
         return self.name in INTERNAL_TOPICS
 
     def to_doc(self) -> dict[str, object]:
-        return {"id": str(self.topic_id), "partitions": self.partitions, "configs": self.configs,
-                "placement": self.placement, "epochs": self.epochs}
+        doc: dict[str, object] = {"id": str(self.topic_id), "partitions": self.partitions, "configs": self.configs,
+                                  "placement": self.placement, "epochs": self.epochs}
+        if self.replicas:
+            doc.update(replicas=self.replicas, leaders=self.leaders, isr=self.isr, versions=self.versions)
+        return doc
 
     @classmethod
     def from_doc(cls, name: str, doc: dict[str, object]) -> TopicInfo:
@@ -67,6 +78,9 @@ class TopicInfo:
                    dict(doc.get("configs", {})), list(doc.get("placement", [])),  # type: ignore[call-overload]
                    list(doc.get("epochs", [])))  # type: ignore[call-overload]
         info.epochs += [0] * (info.partitions - len(info.epochs))
+        if "replicas" in doc:
+            info.replicas, info.leaders = doc["replicas"], doc["leaders"]  # type: ignore[assignment]
+            info.isr, info.versions = doc["isr"], doc["versions"]  # type: ignore[assignment]
         return info
 
 
@@ -244,6 +258,10 @@ class MetadataView:
         self.topics: dict[str, TopicInfo] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
+        # A ZooKeeper cluster's live nodes (node_id, host, port, rack) and controller; None on a
+        # single host, whose nodes are its own shards.
+        self.brokers: list[dict[str, object]] | None = None
+        self.controller_id = -1
 
     def replace(self, snapshot: dict[str, object]) -> None:
         self.cluster_id = str(snapshot["cluster_id"])
@@ -254,6 +272,15 @@ class MetadataView:
         broker_configs = snapshot.get("broker_configs", {})
         assert isinstance(broker_configs, dict)
         self.broker_configs = broker_configs
+        brokers = snapshot.get("brokers")
+        assert brokers is None or isinstance(brokers, list)
+        self.brokers = brokers
+        self.controller_id = int(snapshot.get("controller_id", -1))  # type: ignore[call-overload]
+
+    @property
+    def clustered(self) -> bool:
+        """True in a ZooKeeper cluster (partitions replicated across hosts)."""
+        return self.brokers is not None
 
     def get(self, name: str) -> TopicInfo | None:
         return self.topics.get(name)

@@ -12,6 +12,11 @@ from PartitionLog.on_stable_advance with the bytes that became stable (an append
 transaction, or a marker ending the earliest open one) -- Kafka's DelayedFetch measures the
 same thing against the LSO.
 
+In a cluster a partition's appended bytes reach consumers only when the high watermark passes
+them, so there are three levels: followers' fetches are credited by appends (`on_log_end`),
+read_uncommitted consumers by the high watermark (`on_append`: on a single host every append
+moves it), read_committed ones by the last stable offset (`on_stable`).
+
 Owned by the event loop that owns the partitions; not thread-safe.
 """
 
@@ -23,18 +28,21 @@ from collections.abc import Iterable
 
 PartitionKey = tuple[str, int]
 
+# What a parked fetch may read up to: the log end (a follower), the high watermark, the LSO.
+LOG_END, HIGH_WATERMARK, LAST_STABLE = 0, 1, 2
+
 log = logging.getLogger("pyk.server")
 
 
 class _Waiter:
-    __slots__ = ("future", "needed", "keys", "read_committed", "timer", "changed")
+    __slots__ = ("future", "needed", "keys", "level", "timer", "changed")
 
     def __init__(self, future: asyncio.Future[bool], needed: int, keys: list[PartitionKey],
-                 read_committed: bool, changed: set[PartitionKey] | None) -> None:
+                 level: int, changed: set[PartitionKey] | None) -> None:
         self.future = future
         self.needed = needed  # bytes still missing to satisfy fetch.min.bytes
         self.keys = keys
-        self.read_committed = read_committed  # credited by on_stable, not on_append
+        self.level = level  # LOG_END, HIGH_WATERMARK or LAST_STABLE: which events credit it
         self.timer: asyncio.TimerHandle | None = None
         # The partitions appended to (of either kind), deleted or truncated while parked: the
         # only ones whose read can differ from the first pass's (None: not collected).
@@ -49,38 +57,42 @@ class FetchPurgatory:
         self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
 
     async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
-                   read_committed: bool = False, changed: set[PartitionKey] | None = None) -> bool:
+                   level: int = HIGH_WATERMARK, changed: set[PartitionKey] | None = None) -> bool:
         """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False);
-        under read_committed, `needed` more bytes below the last stable offset.  The keys that
+        at other levels, `needed` more bytes below the log end / last stable offset.  The keys that
         changed meanwhile are added to `changed`, so the wake-up re-reads only those."""
-        waiter = _Waiter(self._loop.create_future(), needed, list(keys), read_committed, changed)
+        waiter = _Waiter(self._loop.create_future(), needed, list(keys), level, changed)
         for key in waiter.keys:
             self._by_partition.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
         # Formatted only when enabled: this is the long-poll path.
-        log.debug("fetch parked for up to %d ms, %d bytes short, read_committed=%s, on %s", timeout_ms, needed,
-                  read_committed, waiter.keys)
+        log.debug("fetch parked for up to %d ms, %d bytes short, follower=%s, read_committed=%s, on %s", timeout_ms,
+                  needed, level == LOG_END, level == LAST_STABLE, waiter.keys)
         try:
             return await waiter.future
         finally:
             self._remove(waiter)
 
     def on_append(self, key: PartitionKey, nbytes: int) -> None:
-        """`nbytes` were appended to a partition (read_uncommitted waiters can read them)."""
-        self._credit(key, nbytes, False)
+        """`nbytes` of a partition passed its high watermark (read_uncommitted waiters can read them)."""
+        self._credit(key, nbytes, HIGH_WATERMARK)
+
+    def on_log_end(self, key: PartitionKey, nbytes: int) -> None:
+        """`nbytes` were appended to a replicated partition (its followers can read them)."""
+        self._credit(key, nbytes, LOG_END)
 
     def on_stable(self, key: PartitionKey, nbytes: int) -> None:
         """`nbytes` of a partition became stable (read_committed waiters can read them)."""
-        self._credit(key, nbytes, True)
+        self._credit(key, nbytes, LAST_STABLE)
 
-    def _credit(self, key: PartitionKey, nbytes: int, read_committed: bool) -> None:
+    def _credit(self, key: PartitionKey, nbytes: int, level: int) -> None:
         waiters = self._by_partition.get(key)
         if not waiters:
             return
         for waiter in list(waiters):
             if waiter.changed is not None:
                 waiter.changed.add(key)
-            if waiter.read_committed is not read_committed:
+            if waiter.level != level:
                 continue
             waiter.needed -= nbytes
             if waiter.needed <= 0:

@@ -10,15 +10,21 @@ Handlers translate the wire; everything that touches a partition's log goes thro
   to that transaction by its coordinator;
 - reads under both isolation levels with KIP-74 byte limits, and the long-poll wait (purgatory).
 
-What a read reports (high watermark, last stable offset, log start) is what the cluster layer
-will move: on one node the leader is the whole ISR, so the high watermark is the log end.
-`FetchParams.replica_id` is where follower fetches (which move it) will enter.
+What a read reports (high watermark, last stable offset, log start): on one node the leader is
+the whole ISR, so the high watermark is the log end.  In a ZooKeeper cluster (docs/cluster.md)
+every partition of this node is a `Partition` (pyk.server.partition), led here or followed
+from another node: followers fetch with their node id as `FetchParams.replica_id` and read up
+to the log end; their fetch offsets move the high watermark and the ISR (changed through the
+orchestrator's ZooKeeper session, conditional on the partition state's version); acks=all
+answers wait until the high watermark passes their records, and min.insync.replicas is checked
+against the ISR.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,7 +44,8 @@ from pyk.log.record_batch import (
 from pyk.log.segment import FileSlice
 from pyk.server.engine import GroupCommit
 from pyk.server.metadata_store import MetadataView, TopicInfo
-from pyk.server.purgatory import FetchPurgatory, PartitionKey
+from pyk.server.partition import Partition
+from pyk.server.purgatory import HIGH_WATERMARK, LAST_STABLE, LOG_END, FetchPurgatory, PartitionKey
 
 log = logging.getLogger("pyk.server")
 
@@ -55,6 +62,14 @@ _VERIFY_ERRORS = {
     ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.CONCURRENT_TRANSACTIONS: ErrorCode.NOT_ENOUGH_REPLICAS,
 }
+
+
+class AlterIsr(Protocol):
+    """Writes a leader's new ISR to the cluster state (the orchestrator's ZooKeeper session):
+    the state's new version; raises KafkaError when the state changed meanwhile."""
+
+    def __call__(self, topic: str, partition: int, leader: int, leader_epoch: int, isr: list[int],
+                 version: int) -> Awaitable[int]: ...
 
 
 class TransactionVerifier(Protocol):
@@ -170,11 +185,30 @@ class ReplicaManager:
         self._purgatory: FetchPurgatory | None = None
         self._group_commit: GroupCommit | None = None
         self._txn: TransactionVerifier | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # A cluster's replicated partitions of this node (empty on a single host) and the
+        # writer of ISR changes (set by enable_replication).
+        self.partitions: dict[PartitionKey, Partition] = {}
+        self._alter_isr: AlterIsr | None = None
+        self._max_lag_ms = 0
+        self._isr_task: asyncio.Task[None] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
         self._group_commit = group_commit
         self._txn = txn
+        self._loop = loop
+
+    def enable_replication(self, alter_isr: AlterIsr, max_lag_ms: int) -> None:
+        """This node is in a cluster: partitions are replicated from here on, ISR changes go
+        through `alter_isr`, and followers not caught up for `max_lag_ms` leave the ISR."""
+        self._alter_isr, self._max_lag_ms = alter_isr, max_lag_ms
+        if self._isr_task is None:
+            self._isr_task = asyncio.ensure_future(self._shrink_isrs())
+
+    def stop(self) -> None:
+        if self._isr_task is not None:
+            self._isr_task.cancel()
 
     # Partitions --------------------------------------------------------------------------------
     def attach(self, plog: PartitionLog, leader_epoch: int, group_commit_flushes: bool) -> None:
@@ -186,15 +220,40 @@ class ReplicaManager:
             plog.on_flush_due = self._flush_due
         plog.become_leader(leader_epoch)
 
+    def make_replica(self, plog: PartitionLog, leader: int, leader_epoch: int, replicas: list[int], isr: list[int],
+                     version: int) -> Partition:
+        """Serves a replicated partition with the state of the latest snapshot: as its leader
+        (from its log end, at `leader_epoch`) or as a follower of `leader` (the caller's fetchers
+        fetch it)."""
+        key = (plog.topic, plog.partition)
+        part = self.partitions.get(key)
+        if part is None:
+            part = self.partitions[key] = Partition(plog, self.node_id)
+            plog.replicated = True
+            plog.on_stable_advance = self._on_stable_advance
+        if part.update_state(leader, leader_epoch, replicas, isr, version, int(time.time() * 1000)):
+            plog.become_leader(leader_epoch)
+            log.info("%s-%d: leader at epoch %d, isr %s", plog.topic, plog.partition, leader_epoch, isr)
+        if part.is_leader:
+            self._maybe_advance_hw(part)
+        if self._purgatory is not None:
+            self._purgatory.wake_all(key)  # parked fetches re-check leadership
+        return part
+
     def detach(self, topic: str, partition: int) -> None:
         """The partition is gone from this node: its log is deleted and its long polls answer."""
+        part = self.partitions.pop((topic, partition), None)
+        if part is not None:
+            part.fail_waiters(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         if self.logs.get(topic, partition) is not None:
             self.logs.delete(topic, partition)
         if self._purgatory is not None:
             self._purgatory.wake_all((topic, partition))
 
     def leader_of(self, info: TopicInfo, partition: int) -> int:
-        """The node leading a partition of a known topic."""
+        """The node leading a partition of a known topic (-1: none now)."""
+        if info.leaders:
+            return info.leaders[partition]
         return self.base_node_id + info.placement[partition]
 
     def leader_log(self, topic: str, partition: int, current_leader_epoch: int = -1) -> PartitionLog:
@@ -208,12 +267,23 @@ class ReplicaManager:
                                  f"{topic}-{partition} is led by node {self.leader_of(info, partition)}, "
                                  f"not {self.node_id}")
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"{topic}-{partition} does not exist")
+        if self.partitions:
+            part = self.partitions.get((topic, partition))
+            if part is None or not part.is_leader:
+                raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"{topic}-{partition} is not led by node {self.node_id}")
         check_leader_epoch(current_leader_epoch, plog.leader_epoch)
         return plog
 
+    def led_log(self, topic: str, partition: int) -> PartitionLog | None:
+        """The log of a partition this node leads, else None (a follower's log is not led)."""
+        if self.partitions:
+            part = self.partitions.get((topic, partition))
+            return part.log if part is not None and part.is_leader else None
+        return self.logs.get(topic, partition)
+
     # Appends -----------------------------------------------------------------------------------
     def append_records(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
-                       transactional_id: str | None = None
+                       transactional_id: str | None = None, timeout_ms: int = 30000,
                        ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
         """Appends each partition's batch (Kafka's appendRecords): the responses in request
         order, or an awaitable of them when a transactional batch must be verified first or a
@@ -228,11 +298,12 @@ class ReplicaManager:
                     pending[i] = self._txn.verify_produce(transactional_id, producer[0], producer[1],
                                                           topics[i], partitions[i])
         if pending:
-            return self._verified_append(batches, acks, produce_version, now_ms, pending)
-        return self._append(batches, acks, produce_version, now_ms, None)
+            return self._verified_append(batches, acks, produce_version, now_ms, pending, timeout_ms)
+        return self._append(batches, acks, produce_version, now_ms, None, timeout_ms)
 
     async def _verified_append(self, batches: ProduceBatches, acks: int, produce_version: int,
-                               now_ms: int, pending: dict[int, asyncio.Future[ErrorCode]]) -> list[PartitionResponse]:
+                               now_ms: int, pending: dict[int, asyncio.Future[ErrorCode]],
+                               timeout_ms: int) -> list[PartitionResponse]:
         refused = {}
         for i, future in pending.items():
             code = await future
@@ -240,17 +311,19 @@ class ReplicaManager:
                 where = f"{batches.topics[i]}-{batches.partitions[i]}"
                 refused[i] = KafkaError(_VERIFY_ERRORS.get(code, code),
                                         f"{where} is not in the producer's transaction ({code.name})")
-        result = self._append(batches, acks, produce_version, now_ms, refused)
+        result = self._append(batches, acks, produce_version, now_ms, refused, timeout_ms)
         return await result if not isinstance(result, list) else result
 
     def _append(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
-                refused: dict[int, KafkaError] | None
+                refused: dict[int, KafkaError] | None, timeout_ms: int,
                 ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
         # The per-partition loop of every produce request: locals instead of attribute lookups,
         # and the common case (a led partition, a v2 batch, no flush due) without calls
         # beyond append_to_log (the log's append, then the wake-up of long polls).
         responses = []
         flushes: list[tuple[PartitionResponse, asyncio.Future[None]]] = []
+        replicated = self.partitions  # empty on a single host
+        acks_all: list[tuple[PartitionResponse, asyncio.Future[ErrorCode]]] | None = [] if replicated else None
         topics, partitions = batches.topics, batches.partitions
         logs_get = self.logs.get
         check_magic = produce_version >= FIRST_V2_ONLY_PRODUCE_VERSION
@@ -277,7 +350,13 @@ class ReplicaManager:
                 plog = logs_get(topic, partition)
                 if plog is None:
                     plog = self.leader_log(topic, partition)  # raises the right error
-                if check_isr and plog.config.min_insync_replicas > 1:
+                if replicated:
+                    part = self._led_partition(topic, partition)
+                    if check_isr and len(part.isr) < plog.config.min_insync_replicas:
+                        raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
+                                         f"min.insync.replicas={plog.config.min_insync_replicas} but the ISR of "
+                                         f"{topic}-{partition} is {part.isr}")
+                elif check_isr and plog.config.min_insync_replicas > 1:
                     raise KafkaError(
                         ErrorCode.NOT_ENOUGH_REPLICAS,
                         f"min.insync.replicas={plog.config.min_insync_replicas} but this single node is the only "
@@ -291,10 +370,40 @@ class ReplicaManager:
                     flush = group_commit.waiter(plog)
                     if flush is not None:
                         flushes.append((response, flush))
+                if acks_all is not None and check_isr:
+                    assert self._loop is not None
+                    acks_all.append((response, self._led_partition(topic, partition).wait_for(
+                        info.last_offset + 1, self._loop, plog.config.min_insync_replicas)))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
             responses.append(response)
+        if acks_all:
+            return self._after_replication(responses, flushes, acks_all, timeout_ms)
         return self._after_flushes(responses, flushes) if flushes else responses
+
+    def _led_partition(self, topic: str, partition: int) -> Partition:
+        part = self.partitions.get((topic, partition))
+        if part is None or not part.is_leader:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"{topic}-{partition} is not led by node {self.node_id}")
+        return part
+
+    async def _after_replication(self, responses: list[PartitionResponse],
+                                 flushes: list[tuple[PartitionResponse, asyncio.Future[None]]],
+                                 acks_all: list[tuple[PartitionResponse, asyncio.Future[ErrorCode]]],
+                                 timeout_ms: int) -> list[PartitionResponse]:
+        """acks=all: answers once the ISR has every partition's records (Kafka's DelayedProduce),
+        REQUEST_TIMED_OUT for those still short after the request's timeout."""
+        if flushes:
+            await self._after_flushes(responses, flushes)
+        await asyncio.wait([f for _, f in acks_all], timeout=max(timeout_ms, 0) / 1000)
+        for response, future in acks_all:
+            if not future.done():
+                future.cancel()
+                if response.error == ErrorCode.NONE:
+                    response.fail(ErrorCode.REQUEST_TIMED_OUT, "the in-sync replicas did not confirm the records in time")
+            elif future.result() != ErrorCode.NONE and response.error == ErrorCode.NONE:
+                response.fail(future.result(), f"records appended but not replicated ({future.result().name})")
+        return responses
 
     def append_to_log(self, plog: PartitionLog, records: memoryview, now_ms: int) -> LogAppendInfo:
         """One batch into a led log, waking the fetches waiting on it (also the coordinators'
@@ -354,6 +463,8 @@ class ReplicaManager:
         limits keeps its answer, which the same read of an unchanged log would give again."""
         result = FetchResult()
         read_committed = params.isolation_level == READ_COMMITTED
+        follower = params.replica_id >= 0
+        now_ms = int(time.time() * 1000) if follower else 0
         for i, fp in enumerate(partitions):
             limit = min(fp.max_bytes, params.max_bytes - result.bytes_read)
             min_one = result.bytes_read == 0
@@ -370,12 +481,17 @@ class ReplicaManager:
             try:
                 check_isolation_level(params.isolation_level)
                 plog = self.leader_log(fp.topic, fp.partition, fp.current_leader_epoch)
+                if follower:  # a fetch offset past the log end is refused before it counts
+                    if fp.fetch_offset > plog.log_end_offset:
+                        raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"follower fetch offset {fp.fetch_offset} is past "
+                                         f"the log end {plog.log_end_offset} of {fp.topic}-{fp.partition}")
+                    self._follower_fetched(fp.topic, fp.partition, params.replica_id, fp.fetch_offset, now_ms)
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset
                 if limit > 0 or min_one:
                     info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=min_one,
-                                     isolation_level=params.isolation_level)
+                                     isolation_level=params.isolation_level, to_log_end=follower)
                     if info.records is not None and info.records.size > 0:
                         data.records = info.records
                         if read_committed:
@@ -392,13 +508,78 @@ class ReplicaManager:
         """Parks a fetch until `needed` more bytes it may read reach any of `keys` (True) or its
         max wait is up (False); the keys that changed meanwhile are added to `changed`."""
         assert self._purgatory is not None
-        return await self._purgatory.wait(keys, needed, params.max_wait_ms,
-                                          params.isolation_level == READ_COMMITTED, changed)
+        level = (LOG_END if params.replica_id >= 0 else LAST_STABLE if params.isolation_level == READ_COMMITTED
+                 else HIGH_WATERMARK)
+        return await self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:
-        if self._purgatory is not None:
+        purgatory = self._purgatory
+        if purgatory is not None:
+            if not self.partitions:
+                purgatory.on_append((plog.topic, plog.partition), nbytes)  # a single host: appended is committed
+            else:
+                self._replicated_append(purgatory, plog, nbytes)
+
+    def _replicated_append(self, purgatory: FetchPurgatory, plog: PartitionLog, nbytes: int) -> None:
+        """Followers may fetch the new bytes; an ISR of this node alone commits them at once."""
+        key = (plog.topic, plog.partition)
+        purgatory.on_log_end(key, nbytes)
+        part = self.partitions.get(key)
+        if part is not None:
+            self._maybe_advance_hw(part)
+
+    # Replication (leader side) -----------------------------------------------------------------
+    def _follower_fetched(self, topic: str, partition: int, replica: int, fetch_offset: int, now_ms: int) -> None:
+        """A follower's fetch: its position may move the high watermark and bring it into the ISR."""
+        part = self.partitions.get((topic, partition))
+        if part is None:
+            return
+        part.update_follower(replica, fetch_offset, now_ms)
+        self._maybe_advance_hw(part)
+        if part.expand_candidate(replica) and not part.isr_change_pending:
+            self._change_isr(part, part.isr + [replica], f"node {replica} caught up")
+
+    def _maybe_advance_hw(self, part: Partition) -> None:
+        plog = part.log
+        nbytes = plog.update_high_watermark(part.high_watermark_target())
+        if nbytes and self._purgatory is not None:
             self._purgatory.on_append((plog.topic, plog.partition), nbytes)
+        part.complete_waiters(plog.config.min_insync_replicas)
+
+    def _change_isr(self, part: Partition, isr: list[int], why: str) -> None:
+        """Writes a new ISR (one change in flight per partition); applied here once written."""
+        assert self._alter_isr is not None
+        part.isr_change_pending = True
+        asyncio.ensure_future(self._write_isr(part, isr, why))
+
+    async def _write_isr(self, part: Partition, isr: list[int], why: str) -> None:
+        plog, epoch = part.log, part.leader_epoch
+        try:
+            assert self._alter_isr is not None
+            version = await self._alter_isr(plog.topic, plog.partition, self.node_id, epoch, isr, part.version)
+            if part.is_leader and part.leader_epoch == epoch and version >= part.version:
+                part.isr, part.version = isr, version
+            log.info("%s-%d: isr %s (%s)", plog.topic, plog.partition, isr, why)
+        except KafkaError as exc:
+            log.warning("%s-%d: isr change to %s refused: %s", plog.topic, plog.partition, isr, exc.message)
+        finally:
+            part.isr_change_pending = False
+        if part.is_leader:
+            self._maybe_advance_hw(part)
+
+    async def _shrink_isrs(self) -> None:
+        """Every half replica.lag.time.max.ms, drops followers that lag longer from the ISRs led here."""
+        while True:
+            await asyncio.sleep(self._max_lag_ms / 2000)
+            now_ms = int(time.time() * 1000)
+            for part in list(self.partitions.values()):
+                if not part.is_leader or part.isr_change_pending:
+                    continue
+                lagging = part.lagging(now_ms, self._max_lag_ms)
+                if lagging:
+                    self._change_isr(part, [r for r in part.isr if r not in lagging],
+                                     f"node(s) {lagging} not caught up for {self._max_lag_ms} ms")
 
     def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
         """A log's last stable offset moved: wake read_committed long polls on it."""

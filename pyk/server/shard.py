@@ -29,12 +29,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pyk.cluster.zk import BrokerInfo, ZkCluster
 from pyk.config import ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.files import CLEAN_SHUTDOWN_MARKER, parse_partition_dir
+from pyk.server.context import shard_port
 from pyk.server.control import encode, read_message
 from pyk.server.metadata_store import MetadataStore
 
@@ -43,6 +47,8 @@ log = logging.getLogger("pyk.shard")
 _ACK_TIMEOUT_S = 30.0  # a shard that cannot apply a snapshot this long is restarted
 _STOP_TIMEOUT_S = 30.0
 _RESTART_BACKOFF_S = 0.5
+_ZK_RETRY_S = 0.5
+_T = TypeVar("_T")
 
 
 def shard_dir(log_dir: str, index: int) -> str:
@@ -73,7 +79,20 @@ class Orchestrator:
         self.count: int = config["num.shards"] or usable_cores()
         for log_dir in config.log_dirs:
             os.makedirs(log_dir, exist_ok=True)
-        self.store = MetadataStore(config.log_dirs[0], config["cluster.id"], self.count)
+        # The metadata's writer: this host alone (a JSON document), or ZooKeeper shared with the
+        # other hosts of a cluster (pyk.cluster.zk), whose blocking calls run on one thread.
+        self.store: MetadataStore | None = None
+        self.zk: ZkCluster | None = None
+        if config["zookeeper.connect"]:
+            adv = config.advertised_listeners[0]
+            nodes = [BrokerInfo(config.node_id + i, adv.host, shard_port(adv, i), config["broker.rack"], config.node_id)
+                     for i in range(self.count)]
+            self.zk = ZkCluster(config, nodes, self._zk_changed)
+        else:
+            self.store = MetadataStore(config.log_dirs[0], config["cluster.id"], self.count)
+        self._zk_thread = ThreadPoolExecutor(1, "pyk-zk")
+        self._zk_dirty = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.version = 0
         self.shards = [_Shard(i) for i in range(self.count)]
         self._ops = asyncio.Lock()
@@ -91,6 +110,8 @@ class Orchestrator:
         loses its clean-shutdown marker, so it re-checks its logs from their recovery points
         (the moved partition has none in its new shard: it is checked from the start).
         """
+        if self.store is None:
+            return  # a cluster host: partitions stay where they are (num.shards must not change)
         owner = {(t.name, p): shard for t in self.store.topics.values() for p, shard in enumerate(t.placement)}
         for log_dir in self.config.log_dirs:
             for index in range(self.count):
@@ -114,10 +135,18 @@ class Orchestrator:
 
     async def run(self) -> int:
         self.place_directories()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        if self.zk is not None:
+            try:
+                await self._zk_call(self.zk.start)
+            except Exception as exc:
+                log.error("cannot join the cluster through ZooKeeper %s: %s: %s", self.config["zookeeper.connect"],
+                          type(exc).__name__, exc)
+                await asyncio.get_running_loop().run_in_executor(None, self.zk.close)
+                return 1
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        log.info("starting %d shard(s); cluster id %s", self.count, self.store.cluster_id)
+        log.info("starting %d shard(s); cluster id %s", self.count, (self.zk or self.store).cluster_id)  # type: ignore[union-attr]
         for shard in self.shards:
             await self._start(shard, listen=shard.index != 0)
         if await self._all_ready(self.shards[1:]):
@@ -127,6 +156,10 @@ class Orchestrator:
             if await self._all_ready([first]):
                 self._started = True
                 log.info("started: %d shard(s) serving, pids %s", self.count, self.pids())
+                if self.zk is not None:
+                    self.zk.serving = True  # every shard listens: register the nodes
+                    self._zk_dirty.set()
+                    asyncio.ensure_future(self._follow_zk())
         await self._stopped.wait()
         await self._stop_all()
         return self.exit_code
@@ -152,7 +185,7 @@ class Orchestrator:
         shard.acked = -1
         shard.ready = asyncio.Event()
         writer.write(encode(("init", self.config.raw, shard.index, self.count)))
-        writer.write(encode(("snapshot", self.version, self.store.snapshot())))
+        writer.write(encode(("snapshot", self.version, self._snapshot())))
         if listen:
             writer.write(encode(("listen",)))
         asyncio.ensure_future(self._serve(shard, reader, writer, shard.process))
@@ -198,7 +231,7 @@ class Orchestrator:
         error: tuple[int, str] | None = None
         async with self._ops:
             try:
-                result = self._apply(op, args)
+                result = self._apply(op, args) if self.zk is None else await self._zk_call(self.zk.apply, op, args)
                 await self._broadcast()
             except KafkaError as exc:
                 error = (int(exc.code), exc.message)
@@ -210,6 +243,7 @@ class Orchestrator:
 
     def _apply(self, op: str, args: dict[str, Any]) -> Any:
         store = self.store
+        assert store is not None
         if op == "create_topic":
             return store.create_topic(args["name"], args["partitions"], args["configs"], args.get("placement")).to_doc()
         if op == "delete_topic":
@@ -234,7 +268,7 @@ class Orchestrator:
     async def _broadcast(self) -> None:
         """Sends the new snapshot to every shard and waits until each live one applied it."""
         self.version += 1
-        version, snapshot = self.version, encode(("snapshot", self.version, self.store.snapshot()))
+        version, snapshot = self.version, encode(("snapshot", self.version, self._snapshot()))
         for shard in self.shards:
             if shard.writer is not None and not shard.writer.is_closing():
                 shard.writer.write(snapshot)
@@ -248,6 +282,40 @@ class Orchestrator:
             except asyncio.TimeoutError:
                 late = [s.index for s in self.shards if s.acked < version]
                 raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, f"shards {late} did not apply metadata in time") from None
+
+    def _snapshot(self) -> dict[str, Any]:
+        if self.zk is not None:
+            return self.zk.snapshot()
+        assert self.store is not None
+        return self.store.snapshot()
+
+    # ZooKeeper ----------------------------------------------------------------------------------
+    async def _zk_call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._zk_thread, fn, *args)
+
+    def _zk_changed(self) -> None:
+        """From kazoo's thread: the cluster state may have changed."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._zk_dirty.set)
+
+    async def _follow_zk(self) -> None:
+        """Reads the cluster state again after each change and sends it to the shards (changes
+        arriving meanwhile coalesce into the next read)."""
+        assert self.zk is not None
+        sent: dict[str, Any] | None = None
+        while not self._stopping:
+            await self._zk_dirty.wait()
+            self._zk_dirty.clear()
+            try:
+                snapshot = await self._zk_call(self.zk.refresh)
+                if snapshot != sent:
+                    async with self._ops:
+                        await self._broadcast()
+                    sent = snapshot
+            except Exception as exc:  # ZooKeeper unreachable, a shard late: try again shortly
+                log.warning("cluster state refresh failed (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(_ZK_RETRY_S)
+                self._zk_dirty.set()
 
     # Stopping --------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -267,6 +335,10 @@ class Orchestrator:
                 log.error("shard pid %d did not stop in %.0fs; killing it", process.pid, _STOP_TIMEOUT_S)
                 process.kill()
         log.info("all shards stopped")
+        if self.zk is not None:
+            # Not on the ZooKeeper thread: a refresh there may be waiting for a lost connection.
+            await asyncio.get_running_loop().run_in_executor(None, self.zk.close)
+        self._zk_thread.shutdown(wait=False)
 
     def pids(self) -> list[int]:
         return [s.process.pid for s in self.shards if s.process is not None]

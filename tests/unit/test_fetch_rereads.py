@@ -11,7 +11,7 @@ import pytest
 from pyk.log.config import LogConfig
 from pyk.log.manager import LogManager
 from pyk.server.metadata_store import MetadataView
-from pyk.server.purgatory import FetchPurgatory
+from pyk.server.purgatory import HIGH_WATERMARK, FetchPurgatory
 from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult, ReplicaManager
 from tests.ref.builder import Record, build_batch
 
@@ -71,7 +71,7 @@ def test_the_purgatory_reports_what_changed() -> None:
     async def run() -> tuple[bool, set]:
         purgatory = FetchPurgatory(asyncio.get_running_loop())
         changed: set = set()
-        waiter = asyncio.ensure_future(purgatory.wait([("t", 0), ("t", 1), ("t", 2)], 100, 5000, False, changed))
+        waiter = asyncio.ensure_future(purgatory.wait([("t", 0), ("t", 1), ("t", 2)], 100, 5000, HIGH_WATERMARK, changed))
         await asyncio.sleep(0)
         purgatory.on_append(("t", 1), 10)  # not enough yet, but t-1 changed
         purgatory.on_stable(("t", 2), 10)  # a read_committed credit: still a change of t-2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pyk.server.purgatory import FetchPurgatory
+from pyk.server.purgatory import LAST_STABLE, FetchPurgatory
 
 KEY = ("t", 0)
 
@@ -14,8 +14,8 @@ def test_waiters_are_credited_by_their_isolation_level() -> None:
     async def run() -> tuple[bool, bool, bool]:
         purgatory = FetchPurgatory(asyncio.get_running_loop())
         uncommitted = asyncio.ensure_future(purgatory.wait([KEY], 100, 5000))
-        committed = asyncio.ensure_future(purgatory.wait([KEY], 100, 5000, read_committed=True))
-        late = asyncio.ensure_future(purgatory.wait([KEY], 100, 300, read_committed=True))
+        committed = asyncio.ensure_future(purgatory.wait([KEY], 100, 5000, level=LAST_STABLE))
+        late = asyncio.ensure_future(purgatory.wait([KEY], 100, 300, level=LAST_STABLE))
         await asyncio.sleep(0)
         purgatory.on_append(KEY, 150)  # appended inside an open transaction: not stable
         satisfied_uncommitted = await asyncio.wait_for(uncommitted, 2)
@@ -32,7 +32,7 @@ def test_waiters_are_credited_by_their_isolation_level() -> None:
 def test_read_committed_waiter_times_out_without_stable_bytes() -> None:
     async def run() -> bool:
         purgatory = FetchPurgatory(asyncio.get_running_loop())
-        waiter = asyncio.ensure_future(purgatory.wait([KEY], 1, 200, read_committed=True))
+        waiter = asyncio.ensure_future(purgatory.wait([KEY], 1, 200, level=LAST_STABLE))
         await asyncio.sleep(0)
         purgatory.on_append(KEY, 10_000)
         return await asyncio.wait_for(waiter, 2)

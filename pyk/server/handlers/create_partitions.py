@@ -10,7 +10,7 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
-from pyk.server.assignment import new_partitions_placement
+from pyk.server.assignment import new_partitions_assignment, new_partitions_placement
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 
@@ -29,6 +29,13 @@ async def _grow(services: ShardServices, topic: dict[str, Any], validate_only: b
     # A null assignment lets the store place the new partitions; an empty one is an assignment
     # of none of them, which Kafka refuses.  Every pyk topic has one replica per partition.
     assignments = topic.get("assignments")
+    if info.replicas:  # a cluster: the assignment names replicas on any live nodes
+        live = [int(b["node_id"]) for b in services.brokers()]
+        assignment = None if assignments is None else new_partitions_assignment(
+            assignments, count - info.partitions, live, len(info.replicas[0]))
+        if not validate_only:
+            await services.admin.create_partitions(name, count, None, assignment)
+        return
     placement = None if assignments is None else new_partitions_placement(
         assignments, count - info.partitions, services.node_ids, replication_factor=1)
     if validate_only:

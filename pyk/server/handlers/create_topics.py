@@ -1,18 +1,21 @@
 """CreateTopics: new topics with a partition count and topic-level config overrides.
 
-pyk keeps one replica of each partition (no replication yet): a replication factor above 1 is
-INVALID_REPLICATION_FACTOR.  A manual assignment places each partition on the shard node it names
-(pyk.server.assignment).  The logs exist before the answer is sent, so the topic can be produced
+A single host keeps one replica of each partition: a replication factor above 1 is
+INVALID_REPLICATION_FACTOR, and a manual assignment places each partition on the shard node it
+names (pyk.server.assignment).  A ZooKeeper cluster replicates: the factor is checked against the
+live nodes where the replicas are placed (pyk.cluster.placement), an assignment names any live
+nodes.  The logs exist before the answer is sent, so the topic can be produced
 to as soon as the client sees success.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
-from pyk.server.assignment import check_replication_factor, topic_placement
+from pyk.server.assignment import check_replication_factor, topic_assignment, topic_placement
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.handlers.describe_configs import topic_config_entries
@@ -23,9 +26,21 @@ MIN_VERSION = 0
 MAX_VERSION = 7
 
 
-def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str, str], list[int] | None]:
-    """Validated (partitions, configs, placement) for one topic of the request; placement is the
-    owning shard of each partition for a manual assignment, None to let the store place them."""
+@dataclass
+class _Plan:
+    """One topic of the request, validated: on a single host `placement` is the owning shard of
+    each partition of a manual assignment; in a cluster `assignment` is its replicas."""
+
+    count: int
+    configs: dict[str, str]
+    replication_factor: int
+    placement: list[int] | None = None
+    assignment: list[list[int]] | None = None
+
+
+def _plan(services: ShardServices, topic: dict[str, Any]) -> _Plan:
+    """Validated partitions, replicas and configs of one topic of the request (None placement or
+    assignment: the store or controller places the replicas)."""
     name = topic["name"]
     check_topic_name(name)
     if services.metadata.get(name) is not None:
@@ -33,6 +48,8 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
     placement: list[int] | None = None
+    assignment: list[list[int]] | None = None
+    clustered = services.metadata.brokers is not None
     if assignments:
         # Kafka (ReplicationControlManager.createTopic) checks the replication factor first.
         if rf != -1:
@@ -41,8 +58,12 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str
         if count != -1:
             raise KafkaError(ErrorCode.INVALID_REQUEST,
                              f"a manual partition assignment was given, but num_partitions is {count}, not -1")
-        placement = topic_placement(assignments, services.node_ids)
-        count = len(placement)
+        if clustered:
+            assignment = topic_assignment(assignments, [int(b["node_id"]) for b in services.brokers()])
+            count, rf = len(assignment), len(assignment[0])
+        else:
+            placement = topic_placement(assignments, services.node_ids)
+            count, rf = len(placement), 1
     else:
         if count == -1:
             count = services.config["num.partitions"]
@@ -50,10 +71,11 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str
             rf = services.config["default.replication.factor"]
         if count < 1:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be at least 1, found {count}")
-        check_replication_factor(rf)
+        if not clustered:
+            check_replication_factor(rf)
     configs = {c["name"]: c["value"] for c in topic.get("configs") or []}
     services.admin.log_defaults.with_overrides(configs)  # raises INVALID_CONFIG
-    return count, configs, placement
+    return _Plan(count, configs, rf, placement, assignment)
 
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
@@ -64,12 +86,13 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
                                  "num_partitions": -1, "replication_factor": -1, "configs": None}
         try:
-            count, configs, placement = _plan(services, topic)
+            plan = _plan(services, topic)
+            count, rf = plan.count, plan.replication_factor
             if validate_only:
-                entry["num_partitions"], entry["replication_factor"] = count, 1
+                entry["num_partitions"], entry["replication_factor"] = count, rf
             else:
-                info = await services.admin.create_topic(name, count, configs, placement)
-                entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
+                info = await services.admin.create_topic(name, count, plan.configs, plan.placement, rf, plan.assignment)
+                entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=rf,
                              configs=topic_config_entries(services, info, None, False, False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create topic {name}")

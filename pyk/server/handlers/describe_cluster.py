@@ -18,7 +18,7 @@ BROKERS_ENDPOINT = 1  # v1 EndpointType: 1 brokers, 2 controllers
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
                             "endpoint_type": BROKERS_ENDPOINT, "cluster_id": services.metadata.cluster_id,
-                            "controller_id": services.base_node_id, "cluster_authorized_operations": -2147483648}
+                            "controller_id": services.controller_id, "cluster_authorized_operations": -2147483648}
     if request.get("endpoint_type", BROKERS_ENDPOINT) != BROKERS_ENDPOINT:
         body.update(error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, error_message="only broker endpoints exist", brokers=[])
         return body

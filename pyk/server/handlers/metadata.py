@@ -1,7 +1,8 @@
 """Metadata: brokers, the cluster id, and topics with their partitions and leaders.
 
-On a single node this broker leads every partition at leader epoch 0 with itself as the only
-replica.  Unknown topics are created here when auto.create.topics.enable is on and the request
+On a single host each partition has one replica, its shard, which leads it; in a cluster the
+answer is the cluster state (leaders, replicas, ISR; LEADER_NOT_AVAILABLE for a partition
+without a leader, offline replicas those whose node is not registered).  Unknown topics are created here when auto.create.topics.enable is on and the request
 allows it (v4+ AllowAutoTopicCreation), as Kafka does; creation is synchronous, so the answer
 already lists the new partitions and the client need not retry.
 """
@@ -26,16 +27,18 @@ _ZERO_UUID = uuid.UUID(int=0)
 
 def topic_entry(services: ShardServices, info: TopicInfo) -> dict[str, Any]:
     partitions = []
+    live = {b["node_id"] for b in services.metadata.brokers} if services.metadata.brokers is not None else None
     for p in range(info.partitions):
         leader = services.replicas.leader_of(info, p)
+        replicas, isr = (info.replicas[p], info.isr[p]) if info.replicas else ([leader], [leader])
         partitions.append({
-            "error_code": ErrorCode.NONE,
+            "error_code": ErrorCode.NONE if leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
             "partition_index": p,
             "leader_id": leader,
             "leader_epoch": info.epochs[p],
-            "replica_nodes": [leader],
-            "isr_nodes": [leader],
-            "offline_replicas": [],
+            "replica_nodes": replicas,
+            "isr_nodes": isr,
+            "offline_replicas": [r for r in replicas if r not in live] if live is not None else [],
         })
     return {"error_code": ErrorCode.NONE, "name": info.name, "topic_id": info.topic_id, "is_internal": info.internal,
             "partitions": partitions, "topic_authorized_operations": -2147483648}
@@ -50,7 +53,7 @@ def _body(services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, An
         "throttle_time_ms": 0,
         "brokers": services.brokers(),
         "cluster_id": services.metadata.cluster_id,
-        "controller_id": services.base_node_id,
+        "controller_id": services.controller_id,
         "topics": topics,
         "cluster_authorized_operations": -2147483648,
     }

@@ -2,7 +2,8 @@
 
 acks=0 gets no response at all; acks=1 and acks=all are answered once the batch is written to
 the segment file (on a single node the leader is the whole ISR, so both mean "in the log";
-min.insync.replicas above 1 cannot be met and acks=all then gets NOT_ENOUGH_REPLICAS).  The
+min.insync.replicas above 1 cannot be met and acks=all then gets NOT_ENOUGH_REPLICAS).  In a
+cluster acks=all waits, up to the request's timeout, until the ISR has the records.  The
 write reaches the page cache before the answer, so a kill -9 of the broker loses nothing that
 was acknowledged; fsync follows the flush policy (flush.messages / flush.ms), whose group
 commit the answer then waits for.  Transactional batches are verified with their coordinator
@@ -37,7 +38,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: ProduceRequest
     """The encoded response, None for acks=0, or an awaitable of either."""
     header = ctx.header
     results = services.replicas.append_records(request, request.acks, header.api_version, int(time.time() * 1000),
-                                               request.transactional_id)
+                                               request.transactional_id, request.timeout_ms)
     if isinstance(results, list):
         return _response(header, request, results) if request.acks != 0 else None
     return _respond_after(header, request, results)

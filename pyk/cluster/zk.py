@@ -1,0 +1,553 @@
+"""A host's ZooKeeper session: registration, controller, metadata changes, cluster state.
+
+One `ZkCluster` per pyk host, owned by its orchestrator (pyk.server.shard), which calls it from
+one worker thread (kazoo calls block); kazoo's own thread only runs the watch and state
+callbacks, which set flags and call `notify`.  The orchestrator answers a notification with
+`refresh()` and sends the resulting snapshot to its shards.  The layout is Kafka 2.x's
+(docs/cluster.md has the paths and JSON):
+
+* every shard of the host is registered as an ephemeral `/brokers/ids/<node id>` (endpoint,
+  rack, and the host it runs on), once all shards listen;
+* the controller is elected through the ephemeral `/controller`; the winner increments
+  `/controller_epoch` and makes each of its writes conditional on that node's version, so a
+  deposed controller cannot change state;
+* topics are `/brokers/topics/<t>` (topic id and replica assignment), each partition's state
+  `/brokers/topics/<t>/partitions/<p>/state` (leader, leader_epoch, isr, controller_epoch),
+  topic configs `/config/topics/<t>`, dynamic broker configs `/config/brokers/<id|<default>>`,
+  producer-id blocks `/latest_producer_id_block`, the cluster id `/cluster/id`;
+* topic creation writes the assignment and the initial partition states in one multi-op;
+  the controller elects new leaders from the ISR when a leader's node goes, bumping the leader
+  epoch, and drops dead followers from the ISR; a leader changes its ISR itself (`alter_isr`,
+  conditional on the state's version), the ZooKeeper-era path;
+* a session expiry fences the host: until it has a new session and has registered again, its
+  snapshot names no leader, so its shards stop acting as leaders.
+
+Instead of LeaderAndIsr / UpdateMetadata requests from the controller, every host watches the
+state in ZooKeeper and rebuilds its snapshot from it (fine for the cluster sizes pyk targets; a
+large cluster would want the controller's requests or per-partition deltas).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+from kazoo.retry import KazooRetry
+
+from pyk.cluster.placement import Node, elect_leader, place_replicas
+from pyk.config import ServerConfig
+from pyk.errors import ErrorCode, KafkaError
+from pyk.server.metadata_store import PRODUCER_ID_BLOCK, check_topic_name
+
+log = logging.getLogger("pyk.cluster")
+
+CLUSTER_ID = "/cluster/id"
+BROKER_IDS = "/brokers/ids"
+TOPICS = "/brokers/topics"
+CONTROLLER = "/controller"
+CONTROLLER_EPOCH = "/controller_epoch"
+CONFIG_TOPICS = "/config/topics"
+CONFIG_BROKERS = "/config/brokers"
+PRODUCER_IDS = "/latest_producer_id_block"
+DEFAULT_BROKER_CONFIG = "<default>"
+# The replication factor of the coordinators' topics, created on first use.
+_INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
+                         "__transaction_state": "transaction.state.log.replication.factor"}
+_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, "/cluster", "/admin/delete_topics",
+               "/isr_change_notification")
+
+
+def topic_path(topic: str) -> str:
+    return f"{TOPICS}/{topic}"
+
+
+def state_path(topic: str, partition: int) -> str:
+    return f"{TOPICS}/{topic}/partitions/{partition}/state"
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def kafka_uuid(value: uuid.UUID) -> str:
+    """Kafka's text form of a Uuid (topic ids): URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def parse_kafka_uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """One registered node: `/brokers/ids/<id>` (Kafka's version 5 JSON plus pyk's `host_id`,
+    the base node id of the pyk host that runs it, which placement needs and Kafka ignores)."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+    host_id: int
+
+    def to_json(self) -> bytes:
+        doc = {"version": 5, "host": self.host, "port": self.port, "jmx_port": -1,
+               "timestamp": str(int(time.time() * 1000)), "endpoints": [f"PLAINTEXT://{self.host}:{self.port}"],
+               "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"}, "features": {}, "rack": self.rack,
+               "host_id": self.host_id}
+        return _dumps(doc)
+
+    @classmethod
+    def from_json(cls, node_id: int, data: bytes) -> BrokerInfo:
+        doc = json.loads(data)
+        return cls(node_id, doc["host"], int(doc["port"]), doc.get("rack"), int(doc.get("host_id", node_id)))
+
+    def node(self) -> dict[str, object]:
+        return {"node_id": self.node_id, "host": self.host, "port": self.port, "rack": self.rack}
+
+
+@dataclass
+class PartitionState:
+    """`/brokers/topics/<t>/partitions/<p>/state` and its ZooKeeper version."""
+
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    controller_epoch: int
+    version: int = -1
+
+    def to_json(self) -> bytes:
+        return _dumps({"controller_epoch": self.controller_epoch, "leader": self.leader, "version": 1,
+                       "leader_epoch": self.leader_epoch, "isr": self.isr})
+
+    @classmethod
+    def from_json(cls, data: bytes, version: int) -> PartitionState:
+        doc = json.loads(data)
+        return cls(int(doc["leader"]), int(doc["leader_epoch"]), [int(r) for r in doc["isr"]],
+                   int(doc["controller_epoch"]), version)
+
+
+@dataclass
+class Topic:
+    """`/brokers/topics/<t>` (version 3: topic id and assignment), its partitions' states and
+    its config overrides."""
+
+    name: str
+    topic_id: uuid.UUID
+    replicas: list[list[int]]
+    version: int
+    states: list[PartitionState | None]
+    configs: dict[str, str]
+
+    def assignment_json(self) -> bytes:
+        return _dumps({"version": 3, "topic_id": kafka_uuid(self.topic_id),
+                       "partitions": {str(p): r for p, r in enumerate(self.replicas)},
+                       "adding_replicas": {}, "removing_replicas": {}})
+
+
+def _config_json(configs: dict[str, str]) -> bytes:
+    return _dumps({"version": 1, "config": configs})
+
+
+class ZkCluster:
+    """A host's session and view of the cluster (see module docstring).  `nodes` are the host's
+    shards; `notify` is called (from kazoo's thread) whenever the state may have changed."""
+
+    def __init__(self, config: ServerConfig, nodes: list[BrokerInfo], notify: Callable[[], None]) -> None:
+        self.config = config
+        self.nodes = nodes
+        self.host_id = nodes[0].host_id
+        self._notify = notify
+        session_s = config["zookeeper.session.timeout.ms"] / 1000
+        self.zk = KazooClient(hosts=config["zookeeper.connect"], timeout=session_s,
+                              connection_retry=KazooRetry(max_tries=-1, max_delay=1.0),
+                              command_retry=KazooRetry(max_tries=3, max_delay=1.0))
+        self.zk.add_listener(self._on_state)
+        self.cluster_id = ""
+        self.serving = False  # set once every shard listens: only then are the nodes registered
+        self._lock = threading.Lock()  # flags shared with kazoo's thread
+        self._fenced = False  # the session expired; no leadership until registered again
+        self._registered = False
+        self._controller_epoch: int | None = None  # set while this host is the controller
+        self._controller_epoch_version = -1
+        self.controller_id = -1
+        self.brokers: dict[int, BrokerInfo] = {}
+        self.topics: dict[str, Topic] = {}
+        self.broker_configs: dict[str, dict[str, str]] = {}
+        self._producer_ids = (0, 0)  # [next, end) of this host's current block
+        self._snapshot: dict[str, Any] = {}
+
+    # Session ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connects, creates the persistent paths and the cluster id, reads the state."""
+        timeout_ms = self.config["zookeeper.connection.timeout.ms"] or self.config["zookeeper.session.timeout.ms"]
+        self.zk.start(timeout=timeout_ms / 1000)
+        for path in _PERSISTENT:
+            self.zk.ensure_path(path)
+        try:
+            self.zk.create(CONTROLLER_EPOCH, b"0")
+        except NodeExistsError:
+            pass
+        wanted = self.config["cluster.id"] or _new_cluster_id()
+        try:
+            self.zk.create(CLUSTER_ID, _dumps({"version": "1", "id": wanted}))
+        except NodeExistsError:
+            pass
+        self.cluster_id = json.loads(self.zk.get(CLUSTER_ID)[0])["id"]
+        if self.config["cluster.id"] and self.config["cluster.id"] != self.cluster_id:
+            raise ValueError(f"cluster.id {self.config['cluster.id']} does not match {self.cluster_id} in ZooKeeper")
+        self.refresh()
+
+    def close(self) -> None:
+        """Ends the session: the host's registrations (and /controller, if it held it) vanish at
+        once, so the controller reacts without waiting for the session timeout."""
+        self.zk.stop()
+        self.zk.close()
+
+    def _on_state(self, state: str) -> None:
+        with self._lock:
+            if state == KazooState.LOST:
+                log.error("ZooKeeper session lost: host %d stops leading until it registers again", self.host_id)
+                self._fenced = True
+                self._registered = False
+                self._controller_epoch = None
+        self._notify()
+
+    def _watch(self, _event: object) -> None:
+        self._notify()
+
+    def _register(self) -> None:
+        """The host's nodes as ephemeral registrations; waits out the ones a previous session
+        of this host left (a restart inside the session timeout), as Kafka does."""
+        deadline = time.monotonic() + self.config["zookeeper.session.timeout.ms"] / 1000 + 5
+        session = self.zk.client_id[0] if self.zk.client_id else None
+        for node in self.nodes:
+            path = f"{BROKER_IDS}/{node.node_id}"
+            while True:
+                try:
+                    self.zk.create(path, node.to_json(), ephemeral=True)
+                    break
+                except NodeExistsError:
+                    stat = self.zk.exists(path)
+                    if stat is not None and stat.ephemeralOwner == session:
+                        break
+                    if time.monotonic() > deadline:
+                        raise KafkaError(ErrorCode.BROKER_NOT_AVAILABLE,
+                                         f"node {node.node_id} is registered by another session") from None
+                    time.sleep(0.5)
+        log.info("registered nodes %s in ZooKeeper", [n.node_id for n in self.nodes])
+
+    # State --------------------------------------------------------------------------------------
+    def refresh(self) -> dict[str, Any]:
+        """Registers and elects as needed, reads the state, acts as controller if elected;
+        returns the snapshot for the shards."""
+        with self._lock:
+            fenced = self._fenced
+        if fenced and self.zk.connected and self.serving:
+            with self._lock:
+                self._fenced = False
+            fenced = False
+        if not fenced and self.serving and not self._registered:
+            self._register()
+            self._registered = True
+        self._read()
+        if self.serving and not fenced:
+            if self.controller_id < 0:
+                self._elect()
+                self._read()
+            if self._controller_epoch is not None and self.controller_id == self.host_id and self._control():
+                self._read()
+        self._snapshot = self._build_snapshot(fenced)
+        return self._snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    def _read(self) -> None:
+        zk, watch = self.zk, self._watch
+        self.brokers = {}
+        for child in zk.get_children(BROKER_IDS, watch=watch):
+            try:
+                self.brokers[int(child)] = BrokerInfo.from_json(int(child), zk.get(f"{BROKER_IDS}/{child}")[0])
+            except NoNodeError:
+                continue
+        self.controller_id = -1
+        if zk.exists(CONTROLLER, watch=watch) is not None:
+            try:
+                self.controller_id = int(json.loads(zk.get(CONTROLLER)[0])["brokerid"])
+            except NoNodeError:
+                pass
+        topics = {}
+        for name in zk.get_children(TOPICS, watch=watch):
+            try:
+                data, stat = zk.get(topic_path(name), watch=watch)
+            except NoNodeError:
+                continue
+            doc = json.loads(data)
+            replicas = [[int(r) for r in doc["partitions"][str(p)]] for p in range(len(doc["partitions"]))]
+            states: list[PartitionState | None] = []
+            for p in range(len(replicas)):
+                if zk.exists(state_path(name, p), watch=watch) is None:
+                    states.append(None)
+                    continue
+                try:
+                    sdata, sstat = zk.get(state_path(name, p), watch=watch)
+                    states.append(PartitionState.from_json(sdata, sstat.version))
+                except NoNodeError:
+                    states.append(None)
+            configs: dict[str, str] = {}
+            if zk.exists(f"{CONFIG_TOPICS}/{name}", watch=watch) is not None:
+                configs = json.loads(zk.get(f"{CONFIG_TOPICS}/{name}")[0])["config"]
+            topic_id = parse_kafka_uuid(doc["topic_id"]) if "topic_id" in doc else uuid.uuid5(uuid.NAMESPACE_URL, name)
+            topics[name] = Topic(name, topic_id, replicas, stat.version, states, configs)
+        self.topics = topics
+        self.broker_configs = {}
+        for child in zk.get_children(CONFIG_BROKERS, watch=watch):
+            data = zk.get(f"{CONFIG_BROKERS}/{child}", watch=watch)[0]
+            self.broker_configs["" if child == DEFAULT_BROKER_CONFIG else child] = json.loads(data)["config"]
+
+    def _build_snapshot(self, fenced: bool) -> dict[str, Any]:
+        topics = {}
+        for t in self.topics.values():
+            states = [s or PartitionState(-1, 0, [], 0) for s in t.states]
+            topics[t.name] = {
+                "id": str(t.topic_id), "partitions": len(t.replicas), "configs": t.configs, "placement": [],
+                "epochs": [s.leader_epoch for s in states], "replicas": t.replicas,
+                # fenced: this host must not act on any leadership (pyk.server.broker follows)
+                "leaders": [-1 if fenced else s.leader for s in states],
+                "isr": [s.isr for s in states], "versions": [s.version for s in states],
+            }
+        return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
+                "brokers": [b.node() for _, b in sorted(self.brokers.items())], "controller_id": self.controller_id}
+
+    def get(self, name: str) -> Topic | None:
+        return self.topics.get(name)
+
+    # Controller ---------------------------------------------------------------------------------
+    def _elect(self) -> None:
+        """Tries to become the controller (Kafka's KafkaController.elect)."""
+        try:
+            self.zk.create(CONTROLLER, _dumps({"version": 1, "brokerid": self.host_id,
+                                               "timestamp": str(int(time.time() * 1000))}), ephemeral=True)
+        except NodeExistsError:
+            return
+        data, stat = self.zk.get(CONTROLLER_EPOCH)
+        epoch = int(data or b"0") + 1
+        new = self.zk.set(CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version)
+        with self._lock:
+            self._controller_epoch, self._controller_epoch_version = epoch, new.version
+        log.info("host %d is the controller (controller epoch %d)", self.host_id, epoch)
+
+    def _control(self) -> bool:
+        """The controller's duties on the current state: a new leader from the ISR for every
+        partition whose leader is gone (leader epoch + 1), dead followers out of the ISR.
+        Every write is conditional on the controller epoch and the state's version."""
+        live = set(self.brokers)
+        unclean_default = self.config.with_dynamic(self.broker_configs.get("", {}), {})["unclean.leader.election.enable"]
+        changed = False
+        for topic in self.topics.values():
+            unclean = topic.configs.get("unclean.leader.election.enable", str(unclean_default)).lower() == "true"
+            for p, state in enumerate(topic.states):
+                if state is None:
+                    continue
+                new: PartitionState | None = None
+                if state.leader not in live:
+                    leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, live, unclean)
+                    if leader < 0 and state.leader < 0:
+                        continue  # still offline
+                    if was_unclean:
+                        log.warning("unclean leader election for %s-%d: node %d leads although it was not in the "
+                                    "ISR %s; records the old leader had acknowledged may be lost",
+                                    topic.name, p, leader, state.isr)
+                    new = PartitionState(leader, state.leader_epoch + 1, isr, self._controller_epoch or 0)
+                    log.info("%s-%d: leader %d -> %d (leader epoch %d), isr %s", topic.name, p, state.leader,
+                             leader, new.leader_epoch, isr)
+                elif any(r not in live for r in state.isr):
+                    isr = [r for r in state.isr if r in live]
+                    new = PartitionState(state.leader, state.leader_epoch, isr, self._controller_epoch or 0)
+                if new is not None:
+                    changed |= self._controller_write(state_path(topic.name, p), new.to_json(), state.version)
+        return changed
+
+    def _controller_write(self, path: str, data: bytes, version: int) -> bool:
+        txn = self.zk.transaction()
+        txn.check(CONTROLLER_EPOCH, self._controller_epoch_version)
+        txn.set_data(path, data, version=version)
+        results = txn.commit()
+        if isinstance(results[0], Exception):
+            log.warning("controller epoch %s is no longer current: this host stops acting as controller",
+                        self._controller_epoch)
+            with self._lock:
+                self._controller_epoch = None
+            return False
+        return not isinstance(results[1], Exception)
+
+    # Changes from the shards ----------------------------------------------------------------------
+    def apply(self, op: str, args: dict[str, Any]) -> Any:
+        """One metadata change asked for by a shard (the ops of the single-host store, plus
+        alter_isr); the state is read again after it."""
+        with self._lock:
+            if self._fenced:
+                raise KafkaError(ErrorCode.NOT_CONTROLLER, "this host lost its ZooKeeper session")
+        handler = getattr(self, "_op_" + op, None)
+        if handler is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control operation {op!r}")
+        try:
+            result = handler(**args)
+            self.refresh()
+        except KazooException as exc:  # connection lost or session expired meanwhile: retriable
+            self._notify()
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, f"ZooKeeper did not answer ({type(exc).__name__}); "
+                             f"{op} may or may not have been applied") from None
+        return result
+
+    def _live_nodes(self) -> list[Node]:
+        return [Node(b.node_id, b.host_id, b.rack) for b in self.brokers.values()]
+
+    def _initial_states(self, assignment: list[list[int]]) -> list[PartitionState]:
+        live = set(self.brokers)
+        epoch = int(self.zk.get(CONTROLLER_EPOCH)[0] or b"0")
+        states = []
+        for replicas in assignment:
+            isr = [r for r in replicas if r in live]
+            states.append(PartitionState(isr[0] if isr else -1, 0, isr or list(replicas), epoch))
+        return states
+
+    def _assignment(self, name: str, count: int, first: int, replication_factor: int | None,
+                    assignment: list[list[int]] | None) -> list[list[int]]:
+        if assignment is not None:
+            return assignment
+        rf = replication_factor if replication_factor is not None and replication_factor > 0 \
+            else self.config[_INTERNAL_REPLICATION.get(name, "default.replication.factor")]
+        placed = sum(len(t.replicas) for t in self.topics.values())
+        return place_replicas(count, rf, self._live_nodes(), placed + first)
+
+    def _op_create_topic(self, name: str, partitions: int, configs: dict[str, str], placement: list[int] | None = None,
+                         replication_factor: int | None = None, assignment: list[list[int]] | None = None) -> dict[str, object]:
+        check_topic_name(name)
+        if self.zk.exists(topic_path(name)) is not None:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        replicas = self._assignment(name, partitions, 0, replication_factor, assignment)
+        topic = Topic(name, uuid.uuid4(), replicas, 0, [], dict(configs))
+        txn = self.zk.transaction()
+        txn.create(f"{CONFIG_TOPICS}/{name}", _config_json(configs))
+        txn.create(topic_path(name), topic.assignment_json())
+        txn.create(f"{topic_path(name)}/partitions")
+        self._create_states(txn, name, 0, self._initial_states(replicas))
+        results = txn.commit()
+        if any(isinstance(r, NodeExistsError) for r in results):
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        _raise_first(results)
+        log.info("created topic %s: assignment %s", name, replicas)
+        return {"id": str(topic.topic_id), "replicas": replicas}
+
+    @staticmethod
+    def _create_states(txn: Any, name: str, first: int, states: list[PartitionState]) -> None:
+        for p, state in enumerate(states, first):
+            txn.create(f"{topic_path(name)}/partitions/{p}")
+            txn.create(state_path(name, p), state.to_json())
+
+    def _op_delete_topic(self, name: str) -> dict[str, object]:
+        topic = self.topics.get(name)
+        if topic is None or self.zk.exists(topic_path(name)) is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+        self.zk.delete(topic_path(name), recursive=True)
+        try:
+            self.zk.delete(f"{CONFIG_TOPICS}/{name}")
+        except NoNodeError:
+            pass
+        return {"id": str(topic.topic_id)}
+
+    def _op_create_partitions(self, name: str, count: int, placement: list[int] | None = None,
+                              assignment: list[list[int]] | None = None) -> None:
+        topic = self.topics.get(name)
+        if topic is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+        first = len(topic.replicas)
+        added = self._assignment(name, count - first, first, len(topic.replicas[0]), assignment)
+        grown = Topic(name, topic.topic_id, topic.replicas + added, topic.version, [], topic.configs)
+        txn = self.zk.transaction()
+        txn.set_data(topic_path(name), grown.assignment_json(), version=topic.version)
+        self._create_states(txn, name, first, self._initial_states(added))
+        _raise_first(txn.commit())
+
+    def _op_set_configs(self, name: str, configs: dict[str, str]) -> None:
+        if name not in self.topics:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+        self._put(f"{CONFIG_TOPICS}/{name}", _config_json(configs))
+
+    def _op_set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
+        path = f"{CONFIG_BROKERS}/{resource or DEFAULT_BROKER_CONFIG}"
+        if configs:
+            self._put(path, _config_json(configs))
+        else:
+            try:
+                self.zk.delete(path)
+            except NoNodeError:
+                pass
+
+    def _put(self, path: str, data: bytes) -> None:
+        try:
+            self.zk.set(path, data)
+        except NoNodeError:
+            self.zk.create(path, data, makepath=True)
+
+    def _op_next_producer_id(self) -> int:
+        """Producer ids from blocks claimed in /latest_producer_id_block (Kafka's
+        ProducerIdManager): each claim is conditional on the node's version, so two hosts never
+        get the same block."""
+        nxt, end = self._producer_ids
+        while nxt >= end:
+            try:
+                data, stat = self.zk.get(PRODUCER_IDS)
+                start = int(json.loads(data)["block_end"]) + 1 if data else 0
+                version = stat.version
+            except NoNodeError:
+                start, version = 0, -2
+            block = _dumps({"version": 1, "broker": self.host_id, "block_start": str(start),
+                            "block_end": str(start + PRODUCER_ID_BLOCK - 1)})
+            try:
+                if version == -2:
+                    self.zk.create(PRODUCER_IDS, block)
+                else:
+                    self.zk.set(PRODUCER_IDS, block, version=version)
+            except (BadVersionError, NodeExistsError):
+                continue
+            nxt, end = start, start + PRODUCER_ID_BLOCK
+        self._producer_ids = (nxt + 1, end)
+        return nxt
+
+    def _op_alter_isr(self, topic: str, partition: int, leader: int, leader_epoch: int, isr: list[int],
+                      version: int) -> int:
+        """A leader's new ISR, written only if the state is still the version it saw (a new
+        leader or a controller change makes the write fail): the new version."""
+        try:
+            data, stat = self.zk.get(state_path(topic, partition))
+            current = PartitionState.from_json(data, stat.version)
+            if stat.version != version or current.leader != leader or current.leader_epoch != leader_epoch:
+                raise BadVersionError()
+            state = PartitionState(leader, leader_epoch, isr, current.controller_epoch)
+            stat = self.zk.set(state_path(topic, partition), state.to_json(), version=version)
+        except (BadVersionError, NoNodeError):
+            raise KafkaError(ErrorCode.INVALID_UPDATE_VERSION,
+                             f"{topic}-{partition}: partition state changed since version {version}") from None
+        log.info("%s-%d: isr now %s (leader %d, epoch %d)", topic, partition, isr, leader, leader_epoch)
+        return int(stat.version)
+
+
+def _raise_first(results: list[Any]) -> None:
+    for r in results:
+        if isinstance(r, Exception):
+            raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, f"ZooKeeper refused the change: {type(r).__name__}")
+
+
+def _new_cluster_id() -> str:
+    return kafka_uuid(uuid.uuid4())

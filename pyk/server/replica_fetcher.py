@@ -1,0 +1,229 @@
+"""Replica fetchers: a follower's copies of its leaders' logs (Kafka's ReplicaFetcherManager).
+
+One fetcher per (source node, fetcher id) where fetcher id = hash of the partition modulo
+`num.replica.fetchers`, each a task on the shard's event loop with one connection to its leader.
+A fetcher loops: first, for partitions whose leader or leader epoch changed, it asks the leader
+where the follower's latest epoch ends (OffsetForLeaderEpoch with the follower's node id,
+KIP-101/279) and truncates its log there, so a diverged tail (records an old leader never
+committed) is dropped before anything else is fetched; then it sends Fetch with its node id as
+replica id, appends the answer as it is (offsets and epochs kept: PartitionLog.append_as_follower)
+and takes the leader's high watermark.  The leader learns the follower's position from the fetch
+offsets, which is what moves its high watermark and ISR.
+
+Owned by the shard's event loop; the broker calls `update` with every snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from pyk.client import Connection
+from pyk.config import ServerConfig
+from pyk.errors import ErrorCode
+from pyk.log import PartitionLog
+from pyk.protocol import ApiKey
+from pyk.server.purgatory import PartitionKey
+
+log = logging.getLogger("pyk.server")
+
+FETCH_VERSION = 12
+OFFSET_FOR_LEADER_EPOCH_VERSION = 4  # v3+ carries the replica id
+
+
+@dataclass
+class FollowedPartition:
+    """A partition this node follows: its log, the leader epoch it follows in, and whether it
+    must first truncate to where its leader's log agrees with it."""
+
+    log: PartitionLog
+    leader_epoch: int
+    truncate: bool = True
+
+
+class ReplicaFetcher:
+    """Fetches the partitions this node follows from one leader node (see module docstring)."""
+
+    def __init__(self, node_id: int, leader: int, config: ServerConfig) -> None:
+        self.node_id = node_id
+        self.leader = leader
+        self.config = config
+        self.endpoint: tuple[str, int] | None = None
+        self.partitions: dict[PartitionKey, FollowedPartition] = {}
+        self._conn: Connection | None = None
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    def stop(self) -> None:
+        self._task.cancel()
+        if self._conn is not None:
+            self._conn.close()
+
+    def set_endpoint(self, endpoint: tuple[str, int] | None) -> None:
+        if endpoint != self.endpoint and self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.endpoint = endpoint
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = self.config["replica.fetch.backoff.ms"] / 1000
+        while True:
+            if not self.partitions or self.endpoint is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                conn = await self._connection()
+                await self._truncate(conn)
+                await self._fetch(conn)
+            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                log.info("node %d: fetching from node %d failed (%s); retrying", self.node_id, self.leader, exc)
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                await asyncio.sleep(backoff)
+            except Exception:
+                log.exception("node %d: replica fetcher for node %d failed; retrying", self.node_id, self.leader)
+                await asyncio.sleep(backoff)
+
+    async def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed.done():
+            assert self.endpoint is not None
+            timeout = self.config["replica.fetch.backoff.ms"] / 1000 + 5
+            self._conn = await asyncio.wait_for(Connection.open(*self.endpoint), timeout)
+            self._conn.client_id = f"pyk-replica-fetcher-{self.node_id}"
+        return self._conn
+
+    async def _request(self, conn: Connection, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        # Bounded: a leader host that stopped (SIGSTOP, a cut network) must not hold the fetcher.
+        timeout = (self.config["replica.fetch.wait.max.ms"] + 30000) / 1000
+        return await asyncio.wait_for(conn.request(api, version, body), timeout)
+
+    async def _truncate(self, conn: Connection) -> None:
+        """KIP-279: truncate each new follower partition to the end of its latest epoch on the
+        leader (or of the leader's latest epoch it knows, when the leader lacks ours)."""
+        pending = {k: fp for k, fp in self.partitions.items() if fp.truncate}
+        if not pending:
+            return
+        topics: dict[str, list[dict[str, int]]] = {}
+        for (topic, partition), fp in pending.items():
+            topics.setdefault(topic, []).append({"partition": partition, "current_leader_epoch": fp.leader_epoch,
+                                                 "leader_epoch": fp.log.epoch_cache.latest_epoch})
+        body = {"replica_id": self.node_id,
+                "topics": [{"topic": t, "partitions": parts} for t, parts in topics.items()]}
+        response = await self._request(conn, ApiKey.OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_VERSION, body)
+        for topic in response["topics"]:
+            for answer in topic["partitions"]:
+                key = (topic["topic"], answer["partition"])
+                followed = pending.get(key)
+                if followed is None or self.partitions.get(key) is not followed:
+                    continue  # moved meanwhile
+                if answer["error_code"] != ErrorCode.NONE:
+                    continue  # not (yet) the leader there: asked again next round
+                plog = followed.log
+                if answer["leader_epoch"] < 0 or answer["end_offset"] < 0:
+                    target = plog.high_watermark  # no common epoch known: keep what was committed
+                elif answer["leader_epoch"] == plog.epoch_cache.latest_epoch:
+                    target = answer["end_offset"]
+                else:
+                    _, ours = plog.end_offset_for_epoch(answer["leader_epoch"])
+                    target = min(answer["end_offset"], ours if ours >= 0 else plog.log_end_offset)
+                if target < plog.log_end_offset:
+                    log.warning("%s-%d: truncating from %d to %d (leader %d, epoch %d)", plog.topic, plog.partition,
+                                plog.log_end_offset, target, self.leader, followed.leader_epoch)
+                    plog.truncate_to(target)
+                followed.truncate = False
+
+    async def _fetch(self, conn: Connection) -> None:
+        ready = {k: fp for k, fp in self.partitions.items() if not fp.truncate}
+        if not ready:
+            await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
+            return
+        per_partition = self.config["replica.fetch.max.bytes"]
+        topics: dict[str, list[dict[str, int]]] = {}
+        for (topic, partition), fp in ready.items():
+            topics.setdefault(topic, []).append({
+                "partition": partition, "current_leader_epoch": fp.leader_epoch, "fetch_offset": fp.log.log_end_offset,
+                "last_fetched_epoch": -1, "log_start_offset": fp.log.log_start_offset,
+                "partition_max_bytes": per_partition})
+        body = {"replica_id": self.node_id, "max_wait_ms": self.config["replica.fetch.wait.max.ms"],
+                "min_bytes": self.config["replica.fetch.min.bytes"],
+                "max_bytes": self.config["replica.fetch.response.max.bytes"], "isolation_level": 0,
+                "session_id": 0, "session_epoch": -1,
+                "topics": [{"topic": t, "partitions": parts} for t, parts in topics.items()],
+                "forgotten_topics_data": [], "rack_id": self.config["broker.rack"] or ""}
+        response = await self._request(conn, ApiKey.FETCH, FETCH_VERSION, body)
+        failed = False
+        now_ms = int(time.time() * 1000)
+        for topic in response["responses"]:
+            for answer in topic["partitions"]:
+                key = (topic["topic"], answer["partition_index"])
+                fetched = ready.get(key)
+                if fetched is None or self.partitions.get(key) is not fetched:
+                    continue
+                code = answer["error_code"]
+                if code == ErrorCode.OFFSET_OUT_OF_RANGE:
+                    if answer["log_start_offset"] > fetched.log.log_end_offset:
+                        fetched.log.truncate_fully_and_start_at(answer["log_start_offset"])
+                    else:
+                        fetched.truncate = True  # our log end is past the leader's: find where we agree
+                    continue
+                if code != ErrorCode.NONE:
+                    failed = True  # not the leader (yet, or any more): the next snapshot says who is
+                    continue
+                plog = fetched.log
+                records = answer["records"]
+                if records is not None and len(records):
+                    plog.append_as_follower(memoryview(records), now_ms)
+                plog.update_high_watermark(answer["high_watermark"])
+                # The leader's log start (retention, DeleteRecords) as far as this log has it.
+                start = min(answer["log_start_offset"], plog.high_watermark)
+                if start > plog.log_start_offset:
+                    plog.delete_records_before(start, now_ms)
+        if failed:
+            await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
+
+
+class ReplicaFetcherManager:
+    """The fetchers of one node, reshaped by each snapshot (see module docstring)."""
+
+    def __init__(self, node_id: int, config: ServerConfig) -> None:
+        self.node_id = node_id
+        self.config = config
+        self._fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
+
+    def update(self, followed: dict[PartitionKey, tuple[int, int, PartitionLog]],
+               endpoints: dict[int, tuple[str, int]]) -> None:
+        """Fetch exactly `followed` (partition -> (leader, leader epoch, log)) from the leaders'
+        `endpoints`; a partition whose leader or epoch changed truncates first."""
+        count = self.config["num.replica.fetchers"]
+        wanted: dict[tuple[int, int], dict[PartitionKey, tuple[int, PartitionLog]]] = {}
+        for key, (leader, epoch, plog) in followed.items():
+            if leader < 0:
+                continue
+            fetcher_id = zlib.crc32(f"{key[0]}-{key[1]}".encode()) % count
+            wanted.setdefault((leader, fetcher_id), {})[key] = (epoch, plog)
+        for fkey in list(self._fetchers):
+            if fkey not in wanted:
+                self._fetchers.pop(fkey).stop()
+        for fkey, parts in wanted.items():
+            fetcher = self._fetchers.get(fkey)
+            if fetcher is None:
+                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config)
+            current = fetcher.partitions
+            fetcher.partitions = {}
+            for key, (epoch, plog) in parts.items():
+                old = current.get(key)
+                same = old is not None and old.leader_epoch == epoch and old.log is plog
+                fetcher.partitions[key] = old if same and old is not None else FollowedPartition(plog, epoch)
+            fetcher.set_endpoint(endpoints.get(fkey[0]))
+
+    def stop(self) -> None:
+        for fetcher in self._fetchers.values():
+            fetcher.stop()
+        self._fetchers = {}

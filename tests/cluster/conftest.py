@@ -1,0 +1,125 @@
+"""Fixtures of the cluster tests: a real ZooKeeper (Debian's package, started on a free loopback
+port with a temp data dir by pyk.tools.cluster, as `pyk cluster up` does) and real `pyk serve`
+hosts joined through it (tests/helpers.BrokerProcess, so logs, tracebacks and exit codes are
+checked as for every broker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyk.tools.cluster import host_overrides, start_zookeeper, zookeeper_script
+from tests.conftest import BrokerFactory
+from tests.helpers import BrokerProcess, free_port
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test here needs a ZooKeeper server (ci/install.sh --test installs Debian's)."""
+    if zookeeper_script() is None:
+        here = Path(__file__).parent
+        for item in items:
+            if here in Path(item.fspath).parents:
+                item.add_marker(pytest.mark.skip(reason="needs Debian's zookeeper package"))
+
+
+SESSION_TIMEOUT_MS = 3000  # a dead host's nodes vanish after this; the test ZooKeeper ticks 500 ms
+
+
+@pytest.fixture
+def zookeeper(tmp_path: Path) -> Iterator[str]:
+    proc = start_zookeeper(tmp_path / "zookeeper", free_port(), tick_ms=500)
+    conf = (tmp_path / "zookeeper" / "zoo.cfg").read_text()
+    port = next(line.split("=")[1] for line in conf.splitlines() if line.startswith("clientPort="))
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@dataclass
+class Cluster:
+    """Hosts of one test's cluster; host i's first node is 1 + 100*i."""
+
+    zookeeper: str
+    hosts: list[BrokerProcess]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(h.bootstrap for h in self.hosts if h.running)
+
+    def host_of(self, node_id: int) -> BrokerProcess:
+        return self.hosts[node_id // 100]
+
+    def admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient({"bootstrap.servers": self.bootstrap})
+
+    def partition(self, topic: str, partition: int = 0) -> Any:
+        """The partition's metadata (leader, replicas, isrs) as a live host answers it."""
+        md = self.admin().list_topics(topic, timeout=10)
+        return md.topics[topic].partitions[partition]
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Polls `check` until it returns something truthy; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = check()
+                if last:
+                    return last
+            except Exception as exc:  # a host going away mid-request: ask again
+                last = exc
+            time.sleep(0.2)
+        raise AssertionError(f"{what} not seen within {timeout} s (last: {last!r})")
+
+    def wait_nodes(self, count: int, timeout: float = 60.0) -> None:
+        self.wait_for(f"{count} registered nodes", lambda: len(self.admin().list_topics(timeout=10).brokers) == count,
+                      timeout)
+
+    def create_topic(self, topic: str, partitions: int = 1, replication_factor: int = 3, **configs: Any) -> None:
+        from confluent_kafka.admin import NewTopic
+
+        admin = self.admin()  # kept until the answer: a destroyed handle fails its futures
+        futures = admin.create_topics([NewTopic(topic, partitions, replication_factor,
+                                                config={k.replace("_", "."): str(v) for k, v in configs.items()})])
+        futures[topic].result(30)
+        self.wait_for(f"{topic}: every partition led by an in-sync replica", lambda: all(
+            p.leader >= 0 and len(p.isrs) == replication_factor
+            for p in self.admin().list_topics(topic, timeout=10).topics[topic].partitions.values()))
+
+
+@pytest.fixture
+def cluster_factory(broker_factory: BrokerFactory, zookeeper: str) -> Callable[..., Cluster]:
+    """`cluster_factory(hosts=3, shards=1, **overrides)`: hosts joined through the test's
+    ZooKeeper, returned once every node is registered."""
+
+    def make(hosts: int = 3, shards: int = 1, **overrides: Any) -> Cluster:
+        started = []
+        for i in range(hosts):
+            conf = host_overrides(i, 0, zookeeper, Path("unused"), shards)
+            for key in ("listeners", "log.dirs"):  # BrokerProcess's own port and directory
+                del conf[key]
+            conf.update({"zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS), "offsets.topic.num.partitions": "3",
+                         "transaction.state.log.num.partitions": "3"})
+            conf.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
+            started.append(broker_factory(overrides=conf))
+        cluster = Cluster(zookeeper, started)
+        cluster.wait_nodes(hosts * shards)
+        return cluster
+
+    return make

@@ -1,0 +1,127 @@
+"""Replication in a ZooKeeper cluster of real pyk hosts, seen by real clients: metadata of every
+node, host-aware placement, acks=all reaching every replica, min.insync.replicas, and the ISR
+shrinking when a follower stops fetching and growing back when it catches up."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from tests.cluster.conftest import Cluster
+from tests.helpers import confluent_produce, confluent_read_to_end, make_records
+
+
+def _log_size(cluster: Cluster, node: int, topic: str, partition: int = 0) -> int:
+    host = cluster.host_of(node)
+    directory = host.log_dir / f"shard-{node % 100 - 1}" / f"{topic}-{partition}"
+    return sum(p.stat().st_size for p in directory.glob("*.log"))
+
+
+def test_metadata_lists_every_node_and_places_replicas_on_distinct_hosts(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=2, shards=2)
+    cluster.create_topic(topic, partitions=4, replication_factor=2)
+    md = cluster.admin().list_topics(topic, timeout=10)
+    assert sorted(md.brokers) == [1, 2, 101, 102]
+    assert md.controller_id in (1, 101)
+    leaders = set()
+    for p in md.topics[topic].partitions.values():
+        assert len(p.replicas) == 2 and sorted(p.isrs) == sorted(p.replicas)
+        assert len({r // 100 for r in p.replicas}) == 2, f"partition {p.id}: replicas {p.replicas} share a host"
+        assert p.leader == p.replicas[0]
+        leaders.add(p.leader)
+    assert len(leaders) == 4, f"leaders {leaders}: not spread over the four shard nodes"
+
+
+def test_acks_all_reaches_every_replica_and_any_host_serves_the_topic(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    records = make_records(500, value_size=100)
+    acked = confluent_produce(cluster.hosts[1].bootstrap, topic, records, **{"acks": "all", "enable.idempotence": True})
+    assert [offset for _, offset in acked] == list(range(500))
+    part = cluster.partition(topic)
+    sizes = cluster.wait_for("every replica's log holding the records",
+                             lambda: (s := {n: _log_size(cluster, n, topic) for n in part.replicas})
+                             and len(set(s.values())) == 1 and s)
+    assert set(sizes.values()) != {0}
+    for host in cluster.hosts:  # a consumer bootstrapping from any host reads it all, in order
+        got = confluent_read_to_end(host.bootstrap, topic)
+        assert [r.value for r in got] == [r.value for r in records]
+
+
+def test_not_enough_replicas_when_the_isr_is_below_min_insync(cluster_factory: Callable[..., Cluster],
+                                                              topic: str) -> None:
+    from kafka import KafkaProducer
+    from kafka.errors import NotEnoughReplicasError
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=3)
+    follower = next(r for r in cluster.partition(topic).replicas if r != cluster.partition(topic).leader)
+    assert cluster.host_of(follower).stop() == 0  # its session closes: the controller drops it from the ISR
+    cluster.wait_for("the stopped follower out of the ISR", lambda: follower not in cluster.partition(topic).isrs)
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", retries=0)
+    try:
+        with pytest.raises(NotEnoughReplicasError):
+            producer.send(topic, b"refused").get(timeout=30)
+    finally:
+        producer.close()
+    relaxed = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks=1, retries=0)
+    try:
+        assert relaxed.send(topic, b"acks=1").get(timeout=30).offset == 0
+    finally:
+        relaxed.close()
+
+
+def test_isr_shrinks_when_a_follower_stops_and_expands_when_it_catches_up(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    # The leader's own ISR path: replica.lag.time.max.ms well below the session timeout, so the
+    # stopped follower leaves the ISR through its leader, not through the controller.
+    cluster = cluster_factory(hosts=3, replica_lag_time_max_ms=1500, zookeeper_session_timeout_ms=20000)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    part = cluster.partition(topic)
+    follower = next(r for r in part.replicas if r != part.leader)
+    stopped = cluster.host_of(follower)
+    pids = stopped.pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        isr = cluster.wait_for("the stopped follower out of the ISR",
+                               lambda: (p := cluster.partition(topic)) and follower not in p.isrs and p.isrs, 15)
+        assert sorted(isr) == sorted(r for r in part.replicas if r != follower)
+        # acks=all goes on with the two replicas left (min.insync.replicas=2)
+        records = make_records(50)
+        acked = confluent_produce(cluster.host_of(part.leader).bootstrap, topic, records, acks="all")
+        assert len(acked) == 50
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 30)
+    cluster.wait_for("the follower's log caught up", lambda: _log_size(cluster, follower, topic)
+                     == _log_size(cluster, part.leader, topic) > 0)
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster_factory: Callable[..., Cluster],
+                                                                   topic: str) -> None:
+    from confluent_kafka import TopicPartition
+
+    cluster = cluster_factory(hosts=2)
+    cluster.create_topic(topic, replication_factor=2)
+    part = cluster.partition(topic)
+    follower = next(r for r in part.replicas if r != part.leader)
+    leader_host = cluster.host_of(part.leader)
+    confluent_produce(leader_host.bootstrap, topic, make_records(50), acks="all")
+    assert cluster.host_of(follower).stop() == 0
+    cluster.wait_for("the stopped follower out of the ISR", lambda: cluster.partition(topic).isrs == [part.leader])
+    confluent_produce(leader_host.bootstrap, topic, make_records(100, prefix="later"), acks="all")
+    admin = cluster.admin()
+    deleted = admin.delete_records([TopicPartition(topic, 0, 120)])
+    assert next(iter(deleted.values())).result(30).low_watermark == 120
+    # The follower's log ends at 50, below the leader's log start: it empties its log, starts at
+    # 120 and catches up from there.
+    cluster.host_of(follower).start()
+    cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 60)
+    assert "truncated fully, the log now starts at 120" in cluster.host_of(follower).log_text()
