@@ -183,6 +183,7 @@ for _key in ApiKey:
 _ALL_SPECS: list[tuple[Message, Message]] = [
     (api_versions.REQUEST, api_versions.RESPONSE),
     (metadata.REQUEST, metadata.RESPONSE),
+    (metadata.DESCRIBE_TOPIC_PARTITIONS_REQUEST, metadata.DESCRIBE_TOPIC_PARTITIONS_RESPONSE),
     (produce.REQUEST, produce.RESPONSE),
     (fetch.REQUEST, fetch.RESPONSE),
     (list_offsets.REQUEST, list_offsets.RESPONSE),
