@@ -378,3 +378,34 @@ def test_describe_topic_partitions_pages_as_kafka(broker: BrokerProcess, apache_
         return list(zip(map(str, range(len(requests))), asyncio.run(answers(bootstrap)), strict=True))
 
     both(broker, apache_kafka, scenario)
+
+
+def test_consumer_group_command_with_a_member(broker: BrokerProcess, apache_kafka: ApacheKafka, tools: ToolShell,
+                                              topic: str) -> None:
+    """A group with a live member (librdkafka, classic protocol): its id, client id, host and
+    assignment as kafka-consumer-groups shows them."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    group = f"{topic}-g"
+
+    def scenario(b: str) -> list[tuple[str, object]]:
+        _produce_spread(b, topic)
+        consumer = Consumer({"bootstrap.servers": b, "group.id": group, "client.id": "tools-test",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        try:
+            consumer.subscribe([topic])
+            deadline = time.monotonic() + 60
+            while len(consumer.assignment()) < 3:
+                assert time.monotonic() < deadline, "no assignment"
+                consumer.poll(0.2)
+            consumer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+
+            def run(*args: str) -> tuple[int, str, str]:
+                r = tools.run(GROUPS, "--bootstrap-server", b, "--describe", "--group", group, *args)
+                return r.code, re.sub(r"tools-test-[0-9a-f-]{36}", "MEMBER", normalise(r.out)), normalise(r.err)
+
+            return [("describe", run()), ("members", run("--members", "--verbose")), ("state", run("--state"))]
+        finally:
+            consumer.close()
+
+    both(broker, apache_kafka, scenario)
