@@ -158,6 +158,9 @@ KEYS: dict[str, Key] = {
         _k("log.segment.bytes", int_range(14, INT_MAX), "1073741824", "Segment size before a roll.", "int"),
         _k("log.roll.ms", _POS_LONG, None, "Segment age before a roll (default: log.roll.hours).", "long"),
         _k("log.roll.hours", _POS_INT, "168", "Segment age before a roll, in hours.", "int"),
+        _k("log.roll.jitter.ms", _NONNEG_LONG, None, "Largest random jitter subtracted from a segment's roll age "
+           "(default: log.roll.jitter.hours).", "long"),
+        _k("log.roll.jitter.hours", _NONNEG_INT, "0", "Largest roll jitter, in hours.", "int"),
         _k("log.index.size.max.bytes", int_range(4, INT_MAX), "10485760", "Size of an offset index file.", "int"),
         _k("log.index.interval.bytes", _NONNEG_INT, "4096", "Bytes between offset index entries.", "int"),
         _k("log.retention.ms", _ANY_LONG, None, "Time to keep a segment after its newest record (-1: forever).", "long"),
@@ -195,6 +198,11 @@ KEYS: dict[str, Key] = {
         _k("log.flush.start.offset.checkpoint.interval.ms", _POS_INT, "60000", "How often log start offsets are written.", "int"),
         _k("log.message.timestamp.type", one_of("CreateTime", "LogAppendTime"), "CreateTime",
            "Whether the broker keeps producer timestamps or stamps its own.", "string"),
+        # Kafka 4.0 bounds future timestamps by an hour by default (KIP-1030), the past not at all.
+        _k("log.message.timestamp.before.max.ms", _NONNEG_LONG, str(LONG_MAX),
+           "How far before the broker's clock a record's CreateTime may be.", "long"),
+        _k("log.message.timestamp.after.max.ms", _NONNEG_LONG, "3600000",
+           "How far after the broker's clock a record's CreateTime may be.", "long"),
         _k("log.preallocate", parse_bool, "false", "Preallocate segment files.", "boolean"),
         _k("log.message.format.version", kafka_version, "3.0-IV1",
            "Removed in Kafka 4.0: accepted and ignored (every batch pyk writes is format v2).", "string"),
@@ -281,12 +289,13 @@ KEYS: dict[str, Key] = {
 # keys pyk has.  pyk runs no thread pools for requests, so num.io.threads / num.network.threads /
 # num.recovery.threads.per.data.dir are stored and described only.
 DYNAMIC_KEYS = frozenset({
-    "log.segment.bytes", "log.roll.ms", "log.index.size.max.bytes", "log.flush.interval.messages",
+    "log.segment.bytes", "log.roll.ms", "log.roll.jitter.ms", "log.index.size.max.bytes", "log.flush.interval.messages",
     "log.flush.interval.ms", "log.retention.bytes", "log.retention.ms", "message.max.bytes",
     "log.index.interval.bytes", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
     "log.cleaner.max.compaction.lag.ms", "log.segment.delete.delay.ms", "log.cleaner.min.cleanable.ratio",
     "log.cleanup.policy", "unclean.leader.election.enable", "min.insync.replicas", "compression.type",
-    "log.preallocate", "log.message.timestamp.type", "log.message.format.version",
+    "log.preallocate", "log.message.timestamp.type", "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms", "log.message.format.version",
     "log.message.downconversion.enable", "log.segment.writeback.bytes",
     "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
     "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",

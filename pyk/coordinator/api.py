@@ -134,7 +134,8 @@ class DescribedGroupMember:
 
 @dataclass(frozen=True, slots=True)
 class DescribedGroup:
-    """A group as DescribeGroups answers (an unknown group is Dead, without an error, as in Kafka)."""
+    """A group as DescribeGroups answers; an unknown group is Dead with GROUP_ID_NOT_FOUND, which
+    DescribeGroups reports from v6 on (KIP-1043) and drops before, as Kafka does."""
 
     error_code: ErrorCode
     group_id: str

@@ -174,7 +174,7 @@ class GroupCoordinator:
             return DescribedGroup(exc.code, group_id)
         group = self.groups.get(group_id)
         if group is None:
-            return DescribedGroup(ErrorCode.NONE, group_id)  # Kafka (v0-v5) describes an unknown group as Dead
+            return DescribedGroup(ErrorCode.GROUP_ID_NOT_FOUND, group_id)  # Dead; v0-v5 without the error
         if group.consumer is not None and group.consumer.members:
             return self._describe_consumer_group(group.consumer)
         stable = group.is_(GroupState.STABLE)

@@ -109,7 +109,7 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
         _key("message.timestamp.before.max.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
              ("log.message.timestamp.before.max.ms",),
              "How far in the past a CreateTime timestamp may be."),
-        _key("message.timestamp.after.max.ms", "long", int_range(0, LONG_MAX), str(LONG_MAX),
+        _key("message.timestamp.after.max.ms", "long", int_range(0, LONG_MAX), "3600000",
              ("log.message.timestamp.after.max.ms",),
              "How far in the future a CreateTime timestamp may be."),
         _key("compression.type", "string", one_of(*COMPRESSION_TYPES), "producer", ("compression.type",),

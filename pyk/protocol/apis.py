@@ -184,6 +184,7 @@ for _key in ApiKey:
 _ALL_SPECS: list[tuple[Message, Message]] = [
     (api_versions.REQUEST, api_versions.RESPONSE),
     (metadata.REQUEST, metadata.RESPONSE),
+    (metadata.DESCRIBE_TOPIC_PARTITIONS_REQUEST, metadata.DESCRIBE_TOPIC_PARTITIONS_RESPONSE),
     (produce.REQUEST, produce.RESPONSE),
     (fetch.REQUEST, fetch.RESPONSE),
     (list_offsets.REQUEST, list_offsets.RESPONSE),
@@ -216,6 +217,7 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (txn.END_TXN_REQUEST, txn.END_TXN_RESPONSE),
     (txn.WRITE_TXN_MARKERS_REQUEST, txn.WRITE_TXN_MARKERS_RESPONSE),
     (txn.TXN_OFFSET_COMMIT_REQUEST, txn.TXN_OFFSET_COMMIT_RESPONSE),
+    (txn.DESCRIBE_PRODUCERS_REQUEST, txn.DESCRIBE_PRODUCERS_RESPONSE),
     (txn.DESCRIBE_TRANSACTIONS_REQUEST, txn.DESCRIBE_TRANSACTIONS_RESPONSE),
     (txn.LIST_TRANSACTIONS_REQUEST, txn.LIST_TRANSACTIONS_RESPONSE),
 ]

@@ -146,7 +146,7 @@ class MetadataStore:
                      placement: list[int] | None = None) -> TopicInfo:
         check_topic_name(name)
         if name in self.topics:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")  # Kafka's words
         info = TopicInfo(name, uuid.uuid4(), 0, dict(configs))
         self._grow(info, partitions, placement)
         self.topics[name] = info

@@ -179,7 +179,8 @@ def test_last_batch_of_a_producer_survives_as_a_header(manager):
     reopened = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), had_clean_shutdown=False)
     try:
         reopened.append(memoryview(bytearray(build_batch([Record(value=b"r", key=b"a")], producer_id=7,
-                                                         producer_epoch=0, base_sequence=3))), 0)
+                                                         producer_epoch=0, base_sequence=3))),
+                        int(time.time() * 1000))
     finally:
         reopened.close()
 

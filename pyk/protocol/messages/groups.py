@@ -211,15 +211,16 @@ LIST_GROUPS_RESPONSE = Message(16, "response", "ListGroupsResponse", valid="0-4"
     ]),
 ])
 
-DESCRIBE_GROUPS_REQUEST = Message(15, "request", "DescribeGroupsRequest", valid="0-5", flexible="5+", fields=[
+DESCRIBE_GROUPS_REQUEST = Message(15, "request", "DescribeGroupsRequest", valid="0-6", flexible="5+", fields=[
     F("groups", "[]string", "0+"),
     F("include_authorized_operations", "bool", "3+"),
 ])
 
-DESCRIBE_GROUPS_RESPONSE = Message(15, "response", "DescribeGroupsResponse", valid="0-5", flexible="5+", fields=[
+DESCRIBE_GROUPS_RESPONSE = Message(15, "response", "DescribeGroupsResponse", valid="0-6", flexible="5+", fields=[
     F("throttle_time_ms", "int32", "1+", ignorable=True),
     F("groups", "[]DescribedGroup", "0+", fields=[
         F("error_code", "int16", "0+"),
+        F("error_message", "string", "6+", nullable="6+", default=None, ignorable=True),
         F("group_id", "string", "0+"),
         F("group_state", "string", "0+"),
         F("protocol_type", "string", "0+"),

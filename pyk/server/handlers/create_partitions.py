@@ -25,7 +25,8 @@ async def _grow(services: ShardServices, topic: dict[str, Any], validate_only: b
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
     if count <= info.partitions:
-        raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name} has {info.partitions} partitions; {count} would not add any")
+        raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"The topic {name} currently has {info.partitions} partition(s); "
+                                                    f"{count} would not be an increase.")  # Kafka's words
     # A null assignment lets the store place the new partitions; an empty one is an assignment
     # of none of them, which Kafka refuses.  Every pyk topic has one replica per partition.
     assignments = topic.get("assignments")

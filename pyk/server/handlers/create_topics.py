@@ -44,7 +44,7 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> _Plan:
     name = topic["name"]
     check_topic_name(name)
     if services.metadata.get(name) is not None:
-        raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")  # Kafka's words
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
     placement: list[int] | None = None

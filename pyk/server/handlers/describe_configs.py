@@ -50,6 +50,15 @@ def _broker_synonyms(config: ServerConfig, names: Sequence[str]) -> list[dict[st
     return out
 
 
+def _from_own(chain: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Kafka drops a group's entries before the first one of `name` itself (ConfigHelper's
+    `dropWhile(name != key)`): so retention.ms lists log.retention.hours=168 only under a
+    log.retention.ms value, and segment.ms, segment.jitter.ms and flush.ms, whose first broker
+    key has no default, list no broker synonym at all until one is set."""
+    own = next((i for i, s in enumerate(chain) if s["name"] == name), len(chain))
+    return chain[own:]
+
+
 def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | None, with_synonyms: bool,
                          with_docs: bool) -> list[dict[str, Any]]:
     effective = services.admin.topic_log_config(info)
@@ -60,10 +69,13 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        chain += _broker_synonyms(services.config, spec.server_keys)
-        if spec.server_key and not any(s["source"] == DEFAULT_CONFIG for s in chain):
-            # A server key pyk does not have (log.roll.jitter.ms): Kafka's default stands for it.
-            chain.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
+        broker = _broker_synonyms(services.config, spec.server_keys)
+        if spec.server_key and spec.server_key not in KEYS:
+            # A server key pyk does not have (log.message.timestamp.difference.max.ms): Kafka's
+            # default stands for it.
+            broker.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
+        if spec.server_key:
+            chain += _from_own(broker, spec.server_key)
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         entries.append(_entry(name, effective.value_string(name), source, chain if with_synonyms else [],
                               spec.type_name, spec.doc if with_docs else None, read_only=False))
@@ -75,22 +87,27 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
 _SYNONYM_GROUPS = {n: spec.server_keys for spec in TOPIC_CONFIGS.values() for n in spec.server_keys}
 
 
-def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
+def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool,
+                    cluster_default: bool) -> list[dict[str, Any]]:
+    """One node's configuration; or with `cluster_default` (resource name ""), as Kafka's
+    ConfigHelper answers it, only the cluster-wide dynamic values, each with its synonyms of that
+    layer alone."""
     config: ServerConfig = services.config
     # Custom keys set dynamically (Kafka accepts unknown broker keys) are described after the known ones.
     custom = sorted({*config.dynamic_default, *config.dynamic_broker} - KEYS.keys())
+    names = [n for n in [*KEYS, *custom] if not cluster_default or n in config.dynamic_default]
     entries = []
-    for name in [*KEYS, *custom]:
+    for name in names:
         if keys is not None and name not in keys:
             continue
-        chain = _broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,)))
-        # Kafka drops the group's entries before the key's own (dropWhile name != key): a key's
-        # source is where its own value comes from.
-        own = next((i for i, s in enumerate(chain) if s["name"] == name), len(chain))
-        chain = chain[own:]
+        # A key's source is where its own value comes from, not another of its group.
+        chain = _from_own(_broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,))), name)
+        if cluster_default:
+            chain = [s for s in chain if s["source"] == DYNAMIC_DEFAULT_BROKER_CONFIG]
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         key = KEYS.get(name)
-        entries.append(_entry(name, config.text_of(name), source, chain if with_synonyms else [],
+        value = config.dynamic_default[name] if cluster_default else config.text_of(name)
+        entries.append(_entry(name, value, source, chain if with_synonyms else [],
                               key.type_name if key else "string", key.doc if key and with_docs else None,
                               read_only=name not in DYNAMIC_KEYS and key is not None))
     return entries
@@ -107,7 +124,7 @@ def _describe(services: ShardServices, resource: dict[str, Any], with_synonyms: 
     if rtype == BROKER:
         if rname not in ("", str(services.node_id)):
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"this is broker {services.node_id}, not {rname!r}")
-        return _broker_entries(services, keys, with_synonyms, with_docs)
+        return _broker_entries(services, keys, with_synonyms, with_docs, cluster_default=rname == "")
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"resource type {rtype} is not supported (2 topic, 4 broker)")
 
 

@@ -1,16 +1,18 @@
 """DescribeGroups: state, protocol and members (with their metadata and assignment once the
-group is stable) of groups this node coordinates; an unknown group is described as Dead."""
+group is stable) of groups this node coordinates.  An unknown group is described as Dead; from
+v6 on (KIP-1043) also with GROUP_ID_NOT_FOUND and Kafka's message, "Group <id> not found."."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 
 API_KEY = ApiKey.DESCRIBE_GROUPS
 MIN_VERSION = 0
-MAX_VERSION = 5
+MAX_VERSION = 6
 
 UNKNOWN_OPERATIONS = -2147483648  # no ACLs yet: operations are not reported
 
@@ -19,8 +21,14 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     groups = []
     for group_id in request["groups"]:
         g = services.groups.describe_group(group_id)
+        error_code, error_message = g.error_code, None
+        if error_code == ErrorCode.GROUP_ID_NOT_FOUND:
+            if ctx.header.api_version >= 6:
+                error_message = f"Group {group_id} not found."
+            else:
+                error_code = ErrorCode.NONE
         groups.append({
-            "error_code": g.error_code, "group_id": g.group_id, "group_state": g.group_state,
+            "error_code": error_code, "error_message": error_message, "group_id": g.group_id, "group_state": g.group_state,
             "protocol_type": g.protocol_type, "protocol_data": g.protocol_data,
             "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
                          "client_host": m.client_host, "member_metadata": m.member_metadata,

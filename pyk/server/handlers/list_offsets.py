@@ -1,5 +1,7 @@
-"""ListOffsets: offsets by timestamp, plus the special timestamps -1 (latest), -2 (earliest)
-and -3 (the record with the largest timestamp, KIP-734).
+"""ListOffsets: offsets by timestamp, plus the special timestamps -1 (latest), -2 (earliest),
+-3 (the record with the largest timestamp, KIP-734), -4 (earliest local, v8) and -5 (latest
+tiered, v9).  pyk has no tiered storage, so as on a Kafka topic without remote storage the whole
+log is local: -4 is the log start offset and -5 has no offset (-1).
 
 isolation_level (v2+) sets the last offset a client may see (Kafka
 ReplicaManager.fetchOffsetForTimestamp): the last stable offset under read_committed (1), else
@@ -22,9 +24,9 @@ from pyk.server.replica_manager import check_isolation_level
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
-MAX_VERSION = 7
+MAX_VERSION = 10
 
-LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
 
 
 def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
@@ -32,8 +34,10 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
     last_visible = plog.last_stable_offset if read_committed else plog.high_watermark
     if timestamp == LATEST:
         return last_visible, -1
-    if timestamp == EARLIEST:
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return plog.log_start_offset, -1
+    if timestamp == LATEST_TIERED:
+        return -1, -1
     if timestamp == MAX_TIMESTAMP:
         found = plog.max_timestamp_and_offset()
     else:
@@ -56,7 +60,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
                 check_isolation_level(isolation_level)
                 plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
-                entry["leader_epoch"] = plog.leader_epoch
+                entry["leader_epoch"] = plog.leader_epoch if entry["offset"] >= 0 else -1
                 if ctx.header.api_version == 0:
                     wanted = part.get("max_num_offsets", 1)
                     entry["old_style_offsets"] = [entry["offset"]] if entry["offset"] >= 0 and wanted > 0 else []
