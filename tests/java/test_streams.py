@@ -79,7 +79,9 @@ def trickled(bootstrap: str, topic: str, phase: int) -> Iterator[None]:
 
     def run() -> None:
         for r in phase_records(phase):
-            producer.produce(topic, key=r.key, value=r.value, on_delivery=lambda err, _: err and failed.append(err))
+            producer.produce(
+                topic, key=r.key, value=r.value, on_delivery=lambda err, _: err and failed.append(err)
+            )
             producer.poll(0)
             time.sleep(0.01)
 
@@ -90,7 +92,9 @@ def trickled(bootstrap: str, topic: str, phase: int) -> Iterator[None]:
     finally:
         thread.join(60)
         left = producer.flush(60)
-    assert not thread.is_alive() and left == 0 and not failed, f"producing phase {phase}: {left} left, {failed}"
+    assert not thread.is_alive() and left == 0 and not failed, (
+        f"producing phase {phase}: {left} left, {failed}"
+    )
 
 
 def wait_for_open_transaction(bootstrap: str, topic: str, app: JavaProcess) -> None:
