@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from pyk.protocol.messages import (
+    acls,
     api_versions,
     cluster,
     configs,
@@ -194,6 +195,9 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (configs.ALTER_CONFIGS_REQUEST, configs.ALTER_CONFIGS_RESPONSE),
     (configs.INCREMENTAL_ALTER_CONFIGS_REQUEST, configs.INCREMENTAL_ALTER_CONFIGS_RESPONSE),
     (cluster.DESCRIBE_CLUSTER_REQUEST, cluster.DESCRIBE_CLUSTER_RESPONSE),
+    (acls.DESCRIBE_ACLS_REQUEST, acls.DESCRIBE_ACLS_RESPONSE),
+    (acls.CREATE_ACLS_REQUEST, acls.CREATE_ACLS_RESPONSE),
+    (acls.DELETE_ACLS_REQUEST, acls.DELETE_ACLS_RESPONSE),
     (init_producer_id.REQUEST, init_producer_id.RESPONSE),
     (offset_for_leader_epoch.REQUEST, offset_for_leader_epoch.RESPONSE),
     (groups.FIND_COORDINATOR_REQUEST, groups.FIND_COORDINATOR_RESPONSE),
