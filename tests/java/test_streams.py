@@ -9,6 +9,7 @@ update, so the committed output of a region must be exactly 1, 2, ..., n: a coun
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -120,11 +121,12 @@ def test_exactly_once_counts_survive_broker_and_app_kill9(
 ) -> None:
     broker = broker_factory(group_initial_rebalance_delay_ms=0)
     source, sink = unique_topic("streams-in"), unique_topic("streams-out")
+    state = tmp_path / "state"
     create_topic(broker.bootstrap, source, partitions=3)
     create_topic(broker.bootstrap, sink, partitions=1)
     app = JavaProcess(
         "streams.RegionCounts",
-        (broker.bootstrap, unique_topic("region-counts"), source, sink, str(tmp_path / "state")),
+        (broker.bootstrap, unique_topic("region-counts"), source, sink, str(state)),
         tmp_path / "streams.log", classpath=(java_classes,),
     )  # fmt: skip
     per_phase = PHASE // REGIONS
@@ -140,12 +142,13 @@ def test_exactly_once_counts_survive_broker_and_app_kill9(
             broker.start()
         wait_for_counts(broker, app, sink, 2 * per_phase)
 
-        # The application crashes with a transaction open; a new instance restores its store from
-        # the changelog, and its first transaction fences and aborts the dead one's (same
-        # transactional id, new epoch).
+        # The application crashes with a transaction open and loses its disk; a new instance
+        # restores its store from the changelog, reading past the aborted batches of the dead one's
+        # transactions (read_committed), and its first transaction fences the dead one's.
         with trickled(broker.bootstrap, source, 2):
             wait_for_open_transaction(broker.bootstrap, sink, app)
             app.kill9()
+            shutil.rmtree(state)
             app.start()
         updates = wait_for_counts(broker, app, sink, 3 * per_phase)
     finally:
