@@ -39,7 +39,7 @@ public final class RegionCounts {
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG), args[1] + "-instance");
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10000);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
-        props.put(StreamsConfig.producerPrefix("transaction.timeout.ms"), 10000);
+        props.put(StreamsConfig.producerPrefix("transaction.timeout.ms"), 5000);
         props.put(StreamsConfig.producerPrefix("delivery.timeout.ms"), 60000);
         props.put(StreamsConfig.producerPrefix("request.timeout.ms"), 10000);
         props.put(StreamsConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 1000);
