@@ -2,8 +2,9 @@
 
 The worker keeps its connector configs, source offsets and statuses in compacted topics on pyk
 (config.storage.topic & co.) and its sink's progress in a consumer group, so a restarted worker
-must find all three and carry on: the sink file stays equal to the source file, line for line,
-with nothing lost or written twice.
+must find all three and carry on, after a crash of pyk in between: the sink file stays equal to
+the source file, line for line, with nothing lost or written twice, and so does the topic (the
+source task commits records and offsets in transactions, exactly.once.source.support).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import BrokerFactory
-from tests.helpers import create_topic, free_port, unique_topic, wait_for
+from tests.helpers import confluent_read_to_end, create_topic, free_port, unique_topic, wait_for
 from tests.java.jvm import JavaProcess
 
 WORKER_READY_S = 90.0  # JVM, Jetty, the three internal topics and the group join on 2 cores
@@ -43,6 +44,8 @@ def worker_properties(bootstrap: str, rest_port: int, name: str) -> str:
         "plugin.discovery": "service_load",
         "offset.flush.interval.ms": "500",  # the sink's file flush and both offset commits
         "scheduled.rebalance.max.delay.ms": "0",  # a restarted worker takes its tasks back at once
+        # KIP-618: the source task writes records and offsets in one transaction.
+        "exactly.once.source.support": "enabled",
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -123,13 +126,18 @@ def test_file_source_to_file_sink_across_worker_restart(
                      what=f"{connector} RUNNING\n{worker.log_tail()}")  # fmt: skip
         wait_for_copy(source, sink, worker)
 
-        # A clean stop commits both offsets; the restarted worker reads its connectors back from
-        # the config topic and resumes after the last committed line on each side.
+        # A clean stop commits both offsets. pyk then crashes and recovers its log: the
+        # restarted worker reads its connectors back from the config topic and resumes after the
+        # last committed line on each side.
         worker.stop()
+        broker.kill9()
+        broker.start()
         with source.open("a") as f:
             f.write("".join(f"line {i} of the second run\n" for i in range(200)))
         worker.start()
         wait_for(rest.up, timeout=WORKER_READY_S, what=f"Connect's REST API again\n{worker.log_tail()}")
         wait_for_copy(source, sink, worker)
+        committed = confluent_read_to_end(broker.bootstrap, topic, **{"isolation.level": "read_committed"})
+        assert [r.value for r in committed] == source.read_bytes().splitlines()
     finally:
         worker.stop()
