@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import LOG_TAIL_BYTES, REPO
@@ -31,7 +31,7 @@ class JavaProcess:
     classpath: tuple[Path, ...] = ()
     jvm: tuple[str, ...] = SERVICE_JVM
     proc: subprocess.Popen[bytes] | None = None
-    runs: int = field(default=0)
+    runs: int = 0
 
     @property
     def running(self) -> bool:
