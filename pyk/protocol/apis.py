@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from pyk.protocol.messages import (
+    acls,
     api_versions,
     cluster,
     configs,
@@ -192,6 +193,9 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (topics.DELETE_TOPICS_REQUEST, topics.DELETE_TOPICS_RESPONSE),
     (topics.CREATE_PARTITIONS_REQUEST, topics.CREATE_PARTITIONS_RESPONSE),
     (topics.DELETE_RECORDS_REQUEST, topics.DELETE_RECORDS_RESPONSE),
+    (acls.DESCRIBE_ACLS_REQUEST, acls.DESCRIBE_ACLS_RESPONSE),
+    (acls.CREATE_ACLS_REQUEST, acls.CREATE_ACLS_RESPONSE),
+    (acls.DELETE_ACLS_REQUEST, acls.DELETE_ACLS_RESPONSE),
     (configs.DESCRIBE_CONFIGS_REQUEST, configs.DESCRIBE_CONFIGS_RESPONSE),
     (configs.ALTER_CONFIGS_REQUEST, configs.ALTER_CONFIGS_RESPONSE),
     (configs.INCREMENTAL_ALTER_CONFIGS_REQUEST, configs.INCREMENTAL_ALTER_CONFIGS_RESPONSE),
