@@ -49,11 +49,15 @@ def java_lib() -> Path:
 TOOL_JVM = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 
 
-def java_command(main_class: str, *args: str, jvm: tuple[str, ...] = TOOL_JVM) -> list[str]:
-    """`java` with Kafka's jars on the class path and warnings-only logging."""
+def java_command(
+    main_class: str, *args: str, jvm: tuple[str, ...] = TOOL_JVM, classes: tuple[Path, ...] = ()
+) -> list[str]:
+    """`java` with Kafka's jars (after `classes`, such as compiled test programs) on the class path
+    and warnings-only logging."""
+    classpath = os.pathsep.join([*map(str, classes), f"{java_lib()}/*"])
     return [
         "java", *jvm, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        "-cp", f"{java_lib()}/*", main_class, *args,
+        "-cp", classpath, main_class, *args,
     ]  # fmt: skip
 
 
