@@ -38,6 +38,7 @@ from pyk.server.handlers import (
     describe_cluster,
     describe_configs,
     describe_groups,
+    describe_producers,
     describe_transactions,
     end_txn,
     fetch,
@@ -104,6 +105,7 @@ HANDLERS: dict[int, ModuleType] = {
         end_txn,
         write_txn_markers,
         txn_offset_commit,
+        describe_producers,
         describe_transactions,
         list_transactions,
     )

@@ -1,6 +1,6 @@
 """Transactions (KIP-98): AddPartitionsToTxn (24) 0-5, AddOffsetsToTxn (25) 0-4, EndTxn (26) 0-4,
-WriteTxnMarkers (27) 0-1, TxnOffsetCommit (28) 0-4, DescribeTransactions (65) 0,
-ListTransactions (66) 0-1.
+WriteTxnMarkers (27) 0-1, TxnOffsetCommit (28) 0-4, DescribeProducers (61) 0,
+DescribeTransactions (65) 0, ListTransactions (66) 0-1.
 
 From Kafka's JSON definitions (clients/src/main/resources/common/message/*.json).  Two shapes
 to note: AddPartitionsToTxn v4+ is the broker-side batch form (many transactional ids per
@@ -124,6 +124,33 @@ TXN_OFFSET_COMMIT_RESPONSE = Message(28, "response", "TxnOffsetCommitResponse", 
         F("partitions", "[]TxnOffsetCommitResponsePartition", "0+", fields=[
             F("partition_index", "int32", "0+"),
             F("error_code", "int16", "0+"),
+        ]),
+    ]),
+])
+
+DESCRIBE_PRODUCERS_REQUEST = Message(61, "request", "DescribeProducersRequest", valid="0", flexible="0+", fields=[
+    F("topics", "[]TopicRequest", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partition_indexes", "[]int32", "0+"),
+    ]),
+])
+
+DESCRIBE_PRODUCERS_RESPONSE = Message(61, "response", "DescribeProducersResponse", valid="0", flexible="0+", fields=[
+    F("throttle_time_ms", "int32", "0+"),
+    F("topics", "[]TopicResponse", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]PartitionResponse", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+            F("error_code", "int16", "0+"),
+            F("error_message", "string", "0+", nullable="0+", default=None),
+            F("active_producers", "[]ProducerState", "0+", fields=[
+                F("producer_id", "int64", "0+"),
+                F("producer_epoch", "int32", "0+"),
+                F("last_sequence", "int32", "0+", default=-1),
+                F("last_timestamp", "int64", "0+", default=-1),
+                F("coordinator_epoch", "int32", "0+"),
+                F("current_txn_start_offset", "int64", "0+", default=-1),
+            ]),
         ]),
     ]),
 ])
