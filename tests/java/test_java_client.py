@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import CODEC_IDS, BrokerProcess, ExternalBroker, confluent_read_to_end, read_batches, segment_files
+from tests.helpers import (
+    CODEC_IDS,
+    BrokerProcess,
+    ExternalBroker,
+    confluent_read_to_end,
+    read_batches,
+    segment_files,
+)
 from tests.java.jvm import ok, run_scenarios
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]

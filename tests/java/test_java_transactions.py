@@ -56,7 +56,11 @@ def test_open_transaction_admin_and_read_committed(broker: BrokerProcess | Exter
     # The last stable offset holds read_committed consumers before the open transaction.
     assert (r["read_committed_end"], r["read_uncommitted_end"]) == (1, 5)
     assert r["read_committed_before_commit"] == ["before"]
-    assert r["described_committed"] == {**r["described_ongoing"], "state": "CompleteCommit", "partitions": []}
+    # Transactions V2 (KIP-890, EndTxn v5) bump the epoch at each commit; V1 (EndTxn v4 and below) keeps it.
+    epoch = r["described_ongoing"]["epoch"]
+    assert r["described_committed"]["epoch"] in (epoch, epoch + 1)
+    assert r["described_committed"] == {**r["described_ongoing"], "state": "CompleteCommit", "partitions": [],
+                                        "epoch": r["described_committed"]["epoch"]}
     assert r["read_committed_after_commit"] == ["before", "txn0", "txn1", "txn2", "after"]
     assert _committed(broker.bootstrap, r["topic"]) == [b"before", b"txn0", b"txn1", b"txn2", b"after"]
     assert r["describe_unknown"] == "TransactionalIdNotFoundException"
