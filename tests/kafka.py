@@ -50,14 +50,12 @@ TOOL_JVM = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 
 
 def java_command(
-    main_class: str, *args: str, jvm: tuple[str, ...] = TOOL_JVM, classes: tuple[Path, ...] = ()
+    main_class: str, *args: str, jvm: tuple[str, ...] = TOOL_JVM, classpath: tuple[Path, ...] = ()
 ) -> list[str]:
-    """`java` with Kafka's jars (after `classes`, such as compiled test programs) on the class path
-    and warnings-only logging."""
-    classpath = os.pathsep.join([*map(str, classes), f"{java_lib()}/*"])
+    """`java` with `classpath` then Kafka's jars on the class path and warnings-only logging."""
     return [
         "java", *jvm, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        "-cp", classpath, main_class, *args,
+        "-cp", os.pathsep.join([*map(str, classpath), f"{java_lib()}/*"]), main_class, *args,
     ]  # fmt: skip
 
 

@@ -119,6 +119,10 @@ class ProducerStateEntry:
     def last_offset(self) -> int:
         return self.batches[-1][3] if self.batches else -1
 
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1][1] if self.batches else -1
+
     def bump_epoch(self, epoch: int) -> None:
         """A new epoch forgets the batch window (sequences restart) but not the transaction
         (Kafka maybeUpdateProducerEpoch)."""

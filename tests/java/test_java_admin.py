@@ -1,6 +1,6 @@
 """The Java AdminClient (kafka-clients 4.1) against `pyk serve`.
 
-One JVM runs every scenario of tests/java/src/AdminScenarios.java; the expected values are those
+One JVM runs every scenario of tests/java/src/clients/AdminScenarios.java; the expected values are those
 Apache Kafka 4.1 gives the same program (single node), except where pyk's shards show as nodes.
 """
 
@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import BrokerProcess, ExternalBroker
-from tests.java.jvm import ok, run_scenarios
+from tests.java.scenarios import ok, run_scenarios
 
 Results = dict[str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
 def results(broker: BrokerProcess | ExternalBroker, java_classes: Path) -> Results:
-    return run_scenarios(java_classes, "AdminScenarios", broker.bootstrap, "java-admin")
+    return run_scenarios(java_classes, "clients.AdminScenarios", broker.bootstrap, "java-admin")
 
 
 def test_topics_create_describe_grow_delete(results: Results) -> None:

@@ -1,6 +1,6 @@
 """The Java producer and consumer (kafka-clients 4.1) against `pyk serve`.
 
-One JVM runs every scenario of tests/java/src/ClientScenarios.java (each on its own topics) and
+One JVM runs every scenario of tests/java/src/clients/ClientScenarios.java (each on its own topics) and
 prints one JSON line each; the tests below check what the Java client saw, and what pyk stored
 and serves to another client (librdkafka) from what the Java producer sent.
 """
@@ -21,14 +21,14 @@ from tests.helpers import (
     read_batches,
     segment_files,
 )
-from tests.java.jvm import ok, run_scenarios
+from tests.java.scenarios import ok, run_scenarios
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 @pytest.fixture(scope="module")
 def results(broker: BrokerProcess | ExternalBroker, java_classes: Path) -> dict[str, dict[str, Any]]:
-    return run_scenarios(java_classes, "ClientScenarios", broker.bootstrap, "java-client")
+    return run_scenarios(java_classes, "clients.ClientScenarios", broker.bootstrap, "java-client")
 
 
 @pytest.mark.parametrize("codec", CODECS)

@@ -4,7 +4,7 @@ range and cooperative-sticky assignors (each client runs the same-named assignor
 membership (group.instance.id), and KIP-848 groups (group.protocol=consumer) whose assignment
 the broker computes for Java and librdkafka members alike.
 
-The Java members of the whole module live in one JVM (tests/java/src/GroupMembers.java), started
+The Java members of the whole module live in one JVM (tests/java/src/clients/GroupMembers.java), started
 and stopped by commands; librdkafka members are processes (tests/groups/member.py). Both write
 the same events, so ownership is replayed the same way for either.
 """
@@ -19,14 +19,14 @@ import pytest
 
 from tests.groups.conftest import GROUP_OVERRIDES, Member, Members, gbroker, members, wait_until  # noqa: F401
 from tests.helpers import BrokerProcess, ExternalBroker, Rec, confluent_admin, confluent_produce, create_topic
-from tests.java.jvm import JavaProcess
+from tests.java.scenarios import InteractiveJava
 
 RECORDS = 40  # per topic, spread over its partitions before the members start
 
 
 @pytest.fixture(scope="module")
-def jvm(gbroker: BrokerProcess | ExternalBroker, java_classes: Path) -> Iterator[JavaProcess]:  # noqa: F811
-    proc = JavaProcess(java_classes, "GroupMembers", gbroker.bootstrap)
+def jvm(gbroker: BrokerProcess | ExternalBroker, java_classes: Path) -> Iterator[InteractiveJava]:  # noqa: F811
+    proc = InteractiveJava(java_classes, "clients.GroupMembers", gbroker.bootstrap)
     try:
         yield proc
     finally:
@@ -36,7 +36,7 @@ def jvm(gbroker: BrokerProcess | ExternalBroker, java_classes: Path) -> Iterator
 class JavaMember:
     """One Java consumer of the module's JVM, seen through the events it printed."""
 
-    def __init__(self, jvm: JavaProcess, name: str, topic: str, **conf: str) -> None:
+    def __init__(self, jvm: InteractiveJava, name: str, topic: str, **conf: str) -> None:
         self.jvm, self.name = jvm, name
         jvm.send("start", name, topic, *(f"{k}={v}" for k, v in conf.items()))
 
@@ -115,7 +115,7 @@ def _group_members(bootstrap: str, group: str) -> tuple[Any, list[tuple[str, str
 
 
 @pytest.mark.timeout(100)
-def test_classic_range_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: JavaProcess,  # noqa: F811
+def test_classic_range_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava,  # noqa: F811
                                            members: Members) -> None:  # noqa: F811
     topic = _topic(gbroker.bootstrap, "java-groups-range", 4)
     group = "g-java-range"
@@ -141,7 +141,7 @@ def test_classic_range_java_and_librdkafka(gbroker: BrokerProcess | ExternalBrok
 
 
 @pytest.mark.timeout(100)
-def test_cooperative_sticky_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: JavaProcess,  # noqa: F811
+def test_cooperative_sticky_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava,  # noqa: F811
                                                 members: Members) -> None:  # noqa: F811
     topic = _topic(gbroker.bootstrap, "java-groups-coop", 6)
     group = "g-java-coop"
@@ -174,7 +174,7 @@ def test_cooperative_sticky_java_and_librdkafka(gbroker: BrokerProcess | Externa
 
 
 @pytest.mark.timeout(100)
-def test_static_membership(gbroker: BrokerProcess | ExternalBroker, jvm: JavaProcess) -> None:  # noqa: F811
+def test_static_membership(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava) -> None:  # noqa: F811
     topic = _topic(gbroker.bootstrap, "java-groups-static", 4)
     group = "g-java-static"
     java = {"group.id": group, "partition.assignment.strategy": "org.apache.kafka.clients.consumer.RangeAssignor",
@@ -200,7 +200,7 @@ def test_static_membership(gbroker: BrokerProcess | ExternalBroker, jvm: JavaPro
 
 
 @pytest.mark.timeout(100)
-def test_consumer_protocol_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: JavaProcess,  # noqa: F811
+def test_consumer_protocol_java_and_librdkafka(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava,  # noqa: F811
                                                members: Members) -> None:  # noqa: F811
     topic = _topic(gbroker.bootstrap, "java-groups-kip848", 6)
     group = "g-java-kip848"

@@ -1,6 +1,6 @@
 """Java transactions (kafka-clients 4.1) against `pyk serve`.
 
-One JVM runs every scenario of tests/java/src/TxnScenarios.java: a consume-transform-produce loop
+One JVM runs every scenario of tests/java/src/clients/TxnScenarios.java: a consume-transform-produce loop
 with sendOffsetsToTransaction (commit, abort, redo), an open transaction seen by the admin client
 and by read_committed consumers, and zombie fencing. librdkafka's read_committed consumer must see
 exactly what the Java one sees.
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import BrokerProcess, ExternalBroker, confluent_read_to_end
-from tests.java.jvm import ok, run_scenarios
+from tests.java.scenarios import ok, run_scenarios
 
 Results = dict[str, dict[str, Any]]
 # The Java producer reports a fenced epoch as either, depending on the request that meets it.
@@ -23,7 +23,7 @@ FENCED = {"ProducerFencedException", "InvalidProducerEpochException"}
 
 @pytest.fixture(scope="module")
 def results(broker: BrokerProcess | ExternalBroker, java_classes: Path) -> Results:
-    return run_scenarios(java_classes, "TxnScenarios", broker.bootstrap, "java-txn")
+    return run_scenarios(java_classes, "clients.TxnScenarios", broker.bootstrap, "java-txn")
 
 
 def _committed(bootstrap: str, topic: str) -> list[bytes | None]:

@@ -1,3 +1,5 @@
+package clients;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -1,7 +1,7 @@
-"""Running the Java test programs of tests/java/src: each prints JSON lines the tests assert on.
+"""The client programs of tests/java/src/clients: each prints JSON lines the tests assert on.
 
 `run_scenarios` runs a program to completion and returns its scenario lines by name (one JVM for a
-group of scenarios); `JavaProcess` is a long-running program driven by commands on its stdin
+group of scenarios); `InteractiveJava` is a long-running program driven by commands on its stdin
 (the group members of test_java_groups.py), whose lines are collected as they come.
 """
 
@@ -23,7 +23,7 @@ SCENARIO_JVM = ("-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 def run_scenarios(classes: Path, main: str, *args: str, timeout: float = 240.0) -> dict[str, dict[str, Any]]:
     """Runs `main` to completion; its JSON lines by their "scenario" name. A non-zero exit fails."""
     done = subprocess.run(
-        java_command(main, *args, jvm=SCENARIO_JVM, classes=(classes,)), capture_output=True, text=True,
+        java_command(main, *args, jvm=SCENARIO_JVM, classpath=(classes,)), capture_output=True, text=True,
         timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, f"{main} exited with {done.returncode}\n{done.stdout}\n{done.stderr[-LOG_TAIL_BYTES:]}"
@@ -39,12 +39,12 @@ def ok(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
     return result
 
 
-class JavaProcess:
+class InteractiveJava:
     """A Java program reading commands (one per line) on stdin and printing JSON lines on stdout."""
 
     def __init__(self, classes: Path, main: str, *args: str) -> None:
         self.proc = subprocess.Popen(
-            java_command(main, *args, jvm=SCENARIO_JVM, classes=(classes,)), cwd=REPO, text=True,
+            java_command(main, *args, jvm=SCENARIO_JVM, classpath=(classes,)), cwd=REPO, text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         self.lines: list[dict[str, Any]] = []

@@ -1,3 +1,5 @@
+package clients;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,3 +1,5 @@
+package clients;
+
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
