@@ -37,6 +37,15 @@ def test_topics_create_describe_grow_delete(results: Results) -> None:
     assert r["describe_deleted"] == "UnknownTopicOrPartitionException"
 
 
+def test_topics_by_id(results: Results) -> None:
+    r = ok(results, "topics-by-id")
+    assert r["described"]["name"] == "java-admin-by-id"
+    assert [p[0] for p in r["described"]["partitions"]] == [0, 1, 2]
+    assert r["same_id"] is True
+    assert r["unknown_id"] == "UnknownTopicIdException"
+    assert r["listed_after_delete"] is False
+
+
 def test_incremental_alter_configs(results: Results) -> None:
     r = ok(results, "configs")
     policy = r["set"].pop("cleanup.policy")
@@ -83,6 +92,7 @@ def test_consumer_group_admin(results: Results) -> None:
                               "coordinator": r["described"]["coordinator"]}
     assert r["offsets"] == {"java-admin-groups-0": [3, "java"], "java-admin-groups-1": [0, ""]}
     assert r["altered"] == {"java-admin-groups-0": [5, "altered"], "java-admin-groups-1": [0, ""]}
+    assert r["after_offset_delete"] == {"java-admin-groups-0": [5, "altered"]}
     assert r["listed_after_delete"] is False
     # DescribeGroups v0-v5 describe an unknown group as Dead; v6 (Kafka 4.0+) answers GROUP_ID_NOT_FOUND.
     assert r["described_after_delete"] in ("Dead", "GroupIdNotFoundException")

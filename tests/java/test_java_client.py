@@ -49,6 +49,22 @@ def test_codec_round_trip(broker: BrokerProcess | ExternalBroker, results: dict[
         assert len(batches) < 300  # batched by linger.ms
 
 
+def test_broker_recompression(broker: BrokerProcess | ExternalBroker, results: dict[str, dict[str, Any]]) -> None:
+    r = ok(results, "broker-recompression")
+    assert r["values"] == [f"k{i}=recompressed-{i}" for i in range(100)]
+    if isinstance(broker, BrokerProcess):  # stored in the topic's codec, not the producer's
+        [log] = segment_files(broker.partition_dir(r["topic"], 0))
+        assert {b.codec for b in read_batches(log)} == {CODEC_IDS["lz4"]}
+
+
+def test_acks_zero_and_one(results: dict[str, dict[str, Any]]) -> None:
+    r = ok(results, "acks-0-and-1")
+    # acks=0: no response, so the client reports offset -1; acks=1: the log's offsets.
+    assert r["acked"] == [-1] * 50 + list(range(50, 100))
+    assert r["values"] == [f"zero-{i}" for i in range(50)] + [f"one-{i}" for i in range(50)]
+    assert r["offsets"] == list(range(100))
+
+
 def test_idempotent_acks_all(results: dict[str, dict[str, Any]]) -> None:
     r = ok(results, "idempotent-acks-all")
     assert r["offsets"] == {str(p): list(range(1000)) for p in range(3)}

@@ -32,7 +32,9 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicCollection;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -55,6 +57,7 @@ public final class AdminScenarios {
         try (Admin a = Admin.create(p)) {
             admin = a;
             Out.scenario("topics", AdminScenarios::topics);
+            Out.scenario("topics-by-id", AdminScenarios::topicsById);
             Out.scenario("configs", AdminScenarios::configs);
             Out.scenario("delete-records-list-offsets", AdminScenarios::deleteRecordsAndListOffsets);
             Out.scenario("describe-cluster", AdminScenarios::describeCluster);
@@ -134,6 +137,29 @@ public final class AdminScenarios {
                 "retention_ms", Arrays.asList(config.get("retention.ms").value(), config.get("retention.ms").source().name()),
                 "listed_before_delete", listedBefore, "listed_after_delete", listedAfter,
                 "describe_deleted", describeDeleted);
+    }
+
+    /** describeTopics and deleteTopics by topic id (Metadata by id), and an id no topic has. */
+    static Map<String, Object> topicsById() throws Exception {
+        String topic = prefix + "-by-id";
+        Uuid id = admin.createTopics(List.of(new NewTopic(topic, 3, (short) 1))).topicId(topic).get();
+        TopicDescription d = admin.describeTopics(TopicCollection.ofTopicIds(List.of(id))).allTopicIds().get().get(id);
+        Uuid listedId = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).topicId();
+        String unknown;
+        try {
+            admin.describeTopics(TopicCollection.ofTopicIds(List.of(Uuid.randomUuid()))).allTopicIds().get();
+            unknown = "found";
+        } catch (Exception e) {
+            unknown = Out.errorName(e);
+        }
+        admin.deleteTopics(TopicCollection.ofTopicIds(List.of(id))).all().get();
+        boolean listedAfter = true;
+        long deadline = System.currentTimeMillis() + 15_000;
+        while (listedAfter && System.currentTimeMillis() < deadline) {
+            listedAfter = admin.listTopics().names().get().contains(topic);
+        }
+        return Out.map("described", describe(d), "same_id", id.equals(d.topicId()) && id.equals(listedId),
+                "unknown_id", unknown, "listed_after_delete", listedAfter);
     }
 
     static Map<String, Object> entry(Config config, String name) {
@@ -256,6 +282,8 @@ public final class AdminScenarios {
         admin.alterConsumerGroupOffsets(group, Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(5, "altered"),
                 new TopicPartition(topic, 1), new OffsetAndMetadata(0))).all().get();
         Map<String, Object> altered = committed(group);
+        admin.deleteConsumerGroupOffsets(group, java.util.Set.of(new TopicPartition(topic, 1))).all().get();
+        Map<String, Object> afterOffsetDelete = committed(group);
         admin.deleteConsumerGroups(List.of(group)).all().get();
         boolean listedAfter = false;
         for (GroupListing g : admin.listGroups(ListGroupsOptions.forConsumerGroups()).all().get()) {
@@ -275,6 +303,7 @@ public final class AdminScenarios {
             deleteAgain = Out.errorName(e);
         }
         return Out.map("listed", listed, "described", described, "offsets", offsets, "altered", altered,
+                "after_offset_delete", afterOffsetDelete,
                 "listed_after_delete", listedAfter, "described_after_delete", describeDeleted,
                 "delete_again", deleteAgain);
     }

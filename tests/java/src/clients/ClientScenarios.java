@@ -49,7 +49,9 @@ public final class ClientScenarios {
         for (String codec : List.of("none", "gzip", "snappy", "lz4", "zstd")) {
             Out.scenario("codec-" + codec, () -> codec(codec));
         }
+        Out.scenario("broker-recompression", ClientScenarios::brokerRecompression);
         Out.scenario("idempotent-acks-all", ClientScenarios::idempotent);
+        Out.scenario("acks-0-and-1", ClientScenarios::acksZeroAndOne);
         Out.scenario("headers", ClientScenarios::headers);
         Out.scenario("create-time", ClientScenarios::createTime);
         Out.scenario("log-append-time", ClientScenarios::logAppendTime);
@@ -140,6 +142,50 @@ public final class ClientScenarios {
             consumed.add(r.offset());
         }
         return Out.map("topic", topic, "offsets", offsets, "consumed_offsets", consumed, "values", values);
+    }
+
+    /** A topic with compression.type=lz4 recompresses the producer's gzip batches; the consumer reads lz4. */
+    static Map<String, Object> brokerRecompression() throws Exception {
+        String topic = prefix + "-recompressed";
+        createTopic(topic, 1, Map.of("compression.type", "lz4"));
+        try (KafkaProducer<byte[], byte[]> p = producer(ProducerConfig.COMPRESSION_TYPE_CONFIG, "gzip",
+                ProducerConfig.LINGER_MS_CONFIG, "100")) {
+            for (int i = 0; i < 100; i++) {
+                p.send(new ProducerRecord<>(topic, 0, bytes("k" + i), bytes("recompressed-" + i)));
+            }
+            p.flush();
+        }
+        List<String> values = new ArrayList<>();
+        for (ConsumerRecord<byte[], byte[]> r : readAll(topic, 1, 100)) {
+            values.add(utf8(r.key()) + "=" + utf8(r.value()));
+        }
+        return Out.map("topic", topic, "values", values);
+    }
+
+    /** acks=0 (no response at all) and acks=1 with retries off: the records all land, in order. */
+    static Map<String, Object> acksZeroAndOne() throws Exception {
+        String topic = prefix + "-acks";
+        createTopic(topic, 1, Map.of());
+        List<Long> acked = new ArrayList<>();
+        try (KafkaProducer<byte[], byte[]> p = producer(ProducerConfig.ACKS_CONFIG, "0",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false")) {
+            for (int i = 0; i < 50; i++) {
+                acked.add(p.send(new ProducerRecord<>(topic, 0, null, bytes("zero-" + i))).get().offset());
+            }
+        }
+        try (KafkaProducer<byte[], byte[]> p = producer(ProducerConfig.ACKS_CONFIG, "1",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false")) {
+            for (int i = 0; i < 50; i++) {
+                acked.add(p.send(new ProducerRecord<>(topic, 0, null, bytes("one-" + i))).get().offset());
+            }
+        }
+        List<String> values = new ArrayList<>();
+        List<Long> offsets = new ArrayList<>();
+        for (ConsumerRecord<byte[], byte[]> r : readAll(topic, 1, 100)) {
+            values.add(utf8(r.value()));
+            offsets.add(r.offset());
+        }
+        return Out.map("topic", topic, "acked", acked, "values", values, "offsets", offsets);
     }
 
     /** acks=all and enable.idempotence with 5 requests in flight: every record once, in order. */
