@@ -57,6 +57,16 @@ class JavaMember:
                 owned -= set(e["parts"])
         return owned
 
+    def owned_tps(self) -> set[str]:
+        """As owned(), by "topic-partition" (for members of several topics)."""
+        owned: set[str] = set()
+        for e in self.events():
+            if e["ev"] == "assign":
+                owned |= set(e["tps"])
+            elif e["ev"] in ("revoke", "lost"):
+                owned -= set(e["tps"])
+        return owned
+
     def stop(self) -> None:
         self.jvm.send("stop", self.name)
         self.jvm.wait_event(member=self.name, ev="closed")
@@ -224,4 +234,30 @@ def test_consumer_protocol_java_and_librdkafka(gbroker: BrokerProcess | External
     assert [len(_revoked(m)) for m in (a, b)] == revokes  # they only gained
     a.stop()
     wait_until(lambda: _split([b], 6, [6]), 60, "the last Java member owning every partition", detail=_detail([b]))
+    assert not a.errors() and not b.errors(), (a.errors(), b.errors())
+
+
+@pytest.mark.timeout(180)
+def test_consumer_protocol_regex_subscription(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava) -> None:  # noqa: F811
+    """A broker-side regex (KIP-848 SubscribedTopicRegex, Java's SubscriptionPattern): the members
+    get the matching topics, and a matching topic created later joins their assignment."""
+    group = "g-java-regex"
+    _topic(gbroker.bootstrap, "java-regex-a", 2)
+    conf = {"group.id": group, "group.protocol": "consumer"}
+    a = JavaMember(jvm, "regex-a", "re2:java-regex-.*", **conf)
+    b = JavaMember(jvm, "regex-b", "re2:java-regex-.*", **conf)
+    ms = [a, b]
+
+    def split(tps: set[str]) -> bool:
+        owned = [m.owned_tps() for m in ms]
+        return owned[0] | owned[1] == tps and not owned[0] & owned[1] and len(owned[0]) == len(owned[1])
+
+    first = {"java-regex-a-0", "java-regex-a-1"}
+    wait_until(lambda: split(first), 60, "the regex members sharing java-regex-a", detail=_detail(list(ms)))
+    _topic(gbroker.bootstrap, "java-regex-b", 2)
+    create_topic(gbroker.bootstrap, "java-other", partitions=1)
+    wait_until(lambda: split(first | {"java-regex-b-0", "java-regex-b-1"}), 60,
+               "the new matching topic in the assignment", detail=_detail(list(ms)))
+    a.stop()
+    b.stop()
     assert not a.errors() and not b.errors(), (a.errors(), b.errors())

@@ -56,6 +56,8 @@ def test_open_transaction_admin_and_read_committed(broker: BrokerProcess | Exter
     # The last stable offset holds read_committed consumers before the open transaction.
     assert (r["read_committed_end"], r["read_uncommitted_end"]) == (1, 5)
     assert r["read_committed_before_commit"] == ["before"]
+    # The admin's listOffsets(latest) by isolation level: the last stable offset or the log end.
+    assert (r["admin_latest_read_committed"], r["admin_latest_read_uncommitted"]) == (1, 5)
     # Transactions V2 (KIP-890, EndTxn v5) bump the epoch at each commit; V1 (EndTxn v4 and below) keeps it.
     epoch = r["described_ongoing"]["epoch"]
     assert r["described_committed"]["epoch"] in (epoch, epoch + 1)
@@ -74,3 +76,16 @@ def test_zombie_fencing(broker: BrokerProcess | ExternalBroker, results: Results
     assert r["committed_values"] == ["fresh-1"]
     assert r["uncommitted_values"] == ["zombie-1", "fresh-1"]
     assert _committed(broker.bootstrap, r["topic"]) == [b"fresh-1"]
+
+
+def test_admin_fence_producers(broker: BrokerProcess | ExternalBroker, results: Results) -> None:
+    """Admin.fenceProducers (KIP-618): the producer's epoch is bumped, its open transaction
+    aborted, its commit refused; a new producer with the id carries on."""
+    r = ok(results, "fence-producers")
+    assert r["before"]["state"] == "Ongoing"
+    assert r["after"]["producer_id"] == r["before"]["producer_id"]
+    assert r["after"]["epoch"] > r["before"]["epoch"]
+    assert (r["after"]["state"], r["after"]["partitions"]) == ("Empty", [])
+    assert r["commit"] in FENCED
+    assert r["committed_values"] == ["after-fence"]
+    assert _committed(broker.bootstrap, r["topic"]) == [b"after-fence"]

@@ -15,6 +15,7 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -23,11 +24,12 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * Java consumer-group members in one JVM, driven by commands on stdin (arg: bootstrap):
  *
  *   start NAME TOPIC key=value...   a consumer subscribed to TOPIC (group.id, group.protocol,
- *                                   partition.assignment.strategy, group.instance.id... as given)
+ *                                   partition.assignment.strategy, group.instance.id... as given);
+ *                                   TOPIC "re2:REGEX" subscribes to a broker-side regex (KIP-848)
  *   stop NAME                       closes it (leaving the group, unless static)
  *
  * End of input closes every member and exits. Each member prints JSON lines, as
- * tests/groups/member.py does for librdkafka: {"member", "ev": assign|revoke|lost, "parts"},
+ * tests/groups/member.py does for librdkafka: {"member", "ev": assign|revoke|lost, "parts", "tps"},
  * {"member", "ev": "msg", "p", "o", "v"}, {"member", "ev": "error", "code"}, {"member", "ev": "closed"}.
  */
 public final class GroupMembers {
@@ -91,25 +93,36 @@ public final class GroupMembers {
             return out;
         }
 
+        static List<String> tps(Collection<TopicPartition> partitions) {
+            List<String> out = new ArrayList<>();
+            partitions.forEach(tp -> out.add(tp.toString()));
+            out.sort(null);
+            return out;
+        }
+
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            emit("assign", "parts", parts(partitions));
+            emit("assign", "parts", parts(partitions), "tps", tps(partitions));
         }
 
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-            emit("revoke", "parts", parts(partitions));
+            emit("revoke", "parts", parts(partitions), "tps", tps(partitions));
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
-            emit("lost", "parts", parts(partitions));
+            emit("lost", "parts", parts(partitions), "tps", tps(partitions));
         }
 
         @Override
         public void run() {
             try {
-                consumer.subscribe(List.of(topic), this);
+                if (topic.startsWith("re2:")) {
+                    consumer.subscribe(new SubscriptionPattern(topic.substring(4)), this);
+                } else {
+                    consumer.subscribe(List.of(topic), this);
+                }
                 while (!stopping) {
                     try {
                         ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));

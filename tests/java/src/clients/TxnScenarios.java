@@ -23,6 +23,9 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -47,6 +50,7 @@ public final class TxnScenarios {
             Out.scenario("consume-transform-produce", TxnScenarios::consumeTransformProduce);
             Out.scenario("open-transaction", TxnScenarios::openTransaction);
             Out.scenario("fencing", TxnScenarios::fencing);
+            Out.scenario("fence-producers", TxnScenarios::fenceProducers);
         }
     }
 
@@ -226,6 +230,10 @@ public final class TxnScenarios {
                     result.put("read_uncommitted_end", c.endOffsets(List.of(tp)).get(tp));
                 }
                 result.put("read_committed_before_commit", readToEnd(topic, "read_committed"));
+                for (IsolationLevel level : IsolationLevel.values()) {
+                    result.put("admin_latest_" + level.toString().toLowerCase(), admin.listOffsets(
+                            Map.of(tp, OffsetSpec.latest()), new ListOffsetsOptions(level)).all().get().get(tp).offset());
+                }
                 p.commitTransaction();
                 long deadline = System.currentTimeMillis() + 15_000;
                 Map<String, Object> after = describe(id);
@@ -245,6 +253,37 @@ public final class TxnScenarios {
             unknown = Out.errorName(e);
         }
         result.put("describe_unknown", unknown);
+        return result;
+    }
+
+    /** Admin.fenceProducers (KIP-618) fences a producer with an open transaction, which is aborted. */
+    static Map<String, Object> fenceProducers() throws Exception {
+        String topic = prefix + "-fence-producers";
+        String id = prefix + "-admin-fenced-txn";
+        createTopic(topic);
+        Map<String, Object> result = Out.map("topic", topic);
+        try (KafkaProducer<byte[], byte[]> p = producer(id)) {
+            p.initTransactions();
+            p.beginTransaction();
+            p.send(record(topic, "fenced-1")).get();
+            result.put("before", describe(id));
+            admin.fenceProducers(List.of(id)).all().get();
+            result.put("after", describe(id));
+            String commitError = null;
+            try {
+                p.commitTransaction();
+            } catch (Exception e) {
+                commitError = Out.errorName(e);
+            }
+            result.put("commit", commitError);
+        }
+        try (KafkaProducer<byte[], byte[]> p = producer(id)) {
+            p.initTransactions();
+            p.beginTransaction();
+            p.send(record(topic, "after-fence"));
+            p.commitTransaction();
+        }
+        result.put("committed_values", readToEnd(topic, "read_committed"));
         return result;
     }
 
