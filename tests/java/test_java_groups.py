@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 
 from tests.groups.conftest import GROUP_OVERRIDES, Member, Members, gbroker, members, wait_until  # noqa: F401
-from tests.helpers import BrokerProcess, ExternalBroker, Rec, confluent_admin, confluent_produce, create_topic
+from tests.helpers import (
+    BrokerProcess,
+    ExternalBroker,
+    Rec,
+    confluent_admin,
+    confluent_produce,
+    create_topic,
+    wait_for,
+)
 from tests.java.scenarios import InteractiveJava
 
 RECORDS = 40  # per topic, spread over its partitions before the members start
@@ -105,6 +113,16 @@ def _detail(ms: list[AnyMember]) -> Any:
     return show
 
 
+def _java_describe(jvm: InteractiveJava, group: str) -> dict[str, Any]:
+    """The group as the Java admin describes it (ConsumerGroupDescribe, else DescribeGroups)."""
+    seen = len(jvm.events(describe=group))
+    jvm.send("describe", group)
+    wait_for(lambda: len(jvm.events(describe=group)) > seen, timeout=30, what=f"a description of {group}")
+    desc = jvm.events(describe=group)[seen]
+    assert "error" not in desc, desc
+    return desc
+
+
 def _consumed(ms: list[AnyMember]) -> set[str]:
     return {e["v"] for m in ms for e in m.messages()}
 
@@ -142,6 +160,11 @@ def test_classic_range_java_and_librdkafka(gbroker: BrokerProcess | ExternalBrok
     desc, described = _group_members(gbroker.bootstrap, group)
     assert desc.partition_assignor == "range"
     assert [client for client, _ in described] == ["range-a", "range-b", "rdkafka"]
+    # The Java admin decodes every member's assignment, librdkafka's too.
+    java_desc = _java_describe(jvm, group)
+    assert (java_desc["type"], java_desc["state"], java_desc["assignor"]) == ("Classic", "Stable", "range")
+    assert [m["client_id"] for m in java_desc["members"]] == ["range-a", "range-b", "rdkafka"]
+    assert sorted(tp for m in java_desc["members"] for tp in m["assigned"]) == [f"{topic}-{p}" for p in range(4)]
     wait_until(lambda: _consumed(ms) >= {str(i) for i in range(RECORDS)}, 60, "every record consumed",
                detail=_detail(ms))
     a.stop()
@@ -205,7 +228,13 @@ def test_static_membership(gbroker: BrokerProcess | ExternalBroker, jvm: Interac
     # The same two instances (Kafka's replaceStaticMember keeps the member's first client id).
     _, described = _group_members(gbroker.bootstrap, group)
     assert [instance for _, instance in described] == ["instance-a", "instance-b"]
+    # Closed again, instance-a keeps its place until the admin removes it (LeaveGroup by instance id):
+    # then the other member takes everything, long before the 30 s session would have ended.
     again.stop()
+    jvm.send("remove", group, "instance-a")
+    assert jvm.wait_event(removed="instance-a")["error"] is None
+    wait_until(lambda: b.owned() == {0, 1, 2, 3}, 20, "the remaining static member owning every partition",
+               detail=_detail([b]))
     b.stop()
 
 
@@ -225,6 +254,12 @@ def test_consumer_protocol_java_and_librdkafka(gbroker: BrokerProcess | External
     desc, described = _group_members(gbroker.bootstrap, group)
     assert [client for client, _ in described] == ["kip848-a", "kip848-b", "rdkafka"]
     assert str(desc.type) == "ConsumerGroupType.CONSUMER"
+    java_desc = _java_describe(jvm, group)
+    assert (java_desc["type"], java_desc["state"]) == ("Consumer", "Stable")
+    assert [m["client_id"] for m in java_desc["members"]] == ["kip848-a", "kip848-b", "rdkafka"]
+    assert sorted(tp for m in java_desc["members"] for tp in m["assigned"]) == [f"{topic}-{p}" for p in range(6)]
+    # KIP-1099: "upgraded" says a member speaks the consumer protocol (librdkafka's too).
+    assert all(0 < m["epoch"] <= java_desc["group_epoch"] and m["upgraded"] is True for m in java_desc["members"]), java_desc
     wait_until(lambda: _consumed(ms) >= {str(i) for i in range(RECORDS)}, 60, "every record consumed",
                detail=_detail(ms))
     revokes = [len(_revoked(m)) for m in (a, b)]

@@ -10,6 +10,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.MemberToRemove;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -27,6 +33,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *                                   partition.assignment.strategy, group.instance.id... as given);
  *                                   TOPIC "re2:REGEX" subscribes to a broker-side regex (KIP-848)
  *   stop NAME                       closes it (leaving the group, unless static)
+ *   describe GROUP                  the Java admin's describeConsumerGroups, as {"describe": GROUP, ...}
+ *   remove GROUP INSTANCE           removeMembersFromConsumerGroup of a static member, as {"removed": ...}
  *
  * End of input closes every member and exits. Each member prints JSON lines, as
  * tests/groups/member.py does for librdkafka: {"member", "ev": assign|revoke|lost, "parts", "tps"},
@@ -53,11 +61,61 @@ public final class GroupMembers {
                 m.thread.start();
             } else if (words[0].equals("stop")) {
                 MEMBERS.remove(words[1]).stop();
+            } else if (words[0].equals("describe")) {
+                Out.emit(describe(words[1]));
+            } else if (words[0].equals("remove")) {
+                String error = null;
+                try {
+                    admin().removeMembersFromConsumerGroup(words[1], new RemoveMembersFromConsumerGroupOptions(
+                            List.of(new MemberToRemove(words[2])))).all().get();
+                } catch (Exception e) {
+                    error = Out.errorName(e);
+                }
+                Out.emit(Out.map("removed", words[2], "error", error));
             }
         }
         for (Member m : MEMBERS.values()) {
             m.stop();
         }
+        if (admin != null) {
+            admin.close();
+        }
+    }
+
+    static Admin admin;
+
+    static Admin admin() {
+        if (admin == null) {
+            Properties p = new Properties();
+            p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            admin = Admin.create(p);
+        }
+        return admin;
+    }
+
+    /** A group as the Java admin describes it: ConsumerGroupDescribe, else DescribeGroups. */
+    static Map<String, Object> describe(String group) {
+        Map<String, Object> out = Out.map("describe", group);
+        try {
+            ConsumerGroupDescription d = admin().describeConsumerGroups(List.of(group)).all().get().get(group);
+            List<Object> members = new ArrayList<>();
+            for (MemberDescription m : d.members()) {
+                List<String> assigned = new ArrayList<>();
+                m.assignment().topicPartitions().forEach(tp -> assigned.add(tp.toString()));
+                assigned.sort(null);
+                members.add(Out.map("client_id", m.clientId(), "instance_id", m.groupInstanceId().orElse(null),
+                        "assigned", assigned, "epoch", m.memberEpoch().orElse(null),
+                        "upgraded", m.upgraded().orElse(null)));
+            }
+            members.sort((a, b) -> String.valueOf(((Map<?, ?>) a).get("client_id"))
+                    .compareTo(String.valueOf(((Map<?, ?>) b).get("client_id"))));
+            out.putAll(Out.map("type", d.type().toString(), "state", d.groupState().toString(),
+                    "assignor", d.partitionAssignor(), "group_epoch", d.groupEpoch().orElse(null),
+                    "members", members));
+        } catch (Exception e) {
+            out.put("error", Out.errorName(e));
+        }
+        return out;
     }
 
     static final class Member implements Runnable, ConsumerRebalanceListener {
