@@ -91,6 +91,7 @@ def test_consumer_group_admin(results: Results) -> None:
     assert r["described"] == {"state": "Empty", "type": "Classic", "members": 0, "simple": True,
                               "coordinator": r["described"]["coordinator"]}
     assert r["offsets"] == {"java-admin-groups-0": [3, "java"], "java-admin-groups-1": [0, ""]}
+    assert r["batched"] == {"java-admin-group": 2, "java-admin-no-such-group": 0}
     assert r["altered"] == {"java-admin-groups-0": [5, "altered"], "java-admin-groups-1": [0, ""]}
     assert r["after_offset_delete"] == {"java-admin-groups-0": [5, "altered"]}
     assert r["listed_after_delete"] is False

@@ -114,3 +114,12 @@ def test_large_values_read_by_librdkafka(broker: BrokerProcess | ExternalBroker,
     r = ok(results, "large-messages")
     got = confluent_read_to_end(broker.bootstrap, r["topic"], **{"fetch.message.max.bytes": 1 << 20})
     assert [hashlib.sha256(rec.value or b"").hexdigest() for rec in got] == r["sent"]
+
+
+def test_out_of_range_position(results: dict[str, dict[str, Any]]) -> None:
+    """Below the log start offset (after deleteRecords) or past the end: OFFSET_OUT_OF_RANGE, which
+    auto.offset.reset=earliest answers with the log start and "none" reports to the application."""
+    r = ok(results, "out-of-range")
+    assert r["earliest"] == [6, "o6"]
+    assert r["none"] == "OffsetOutOfRangeException"
+    assert r["beyond_end"] == "OffsetOutOfRangeException"

@@ -16,6 +16,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.NewPartitions;
@@ -279,6 +280,11 @@ public final class AdminScenarios {
         }
         Map<String, Object> described = groupDescription(group);
         Map<String, Object> offsets = committed(group);
+        // Two groups in one request (OffsetFetch v8+ batches groups), one of them unknown.
+        Map<String, Object> batched = new TreeMap<>();
+        admin.listConsumerGroupOffsets(Map.of(group, new ListConsumerGroupOffsetsSpec(),
+                prefix + "-no-such-group", new ListConsumerGroupOffsetsSpec())).all().get()
+                .forEach((g, offsets2) -> batched.put(g, offsets2.size()));
         admin.alterConsumerGroupOffsets(group, Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(5, "altered"),
                 new TopicPartition(topic, 1), new OffsetAndMetadata(0))).all().get();
         Map<String, Object> altered = committed(group);
@@ -302,7 +308,8 @@ public final class AdminScenarios {
         } catch (Exception e) {
             deleteAgain = Out.errorName(e);
         }
-        return Out.map("listed", listed, "described", described, "offsets", offsets, "altered", altered,
+        return Out.map("listed", listed, "described", described, "offsets", offsets, "batched", batched,
+                "altered", altered,
                 "after_offset_delete", afterOffsetDelete,
                 "listed_after_delete", listedAfter, "described_after_delete", describeDeleted,
                 "delete_again", deleteAgain);

@@ -18,6 +18,7 @@ import java.util.concurrent.Future;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -57,6 +58,7 @@ public final class ClientScenarios {
         Out.scenario("log-append-time", ClientScenarios::logAppendTime);
         Out.scenario("large-messages", ClientScenarios::largeMessages);
         Out.scenario("seek-offsets-for-times", ClientScenarios::seekAndOffsetsForTimes);
+        Out.scenario("out-of-range", ClientScenarios::outOfRange);
     }
 
     static Admin admin() {
@@ -307,6 +309,41 @@ public final class ClientScenarios {
             digests.add(sha256(r.value()));
         }
         return Out.map("topic", topic, "sent", sentDigests, "consumed", digests, "too_large", tooLarge);
+    }
+
+    /** The first record a consumer at `from` gets, or the error of its poll. */
+    static Object firstAfterSeek(TopicPartition tp, long from, String reset) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, reset)) {
+            c.assign(List.of(tp));
+            c.seek(tp, from);
+            long deadline = System.currentTimeMillis() + 15_000;
+            while (System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    return Arrays.asList(r.offset(), utf8(r.value()));
+                }
+            }
+            return null;
+        } catch (Exception e) {
+            return Out.errorName(e);
+        }
+    }
+
+    /** A position below the log start offset (after deleteRecords): auto.offset.reset decides. */
+    static Map<String, Object> outOfRange() throws Exception {
+        String topic = prefix + "-out-of-range";
+        createTopic(topic, 1, Map.of());
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 10; i++) {
+                p.send(new ProducerRecord<>(topic, 0, null, bytes("o" + i)));
+            }
+            p.flush();
+        }
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin admin = admin()) {
+            admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(6))).all().get();
+        }
+        return Out.map("topic", topic, "earliest", firstAfterSeek(tp, 2, "earliest"),
+                "beyond_end", firstAfterSeek(tp, 50, "none"), "none", firstAfterSeek(tp, 2, "none"));
     }
 
     /** offsetsForTimes finds the first record at or after a time; seek moves the fetch position. */
