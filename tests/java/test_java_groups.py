@@ -4,8 +4,8 @@ range and cooperative-sticky assignors (each client runs the same-named assignor
 membership (group.instance.id), and KIP-848 groups (group.protocol=consumer) whose assignment
 the broker computes for Java and librdkafka members alike.
 
-The Java members of the whole module live in one JVM (tests/java/src/clients/GroupMembers.java), started
-and stopped by commands; librdkafka members are processes (tests/groups/member.py). Both write
+The Java members of the whole module live in one JVM (tests/java/src/clients/GroupMembers.java),
+started and stopped by commands; librdkafka members are processes (tests/groups/member.py). Both write
 the same events, so ownership is replayed the same way for either.
 """
 
@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.groups.conftest import GROUP_OVERRIDES, Member, Members, gbroker, members, wait_until  # noqa: F401
+# The groups suites' fixtures, used here as they are: `gbroker` (a broker tuned for fast rebalances,
+# one per module) and `members` (librdkafka member processes).
+from tests.groups.conftest import Member, Members, gbroker, members, wait_until  # noqa: F401
 from tests.helpers import (
     BrokerProcess,
     ExternalBroker,
@@ -54,26 +56,24 @@ class JavaMember:
     def messages(self) -> list[dict[str, Any]]:
         return [e for e in self.events() if e["ev"] == "msg"]
 
-    def owned(self) -> set[int]:
-        """Partitions owned now: the Java listener reports every change (an eager rebalance
-        revokes everything first), so assign adds and revoke / lost remove."""
-        owned: set[int] = set()
+    def _replay(self, key: str) -> set[Any]:
+        """What is owned now: the Java listener reports every change (an eager rebalance revokes
+        everything first), so assign adds and revoke / lost remove."""
+        owned: set[Any] = set()
         for e in self.events():
             if e["ev"] == "assign":
-                owned |= set(e["parts"])
+                owned |= set(e[key])
             elif e["ev"] in ("revoke", "lost"):
-                owned -= set(e["parts"])
+                owned -= set(e[key])
         return owned
+
+    def owned(self) -> set[int]:
+        """Partitions owned now (of the member's one topic)."""
+        return self._replay("parts")
 
     def owned_tps(self) -> set[str]:
         """As owned(), by "topic-partition" (for members of several topics)."""
-        owned: set[str] = set()
-        for e in self.events():
-            if e["ev"] == "assign":
-                owned |= set(e["tps"])
-            elif e["ev"] in ("revoke", "lost"):
-                owned -= set(e["tps"])
-        return owned
+        return self._replay("tps")
 
     def stop(self) -> None:
         self.jvm.send("stop", self.name)
