@@ -47,12 +47,14 @@ final class Out {
     /** Runs one scenario and emits its result, or the error it ended with, under its name. */
     static void scenario(String name, Callable<Map<String, Object>> body) {
         Map<String, Object> line = map("scenario", name);
+        long start = System.nanoTime();
         try {
             line.putAll(body.call());
         } catch (Throwable t) {
             line.put("error", errorName(t));
             line.put("trace", trace(t));
         }
+        line.put("elapsed_ms", (System.nanoTime() - start) / 1_000_000);
         emit(line);
     }
 }
