@@ -296,3 +296,25 @@ def test_consumer_protocol_regex_subscription(gbroker: BrokerProcess | ExternalB
     a.stop()
     b.stop()
     assert not a.errors() and not b.errors(), (a.errors(), b.errors())
+
+
+@pytest.mark.timeout(180)
+def test_consumer_protocol_static_membership(gbroker: BrokerProcess | ExternalBroker, jvm: InteractiveJava) -> None:  # noqa: F811
+    """KIP-848 static members: one closes (a temporary leave, epoch -2) and comes back with the
+    same group.instance.id within the session; it gets its partitions back, the other keeps its own."""
+    topic = _topic(gbroker.bootstrap, "java-groups-kip848-static", 4)
+    conf = {"group.id": "g-java-kip848-static", "group.protocol": "consumer"}
+    a = JavaMember(jvm, "kip848-static-a", topic, **{**conf, "group.instance.id": "kip848-a"})
+    b = JavaMember(jvm, "kip848-static-b", topic, **{**conf, "group.instance.id": "kip848-b"})
+    wait_until(lambda: _split([a, b], 4, [2, 2]), 60, "two static KIP-848 members with 2 partitions each",
+               detail=_detail([a, b]))
+    had, b_had, b_events = a.owned(), b.owned(), len(b.events())
+    a.stop()
+    again = JavaMember(jvm, "kip848-static-a2", topic, **{**conf, "group.instance.id": "kip848-a"})
+    wait_until(lambda: again.owned() == had, 60, "the static member's partitions back after its restart",
+               detail=_detail([again, b]))
+    assert b.owned() == b_had
+    assert not [e for e in b.events()[b_events:] if e["ev"] in ("revoke", "lost")], _detail([again, b])()
+    again.stop()
+    b.stop()
+    assert not again.errors() and not b.errors(), (again.errors(), b.errors())
