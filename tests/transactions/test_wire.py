@@ -228,3 +228,41 @@ def test_produce_to_a_partition_not_in_the_transaction_is_refused(broker, topic)
         assert offsets == {0: 3, 1: 0}  # partition 1 got nothing: two records and the abort marker in 0
 
     run(broker.bootstrap, tid, f"{topic}-g", scenario)
+
+
+def test_describe_producers(broker, topic):
+    """DescribeProducers (Admin.describeProducers, kafka-transactions describe-producers): the
+    partition's leader reports its producers with the open transaction's first offset; another
+    node answers NOT_LEADER_OR_FOLLOWER, and an unknown topic UNKNOWN_TOPIC_OR_PARTITION."""
+    from tests.adversity.wire import record_batch
+
+    create_topic(broker.bootstrap, topic, 2)
+    tid = f"{topic}-tx"
+
+    async def scenario(s: Session) -> None:
+        r = await s.init(tid)
+        pid, epoch = r["producer_id"], r["producer_epoch"]
+        assert (await s.add(tid, pid, epoch, {topic: [0]})) == {(topic, 0): ErrorCode.NONE}
+        leaders = {p.partition: p.leader for p in await s.cluster.metadata(topic)}
+        conn = await s.cluster.connection(leaders[0])
+        batch = record_batch([(None, b"a"), (None, b"b")], producer_id=pid, producer_epoch=epoch, base_sequence=0,
+                             transactional=True)
+        produced = await conn.request(ApiKey.PRODUCE, 8, {"transactional_id": tid, "acks": -1, "timeout_ms": 5000,
+                                                          "topic_data": [{"name": topic, "partition_data": [
+                                                              {"index": 0, "records": batch}]}]})
+        assert produced["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NONE
+        resp = await conn.request(ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [
+            {"name": topic, "partition_indexes": [0, 1]}, {"name": f"{topic}-none", "partition_indexes": [0]}]})
+        [mine, unknown] = resp["topics"]
+        [p0, p1] = mine["partitions"]
+        assert p0["error_code"] == ErrorCode.NONE
+        assert [{k: v for k, v in p.items() if k != "last_timestamp"} for p in p0["active_producers"]] == [
+            {"producer_id": pid, "producer_epoch": epoch, "last_sequence": 1, "coordinator_epoch": -1,
+             "current_txn_start_offset": 0}]
+        assert p0["active_producers"][0]["last_timestamp"] > 0
+        expected = ErrorCode.NONE if leaders[1] == leaders[0] else ErrorCode.NOT_LEADER_OR_FOLLOWER
+        assert (p1["error_code"], p1["active_producers"]) == (expected, [])
+        assert unknown["partitions"][0]["error_code"] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert await s.end(tid, pid, epoch, False) == ErrorCode.NONE
+
+    run(broker.bootstrap, tid, f"{topic}-g", scenario)

@@ -4,6 +4,7 @@ layer: cluster default, static, built-in)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pyk.config import KEYS
@@ -26,12 +27,14 @@ MAX_VERSION = 1
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
-# The keys APPEND / SUBTRACT accept: Kafka's LIST-typed ones.
-_TOPIC_LISTS = frozenset(n for n, k in TOPIC_CONFIGS.items() if k.type_name == "list")
-_BROKER_LISTS = frozenset(n for n, k in KEYS.items() if k.type_name == "list")
+# The keys APPEND / SUBTRACT accept, Kafka's LIST-typed ones, with the default they start from when
+# unset (Kafka's ConfigurationControlManager.getParts: the key's own default, so APPEND of
+# `compact` to a topic without cleanup.policy gives `delete,compact`).
+_TOPIC_LISTS = {n: k.kafka_default for n, k in TOPIC_CONFIGS.items() if k.type_name == "list"}
+_BROKER_LISTS = {n: k.default or "" for n, k in KEYS.items() if k.type_name == "list"}
 
 
-def _updated(current: dict[str, str], ops: list[dict[str, Any]], list_keys: frozenset[str]) -> dict[str, str]:
+def _updated(current: dict[str, str], ops: list[dict[str, Any]], list_keys: Mapping[str, str]) -> dict[str, str]:
     out = dict(current)
     for op in ops:
         name, value, kind = op["name"], op["value"], op["config_operation"]
@@ -44,7 +47,7 @@ def _updated(current: dict[str, str], ops: list[dict[str, Any]], list_keys: froz
         elif kind in (APPEND, SUBTRACT):
             if name not in list_keys:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} is not a list; APPEND/SUBTRACT need a list key")
-            items = [v for v in out.get(name, "").split(",") if v]
+            items = [v for v in out.get(name, list_keys[name]).split(",") if v]
             for v in (value or "").split(","):
                 if kind == APPEND and v and v not in items:
                     items.append(v)

@@ -62,7 +62,8 @@ def _body(services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, An
 def _entry(services: ShardServices, item: dict[str, Any]) -> dict[str, Any] | None:
     """The answer for one requested topic, or None when it must be auto-created first."""
     name, topic_id = item.get("name"), item.get("topic_id") or _ZERO_UUID
-    if name is None:
+    # A topic id names the topic (as in Kafka's KafkaApis); the Java client sends "" as its name.
+    if name is None or topic_id != _ZERO_UUID:
         info = services.metadata.by_id(topic_id)
         return topic_entry(services, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
     info = services.metadata.get(name)
