@@ -20,6 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         config = ServerConfig.load(args.config, args.override)
+        from pyk.server.security.listener import check as check_security
+
+        check_security(config)  # TLS files, JAAS lines, JWKS: before any shard starts
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
