@@ -141,6 +141,8 @@ class TlsConnection(Connection):
         self.handshaken = True
         self._tls_sender.flush()
         self.principal = certificate_principal(self.tls.getpeercert(binary_form=True))
+        log.debug("connection %s: %s on listener %s, principal %s", self.peer, self.tls.version(), self.listener,
+                  self.principal)
         return True
 
     def _fail(self, what: str, exc: ssl.SSLError) -> None:
