@@ -59,8 +59,8 @@ class SecureBroker(BrokerProcess):
 
 
 def secure_broker(workdir: Path, pki: Pki, log_level: str = "INFO", **extra: Any) -> SecureBroker:
-    port = free_port(TEST_SHARDS)
-    ports = {name: free_port(TEST_SHARDS) for name in SECURED}
+    port = free_port(TEST_SHARDS * (1 + len(SECURED)))  # one block: no listener can collide with another's shards
+    ports = {name: port + TEST_SHARDS * (1 + i) for i, name in enumerate(SECURED)}
     b = SecureBroker(workdir, security_overrides(pki, ports, port, **extra), port=port, log_level=log_level)
     b.ports = ports
     return b
