@@ -63,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import groups, topics
+    from pyk.tools import groups, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
+    users.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -78,5 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return topics.run(args)
     if args.command == "groups":
         return groups.run(args)
+    if args.command == "users":
+        return users.run(args)
     parser.error(f"unknown command {args.command}")
     return 2

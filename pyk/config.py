@@ -280,7 +280,6 @@ KEYS: dict[str, Key] = {
         _k("sasl.oauthbearer.expected.audience", _list, None, "Audiences a token must name (any one).", "list"),
         _k("sasl.oauthbearer.expected.issuer", _str, None, "Issuer (iss) a token must carry.", "string"),
         _k("sasl.oauthbearer.sub.claim.name", _str, "sub", "Claim that names the principal.", "string"),
-        _k("sasl.oauthbearer.scope.claim.name", _str, "scope", "Claim that holds the token's scopes.", "string"),
         _k("sasl.oauthbearer.clock.skew.seconds", _NONNEG_INT, "30", "Clock skew allowed on exp/nbf/iat.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
     ]

@@ -6,6 +6,8 @@ a restart; sessions expire and clients re-authenticate (KIP-368)."""
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,20 @@ def test_sessions_expire_and_clients_reauthenticate(tmp_path: Path, pki: Pki, to
         assert producer.flush(15) == 0
     finally:
         stop_and_check(b)
+
+
+def test_pyk_users_cli(broker: SecureBroker, topic: str) -> None:
+    def pyk_users(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pyk", "users", *argv], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    added = pyk_users("--bootstrap", broker.bootstrap, "add", "gina", "--password", "gina-secret", "--iterations", "5000")
+    assert added.returncode == 0 and "updated gina (SCRAM-SHA-256, SCRAM-SHA-512)" in added.stdout, added
+    # the tool itself authenticates as gina over SASL to read her credentials back
+    described = pyk_users("--bootstrap", broker.bootstrap_of("SASL_PLAINTEXT"), "-X", "security.protocol=SASL_PLAINTEXT",
+                          "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=gina", "-X",
+                          "sasl.password=gina-secret", "describe", "gina")
+    assert "gina\tSCRAM-SHA-256 (iterations 5000), SCRAM-SHA-512 (iterations 5000)" in described.stdout, described
+    assert pyk_users("--bootstrap", broker.bootstrap, "delete", "gina").returncode == 0
+    missing = pyk_users("--bootstrap", broker.bootstrap, "describe", "gina")
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
