@@ -313,7 +313,7 @@ def _listener_scoped(name: str) -> bool:
     rest = name[len("listener.name."):].partition(".")[2]
     head, _, tail = rest.partition(".")
     return rest.startswith(LISTENER_SCOPED_PREFIXES) or (head.upper() in SASL_MECHANISMS + ("GSSAPI",)
-                                                         and tail.startswith("sasl."))
+                                                         and tail.startswith(LISTENER_SCOPED_PREFIXES))
 
 
 def check_dynamic(names: Iterable[str]) -> None:
