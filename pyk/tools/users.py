@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action in ("list", "describe"):
             users = None if args.action == "list" else args.user
-            result = admin.describe_user_scram_credentials(users)
-            described = result.result(_TIMEOUT_S) if users is None else {u: f.result(_TIMEOUT_S) for u, f in result.items()}
+            result = admin.describe_user_scram_credentials(users)  # one future for all, or one per user
+            described = ({u: f.result(_TIMEOUT_S) for u, f in result.items()} if isinstance(result, dict)
+                         else result.result(_TIMEOUT_S))
             for user, description in sorted(described.items()):
                 infos = ", ".join(f"{i.mechanism.name.replace('_', '-')} (iterations {i.iterations})"
                                   for i in description.scram_credential_infos)

@@ -53,7 +53,12 @@ def _auth_errors(bootstrap: str, conf: dict[str, Any]) -> list[Any]:
 
 
 def _scram_users(bootstrap: str, users: dict[str, str], iterations: int = 4096) -> None:
-    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     changes = [UserScramCredentialUpsertion(user, ScramCredentialInfo(mechanism, iterations), password.encode())
