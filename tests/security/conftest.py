@@ -58,10 +58,12 @@ class SecureBroker(BrokerProcess):
         return f"127.0.0.1:{self.ports[listener]}"
 
 
-def secure_broker(workdir: Path, pki: Pki, log_level: str = "INFO", **extra: Any) -> SecureBroker:
-    port = free_port(TEST_SHARDS * (1 + len(SECURED)))  # one block: no listener can collide with another's shards
-    ports = {name: port + TEST_SHARDS * (1 + i) for i, name in enumerate(SECURED)}
-    b = SecureBroker(workdir, security_overrides(pki, ports, port, **extra), port=port, log_level=log_level)
+def secure_broker(workdir: Path, pki: Pki, log_level: str = "INFO", shards: int = TEST_SHARDS,
+                  **extra: Any) -> SecureBroker:
+    port = free_port(shards * (1 + len(SECURED)))  # one block: no listener can collide with another's shards
+    ports = {name: port + shards * (1 + i) for i, name in enumerate(SECURED)}
+    b = SecureBroker(workdir, security_overrides(pki, ports, port, **extra), port=port, shards=shards,
+                     log_level=log_level)
     b.ports = ports
     return b
 

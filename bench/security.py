@@ -1,0 +1,123 @@
+"""TLS / SASL_SSL vs PLAINTEXT throughput, side by side in one run (docs/security.md).
+
+    python bench/security.py [--mb 64 --message-size 1024 --runs 3 --shards 1]
+
+Starts `pyk serve` with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512) listeners and certificates
+made for the run (tests/security/pki.py), then, with confluent-kafka (librdkafka):
+  produce: --mb of --message-size messages (acks=1, lz4 off, batches up to 1 MiB) per protocol;
+  consume: the same --mb (one topic filled once) read from the start per protocol, with
+           fetches of 100 KiB per partition (max.partition.fetch.bytes), as the issue asks.
+Runs are interleaved (PLAINTEXT, SSL, SASL_SSL, PLAINTEXT, ...) and each figure is the median of
+--runs; prints MB/s and the ratio to PLAINTEXT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers import create_topic  # noqa: E402
+from tests.security.conftest import secure_broker, stop_and_check  # noqa: E402
+from tests.security.pki import Pki  # noqa: E402
+
+
+def _conf(b: Any, pki: Pki, protocol: str) -> dict[str, Any]:
+    if protocol == "PLAINTEXT":
+        return {"bootstrap.servers": b.bootstrap}
+    conf = {"bootstrap.servers": b.bootstrap_of(protocol), "security.protocol": protocol, "ssl.ca.location": pki.ca}
+    if protocol == "SASL_SSL":
+        conf.update({"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "bench", "sasl.password": "bench-secret"})
+    return conf
+
+
+def produce(conf: dict[str, Any], topic: str, count: int, size: int) -> float:
+    from confluent_kafka import Producer
+
+    p = Producer({**conf, "linger.ms": 5, "batch.size": 1 << 20, "acks": 1, "queue.buffering.max.kbytes": 1 << 20})
+    value = b"x" * size
+    start = time.perf_counter()
+    for _ in range(count):
+        while True:
+            try:
+                p.produce(topic, value)
+                break
+            except BufferError:
+                p.poll(0.01)
+    assert p.flush(120) == 0
+    return count * size / (time.perf_counter() - start) / 1e6
+
+
+def consume(conf: dict[str, Any], topic: str, count: int) -> float:
+    from confluent_kafka import Consumer
+
+    c = Consumer({**conf, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "max.partition.fetch.bytes": 100 * 1024, "fetch.max.bytes": 4 << 20})
+    c.subscribe([topic])
+    got = size = 0
+    start = None
+    while got < count:
+        for m in c.consume(1000, 1.0):
+            if m.error() is None:
+                start = start or time.perf_counter()
+                got += 1
+                size += len(m.value())
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    c.close()
+    return size / elapsed / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=int, default=64)
+    ap.add_argument("--message-size", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--shards", type=int, default=1)
+    args = ap.parse_args()
+    count = args.mb * 1_000_000 // args.message_size
+    protocols = ["PLAINTEXT", "SSL", "SASL_SSL"]
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = Pki.create(Path(tmp) / "pki")
+        b = secure_broker(Path(tmp) / "broker", pki, shards=args.shards)
+        b.start()
+        try:
+            from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
+            from confluent_kafka.admin import UserScramCredentialUpsertion as Upsert
+
+            admin = AdminClient({"bootstrap.servers": b.bootstrap})
+            admin.alter_user_scram_credentials(
+                [Upsert("bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret")]
+            )["bench"].result(30)
+            source = "consume-source"
+            create_topic(b.bootstrap, source, partitions=2)
+            produce(_conf(b, pki, "PLAINTEXT"), source, count, args.message_size)
+            results: dict[str, dict[str, list[float]]] = {p: {"produce": [], "consume": []} for p in protocols}
+            for run in range(args.runs):
+                for protocol in protocols:
+                    topic = f"produce-{protocol.lower()}-{run}"
+                    create_topic(b.bootstrap, topic, partitions=2)
+                    results[protocol]["produce"].append(produce(_conf(b, pki, protocol), topic, count, args.message_size))
+                    results[protocol]["consume"].append(consume(_conf(b, pki, protocol), source, count))
+                    print(f"run {run + 1} {protocol}: produce {results[protocol]['produce'][-1]:.0f} MB/s, "
+                          f"consume {results[protocol]['consume'][-1]:.0f} MB/s", flush=True)
+        finally:
+            stop_and_check(b)
+    base = {k: statistics.median(v) for k, v in results["PLAINTEXT"].items()}
+    print(f"\n{args.mb} MB of {args.message_size} B messages, {args.shards} shard(s), medians of {args.runs}")
+    print("| protocol | produce MB/s | vs PLAINTEXT | consume MB/s (100 KiB fetches) | vs PLAINTEXT |")
+    print("|---|---|---|---|---|")
+    for protocol in protocols:
+        med = {k: statistics.median(v) for k, v in results[protocol].items()}
+        print(f"| {protocol} | {med['produce']:.0f} | {med['produce'] / base['produce']:.2f} | "
+              f"{med['consume']:.0f} | {med['consume'] / base['consume']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
