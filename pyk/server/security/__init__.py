@@ -1,6 +1,6 @@
 """Listener security: TLS (pyk.server.security.tls), SASL (sasl, scram, oauth) and the principal.
 
-What each listener does is decided once per shard at start-up (`ListenerSecurity.build`), from
+What each listener does is decided once per shard at start-up (listener.py: `ListenerSecurity`), from
 Kafka's keys, each of which may be scoped to one listener (`listener.name.<listener>.<key>`, and
 for SASL `listener.name.<listener>.<mechanism>.<key>`):
 

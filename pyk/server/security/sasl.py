@@ -21,7 +21,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyk import protocol
 from pyk.config import SASL_MECHANISMS, ConfigError, ServerConfig
@@ -82,8 +82,6 @@ class SaslSession:
     exchange: ServerMechanism | None = None  # the authentication under way
     authenticated: bool = False
     expires_at: float | None = None  # monotonic time the session ends (None: never)
-    reauthentications: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 class SaslGate:
@@ -160,7 +158,6 @@ class SaslGate:
             if version >= 1:
                 answer["session_lifetime_ms"] = lifetime
             if session.authenticated:
-                session.reauthentications += 1
                 log.debug("connection %s re-authenticated as %s (%s)", conn.peer, exchange.principal,
                           exchange.mechanism)
             session.authenticated = True
