@@ -12,6 +12,11 @@ The answers to the frames of one read are handed to the engine together, after t
 handler that must wait (a long-polling Fetch) returns an awaitable; the connection stops reading
 frames until it resolves, which keeps responses ordered without a reorder buffer.
 
+Security (pyk/server/security): a connection knows its listener and its principal; a TLS
+listener's connections are a subclass (TlsConnection) that swaps the two ends, `_recv_into`
+(decrypted bytes) and the sender (encrypting), and a SASL listener's frame handler is a gate in
+front of the dispatcher.  `close_when_sent` answers, then closes (a failed authentication).
+
 Failure tiers (STYLE practice 11): a protocol violation closes this connection with one log
 line; an unexpected exception in a handler is logged with its traceback and also closes only
 this connection.  Nothing here can stop the listener.

@@ -38,6 +38,9 @@ log = logging.getLogger("pyk.server")
 
 _RECV_BYTES = 256 * 1024  # ciphertext taken off the socket per read
 _ENCRYPT_BYTES = 256 * 1024  # plaintext encrypted per round: bounds the ciphertext held per connection
+# Where ciphertext lands before it is fed to a session: one per process, as a shard's single event
+# loop handles one read at a time (the bytes are copied into the session's BIO at once).
+_RECV_BUFFER = memoryview(bytearray(_RECV_BYTES))
 _TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 _CLIENT_AUTH = {"required": ssl.CERT_REQUIRED, "requested": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 
@@ -118,10 +121,10 @@ class TlsConnection(Connection):
                 if got:
                     self._more = got == len(view)
                     return got
-            data = self.sock.recv(_RECV_BYTES)  # BlockingIOError: nothing more now
-            if not data:
+            received = self.sock.recv_into(_RECV_BUFFER)  # BlockingIOError: nothing more now
+            if not received:
                 return 0
-            self.tls_in.write(data)
+            self.tls_in.write(_RECV_BUFFER[:received])
             if not self.handshaken and not self._handshake():
                 if self.closed:
                     return 0
@@ -167,7 +170,8 @@ class TlsSender(SendQueue):
     def __init__(self, conn: TlsConnection) -> None:
         super().__init__(conn)
         self.tls_conn = conn
-        self.cipher = bytearray()  # records not yet on the socket
+        self.cipher = b""  # records not yet on the socket, from `cipher_sent` on
+        self.cipher_sent = 0
         self.writing = False
 
     @property
@@ -181,9 +185,17 @@ class TlsSender(SendQueue):
 
     def flush(self) -> None:
         """Writes what the TLS session produced by itself (handshake records, alerts)."""
-        self.cipher += self.tls_conn.tls_out.read()
+        self._take_records()
         if not self.writing:
             self._flush()
+
+    def _take_records(self) -> None:
+        """Moves what the session wrote to its outgoing BIO behind the records not yet sent."""
+        records = self.tls_conn.tls_out.read()
+        if not self.cipher:
+            self.cipher, self.cipher_sent = records, 0
+        elif records:
+            self.cipher, self.cipher_sent = self.cipher[self.cipher_sent :] + records, 0
 
     def _encrypt(self) -> None:
         """Encrypts up to _ENCRYPT_BYTES from the head of the queue in one SSLObject.write."""
@@ -209,17 +221,17 @@ class TlsSender(SendQueue):
         if sent:
             self.tls_conn.tls.write(data)
         self.consume(sent)
-        self.cipher += self.tls_conn.tls_out.read()
+        self._take_records()
 
     def _flush(self) -> None:
         conn = self.tls_conn
         try:
             while True:
                 if self.cipher:
-                    sent = conn.sock.send(self.cipher)
-                    del self.cipher[:sent]
-                    if self.cipher:
+                    self.cipher_sent += conn.sock.send(memoryview(self.cipher)[self.cipher_sent :])
+                    if self.cipher_sent < len(self.cipher):
                         break
+                    self.cipher, self.cipher_sent = b"", 0
                 if not self.out:
                     break
                 self._encrypt()
@@ -244,7 +256,7 @@ class TlsSender(SendQueue):
             self.tls_conn.loop.remove_writer(self.tls_conn.fd)
             self.writing = False
         self.out.clear()
-        self.cipher.clear()
+        self.cipher = b""
         self.tls_conn.sock.close()
 
 
