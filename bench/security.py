@@ -1,12 +1,17 @@
 """TLS / SASL_SSL vs PLAINTEXT throughput, side by side in one run (docs/security.md).
 
     python bench/security.py [--mb 64 --message-size 1024 --runs 3 --shards 1]
+    python bench/security.py handshakes [--seconds 3]
 
 Starts `pyk serve` with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512) listeners and certificates
 made for the run (tests/security/pki.py), then, with confluent-kafka (librdkafka):
   produce: --mb of --message-size messages (acks=1, lz4 off, batches up to 1 MiB) per protocol;
   consume: the same --mb (one topic filled once) read from the start per protocol, with
            fetches of 100 KiB per partition (max.partition.fetch.bytes), as the issue asks.
+handshakes: new authenticated connections per second, one client opening them back to back
+(tests/security/wire.py: TCP connect, TLS handshake, SaslHandshake + SaslAuthenticate, one
+ApiVersions), per listener and mechanism; the client's SCRAM work (PBKDF2, 4096 iterations) is
+in the figure, as it is for every real client.
 Runs are interleaved (PLAINTEXT, SSL, SASL_SSL, PLAINTEXT, ...) and each figure is the median of
 --runs; prints MB/s and the ratio to PLAINTEXT, and the broker's CPU time per MB moved (utime +
 stime of its shard processes), which a busy machine disturbs far less than wall-clock MB/s.
@@ -15,7 +20,12 @@ stime of its shard processes), which a busy machine disturbs far less than wall-
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import os
+import secrets
+import ssl
 import statistics
 import sys
 import tempfile
@@ -26,9 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pyk.server.security.scram import MECHANISMS as SCRAM  # noqa: E402
 from tests.helpers import create_topic  # noqa: E402
 from tests.security.conftest import secure_broker, stop_and_check  # noqa: E402
 from tests.security.pki import Pki  # noqa: E402
+from tests.security.wire import Wire  # noqa: E402
 
 
 def _conf(b: Any, pki: Pki, protocol: str) -> dict[str, Any]:
@@ -85,13 +97,77 @@ def consume(conf: dict[str, Any], topic: str, count: int) -> float:
     return size / elapsed / 1e6
 
 
+def _scram_client(wire: Wire, mechanism: str, user: str, password: str) -> dict[str, Any]:
+    """The client side of RFC 5802, enough to authenticate once."""
+    digest = SCRAM[mechanism][1]
+    nonce = secrets.token_urlsafe(18)
+    first_bare = f"n={user},r={nonce}"
+    server_first = wire.authenticate(mechanism, b"n,," + first_bare.encode())["auth_bytes"].decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac(digest, password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = hmac.digest(salted, b"Client Key", digest)
+    without_proof = f"c=biws,r={fields['r']}"
+    auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.digest(hashlib.new(digest, client_key).digest(), auth_message, digest)
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True))).decode()
+    return wire.request(36, 2, {"auth_bytes": f"{without_proof},p={proof}".encode()})
+
+
+def handshakes(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = Pki.create(Path(tmp) / "pki")
+        b = secure_broker(Path(tmp) / "broker", pki, shards=1)
+        b.start()
+        try:
+            from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
+            from confluent_kafka.admin import UserScramCredentialUpsertion as Upsert
+
+            admin = AdminClient({"bootstrap.servers": b.bootstrap})
+            admin.alter_user_scram_credentials(
+                [Upsert("bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret")]
+            )["bench"].result(30)
+            tls = ssl.create_default_context(cafile=pki.ca)
+            token, _ = pki.token("bench", lifetime_s=3600)
+            cases: list[tuple[str, str, ssl.SSLContext | None, Any]] = [
+                ("PLAINTEXT", "-", None, None),
+                ("SSL", "-", tls, None),
+                ("SASL_PLAINTEXT", "PLAIN", None, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
+                ("SASL_SSL", "PLAIN", tls, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
+                ("SASL_SSL", "SCRAM-SHA-512", tls, lambda w: _scram_client(w, "SCRAM-SHA-512", "bench", "bench-secret")),
+                ("SASL_SSL", "OAUTHBEARER", tls,
+                 lambda w: w.authenticate("OAUTHBEARER", f"n,,\x01auth=Bearer {token}\x01\x01".encode())),
+            ]
+            print("| listener | mechanism | connections/s | broker CPU ms per connection |")
+            print("|---|---|---|---|")
+            for listener, mechanism, context, authenticate in cases:
+                bootstrap = b.bootstrap if listener == "PLAINTEXT" else b.bootstrap_of(listener)
+                done, cpu, start = 0, broker_cpu_s(b), time.perf_counter()
+                while time.perf_counter() - start < args.seconds:
+                    with Wire(bootstrap, context) as wire:
+                        if authenticate is not None:
+                            answer = authenticate(wire)
+                            assert answer["error_code"] == 0, answer
+                        wire.request(18, 0, {})
+                    done += 1
+                elapsed = time.perf_counter() - start
+                print(f"| {listener} | {mechanism} | {done / elapsed:.0f} | "
+                      f"{(broker_cpu_s(b) - cpu) * 1000 / done:.2f} |", flush=True)
+        finally:
+            stop_and_check(b)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=64)
     ap.add_argument("--message-size", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("mode", nargs="?", choices=("throughput", "handshakes"), default="throughput")
+    ap.add_argument("--seconds", type=float, default=3.0, help="handshakes: seconds per listener and mechanism")
     args = ap.parse_args()
+    if args.mode == "handshakes":
+        handshakes(args)
+        return
     count = args.mb * 1_000_000 // args.message_size
     protocols = ["PLAINTEXT", "SSL", "SASL_SSL"]
     with tempfile.TemporaryDirectory() as tmp:

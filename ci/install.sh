@@ -32,6 +32,9 @@ PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnap
 # Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
 # Java 17 and Maven fetch and run Kafka's jars (tests/kafka.py).
 [ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven)
+# Test only: the MIT Kerberos KDC tests/security/test_gssapi.py starts, kinit, and the headers
+# python-gssapi builds against where no wheel fits.
+[ -n "$TEST" ] && PACKAGES+=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then

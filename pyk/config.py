@@ -38,8 +38,8 @@ log = logging.getLogger("pyk.config")
 
 # Kafka's security protocols (SecurityProtocol.java), all served (pyk.server.security).
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-# SASL mechanisms pyk serves; Kafka's default sasl.enabled.mechanisms is GSSAPI, which it does not yet.
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+# SASL mechanisms pyk serves (GSSAPI with python-gssapi, the `kerberos` extra).
+SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 # Keys a `listener.name.<listener>.` prefix may scope to one listener (Kafka's listener-prefixed
 # configs); a SASL key may carry a mechanism too: listener.name.sasl_ssl.plain.sasl.jaas.config.
 LISTENER_SCOPED_PREFIXES = ("ssl.", "sasl.", "connections.max.reauth.ms")
@@ -269,6 +269,8 @@ KEYS: dict[str, Key] = {
         _k("sasl.enabled.mechanisms", _list, "GSSAPI", "SASL mechanisms a SASL listener accepts.", "list"),
         _k("sasl.jaas.config", _str, None, "JAAS login module line(s); PlainLoginModule user_<name>=\"<password>\" "
            "entries are PLAIN's users.", "password"),
+        _k("sasl.kerberos.service.name", _str, None, "Kerberos service name of the broker (GSSAPI): the first "
+           "component of its principal.", "string"),
         _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers.", "string"),
         _k("security.inter.broker.protocol", one_of(*SECURITY_PROTOCOLS), "PLAINTEXT",
            "Security protocol between brokers.", "string"),
@@ -312,7 +314,7 @@ def _listener_scoped(name: str) -> bool:
         return False
     rest = name[len("listener.name."):].partition(".")[2]
     head, _, tail = rest.partition(".")
-    return rest.startswith(LISTENER_SCOPED_PREFIXES) or (head.upper() in SASL_MECHANISMS + ("GSSAPI",)
+    return rest.startswith(LISTENER_SCOPED_PREFIXES) or (head.upper() in SASL_MECHANISMS
                                                          and tail.startswith(LISTENER_SCOPED_PREFIXES))
 
 

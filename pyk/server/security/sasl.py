@@ -28,6 +28,7 @@ from pyk.config import SASL_MECHANISMS, ConfigError, ServerConfig
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
 from pyk.server.connection import Connection, FrameHandler, FrameResult
+from pyk.server.security.gssapi_kerberos import GssapiServer, KerberosAcceptor
 from pyk.server.security.mechanism import AuthenticationFailed, ServerMechanism
 from pyk.server.security.oauth import OAuthBearerServer, OAuthValidator
 from pyk.server.security.plain import PlainServer, plain_users
@@ -65,6 +66,9 @@ class SaslSettings:
                 key = f"listener.name.{listener.lower()}.plain.sasl.jaas.config"
                 users = plain_users(setting(config, listener, "sasl.jaas.config", "PLAIN"), key)
                 mechanisms[name] = lambda _, users=users: PlainServer(users)  # type: ignore[misc]
+            elif name == "GSSAPI":
+                acceptor = KerberosAcceptor.build(config, listener)
+                mechanisms[name] = lambda _, a=acceptor: GssapiServer(a)  # type: ignore[misc]
             elif name in SCRAM_MECHANISMS:
                 mechanisms[name] = lambda lookup, name=name: ScramServer(name, lookup)  # type: ignore[misc]
             else:
@@ -157,9 +161,9 @@ class SaslGate:
             session.expires_at = time.monotonic() + lifetime / 1000 if lifetime else None
             if version >= 1:
                 answer["session_lifetime_ms"] = lifetime
-            if session.authenticated:
-                log.debug("connection %s re-authenticated as %s (%s)", conn.peer, exchange.principal,
-                          exchange.mechanism)
+            log.debug("connection %s %s as %s (%s)", conn.peer,
+                      "re-authenticated" if session.authenticated else "authenticated", exchange.principal,
+                      exchange.mechanism)
             session.authenticated = True
             conn.principal = exchange.principal
         return answer
