@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,47 +115,90 @@ def _scram_client(wire: Wire, mechanism: str, user: str, password: str) -> dict[
     return wire.request(36, 2, {"auth_bytes": f"{without_proof},p={proof}".encode()})
 
 
-def handshakes(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def bench_broker(shards: int) -> Iterator[tuple[Any, Pki]]:
+    """A broker with every listener (tests/security/conftest.py) and the SCRAM user `bench`."""
+    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
+    from confluent_kafka.admin import UserScramCredentialUpsertion as Upsert
+
     with tempfile.TemporaryDirectory() as tmp:
         pki = Pki.create(Path(tmp) / "pki")
-        b = secure_broker(Path(tmp) / "broker", pki, shards=1)
+        b = secure_broker(Path(tmp) / "broker", pki, shards=shards)
         b.start()
         try:
-            from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
-            from confluent_kafka.admin import UserScramCredentialUpsertion as Upsert
-
             admin = AdminClient({"bootstrap.servers": b.bootstrap})
             admin.alter_user_scram_credentials(
                 [Upsert("bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret")]
             )["bench"].result(30)
-            tls = ssl.create_default_context(cafile=pki.ca)
-            token, _ = pki.token("bench", lifetime_s=3600)
-            cases: list[tuple[str, str, ssl.SSLContext | None, Any]] = [
-                ("PLAINTEXT", "-", None, None),
-                ("SSL", "-", tls, None),
-                ("SASL_PLAINTEXT", "PLAIN", None, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
-                ("SASL_SSL", "PLAIN", tls, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
-                ("SASL_SSL", "SCRAM-SHA-512", tls, lambda w: _scram_client(w, "SCRAM-SHA-512", "bench", "bench-secret")),
-                ("SASL_SSL", "OAUTHBEARER", tls,
-                 lambda w: w.authenticate("OAUTHBEARER", f"n,,\x01auth=Bearer {token}\x01\x01".encode())),
-            ]
-            print("| listener | mechanism | connections/s | broker CPU ms per connection |")
-            print("|---|---|---|---|")
-            for listener, mechanism, context, authenticate in cases:
-                bootstrap = b.bootstrap if listener == "PLAINTEXT" else b.bootstrap_of(listener)
-                done, cpu, start = 0, broker_cpu_s(b), time.perf_counter()
-                while time.perf_counter() - start < args.seconds:
-                    with Wire(bootstrap, context) as wire:
-                        if authenticate is not None:
-                            answer = authenticate(wire)
-                            assert answer["error_code"] == 0, answer
-                        wire.request(18, 0, {})
-                    done += 1
-                elapsed = time.perf_counter() - start
-                print(f"| {listener} | {mechanism} | {done / elapsed:.0f} | "
-                      f"{(broker_cpu_s(b) - cpu) * 1000 / done:.2f} |", flush=True)
+            yield b, pki
         finally:
             stop_and_check(b)
+
+
+def handshakes(args: argparse.Namespace) -> None:
+    with bench_broker(1) as (b, pki):
+        tls = ssl.create_default_context(cafile=pki.ca)
+        token, _ = pki.token("bench", lifetime_s=3600)
+        cases: list[tuple[str, str, ssl.SSLContext | None, Any]] = [
+            ("PLAINTEXT", "-", None, None),
+            ("SSL", "-", tls, None),
+            ("SASL_PLAINTEXT", "PLAIN", None, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
+            ("SASL_SSL", "PLAIN", tls, lambda w: w.authenticate("PLAIN", b"\0alice\0alice-secret")),
+            ("SASL_SSL", "SCRAM-SHA-512", tls, lambda w: _scram_client(w, "SCRAM-SHA-512", "bench", "bench-secret")),
+            ("SASL_SSL", "OAUTHBEARER", tls,
+             lambda w: w.authenticate("OAUTHBEARER", f"n,,\x01auth=Bearer {token}\x01\x01".encode())),
+        ]
+        print("| listener | mechanism | connections/s | broker CPU ms per connection |")
+        print("|---|---|---|---|")
+        for listener, mechanism, context, authenticate in cases:
+            bootstrap = b.bootstrap if listener == "PLAINTEXT" else b.bootstrap_of(listener)
+            done, cpu, start = 0, broker_cpu_s(b), time.perf_counter()
+            while time.perf_counter() - start < args.seconds:
+                with Wire(bootstrap, context) as wire:
+                    if authenticate is not None:
+                        answer = authenticate(wire)
+                        assert answer["error_code"] == 0, answer
+                    wire.request(18, 0, {})
+                done += 1
+            elapsed = time.perf_counter() - start
+            print(f"| {listener} | {mechanism} | {done / elapsed:.0f} | "
+                  f"{(broker_cpu_s(b) - cpu) * 1000 / done:.2f} |", flush=True)
+
+
+def throughput(args: argparse.Namespace) -> None:
+    count = args.mb * 1_000_000 // args.message_size
+    protocols = ["PLAINTEXT", "SSL", "SASL_SSL"]
+    with bench_broker(args.shards) as (b, pki):
+        source = "consume-source"
+        create_topic(b.bootstrap, source, partitions=2)
+        produce(_conf(b, pki, "PLAINTEXT"), source, count, args.message_size)
+        results: dict[str, dict[str, list[float]]] = {
+            p: {"produce": [], "consume": [], "produce_cpu": [], "consume_cpu": []} for p in protocols}
+        mb = count * args.message_size / 1e6
+        for run in range(args.runs):
+            for protocol in protocols:
+                topic = f"produce-{protocol.lower()}-{run}"
+                create_topic(b.bootstrap, topic, partitions=2)
+                row = results[protocol]
+                cpu = broker_cpu_s(b)
+                row["produce"].append(produce(_conf(b, pki, protocol), topic, count, args.message_size))
+                row["produce_cpu"].append((broker_cpu_s(b) - cpu) * 1000 / mb)
+                cpu = broker_cpu_s(b)
+                row["consume"].append(consume(_conf(b, pki, protocol), source, count))
+                row["consume_cpu"].append((broker_cpu_s(b) - cpu) * 1000 / mb)
+                print(f"run {run + 1} {protocol}: produce {row['produce'][-1]:.0f} MB/s "
+                      f"({row['produce_cpu'][-1]:.1f} broker CPU ms/MB), consume {row['consume'][-1]:.0f} MB/s "
+                      f"({row['consume_cpu'][-1]:.1f} ms/MB)", flush=True)
+    base = {k: statistics.median(v) for k, v in results["PLAINTEXT"].items()}
+    print(f"\n{args.mb} MB of {args.message_size} B messages, {args.shards} shard(s), medians of {args.runs}")
+    print("| protocol | produce MB/s | vs PLAINTEXT | broker CPU ms/MB | consume MB/s (100 KiB fetches) "
+          "| vs PLAINTEXT | broker CPU ms/MB |")
+    print("|---|---|---|---|---|---|---|")
+    for protocol in protocols:
+        med = {k: statistics.median(v) for k, v in results[protocol].items()}
+        print(f"| {protocol} | {med['produce']:.0f} | {med['produce'] / base['produce']:.2f} | "
+              f"{med['produce_cpu']:.1f} | {med['consume']:.0f} | {med['consume'] / base['consume']:.2f} | "
+              f"{med['consume_cpu']:.1f} |")
 
 
 def main() -> None:
@@ -168,52 +213,7 @@ def main() -> None:
     if args.mode == "handshakes":
         handshakes(args)
         return
-    count = args.mb * 1_000_000 // args.message_size
-    protocols = ["PLAINTEXT", "SSL", "SASL_SSL"]
-    with tempfile.TemporaryDirectory() as tmp:
-        pki = Pki.create(Path(tmp) / "pki")
-        b = secure_broker(Path(tmp) / "broker", pki, shards=args.shards)
-        b.start()
-        try:
-            from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
-            from confluent_kafka.admin import UserScramCredentialUpsertion as Upsert
-
-            admin = AdminClient({"bootstrap.servers": b.bootstrap})
-            admin.alter_user_scram_credentials(
-                [Upsert("bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret")]
-            )["bench"].result(30)
-            source = "consume-source"
-            create_topic(b.bootstrap, source, partitions=2)
-            produce(_conf(b, pki, "PLAINTEXT"), source, count, args.message_size)
-            results: dict[str, dict[str, list[float]]] = {
-                p: {"produce": [], "consume": [], "produce_cpu": [], "consume_cpu": []} for p in protocols}
-            mb = count * args.message_size / 1e6
-            for run in range(args.runs):
-                for protocol in protocols:
-                    topic = f"produce-{protocol.lower()}-{run}"
-                    create_topic(b.bootstrap, topic, partitions=2)
-                    row = results[protocol]
-                    cpu = broker_cpu_s(b)
-                    row["produce"].append(produce(_conf(b, pki, protocol), topic, count, args.message_size))
-                    row["produce_cpu"].append((broker_cpu_s(b) - cpu) * 1000 / mb)
-                    cpu = broker_cpu_s(b)
-                    row["consume"].append(consume(_conf(b, pki, protocol), source, count))
-                    row["consume_cpu"].append((broker_cpu_s(b) - cpu) * 1000 / mb)
-                    print(f"run {run + 1} {protocol}: produce {row['produce'][-1]:.0f} MB/s "
-                          f"({row['produce_cpu'][-1]:.1f} broker CPU ms/MB), consume {row['consume'][-1]:.0f} MB/s "
-                          f"({row['consume_cpu'][-1]:.1f} ms/MB)", flush=True)
-        finally:
-            stop_and_check(b)
-    base = {k: statistics.median(v) for k, v in results["PLAINTEXT"].items()}
-    print(f"\n{args.mb} MB of {args.message_size} B messages, {args.shards} shard(s), medians of {args.runs}")
-    print("| protocol | produce MB/s | vs PLAINTEXT | broker CPU ms/MB | consume MB/s (100 KiB fetches) "
-          "| vs PLAINTEXT | broker CPU ms/MB |")
-    print("|---|---|---|---|---|---|---|")
-    for protocol in protocols:
-        med = {k: statistics.median(v) for k, v in results[protocol].items()}
-        print(f"| {protocol} | {med['produce']:.0f} | {med['produce'] / base['produce']:.2f} | "
-              f"{med['produce_cpu']:.1f} | {med['consume']:.0f} | {med['consume'] / base['consume']:.2f} | "
-              f"{med['consume_cpu']:.1f} |")
+    throughput(args)
 
 
 if __name__ == "__main__":
