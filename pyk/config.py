@@ -271,6 +271,8 @@ KEYS: dict[str, Key] = {
            "entries are PLAIN's users.", "password"),
         _k("sasl.kerberos.service.name", _str, None, "Kerberos service name of the broker (GSSAPI): the first "
            "component of its principal.", "string"),
+        _k("sasl.server.max.receive.size", _POS_INT, "524288",
+           "Largest frame a SASL listener reads before the client authenticated.", "int"),
         _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers.", "string"),
         _k("security.inter.broker.protocol", one_of(*SECURITY_PROTOCOLS), "PLAINTEXT",
            "Security protocol between brokers.", "string"),

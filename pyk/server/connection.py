@@ -76,7 +76,9 @@ class Connection:
         self.peer = peer  # "host:port"
         self.client_address = peer.rpartition(":")[0]
         self._on_frame = on_frame
-        self._max_request = max_request_bytes
+        # Largest frame accepted (socket.request.max.bytes; a SASL listener's smaller
+        # sasl.server.max.receive.size until the client authenticated).
+        self.max_request_bytes = max_request_bytes
         self._on_close = on_close
         # Reads land in `read_buffer` (READ_BUFFER_BYTES, shared by the loop's connections: one
         # read is handled at a time); the bytes not handled yet, a partial frame or frames queued
@@ -152,9 +154,10 @@ class Connection:
         (a partial frame, or frames behind a request that is now parked)."""
         while not self._busy and not self._draining and not self.closed and end - start >= 4:
             size = _FRAME_SIZE.unpack_from(buf, start)[0]
-            if size < 0 or size > self._max_request:
+            if size < 0 or size > self.max_request_bytes:
                 self.close(
-                    f"frame size {size} outside [0, socket.request.max.bytes={self._max_request}]", level=logging.WARNING
+                    f"frame size {size} outside [0, {self.max_request_bytes}] (socket.request.max.bytes, or "
+                    f"sasl.server.max.receive.size before SASL authentication)", level=logging.WARNING
                 )
                 return end
             if end - start < 4 + size:

@@ -6,6 +6,7 @@ a restart; sessions expire and clients re-authenticate (KIP-368)."""
 from __future__ import annotations
 
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -239,3 +240,15 @@ def test_pyk_users_cli(broker: SecureBroker, topic: str) -> None:
     assert pyk_users("--bootstrap", broker.bootstrap, "delete", "gina").returncode == 0
     missing = pyk_users("--bootstrap", broker.bootstrap, "describe", "gina")
     assert missing.returncode == 1 and "does not exist" in missing.stdout
+
+
+def test_unauthenticated_frames_are_small(broker: SecureBroker, topic: str) -> None:
+    """Before SASL authentication a frame may not exceed sasl.server.max.receive.size (512 KiB);
+    after it, socket.request.max.bytes applies."""
+    with Wire(broker.bootstrap_of("SASL_PLAINTEXT")) as wire:
+        wire.sock.sendall(struct.pack(">i", 1_000_000) + b"\0" * 1000)  # announces 1 MB, unauthenticated
+        assert wire.closed_by_broker()
+    wait_for(lambda: "frame size 1000000 outside [0, 524288]" in broker.log_text(), what="the refusal line")
+    create_topic(broker.bootstrap, topic)
+    big = make_records(1, value_size=700_000)
+    confluent_produce(broker.bootstrap_of("SASL_PLAINTEXT"), topic, big, **_sasl("PLAIN", "alice", "alice-secret"))

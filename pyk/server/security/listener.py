@@ -25,12 +25,17 @@ class ListenerSecurity:
         self.tls: ssl.SSLContext | None = (server_context(config, listener.name)
                                            if self.protocol in ("SSL", "SASL_SSL") else None)
         self.on_frame = dispatch
+        self.max_receive: int | None = None  # the frame limit of a SASL listener's unauthenticated connections
         if self.protocol.startswith("SASL_"):
-            self.on_frame = SaslGate(SaslSettings.build(config, listener.name), dispatch, credentials).on_frame
+            sasl = SaslSettings.build(config, listener.name)
+            self.on_frame = SaslGate(sasl, dispatch, credentials).on_frame
+            self.max_receive = min(sasl.max_receive, sasl.max_request)
 
     def connection(self, sock: socket.socket, peer: str, loop: asyncio.AbstractEventLoop, max_request_bytes: int,
                    on_close: Callable[[Connection], None], engine: SenderFactory,
                    read_buffer: memoryview) -> Connection:
+        if self.max_receive is not None:
+            max_request_bytes = self.max_receive  # until SASL authentication (Kafka's sasl.server.max.receive.size)
         if self.tls is None:
             return Connection(sock, peer, loop, self.on_frame, max_request_bytes, on_close, engine, read_buffer,
                               self.listener)

@@ -4,7 +4,9 @@ anything else, and re-authentication (KIP-368).
 A connection on a SASL listener may send ApiVersions, then SaslHandshake (v1: the tokens travel
 in SaslAuthenticate requests), then SaslAuthenticate until the mechanism completes.  Any other
 request before that is a protocol violation: the connection closes with one log line, as Kafka's
-SaslServerAuthenticator does.  Wrong credentials are answered with SASL_AUTHENTICATION_FAILED
+SaslServerAuthenticator does, and so is a frame larger than sasl.server.max.receive.size
+(512 KiB) before authentication (listener.py): an anonymous peer cannot make the broker allocate
+socket.request.max.bytes.  Wrong credentials are answered with SASL_AUTHENTICATION_FAILED
 and its message, one AUDIT line, and the connection closes once the answer is written.
 
 Once authenticated, the connection's principal is the mechanism's (User:<name>) and frames go
@@ -52,6 +54,8 @@ class SaslSettings:
     listener: str
     mechanisms: dict[str, MechanismFactory]
     reauth_ms: dict[str, int]  # connections.max.reauth.ms per mechanism; 0: sessions do not expire
+    max_receive: int  # sasl.server.max.receive.size: frame limit before authentication
+    max_request: int  # socket.request.max.bytes: the limit after it
 
     @classmethod
     def build(cls, config: ServerConfig, listener: str) -> SaslSettings:
@@ -75,7 +79,8 @@ class SaslSettings:
                 validator = OAuthValidator.build(config, listener)
                 mechanisms[name] = lambda _, v=validator: OAuthBearerServer(v)  # type: ignore[misc]
         reauth = {name: setting(config, listener, "connections.max.reauth.ms", name) for name in enabled}
-        return cls(listener, mechanisms, reauth)
+        return cls(listener, mechanisms, reauth, setting(config, listener, "sasl.server.max.receive.size"),
+                   config["socket.request.max.bytes"])
 
 
 @dataclass
@@ -116,6 +121,7 @@ class SaslGate:
             return self._dispatch(conn, frame)
         view = memoryview(frame)
         header, offset = protocol.decode_request_header(view)
+        conn.client_id = header.client_id
         if header.api_version not in range(protocol.SUPPORTED[ApiKey(api_key)][0], protocol.SUPPORTED[ApiKey(api_key)][1] + 1):
             raise ProtocolViolation(f"{ApiKey(api_key).name} v{header.api_version} is not supported")
         request = protocol.decode_request(api_key, header.api_version, view, offset)
@@ -166,6 +172,7 @@ class SaslGate:
                       exchange.mechanism)
             session.authenticated = True
             conn.principal = exchange.principal
+            conn.max_request_bytes = self.settings.max_request
         return answer
 
     def _lifetime_ms(self, exchange: ServerMechanism) -> int:
