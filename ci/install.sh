@@ -33,6 +33,9 @@ PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnap
 # Java 17 and Maven fetch and run Kafka's jars (tests/kafka.py).
 # Chromium is the browser of the web console's tests (tests/console, driven by Playwright).
 [ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven chromium)
+# Test only: the MIT Kerberos KDC tests/security/test_gssapi.py starts, kinit, and the headers
+# python-gssapi builds against where no wheel fits.
+[ -n "$TEST" ] && PACKAGES+=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then

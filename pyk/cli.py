@@ -20,6 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         config = ServerConfig.load(args.config, args.override)
+        from pyk.server.security.listener import check as check_security
+
+        check_security(config)  # TLS files, JAAS lines, JWKS: before any shard starts
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
@@ -65,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import cluster, groups, topics
+    from pyk.tools import cluster, groups, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
     cluster.add_parser(sub)
+    users.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -83,5 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return groups.run(args)
     if args.command == "cluster":
         return cluster.run(args)
+    if args.command == "users":
+        return users.run(args)
     parser.error(f"unknown command {args.command}")
     return 2

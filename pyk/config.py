@@ -36,9 +36,13 @@ from pyk.configdef import (
 
 log = logging.getLogger("pyk.config")
 
-# Kafka's security protocols (SecurityProtocol.java) and the ones pyk serves today.
+# Kafka's security protocols (SecurityProtocol.java), all served (pyk.server.security).
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SUPPORTED_SECURITY_PROTOCOLS = ("PLAINTEXT",)
+# SASL mechanisms pyk serves (GSSAPI with python-gssapi, the `kerberos` extra).
+SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+# Keys a `listener.name.<listener>.` prefix may scope to one listener (Kafka's listener-prefixed
+# configs); a SASL key may carry a mechanism too: listener.name.sasl_ssl.plain.sasl.jaas.config.
+LISTENER_SCOPED_PREFIXES = ("ssl.", "sasl.", "connections.max.reauth.ms")
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used: start-up stops with this message."""
@@ -275,6 +279,42 @@ KEYS: dict[str, Key] = {
         _k("offsets.retention.minutes", _POS_INT, "10080", "How long offsets of an empty group are kept.", "int"),
         _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
         _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),
+        # Security (pyk.server.security): TLS from PEM files, SASL, re-authentication.  Each may
+        # also be set for one listener as listener.name.<listener>.<key>.
+        _k("ssl.keystore.type", one_of("PEM"), "PEM", "Format of ssl.keystore.location (pyk reads PEM only).", "string"),
+        _k("ssl.keystore.location", _str, None, "PEM file with the listener's private key and certificate chain.",
+           "string"),
+        _k("ssl.key.password", _str, None, "Password of the (encrypted) private key in the keystore.", "password"),
+        _k("ssl.keystore.password", _str, None, "Kafka's store password; for a PEM keystore ssl.key.password counts.",
+           "password"),
+        _k("ssl.truststore.type", one_of("PEM"), "PEM", "Format of ssl.truststore.location (PEM only).", "string"),
+        _k("ssl.truststore.location", _str, None, "PEM file of the CA certificates client certificates are checked "
+           "against.", "string"),
+        _k("ssl.truststore.password", _str, None, "Kafka's truststore password; unused for PEM.", "password"),
+        _k("ssl.client.auth", one_of("required", "requested", "none"), "none",
+           "Whether SSL clients must (required) or may (requested) present a certificate.", "string"),
+        _k("ssl.enabled.protocols", _list, "TLSv1.2,TLSv1.3", "TLS versions accepted.", "list"),
+        _k("ssl.principal.mapping.rules", one_of("DEFAULT"), "DEFAULT",
+           "How a client certificate's subject becomes the principal (DEFAULT: User:<RFC 2253 subject>).", "string"),
+        _k("sasl.enabled.mechanisms", _list, "GSSAPI", "SASL mechanisms a SASL listener accepts.", "list"),
+        _k("sasl.jaas.config", _str, None, "JAAS login module line(s); PlainLoginModule user_<name>=\"<password>\" "
+           "entries are PLAIN's users.", "password"),
+        _k("sasl.kerberos.service.name", _str, None, "Kerberos service name of the broker (GSSAPI): the first "
+           "component of its principal.", "string"),
+        _k("sasl.server.max.receive.size", _POS_INT, "524288",
+           "Largest frame a SASL listener reads before the client authenticated.", "int"),
+        _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers.", "string"),
+        _k("security.inter.broker.protocol", one_of(*SECURITY_PROTOCOLS), "PLAINTEXT",
+           "Security protocol between brokers.", "string"),
+        _k("inter.broker.listener.name", _str, None, "Listener brokers talk to each other on.", "string"),
+        _k("connections.max.reauth.ms", _NONNEG_LONG, "0",
+           "SASL session lifetime: a client must re-authenticate within it (KIP-368); 0: never expires.", "long"),
+        _k("sasl.oauthbearer.jwks.endpoint.url", _str, None,
+           "JWKS (file:// or https://) whose keys sign OAUTHBEARER tokens.", "string"),
+        _k("sasl.oauthbearer.expected.audience", _list, None, "Audiences a token must name (any one).", "list"),
+        _k("sasl.oauthbearer.expected.issuer", _str, None, "Issuer (iss) a token must carry.", "string"),
+        _k("sasl.oauthbearer.sub.claim.name", _str, "sub", "Claim that names the principal.", "string"),
+        _k("sasl.oauthbearer.clock.skew.seconds", _NONNEG_INT, "30", "Clock skew allowed on exp/nbf/iat.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
         _k("console.listener", _host_port, "127.0.0.1:9645",
            "pyk: host:port of the built-in web console, served by the orchestrator (empty: off).", "string"),
@@ -301,6 +341,16 @@ DYNAMIC_KEYS = frozenset({
     "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",
     "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
 })
+
+
+def _listener_scoped(name: str) -> bool:
+    """`listener.name.<listener>.[<mechanism>.]<key>` with a security key (see LISTENER_SCOPED_PREFIXES)."""
+    if not name.startswith("listener.name."):
+        return False
+    rest = name[len("listener.name."):].partition(".")[2]
+    head, _, tail = rest.partition(".")
+    return rest.startswith(LISTENER_SCOPED_PREFIXES) or (head.upper() in SASL_MECHANISMS
+                                                         and tail.startswith(LISTENER_SCOPED_PREFIXES))
 
 
 def check_dynamic(names: Iterable[str]) -> None:
@@ -347,7 +397,7 @@ class ServerConfig(Mapping[str, Any]):
         self.raw = dict(raw)
         self.dynamic_default = dict(dynamic_default or {})
         self.dynamic_broker = dict(dynamic_broker or {})
-        self.unknown = sorted(k for k in raw if k not in KEYS)
+        self.unknown = sorted(k for k in raw if k not in KEYS and not _listener_scoped(k))
         merged = {**self.raw, **self.dynamic_default, **self.dynamic_broker}
         values: dict[str, Any] = {}
         for name, key in KEYS.items():
@@ -410,9 +460,6 @@ class ServerConfig(Mapping[str, Any]):
             if protocol is None:
                 raise ConfigError(f"no security protocol for listener {lst}: {lst.name} is not in "
                                   f"listener.security.protocol.map ({self.text_of('listener.security.protocol.map')})")
-            if protocol not in SUPPORTED_SECURITY_PROTOCOLS:
-                raise ConfigError(f"listener {lst} uses security protocol {protocol}, which pyk does not serve yet; "
-                                  f"supported: {', '.join(SUPPORTED_SECURITY_PROTOCOLS)}")
         if self["message.max.bytes"] > self["socket.request.max.bytes"]:
             raise ConfigError("message.max.bytes cannot exceed socket.request.max.bytes")
 

@@ -153,6 +153,11 @@ class AdminManager:
         await self._control("set_broker_configs", resource=resource, configs=configs)
         log.info("dynamic configs of broker %s set to %s", resource or "<default>", configs)
 
+    async def alter_scram(self, deletions: list[tuple[str, str]],
+                          upsertions: list[tuple[str, str, dict[str, object]]]) -> None:
+        """Deletes and sets SCRAM credentials (pyk.server.security.scram) in the cluster metadata."""
+        await self._control("alter_scram", deletions=deletions, upsertions=upsertions)
+
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
 

@@ -40,6 +40,8 @@ from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.security.listener import ListenerSecurity
+from pyk.server.security.scram import ScramCredential
 from pyk.server.shard import shard_dir
 
 log = logging.getLogger("pyk.server")
@@ -174,13 +176,14 @@ class Broker:
             return
         for listener in self.config.listeners:
             port = shard_port(listener, self.shard_index)
-            self._servers.append(self._listen(listener.host or "0.0.0.0", port))
+            security = ListenerSecurity(self.config, listener, self.dispatcher.on_frame, self._scram_credential)
+            self._servers.append(self._listen(listener.host or "0.0.0.0", port, security))
             log.info("shard %d listening on %s://%s:%d (node %d)", self.shard_index, listener.name, listener.host,
                      port, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         self.control.ready()
 
-    def _listen(self, host: str, port: int) -> socket.socket:
+    def _listen(self, host: str, port: int, security: ListenerSecurity) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -188,10 +191,14 @@ class Broker:
         sock.listen(self.config["socket.listen.backlog.size"])
         sock.setblocking(False)
         assert self.loop is not None
-        self.loop.add_reader(sock.fileno(), self._accept, sock)
+        self.loop.add_reader(sock.fileno(), self._accept, sock, security)
         return sock
 
-    def _accept(self, server: socket.socket) -> None:
+    def _scram_credential(self, user: str, mechanism: str) -> ScramCredential | None:
+        doc = self.metadata.scram.get(user, {}).get(mechanism)
+        return None if doc is None else ScramCredential.from_doc(doc)
+
+    def _accept(self, server: socket.socket, security: ListenerSecurity) -> None:
         for _ in range(64):  # drain the backlog a bounded amount per loop turn
             try:
                 sock, addr = server.accept()
@@ -206,10 +213,8 @@ class Broker:
                 if self.config[key] > 0:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
             assert self.loop is not None and self.engine is not None
-            conn = Connection(
-                sock, "%s:%s" % addr[:2], self.loop, self.dispatcher.on_frame, self.config["socket.request.max.bytes"],
-                self.connections.discard, self.engine, self._read_buffer,
-            )
+            conn = security.connection(sock, "%s:%s" % addr[:2], self.loop, self.config["socket.request.max.bytes"],
+                                       self.connections.discard, self.engine, self._read_buffer)
             self.connections.add(conn)
 
     async def _housekeeping(self) -> None:

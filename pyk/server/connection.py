@@ -12,6 +12,11 @@ The answers to the frames of one read are handed to the engine together, after t
 handler that must wait (a long-polling Fetch) returns an awaitable; the connection stops reading
 frames until it resolves, which keeps responses ordered without a reorder buffer.
 
+Security (pyk/server/security): a connection knows its listener and its principal; a TLS
+listener's connections are a subclass (TlsConnection) that swaps the two ends, `_recv_into`
+(decrypted bytes) and the sender (encrypting), and a SASL listener's frame handler is a gate in
+front of the dispatcher.  `close_when_sent` answers, then closes (a failed authentication).
+
 Failure tiers (STYLE practice 11): a protocol violation closes this connection with one log
 line; an unexpected exception in a handler is logged with its traceback and also closes only
 this connection.  Nothing here can stop the listener.
@@ -24,16 +29,22 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.errors import ProtocolViolation
-from pyk.server.engine import Engine
+from pyk.server.engine import SenderFactory
+
+if TYPE_CHECKING:
+    from pyk.server.security.sasl import SaslSession
 
 log = logging.getLogger("pyk.server")
 
 READ_BUFFER_BYTES = 64 * 1024  # the read buffer all connections of one event loop share
 _DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process)
 _FRAME_SIZE = struct.Struct(">i")
+_LINGER_S = 1.0  # close_when_sent: how long answers may take to leave
+# Kafka's KafkaPrincipal of an unauthenticated connection (PLAINTEXT, or SSL without a client certificate).
+ANONYMOUS = "User:ANONYMOUS"
 
 
 # A frame handler returns the response parts, None (no response: acks=0), or an awaitable of those.
@@ -55,8 +66,9 @@ class Connection:
         on_frame: FrameHandler,
         max_request_bytes: int,
         on_close: Callable[[Connection], None],
-        engine: Engine,
+        engine: SenderFactory,
         read_buffer: memoryview,
+        listener: str = "PLAINTEXT",
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
@@ -64,7 +76,9 @@ class Connection:
         self.peer = peer  # "host:port"
         self.client_address = peer.rpartition(":")[0]
         self._on_frame = on_frame
-        self._max_request = max_request_bytes
+        # Largest frame accepted (socket.request.max.bytes; a SASL listener's smaller
+        # sasl.server.max.receive.size until the client authenticated).
+        self.max_request_bytes = max_request_bytes
         self._on_close = on_close
         # Reads land in `read_buffer` (READ_BUFFER_BYTES, shared by the loop's connections: one
         # read is handled at a time); the bytes not handled yet, a partial frame or frames queued
@@ -75,8 +89,15 @@ class Connection:
         self._frame_filled = 0
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
         self._reading = True
+        self._draining = False  # close_when_sent: no more frames are read or handled
         self.closed = False
         self.client_id: str | None = None
+        self.listener = listener  # the `listeners` name it came in on: Metadata answers with that listener's endpoints
+        # Who is on the other end (Kafka's KafkaPrincipal as "User:name"); the security layer
+        # (pyk.server.security) sets it after TLS client authentication or SASL.
+        self.principal = ANONYMOUS
+        self.sasl: SaslSession | None = None  # a SASL listener's authentication state
+        self._recv_into: Callable[[memoryview], int] = sock.recv_into  # TLS: decrypted bytes instead
         self._sender = engine.sender(self)
         self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
@@ -87,11 +108,11 @@ class Connection:
         have = len(self._pending)
         try:
             if self._frame is not None:
-                received = self.sock.recv_into(memoryview(self._frame)[self._frame_filled :])
+                received = self._recv_into(memoryview(self._frame)[self._frame_filled :])
             else:
                 if have:
                     buf[:have] = self._pending
-                received = self.sock.recv_into(buf[have:])  # room: see _update_reading
+                received = self._recv_into(buf[have:])  # room: see _update_reading
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -131,11 +152,12 @@ class Connection:
     def _process(self, buf: memoryview, start: int, end: int) -> int:
         """Handles the complete frames in buf[start:end]; returns where the unhandled bytes begin
         (a partial frame, or frames behind a request that is now parked)."""
-        while not self._busy and not self.closed and end - start >= 4:
+        while not self._busy and not self._draining and not self.closed and end - start >= 4:
             size = _FRAME_SIZE.unpack_from(buf, start)[0]
-            if size < 0 or size > self._max_request:
+            if size < 0 or size > self.max_request_bytes:
                 self.close(
-                    f"frame size {size} outside [0, socket.request.max.bytes={self._max_request}]", level=logging.WARNING
+                    f"frame size {size} outside [0, {self.max_request_bytes}] (socket.request.max.bytes, or "
+                    f"sasl.server.max.receive.size before SASL authentication)", level=logging.WARNING
                 )
                 return end
             if end - start < 4 + size:
@@ -158,6 +180,17 @@ class Connection:
         # the read buffer.  Otherwise what is kept is a partial frame below _DIRECT_READ_MIN, so
         # every read has room.
         self._set_reading(not (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN))
+        if self._reading and self._buffered():
+            # Bytes already taken off the socket (TLS records) wake no reader callback.
+            self.loop.call_soon(self._read_buffered)
+
+    def _buffered(self) -> bool:
+        """Whether received bytes wait outside the socket (a TLS connection's decrypted records)."""
+        return False
+
+    def _read_buffered(self) -> None:
+        if self._reading and not self.closed:
+            self._on_readable()
 
     def _handle(self, frame: bytearray) -> None:
         try:
@@ -195,6 +228,7 @@ class Connection:
         self._process_pending()
 
     def _set_reading(self, on: bool) -> None:
+        on = on and not self._draining
         if on == self._reading or self.closed:
             return
         self._reading = on
@@ -218,6 +252,23 @@ class Connection:
             self._sender.send(held)
 
     # Closing ----------------------------------------------------------------------------------
+    def close_when_sent(self, reason: str, level: int = logging.INFO) -> None:
+        """Stops reading and closes once the queued answers are written (a failed authentication is
+        answered, then the connection closes), or after _LINGER_S if the peer does not read them."""
+        self._draining = True
+        self._set_reading(False)
+        deadline = self.loop.time() + _LINGER_S
+
+        def check() -> None:
+            if self.closed:
+                return
+            if self._sender.idle or self.loop.time() >= deadline:
+                self.close(reason, level)
+            else:
+                self.loop.call_later(0.01, check)
+
+        self.loop.call_soon(check)
+
     def close(self, reason: str | None, level: int = logging.INFO) -> None:
         if self.closed:
             return

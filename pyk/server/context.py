@@ -15,15 +15,13 @@ from pyk.config import Listener, ServerConfig
 from pyk.log import LogManager
 from pyk.protocol.header import RequestHeader
 from pyk.server.admin import AdminManager
+from pyk.server.connection import ANONYMOUS, Connection
 from pyk.server.metadata_store import MetadataView
 from pyk.server.replica_manager import ReplicaManager
 
 if TYPE_CHECKING:
     from pyk.coordinator import GroupCoordinator, TransactionCoordinator
-    from pyk.server.connection import Connection
 
-# Kafka's KafkaPrincipal of an unauthenticated (PLAINTEXT) connection.
-ANONYMOUS = "User:ANONYMOUS"
 
 
 @dataclass(slots=True)
@@ -33,7 +31,7 @@ class RequestContext:
     header: RequestHeader
     connection: Connection
     client_address: str  # the peer's IP address, as the socket gives it
-    principal: str = ANONYMOUS
+    principal: str = ANONYMOUS  # the authenticated identity ("User:name"): what an authorizer checks
 
     @property
     def client_id(self) -> str:
@@ -74,12 +72,14 @@ class ShardServices:
         """The node ids of every shard of this host."""
         return range(self.base_node_id, self.base_node_id + self.shard_count)
 
-    def brokers(self) -> list[dict[str, Any]]:
-        """Every node as Metadata/DescribeCluster list them: a cluster's live nodes, else every
-        shard of this host (first advertised listener)."""
+    def brokers(self, listener: str | None = None) -> list[dict[str, Any]]:
+        """Every node as Metadata/DescribeCluster list them: a cluster's live nodes (their
+        registered endpoint), else every shard of this host on the advertised listener named
+        `listener` (the one a request came in on, as Kafka answers), else the first one."""
         if self.metadata.brokers is not None:
             return [dict(b) for b in self.metadata.brokers]
-        adv = self.config.advertised_listeners[0]
+        advertised = self.config.advertised_listeners
+        adv = next((a for a in advertised if a.name == listener), advertised[0])
         return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_port(adv, i), "rack": None}
                 for i in range(self.shard_count)]
 

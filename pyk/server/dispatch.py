@@ -27,6 +27,7 @@ from pyk.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     alter_configs,
+    alter_user_scram_credentials,
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
@@ -45,6 +46,7 @@ from pyk.server.handlers import (
     describe_producers,
     describe_topic_partitions,
     describe_transactions,
+    describe_user_scram_credentials,
     end_txn,
     fetch,
     find_coordinator,
@@ -62,6 +64,8 @@ from pyk.server.handlers import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    sasl_authenticate,
+    sasl_handshake,
     sync_group,
     txn_offset_commit,
     write_txn_markers,
@@ -119,6 +123,11 @@ HANDLERS: dict[int, ModuleType] = {
         describe_producers,
         describe_transactions,
         list_transactions,
+        # security (a SASL listener answers the first two itself until authenticated: pyk.server.security)
+        sasl_handshake,
+        sasl_authenticate,
+        describe_user_scram_credentials,
+        alter_user_scram_credentials,
     )
 }
 
@@ -165,7 +174,7 @@ class Dispatcher:
             request = protocol.decode_request(header.api_key, version, view, offset)
         else:
             request = decode(view, offset, version)
-        result = handler.handle(RequestContext(header, conn, conn.client_address), self.services, request)
+        result = handler.handle(RequestContext(header, conn, conn.client_address, conn.principal), self.services, request)
         if result is None or isinstance(result, list):
             return result  # no answer, or one the handler encoded itself
         if isinstance(result, dict):

@@ -75,6 +75,26 @@ class Writer(Protocol):
     def close(self, reason: str | None, level: int = logging.INFO) -> None: ...
 
 
+class Sender(Protocol):
+    """One connection's writer: response parts in, bytes out in order."""
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or in flight: every part handed over is on the socket."""
+        ...
+
+    def send(self, parts: list[Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SenderFactory(Protocol):
+    """What a connection gets its Sender from: the shard's engine, or a TLS listener's wrapper of
+    it (pyk.server.security.tls)."""
+
+    def sender(self, conn: Writer) -> Sender: ...
+
+
 class EngineUnavailable(OSError):
     """io.engine=io_uring where io_uring cannot be used (an OS condition: ENOSYS, EPERM);
     start-up stops with this message."""
@@ -112,7 +132,7 @@ def part_size(part: bytes | bytearray | memoryview | Sendable) -> int:
     return len(part) if isinstance(part, (bytes, bytearray, memoryview)) else int(part.size)
 
 
-class _SendQueue:
+class SendQueue:
     """A connection's response parts not yet on the socket: bytes-like parts and file regions,
     in order, `offset` bytes of the head already sent."""
 
@@ -120,6 +140,10 @@ class _SendQueue:
         self.conn = conn
         self.out: deque[Any] = deque()
         self.offset = 0
+
+    @property
+    def idle(self) -> bool:
+        return not self.out
 
     def consume(self, sent: int) -> None:
         """Drops `sent` bytes from the front of the queue."""
@@ -148,7 +172,7 @@ class _SendQueue:
 
 
 # epoll ------------------------------------------------------------------------------------------
-class EpollSender(_SendQueue):
+class EpollSender(SendQueue):
     """Writes as much as the socket takes at once, then waits for writability (loop.add_writer)."""
 
     def __init__(self, conn: Writer, loop: asyncio.AbstractEventLoop) -> None:
@@ -240,7 +264,7 @@ def _sync_all(fds: list[int], directories: list[str]) -> None:
 _SEND, _FILL, _DRAIN, _POLL = range(4)  # op kinds of a connection's chain
 
 
-class UringSender(_SendQueue):
+class UringSender(SendQueue):
     """One connection's sends as chains of linked SQEs; one chain in flight at a time.
 
     Invariants: `staged` bytes of the head part (a file region) sit in the pipe, read from the
@@ -258,6 +282,10 @@ class UringSender(_SendQueue):
         self.pipe: tuple[int, int] | None = None  # (read end, write end), made at the first file region
         self.pipe_chunk = 0  # bytes one splice into the empty pipe always takes whole
         self.closing = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.out and not self.inflight
 
     def send(self, parts: list[Any]) -> None:
         self.out.extend(parts)

@@ -95,6 +95,9 @@ class MetadataStore:
         # Dynamic broker configs (KIP-226) by resource name: "" is the cluster-wide default,
         # "<node id>" one node's own; each maps Kafka key -> value text.
         self.broker_configs: dict[str, dict[str, str]] = {}
+        # SCRAM credentials (pyk.server.security.scram): user -> mechanism -> salt, StoredKey,
+        # ServerKey and iterations as stored text; never a password.
+        self.scram: dict[str, dict[str, dict[str, object]]] = {}
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -117,6 +120,7 @@ class MetadataStore:
         for name, t in doc.get("topics", {}).items():
             self.topics[name] = TopicInfo.from_doc(name, t)
         self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
+        self.scram = doc.get("scram", {})
 
     def _save(self) -> None:
         doc = {
@@ -125,6 +129,7 @@ class MetadataStore:
             "producer_id_limit": self._producer_id_limit,
             "topics": {t.name: t.to_doc() for t in self.topics.values()},
             "broker_configs": self.broker_configs,
+            "scram": self.scram,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -216,7 +221,7 @@ class MetadataStore:
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
         return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
-                "broker_configs": self.broker_configs}
+                "broker_configs": self.broker_configs, "scram": self.scram}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
@@ -229,6 +234,16 @@ class MetadataStore:
             self.broker_configs[resource] = dict(configs)
         else:
             self.broker_configs.pop(resource, None)
+        self._save()
+
+    def alter_scram(self, deletions: list[tuple[str, str]], upsertions: list[tuple[str, str, dict[str, object]]]) -> None:
+        """Removes and sets SCRAM credentials ((user, mechanism[, credential])); a user left with
+        none is forgotten."""
+        for user, mechanism in deletions:
+            self.scram.get(user, {}).pop(mechanism, None)
+        for user, mechanism, credential in upsertions:
+            self.scram.setdefault(user, {})[mechanism] = credential
+        self.scram = {user: creds for user, creds in self.scram.items() if creds}
         self._save()
 
     # Producer ids --------------------------------------------------------------------------
@@ -257,6 +272,7 @@ class MetadataView:
         self.cluster_id = ""
         self.topics: dict[str, TopicInfo] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
+        self.scram: dict[str, dict[str, dict[str, object]]] = {}  # as MetadataStore.scram
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         # A ZooKeeper cluster's live nodes (node_id, host, port, rack) and controller; None on a
         # single host, whose nodes are its own shards.
@@ -272,6 +288,9 @@ class MetadataView:
         broker_configs = snapshot.get("broker_configs", {})
         assert isinstance(broker_configs, dict)
         self.broker_configs = broker_configs
+        scram = snapshot.get("scram", {})
+        assert isinstance(scram, dict)
+        self.scram = scram
         brokers = snapshot.get("brokers")
         assert brokers is None or isinstance(brokers, list)
         self.brokers = brokers

@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 
-from pyk.config import ServerConfig
+from pyk.config import ConfigError, ServerConfig
 from pyk.logsetup import setup_logging
 from pyk.server.control import ControlClient, read_message
 
@@ -59,7 +59,7 @@ async def _run(fd: int) -> int:
         loop.add_signal_handler(sig, broker.request_stop)
     try:
         await broker.start()
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:  # a port in use; a TLS file gone since `pyk serve` checked it
         log.error("shard %d cannot start: %s", index, exc)
         return 1
     await broker.serve_forever()

@@ -23,5 +23,5 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         body.update(error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, error_message="only broker endpoints exist", brokers=[])
         return body
     body["brokers"] = [{"broker_id": b["node_id"], "host": b["host"], "port": b["port"], "rack": b["rack"]}
-                       for b in services.brokers()]
+                       for b in services.brokers(ctx.connection.listener)]
     return body

@@ -21,7 +21,8 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def _lookup(services: ShardServices, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+def _lookup(services: ShardServices, listener: str, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+    endpoints = {b["node_id"]: b for b in services.brokers(listener)}  # the listener the request came in on
     found = []
     for key in keys:
         try:
@@ -31,6 +32,7 @@ def _lookup(services: ShardServices, version: int, keys: list[str], key_type: in
                 node = services.txn.find_coordinator(key)
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"coordinator key type {key_type}: expected 0 or 1")
+            node = endpoints.get(node["node_id"], node)
             found.append({"key": key, "node_id": node["node_id"], "host": node["host"], "port": node["port"],
                           "error_code": ErrorCode.NONE, "error_message": None})
         except Exception as exc:
@@ -44,7 +46,7 @@ def _lookup(services: ShardServices, version: int, keys: list[str], key_type: in
             "node_id": one["node_id"], "host": one["host"], "port": one["port"]}
 
 
-async def _after_creating_topic(services: ShardServices, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+async def _after_creating_topic(services: ShardServices, listener: str, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
     try:
         if key_type == KEY_TYPE_GROUP:
             await services.groups.ensure_offsets_topic()
@@ -52,7 +54,7 @@ async def _after_creating_topic(services: ShardServices, version: int, keys: lis
             await services.txn.ensure_topic()
     except Exception as exc:
         error_for(exc, "creating a coordinator topic")  # logs a bug; the lookup below reports the state
-    return _lookup(services, version, keys, key_type)
+    return _lookup(services, listener, version, keys, key_type)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
@@ -61,5 +63,5 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     key_type = request.get("key_type", 0)
     if (key_type == KEY_TYPE_GROUP and services.groups.needs_offsets_topic()) or (
             key_type == KEY_TYPE_TRANSACTION and services.txn.needs_topic()):
-        return _after_creating_topic(services, version, keys, key_type)
-    return _lookup(services, version, keys, key_type)
+        return _after_creating_topic(services, ctx.connection.listener, version, keys, key_type)
+    return _lookup(services, ctx.connection.listener, version, keys, key_type)

@@ -48,10 +48,10 @@ def _error_entry(name: str | None, topic_id: uuid.UUID, code: ErrorCode) -> dict
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": []}
 
 
-def _body(services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(ctx: RequestContext, services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "throttle_time_ms": 0,
-        "brokers": services.brokers(),
+        "brokers": services.brokers(ctx.connection.listener),
         "cluster_id": services.metadata.cluster_id,
         "controller_id": services.controller_id,
         "topics": topics,
@@ -84,21 +84,21 @@ async def _auto_create(services: ShardServices, name: str) -> dict[str, Any]:
     return topic_entry(services, info)
 
 
-async def _with_auto_create(services: ShardServices, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
+async def _with_auto_create(ctx: RequestContext, services: ShardServices, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
     topics = []
     for item, entry in zip(requested, found, strict=True):
         topics.append(entry if entry is not None else await _auto_create(services, item["name"]))
-    return _body(services, topics)
+    return _body(ctx, services, topics)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     requested = request.get("topics")
     if requested is None or (ctx.header.api_version == 0 and not requested):
-        return _body(services, [topic_entry(services, t) for t in services.metadata.topics.values()])
+        return _body(ctx, services, [topic_entry(services, t) for t in services.metadata.topics.values()])
     found = [_entry(services, item) for item in requested]
     if all(entry is not None for entry in found):
-        return _body(services, found)  # type: ignore[arg-type]
+        return _body(ctx, services, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):
-        return _body(services, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return _body(ctx, services, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                               for i, e in zip(requested, found, strict=True)])
-    return _with_auto_create(services, requested, found)
+    return _with_auto_create(ctx, services, requested, found)

@@ -1,0 +1,67 @@
+"""SASL/GSSAPI against an MIT Kerberos KDC started by the test (Debian's krb5-kdc): kafka-python
+(python-gssapi) authenticates with a ticket for kafka/localhost and produces; a client without a
+ticket cannot.  confluent-kafka's wheels are built without GSSAPI, so kafka-python is the client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import create_topic, kafka_python_produce, make_records, wait_for
+from tests.security.conftest import SecureBroker, secure_broker, stop_and_check
+from tests.security.kdc import REALM, SERVICE, Kdc
+from tests.security.pki import Pki
+
+pytestmark = pytest.mark.skipif(not Kdc.available(), reason="MIT Kerberos KDC (krb5-kdc) not installed")
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
+    k = Kdc.start(tmp_path_factory.mktemp("kdc"))
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+@pytest.fixture(scope="module")
+def kerberized(tmp_path_factory: pytest.TempPathFactory, pki: Pki, kdc: Kdc) -> Iterator[SecureBroker]:
+    jaas = (f'com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true '
+            f'keyTab="{kdc.keytab("broker")}" principal="{SERVICE}/localhost@{REALM}";')
+    b = secure_broker(tmp_path_factory.mktemp("pyk-kerberos"), pki, log_level="DEBUG", **{
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "GSSAPI,PLAIN", "sasl.kerberos.service.name": SERVICE,
+        "listener.name.sasl_plaintext.gssapi.sasl.jaas.config": jaas})
+    b.env.update(kdc.env)
+    b.start()
+    try:
+        yield b
+    finally:
+        stop_and_check(b)
+
+
+def test_kerberos_ticket_authenticates(kerberized: SecureBroker, kdc: Kdc, topic: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in kdc.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{kdc.root}/alice.ccache")
+    kdc.kinit(f"alice@{REALM}", kdc.keytab("alice"))
+    create_topic(kerberized.bootstrap, topic)
+    kafka_python_produce(kerberized.bootstrap_of("SASL_PLAINTEXT"), topic, make_records(3),
+                         security_protocol="SASL_PLAINTEXT", sasl_mechanism="GSSAPI",
+                         sasl_kerberos_service_name=SERVICE, sasl_kerberos_domain_name="localhost")
+    wait_for(lambda: "principal User:alice" in kerberized.log_text() or "as User:alice" in kerberized.log_text(),
+             what="the Kerberos principal")
+
+
+def test_no_ticket_no_service(kerberized: SecureBroker, kdc: Kdc, topic: str, monkeypatch: pytest.MonkeyPatch,
+                              tmp_path: Path) -> None:
+    for key, value in kdc.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/empty.ccache")  # no kinit: no ticket
+    with pytest.raises(Exception):  # noqa: B017 - the client fails before a request: any of its errors
+        kafka_python_produce(kerberized.bootstrap_of("SASL_PLAINTEXT"), topic, make_records(1),
+                             security_protocol="SASL_PLAINTEXT", sasl_mechanism="GSSAPI",
+                             sasl_kerberos_service_name=SERVICE, sasl_kerberos_domain_name="localhost",
+                             max_block_ms=5000, request_timeout_ms=5000)
