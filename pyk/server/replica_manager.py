@@ -49,7 +49,6 @@ FIRST_V2_ONLY_PRODUCE_VERSION = 3
 # KIP-890 verification answers as the producer should see them (Kafka's AddPartitionsToTxnManager).
 _VERIFY_ERRORS = {
     ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
-    ErrorCode.INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_EPOCH,
     ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.COORDINATOR_NOT_AVAILABLE: ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
@@ -65,6 +64,22 @@ class TransactionVerifier(Protocol):
 
 
 # Produce -----------------------------------------------------------------------------------------
+# Append errors Kafka answers without the partition's log start offset (ReplicaManager's
+# appendToLocalLog: the request never reached the log); every other one carries it.
+_NO_LOG_START_ERRORS = frozenset({
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.MESSAGE_TOO_LARGE,
+    ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.CORRUPT_MESSAGE, ErrorCode.KAFKA_STORAGE_ERROR,
+    ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.INVALID_REQUIRED_ACKS,
+})  # fmt: skip
+
+
+def _is_transactional(records: memoryview | None) -> bool:
+    """Whether a produced batch is a transactional v2 batch (its first one, as Kafka looks)."""
+    if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
+        return False
+    return bool(READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL)
+
+
 class ProduceBatches(Protocol):
     """A Produce request's partitions as the append needs them, in request order: parallel
     lists, the records zero-copy views of the request frame (pyk._native.ProduceRequestScan)."""
@@ -219,7 +234,12 @@ class ReplicaManager:
         order, or an awaitable of them when a transactional batch must be verified first or a
         group commit must finish before the answer (acks=0 never waits)."""
         pending: dict[int, asyncio.Future[ErrorCode]] = {}
-        if transactional_id is not None:
+        if transactional_id is None:
+            if any(_is_transactional(records) for records in batches.records):
+                # As Kafka: transactional records need a transactional id to authorize, so the
+                # whole request is refused.
+                return [PartitionResponse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED) for _ in batches.records]
+        else:
             assert self._txn is not None
             topics, partitions = batches.topics, batches.partitions
             for i, records in enumerate(batches.records):
@@ -262,6 +282,7 @@ class ReplicaManager:
         for i, records in enumerate(batches.records):
             response = PartitionResponse()
             topic, partition = topics[i], partitions[i]
+            plog: PartitionLog | None = None
             try:
                 if bad_acks is not None:
                     raise bad_acks
@@ -271,9 +292,11 @@ class ReplicaManager:
                     raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
                 if check_magic and len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] != MAGIC:
                     # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2
-                    # (a v0/v1 message set entry has its magic at the same offset).
-                    raise KafkaError(ErrorCode.INVALID_RECORD,
-                                     f"Produce v{produce_version} requires magic 2, found {records[MAGIC_OFFSET]}")
+                    # (a v0/v1 message set entry has its magic at the same offset); a magic above 2
+                    # is no known format at all.
+                    magic = records[MAGIC_OFFSET]
+                    raise KafkaError(ErrorCode.CORRUPT_MESSAGE if magic > MAGIC else ErrorCode.INVALID_RECORD,
+                                     f"Produce v{produce_version} requires magic 2, found {magic}")
                 plog = logs_get(topic, partition)
                 if plog is None:
                     plog = self.leader_log(topic, partition)  # raises the right error
@@ -293,6 +316,8 @@ class ReplicaManager:
                         flushes.append((response, flush))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
+                if plog is not None and response.error not in _NO_LOG_START_ERRORS:
+                    response.log_start_offset = plog.log_start_offset  # as Kafka's processFailedRecord
             responses.append(response)
         return self._after_flushes(responses, flushes) if flushes else responses
 
@@ -330,9 +355,7 @@ class ReplicaManager:
     def _needs_verification(self, topic: str, partition: int, records: memoryview | None) -> tuple[int, int] | None:
         """(producer id, epoch) of a transactional v2 batch that would open its producer's
         transaction in this (local) partition; None when there is nothing to verify."""
-        if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
-            return None
-        if not READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL:
+        if records is None or not _is_transactional(records):
             return None
         plog = self.logs.get(topic, partition)
         if plog is None:
@@ -382,7 +405,11 @@ class ReplicaManager:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
             except Exception as exc:
-                data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
+                # As Kafka: a failed read reports no offsets; a partition unknown to the metadata
+                # is refused before the read, with an empty (not null) list of aborted transactions.
+                code = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")[0]
+                data = FetchPartitionData(code, aborted_transactions=[] if code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                                          else None)
                 result.any_error = True
             result.partitions.append(data)
         return result

@@ -8,15 +8,16 @@ to as soon as the client sees success.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import check_replication_factor, topic_placement
 from pyk.server.context import RequestContext, ShardServices
-from pyk.server.handlers import error_for
+from pyk.server.handlers import DUPLICATE, error_for, split_duplicates
 from pyk.server.handlers.describe_configs import topic_config_entries
-from pyk.server.metadata_store import check_topic_name
+from pyk.server.metadata_store import TopicInfo, check_topic_name
 
 API_KEY = ApiKey.CREATE_TOPICS
 MIN_VERSION = 0
@@ -30,6 +31,10 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str
     check_topic_name(name)
     if services.metadata.get(name) is not None:
         raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+    # Kafka refuses names that differ only in '.' against '_': they share their metric names.
+    clash = next((t for t in services.metadata.topics if t.replace(".", "_") == name.replace(".", "_")), None)
+    if clash is not None:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"topic {name!r} collides with existing topic {clash!r}")
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
     placement: list[int] | None = None
@@ -58,20 +63,23 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> tuple[int, dict[str
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     validate_only = request.get("validate_only", False)
+    topics, duplicates = split_duplicates(request["topics"])
     results = []
-    for topic in request["topics"]:
+    for topic in topics:
         name = topic["name"]
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
-                                 "num_partitions": -1, "replication_factor": -1, "configs": None}
+                                 "num_partitions": -1, "replication_factor": -1, "configs": []}
         try:
             count, configs, placement = _plan(services, topic)
-            if validate_only:
-                entry["num_partitions"], entry["replication_factor"] = count, 1
+            if validate_only:  # as Kafka, what the topic would be, under an id it would not keep
+                info = TopicInfo(name, uuid.uuid4(), count, configs)
             else:
                 info = await services.admin.create_topic(name, count, configs, placement)
-                entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
-                             configs=topic_config_entries(services, info, None, False, False))
+            entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=1,
+                         configs=topic_config_entries(services, info, None, False, False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create topic {name}")
         results.append(entry)
+    results += [{"name": name, "error_code": ErrorCode.INVALID_REQUEST, "error_message": DUPLICATE, "configs": []}
+                for name in duplicates]
     return {"throttle_time_ms": 0, "topics": results}

@@ -19,6 +19,7 @@ from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.metadata_store import check_topic_name
 
 API_KEY = ApiKey.DESCRIBE_CONFIGS
 MIN_VERSION = 0
@@ -60,10 +61,14 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        chain += _broker_synonyms(services.config, spec.server_keys)
-        if spec.server_key and not any(s["source"] == DEFAULT_CONFIG for s in chain):
-            # A server key pyk does not have (log.roll.jitter.ms): Kafka's default stands for it.
-            chain.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
+        brokers = _broker_synonyms(services.config, spec.server_keys)
+        if spec.server_key and len(spec.server_keys) == 1 and not brokers:
+            # A server key pyk does not have (log.message.timestamp.after.max.ms): Kafka's default
+            # stands for it.  A key with fallbacks (log.roll.jitter.ms) has none in Kafka.
+            brokers.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
+        # As for broker keys, Kafka lists the broker layers from the primary key's own value on:
+        # retention.ms has no broker synonym unless log.retention.ms itself is set.
+        chain += _from_own(brokers, spec.server_key) if spec.server_key else brokers
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         entries.append(_entry(name, effective.value_string(name), source, chain if with_synonyms else [],
                               spec.type_name, spec.doc if with_docs else None, read_only=False))
@@ -75,6 +80,13 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
 _SYNONYM_GROUPS = {n: spec.server_keys for spec in TOPIC_CONFIGS.values() for n in spec.server_keys}
 
 
+def _from_own(chain: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Kafka drops a synonym group's entries before the key's own (ConfigHelper.configSynonyms:
+    dropWhile name != key): a key's source is where its own value comes from."""
+    own = next((i for i, s in enumerate(chain) if s["name"] == name), len(chain))
+    return chain[own:]
+
+
 def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool) -> list[dict[str, Any]]:
     config: ServerConfig = services.config
     # Custom keys set dynamically (Kafka accepts unknown broker keys) are described after the known ones.
@@ -83,11 +95,7 @@ def _broker_entries(services: ShardServices, keys: list[str] | None, with_synony
     for name in [*KEYS, *custom]:
         if keys is not None and name not in keys:
             continue
-        chain = _broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,)))
-        # Kafka drops the group's entries before the key's own (dropWhile name != key): a key's
-        # source is where its own value comes from.
-        own = next((i for i, s in enumerate(chain) if s["name"] == name), len(chain))
-        chain = chain[own:]
+        chain = _from_own(_broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,))), name)
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         key = KEYS.get(name)
         entries.append(_entry(name, config.text_of(name), source, chain if with_synonyms else [],
@@ -100,6 +108,7 @@ def _describe(services: ShardServices, resource: dict[str, Any], with_synonyms: 
     rtype, rname = resource["resource_type"], resource["resource_name"]
     keys = resource.get("configuration_keys")
     if rtype == TOPIC:
+        check_topic_name(rname)
         info = services.metadata.get(rname)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {rname!r} does not exist")
@@ -117,7 +126,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     with_docs = version >= 3 and request.get("include_documentation", False)
     results = []
     for resource in request["resources"]:
-        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": "",  # Kafka's: "", not null
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:
