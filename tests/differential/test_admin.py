@@ -292,3 +292,24 @@ def test_alter_topic_configs(pair: Pair, topic: str) -> None:
     # pyk answers INVALID_REQUEST naming the operation.
     pair.same(scenario, known=[Known(("bad_op", "responses", 0, "error_code"), -1, 42),
                                extra_message("bad_op", "responses", 0)])
+
+
+def test_metadata_of_topics(pair: Pair, topic: str) -> None:
+    """Topic metadata; which node leads a partition is the brokers' own (a pyk shard each), so
+    node ids are only checked to be a single live node."""
+
+    def scenario(p: Peer) -> Any:
+        p.create_topic(topic, partitions=2)
+        body = {"topics": [{"name": topic}, {"name": f"{topic}-none"}, {"name": "bad name!"}],
+                "allow_auto_topic_creation": False, "include_topic_authorized_operations": False}  # fmt: skip
+        resp = p.call(ApiKey.METADATA, 12, body)
+        nodes = {b["node_id"] for b in resp["brokers"]}
+        for t in resp["topics"]:
+            t["partitions"].sort(key=lambda part: part["partition_index"])
+            for part in t["partitions"]:
+                assert part["leader_id"] in nodes and part["replica_nodes"] == part["isr_nodes"] == [part["leader_id"]]
+                part["leader_id"] = part["replica_nodes"] = part["isr_nodes"] = "<one live node>"
+        return {"topics": sorted(resp["topics"], key=lambda t: t["name"]),
+                "controller_is_a_broker": resp["controller_id"] in nodes}
+
+    pair.same(scenario)

@@ -7,11 +7,12 @@ Member ids are the brokers' own: they are replaced by placeholders in order of a
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyk.protocol import ApiKey
 from tests.differential.conftest import Pair
-from tests.differential.peer import Conn, Peer
+from tests.differential.peer import TIMEOUT_S, Conn, Peer
 
 METADATA = b"\x00\x01\x00\x00\x00\x01\x00\x01t\x00\x00\x00\x00"  # ConsumerProtocolSubscription v1: ["t"]
 SESSION_MS = 30000
@@ -233,5 +234,92 @@ def test_find_coordinator_errors(pair: Pair, topic: str) -> None:
                 "empty_group": find(4, {"key_type": 0, "coordinator_keys": [""]}),
                 "empty_txn": find(4, {"key_type": 1, "coordinator_keys": [""]}),
                 "v3_bad_key_type": find(3, {"key": topic, "key_type": 7})}
+
+    pair.same(scenario)
+
+
+def test_static_membership_fencing(pair: Pair, topic: str) -> None:
+    """A static member (group.instance.id) rejoining under a new member id fences its old id."""
+    group = topic
+
+    def scenario(p: Peer) -> Any:
+        out: dict[str, Any] = {"first": join(p, group, instance="i-1")}
+        old, gen = out["first"]["member_id"], out["first"]["generation_id"]
+        out["sync"] = sync(p, group, gen, old, {old: b"a"})
+        out["rejoin_unknown_id"] = join(p, group, "not-a-member", instance="i-1")
+        out["rejoin_new"] = join(p, group, instance="i-1")
+        new = out["rejoin_new"]["member_id"]
+        out["old_heartbeat"] = p.call(ApiKey.HEARTBEAT, 4, {"group_id": group, "generation_id": gen,
+                                                            "member_id": old, "group_instance_id": "i-1"},
+                                      p.coordinator(group))
+        out["new_heartbeat"] = p.call(ApiKey.HEARTBEAT, 4, {"group_id": group, "generation_id": gen,
+                                                            "member_id": new, "group_instance_id": "i-1"},
+                                      p.coordinator(group))
+        out["described"] = describe(p, group)
+        out["leave_by_instance"] = p.call(ApiKey.LEAVE_GROUP, 5, {"group_id": group, "members": [
+            {"member_id": "", "group_instance_id": "i-1", "reason": None}]}, p.coordinator(group))
+        out["after"] = describe(p, group)["groups"][0]["group_state"]
+        return out
+
+    pair.same(scenario)
+
+
+def test_offset_delete(pair: Pair, topic: str) -> None:
+    group = topic
+
+    def scenario(p: Peer) -> Any:
+        p.create_topic(topic)
+        commit(p, group, topic, 3)
+
+        def delete(name: str, gid: str = group) -> Any:
+            body = {"group_id": gid, "topics": [{"name": name, "partitions": [{"partition_index": 0}]}]}
+            return p.call(ApiKey.OFFSET_DELETE, 0, body, p.coordinator(gid))
+
+        out = {"unknown_group": delete(topic, f"{group}-none"), "deleted": delete(topic),
+               "unknown_topic": delete(f"{topic}-none")}
+        out["fetched"] = fetch_offsets(p, group, topic)
+        return out
+
+    pair.same(scenario)
+
+
+def test_consumer_group_heartbeat(pair: Pair, topic: str) -> None:
+    """The KIP-848 protocol: a member joins with epoch 0, gets the group's partitions, is
+    described, and leaves with epoch -1."""
+    group = topic
+    member = "differential-member-0000"  # v1: the client chooses its member id
+
+    def scenario(p: Peer) -> Any:
+        p.create_topic(topic, partitions=2)
+        node = p.coordinator(group)
+
+        def beat(epoch: int, topics: list[str] | None = None, member_id: str = member) -> Any:
+            body = {"group_id": group, "member_id": member_id, "member_epoch": epoch, "instance_id": None,
+                    "rack_id": None, "rebalance_timeout_ms": 10000 if epoch == 0 else -1,
+                    "subscribed_topic_names": topics, "subscribed_topic_regex": None, "server_assignor": None,
+                    "topic_partitions": [] if epoch == 0 else None}  # fmt: skip
+            resp = p.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, body, node)
+            if resp["assignment"] is not None:
+                for tp in resp["assignment"]["topic_partitions"]:
+                    tp["partitions"].sort()
+            return resp
+
+        out = {"join": beat(0, [topic])}
+        deadline = time.monotonic() + TIMEOUT_S
+        while not (out["join"]["assignment"] or {}).get("topic_partitions"):  # the assignment may come later
+            assert time.monotonic() < deadline, out
+            out["join"] = beat(out["join"]["member_epoch"])
+        out["unknown_member"] = beat(1, member_id="nobody-0000000000000000")
+        out["fenced_epoch"] = beat(out["join"]["member_epoch"] + 5)
+        described = p.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group],
+                                                               "include_authorized_operations": False}, node)
+        for g in described["groups"]:
+            for m in g["members"]:
+                for key in ("assignment", "target_assignment"):
+                    for tp in m[key]["topic_partitions"]:
+                        tp["partitions"].sort()
+        out["described"] = described
+        out["leave"] = beat(-1)
+        return out
 
     pair.same(scenario)

@@ -74,7 +74,7 @@ DROP = {"transaction_start_time_ms"}
 
 def test_init_producer_id_cases(pair: Pair, topic: str) -> None:
     def scenario(p: Peer) -> Any:
-        return {
+        out = {
             "idempotent": init(p, None),
             "first": init(p, topic),
             "again_bumps_epoch": init(p, topic),
@@ -83,6 +83,11 @@ def test_init_producer_id_cases(pair: Pair, topic: str) -> None:
             "empty_txn_id": init(p, "", timeout_ms=60000),
             "wrong_producer_id": init(p, topic, pid=123456789, epoch=1),
         }
+        # KIP-360: the producer names its current id and epoch to have the epoch bumped.
+        current = out["again_bumps_epoch"]
+        out["bump_current"] = init(p, topic, pid=current["producer_id"], epoch=current["producer_epoch"])
+        out["bump_stale"] = init(p, topic, pid=current["producer_id"], epoch=current["producer_epoch"])
+        return out
 
     pair.same(scenario, also={"producer_id"})
 
