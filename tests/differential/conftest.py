@@ -20,12 +20,11 @@ class Pair:
     kafka: Peer
     pyk: Peer
 
-    def same(self, scenario: Callable[[Peer], Any], known: Iterable[Known] = (), also: Iterable[str] = (),
-             drop: Iterable[str] = ()) -> Any:
+    def same(self, scenario: Callable[[Peer], Any], known: Iterable[Known] = (), drop: Iterable[str] = ()) -> Any:
         """Runs `scenario` against Kafka, then pyk, and asserts the normalised results equal up to
-        the `known` differences; returns Kafka's normalised result."""
-        kafka = normalise(scenario(self.kafka), also, drop)
-        pyk = normalise(scenario(self.pyk), also, drop)
+        the `known` differences (leaving out the keys in `drop`); returns Kafka's normalised result."""
+        kafka = normalise(scenario(self.kafka), drop)
+        pyk = normalise(scenario(self.pyk), drop)
         assert_same(kafka, pyk, known)
         return kafka
 

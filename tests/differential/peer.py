@@ -176,14 +176,13 @@ class Peer:
 
 # Values that name something a broker chose: replaced by "<key#n>" in order of first appearance.
 RENAMED = frozenset({
-    "node_id", "leader_id", "controller_id", "coordinator_id", "host", "port", "cluster_id", "topic_id",
-    "member_id", "leader", "producer_id", "replica_nodes", "isr_nodes", "offline_replicas", "broker_ids",
+    "node_id", "leader_id", "controller_id", "host", "port", "cluster_id", "topic_id", "member_id", "leader",
+    "producer_id", "replica_nodes", "isr_nodes", "offline_replicas",
 })  # fmt: skip
 # Keys whose values share one numbering: a node id is the same node whichever field names it.
 FAMILY = {
-    "node_id": "node", "leader_id": "node", "controller_id": "node", "coordinator_id": "node",
-    "replica_nodes": "node", "isr_nodes": "node", "offline_replicas": "node", "broker_ids": "node",
-    "member_id": "member", "leader": "member",
+    "node_id": "node", "leader_id": "node", "controller_id": "node", "replica_nodes": "node", "isr_nodes": "node",
+    "offline_replicas": "node", "member_id": "member", "leader": "member",
 }  # fmt: skip
 DROPPED = frozenset({"throttle_time_ms"})
 FREE_TEXT = frozenset({"error_message"})
@@ -194,8 +193,7 @@ ZERO_UUID = uuid.UUID(int=0)
 class Normaliser:
     """Placeholders for broker-chosen values; one instance per scenario run (per broker)."""
 
-    def __init__(self, also: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
-        self.renamed = RENAMED | set(also)
+    def __init__(self, drop: Iterable[str] = ()) -> None:
         self.dropped = DROPPED | set(drop)
         self.names: dict[tuple[str, Any], str] = {}
 
@@ -217,7 +215,7 @@ class Normaliser:
                     continue
                 if k in FREE_TEXT:
                     out[k] = "<text>" if v else v
-                elif k in self.renamed:
+                elif k in RENAMED:
                     out[k] = self.value(k, v)
                 else:
                     out[k] = self(v, k)
@@ -229,8 +227,9 @@ class Normaliser:
         return obj
 
 
-def normalise(obj: Any, also: Iterable[str] = (), drop: Iterable[str] = ()) -> Any:
-    return Normaliser(also, drop)(obj)
+def normalise(obj: Any, drop: Iterable[str] = ()) -> Any:
+    """`obj` with broker-chosen values replaced, throttle times and the keys in `drop` left out."""
+    return Normaliser(drop)(obj)
 
 
 # Comparison ------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_init_producer_id_cases(pair: Pair, topic: str) -> None:
         out["bump_stale"] = init(p, topic, pid=current["producer_id"], epoch=current["producer_epoch"])
         return out
 
-    pair.same(scenario, also={"producer_id"})
+    pair.same(scenario)
 
 
 def test_end_txn_in_wrong_states(pair: Pair, topic: str) -> None:
