@@ -234,12 +234,7 @@ class ReplicaManager:
         order, or an awaitable of them when a transactional batch must be verified first or a
         group commit must finish before the answer (acks=0 never waits)."""
         pending: dict[int, asyncio.Future[ErrorCode]] = {}
-        if transactional_id is None:
-            if any(_is_transactional(records) for records in batches.records):
-                # As Kafka: transactional records need a transactional id to authorize, so the
-                # whole request is refused.
-                return [PartitionResponse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED) for _ in batches.records]
-        else:
+        if transactional_id is not None:
             assert self._txn is not None
             topics, partitions = batches.topics, batches.partitions
             for i, records in enumerate(batches.records):

@@ -228,7 +228,9 @@ def test_flush_policy_by_messages(log_dir: str) -> None:
 
 
 def test_flush_policy_by_time(log_dir: str) -> None:
-    plog = open_log(log_dir, small_config(**{"flush.ms": "100"}), now_ms=0)
+    # The flush clock starts at 0; batches carry real timestamps, far "after" it.
+    plog = open_log(log_dir, small_config(**{"flush.ms": "100", "message.timestamp.after.max.ms": str(2**63 - 1)}),
+                    now_ms=0)
     plog.append(batch(1), 10)
     plog.flush_if_due(50)
     assert plog.recovery_point == 0
