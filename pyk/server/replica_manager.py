@@ -69,15 +69,8 @@ class TransactionVerifier(Protocol):
 _NO_LOG_START_ERRORS = frozenset({
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.MESSAGE_TOO_LARGE,
     ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.CORRUPT_MESSAGE, ErrorCode.KAFKA_STORAGE_ERROR,
-    ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.INVALID_REQUIRED_ACKS,
+    ErrorCode.UNKNOWN_TOPIC_ID,
 })  # fmt: skip
-
-
-def _is_transactional(records: memoryview | None) -> bool:
-    """Whether a produced batch is a transactional v2 batch (its first one, as Kafka looks)."""
-    if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
-        return False
-    return bool(READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL)
 
 
 class ProduceBatches(Protocol):
@@ -350,7 +343,9 @@ class ReplicaManager:
     def _needs_verification(self, topic: str, partition: int, records: memoryview | None) -> tuple[int, int] | None:
         """(producer id, epoch) of a transactional v2 batch that would open its producer's
         transaction in this (local) partition; None when there is nothing to verify."""
-        if records is None or not _is_transactional(records):
+        if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC:
+            return None
+        if not READ_ATTRIBUTES.unpack_from(records)[0] & ATTR_TRANSACTIONAL:
             return None
         plog = self.logs.get(topic, partition)
         if plog is None:
