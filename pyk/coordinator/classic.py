@@ -495,6 +495,9 @@ class ClassicGroupManager:
         try:
             group = self._live_group(group_id)
         except KafkaError as exc:
+            if exc.code == ErrorCode.UNKNOWN_MEMBER_ID:  # no such group: as Kafka, no such member either
+                return LeaveGroupResult(ErrorCode.NONE, [MemberResponse(m.member_id, m.group_instance_id, exc.code)
+                                                         for m in members])
             return LeaveGroupResult(exc.code, [])
         results = []
         left = []

@@ -116,7 +116,7 @@ class ConsumerGroupManager:
             log.debug("consumer group %s: heartbeat of %s refused: %s", group_id, request.member_id, exc)
             if created:
                 self.coordinator.forget_if_unused(self.groups[group_id])
-            return ConsumerGroupHeartbeatResult(exc.code, str(exc), None, -1)
+            return ConsumerGroupHeartbeatResult(exc.code, str(exc), None, 0)  # Kafka's defaults in an error
         for old in removed:
             self._cancel_consumer_timer(old)
             self._loaded_members.discard((group_id, old.member_id))
@@ -135,7 +135,8 @@ class ConsumerGroupManager:
         after = consumer.state_name
         if after != before:
             log.info("consumer group %s: %s -> %s (group epoch %d)", group_id, before, after, consumer.group_epoch)
-        return replace(result, heartbeat_interval_ms=self.consumer_heartbeat_interval_ms)
+        # A member that left gets no interval (0), as in Kafka's answer to a leave.
+        return replace(result, heartbeat_interval_ms=self.consumer_heartbeat_interval_ms if member is not None else 0)
 
     def _regex_candidates(self) -> list[str]:
         """The topics a regex subscription may match: every topic but the internal ones."""

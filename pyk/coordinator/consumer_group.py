@@ -192,7 +192,7 @@ class ConsumerGroup:
 
         members = [ConsumerGroupMember(
             m.member_id, m.instance_id, m.rack_id, m.epoch, m.client_id, m.client_host, list(m.subscribed),
-            m.regex.pattern if m.regex is not None else None, assignment(m.assigned),
+            m.regex.pattern if m.regex is not None else "", assignment(m.assigned),  # Kafka's "" for none
             assignment(self.target.get(m.member_id, {})), CONSUMER_MEMBER_TYPE) for m in self.members.values()]
         return DescribedConsumerGroup(ErrorCode.NONE, None, self.group_id, self.state_name, self.group_epoch,
                                       self.assignment_epoch, ASSIGNORS[0], members)
@@ -246,9 +246,10 @@ class ConsumerGroup:
             fresh = False
 
         before = member.assigned
-        if self._update_subscription(member, request) or fresh:
+        subscription_changed = self._update_subscription(member, request) or fresh
+        # One bump for everything this heartbeat changed, as Kafka's consumerGroupHeartbeat does.
+        if self._refresh_topology(lookup, topic_names) or subscription_changed:
             self._bump()
-        self._refresh_topology(lookup, topic_names)
         if self.group_epoch > self.assignment_epoch:
             self._assign(lookup)
         self._reconcile(member, owned)
@@ -337,9 +338,9 @@ class ConsumerGroup:
             member.rack_id = request.rack_id
         return changed
 
-    def _refresh_topology(self, lookup: TopicLookup, topic_names: Callable[[], Iterable[str]]) -> None:
-        """Re-resolves regex subscriptions, then bumps the group epoch if any subscribed topic
-        appeared, vanished or changed its partition count since the last heartbeat."""
+    def _refresh_topology(self, lookup: TopicLookup, topic_names: Callable[[], Iterable[str]]) -> bool:
+        """Re-resolves regex subscriptions; whether any subscribed topic appeared, vanished or
+        changed its partition count since the last heartbeat (the group epoch must then move)."""
         regexes = [m for m in self.members.values() if m.regex is not None]
         if regexes:
             names = sorted(topic_names())
@@ -347,9 +348,10 @@ class ConsumerGroup:
                 assert m.regex is not None
                 m.matched = tuple(n for n in names if m.regex.fullmatch(n))
         topology = {name: lookup(name) for name in sorted(self.subscribed_topics())}
-        if topology != self.topology:
-            self.topology = topology
-            self._bump()
+        if topology == self.topology:
+            return False
+        self.topology = topology
+        return True
 
     def _leave(self, member_id: str, instance_id: str | None, epoch: int,
                removed: list[ConsumerMember]) -> ConsumerGroupHeartbeatResult:

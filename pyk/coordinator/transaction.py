@@ -503,9 +503,10 @@ class TransactionCoordinator:
 
     # DescribeTransactions / ListTransactions ---------------------------------------------------
     def describe(self, transactional_id: str) -> dict[str, Any]:
+        # An id in error gets Kafka's field defaults (0 and ""), as its generated classes send them.
         entry: dict[str, Any] = {"transactional_id": transactional_id, "error_code": ErrorCode.NONE,
                                  "transaction_state": "", "transaction_timeout_ms": 0,
-                                 "transaction_start_time_ms": -1, "producer_id": -1, "producer_epoch": -1, "topics": []}
+                                 "transaction_start_time_ms": 0, "producer_id": 0, "producer_epoch": 0, "topics": []}
         try:
             self._check_local(transactional_id)
             txn = self.txns.get(transactional_id)

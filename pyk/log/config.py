@@ -111,7 +111,7 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              "How far in the past a CreateTime timestamp may be."),
         _key("message.timestamp.after.max.ms", "long", int_range(0, LONG_MAX), "3600000",
              ("log.message.timestamp.after.max.ms",),
-             "How far in the future a CreateTime timestamp may be."),
+             "How far in the future a CreateTime timestamp may be (one hour since Kafka 4.0, KIP-1030)."),
         _key("compression.type", "string", one_of(*COMPRESSION_TYPES), "producer", ("compression.type",),
              "Codec of stored batches; producer keeps the client's codec."),
         _key("flush.messages", "long", int_range(1, LONG_MAX), str(LONG_MAX), ("log.flush.interval.messages",),

@@ -56,7 +56,6 @@ FIRST_V2_ONLY_PRODUCE_VERSION = 3
 # KIP-890 verification answers as the producer should see them (Kafka's AddPartitionsToTxnManager).
 _VERIFY_ERRORS = {
     ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
-    ErrorCode.INVALID_PRODUCER_ID_MAPPING: ErrorCode.INVALID_PRODUCER_EPOCH,
     ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.COORDINATOR_NOT_AVAILABLE: ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
@@ -80,6 +79,15 @@ class TransactionVerifier(Protocol):
 
 
 # Produce -----------------------------------------------------------------------------------------
+# Append errors Kafka answers without the partition's log start offset (ReplicaManager's
+# appendToLocalLog: the request never reached the log); every other one carries it.
+_NO_LOG_START_ERRORS = frozenset({
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.MESSAGE_TOO_LARGE,
+    ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.CORRUPT_MESSAGE, ErrorCode.KAFKA_STORAGE_ERROR,
+    ErrorCode.UNKNOWN_TOPIC_ID,
+})  # fmt: skip
+
+
 class ProduceBatches(Protocol):
     """A Produce request's partitions as the append needs them, in request order: parallel
     lists, the records zero-copy views of the request frame (pyk._native.ProduceRequestScan)."""
@@ -335,6 +343,7 @@ class ReplicaManager:
         for i, records in enumerate(batches.records):
             response = PartitionResponse()
             topic, partition = topics[i], partitions[i]
+            plog: PartitionLog | None = None
             try:
                 if bad_acks is not None:
                     raise bad_acks
@@ -344,9 +353,11 @@ class ReplicaManager:
                     raise KafkaError(ErrorCode.INVALID_RECORD, "produce request without a record batch")
                 if check_magic and len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] != MAGIC:
                     # As Kafka: v3+ carries magic v2 batches only; legacy sets come with Produce v0-v2
-                    # (a v0/v1 message set entry has its magic at the same offset).
-                    raise KafkaError(ErrorCode.INVALID_RECORD,
-                                     f"Produce v{produce_version} requires magic 2, found {records[MAGIC_OFFSET]}")
+                    # (a v0/v1 message set entry has its magic at the same offset); a magic above 2
+                    # is no known format at all.
+                    magic = records[MAGIC_OFFSET]
+                    raise KafkaError(ErrorCode.CORRUPT_MESSAGE if magic > MAGIC else ErrorCode.INVALID_RECORD,
+                                     f"Produce v{produce_version} requires magic 2, found {magic}")
                 plog = logs_get(topic, partition)
                 if plog is None:
                     plog = self.leader_log(topic, partition)  # raises the right error
@@ -376,6 +387,8 @@ class ReplicaManager:
                         info.last_offset + 1, self._loop, plog.config.min_insync_replicas)))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
+                if plog is not None and response.error not in _NO_LOG_START_ERRORS:
+                    response.log_start_offset = plog.log_start_offset  # as Kafka's processFailedRecord
             responses.append(response)
         if acks_all:
             return self._after_replication(responses, flushes, acks_all, timeout_ms)
@@ -498,7 +511,11 @@ class ReplicaManager:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
             except Exception as exc:
-                data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
+                # As Kafka: a failed read reports no offsets; a partition unknown to the metadata
+                # is refused before the read, with an empty (not null) list of aborted transactions.
+                code = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")[0]
+                data = FetchPartitionData(code, aborted_transactions=[] if code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                                          else None)
                 result.any_error = True
             result.partitions.append(data)
         return result

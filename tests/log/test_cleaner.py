@@ -176,7 +176,9 @@ def test_last_batch_of_a_producer_survives_as_a_header(manager):
     append(plog, [Record(value=b"q", key=b"a")], producer_id=7, producer_epoch=0, base_sequence=2)
     path = plog.directory
     plog.close()
-    reopened = PartitionLog.load(path, "t", 0, compact_config(), io=shared_io(), had_clean_shutdown=False)
+    # Appended at broker time 0 below: let the batch's real timestamp be "after" it.
+    reopened = PartitionLog.load(path, "t", 0, compact_config(**{"message.timestamp.after.max.ms": str(2**63 - 1)}),
+                                 io=shared_io(), had_clean_shutdown=False)
     try:
         reopened.append(memoryview(bytearray(build_batch([Record(value=b"r", key=b"a")], producer_id=7,
                                                          producer_epoch=0, base_sequence=3))),

@@ -9,6 +9,7 @@ partitions of the group coordinator's offset APIs to and from its flat typed row
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,17 @@ from typing import Any
 from pyk.coordinator.api import OffsetCommitPartition, PartitionResult, TopicPartition
 from pyk.errors import error_for
 
-__all__ = ["commit_partitions", "error_for", "nest_partition_errors", "topic_partitions"]
+__all__ = ["DUPLICATE", "commit_partitions", "error_for", "nest_partition_errors", "split_duplicates",
+           "topic_partitions"]
+
+DUPLICATE = "Duplicate topic name."  # Kafka's message (ControllerApis)
+
+
+def split_duplicates(topics: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The topics of a CreateTopics or CreatePartitions request named once, and the names given
+    more than once, which Kafka answers once each with INVALID_REQUEST after the others."""
+    counts = collections.Counter(t["name"] for t in topics)
+    return [t for t in topics if counts[t["name"]] == 1], [n for n, c in counts.items() if c > 1]
 
 
 def commit_partitions(topics: list[dict[str, Any]], with_timestamp: bool = False) -> list[OffsetCommitPartition]:

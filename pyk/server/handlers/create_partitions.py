@@ -12,7 +12,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import new_partitions_assignment, new_partitions_placement
 from pyk.server.context import RequestContext, ShardServices
-from pyk.server.handlers import error_for
+from pyk.server.handlers import DUPLICATE, error_for, split_duplicates
 
 API_KEY = ApiKey.CREATE_PARTITIONS
 MIN_VERSION = 0
@@ -45,12 +45,15 @@ async def _grow(services: ShardServices, topic: dict[str, Any], validate_only: b
 
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    topics, duplicates = split_duplicates(request["topics"])
     results = []
-    for topic in request["topics"]:
+    for topic in topics:
         entry: dict[str, Any] = {"name": topic["name"], "error_code": ErrorCode.NONE, "error_message": None}
         try:
             await _grow(services, topic, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create partitions of {topic['name']}")
         results.append(entry)
+    results += [{"name": name, "error_code": ErrorCode.INVALID_REQUEST, "error_message": DUPLICATE}
+                for name in duplicates]
     return {"throttle_time_ms": 0, "results": results}

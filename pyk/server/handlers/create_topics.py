@@ -10,6 +10,7 @@ to as soon as the client sees success.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,9 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import check_replication_factor, topic_assignment, topic_placement
 from pyk.server.context import RequestContext, ShardServices
-from pyk.server.handlers import error_for
+from pyk.server.handlers import DUPLICATE, error_for, split_duplicates
 from pyk.server.handlers.describe_configs import topic_config_entries
-from pyk.server.metadata_store import check_topic_name
+from pyk.server.metadata_store import TopicInfo, check_topic_name
 
 API_KEY = ApiKey.CREATE_TOPICS
 MIN_VERSION = 0
@@ -45,6 +46,10 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> _Plan:
     check_topic_name(name)
     if services.metadata.get(name) is not None:
         raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")  # Kafka's words
+    # Kafka refuses names that differ only in '.' against '_': they share their metric names.
+    clash = next((t for t in services.metadata.topics if t.replace(".", "_") == name.replace(".", "_")), None)
+    if clash is not None:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"topic {name!r} collides with existing topic {clash!r}")
     assignments = topic.get("assignments") or []
     count, rf = topic["num_partitions"], topic["replication_factor"]
     placement: list[int] | None = None
@@ -80,21 +85,24 @@ def _plan(services: ShardServices, topic: dict[str, Any]) -> _Plan:
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     validate_only = request.get("validate_only", False)
+    topics, duplicates = split_duplicates(request["topics"])
     results = []
-    for topic in request["topics"]:
+    for topic in topics:
         name = topic["name"]
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
-                                 "num_partitions": -1, "replication_factor": -1, "configs": None}
+                                 "num_partitions": -1, "replication_factor": -1, "configs": []}
         try:
             plan = _plan(services, topic)
             count, rf = plan.count, plan.replication_factor
-            if validate_only:
-                entry["num_partitions"], entry["replication_factor"] = count, rf
+            if validate_only:  # as Kafka, what the topic would be, under an id it would not keep
+                info = TopicInfo(name, uuid.uuid4(), count, plan.configs)
             else:
                 info = await services.admin.create_topic(name, count, plan.configs, plan.placement, rf, plan.assignment)
-                entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=rf,
-                             configs=topic_config_entries(services, info, None, False, False))
+            entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=rf,
+                         configs=topic_config_entries(services, info, None, False, False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create topic {name}")
         results.append(entry)
+    results += [{"name": name, "error_code": ErrorCode.INVALID_REQUEST, "error_message": DUPLICATE, "configs": []}
+                for name in duplicates]
     return {"throttle_time_ms": 0, "topics": results}

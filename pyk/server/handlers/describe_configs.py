@@ -19,6 +19,7 @@ from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.metadata_store import check_topic_name
 
 API_KEY = ApiKey.DESCRIBE_CONFIGS
 MIN_VERSION = 0
@@ -69,13 +70,14 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
         chain = []
         if name in info.configs:
             chain.append({"name": name, "value": info.configs[name], "source": DYNAMIC_TOPIC_CONFIG})
-        broker = _broker_synonyms(services.config, spec.server_keys)
-        if spec.server_key and spec.server_key not in KEYS:
-            # A server key pyk does not have (log.message.timestamp.difference.max.ms): Kafka's
-            # default stands for it.
-            broker.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
-        if spec.server_key:
-            chain += _from_own(broker, spec.server_key)
+        brokers = _broker_synonyms(services.config, spec.server_keys)
+        if spec.server_key and len(spec.server_keys) == 1 and not brokers:
+            # A server key pyk does not have (log.message.timestamp.after.max.ms): Kafka's default
+            # stands for it.  A key with fallbacks (log.roll.jitter.ms) has none in Kafka.
+            brokers.append({"name": spec.server_key, "value": spec.kafka_default, "source": DEFAULT_CONFIG})
+        # As for broker keys, Kafka lists the broker layers from the primary key's own value on:
+        # retention.ms has no broker synonym unless log.retention.ms itself is set.
+        chain += _from_own(brokers, spec.server_key) if spec.server_key else brokers
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         entries.append(_entry(name, effective.value_string(name), source, chain if with_synonyms else [],
                               spec.type_name, spec.doc if with_docs else None, read_only=False))
@@ -117,6 +119,7 @@ def _describe(services: ShardServices, resource: dict[str, Any], with_synonyms: 
     rtype, rname = resource["resource_type"], resource["resource_name"]
     keys = resource.get("configuration_keys")
     if rtype == TOPIC:
+        check_topic_name(rname)
         info = services.metadata.get(rname)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {rname!r} does not exist")
@@ -134,7 +137,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     with_docs = version >= 3 and request.get("include_documentation", False)
     results = []
     for resource in request["resources"]:
-        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": "",  # Kafka's: "", not null
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:

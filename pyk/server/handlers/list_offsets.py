@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk.errors import ErrorCode
+from pyk.errors import ErrorCode, KafkaError
 from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
@@ -59,6 +59,10 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             try:
                 check_isolation_level(isolation_level)
                 plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
+                if part["timestamp"] < MAX_TIMESTAMP:
+                    # Kafka's answer to a special timestamp it does not serve (tiered storage's -4..-6
+                    # need v8+) or does not know.
+                    raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {part['timestamp']} is not supported")
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
                 entry["leader_epoch"] = plog.leader_epoch if entry["offset"] >= 0 else -1
                 if ctx.header.api_version == 0:

@@ -72,6 +72,15 @@ def _entry(services: ShardServices, item: dict[str, Any]) -> dict[str, Any] | No
     return None
 
 
+def _missing(name: str) -> dict[str, Any]:
+    """A topic that does not exist and will not be created: an illegal name says so first, as in Kafka."""
+    try:
+        check_topic_name(name)
+    except KafkaError as exc:
+        return _error_entry(name, _ZERO_UUID, exc.code)
+    return _error_entry(name, _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+
 async def _auto_create(services: ShardServices, name: str) -> dict[str, Any]:
     try:
         check_topic_name(name)
@@ -99,6 +108,5 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if all(entry is not None for entry in found):
         return _body(ctx, services, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):
-        return _body(ctx, services, [e if e is not None else _error_entry(i["name"], _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-                              for i, e in zip(requested, found, strict=True)])
+        return _body(ctx, services, [e if e is not None else _missing(i["name"]) for i, e in zip(requested, found, strict=True)])
     return _with_auto_create(ctx, services, requested, found)
