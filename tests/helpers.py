@@ -171,6 +171,8 @@ class BrokerProcess:
         ]  # fmt: skip
         if TEST_ENGINE and "io.engine" not in self.overrides:
             cmd += ["--override", f"io.engine={TEST_ENGINE}"]
+        if "metrics.listener" not in self.overrides:
+            cmd += ["--override", "metrics.listener="]  # off: test brokers run side by side (tests/metrics)
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd

@@ -24,6 +24,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from time import monotonic_ns
 from typing import Any
 
 from pyk.errors import ProtocolViolation
@@ -77,6 +78,7 @@ class Connection:
         self._reading = True
         self.closed = False
         self.client_id: str | None = None
+        self.read_ns = 0  # time.monotonic_ns() of the last read: the frames' receive time (metrics)
         self._sender = engine.sender(self)
         self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
@@ -100,6 +102,7 @@ class Connection:
         if not received:
             self.close(None)
             return
+        self.read_ns = monotonic_ns()
         if self._frame is not None:
             self._frame_filled += received
             if self._frame_filled < len(self._frame):

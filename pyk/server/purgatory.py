@@ -65,6 +65,10 @@ class FetchPurgatory:
         finally:
             self._remove(waiter)
 
+    def size(self) -> int:
+        """The parked fetches (each once, however many partitions it waits on)."""
+        return len(set().union(*self._by_partition.values()))
+
     def on_append(self, key: PartitionKey, nbytes: int) -> None:
         """`nbytes` were appended to a partition (read_uncommitted waiters can read them)."""
         self._credit(key, nbytes, False)

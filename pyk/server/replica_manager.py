@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -170,6 +171,9 @@ class ReplicaManager:
         self._purgatory: FetchPurgatory | None = None
         self._group_commit: GroupCommit | None = None
         self._txn: TransactionVerifier | None = None
+        # Partition errors by code (Kafka's ErrorsPerSec of Produce and Fetch), for the metrics.
+        self.produce_errors: Counter[int] = Counter()
+        self.fetch_errors: Counter[int] = Counter()
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
@@ -293,6 +297,7 @@ class ReplicaManager:
                         flushes.append((response, flush))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
+                self.produce_errors[response.error] += 1
             responses.append(response)
         return self._after_flushes(responses, flushes) if flushes else responses
 
@@ -301,6 +306,7 @@ class ReplicaManager:
         appends to their internal topics)."""
         info = plog.append(records, now_ms)
         if not info.duplicate:
+            plog.bytes_in += len(records)
             self._appended(plog, len(records))
         return info
 
@@ -381,8 +387,13 @@ class ReplicaManager:
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
+                        plog.bytes_out += info.records.size
+                    sent_before = previous.partitions[i].records if previous is not None else None
+                    if sent_before is not None:
+                        plog.bytes_out -= sent_before.size  # a re-read replaces the first pass's bytes
             except Exception as exc:
                 data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
+                self.fetch_errors[data.error] += 1
                 result.any_error = True
             result.partitions.append(data)
         return result
@@ -394,6 +405,10 @@ class ReplicaManager:
         assert self._purgatory is not None
         return await self._purgatory.wait(keys, needed, params.max_wait_ms,
                                           params.isolation_level == READ_COMMITTED, changed)
+
+    def waiting_fetches(self) -> int:
+        """Fetches parked for data (Kafka's Fetch purgatory size)."""
+        return self._purgatory.size() if self._purgatory is not None else 0
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:

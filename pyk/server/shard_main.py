@@ -50,7 +50,7 @@ async def _run(fd: int) -> int:
     _pin(index)
     _raise_fd_limit()
     broker = Broker(config, index, count)
-    control = ControlClient(reader, writer, broker.apply_snapshot)
+    control = ControlClient(reader, writer, broker.apply_snapshot, broker.metrics_snapshot)
     broker.control = control
     channel = asyncio.ensure_future(control.run())
     channel.add_done_callback(lambda _: broker.request_stop())
