@@ -141,12 +141,6 @@ class PartitionLog:
         self.unflushed_messages = 0
         self.last_flush_ms = now
         self._dir_dirty = False  # a segment file was created since the last directory fsync
-        # Traffic since this log was opened (Kafka's BytesInPerSec / BytesOutPerSec), counted by
-        # the server's ReplicaManager and read by pyk.server.metrics on scrape; the records
-        # appended meanwhile are log_end_offset - opened_end_offset.
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.opened_end_offset = loaded.log_end_offset
         self._roll_flush_upto: int | None = None  # roll happened: flush the segments below it
         self._roll_flush: Future[None] | None = None  # that flush, running on io.roll_flush
         self._roll_flush_target = 0  # the recovery point once it completes

@@ -39,6 +39,7 @@ from pyk.log.record_batch import (
 from pyk.log.segment import FileSlice
 from pyk.server.engine import GroupCommit
 from pyk.server.metadata_store import MetadataView, TopicInfo
+from pyk.server.metrics import PartitionTraffic
 from pyk.server.purgatory import FetchPurgatory, PartitionKey
 
 log = logging.getLogger("pyk.server")
@@ -174,6 +175,7 @@ class ReplicaManager:
         # Partition errors by code (Kafka's ErrorsPerSec of Produce and Fetch), for the metrics.
         self.produce_errors: Counter[int] = Counter()
         self.fetch_errors: Counter[int] = Counter()
+        self.traffic: dict[PartitionLog, PartitionTraffic] = {}  # of every attached log
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
@@ -185,6 +187,7 @@ class ReplicaManager:
         """Serves `plog` as its leader at `leader_epoch`.  With `group_commit_flushes`, an
         append that reaches flush.messages schedules a shared flush (answered after it) instead
         of an fdatasync in line."""
+        self.traffic.setdefault(plog, PartitionTraffic(plog.log_end_offset))
         plog.on_stable_advance = self._on_stable_advance
         if group_commit_flushes:
             plog.on_flush_due = self._flush_due
@@ -192,7 +195,9 @@ class ReplicaManager:
 
     def detach(self, topic: str, partition: int) -> None:
         """The partition is gone from this node: its log is deleted and its long polls answer."""
-        if self.logs.get(topic, partition) is not None:
+        plog = self.logs.get(topic, partition)
+        if plog is not None:
+            self.traffic.pop(plog, None)
             self.logs.delete(topic, partition)
         if self._purgatory is not None:
             self._purgatory.wake_all((topic, partition))
@@ -306,7 +311,7 @@ class ReplicaManager:
         appends to their internal topics)."""
         info = plog.append(records, now_ms)
         if not info.duplicate:
-            plog.bytes_in += len(records)
+            self.traffic[plog].bytes_in += len(records)
             self._appended(plog, len(records))
         return info
 
@@ -387,10 +392,10 @@ class ReplicaManager:
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
-                        plog.bytes_out += info.records.size
+                        self.traffic[plog].bytes_out += info.records.size
                     sent_before = previous.partitions[i].records if previous is not None else None
                     if sent_before is not None:
-                        plog.bytes_out -= sent_before.size  # a re-read replaces the first pass's bytes
+                        self.traffic[plog].bytes_out -= sent_before.size  # a re-read replaces the first pass's
             except Exception as exc:
                 data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
                 self.fetch_errors[data.error] += 1

@@ -69,7 +69,7 @@ async def _run(fd: int) -> int:
 
 
 def main() -> int:
-    setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"))
+    setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"), os.environ.get("PYK_LOG_FORMAT", "text"))
     import uvloop
 
     return uvloop.run(_run(int(sys.argv[1])))
