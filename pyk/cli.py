@@ -23,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    if config["log.format"] != "text":
+        setup_logging(args.log_level, config["log.format"])
 
     import uvloop
 
@@ -37,7 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("start-up failed: %s", exc)
         return 1
 
-    os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level
+    os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level, in the same format
+    os.environ["PYK_LOG_FORMAT"] = config["log.format"]
     try:
         orchestrator = Orchestrator(config)
     except (OSError, ValueError) as exc:
@@ -60,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import groups, topics
+    from pyk.tools import configs, console, groups, topics
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
+    configs.add_parser(sub)
+    console.add_parsers(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -75,5 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         return topics.run(args)
     if args.command == "groups":
         return groups.run(args)
+    if args.command == "configs":
+        return configs.run(args)
+    if args.command == "produce":
+        return console.produce(args)
+    if args.command == "consume":
+        return console.consume(args)
     parser.error(f"unknown command {args.command}")
     return 2
