@@ -44,6 +44,7 @@ class MetricsSource(Protocol):
 
     async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]: ...
     def is_ready(self) -> bool: ...
+    def offline_partitions(self, serving: set[int]) -> int: ...
 
 
 async def start(address: tuple[str, int], source: MetricsSource) -> web.AppRunner:
@@ -52,7 +53,8 @@ async def start(address: tuple[str, int], source: MetricsSource) -> web.AppRunne
     async def metrics(_: web.Request) -> web.Response:
         snapshots = await source.collect_metrics(SCRAPE_TIMEOUT_S)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Snapshots(snapshots, source.shard_count))
+        offline = source.offline_partitions({s.shard for s in snapshots if s.serving})
+        registry.register(_Snapshots(snapshots, source.shard_count, offline))
         ProcessCollector(namespace="pyk_orchestrator", registry=registry)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
 
@@ -116,9 +118,10 @@ def _add(into: list[int], counts: list[int]) -> None:
 class _Snapshots(Collector):
     """The metric families of one scrape's shard snapshots."""
 
-    def __init__(self, snapshots: list[ShardSnapshot], shard_count: int) -> None:
+    def __init__(self, snapshots: list[ShardSnapshot], shard_count: int, offline: int) -> None:
         self.snapshots = snapshots
         self.shard_count = shard_count
+        self.offline = offline
 
     def collect(self) -> Iterator[Metric]:
         shots = self.snapshots
@@ -272,7 +275,8 @@ class _Snapshots(Collector):
             gauge("kafka_server_replicamanager_leadercount", "Partitions this broker leads", partitions),
             gauge("kafka_server_replicamanager_underreplicatedpartitions",
                   "Led partitions with fewer in-sync replicas than replicas (0: one replica each)", 0),
-            gauge("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a live leader", 0),
+            gauge("kafka_controller_kafkacontroller_offlinepartitionscount",
+                  "Partitions whose shard is not serving (down, restarting or not answering)", self.offline),
             gauge("kafka_log_logcleaner_max_clean_time_secs", "Duration of the longest last compaction pass",
                   max((s.cleaner_last_seconds for s in shots), default=0.0)),
             purgatory, fsync, connections, cleaner_passes, recopy, retention,

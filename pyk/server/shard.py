@@ -157,6 +157,10 @@ class Orchestrator:
             s.ready is not None and s.ready.is_set() and s.process is not None and s.process.poll() is None
             for s in self.shards)
 
+    def offline_partitions(self, serving: set[int]) -> int:
+        """Partitions placed on a shard not in `serving` (no leader answers for them)."""
+        return sum(1 for t in self.store.topics.values() for shard in t.placement if shard not in serving)
+
     async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]:
         """Every live shard's metrics; a shard that does not answer within `timeout` is left out."""
         loop = asyncio.get_running_loop()

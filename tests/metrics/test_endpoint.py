@@ -75,9 +75,13 @@ def test_ready_drops_while_a_shard_restarts(served) -> None:
     wait_for(lambda: endpoint.get("/ready")[0] == 200, what="/ready 200")
     with open(f"/proc/{broker.proc.pid}/task/{broker.proc.pid}/children") as f:
         shard_pid = int(f.read().split()[-1])
+    create_topic(broker.bootstrap, "spread", partitions=4)  # two partitions on each shard
     os.kill(shard_pid, signal.SIGKILL)
     wait_for(lambda: endpoint.get("/ready")[0] == 503, interval=0.02, what="/ready 503 after a shard died")
+    offline = ("kafka_controller_kafkacontroller_offlinepartitionscount", frozenset())
+    wait_for(lambda: endpoint.scrape()[offline] >= 2, interval=0.02, what="its partitions offline")
     wait_for(lambda: endpoint.get("/ready")[0] == 200, timeout=60, what="/ready 200 after the shard restarted")
+    wait_for(lambda: endpoint.scrape()[offline] == 0, what="no partition offline")
     assert endpoint.get("/health")[0] == 200
 
 
