@@ -99,7 +99,8 @@ cdef class RequestStats:
                 seen += self.counts[api * REQ_BUCKETS + b]
             if seen == 0:
                 continue
-            out[api] = ([[self.counts[(kind * REQ_API_KEYS + api) * REQ_BUCKETS + b] for b in range(REQ_BUCKETS)]
-                         for kind in range(REQ_KINDS)],
-                        [self.sums[kind * REQ_API_KEYS + api] for kind in range(REQ_KINDS)])
+            out[api] = (
+                [[self.counts[(kind * REQ_API_KEYS + api) * REQ_BUCKETS + b] for b in range(REQ_BUCKETS)]
+                 for kind in range(REQ_KINDS)],
+                [self.sums[kind * REQ_API_KEYS + api] for kind in range(REQ_KINDS)])
         return out
