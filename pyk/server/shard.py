@@ -31,15 +31,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyk.config import ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.files import CLEAN_SHUTDOWN_MARKER, parse_partition_dir
-from pyk.server import exporter
 from pyk.server.control import encode, read_message
 from pyk.server.metadata_store import MetadataStore
 from pyk.server.metrics import ShardSnapshot
+
+if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
 
 log = logging.getLogger("pyk.shard")
 
@@ -126,17 +128,10 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        endpoint = None
-        address: tuple[str, int] | None = self.config["metrics.listener"]
-        if address is not None:
-            try:
-                endpoint = await exporter.start(address, self)
-            except OSError as exc:
-                log.error("cannot serve metrics.listener=%s:%d: %s", address[0], address[1], exc)
-                return 1
         log.info("starting %d shard(s); cluster id %s", self.count, self.store.cluster_id)
         for shard in self.shards:
             await self._start(shard, listen=shard.index != 0)
+        endpoint = await self._serve_metrics()  # while the shards start: /ready says when they are up
         if await self._all_ready(self.shards[1:]):
             first = self.shards[0]
             assert first.writer is not None
@@ -151,6 +146,21 @@ class Orchestrator:
         return self.exit_code
 
     # Metrics and health ---------------------------------------------------------------------------
+    async def _serve_metrics(self) -> AppRunner | None:
+        """The metrics.listener endpoint (None: off, or it could not bind and start-up stops)."""
+        address: tuple[str, int] | None = self.config["metrics.listener"]
+        if address is None:
+            return None
+        from pyk.server import exporter  # aiohttp and prometheus-client: the orchestrator's alone
+
+        try:
+            return await exporter.start(address, self)
+        except OSError as exc:
+            log.error("cannot serve metrics.listener=%s:%d: %s; stopping", address[0], address[1], exc)
+            self.exit_code = 1
+            self.request_stop()
+            return None
+
     def is_ready(self) -> bool:
         """Every shard recovered its logs and listens (/ready)."""
         return self._started and not self._stopping and all(

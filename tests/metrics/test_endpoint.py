@@ -187,3 +187,14 @@ def test_group_commit_fsync_and_retention(served, topic) -> None:
     assert _sum(samples, "pyk_log_retention_segments_deleted_total") >= 1
     assert samples[("kafka_log_logflushstats_logflush_seconds_count", frozenset())] >= 1
     assert samples[("kafka_log_logflushstats_logflush_seconds_sum", frozenset())] > 0
+
+
+def test_a_taken_metrics_listener_stops_start_up(served, broker_factory) -> None:
+    from tests.helpers import BrokerStartError
+
+    _, endpoint = served
+    second = broker_factory(start=False, overrides={"metrics.listener": endpoint.base.removeprefix("http://")})
+    with pytest.raises(BrokerStartError, match="exited with code 1"):
+        second.start()
+    assert "cannot serve metrics.listener=127.0.0.1:" in second.log_file.read_text()
+    assert endpoint.get("/health") == (200, "ok\n")  # the first broker's endpoint still answers
