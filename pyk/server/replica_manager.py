@@ -187,11 +187,16 @@ class ReplicaManager:
         """Serves `plog` as its leader at `leader_epoch`.  With `group_commit_flushes`, an
         append that reaches flush.messages schedules a shared flush (answered after it) instead
         of an fdatasync in line."""
-        self.traffic.setdefault(plog, PartitionTraffic(plog.log_end_offset))
+        self._track(plog)
         plog.on_stable_advance = self._on_stable_advance
         if group_commit_flushes:
             plog.on_flush_due = self._flush_due
         plog.become_leader(leader_epoch)
+
+    def _track(self, plog: PartitionLog) -> PartitionTraffic:
+        """The traffic counters of a log, made when first needed (attach, or a log appended to
+        without being attached: the coordinators' tests)."""
+        return self.traffic.setdefault(plog, PartitionTraffic(plog.log_end_offset))
 
     def detach(self, topic: str, partition: int) -> None:
         """The partition is gone from this node: its log is deleted and its long polls answer."""
@@ -311,7 +316,7 @@ class ReplicaManager:
         appends to their internal topics)."""
         info = plog.append(records, now_ms)
         if not info.duplicate:
-            self.traffic[plog].bytes_in += len(records)
+            (self.traffic.get(plog) or self._track(plog)).bytes_in += len(records)
             self._appended(plog, len(records))
         return info
 
@@ -392,10 +397,10 @@ class ReplicaManager:
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
-                        self.traffic[plog].bytes_out += info.records.size
+                        (self.traffic.get(plog) or self._track(plog)).bytes_out += info.records.size
                     sent_before = previous.partitions[i].records if previous is not None else None
                     if sent_before is not None:
-                        self.traffic[plog].bytes_out -= sent_before.size  # a re-read replaces the first pass's
+                        self._track(plog).bytes_out -= sent_before.size  # a re-read replaces the first pass's
             except Exception as exc:
                 data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
                 self.fetch_errors[data.error] += 1
