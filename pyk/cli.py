@@ -26,6 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    if config["log.format"] != "text":
+        setup_logging(args.log_level, config["log.format"])
 
     import uvloop
 
@@ -40,7 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("start-up failed: %s", exc)
         return 1
 
-    os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level
+    os.environ["PYK_LOG_LEVEL"] = args.log_level  # the shards log at the same level, in the same format
+    os.environ["PYK_LOG_FORMAT"] = config["log.format"]
     try:
         orchestrator = Orchestrator(config)
     except (OSError, ValueError) as exc:
@@ -68,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import cluster, groups, topics, users
+    from pyk.tools import cluster, configs, groups, kcat, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
     cluster.add_parser(sub)
     users.add_parser(sub)
+    configs.add_parser(sub)
+    kcat.add_parsers(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -89,5 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         return cluster.run(args)
     if args.command == "users":
         return users.run(args)
+    if args.command == "configs":
+        return configs.run(args)
+    if args.command == "produce":
+        return kcat.produce(args)
+    if args.command == "consume":
+        return kcat.consume(args)
     parser.error(f"unknown command {args.command}")
     return 2

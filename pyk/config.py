@@ -121,6 +121,17 @@ def _listeners(text: str) -> list[Listener]:
     return parse_listeners(text)
 
 
+def _metrics_listener(text: str) -> tuple[str, int] | None:
+    """(host, port) of `host:port` (`[v6]:port`; no host: every interface); None when empty (off)."""
+    value = text.strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected host:port or nothing, found {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 @dataclass(frozen=True)
 class Key:
     """One known server key: how to parse it, its default (None: unset) and what it is for."""
@@ -226,6 +237,12 @@ KEYS: dict[str, Key] = {
         _k("io.engine", one_of("auto", "io_uring", "epoll"), "auto",
            "How shards write to sockets and sync group commits: io_uring (liburing), epoll (sendmsg/sendfile), "
            "or auto (the faster where it works; see docs/tuning.md).", "string"),
+        _k("metrics.listener", _metrics_listener, "127.0.0.1:9644",
+           "pyk: host:port of the orchestrator's HTTP endpoint for Prometheus (/metrics), /health and /ready; "
+           "empty turns it off (docs/metrics.md).", "string"),
+        _k("log.format", one_of("text", "json"), "text",
+           "pyk: the broker's own log lines on stderr: text (one line per event) or json (one JSON object per "
+           "line).", "string"),
         _k("socket.request.max.bytes", _POS_INT, "104857600", "Largest request frame; bigger closes the connection.", "int"),
         # Kafka's default for both is 102400.  pyk keeps -1 (the kernel's autotuning): a fixed
         # 100 KiB buffer stalls sendfile of large fetches; librdkafka consumed 2.5x faster from

@@ -45,9 +45,9 @@ TEST_SHARDS = int(os.environ.get("PYK_TEST_SHARDS", "0")) or len(os.sched_getaff
 TEST_ENGINE = os.environ.get("PYK_TEST_ENGINE")
 
 
-# The operator's HTTP listeners (web console) default to fixed loopback ports; test brokers turn
+# The operator's HTTP listeners (web console, metrics) default to fixed loopback ports; test brokers turn
 # them off unless a test sets one.
-OPERATOR_LISTENERS = ("console.listener",)
+OPERATOR_LISTENERS = ("console.listener", "metrics.listener")
 
 
 def free_port(count: int = 1) -> int:

@@ -7,7 +7,8 @@
 #   e.g. bench/e2e/trees.sh 3 "produce-100B-1perreq-1p produce-1KiB-acksall-1000p" /tmp/before .
 #
 # Each TREE must have pyk._native built in place.  Env: SHARED (default ../shared/bench relative
-# to the repo, as for compare.sh), DUR (seconds per workload, default 8), PORT (default 39092).
+# to the repo, as for compare.sh), DUR (seconds per workload, default 8), PORT (default 39092; the
+# metrics endpoint of trees that have one listens on PORT + 1000).
 set -u
 PASSES=$1; WL=$2; shift 2
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +19,8 @@ for pass in $(seq 1 "$PASSES"); do
   for tree in "$@"; do
     data=$(mktemp -d /tmp/pyk-trees-XXXX)
     (cd "$tree" && exec python3 -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$data/logs" > "$data/broker.log" 2>&1) &
+        --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
+        > "$data/broker.log" 2>&1) &
     srv=$!
     for _ in $(seq 100); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"

@@ -77,7 +77,8 @@ class LocalBroker:
                 break
         self.data = self.workdir / f"data-{self.starts}"
         self.data.mkdir(parents=True)
-        conf = {**self.base_overrides, **(overrides or {})}
+        # The metrics endpoint stays on (as deployed), on a free port: benchmarks may run side by side.
+        conf = {"metrics.listener": f"127.0.0.1:{free_port()}", **self.base_overrides, **(overrides or {})}
         cmd = [sys.executable, "-m", "pyk", "serve",
                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                "--override", f"log.dirs={self.data}"]  # fmt: skip

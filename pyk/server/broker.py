@@ -39,6 +39,7 @@ from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.replica_fetcher import ReplicaFetcherManager
+from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
@@ -77,6 +78,7 @@ class Broker:
         )
         self.dispatcher = Dispatcher(self.services)
         self.fetchers: ReplicaFetcherManager | None = None  # a cluster's followers (made by the first snapshot)
+        self.metrics = ShardMetrics(shard_index)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
         self._servers: list[socket.socket] = []
@@ -181,6 +183,7 @@ class Broker:
             log.info("shard %d listening on %s://%s:%d (node %d)", self.shard_index, listener.name, listener.host,
                      port, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
+        self.metrics.start()
         self.control.ready()
 
     def _listen(self, host: str, port: int, security: ListenerSecurity) -> socket.socket:
@@ -231,7 +234,7 @@ class Broker:
                     plog.flush_if_due(now_ms)
                 self.logs.release_expired(now_ms)
                 if time.monotonic() - last_retention >= retention_interval_s:
-                    self.logs.cleanup_logs(now_ms)
+                    self.metrics.retention_segments_deleted += self.logs.cleanup_logs(now_ms)
                     last_retention = time.monotonic()
                 if time.monotonic() - last_checkpoint >= _CHECKPOINT_INTERVAL_S:
                     self.logs.checkpoint()
@@ -256,6 +259,7 @@ class Broker:
         if self.fetchers is not None:
             self.fetchers.stop()
         self.replicas.stop()
+        self.metrics.stop()
         for conn in list(self.connections):
             conn.close(None)
         self.txn.stop()
@@ -270,6 +274,11 @@ class Broker:
         if self.engine is not None:
             self.engine.close()
         log.info("shard %d stopped cleanly: logs flushed and closed, clean-shutdown marker written", self.shard_index)
+
+    def metrics_snapshot(self) -> ShardSnapshot:
+        """This shard's metrics, asked for by the orchestrator on a scrape."""
+        return self.metrics.snapshot(self.services, self.dispatcher.stats.snapshot(), self.dispatcher.errors,
+                                     len(self.connections), self.group_commit, bool(self._servers))
 
     def _brokers(self) -> list[dict[str, Any]]:
         return self.services.brokers()

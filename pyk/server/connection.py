@@ -29,6 +29,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from time import monotonic_ns
 from typing import TYPE_CHECKING, Any
 
 from pyk.errors import ProtocolViolation
@@ -98,6 +99,7 @@ class Connection:
         self.principal = ANONYMOUS
         self.sasl: SaslSession | None = None  # a SASL listener's authentication state
         self._recv_into: Callable[[memoryview], int] = sock.recv_into  # TLS: decrypted bytes instead
+        self.read_ns = 0  # time.monotonic_ns() of the last read: the frames' receive time (metrics)
         self._sender = engine.sender(self)
         self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
@@ -121,6 +123,7 @@ class Connection:
         if not received:
             self.close(None)
             return
+        self.read_ns = monotonic_ns()
         if self._frame is not None:
             self._frame_filled += received
             if self._frame_filled < len(self._frame):

@@ -6,9 +6,11 @@ processes, started by the orchestrator):
     orchestrator -> shard   ("snapshot", version, snapshot)   the whole cluster metadata after a change
                             ("listen",)                        open the listener (start-up ordering, below)
                             ("reply", call_id, result, error)  the answer to a shard's call
+                            ("collect", request_id)            a metrics scrape (pyk.server.exporter)
     shard -> orchestrator   ("ack", version)                   the snapshot is applied: its partitions are served
                             ("ready",)                         the listener is open
                             ("call", call_id, op, args)        an admin change (create topic, ...) to apply
+                            ("metrics", request_id, snapshot)  the shard's ShardSnapshot (None: it failed)
 
 Start-up ordering: shard 0 listens on the bootstrap port, so it opens its listener only after
 every other shard is ready; a client that reached the bootstrap port finds every node it is
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +34,8 @@ from typing import Any
 from pyk.errors import ErrorCode, KafkaError
 
 _HEADER = 4
+
+log = logging.getLogger("pyk.shard")
 
 
 def encode(message: tuple[Any, ...]) -> bytes:
@@ -52,10 +57,11 @@ class ControlClient:
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 apply_snapshot: Callable[[int, dict[str, Any]], None]) -> None:
+                 apply_snapshot: Callable[[int, dict[str, Any]], None], collect: Callable[[], object]) -> None:
         self._reader = reader
         self._writer = writer
         self._apply = apply_snapshot
+        self._collect = collect
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self.may_listen = asyncio.Event()
@@ -71,6 +77,8 @@ class ControlClient:
                     self._writer.write(encode(("ack", version)))
                 elif message[0] == "listen":
                     self.may_listen.set()
+                elif message[0] == "collect":
+                    self._writer.write(encode(("metrics", message[1], self._metrics())))
                 elif message[0] == "reply":
                     _, call_id, result, error = message
                     future = self._calls.pop(call_id, None)
@@ -83,6 +91,13 @@ class ControlClient:
             for future in self._calls.values():
                 if not future.done():
                     future.set_exception(KafkaError(ErrorCode.NOT_CONTROLLER, "the orchestrator is gone"))
+
+    def _metrics(self) -> object:
+        try:
+            return self._collect()
+        except Exception:  # a scrape must never stop the shard
+            log.exception("collecting this shard's metrics failed")
+            return None
 
     def ready(self) -> None:
         self._writer.write(encode(("ready",)))

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pyk import protocol
+from pyk._native import RequestStats
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
 from pyk.protocol.header import RequestHeader
@@ -70,6 +71,7 @@ from pyk.server.handlers import (
     txn_offset_commit,
     write_txn_markers,
 )
+from pyk.server.metrics import count_errors
 
 if TYPE_CHECKING:
     from pyk.server.connection import Connection
@@ -146,10 +148,18 @@ def supported_versions() -> list[tuple[int, int, int]]:
 
 
 class Dispatcher:
-    """Turns request frames into response parts for one broker process."""
+    """Turns request frames into response parts for one broker process.
+
+    Metrics: every answered request is timed into `stats` (Kafka's RequestMetrics; the frame's
+    read time is the connection's `read_ns`); the error codes of the bodies it encodes (the
+    generic path) are counted in `errors`, Produce and Fetch partition errors by the
+    ReplicaManager.
+    """
 
     def __init__(self, services: ShardServices) -> None:
         self.services = services
+        self.stats = RequestStats()
+        self.errors: dict[tuple[int, int], int] = {}  # (api key, error code) -> count
 
     def on_frame(self, conn: Connection, frame: bytearray) -> Any:
         view = memoryview(frame)
@@ -164,6 +174,7 @@ class Dispatcher:
                 # KIP-511: answer a too-new ApiVersions with v0 and our ranges, so the client
                 # retries with a version we speak.
                 body = api_versions.response(self.services.supported_apis, ErrorCode.UNSUPPORTED_VERSION)
+                self.stats.done(header.api_key, conn.read_ns)
                 return protocol.encode_response(ApiKey.API_VERSIONS, 0, header.correlation_id, body)
             raise ProtocolViolation(
                 f"{ApiKey(header.api_key).name} v{version} requested; supported "
@@ -176,14 +187,22 @@ class Dispatcher:
             request = decode(view, offset, version)
         result = handler.handle(RequestContext(header, conn, conn.client_address, conn.principal), self.services, request)
         if result is None or isinstance(result, list):
+            self.stats.done(header.api_key, conn.read_ns)
             return result  # no answer, or one the handler encoded itself
         if isinstance(result, dict):
+            count_errors(self.errors, header.api_key, result)
+            self.stats.done(header.api_key, conn.read_ns)
             return protocol.encode_response(header.api_key, version, header.correlation_id, result)
-        return self._finish(header, result)
+        started, answered = self.stats.park(conn.read_ns)  # now, not when the coroutine first runs
+        return self._finish(header, result, conn.read_ns, started, answered)
 
-    async def _finish(self, header: RequestHeader,
-                      pending: Awaitable[dict[str, Any] | list[Any] | None]) -> list[Any] | None:
-        body = await pending
+    async def _finish(self, header: RequestHeader, pending: Awaitable[dict[str, Any] | list[Any] | None],
+                      received: int, started: int, answered: int) -> list[Any] | None:
+        try:
+            body = await pending
+        finally:
+            self.stats.parked(header.api_key, received, started, answered)
         if body is None or isinstance(body, list):
             return body
+        count_errors(self.errors, header.api_key, body)
         return protocol.encode_response(header.api_key, header.api_version, header.correlation_id, body)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pyk import _native
 from pyk.errors import ErrorCode, KafkaError
+from pyk.server.metrics import Log2Histogram
 
 if TYPE_CHECKING:
     from pyk.log import PartitionLog
@@ -549,6 +550,10 @@ class GroupCommit:
         self.rounds = 0  # flush rounds run
         self.fdatasyncs = 0  # files synced by those rounds
         self.waiters = 0  # requests that waited for a round
+        self.waiting = 0  # requests waiting now (Kafka's Produce purgatory size)
+        self._round_waiters = 0  # of which in the running round
+        self.sync_latency = Log2Histogram()  # a round's fsyncs (Kafka's LogFlushRateAndTimeMs)
+        self._round_started = 0
 
     def schedule(self, plog: PartitionLog) -> None:
         self._scheduled.add(plog)
@@ -565,6 +570,7 @@ class GroupCommit:
         if self._next is None:
             self._next = self.loop.create_future()
         self.waiters += 1
+        self.waiting += 1
         return self._next
 
     def _start_round(self) -> None:
@@ -573,6 +579,7 @@ class GroupCommit:
             return
         logs, self._scheduled = list(self._scheduled), set()
         waiters, self._next = self._next, None
+        self._round_waiters, self._round_started = self.waiting, time.monotonic_ns()
         self._running = True
         fds: list[int] = []
         directories: list[str] = []
@@ -595,6 +602,8 @@ class GroupCommit:
     def _end_round(self, done: asyncio.Future[None], works: list[tuple[PartitionLog, Any]],
                    waiters: asyncio.Future[None] | None) -> None:
         exc = done.exception()
+        self.sync_latency.observe(time.monotonic_ns() - self._round_started)
+        self.waiting -= self._round_waiters
         now_ms = int(time.time() * 1000)
         for plog, work in works:
             plog.end_group_flush(work, exc is None, now_ms)

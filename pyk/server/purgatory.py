@@ -73,6 +73,10 @@ class FetchPurgatory:
         finally:
             self._remove(waiter)
 
+    def size(self) -> int:
+        """The parked fetches (each once, however many partitions it waits on)."""
+        return len(set().union(*self._by_partition.values()))
+
     def on_append(self, key: PartitionKey, nbytes: int) -> None:
         """`nbytes` of a partition passed its high watermark (read_uncommitted waiters can read them)."""
         self._credit(key, nbytes, HIGH_WATERMARK)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,6 +45,7 @@ from pyk.log.record_batch import (
 from pyk.log.segment import FileSlice
 from pyk.server.engine import GroupCommit
 from pyk.server.metadata_store import MetadataView, TopicInfo
+from pyk.server.metrics import PartitionTraffic
 from pyk.server.partition import Partition
 from pyk.server.purgatory import HIGH_WATERMARK, LAST_STABLE, LOG_END, FetchPurgatory, PartitionKey
 
@@ -200,6 +202,10 @@ class ReplicaManager:
         self._alter_isr: AlterIsr | None = None
         self._max_lag_ms = 0
         self._isr_task: asyncio.Task[None] | None = None
+        # Partition errors by code (Kafka's ErrorsPerSec of Produce and Fetch), for the metrics.
+        self.produce_errors: Counter[int] = Counter()
+        self.fetch_errors: Counter[int] = Counter()
+        self.traffic: dict[PartitionLog, PartitionTraffic] = {}  # of every attached log
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
@@ -223,6 +229,7 @@ class ReplicaManager:
         """Serves `plog` as its leader at `leader_epoch`.  With `group_commit_flushes`, an
         append that reaches flush.messages schedules a shared flush (answered after it) instead
         of an fdatasync in line."""
+        self._track(plog)
         plog.on_stable_advance = self._on_stable_advance
         if group_commit_flushes:
             plog.on_flush_due = self._flush_due
@@ -248,12 +255,22 @@ class ReplicaManager:
             self._purgatory.wake_all(key)  # parked fetches re-check leadership
         return part
 
+    def _track(self, plog: PartitionLog) -> PartitionTraffic:
+        """The traffic counters of a log, made when first needed (attach, or a log appended to
+        without being attached: the coordinators' tests)."""
+        traffic = self.traffic.get(plog)
+        if traffic is None:
+            traffic = self.traffic[plog] = PartitionTraffic(plog.log_end_offset)
+        return traffic
+
     def detach(self, topic: str, partition: int) -> None:
         """The partition is gone from this node: its log is deleted and its long polls answer."""
         part = self.partitions.pop((topic, partition), None)
         if part is not None:
             part.fail_waiters(ErrorCode.NOT_LEADER_OR_FOLLOWER)
-        if self.logs.get(topic, partition) is not None:
+        plog = self.logs.get(topic, partition)
+        if plog is not None:
+            self.traffic.pop(plog, None)
             self.logs.delete(topic, partition)
         if self._purgatory is not None:
             self._purgatory.wake_all((topic, partition))
@@ -387,6 +404,7 @@ class ReplicaManager:
                         info.last_offset + 1, self._loop, plog.config.min_insync_replicas)))
             except Exception as exc:
                 response.fail(*error_for(exc, f"produce to {topic}-{partition}"))
+                self.produce_errors[response.error] += 1
                 if plog is not None and response.error not in _NO_LOG_START_ERRORS:
                     response.log_start_offset = plog.log_start_offset  # as Kafka's processFailedRecord
             responses.append(response)
@@ -423,6 +441,10 @@ class ReplicaManager:
         appends to their internal topics)."""
         info = plog.append(records, now_ms)
         if not info.duplicate:
+            try:  # zero-cost in 3.11 when attached, unlike a .get() call
+                self.traffic[plog].bytes_in += len(records)
+            except KeyError:
+                self._track(plog).bytes_in += len(records)
             self._appended(plog, len(records))
         return info
 
@@ -510,12 +532,17 @@ class ReplicaManager:
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
+                        self._track(plog).bytes_out += info.records.size
+                    sent_before = previous.partitions[i].records if previous is not None else None
+                    if sent_before is not None:
+                        self._track(plog).bytes_out -= sent_before.size  # a re-read replaces the first pass's
             except Exception as exc:
                 # As Kafka: a failed read reports no offsets; a partition unknown to the metadata
                 # is refused before the read, with an empty (not null) list of aborted transactions.
                 code = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")[0]
                 data = FetchPartitionData(code, aborted_transactions=[] if code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                                           else None)
+                self.fetch_errors[code] += 1
                 result.any_error = True
             result.partitions.append(data)
         return result
@@ -528,6 +555,10 @@ class ReplicaManager:
         level = (LOG_END if params.replica_id >= 0 else LAST_STABLE if params.isolation_level == READ_COMMITTED
                  else HIGH_WATERMARK)
         return await self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
+
+    def waiting_fetches(self) -> int:
+        """Fetches parked for data (Kafka's Fetch purgatory size)."""
+        return self._purgatory.size() if self._purgatory is not None else 0
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:

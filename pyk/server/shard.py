@@ -22,6 +22,7 @@ shrank) into their new shard's directory.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyk.cluster.zk import BrokerInfo, ZkCluster
 from pyk.config import ServerConfig
@@ -41,6 +42,10 @@ from pyk.log.files import CLEAN_SHUTDOWN_MARKER, parse_partition_dir
 from pyk.server.context import shard_port
 from pyk.server.control import encode, read_message
 from pyk.server.metadata_store import MetadataStore
+from pyk.server.metrics import ShardSnapshot
+
+if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
 
 log = logging.getLogger("pyk.shard")
 
@@ -101,6 +106,12 @@ class Orchestrator:
         self._stopped = asyncio.Event()
         self._started = False  # all shards came up once; before that a shard exit is fatal
         self.exit_code = 0
+        self._scrapes: dict[int, asyncio.Future[ShardSnapshot | None]] = {}  # metrics requests in flight
+        self._scrape_ids = itertools.count(1)
+
+    @property
+    def shard_count(self) -> int:
+        return self.count
 
     # Start-up ----------------------------------------------------------------------------------
     def place_directories(self) -> None:
@@ -149,6 +160,7 @@ class Orchestrator:
         log.info("starting %d shard(s); cluster id %s", self.count, (self.zk or self.store).cluster_id)  # type: ignore[union-attr]
         for shard in self.shards:
             await self._start(shard, listen=shard.index != 0)
+        endpoint = await self._serve_metrics()  # while the shards start: /ready says when they are up
         if await self._all_ready(self.shards[1:]):
             first = self.shards[0]
             assert first.writer is not None
@@ -162,7 +174,56 @@ class Orchestrator:
                     asyncio.ensure_future(self._follow_zk())
         await self._stopped.wait()
         await self._stop_all()
+        if endpoint is not None:
+            await endpoint.cleanup()
         return self.exit_code
+
+    # Metrics and health ---------------------------------------------------------------------------
+    async def _serve_metrics(self) -> AppRunner | None:
+        """The metrics.listener endpoint (None: off, or it could not bind and start-up stops)."""
+        address: tuple[str, int] | None = self.config["metrics.listener"]
+        if address is None:
+            return None
+        from pyk.server import exporter  # aiohttp and prometheus-client: the orchestrator's alone
+
+        try:
+            return await exporter.start(address, self)
+        except OSError as exc:
+            log.error("cannot serve metrics.listener=%s:%d: %s; stopping", address[0], address[1], exc)
+            self.exit_code = 1
+            self.request_stop()
+            return None
+
+    def is_ready(self) -> bool:
+        """Every shard recovered its logs and listens (/ready)."""
+        return self._started and not self._stopping and all(
+            s.ready is not None and s.ready.is_set() and s.process is not None and s.process.poll() is None
+            for s in self.shards)
+
+    def offline_partitions(self, serving: set[int]) -> int:
+        """Partitions placed on a shard not in `serving` (no leader answers for them)."""
+        return sum(1 for t in self.store.topics.values() for shard in t.placement if shard not in serving)
+
+    async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]:
+        """Every live shard's metrics; a shard that does not answer within `timeout` is left out."""
+        loop = asyncio.get_running_loop()
+        asked: list[int] = []
+        for shard in self.shards:
+            if shard.writer is not None and not shard.writer.is_closing():
+                scrape_id = next(self._scrape_ids)
+                self._scrapes[scrape_id] = loop.create_future()
+                shard.writer.write(encode(("collect", scrape_id)))
+                asked.append(scrape_id)
+        if asked:
+            await asyncio.wait([self._scrapes[i] for i in asked], timeout=timeout)
+        out = []
+        for scrape_id in asked:
+            future = self._scrapes.pop(scrape_id)
+            if future.done() and future.result() is not None:
+                out.append(future.result())
+            else:
+                future.cancel()
+        return [s for s in out if s is not None]
 
     async def _all_ready(self, shards: list[_Shard]) -> bool:
         """Waits until these shards listen; False if start-up failed meanwhile."""
@@ -205,6 +266,10 @@ class Orchestrator:
                     shard.ready.set()
                 elif message[0] == "call":
                     asyncio.ensure_future(self._call(writer, *message[1:]))
+                elif message[0] == "metrics":
+                    future = self._scrapes.get(message[1])
+                    if future is not None and not future.done():
+                        future.set_result(message[2])
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()

@@ -50,7 +50,7 @@ async def _run(fd: int) -> int:
     _pin(index)
     _raise_fd_limit()
     broker = Broker(config, index, count)
-    control = ControlClient(reader, writer, broker.apply_snapshot)
+    control = ControlClient(reader, writer, broker.apply_snapshot, broker.metrics_snapshot)
     broker.control = control
     channel = asyncio.ensure_future(control.run())
     channel.add_done_callback(lambda _: broker.request_stop())
@@ -69,7 +69,7 @@ async def _run(fd: int) -> int:
 
 
 def main() -> int:
-    setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"))
+    setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"), os.environ.get("PYK_LOG_FORMAT", "text"))
     import uvloop
 
     return uvloop.run(_run(int(sys.argv[1])))
