@@ -38,8 +38,8 @@ from pyk.server.coordinator_host import ShardCoordinatorHost
 from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
-from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
+from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
