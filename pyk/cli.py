@@ -65,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import groups, topics
+    from pyk.tools import groups, shards, topics
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
+    shards.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -80,5 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return topics.run(args)
     if args.command == "groups":
         return groups.run(args)
+    if args.command == "shards":
+        return shards.run(args)
     parser.error(f"unknown command {args.command}")
     return 2

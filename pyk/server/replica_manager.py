@@ -25,6 +25,7 @@ from typing import Protocol
 
 from pyk.errors import ErrorCode, KafkaError, error_for
 from pyk.log import LogManager, PartitionLog
+from pyk.log.manager import Handover
 from pyk.log.control import MARKER_BYTES
 from pyk.log.partition_log import READ_COMMITTED, LogAppendInfo
 from pyk.log.record_batch import (
@@ -170,6 +171,10 @@ class ReplicaManager:
         self._purgatory: FetchPurgatory | None = None
         self._group_commit: GroupCommit | None = None
         self._txn: TransactionVerifier | None = None
+        # Bytes appended to and read from each led partition since this shard started: the
+        # load the shard balancer (pyk.server.balancer) measures over its window.
+        self.bytes_in: dict[PartitionKey, int] = {}
+        self.bytes_out: dict[PartitionKey, int] = {}
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
@@ -192,6 +197,22 @@ class ReplicaManager:
             self.logs.delete(topic, partition)
         if self._purgatory is not None:
             self._purgatory.wake_all((topic, partition))
+
+    async def release(self, topic: str, partition: int) -> Handover:
+        """Hands a led partition over to another shard (pyk.server.balancer): from now on its
+        requests are answered NOT_LEADER_OR_FOLLOWER and its long polls return (clients
+        refresh metadata); once no group commit holds it, its log is closed cleanly."""
+        plog = self.logs.stop_serving(topic, partition)
+        if plog is None:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"{topic}-{partition} is not led by node {self.node_id}")
+        key = (topic, partition)
+        if self._purgatory is not None:
+            self._purgatory.wake_all(key)
+        if self._group_commit is not None:
+            await self._group_commit.settle(plog)  # produce requests waiting on it are answered
+        self.bytes_in.pop(key, None)
+        self.bytes_out.pop(key, None)
+        return self.logs.release(plog)
 
     def leader_of(self, info: TopicInfo, partition: int) -> int:
         """The node leading a partition of a known topic."""
@@ -381,6 +402,8 @@ class ReplicaManager:
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
                         result.bytes_read += info.records.size
+                        key = (fp.topic, fp.partition)
+                        self.bytes_out[key] = self.bytes_out.get(key, 0) + info.records.size
             except Exception as exc:
                 data.error, _ = error_for(exc, f"fetch from {fp.topic}-{fp.partition}")
                 result.any_error = True
@@ -397,8 +420,10 @@ class ReplicaManager:
 
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:
+        key = (plog.topic, plog.partition)
+        self.bytes_in[key] = self.bytes_in.get(key, 0) + nbytes
         if self._purgatory is not None:
-            self._purgatory.on_append((plog.topic, plog.partition), nbytes)
+            self._purgatory.on_append(key, nbytes)
 
     def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
         """A log's last stable offset moved: wake read_committed long polls on it."""
