@@ -25,8 +25,8 @@ from typing import Protocol
 
 from pyk.errors import ErrorCode, KafkaError, error_for
 from pyk.log import LogManager, PartitionLog
-from pyk.log.manager import Handover
 from pyk.log.control import MARKER_BYTES
+from pyk.log.manager import Handover
 from pyk.log.partition_log import READ_COMMITTED, LogAppendInfo
 from pyk.log.record_batch import (
     ATTR_TRANSACTIONAL,
