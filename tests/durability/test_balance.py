@@ -172,3 +172,26 @@ def test_a_moved_partition_keeps_its_open_transaction_and_idempotent_sequences(b
     assert [v for _, v in seen[0]] == [b"txn-%d" % i for i in range(20)]
     # The idempotent producer's sequence went on where it was: one copy of each, in order.
     assert [v for _, v in seen[1]] == [b"idem-%d" % i for i in range(20)]
+
+    # The new owner's checkpoints know the adopted logs: a crash now loses nothing either.
+    b.kill9()
+    b.start()
+    assert _leaders(b.bootstrap, topic) == {0: 2, 1: 2}
+    again = read_all(b.bootstrap, topic, 2, "read_committed", expect=40)
+    assert again == seen
+
+
+def test_automatic_balancing_moves_hot_partitions_by_itself(broker_factory):
+    b = broker_factory(num_shards=2, shard_balancer_enable=True, shard_balancer_window_ms=1000,
+                       shard_balancer_min_bytes_per_sec=0)
+    topic = unique_topic("auto")
+    _on_one_shard(b, topic, PARTITIONS)
+    load = _Load(b.bootstrap, topic)
+    try:
+        wait_for(lambda: sorted(_leaders(b.bootstrap, topic).values()) == [1] * 4 + [2] * 4, TIMEOUT,
+                 what="the balancer spreading the partitions over both shards")
+    finally:
+        missing = load.stop()
+    assert load.errors == [], load.errors[:10]
+    assert not missing, f"{len(missing)} acknowledged records never consumed"
+    assert "balanced shards: load" in b.log_text()
