@@ -247,7 +247,12 @@ class LogManager:
     # Handover between shards (pyk.server.balancer) -----------------------------------------------
     def stop_serving(self, topic: str, partition: int) -> PartitionLog | None:
         """Handover, step 1: the partition's log leaves the lookup (get() no longer finds it,
-        so requests for it are answered NOT_LEADER_OR_FOLLOWER); it stays open for `release`."""
+        so requests for it are answered NOT_LEADER_OR_FOLLOWER); it stays open for `release`.
+        Refused while the cleaner compacts it (its swap would land in a directory that moved);
+        the cleaner picks logs on the same event loop, so none is picked from here on."""
+        if self.cleaner is not None and self.cleaner.cleaning((topic, partition)):
+            raise KafkaError(ErrorCode.REASSIGNMENT_IN_PROGRESS,
+                             f"{topic}-{partition} is being compacted; it can move once the pass ends")
         return self.logs.pop((topic, partition), None)
 
     def release(self, plog: PartitionLog) -> Handover:
