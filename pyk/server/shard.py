@@ -230,7 +230,11 @@ class Orchestrator:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         shard.requests[request_id] = future
         shard.writer.write(encode(("request", request_id, op, args)))
-        return await asyncio.wait_for(future, _ACK_TIMEOUT_S)
+        try:
+            return await asyncio.wait_for(future, _ACK_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            shard.requests.pop(request_id, None)
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, f"shard {index} did not answer {op} in time") from None
 
     async def move_partition(self, topic: str, partition: int, source: int, target: int) -> bool:
         """Moves one partition from shard `source` to shard `target` while both serve (see
@@ -253,6 +257,12 @@ class Orchestrator:
                 handover = await self.request(source, "release", topic=topic, partition=partition)
             except KafkaError as exc:
                 log.warning("moving %s-%d: shard %d did not release it (%s)", topic, partition, source, exc)
+                process = self.shards[source].process
+                if exc.code == ErrorCode.REQUEST_TIMED_OUT and process is not None:
+                    # It may have stopped serving the partition without closing it: a restart
+                    # recovers it from its directory, which has not moved.
+                    log.error("shard %d is stuck releasing %s-%d; restarting it", source, topic, partition)
+                    process.kill()
                 return False
             target_dir = shard_dir(os.path.dirname(handover.log_dir), target)
             moved = os.path.join(target_dir, os.path.basename(handover.directory))
@@ -266,8 +276,11 @@ class Orchestrator:
                           topic, partition, target, exc, source)
                 if os.path.exists(moved):
                     _rename(moved, handover.directory)
-                await self.request(source, "adopt", topic=topic, partition=partition, log_dir=handover.log_dir,
-                                   handover=handover, leader_epoch=info.epochs[partition])
+                try:
+                    await self.request(source, "adopt", topic=topic, partition=partition, log_dir=handover.log_dir,
+                                       handover=handover, leader_epoch=info.epochs[partition])
+                except KafkaError as again:  # it died: its restart loads the directory, which is back
+                    log.error("shard %d could not take %s-%d back (%s)", source, topic, partition, again)
                 return False
             self.store.move_partition(topic, partition, target)
             await self._broadcast()

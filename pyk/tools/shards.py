@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-ADMIN_SOCKET = "pyk-admin.sock"  # pyk.server.balancer.ADMIN_SOCKET (tools import no server internals)
+from pyk.server.balancer import ADMIN_SOCKET
 
 
 def add_parser(sub: Any) -> None:
