@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import cluster, configs, groups, kcat, topics, users
+    from pyk.tools import cluster, configs, groups, kcat, shards, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     users.add_parser(sub)
     configs.add_parser(sub)
     kcat.add_parsers(sub)
+    shards.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     if args.command == "serve":
@@ -100,5 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return kcat.produce(args)
     if args.command == "consume":
         return kcat.consume(args)
+    if args.command == "shards":
+        return shards.run(args)
     parser.error(f"unknown command {args.command}")
     return 2

@@ -333,6 +333,17 @@ KEYS: dict[str, Key] = {
         _k("sasl.oauthbearer.sub.claim.name", _str, "sub", "Claim that names the principal.", "string"),
         _k("sasl.oauthbearer.clock.skew.seconds", _NONNEG_INT, "30", "Clock skew allowed on exp/nbf/iat.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
+        _k("shard.balancer.enable", parse_bool, "false",
+           "pyk: move partitions from the hottest shard to the coolest when their loads (bytes in and out per "
+           "second) drift apart (off: benchmarks want a fixed placement; `pyk shards balance` works either way).",
+           "boolean"),
+        _k("shard.balancer.window.ms", _POS_LONG, "60000",
+           "pyk: the window over which the shard balancer measures each partition's bytes in and out.", "long"),
+        _k("shard.balancer.threshold.percent", int_range(0, 100), "20",
+           "pyk: the skew (hottest shard's load above the coolest's, in percent of the hottest) that the "
+           "balancer corrects, and down to which it moves partitions.", "int"),
+        _k("shard.balancer.min.bytes.per.sec", _NONNEG_LONG, "1048576",
+           "pyk: automatic balancing moves nothing while the hottest shard's load is below this.", "long"),
         _k("console.listener", _host_port, "127.0.0.1:9645",
            "pyk: host:port of the built-in web console, served by the orchestrator (empty: off).", "string"),
     ]

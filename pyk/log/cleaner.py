@@ -238,6 +238,11 @@ class LogCleaner:
             thread.join(timeout)
         self._threads = []
 
+    def cleaning(self, tp: TopicPartition) -> bool:
+        """A pass over this partition is in progress (its log must not be handed over now)."""
+        with self._lock:
+            return tp in self._in_progress
+
     def wake(self) -> None:
         """Look for work now instead of after log.cleaner.backoff.ms (a config change)."""
         self._wake.set()

@@ -40,6 +40,7 @@ import time
 import uuid
 from asyncio import AbstractEventLoop
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.checkpoint import CheckpointError, read_offsets, write_offsets
@@ -65,6 +66,17 @@ log = logging.getLogger("pyk.log")
 TopicPartition = tuple[str, int]
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A partition directory released by one shard for another to open (LogManager.release):
+    the log dir holding it, its path, and the offsets its clean close left."""
+
+    log_dir: str
+    directory: str
+    recovery_point: int
+    log_start_offset: int
+
+
 class LogManager:
     """All partition logs of one process (see module docstring for files and lifecycle)."""
 
@@ -77,6 +89,7 @@ class LogManager:
         self._dir_of: dict[TopicPartition, str] = {}  # partition -> the log dir holding it
         self._topic_configs: dict[str, LogConfig] = {}
         self._deleted: list[tuple[int, PartitionLog, str]] = []  # (release deadline ms, log, renamed dir)
+        self._held_fds: list[tuple[int, list[int]]] = []  # (close deadline ms, .log fds of released logs)
         self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
         self.io = LogIO()  # writeback, roll flush, group commit and file deletion threads
         self.loaded = False
@@ -231,6 +244,48 @@ class LogManager:
         if not any(t == topic for t, _ in self.logs):
             self._topic_configs.pop(topic, None)
 
+    # Handover between shards (pyk.server.balancer) -----------------------------------------------
+    def stop_serving(self, topic: str, partition: int) -> PartitionLog | None:
+        """Handover, step 1: the partition's log leaves the lookup (get() no longer finds it,
+        so requests for it are answered NOT_LEADER_OR_FOLLOWER); it stays open for `release`.
+        Refused while the cleaner compacts it (its swap would land in a directory that moved);
+        the cleaner picks logs on the same event loop, so none is picked from here on."""
+        if self.cleaner is not None and self.cleaner.cleaning((topic, partition)):
+            raise KafkaError(ErrorCode.REASSIGNMENT_IN_PROGRESS,
+                             f"{topic}-{partition} is being compacted; it can move once the pass ends")
+        return self.logs.pop((topic, partition), None)
+
+    def release(self, plog: PartitionLog) -> Handover:
+        """Handover, step 2: closes the log cleanly (flushed, producer state and leader epochs
+        written) for another shard to open its directory, and drops it from this manager's
+        checkpoints; its .log fds close after file.delete.delay.ms (in-flight sends).  Returns
+        where the directory is and what its next owner needs to open it without a recovery
+        scan.  The caller waited for the group commit of the log since `stop_serving`."""
+        log_dir = self._dir_of.pop((plog.topic, plog.partition))
+        fds = plog.close_for_handover()
+        self._held_fds.append((int(time.time() * 1000) + plog.config.file_delete_delay_ms, fds))
+        self._write_checkpoints(log_dir)
+        return Handover(log_dir, plog.directory, plog.log_end_offset, plog.log_start_offset)
+
+    def adopt(self, topic: str, partition: int, log_dir: str, handover: Handover,
+              config: LogConfig | None = None) -> PartitionLog:
+        """Opens a partition directory another shard released into `log_dir` (one of ours),
+        trusting its recovery point (it was closed cleanly), and records it in our checkpoints
+        at once so a crash from here on recovers it from that point."""
+        tp = (topic, partition)
+        if config is not None:
+            self._topic_configs[topic] = config
+        existing = self.logs.get(tp)
+        if existing is not None:  # this shard restarted meanwhile and loaded it already
+            return existing
+        path = os.path.join(log_dir, partition_dir_name(topic, partition))
+        plog = PartitionLog.load(path, topic, partition, self.config_for(topic), io=self.io,
+                                 recovery_point=handover.recovery_point, log_start_offset=handover.log_start_offset,
+                                 had_clean_shutdown=True)
+        self._register(tp, log_dir, plog)
+        self._write_checkpoints(log_dir)
+        return plog
+
     def update_config(self, topic: str, config: LogConfig) -> None:
         """Applies new topic settings to every partition of the topic (and to later creates)."""
         self._topic_configs[topic] = config
@@ -315,6 +370,14 @@ class LogManager:
             else:
                 keep.append((deadline, plog, directory))
         self._deleted = keep
+        held = []
+        for deadline, fds in self._held_fds:
+            if force or deadline <= now_ms:
+                for fd in fds:
+                    os.close(fd)
+            else:
+                held.append((deadline, fds))
+        self._held_fds = held
 
     def close(self) -> None:
         """Clean shutdown: flush and close every log, write checkpoints, then the marker; the

@@ -859,17 +859,35 @@ class PartitionLog:
         """Clean shutdown of this log: flush, producer snapshot at the log end, close files."""
         if self.closed:
             return
+        self._close_cleanly(keep_log_fds=False)
+        # No connection is sending any more: deleted segments go now, not after their delay.
+        self.release_files()
+
+    def close_for_handover(self) -> list[int]:
+        """Closes the log as cleanly as `close` (flushed, producer state and leader epochs
+        written) for another shard to open its directory, but returns the .log fds (also of
+        segments awaiting deletion) instead of closing them: FileSlices already handed to this
+        shard's connections keep sending from them until the caller closes them after
+        file.delete.delay.ms."""
+        fds = self._close_cleanly(keep_log_fds=True)
+        for _, segment in self._pending_release:
+            if segment.fd >= 0:
+                fds.append(segment.fd)
+                segment.fd = -1
+            segment.deleted_paths = []  # they moved with the directory; its new owner removes them
+        self._pending_release = []
+        return fds
+
+    def _close_cleanly(self, keep_log_fds: bool) -> list[int]:
         if self._roll_flush is not None:
             self._roll_flush.result()
             self._roll_flush = None
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset)
         self.epoch_cache.write_if_dirty()
-        for segment in self.segments:
-            segment.close()
-        # No connection is sending any more: deleted segments go now, not after their delay.
-        self.release_files()
+        fds = [segment.close(keep_log_fds) for segment in self.segments]
         self.closed = True
+        return [fd for fd in fds if fd >= 0]
 
     def close_for_delete(self) -> None:
         """Stops the log without flushing (the partition is being deleted; LogManager renamed

@@ -504,14 +504,21 @@ class LogSegment:
             os.ftruncate(self.fd, self.size)
             self.preallocated = False
 
-    def close(self) -> None:
-        """Trims and closes every file; the segment is consistent on disk afterwards."""
+    def close(self, keep_log_fd: bool = False) -> int:
+        """Trims and closes every file; the segment is consistent on disk afterwards.
+
+        With `keep_log_fd` the .log fd stays open and is returned (-1 otherwise): the partition
+        was handed to another shard, and FileSlices already given to connections still send
+        from it until its owner closes it after file.delete.delay.ms."""
         self.on_become_inactive()
         self.offset_index.close()
         self.time_index.close()
         self.txn_index.close()
-        os.close(self.fd)
-        self.fd = -1
+        fd, self.fd = self.fd, -1
+        if not keep_log_fd:
+            os.close(fd)
+            return -1
+        return fd
 
     @property
     def largest_timestamp(self) -> int:

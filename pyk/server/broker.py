@@ -27,6 +27,7 @@ from typing import Any
 from pyk.config import ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager, PartitionLog
 from pyk.log.cleaner import CleanerConfig
 from pyk.log.config import LogConfig
@@ -145,6 +146,31 @@ class Broker:
         endpoints = {int(b["node_id"]): (str(b["host"]), int(b["port"]))  # type: ignore[call-overload]
                      for b in self.metadata.brokers}
         self.fetchers.update(followed, endpoints)
+
+    # Requests of the orchestrator's shard balancer (pyk.server.balancer) -----------------------
+    async def on_control_request(self, op: str, args: dict[str, Any]) -> Any:
+        """`traffic`: the bytes in and out of each led partition so far; `release`: stop leading
+        a partition and close its log for another shard (a Handover); `adopt`: open a partition
+        directory handed over into this shard's log dir and lead it at the given epoch."""
+        if op == "traffic":
+            traffic = self.replicas.traffic  # the metrics' counters (pyk.server.metrics.PartitionTraffic)
+            return {"in": {(p.topic, p.partition): t.bytes_in for p, t in traffic.items()},
+                    "out": {(p.topic, p.partition): t.bytes_out for p, t in traffic.items()}}
+        if op == "release":
+            handover = await self.replicas.release(args["topic"], args["partition"])
+            log.info("shard %d handed over %s-%d (log end offset %d)", self.shard_index, args["topic"],
+                     args["partition"], handover.recovery_point)
+            return handover
+        if op == "adopt":
+            info = self.metadata.get(args["topic"])
+            if info is None:
+                raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {args['topic']!r} does not exist")
+            plog = self.logs.adopt(info.name, args["partition"], args["log_dir"], args["handover"],
+                                   self.admin.topic_log_config(info))
+            self.replicas.attach(plog, args["leader_epoch"], group_commit_flushes=not info.internal)
+            log.info("shard %d took over %s at leader epoch %d", self.shard_index, plog, args["leader_epoch"])
+            return None
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control request {op!r}")
 
     def _drop_topic(self, info: TopicInfo) -> None:
         for p in self.owned_partitions(info):

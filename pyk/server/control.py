@@ -7,10 +7,13 @@ processes, started by the orchestrator):
                             ("listen",)                        open the listener (start-up ordering, below)
                             ("reply", call_id, result, error)  the answer to a shard's call
                             ("collect", request_id)            a metrics scrape (pyk.server.exporter)
+                            ("request", id, op, args)          the orchestrator asks the shard (balancer:
+                                                               traffic, release, adopt; pyk.server.balancer)
     shard -> orchestrator   ("ack", version)                   the snapshot is applied: its partitions are served
                             ("ready",)                         the listener is open
                             ("call", call_id, op, args)        an admin change (create topic, ...) to apply
                             ("metrics", request_id, snapshot)  the shard's ShardSnapshot (None: it failed)
+                            ("response", id, result, error)    the answer to a request
 
 Start-up ordering: shard 0 listens on the bootstrap port, so it opens its listener only after
 every other shard is ready; a client that reached the bootstrap port finds every node it is
@@ -28,10 +31,12 @@ import asyncio
 import itertools
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("pyk.server")
 
 _HEADER = 4
 
@@ -65,6 +70,8 @@ class ControlClient:
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self.may_listen = asyncio.Event()
+        # Answers the orchestrator's requests (set by the broker before start).
+        self.on_request: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     async def run(self) -> None:
         """Reads messages until the orchestrator goes away (then the shard must stop)."""
@@ -75,6 +82,8 @@ class ControlClient:
                     _, version, snapshot = message
                     self._apply(version, snapshot)
                     self._writer.write(encode(("ack", version)))
+                elif message[0] == "request":
+                    asyncio.ensure_future(self._answer(*message[1:]))
                 elif message[0] == "listen":
                     self.may_listen.set()
                 elif message[0] == "collect":
@@ -98,6 +107,20 @@ class ControlClient:
         except Exception:  # a scrape must never stop the shard
             log.exception("collecting this shard's metrics failed")
             return None
+
+    async def _answer(self, request_id: int, op: str, args: dict[str, Any]) -> None:
+        result: Any = None
+        error: tuple[int, str] | None = None
+        try:
+            assert self.on_request is not None
+            result = await self.on_request(op, args)
+        except KafkaError as exc:
+            error = (int(exc.code), exc.message)
+        except Exception as exc:
+            log.exception("control request %s failed", op)
+            error = (int(ErrorCode.UNKNOWN_SERVER_ERROR), f"{type(exc).__name__}: {exc}")
+        if not self._writer.is_closing():
+            self._writer.write(encode(("response", request_id, result, error)))
 
     def ready(self) -> None:
         self._writer.write(encode(("ready",)))

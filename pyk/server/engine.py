@@ -542,6 +542,7 @@ class GroupCommit:
         self.loop = loop
         self.engine = engine
         self._scheduled: set[PartitionLog] = set()
+        self._round: set[PartitionLog] = set()  # the logs of the round running
         self._next: asyncio.Future[None] | None = None  # completes with the next round
         self._start_pending = False
         self._running = False
@@ -578,6 +579,7 @@ class GroupCommit:
         if self._running or not self._scheduled:
             return
         logs, self._scheduled = list(self._scheduled), set()
+        self._round = set(logs)
         waiters, self._next = self._next, None
         self._round_waiters, self._round_started = self.waiting, time.monotonic_ns()
         self._running = True
@@ -615,10 +617,17 @@ class GroupCommit:
             else:
                 waiters.set_exception(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"flush failed: {exc}"))
         self._running = False
+        self._round = set()
         if self._scheduled:
             self._start_round()
         else:
             self._idle.set()
+
+    async def settle(self, plog: PartitionLog) -> None:
+        """Returns once no round holds or will sync `plog` (handed to another shard: its files
+        close next).  Rounds take milliseconds; this polls at that grain."""
+        while plog in self._scheduled or plog in self._round:
+            await asyncio.sleep(0.002)
 
     async def drain(self) -> None:
         """Returns once no round is scheduled or running (shutdown: before the logs close)."""

@@ -218,6 +218,15 @@ class MetadataStore:
                     moved = True
         return moved
 
+    def move_partition(self, name: str, partition: int, shard: int) -> int:
+        """Places a partition on another shard (the shard balancer moved it there) at the next
+        leader epoch, which it returns: clients holding the old epoch are fenced (KIP-320)."""
+        info = self.topics[name]
+        info.placement[partition] = shard
+        info.epochs[partition] += 1
+        self._save()
+        return info.epochs[partition]
+
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
         return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},

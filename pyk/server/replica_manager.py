@@ -33,6 +33,7 @@ from typing import Protocol
 from pyk.errors import ErrorCode, KafkaError, error_for
 from pyk.log import LogManager, PartitionLog
 from pyk.log.control import MARKER_BYTES
+from pyk.log.manager import Handover
 from pyk.log.partition_log import READ_COMMITTED, LogAppendInfo
 from pyk.log.record_batch import (
     ATTR_TRANSACTIONAL,
@@ -274,6 +275,21 @@ class ReplicaManager:
             self.logs.delete(topic, partition)
         if self._purgatory is not None:
             self._purgatory.wake_all((topic, partition))
+
+    async def release(self, topic: str, partition: int) -> Handover:
+        """Hands a led partition over to another shard (pyk.server.balancer): from now on its
+        requests are answered NOT_LEADER_OR_FOLLOWER and its long polls return (clients
+        refresh metadata); once no group commit holds it, its log is closed cleanly."""
+        plog = self.logs.stop_serving(topic, partition)
+        if plog is None:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"{topic}-{partition} is not led by node {self.node_id}")
+        key = (topic, partition)
+        if self._purgatory is not None:
+            self._purgatory.wake_all(key)
+        if self._group_commit is not None:
+            await self._group_commit.settle(plog)  # produce requests waiting on it are answered
+        self.traffic.pop(plog, None)
+        return self.logs.release(plog)
 
     def leader_of(self, info: TopicInfo, partition: int) -> int:
         """The node leading a partition of a known topic (-1: none now)."""

@@ -14,9 +14,10 @@ producer-id blocks).  Shards send it admin changes over their control channel
 all of them acknowledged.  It restarts a shard that dies (the shard recovers its logs on start,
 the others keep serving), and on SIGTERM/SIGINT stops every shard cleanly.
 
-Process ownership: the orchestrator runs no data plane and touches no partition log, except
-before any shard starts, when it moves partition directories whose owner changed (num.shards
-shrank) into their new shard's directory.
+Process ownership: the orchestrator runs no data plane and touches no partition log.  It moves
+partition directories between shard directories only when no shard holds them open: before any
+shard starts (their owner changed: num.shards shrank), and during a balancing move, between the
+old owner's release and the new owner's adoption (`move_partition`, pyk.server.balancer).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyk.cluster.zk import BrokerInfo, ZkCluster
 from pyk.config import ServerConfig
 from pyk.errors import ErrorCode, KafkaError
-from pyk.log.files import CLEAN_SHUTDOWN_MARKER, parse_partition_dir
+from pyk.log.files import CLEAN_SHUTDOWN_MARKER, fsync_dir, parse_partition_dir
+from pyk.server.balancer import BalancerConfig, ShardBalancer
 from pyk.server.context import shard_port
 from pyk.server.control import encode, read_message
 from pyk.server.metadata_store import MetadataStore
@@ -64,6 +66,14 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _rename(source: str, target: str) -> None:
+    """A directory into another one of the same file system, durably (both parents synced)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(source, target)
+    fsync_dir(os.path.dirname(source))
+    fsync_dir(os.path.dirname(target))
+
+
 @dataclass
 class _Shard:
     """The orchestrator's handle on one shard process."""
@@ -74,6 +84,7 @@ class _Shard:
     acked: int = -1  # last snapshot version the shard applied
     ready: asyncio.Event | None = None  # set when the shard's listener is open
     restarts: int = 0
+    requests: dict[int, asyncio.Future[Any]] = field(default_factory=dict)  # the orchestrator's, by id
 
 
 class Orchestrator:
@@ -108,6 +119,8 @@ class Orchestrator:
         self.exit_code = 0
         self._scrapes: dict[int, asyncio.Future[ShardSnapshot | None]] = {}  # metrics requests in flight
         self._scrape_ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+        self.balancer = ShardBalancer(self, BalancerConfig.from_server(config), config.log_dirs[0])
 
     @property
     def shard_count(self) -> int:
@@ -172,7 +185,10 @@ class Orchestrator:
                     self.zk.serving = True  # every shard listens: register the nodes
                     self._zk_dirty.set()
                     asyncio.ensure_future(self._follow_zk())
+                else:
+                    await self.balancer.start()  # moves between shards of one host, not of a cluster
         await self._stopped.wait()
+        self.balancer.stop()
         await self._stop_all()
         if endpoint is not None:
             await endpoint.cleanup()
@@ -270,9 +286,21 @@ class Orchestrator:
                     future = self._scrapes.get(message[1])
                     if future is not None and not future.done():
                         future.set_result(message[2])
+                elif message[0] == "response":
+                    _, request_id, result, error = message
+                    future = shard.requests.pop(request_id, None)
+                    if future is not None and not future.done():
+                        if error is None:
+                            future.set_result(result)
+                        else:
+                            future.set_exception(KafkaError(ErrorCode(error[0]), error[1]))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()
+        for future in shard.requests.values():
+            if not future.done():
+                future.set_exception(KafkaError(ErrorCode.BROKER_NOT_AVAILABLE, f"shard {shard.index} exited"))
+        shard.requests.clear()
         code = await asyncio.get_running_loop().run_in_executor(None, process.wait)
         async with self._acked:
             self._acked.notify_all()
@@ -289,6 +317,73 @@ class Orchestrator:
         await asyncio.sleep(min(_RESTART_BACKOFF_S * 2 ** min(shard.restarts - 1, 5), 10.0))
         if not self._stopping:
             await self._start(shard)
+
+    # Requests to shards and partition moves (pyk.server.balancer) -------------------------------
+    async def request(self, index: int, op: str, **args: Any) -> Any:
+        """Asks shard `index` to do something (see Broker.on_control_request); raises KafkaError."""
+        shard = self.shards[index]
+        if shard.writer is None or shard.writer.is_closing():
+            raise KafkaError(ErrorCode.BROKER_NOT_AVAILABLE, f"shard {index} is not running")
+        request_id = next(self._request_ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        shard.requests[request_id] = future
+        shard.writer.write(encode(("request", request_id, op, args)))
+        try:
+            return await asyncio.wait_for(future, _ACK_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            shard.requests.pop(request_id, None)
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, f"shard {index} did not answer {op} in time") from None
+
+    async def move_partition(self, topic: str, partition: int, source: int, target: int) -> bool:
+        """Moves one partition from shard `source` to shard `target` while both serve (see
+        docs/shards.md, "Balancing"); False if it was not on `source` any more or a step failed
+        (then it is served where it was).
+
+        The steps, in an order that a crash of any process between two of them survives:
+        the source stops serving the partition and closes its log cleanly; the orchestrator
+        renames the partition directory into the target's directory (same file system: the
+        files are handed over, never copied); the target opens it at the next leader epoch;
+        the store records the new placement and epoch; every shard gets the snapshot.  Until
+        the store is saved the placement names the source, and a restart's place_directories
+        moves the directory back there.
+        """
+        async with self._ops:
+            info = self.store.get(topic)
+            if info is None or partition >= info.partitions or info.placement[partition] != source:
+                return False
+            try:
+                handover = await self.request(source, "release", topic=topic, partition=partition)
+            except KafkaError as exc:
+                log.warning("moving %s-%d: shard %d did not release it (%s)", topic, partition, source, exc)
+                process = self.shards[source].process
+                if exc.code == ErrorCode.REQUEST_TIMED_OUT and process is not None:
+                    # It may have stopped serving the partition without closing it: a restart
+                    # recovers it from its directory, which has not moved.
+                    log.error("shard %d is stuck releasing %s-%d; restarting it", source, topic, partition)
+                    process.kill()
+                return False
+            target_dir = shard_dir(os.path.dirname(handover.log_dir), target)
+            moved = os.path.join(target_dir, os.path.basename(handover.directory))
+            epoch = info.epochs[partition] + 1
+            try:
+                _rename(handover.directory, moved)
+                await self.request(target, "adopt", topic=topic, partition=partition, log_dir=target_dir,
+                                   handover=handover, leader_epoch=epoch)
+            except (KafkaError, OSError) as exc:
+                log.error("moving %s-%d to shard %d failed (%s); handing it back to shard %d",
+                          topic, partition, target, exc, source)
+                if os.path.exists(moved):
+                    _rename(moved, handover.directory)
+                try:
+                    await self.request(source, "adopt", topic=topic, partition=partition, log_dir=handover.log_dir,
+                                       handover=handover, leader_epoch=info.epochs[partition])
+                except KafkaError as again:  # it died: its restart loads the directory, which is back
+                    log.error("shard %d could not take %s-%d back (%s)", source, topic, partition, again)
+                return False
+            self.store.move_partition(topic, partition, target)
+            await self._broadcast()
+            log.info("moved %s-%d from shard %d to shard %d (leader epoch %d)", topic, partition, source, target, epoch)
+            return True
 
     # Admin changes --------------------------------------------------------------------------------
     async def _call(self, writer: asyncio.StreamWriter, call_id: int, op: str, args: dict[str, Any]) -> None:

@@ -52,6 +52,7 @@ async def _run(fd: int) -> int:
     broker = Broker(config, index, count)
     control = ControlClient(reader, writer, broker.apply_snapshot, broker.metrics_snapshot)
     broker.control = control
+    control.on_request = broker.on_control_request
     channel = asyncio.ensure_future(control.run())
     channel.add_done_callback(lambda _: broker.request_stop())
     loop = asyncio.get_running_loop()
