@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pyk.config import ServerConfig
-from pyk.errors import KafkaError
+from pyk.errors import ErrorCode, KafkaError
 from pyk.server.metadata_store import INTERNAL_TOPICS, MetadataStore
 
 log = logging.getLogger("pyk.balancer")
