@@ -217,8 +217,11 @@ class Orchestrator:
             for s in self.shards)
 
     def offline_partitions(self, serving: set[int]) -> int:
-        """Partitions placed on a shard not in `serving` (no leader answers for them)."""
-        return sum(1 for t in self.store.topics.values() for shard in t.placement if shard not in serving)
+        """Partitions placed on a shard not in `serving` (no leader answers for them); 0 on a
+        cluster host, whose partitions' leaders are ZooKeeper's to report (not done yet)."""
+        if self.store is None:
+            return 0
+        return sum(shard not in serving for t in self.store.topics.values() for shard in t.placement)
 
     async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]:
         """Every live shard's metrics; a shard that does not answer within `timeout` is left out."""
@@ -347,8 +350,11 @@ class Orchestrator:
         the store is saved the placement names the source, and a restart's place_directories
         moves the directory back there.
         """
+        store = self.store
+        if store is None:
+            return False  # a cluster host: the balancer does not run there
         async with self._ops:
-            info = self.store.get(topic)
+            info = store.get(topic)
             if info is None or partition >= info.partitions or info.placement[partition] != source:
                 return False
             try:
@@ -380,7 +386,7 @@ class Orchestrator:
                 except KafkaError as again:  # it died: its restart loads the directory, which is back
                     log.error("shard %d could not take %s-%d back (%s)", source, topic, partition, again)
                 return False
-            self.store.move_partition(topic, partition, target)
+            store.move_partition(topic, partition, target)
             await self._broadcast()
             log.info("moved %s-%d from shard %d to shard %d (leader epoch %d)", topic, partition, source, target, epoch)
             return True
