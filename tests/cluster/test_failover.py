@@ -18,6 +18,7 @@ from tests.cluster.conftest import SESSION_TIMEOUT_MS, Cluster
 from tests.helpers import confluent_read_to_end
 
 ELECTION_DEADLINE_S = SESSION_TIMEOUT_MS / 1000 + 12  # session expiry + election, on a busy machine
+PARKED_FETCH_WAIT_MS = 100  # replica.fetch.wait.max.ms of the divergence test
 
 
 class _Stream:
@@ -180,7 +181,8 @@ def test_a_diverged_old_leader_truncates_to_the_new_leaders_log(cluster_factory:
     from its log when it comes back as a follower of the leader elected meanwhile."""
     from tests.helpers import confluent_produce, make_records
 
-    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=8000)
+    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=8000,
+                              replica_fetch_wait_max_ms=PARKED_FETCH_WAIT_MS)
     cluster.create_topic(topic)
     part = cluster.partition(topic)
     old = cluster.host_of(part.leader)
@@ -190,6 +192,10 @@ def test_a_diverged_old_leader_truncates_to_the_new_leaders_log(cluster_factory:
     for pid in paused:
         os.kill(pid, signal.SIGSTOP)
     try:
+        # A follower's fetch parked at the leader when it stopped would be answered with the
+        # "lost" records into its socket, read after SIGCONT (replicated after all, as in
+        # Kafka): let the leader answer the parked fetches empty first.
+        time.sleep(PARKED_FETCH_WAIT_MS / 1000 * 10)
         confluent_produce(old.bootstrap, topic, make_records(30, prefix="lost"), acks=1)
         old.kill9()
     finally:

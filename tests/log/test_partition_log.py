@@ -11,6 +11,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.log.partition_log import PartitionLog
 from tests.log.conftest import BASE_TS, batch, open_log, read_all, small_config
 from tests.ref.batch import batch_info
+from tests.ref.builder import Record, build_batch
 
 
 def fill(plog: PartitionLog, batches: int, records: int = 3, start_ts: int = BASE_TS) -> list[tuple[int, int]]:
@@ -216,6 +217,29 @@ def test_leader_epoch_cache(log_dir: str) -> None:
     assert plog.end_offset_for_epoch(3) == (-1, -1)
     with open(os.path.join(log_dir, "leader-epoch-checkpoint")) as fh:
         assert fh.read() == "0\n2\n0 0\n2 9\n"
+    plog.close()
+
+
+def test_a_follower_epoch_cache_follows_the_appended_batches_epochs(log_dir: str) -> None:
+    """KIP-101: a follower records each epoch of the leader's batches where it starts, so as a
+    later leader it answers OffsetForLeaderEpoch for them (a diverged old leader truncates to
+    the end of its own latest epoch) and as a follower it asks for the right epoch."""
+    records = [Record(b"x", timestamp=BASE_TS)]
+    fetched = (build_batch(records * 2, base_offset=0, partition_leader_epoch=0)
+               + build_batch(records * 3, base_offset=2, partition_leader_epoch=0)
+               + build_batch(records * 4, base_offset=5, partition_leader_epoch=3))
+    plog = open_log(log_dir)
+    plog.replicated = True
+    plog.append_as_follower(memoryview(fetched), BASE_TS)
+    assert plog.epoch_cache.entries == [(0, 0), (3, 5)] and plog.log_end_offset == 9
+    assert plog.end_offset_for_epoch(0) == (0, 5)
+    assert plog.end_offset_for_epoch(2) == (0, 5)
+    assert plog.end_offset_for_epoch(3) == (3, 9)
+    plog.close()
+    plog = open_log(log_dir, had_clean_shutdown=True)
+    assert plog.epoch_cache.entries == [(0, 0), (3, 5)]  # the leader-epoch-checkpoint kept them
+    plog.truncate_to(5)
+    assert plog.epoch_cache.latest_epoch == 0 and plog.end_offset_for_epoch(0) == (0, 5)
     plog.close()
 
 
