@@ -5,6 +5,8 @@ against the log, and with --index-sanity-check) and `.txnindex` (the aborted tra
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from hashlib import sha256
 from pathlib import Path
 
@@ -84,3 +86,14 @@ def test_dump_log_segments_reads_pyk_files(written: tuple[Path, list[bytes]]) ->
     indexes = [str(f) for f in files if f.suffix in (".index", ".timeindex") and f.stem != active]
     sanity = run_java("kafka.tools.DumpLogSegments", "--index-sanity-check", "--files", ",".join(indexes)).stdout
     assert sanity.count("passed sanity check") == len(indexes), sanity
+
+
+@pytest.mark.parametrize("flags", [(), ("--deep-iteration",), ("--deep-iteration", "--print-data-log")])
+def test_pyk_dump_log_prints_what_kafkas_tool_prints(written: tuple[Path, list[bytes]], flags: tuple[str, ...]) -> None:
+    """`pyk dump-log` is kafka-dump-log.sh for pyk's files: the same lines, shallow or deep."""
+    pdir, _ = written
+    files = ",".join(str(f) for f in sorted(pdir.iterdir()) if f.suffix in (".log", ".index", ".timeindex", ".txnindex"))
+    kafka = run_java("kafka.tools.DumpLogSegments", *flags, "--files", files).stdout
+    pyk = subprocess.run([sys.executable, "-m", "pyk", "dump-log", *flags, "--files", files], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    assert pyk.splitlines() == kafka.splitlines()
