@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Broker memory with many partitions: RSS of pyk (orchestrator + every shard) idle with
+# Broker memory with many partitions: RSS of pyk (orchestrator + every shard), or with
+# BROKER=kafka of Apache Kafka (bench/e2e/kafka.sh: KRaft, defaults, -Xmx1g), idle with
 # PARTITIONS partitions, then while and after GB gigabytes are produced across them.
 #
 #   bench/e2e/rss.sh [PARTITIONS] [GB] [OUTDIR]     default: 1000 partitions, 10 GB
@@ -12,21 +13,29 @@ PARTS=${1:-1000}
 GB=${2:-10}
 OUT=${3:-$HERE/bench/results/rss-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-PORT=${PYK_PORT:-19193}
-for p in $PORT $((PORT + 1)) $((PORT + 2)) $((PORT + 3)); do  # pyk's shards listen on PORT + i
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "port $p is taken; set PYK_PORT" >&2; exit 1; fi
-done
-DATA=$(mktemp -d /tmp/pyk-rss.XXXXXX)
-python -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$DATA" \
-    >"$OUT/pyk.log" 2>&1 &
-PYK=$!
-trap 'kill $PYK 2>/dev/null; wait $PYK 2>/dev/null; rm -rf "$DATA"' EXIT
-until grep -q "started: " "$OUT/pyk.log"; do
-    kill -0 "$PYK" 2>/dev/null || { echo "pyk did not start; see $OUT/pyk.log" >&2; exit 1; }
-    sleep 0.1
-done
+BROKER=${BROKER:-pyk}
+DATA=$(mktemp -d "/tmp/$BROKER-rss.XXXXXX")
+if [ "$BROKER" = kafka ]; then
+    PORT=${KAFKA_PORT:-29192}
+    "$HERE/bench/e2e/kafka.sh" start "$PORT" "$DATA" >/dev/null
+    PYK=$(cat "$DATA/kafka.pid")  # the JVM
+    trap 'cp "$DATA/kafka.log" "$OUT/kafka.log"; "$HERE/bench/e2e/kafka.sh" stop "$DATA"; rm -rf "$DATA"' EXIT
+else
+    PORT=${PYK_PORT:-19193}
+    for p in $PORT $((PORT + 1)) $((PORT + 2)) $((PORT + 3)); do  # pyk's shards listen on PORT + i
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "port $p is taken; set PYK_PORT" >&2; exit 1; fi
+    done
+    python -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$DATA" \
+        >"$OUT/pyk.log" 2>&1 &
+    PYK=$!
+    trap 'kill $PYK 2>/dev/null; wait $PYK 2>/dev/null; rm -rf "$DATA"' EXIT
+    until grep -q "started: " "$OUT/pyk.log"; do
+        kill -0 "$PYK" 2>/dev/null || { echo "pyk did not start; see $OUT/pyk.log" >&2; exit 1; }
+        sleep 0.1
+    done
+fi
 
-rss() {  # total and per-process RSS in MiB of the orchestrator and its shards
+rss() {  # total and per-process RSS in MiB of the broker process and its children (pyk: shards)
     local total=0 parts="" kib
     for pid in $PYK $(pgrep -P "$PYK"); do
         kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
