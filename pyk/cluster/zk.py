@@ -429,6 +429,82 @@ class ZkCluster:
         return sum(1 for t in self.topics.values() for s in t.states
                    if s is not None and s.leader in mine and any(r in eligible for r in s.isr))
 
+    # Leader elections on request (ElectLeaders) and preferred-leader rebalance -------------------
+    def _op_elect_leaders(self, election_type: int,
+                          partitions: list[list[Any]] | None) -> list[tuple[str, int, int, str | None]]:
+        """ElectLeaders: each partition's new state written conditionally on its version (as a
+        leader's ISR change is), so a concurrent controller decision wins and is reported."""
+        wanted = [(str(t), int(p)) for t, p in partitions] if partitions is not None else \
+            [(t.name, p) for t in self.topics.values() for p in range(len(t.replicas))]
+        live = set(self.brokers)
+        results: list[tuple[str, int, int, str | None]] = []
+        for name, p in wanted:
+            topic = self.topics.get(name)
+            state = topic.states[p] if topic is not None and 0 <= p < len(topic.states) else None
+            if topic is None or state is None:
+                results.append((name, p, int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), None))
+                continue
+            code, new = (self._preferred_election if election_type == 0 else self._unclean_election)(
+                topic, p, state, live)
+            if new is not None:
+                try:
+                    self.zk.set(state_path(name, p), new.to_json(), version=state.version)
+                    log.info("%s-%d: %s election: leader %d -> %d (leader epoch %d)", name, p,
+                             "preferred" if election_type == 0 else "unclean", state.leader, new.leader,
+                             new.leader_epoch)
+                except BadVersionError:
+                    code = ErrorCode.ELECTION_NOT_NEEDED if election_type == 0 else ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE
+            results.append((name, p, int(code), None if code == ErrorCode.NONE else code.name))
+        return results
+
+    def _preferred_election(self, topic: Topic, p: int, state: PartitionState,
+                            live: set[int]) -> tuple[ErrorCode, PartitionState | None]:
+        preferred = topic.replicas[p][0]
+        if state.leader == preferred:
+            return ErrorCode.ELECTION_NOT_NEEDED, None
+        if preferred not in live or preferred not in state.isr or self._host_of(preferred) in self.shutting_down:
+            return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, None
+        return ErrorCode.NONE, PartitionState(preferred, state.leader_epoch + 1, state.isr, state.controller_epoch)
+
+    def _unclean_election(self, topic: Topic, p: int, state: PartitionState,
+                          live: set[int]) -> tuple[ErrorCode, PartitionState | None]:
+        if state.leader in live:
+            return ErrorCode.ELECTION_NOT_NEEDED, None
+        leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, live, True)
+        if leader < 0:
+            return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None
+        if was_unclean:
+            log.warning("unclean leader election (ElectLeaders) for %s-%d: node %d leads although it was not in "
+                        "the ISR %s; records the old leader had acknowledged may be lost", topic.name, p, leader,
+                        state.isr)
+        return ErrorCode.NONE, PartitionState(leader, state.leader_epoch + 1, isr, state.controller_epoch)
+
+    def rebalance_leaders(self) -> None:
+        """auto.leader.rebalance.enable, on the controller: a node leading fewer of the
+        partitions it is the preferred replica of than leader.imbalance.per.broker.percentage
+        allows gets them back (where it is in sync), as Kafka's checkAndTriggerAutoLeaderRebalance."""
+        if self._controller_epoch is None or self.controller_id != self.host_id:
+            return
+        self._read()
+        live = set(self.brokers)
+        allowed = self.config["leader.imbalance.per.broker.percentage"] / 100
+        preferred_of: dict[int, list[tuple[Topic, int, PartitionState]]] = {}
+        for topic in self.topics.values():
+            for p, state in enumerate(topic.states):
+                if state is not None and topic.replicas[p]:
+                    preferred_of.setdefault(topic.replicas[p][0], []).append((topic, p, state))
+        for node, owned in preferred_of.items():
+            off = [(t, p, s) for t, p, s in owned if s.leader != node]
+            if node not in live or not off or len(off) / len(owned) <= allowed:
+                continue
+            for topic, p, state in off:
+                code, new = self._preferred_election(topic, p, state, live)
+                if new is not None and code == ErrorCode.NONE:
+                    new = PartitionState(new.leader, new.leader_epoch, new.isr, self._controller_epoch)
+                    if self._controller_write(state_path(topic.name, p), new.to_json(), state.version):
+                        log.info("%s-%d: leader rebalance back to the preferred replica %d (leader epoch %d)",
+                                 topic.name, p, node, new.leader_epoch)
+
     def _controller_write(self, path: str, data: bytes, version: int) -> bool:
         txn = self.zk.transaction()
         txn.check(CONTROLLER_EPOCH, self._controller_epoch_version)

@@ -161,6 +161,8 @@ class Orchestrator:
                     self.zk.serving = True  # every shard listens: register the nodes
                     self._zk_dirty.set()
                     asyncio.ensure_future(self._follow_zk())
+                    if self.config["auto.leader.rebalance.enable"]:
+                        asyncio.ensure_future(self._rebalance_leaders())
         await self._stopped.wait()
         await self._stop_all()
         return self.exit_code
@@ -317,6 +319,19 @@ class Orchestrator:
                 log.warning("cluster state refresh failed (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(_ZK_RETRY_S)
                 self._zk_dirty.set()
+
+    async def _rebalance_leaders(self) -> None:
+        """auto.leader.rebalance.enable: every leader.imbalance.check.interval.seconds the
+        controller (whichever host it is then) checks the preferred leaders."""
+        assert self.zk is not None
+        while not self._stopping:
+            await asyncio.sleep(self.config["leader.imbalance.check.interval.seconds"])
+            if self._stopping:
+                return
+            try:
+                await self._zk_call(self.zk.rebalance_leaders)
+            except Exception as exc:  # ZooKeeper unreachable: the next check tries again
+                log.warning("leader rebalance check failed (%s: %s)", type(exc).__name__, exc)
 
     # Stopping --------------------------------------------------------------------------------------
     def request_stop(self) -> None:

@@ -1,7 +1,9 @@
 """Controlled shutdown: SIGTERM of a host first moves its leaderships to other in-sync replicas,
 so a rolling restart of every host under an idempotent acks=all producer and a consumer group
 makes no partition unavailable: no delivery fails, every acknowledged value is consumed, and
-the consumed offsets have no gap."""
+the consumed offsets have no gap.  Afterwards the controller's automatic rebalance
+(auto.leader.rebalance.enable, checked every second here) gives every partition back to its
+first replica."""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ class _Consumer(threading.Thread):
 
 def test_a_rolling_restart_makes_no_partition_unavailable(cluster_factory: Callable[..., Cluster],
                                                           topic: str) -> None:
-    cluster = cluster_factory(hosts=3)
+    cluster = cluster_factory(hosts=3, leader_imbalance_check_interval_seconds=1)
     cluster.create_topic(topic, partitions=PARTITIONS, min_insync_replicas=2)
     producer, consumer = _Producer(cluster.bootstrap, topic), _Consumer(cluster.bootstrap, topic)
     producer.start()
@@ -98,4 +100,8 @@ def test_a_rolling_restart_makes_no_partition_unavailable(cluster_factory: Calla
     for partition, offsets in consumer.seen.items():
         distinct = sorted(set(offsets))
         assert distinct == list(range(distinct[0], distinct[0] + len(distinct))), f"a gap in partition {partition}"
+    cluster.wait_for("every partition led by its first replica again", lambda: all(
+        p.leader == p.replicas[0] for p in cluster.admin().list_topics(topic, timeout=10).topics[topic]
+        .partitions.values()))
+    assert any("leader rebalance back to the preferred replica" in h.log_text() for h in cluster.hosts)
     print(f"{len(producer.acked)} values acknowledged and consumed over 3 controlled restarts")
