@@ -149,7 +149,11 @@ class Broker:
             (self.groups if topic == OFFSETS_TOPIC else self.txn).elected(partition)
 
     def _follow(self, followed: dict[tuple[str, int], tuple[int, int, PartitionLog]]) -> None:
-        """A cluster's snapshot: fetch the partitions followed here from their leaders."""
+        """A cluster's snapshot: fetch the partitions followed here from their leaders (not once
+        the shard is stopping: a snapshot arriving then must not start fetchers that would
+        append to logs being closed)."""
+        if self._stopped.is_set():
+            return
         if self.fetchers is None:
             self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
             self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
