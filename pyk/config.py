@@ -260,6 +260,18 @@ KEYS: dict[str, Key] = {
            "loses its registration and its leaderships.", "int"),
         _k("zookeeper.connection.timeout.ms", _POS_INT, None, "Wait for the ZooKeeper connection at start-up "
            "(default: zookeeper.session.timeout.ms).", "int"),
+        _k("controlled.shutdown.enable", parse_bool, "true", "On SIGTERM a cluster host first asks the controller "
+           "to move its leaderships to other in-sync replicas.", "boolean"),
+        _k("controlled.shutdown.max.retries", _NONNEG_INT, "3", "Attempts of a controlled shutdown before the host "
+           "stops anyway.", "int"),
+        _k("controlled.shutdown.retry.backoff.ms", _NONNEG_INT, "5000", "Wait of each controlled-shutdown "
+           "attempt.", "int"),
+        _k("auto.leader.rebalance.enable", parse_bool, "true", "The controller moves leaderships back to the "
+           "preferred replicas when a node's imbalance exceeds leader.imbalance.per.broker.percentage.", "boolean"),
+        _k("leader.imbalance.check.interval.seconds", _POS_INT, "300", "Interval of the controller's leader "
+           "imbalance check.", "long"),
+        _k("leader.imbalance.per.broker.percentage", _NONNEG_INT, "10", "Share of a node's preferred "
+           "partitions it may not lead before a rebalance.", "int"),
         _k("broker.rack", _str, None, "Rack of this host (all its shards), for rack-aware replica placement.", "string"),
         _k("num.replica.fetchers", _POS_INT, "1", "Fetcher connections per source node of a follower.", "int"),
         _k("replica.fetch.wait.max.ms", _NONNEG_INT, "500", "Max wait of a follower's fetch.", "int"),

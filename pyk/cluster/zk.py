@@ -58,12 +58,13 @@ CONTROLLER_EPOCH = "/controller_epoch"
 CONFIG_TOPICS = "/config/topics"
 CONFIG_BROKERS = "/config/brokers"
 PRODUCER_IDS = "/latest_producer_id_block"
+CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
 DEFAULT_BROKER_CONFIG = "<default>"
 # The replication factor of the coordinators' topics, created on first use.
 _INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
                          "__transaction_state": "transaction.state.log.replication.factor"}
 _PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, "/cluster", "/admin/delete_topics",
-               "/isr_change_notification")
+               "/isr_change_notification", CONTROLLED_SHUTDOWN)
 
 
 def topic_path(topic: str) -> str:
@@ -180,6 +181,7 @@ class ZkCluster:
         self._controller_epoch_version = -1
         self.controller_id = -1
         self.brokers: dict[int, BrokerInfo] = {}
+        self.shutting_down: set[int] = set()  # hosts in a controlled shutdown
         self.topics: dict[str, Topic] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}
         self._producer_ids = (0, 0)  # [next, end) of this host's current block
@@ -279,6 +281,7 @@ class ZkCluster:
                 self.brokers[int(child)] = BrokerInfo.from_json(int(child), zk.get(f"{BROKER_IDS}/{child}")[0])
             except NoNodeError:
                 continue
+        self.shutting_down = {int(child) for child in zk.get_children(CONTROLLED_SHUTDOWN, watch=watch)}
         self.controller_id = -1
         if zk.exists(CONTROLLER, watch=watch) is not None:
             try:
@@ -360,7 +363,9 @@ class ZkCluster:
                     continue
                 new: PartitionState | None = None
                 if state.leader not in live:
-                    leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, live, unclean)
+                    leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, self._eligible(live), unclean)
+                    if leader < 0:
+                        leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, live, unclean)
                     if leader < 0 and state.leader < 0:
                         continue  # still offline
                     if was_unclean:
@@ -370,12 +375,135 @@ class ZkCluster:
                     new = PartitionState(leader, state.leader_epoch + 1, isr, self._controller_epoch or 0)
                     log.info("%s-%d: leader %d -> %d (leader epoch %d), isr %s", topic.name, p, state.leader,
                              leader, new.leader_epoch, isr)
+                elif self._leader_shutting_down(state.leader):
+                    new = self._move_for_shutdown(topic.name, p, state, live)
                 elif any(r not in live for r in state.isr):
                     isr = [r for r in state.isr if r in live]
                     new = PartitionState(state.leader, state.leader_epoch, isr, self._controller_epoch or 0)
                 if new is not None:
                     changed |= self._controller_write(state_path(topic.name, p), new.to_json(), state.version)
         return changed
+
+    # Controlled shutdown -------------------------------------------------------------------------
+    def _host_of(self, node_id: int) -> int:
+        info = self.brokers.get(node_id)
+        return info.host_id if info is not None else -1
+
+    def _leader_shutting_down(self, leader: int) -> bool:
+        return bool(self.shutting_down) and self._host_of(leader) in self.shutting_down
+
+    def _eligible(self, live: set[int]) -> set[int]:
+        """The live nodes that may take a leadership (not on a host shutting down)."""
+        return {n for n in live if self._host_of(n) not in self.shutting_down}
+
+    def _move_for_shutdown(self, topic: str, partition: int, state: PartitionState,
+                           live: set[int]) -> PartitionState | None:
+        """Kafka's ControlledShutdownLeaderSelector: another live in-sync replica leads (leader
+        epoch + 1); none: the leader stays (the partition goes offline when the host stops)."""
+        others = [r for r in state.isr if r in self._eligible(live)]
+        if not others:
+            return None
+        log.info("%s-%d: controlled shutdown of host %d moves the leader %d -> %d (leader epoch %d)", topic,
+                 partition, self._host_of(state.leader), state.leader, others[0], state.leader_epoch + 1)
+        return PartitionState(others[0], state.leader_epoch + 1, state.isr, self._controller_epoch or 0)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.zk.connected)
+
+    def begin_controlled_shutdown(self) -> None:
+        """Announces this host's controlled shutdown to the controller (an ephemeral node, gone
+        with the session)."""
+        try:
+            self.zk.create(f"{CONTROLLED_SHUTDOWN}/{self.host_id}", b"", ephemeral=True)
+        except NodeExistsError:
+            pass
+
+    def leaderships_to_move(self) -> int:
+        """Partitions still led on this host although another live, eligible replica is in sync
+        (what the controlled shutdown waits for)."""
+        self._read()
+        live = set(self.brokers)
+        eligible = self._eligible(live)
+        mine = {n.node_id for n in self.nodes}
+        return sum(1 for t in self.topics.values() for s in t.states
+                   if s is not None and s.leader in mine and any(r in eligible for r in s.isr))
+
+    # Leader elections on request (ElectLeaders) and preferred-leader rebalance -------------------
+    def _op_elect_leaders(self, election_type: int,
+                          partitions: list[list[Any]] | None) -> list[tuple[str, int, int, str | None]]:
+        """ElectLeaders: each partition's new state written conditionally on its version (as a
+        leader's ISR change is), so a concurrent controller decision wins and is reported."""
+        wanted = [(str(t), int(p)) for t, p in partitions] if partitions is not None else \
+            [(t.name, p) for t in self.topics.values() for p in range(len(t.replicas))]
+        live = set(self.brokers)
+        results: list[tuple[str, int, int, str | None]] = []
+        for name, p in wanted:
+            topic = self.topics.get(name)
+            state = topic.states[p] if topic is not None and 0 <= p < len(topic.states) else None
+            if topic is None or state is None:
+                results.append((name, p, int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), None))
+                continue
+            code, new = (self._preferred_election if election_type == 0 else self._unclean_election)(
+                topic, p, state, live)
+            if new is not None:
+                try:
+                    self.zk.set(state_path(name, p), new.to_json(), version=state.version)
+                    log.info("%s-%d: %s election: leader %d -> %d (leader epoch %d)", name, p,
+                             "preferred" if election_type == 0 else "unclean", state.leader, new.leader,
+                             new.leader_epoch)
+                except BadVersionError:
+                    code = ErrorCode.ELECTION_NOT_NEEDED if election_type == 0 else ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE
+            results.append((name, p, int(code), None if code == ErrorCode.NONE else code.name))
+        return results
+
+    def _preferred_election(self, topic: Topic, p: int, state: PartitionState,
+                            live: set[int]) -> tuple[ErrorCode, PartitionState | None]:
+        preferred = topic.replicas[p][0]
+        if state.leader == preferred:
+            return ErrorCode.ELECTION_NOT_NEEDED, None
+        if preferred not in live or preferred not in state.isr or self._host_of(preferred) in self.shutting_down:
+            return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, None
+        return ErrorCode.NONE, PartitionState(preferred, state.leader_epoch + 1, state.isr, state.controller_epoch)
+
+    def _unclean_election(self, topic: Topic, p: int, state: PartitionState,
+                          live: set[int]) -> tuple[ErrorCode, PartitionState | None]:
+        if state.leader in live:
+            return ErrorCode.ELECTION_NOT_NEEDED, None
+        leader, isr, was_unclean = elect_leader(topic.replicas[p], state.isr, live, True)
+        if leader < 0:
+            return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None
+        if was_unclean:
+            log.warning("unclean leader election (ElectLeaders) for %s-%d: node %d leads although it was not in "
+                        "the ISR %s; records the old leader had acknowledged may be lost", topic.name, p, leader,
+                        state.isr)
+        return ErrorCode.NONE, PartitionState(leader, state.leader_epoch + 1, isr, state.controller_epoch)
+
+    def rebalance_leaders(self) -> None:
+        """auto.leader.rebalance.enable, on the controller: a node leading fewer of the
+        partitions it is the preferred replica of than leader.imbalance.per.broker.percentage
+        allows gets them back (where it is in sync), as Kafka's checkAndTriggerAutoLeaderRebalance."""
+        if self._controller_epoch is None or self.controller_id != self.host_id:
+            return
+        self._read()
+        live = set(self.brokers)
+        allowed = self.config["leader.imbalance.per.broker.percentage"] / 100
+        preferred_of: dict[int, list[tuple[Topic, int, PartitionState]]] = {}
+        for topic in self.topics.values():
+            for p, state in enumerate(topic.states):
+                if state is not None and topic.replicas[p]:
+                    preferred_of.setdefault(topic.replicas[p][0], []).append((topic, p, state))
+        for node, owned in preferred_of.items():
+            off = [(t, p, s) for t, p, s in owned if s.leader != node]
+            if node not in live or not off or len(off) / len(owned) <= allowed:
+                continue
+            for topic, p, state in off:
+                code, new = self._preferred_election(topic, p, state, live)
+                if new is not None and code == ErrorCode.NONE:
+                    new = PartitionState(new.leader, new.leader_epoch, new.isr, self._controller_epoch)
+                    if self._controller_write(state_path(topic.name, p), new.to_json(), state.version):
+                        log.info("%s-%d: leader rebalance back to the preferred replica %d (leader epoch %d)",
+                                 topic.name, p, node, new.leader_epoch)
 
     def _controller_write(self, path: str, data: bytes, version: int) -> bool:
         txn = self.zk.transaction()

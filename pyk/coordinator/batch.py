@@ -137,11 +137,13 @@ def decode_batches(data: bytes | memoryview) -> tuple[list[tuple[int, bytes | No
 
 def replay(plog: Any, what: str) -> Iterator[Batch]:
     """Every batch of a local log from its start offset to its end, in offset order (the
-    coordinators' start-up load).  `what` names the partition in errors."""
+    coordinators' load).  To the log end, not the high watermark: a newly elected leader keeps
+    its whole log, while its high watermark catches up only as its followers fetch again.
+    `what` names the partition in errors."""
     offset = plog.log_start_offset
     end = plog.log_end_offset
     while offset < end:
-        data = plog.read(offset, _LOAD_READ_BYTES, min_one_message=True)
+        data = plog.read(offset, _LOAD_READ_BYTES, min_one_message=True, to_log_end=True)
         if data.records is None or data.records.size == 0:
             break
         chunk = os.pread(data.records.fd, data.records.size, data.records.position)

@@ -83,32 +83,55 @@ class GroupCoordinator:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         started = time.monotonic()
-        records = 0
-        for partition in self.topic.local_partitions():
-            loaded = self.topic.load_partition(partition)
-            records += loaded.records
-            for group_id, value in loaded.groups.items():
-                self.groups[group_id] = self.classic.restore(group_id, partition, value)
-            for group_id, group_offsets in loaded.offsets.items():
-                group = self.groups.get(group_id)
-                if group is None:  # offsets only: a consumer that commits without joining
-                    group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
-                group.offsets.update(group_offsets)
-            for group_id, consumer_records in loaded.consumer_groups.items():
-                group = self.groups.get(group_id)
-                if group is None:
-                    group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
-                self.consumer.restore(group, consumer_records)
-            for producer_id, by_group in loaded.pending.items():  # transactions still open
-                for group_id, group_offsets in by_group.items():
-                    group = self.groups.get(group_id)
-                    if group is None:
-                        group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
-                    group.pending_txn_offsets.setdefault(producer_id, {}).update(group_offsets)
+        records = sum(self._load_partition(partition) for partition in self.topic.local_partitions())
         if records:
             log.info("loaded %d groups (%d records of %s) in %.2fs", len(self.groups), records, OFFSETS_TOPIC,
                      time.monotonic() - started)
         self.offsets.start()
+
+    def _load_partition(self, partition: int) -> int:
+        """Restores the groups of one local partition; returns the records replayed."""
+        loaded = self.topic.load_partition(partition)
+        for group_id, value in loaded.groups.items():
+            self.groups[group_id] = self.classic.restore(group_id, partition, value)
+        for group_id, group_offsets in loaded.offsets.items():
+            group = self.groups.get(group_id)
+            if group is None:  # offsets only: a consumer that commits without joining
+                group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+            group.offsets.update(group_offsets)
+        for group_id, consumer_records in loaded.consumer_groups.items():
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+            self.consumer.restore(group, consumer_records)
+        for producer_id, by_group in loaded.pending.items():  # transactions still open
+            for group_id, group_offsets in by_group.items():
+                group = self.groups.get(group_id)
+                if group is None:
+                    group = self.groups[group_id] = Group(group_id, partition, self.clock_ms())
+                group.pending_txn_offsets.setdefault(producer_id, {}).update(group_offsets)
+        return loaded.records
+
+    # Failover (a cluster's leadership changes) ---------------------------------------------------
+    def elected(self, partition: int) -> None:
+        """This node became the leader of `partition` of `__consumer_offsets`: its groups are
+        served from here on (Kafka's onElection / loadGroupsForPartition)."""
+        if self.loop is None:  # not started yet: start() loads every partition led by then
+            return
+        started = time.monotonic()
+        records = self._load_partition(partition)
+        log.info("%s-%d led here: loaded %d records in %.2fs", OFFSETS_TOPIC, partition, records,
+                 time.monotonic() - started)
+
+    def resigned(self, partition: int) -> None:
+        """This node no longer leads `partition`: its groups are dropped (their parked joins
+        answer NOT_COORDINATOR, so the members find the new coordinator)."""
+        gone = [g for g in self.groups.values() if g.partition == partition]
+        for group in gone:
+            self.consumer.stop_group(group)
+            self.classic.stop_group(group)
+            del self.groups[group.group_id]
+        log.info("%s-%d led elsewhere now: unloaded %d groups", OFFSETS_TOPIC, partition, len(gone))
 
     def stop(self) -> None:
         self.offsets.stop()

@@ -161,11 +161,7 @@ class TransactionCoordinator:
         if self.txns:
             log.info("loaded %d transactional ids from %s in %.2fs", len(self.txns), TRANSACTION_STATE_TOPIC,
                      time.monotonic() - started)
-        for txn in list(self.txns.values()):
-            if txn.state in _COMPLETE:  # decided before a crash: finish it
-                log.info("transaction %r was %s at load: sending its markers", txn.transactional_id,
-                         txn.state.kafka_name)
-                self._send_markers(txn)
+        self._resume(list(self.txns.values()))
         self._arm(self.abort_interval_ms, self._abort_timed_out)
         self._arm(self.expiration_interval_ms, self._expire_ids)
 
@@ -190,6 +186,33 @@ class TransactionCoordinator:
 
         handle = self.loop.call_later(interval_ms / 1000, run)
         self._timers.append(handle)
+
+    # Failover (a cluster's leadership changes) ---------------------------------------------------
+    def elected(self, partition: int) -> None:
+        """This node became the leader of `partition` of `__transaction_state`: its transactional
+        ids are served from here, and those decided before the old leader went get their markers."""
+        if self.loop is None:  # not started yet: start() loads every partition led by then
+            return
+        self._load_partition(partition)
+        mine = [txn for txn in self.txns.values() if txn.partition == partition]
+        log.info("%s-%d led here: loaded %d transactional ids", TRANSACTION_STATE_TOPIC, partition, len(mine))
+        self._resume(mine)
+
+    def _resume(self, loaded: list[TransactionMetadata]) -> None:
+        for txn in loaded:
+            if txn.state in _COMPLETE:  # decided before a crash or failover: finish it
+                log.info("transaction %r was %s at load: sending its markers", txn.transactional_id,
+                         txn.state.kafka_name)
+                self._send_markers(txn)
+
+    def resigned(self, partition: int) -> None:
+        """This node no longer leads `partition`: its transactional ids are dropped (the new
+        leader finishes what was decided)."""
+        gone = [tid for tid, txn in self.txns.items() if txn.partition == partition]
+        for tid in gone:
+            del self.txns[tid]
+        log.info("%s-%d led elsewhere now: unloaded %d transactional ids", TRANSACTION_STATE_TOPIC, partition,
+                 len(gone))
 
     def _load_partition(self, partition: int) -> None:
         plog = self.topic.log_for(partition)

@@ -143,6 +143,14 @@ class AdminManager:
             args["assignment"] = assignment
         await self._control("create_partitions", **args)
 
+    async def elect_leaders(self, election_type: int,
+                            partitions: list[tuple[str, int]] | None) -> list[tuple[str, int, int, str | None]]:
+        """ElectLeaders in a cluster (0: preferred, 1: unclean) of `partitions` (None: all);
+        (topic, partition, error code, message) of each."""
+        results = await self._control("elect_leaders", election_type=election_type,
+                                      partitions=None if partitions is None else [list(tp) for tp in partitions])
+        return [(str(t), int(p), int(code), message) for t, p, code, message in results]
+
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         warn_removed(configs, f"topic {name}")
         await self._control("set_configs", name=name, configs=configs)

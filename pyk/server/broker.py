@@ -113,6 +113,7 @@ class Broker:
             if name not in self.metadata.topics or self.metadata.topics[name].topic_id != info.topic_id:
                 self._drop_topic(info)
         followed: dict[tuple[str, int], tuple[int, int, PartitionLog]] = {}
+        led_before = self._coordinator_partitions()
         for info in self.metadata.topics.values():
             config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
@@ -135,10 +136,29 @@ class Broker:
                                      group_commit_flushes=info.name not in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC))
         if self.metadata.clustered:
             self._follow(followed)
+            self._move_coordinators(led_before)
         self._loaded.set()
 
+    def _coordinator_partitions(self) -> set[tuple[str, int]]:
+        """The internal topics' partitions this node leads (where its coordinators serve)."""
+        return {key for key, part in self.replicas.partitions.items()
+                if key[0] in (OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC) and part.is_leader}
+
+    def _move_coordinators(self, led_before: set[tuple[str, int]]) -> None:
+        """Coordinator failover: a newly led `__consumer_offsets` / `__transaction_state`
+        partition loads its groups / transactions here, one led elsewhere now unloads them."""
+        led_now = self._coordinator_partitions()
+        for topic, partition in sorted(led_before - led_now):
+            (self.groups if topic == OFFSETS_TOPIC else self.txn).resigned(partition)
+        for topic, partition in sorted(led_now - led_before):
+            (self.groups if topic == OFFSETS_TOPIC else self.txn).elected(partition)
+
     def _follow(self, followed: dict[tuple[str, int], tuple[int, int, PartitionLog]]) -> None:
-        """A cluster's snapshot: fetch the partitions followed here from their leaders."""
+        """A cluster's snapshot: fetch the partitions followed here from their leaders (not once
+        the shard is stopping: a snapshot arriving then must not start fetchers that would
+        append to logs being closed)."""
+        if self._stopped.is_set():
+            return
         if self.fetchers is None:
             self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
             self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])

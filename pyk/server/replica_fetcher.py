@@ -59,6 +59,9 @@ class ReplicaFetcher:
         self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
+        # Emptied too: Python 3.11's wait_for can swallow the cancel when the answer arrives at
+        # that moment, and an answer for no partition appends nothing to logs being closed.
+        self.partitions = {}
         self._task.cancel()
         if self._conn is not None:
             self._conn.close()

@@ -114,6 +114,7 @@ class Orchestrator:
         self._ops = asyncio.Lock()
         self._acked = asyncio.Condition()
         self._stopping = False
+        self._moving_leaders = False  # a controlled shutdown: the cluster state is still followed
         self._stopped = asyncio.Event()
         self._started = False  # all shards came up once; before that a shard exit is fatal
         self.exit_code = 0
@@ -185,6 +186,8 @@ class Orchestrator:
                     self.zk.serving = True  # every shard listens: register the nodes
                     self._zk_dirty.set()
                     asyncio.ensure_future(self._follow_zk())
+                    if self.config["auto.leader.rebalance.enable"]:
+                        asyncio.ensure_future(self._rebalance_leaders())
                 else:
                     await self.balancer.start()  # moves between shards of one host, not of a cluster
         await self._stopped.wait()
@@ -472,7 +475,7 @@ class Orchestrator:
         arriving meanwhile coalesce into the next read)."""
         assert self.zk is not None
         sent: dict[str, Any] | None = None
-        while not self._stopping:
+        while not self._stopping or self._moving_leaders:
             await self._zk_dirty.wait()
             self._zk_dirty.clear()
             try:
@@ -486,12 +489,58 @@ class Orchestrator:
                 await asyncio.sleep(_ZK_RETRY_S)
                 self._zk_dirty.set()
 
+    async def _rebalance_leaders(self) -> None:
+        """auto.leader.rebalance.enable: every leader.imbalance.check.interval.seconds the
+        controller (whichever host it is then) checks the preferred leaders."""
+        assert self.zk is not None
+        while not self._stopping:
+            await asyncio.sleep(self.config["leader.imbalance.check.interval.seconds"])
+            if self._stopping:
+                return
+            try:
+                await self._zk_call(self.zk.rebalance_leaders)
+            except Exception as exc:  # ZooKeeper unreachable: the next check tries again
+                log.warning("leader rebalance check failed (%s: %s)", type(exc).__name__, exc)
+
     # Stopping --------------------------------------------------------------------------------------
     def request_stop(self) -> None:
         self._stopping = True
         self._stopped.set()
 
+    async def _controlled_shutdown(self) -> None:
+        """Before a cluster host stops: the controller moves its leaderships to other in-sync
+        replicas (Kafka's controlled shutdown), so clients move on with retriable errors and no
+        partition goes offline.  Bounded by controlled.shutdown.max.retries x
+        controlled.shutdown.retry.backoff.ms; past that the host stops anyway."""
+        assert self.zk is not None
+        started = time.monotonic()
+        deadline = started + max(1, self.config["controlled.shutdown.max.retries"]) * \
+            self.config["controlled.shutdown.retry.backoff.ms"] / 1000
+        if not self.zk.connected:
+            log.warning("controlled shutdown skipped: ZooKeeper is not connected")
+            return
+        self._moving_leaders = True
+        try:
+            await asyncio.wait_for(self._zk_call(self.zk.begin_controlled_shutdown), deadline - started)
+            while (left := await asyncio.wait_for(self._zk_call(self.zk.leaderships_to_move),
+                                                  max(0.1, deadline - time.monotonic()))) \
+                    and time.monotonic() < deadline:
+                self._zk_dirty.set()
+                await asyncio.sleep(0.1)
+        except Exception as exc:  # ZooKeeper unreachable: stop as an uncontrolled shutdown would
+            log.warning("controlled shutdown failed (%s: %s); stopping anyway", type(exc).__name__, exc)
+            return
+        finally:
+            self._moving_leaders = False
+        if left:
+            log.warning("controlled shutdown: %d leaderships not moved in %.1fs; stopping anyway", left,
+                        time.monotonic() - started)
+        else:
+            log.info("controlled shutdown: leaderships moved in %.2fs", time.monotonic() - started)
+
     async def _stop_all(self) -> None:
+        if self.zk is not None and self._started and self.config["controlled.shutdown.enable"]:
+            await self._controlled_shutdown()
         live = [s.process for s in self.shards if s.process is not None and s.process.poll() is None]
         for process in live:
             process.send_signal(signal.SIGTERM)

@@ -236,6 +236,18 @@ def test_create_partitions(broker, topic):
     assert _partitions(admin, topic) == [0, 1, 2, 3, 4]
 
 
+def test_elect_leaders_on_one_host_needs_no_election(broker, topic):
+    """ElectLeaders on a single host: its one replica always leads (tests/cluster elects for real)."""
+    from confluent_kafka import ElectionType
+
+    admin = confluent_admin(broker.bootstrap)
+    create_topic(broker.bootstrap, topic, partitions=2)
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1), TopicPartition(topic, 7)]
+    results = _result(admin.elect_leaders(ElectionType.PREFERRED, tps))
+    assert {tp.partition: err.code() for tp, err in results.items()} == {
+        0: KafkaError.ELECTION_NOT_NEEDED, 1: KafkaError.ELECTION_NOT_NEEDED, 7: KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
 def test_delete_records(broker, topic):
     admin = confluent_admin(broker.bootstrap)
     create_topic(broker.bootstrap, topic)

@@ -33,20 +33,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 SESSION_TIMEOUT_MS = 3000  # a dead host's nodes vanish after this; the test ZooKeeper ticks 500 ms
 
 
-@pytest.fixture
-def zookeeper(tmp_path: Path) -> Iterator[str]:
-    proc = start_zookeeper(tmp_path / "zookeeper", free_port(), tick_ms=500)
-    conf = (tmp_path / "zookeeper" / "zoo.cfg").read_text()
-    port = next(line.split("=")[1] for line in conf.splitlines() if line.startswith("clientPort="))
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+@dataclass
+class ZooKeeperServer:
+    """The test's ZooKeeper: `kill9()` and `start()` again on the same port and data."""
+
+    directory: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def connect(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = start_zookeeper(self.directory, self.port, tick_ms=500)
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            proc.wait(20)
+            self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            self.kill9()
+
+
+@pytest.fixture
+def zookeeper_server(tmp_path: Path) -> Iterator[ZooKeeperServer]:
+    server = ZooKeeperServer(tmp_path / "zookeeper", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def zookeeper(zookeeper_server: ZooKeeperServer) -> str:
+    return zookeeper_server.connect
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Topic administration: CreateTopics (19) 0-7, DeleteTopics (20) 0-6, CreatePartitions (37)
-0-3, DeleteRecords (21) 0-2.
+0-3, DeleteRecords (21) 0-2, ElectLeaders (43) 0-2.
 
 Nullable error messages default to null here (Kafka's JSON leaves most of them at its implicit
 ""), so a handler that omits `error_message` sends "no message" rather than an empty one.
@@ -105,6 +105,28 @@ DELETE_RECORDS_RESPONSE = Message(21, "response", "DeleteRecordsResponse", valid
             F("partition_index", "int32", "0+"),
             F("low_watermark", "int64", "0+"),
             F("error_code", "int16", "0+"),
+        ]),
+    ]),
+])
+
+ELECT_LEADERS_REQUEST = Message(43, "request", "ElectLeadersRequest", valid="0-2", flexible="2+", fields=[
+    F("election_type", "int8", "1+"),  # 0: preferred, 1: unclean (v0: preferred)
+    F("topic_partitions", "[]TopicPartitions", "0+", nullable="0+", fields=[  # null: every partition
+        F("topic", "string", "0+"),
+        F("partitions", "[]int32", "0+"),
+    ]),
+    F("timeout_ms", "int32", "0+", default=60000),
+])
+
+ELECT_LEADERS_RESPONSE = Message(43, "response", "ElectLeadersResponse", valid="0-2", flexible="2+", fields=[
+    F("throttle_time_ms", "int32", "0+"),
+    F("error_code", "int16", "1+"),
+    F("replica_election_results", "[]ReplicaElectionResult", "0+", fields=[
+        F("topic", "string", "0+"),
+        F("partition_result", "[]PartitionResult", "0+", fields=[
+            F("partition_id", "int32", "0+"),
+            F("error_code", "int16", "0+"),
+            F("error_message", "string", "0+", nullable="0+", default=None),
         ]),
     ]),
 ])

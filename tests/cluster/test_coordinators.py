@@ -1,0 +1,92 @@
+"""Coordinator failover: the group and transaction coordinators follow the leadership of their
+`__consumer_offsets` / `__transaction_state` partitions.  kill -9 of the host leading both the
+group's and the transactional id's partitions: the group resumes from its committed offset on
+the new leader, and a new producer with the same transactional.id fences the old one, whose
+open transaction is aborted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pyk.coordinator import partition_for
+from tests.cluster.conftest import Cluster
+from tests.helpers import confluent_produce, confluent_read_to_end, make_records
+
+GROUP = "failover-group"
+PARTITIONS = 3  # offsets.topic.num.partitions and transaction.state.log.num.partitions of the fixture
+
+
+def _leaders(cluster: Cluster, topic: str) -> dict[int, int]:
+    """partition -> leader of an internal topic, once all its partitions are fully in sync."""
+    def check() -> dict[int, int] | None:
+        parts = cluster.admin().list_topics(topic, timeout=10).topics[topic].partitions
+        if len(parts) == PARTITIONS and all(p.leader >= 0 and len(p.isrs) == 3 for p in parts.values()):
+            return {n: p.leader for n, p in parts.items()}
+        return None
+
+    leaders: dict[int, int] = cluster.wait_for(f"{topic} in sync", check, 60)
+    return leaders
+
+
+def _consume(bootstrap: str, topic: str, count: int, commit: bool) -> list[Any]:
+    """`count` messages read by a member of GROUP (committing their offsets when `commit`)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + 90
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                out.append(msg)
+        assert len(out) == count, f"read {len(out)} of {count} messages"
+        if commit:
+            consumer.commit(message=out[-1], asynchronous=False)
+    finally:
+        consumer.close()
+    return out
+
+
+def test_coordinators_fail_over_with_their_partitions_leadership(cluster_factory: Callable[..., Cluster],
+                                                                 topic: str) -> None:
+    from confluent_kafka import KafkaException, Producer
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    confluent_produce(cluster.bootstrap, topic, make_records(10), acks="all")
+    assert [m.offset() for m in _consume(cluster.bootstrap, topic, 4, commit=True)] == [0, 1, 2, 3]
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "warm-up"}).init_transactions(30)
+
+    coordinator = _leaders(cluster, "__consumer_offsets")[partition_for(GROUP, PARTITIONS)]
+    txn_leaders = _leaders(cluster, "__transaction_state")
+    # A transactional id whose coordinator runs on the same host as the group's.
+    tid = next(t for t in (f"txn-{i}" for i in range(100))
+               if txn_leaders[partition_for(t, PARTITIONS)] // 100 == coordinator // 100)
+    old = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid, "acks": "all"})
+    old.init_transactions(30)
+    old.begin_transaction()
+    old.produce(topic, b"open", partition=0)
+    old.flush(30)
+
+    cluster.host_of(coordinator).kill9()
+    # The group resumes from its committed offset on the new coordinator.
+    assert [m.offset() for m in _consume(cluster.bootstrap, topic, 6, commit=True)] == [4, 5, 6, 7, 8, 9]
+    # The same transactional.id works again: its new coordinator aborts the open transaction.
+    new = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid, "acks": "all"})
+    new.init_transactions(60)
+    new.begin_transaction()
+    new.produce(topic, b"after", partition=0)
+    new.commit_transaction(60)
+    with pytest.raises(KafkaException):  # the old instance is fenced
+        old.commit_transaction(30)
+    values = [r.value for r in confluent_read_to_end(cluster.bootstrap, topic)]
+    assert values[10:] == [b"after"]
+    survivors = [h for h in cluster.hosts if h.running]
+    assert any("__consumer_offsets-" in h.log_text() and "led here: loaded" in h.log_text() for h in survivors)
