@@ -48,5 +48,6 @@ def test_no_acknowledged_value_is_lost_under_random_faults(request: pytest.Fixtu
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(900)  # 5 minutes of faults, then recovery and the read-back
 def test_no_acknowledged_value_is_lost_under_random_faults_soak(request: pytest.FixtureRequest, topic: str) -> None:
     _run(request, topic, 300)
