@@ -29,10 +29,11 @@ esac
 # Tools: kcat for the README's quick start and the client tests; librdkafka-dev for the
 # load generator of the benchmarks.
 PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev kcat librdkafka-dev)
-# Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it needs.
+# Test only: Burrow (reads __consumer_offsets, tests/groups/test_burrow.py) and the ZooKeeper it and
+# tests/cluster need; iproute2 makes the network namespaces of the partition tests (tests/cluster/netns.py).
 # Java 17 and Maven fetch and run Kafka's jars (tests/kafka.py).
 # Chromium is the browser of the web console's tests (tests/console, driven by Playwright).
-[ -n "$TEST" ] && PACKAGES+=(zookeeper burrow openjdk-17-jdk-headless maven chromium)
+[ -n "$TEST" ] && PACKAGES+=(zookeeper iproute2 burrow openjdk-17-jdk-headless maven chromium)
 # Test only: the MIT Kerberos KDC tests/security/test_gssapi.py starts, kinit, and the headers
 # python-gssapi builds against where no wheel fits.
 [ -n "$TEST" ] && PACKAGES+=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)

@@ -142,6 +142,8 @@ class BrokerProcess:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the process
     log_level: str = "INFO"  # DEBUG for a test that waits for a debug line (fetch parked, cleaner idle)
+    host: str = "127.0.0.1"  # the listener's address (a network namespace's in tests/cluster/netns.py)
+    netns: str | None = None  # run inside this network namespace (`ip netns exec`)
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
@@ -161,7 +163,7 @@ class BrokerProcess:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -169,8 +171,9 @@ class BrokerProcess:
 
     def command(self) -> list[str]:
         cmd = [
+            *(["ip", "netns", "exec", self.netns] if self.netns else []),
             sys.executable, "-m", "pyk", "--log-level", self.log_level, "serve",
-            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "--override", f"listeners=PLAINTEXT://{self.host}:{self.port}",
             "--override", f"log.dirs={self.log_dir}",
             "--override", f"num.shards={self.shards}",
         ]  # fmt: skip
@@ -223,7 +226,7 @@ class BrokerProcess:
                     f"pyk serve exited with code {self.proc.returncode} during start-up\n{self.log_tail()}"
                 )
             try:
-                api_versions_probe("127.0.0.1", self.port)
+                api_versions_probe(self.host, self.port)
                 return self
             except OSError as exc:  # ConnectionError is an OSError too
                 last_error = exc

@@ -68,35 +68,38 @@ def free_port(count: int = 1) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+              address: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with code {proc.returncode} before listening on {port}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((address, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    raise TimeoutError(f"nothing listens on {address}:{port} after {timeout}s")
 
 
-def start_zookeeper(directory: Path, port: int, tick_ms: int = 500) -> subprocess.Popen[bytes]:
-    """A standalone ZooKeeper server on 127.0.0.1:`port`, data and log under `directory`; returns
-    once it accepts connections.  A short tick lets sessions expire quickly (min 2 ticks)."""
+def start_zookeeper(directory: Path, port: int, tick_ms: int = 500,
+                    address: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """A standalone ZooKeeper server on `address`:`port`, data and log under `directory`; returns
+    once it accepts connections.  A short tick lets sessions expire quickly (min 2 ticks); the
+    fault tests bind it to a bridge address their network namespaces reach."""
     script = zookeeper_script()
     if script is None:
         raise FileNotFoundError("ZooKeeper is not installed (Debian package zookeeper)")
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "zoo.cfg"
     conf.write_text(f"tickTime={tick_ms}\ndataDir={directory / 'data'}\nclientPort={port}\n"
-                    "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n")
+                    f"clientPortAddress={address}\nadmin.enableServer=false\nmaxSessionTimeout=60000\n")
     log = open(directory / "zookeeper.log", "ab")  # noqa: SIM115 - the child writes it
     proc = subprocess.Popen([script, "start-foreground", str(conf)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True,
                             env={"PATH": "/usr/bin:/bin", "ZOO_LOG_DIR": str(directory)})
     log.close()
-    wait_port(port, 60, proc)
+    wait_port(port, 60, proc, address)
     return proc
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pyk.tools.cluster import host_overrides, start_zookeeper, zookeeper_script
+from tests.cluster.netns import Network, namespaces_available
 from tests.conftest import BrokerFactory
 from tests.helpers import BrokerProcess, free_port
 
@@ -39,14 +40,15 @@ class ZooKeeperServer:
 
     directory: Path
     port: int
+    address: str = "127.0.0.1"  # the fault tests' bridge address, which their namespaces reach
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def connect(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def start(self) -> None:
-        self.proc = start_zookeeper(self.directory, self.port, tick_ms=500)
+        self.proc = start_zookeeper(self.directory, self.port, tick_ms=500, address=self.address)
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -132,23 +134,75 @@ class Cluster:
             for p in self.admin().list_topics(topic, timeout=10).topics[topic].partitions.values()))
 
 
+def _host_conf(index: int, zookeeper: str, shards: int, overrides: dict[str, Any]) -> dict[str, str]:
+    conf = host_overrides(index, 0, zookeeper, Path("unused"), shards)
+    for key in ("listeners", "log.dirs"):  # BrokerProcess's own port and directory
+        del conf[key]
+    conf.update({"zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS), "offsets.topic.num.partitions": "3",
+                 "transaction.state.log.num.partitions": "3"})
+    conf.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
+    return conf
+
+
 @pytest.fixture
 def cluster_factory(broker_factory: BrokerFactory, zookeeper: str) -> Callable[..., Cluster]:
     """`cluster_factory(hosts=3, shards=1, **overrides)`: hosts joined through the test's
     ZooKeeper, returned once every node is registered."""
 
     def make(hosts: int = 3, shards: int = 1, **overrides: Any) -> Cluster:
-        started = []
-        for i in range(hosts):
-            conf = host_overrides(i, 0, zookeeper, Path("unused"), shards)
-            for key in ("listeners", "log.dirs"):  # BrokerProcess's own port and directory
-                del conf[key]
-            conf.update({"zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS), "offsets.topic.num.partitions": "3",
-                         "transaction.state.log.num.partitions": "3"})
-            conf.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
-            started.append(broker_factory(overrides=conf))
+        started = [broker_factory(overrides=_host_conf(i, zookeeper, shards, overrides)) for i in range(hosts)]
         cluster = Cluster(zookeeper, started)
         cluster.wait_nodes(hosts * shards)
         return cluster
 
     return make
+
+
+NETNS_HOSTS = 3
+
+
+@pytest.fixture
+def network() -> Iterator[Network]:
+    """A bridge and NETNS_HOSTS network namespaces (tests/cluster/netns.py); skips the test
+    where namespaces cannot be made (not root, no iproute2)."""
+    reason = namespaces_available()
+    if reason is not None:
+        pytest.skip(reason)
+    net = Network(NETNS_HOSTS)
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture
+def netns_cluster_factory(network: Network, tmp_path: Path,
+                          broker_factory: BrokerFactory) -> Iterator[Callable[..., Cluster]]:
+    """`netns_cluster_factory(**overrides)`: a ZooKeeper on the bridge and one single-shard host
+    in each of `network`'s namespaces, listening on its namespace's address.  Teardown heals the
+    network, stops the hosts (broker_factory's checks), ZooKeeper, then deletes the namespaces."""
+    zk = ZooKeeperServer(tmp_path / "zookeeper", free_port(), network.zookeeper_address)
+    zk.start()
+    connect = zk.connect
+
+    def make(**overrides: Any) -> Cluster:
+        started = []
+        for i, ns in enumerate(network.namespaces):
+            host = BrokerProcess(tmp_path / f"host-{i}", _host_conf(i, connect, 1, overrides), shards=1,
+                                 host=network.address(i), netns=ns)
+            broker_factory.brokers.append(host)
+            started.append(host.start())
+        cluster = Cluster(connect, started)
+        cluster.wait_nodes(len(started))
+        return cluster
+
+    codes: dict[str, int] = {}
+    try:
+        yield make
+    finally:
+        network.heal()
+        try:
+            codes = {h.bootstrap: h.stop() for h in broker_factory.brokers if h.running}  # before ZooKeeper goes
+        finally:
+            zk.stop()
+    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
