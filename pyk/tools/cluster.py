@@ -129,17 +129,21 @@ def _up(args: argparse.Namespace) -> int:
         host_dir = directory / f"host-{i}"
         host_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pyk", "serve"]
-        for key, value in host_overrides(i, port, zookeeper, host_dir / "data", args.shards).items():
+        # Each host's own operator endpoints: the default ports would let only the first bind.
+        operator = {"metrics.listener": f"127.0.0.1:{free_port()}", "console.listener": f"127.0.0.1:{free_port()}"}
+        for key, value in {**host_overrides(i, port, zookeeper, host_dir / "data", args.shards), **operator}.items():
             cmd += ["--override", f"{key}={value}"]
         with open(host_dir / "pyk.log", "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
-        state["hosts"].append({"pid": proc.pid, "port": port, "dir": str(host_dir)})
+        state["hosts"].append({"pid": proc.pid, "port": port, "dir": str(host_dir), **operator})
         state_file.write_text(json.dumps(state, indent=1))
     for host in state["hosts"]:
         wait_port(host["port"], 60)
     print(f"ZooKeeper: {zookeeper}")
     print("bootstrap: " + ",".join(f"127.0.0.1:{h['port']}" for h in state["hosts"]))
+    print("metrics: " + ", ".join(f"http://{h['metrics.listener']}/metrics" for h in state["hosts"]))
+    print("console: " + ", ".join(f"http://{h['console.listener']}/" for h in state["hosts"]))
     return 0
 
 
