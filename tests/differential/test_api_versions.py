@@ -20,14 +20,13 @@ from tests.differential.peer import Known, Peer
 RANGES_DIFFER: dict[int, tuple[tuple[int, int] | None, tuple[int, int] | None]] = {
     0: ((0, 13), (0, 9)),  # Produce: v10+ (KIP-890 TV2 / KIP-516 topic ids) not yet
     1: ((4, 18), (4, 12)),  # Fetch: v13+ (topic ids) not yet
-    2: ((1, 10), (0, 7)),  # ListOffsets: v0 kept; v8+ (tiered storage timestamps) not yet
+    2: ((1, 10), (0, 10)),  # ListOffsets: v0 kept
     3: ((0, 13), (0, 12)),  # Metadata: v13 (REBOOTSTRAP_REQUIRED) not yet
     8: ((2, 9), (0, 9)),  # OffsetCommit: v0-1 kept
     9: ((1, 9), (0, 9)),  # OffsetFetch: v0 kept
     10: ((0, 6), (0, 4)),  # FindCoordinator: v5-6 (share groups) not yet
-    15: ((0, 6), (0, 5)),  # DescribeGroups: v6 (KIP-1043 error messages) not yet
     16: ((0, 5), (0, 4)),  # ListGroups: v5 (type filter) not yet
-    17: ((0, 1), None),  # SaslHandshake: PLAINTEXT only
+    17: ((0, 1), (1, 1)),  # SaslHandshake: v0 (SASL without SaslAuthenticate framing) not served
     18: ((0, 4), (0, 3)),  # ApiVersions: v4 not yet
     19: ((2, 7), (0, 7)),  # CreateTopics: v0-1 kept
     20: ((1, 6), (0, 6)),  # DeleteTopics: v0 kept
@@ -37,15 +36,15 @@ RANGES_DIFFER: dict[int, tuple[tuple[int, int] | None, tuple[int, int] | None]] 
     27: ((1, 1), (0, 1)),  # WriteTxnMarkers: v0 kept
     28: ((0, 5), (0, 4)),  # TxnOffsetCommit: v5 (KIP-890 TV2) not yet
     32: ((1, 4), (0, 4)),  # DescribeConfigs: v0 kept
+    35: ((1, 4), (0, 4)),  # DescribeLogDirs: v0 kept
     60: ((0, 2), (0, 1)),  # DescribeCluster: v2 (endpoint type) not yet
     66: ((0, 2), (0, 1)),  # ListTransactions: v2 (transactional id pattern) not yet
 }
-# APIs pyk does not serve at all (ACLs, SASL, delegation tokens, quotas, reassignments, KRaft
+# APIs pyk does not serve at all (log-dir moves, delegation tokens, quotas, reassignments, KRaft
 # quorum and features, share groups, client metrics): Kafka's ranges.
 KAFKA_ONLY: dict[int, tuple[int, int]] = {
-    29: (1, 3), 30: (1, 3), 31: (1, 3), 34: (1, 2), 35: (1, 4), 36: (0, 2), 38: (1, 3), 39: (1, 2), 40: (1, 2),
-    41: (1, 3), 43: (0, 2), 45: (0, 1), 46: (0, 0), 48: (0, 1), 49: (0, 1), 50: (0, 0), 51: (0, 0), 55: (0, 2),
-    57: (0, 2), 61: (0, 0), 64: (0, 0), 74: (0, 1), 75: (0, 0), 76: (1, 1), 77: (1, 1), 78: (1, 1), 79: (1, 1),
+    34: (1, 2), 38: (1, 3), 39: (1, 2), 40: (1, 2), 41: (1, 3), 45: (0, 1), 46: (0, 0), 48: (0, 1), 49: (0, 1),
+    55: (0, 2), 57: (0, 2), 64: (0, 0), 74: (0, 1), 76: (1, 1), 77: (1, 1), 78: (1, 1), 79: (1, 1),
     80: (0, 0), 81: (0, 0), 83: (0, 0), 84: (0, 0), 85: (0, 0), 86: (0, 0), 87: (0, 0), 90: (0, 0), 91: (0, 0),
     92: (0, 0),
 }  # fmt: skip
