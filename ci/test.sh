@@ -11,4 +11,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/common.sh"
 pick_python
 cd "$REPO"
-exec "$PY" -m pytest -m "not soak" "$@"
+# Test files run on PYK_TEST_WORKERS parallel workers (pytest-xdist; default 3): most tests wait
+# on brokers, JVMs and ZooKeeper rather than compute, so 2 cores carry 3 workers (serially the
+# suite takes about an hour).  A file's tests stay on one worker (its module-scoped broker is
+# started once).  PYK_TEST_WORKERS=0 runs serially.
+exec "$PY" -m pytest -m "not soak" -n "${PYK_TEST_WORKERS:-3}" --dist loadfile "$@"

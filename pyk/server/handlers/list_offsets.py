@@ -27,6 +27,7 @@ MIN_VERSION = 0
 MAX_VERSION = 10
 
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+_SINCE = {EARLIEST_LOCAL: 8, LATEST_TIERED: 9}  # the first version that may ask for them
 
 
 def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
@@ -59,9 +60,9 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             try:
                 check_isolation_level(isolation_level)
                 plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
-                if part["timestamp"] < MAX_TIMESTAMP:
-                    # Kafka's answer to a special timestamp it does not serve (tiered storage's -4..-6
-                    # need v8+) or does not know.
+                if part["timestamp"] < MAX_TIMESTAMP and ctx.header.api_version < _SINCE.get(part["timestamp"], 99):
+                    # Kafka's answer to a special timestamp of a later version (-4 needs v8, -5
+                    # v9) or one it does not know.
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {part['timestamp']} is not supported")
                 entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
                 entry["leader_epoch"] = plog.leader_epoch if entry["offset"] >= 0 else -1
