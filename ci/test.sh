@@ -14,5 +14,19 @@ cd "$REPO"
 # Test files run on PYK_TEST_WORKERS parallel workers (pytest-xdist; default 3): most tests wait
 # on brokers, JVMs and ZooKeeper rather than compute, so 2 cores carry 3 workers (serially the
 # suite takes about an hour).  A file's tests stay on one worker (its module-scoped broker is
-# started once).  PYK_TEST_WORKERS=0 runs serially.
-exec "$PY" -m pytest -m "not soak" -n "${PYK_TEST_WORKERS:-3}" --dist loadfile "$@"
+# started once).  PYK_TEST_WORKERS=0 runs serially.  Without test paths or -k, tests/cluster then
+# runs on its own: its hosts hold ZooKeeper sessions of 3 s, which a loaded machine lets expire.
+WORKERS=(-n "${PYK_TEST_WORKERS:-3}" --dist loadfile)
+selects=0
+for arg in "$@"; do
+    case "$arg" in -k|-m|tests*|*.py*) selects=1 ;; esac
+done
+if [ "$selects" = 1 ]; then
+    exec "$PY" -m pytest -m "not soak" "${WORKERS[@]}" "$@"
+fi
+rc=0
+cluster_rc=0
+"$PY" -m pytest -m "not soak" "${WORKERS[@]}" --ignore=tests/cluster "$@" || rc=$?
+"$PY" -m pytest -m "not soak" tests/cluster "$@" || cluster_rc=$?
+[ "$rc" != 0 ] || rc=$cluster_rc
+exit "$rc"

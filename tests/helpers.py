@@ -50,19 +50,26 @@ TEST_ENGINE = os.environ.get("PYK_TEST_ENGINE")
 OPERATOR_LISTENERS = ("console.listener", "metrics.listener")
 
 
+# Listening ports come from a slice of 20000-31999 per pytest-xdist worker: below Linux's
+# ephemeral range (32768+), where clients' source ports and other workers' picks would take a
+# port a broker gives up for a restart.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) % 8
+_PORT_SLICE = range(20000 + 1500 * _WORKER, 20000 + 1500 * (_WORKER + 1))
+_next_port = [_PORT_SLICE.start + (os.getpid() * 37) % len(_PORT_SLICE)]
+
+
 def free_port(count: int = 1) -> int:
     """The first of `count` consecutive loopback ports that were free a moment ago (shard i of a
-    broker listens on port + i)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port + count > 65536:
-            continue
+    broker listens on port + i), from this worker's slice, each handed out once per run."""
+    for _ in range(len(_PORT_SLICE)):
+        port = _next_port[0]
+        if port + count > _PORT_SLICE.stop:
+            port = _PORT_SLICE.start
+        _next_port[0] = port + count
         try:
-            for extra in range(1, count):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                    t.bind(("127.0.0.1", port + extra))
+            for offset in range(count):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", port + offset))
         except OSError:
             continue
         return port
