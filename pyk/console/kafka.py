@@ -27,11 +27,10 @@ from pyk.client import BrokerError, Cluster, Connection
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol import ApiKey
-from pyk.tools.groups import _commit, _committed, _describe_group
+from pyk.tools.groups import _commit, _committed, _describe_group, error_name, find_coordinator
 
 LATEST, EARLIEST = -1, -2
 TOPIC_RESOURCE = 2
-_COORDINATOR_RETRIES = 50  # x 0.1 s: the first lookup may be creating __consumer_offsets
 _ABORT_TIMEOUT_S = 30.0  # InitProducerId answers CONCURRENT_TRANSACTIONS until the abort is written
 _REQUEST_TIMEOUT_S = 45.0  # a page's requests (an abort may wait for its markers up to _ABORT_TIMEOUT_S)
 _FETCH_TIMEOUT_S = 5.0  # a browse that finds fewer messages than asked returns after this
@@ -39,13 +38,6 @@ _HEX_BYTES = 4096  # longer binary values are cut in the page (the rest is count
 
 T = TypeVar("T")
 _LIBRDKAFKA_LOG = logging.getLogger("pyk.console.librdkafka")  # librdkafka's lines, not on stderr raw
-
-
-def error_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return f"error code {code}"
 
 
 def check(code: int, what: str, message: str | None = None) -> None:
@@ -312,22 +304,7 @@ class ConsoleClient:
     @staticmethod
     async def coordinator(cluster: Cluster, key: str, key_type: int) -> Connection:
         """A connection to the coordinator of a group (key_type 0) or transactional id (1)."""
-        version = cluster.version(ApiKey.FIND_COORDINATOR)
-        body: dict[str, Any] = {"key_type": key_type}
-        if version >= 4:
-            body["coordinator_keys"] = [key]
-        else:
-            body["key"] = key
-        for _ in range(_COORDINATOR_RETRIES):
-            resp = await cluster.conn.request(ApiKey.FIND_COORDINATOR, version, body)
-            found = resp["coordinators"][0] if version >= 4 else resp
-            if found["error_code"] == ErrorCode.NONE:
-                cluster.nodes[found["node_id"]] = (found["host"], found["port"])
-                return await cluster.connection(found["node_id"])
-            if not ErrorCode(found["error_code"]).retriable:
-                break
-            await asyncio.sleep(0.1)
-        raise BrokerError(f"no coordinator for {key!r}: {error_name(found['error_code'])}")
+        return await find_coordinator(cluster, key, key_type)
 
     async def each_node(self, cluster: Cluster, api: ApiKey, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The same request to every node (groups and transactions are listed per coordinator)."""

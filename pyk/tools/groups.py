@@ -79,10 +79,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 def _check(code: int, what: str) -> None:
     if code != ErrorCode.NONE:
-        raise BrokerError(f"{what}: {_name(code)}")
+        raise BrokerError(f"{what}: {error_name(code)}")
 
 
-def _name(code: int) -> str:
+def error_name(code: int) -> str:
     try:
         return ErrorCode(code).name
     except ValueError:
@@ -99,14 +99,14 @@ async def _nodes(cluster: Cluster) -> dict[int, tuple[str, int]]:
     return cluster.nodes
 
 
-async def _coordinator(cluster: Cluster, group: str) -> Connection:
-    """A connection to the group's coordinator."""
+async def find_coordinator(cluster: Cluster, key: str, key_type: int = 0) -> Connection:
+    """A connection to the coordinator of a group (key_type 0) or a transactional id (1)."""
     version = cluster.version(ApiKey.FIND_COORDINATOR)
-    body: dict[str, Any] = {"key_type": 0}
+    body: dict[str, Any] = {"key_type": key_type}
     if version >= 4:
-        body["coordinator_keys"] = [group]
+        body["coordinator_keys"] = [key]
     else:
-        body["key"] = group
+        body["key"] = key
     for _ in range(_COORDINATOR_RETRIES):
         resp = await cluster.conn.request(ApiKey.FIND_COORDINATOR, version, body)
         found = resp["coordinators"][0] if version >= 4 else resp
@@ -116,7 +116,7 @@ async def _coordinator(cluster: Cluster, group: str) -> Connection:
         if not ErrorCode(found["error_code"]).retriable:
             break
         await asyncio.sleep(0.1)
-    raise BrokerError(f"no coordinator for group {group!r}: {_name(found['error_code'])}")
+    raise BrokerError(f"no coordinator for {key!r}: {error_name(found['error_code'])}")
 
 
 # list ---------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ async def _offsets(cluster: Cluster, topics: set[str], timestamp: int) -> dict[t
 
 
 async def _describe(cluster: Cluster, group: str) -> int:
-    conn = await _coordinator(cluster, group)
+    conn = await find_coordinator(cluster, group)
     described = await _describe_group(cluster, conn, group)
     committed = await _committed(cluster, conn, group)
     if described["group_state"] == "Dead" and not committed:
@@ -223,14 +223,14 @@ def _show(value: int | None) -> str:
 async def _delete(cluster: Cluster, groups: list[str]) -> int:
     failed = 0
     for group in groups:
-        conn = await _coordinator(cluster, group)
+        conn = await find_coordinator(cluster, group)
         resp = await conn.request(ApiKey.DELETE_GROUPS, cluster.version(ApiKey.DELETE_GROUPS), {"groups_names": [group]})
         code = resp["results"][0]["error_code"]
         if code == ErrorCode.NONE:
             print(f"deleted {group}")
         else:
             failed += 1
-            print(f"error: deleting {group}: {_name(code)}")
+            print(f"error: deleting {group}: {error_name(code)}")
     return 1 if failed else 0
 
 
@@ -250,7 +250,7 @@ def _timestamp_ms(text: str) -> int:
 
 async def _reset(cluster: Cluster, args: argparse.Namespace) -> int:
     group = args.group
-    conn = await _coordinator(cluster, group)
+    conn = await find_coordinator(cluster, group)
     described = await _describe_group(cluster, conn, group)
     if described["members"]:
         print(f"error: group {group} has {len(described['members'])} active members ({described['group_state']}); "
