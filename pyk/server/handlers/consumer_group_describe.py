@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk.coordinator.api import ConsumerGroupMember, DescribedTopicPartitions
+from pyk.coordinator.api import ConsumerGroupMember, DescribedConsumerGroup, DescribedTopicPartitions
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.CONSUMER_GROUP_DESCRIBE
 MIN_VERSION = 0
@@ -25,7 +27,10 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     operations = GROUP_OPERATIONS if request["include_authorized_operations"] else UNKNOWN_OPERATIONS
     groups = []
     for group_id in request["group_ids"]:
-        g = services.groups.describe_consumer_group(group_id)
+        if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            g = services.groups.describe_consumer_group(group_id)
+        else:
+            g = DescribedConsumerGroup(ErrorCode.GROUP_AUTHORIZATION_FAILED, None, group_id)
         groups.append({
             "error_code": g.error_code, "error_message": g.error_message, "group_id": g.group_id,
             "group_state": g.group_state, "group_epoch": g.group_epoch, "assignment_epoch": g.assignment_epoch,

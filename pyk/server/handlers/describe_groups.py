@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.coordinator.api import DescribedGroup
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DESCRIBE_GROUPS
 MIN_VERSION = 0
@@ -20,7 +22,10 @@ UNKNOWN_OPERATIONS = -2147483648  # no ACLs yet: operations are not reported
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     groups = []
     for group_id in request["groups"]:
-        g = services.groups.describe_group(group_id)
+        if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            g = services.groups.describe_group(group_id)
+        else:
+            g = DescribedGroup(ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id, group_state="")
         error_code, error_message = g.error_code, None
         if error_code == ErrorCode.GROUP_ID_NOT_FOUND:
             if ctx.header.api_version >= 6:

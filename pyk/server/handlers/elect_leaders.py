@@ -12,6 +12,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.ELECT_LEADERS
 MIN_VERSION = 0
@@ -31,6 +32,9 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     election_type = request.get("election_type", PREFERRED)
     wanted = _requested(request)
     body: dict[str, Any] = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}
+    if not services.cluster_authorized(ctx, AclOperation.ALTER):
+        body["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return body
     if election_type not in (PREFERRED, UNCLEAN):
         body["error_code"] = ErrorCode.INVALID_REQUEST
         return body

@@ -5,6 +5,10 @@ answer is the cluster state (leaders, replicas, ISR; LEADER_NOT_AVAILABLE for a 
 without a leader, offline replicas those whose node is not registered).  Unknown topics are created here when auto.create.topics.enable is on and the request
 allows it (v4+ AllowAutoTopicCreation), as Kafka does; creation is synchronous, so the answer
 already lists the new partitions and the client need not retry.
+
+With an authorizer (Kafka's rules): a request for all topics lists only those the principal may
+DESCRIBE; a named topic it may not describe answers TOPIC_AUTHORIZATION_FAILED whether or not it
+exists; auto-creation needs CREATE on the cluster or on the topic.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.metadata_store import TopicInfo, check_topic_name
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.METADATA
 MIN_VERSION = 0
@@ -59,13 +64,19 @@ def _body(ctx: RequestContext, services: ShardServices, topics: list[dict[str, A
     }
 
 
-def _entry(services: ShardServices, item: dict[str, Any]) -> dict[str, Any] | None:
+def _entry(ctx: RequestContext, services: ShardServices, item: dict[str, Any]) -> dict[str, Any] | None:
     """The answer for one requested topic, or None when it must be auto-created first."""
     name, topic_id = item.get("name"), item.get("topic_id") or _ZERO_UUID
     # A topic id names the topic (as in Kafka's KafkaApis); the Java client sends "" as its name.
     if name is None or topic_id != _ZERO_UUID:
         info = services.metadata.by_id(topic_id)
-        return topic_entry(services, info) if info else _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+        if info is None:
+            return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+        if not services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
+            return _error_entry(None, topic_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        return topic_entry(services, info)
+    if not services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return _error_entry(name, _ZERO_UUID, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     info = services.metadata.get(name)
     if info is not None:
         return topic_entry(services, info)
@@ -81,7 +92,10 @@ def _missing(name: str) -> dict[str, Any]:
     return _error_entry(name, _ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 
 
-async def _auto_create(services: ShardServices, name: str) -> dict[str, Any]:
+async def _auto_create(ctx: RequestContext, services: ShardServices, name: str) -> dict[str, Any]:
+    if not (services.cluster_authorized(ctx, AclOperation.CREATE, audit=False)
+            or services.authorized(ctx, AclOperation.CREATE, ResourceType.TOPIC, name)):
+        return _error_entry(name, _ZERO_UUID, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     try:
         check_topic_name(name)
         info = await services.admin.maybe_auto_create(name)
@@ -96,15 +110,17 @@ async def _auto_create(services: ShardServices, name: str) -> dict[str, Any]:
 async def _with_auto_create(ctx: RequestContext, services: ShardServices, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
     topics = []
     for item, entry in zip(requested, found, strict=True):
-        topics.append(entry if entry is not None else await _auto_create(services, item["name"]))
+        topics.append(entry if entry is not None else await _auto_create(ctx, services, item["name"]))
     return _body(ctx, services, topics)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     requested = request.get("topics")
     if requested is None or (ctx.header.api_version == 0 and not requested):
-        return _body(ctx, services, [topic_entry(services, t) for t in services.metadata.topics.values()])
-    found = [_entry(services, item) for item in requested]
+        topics = services.metadata.topics
+        shown = services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topics, audit=False)
+        return _body(ctx, services, [topic_entry(services, t) for t in topics.values() if t.name in shown])
+    found = [_entry(ctx, services, item) for item in requested]
     if all(entry is not None for entry in found):
         return _body(ctx, services, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):

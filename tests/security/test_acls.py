@@ -1,0 +1,253 @@
+"""ACL authorization against real clients: an authorization matrix (principals x operations x
+resources, each case's allow or deny asserted through confluent-kafka over SASL/PLAIN), the
+ACL APIs through confluent-kafka's AdminClient, the audit line of a denial, ACLs surviving a
+restart, and `allow.everyone.if.no.acl.found` both ways.
+
+The broker under test: authorizer.class.name=kafka.security.authorizer.AclAuthorizer,
+super.users=User:admin;User:ANONYMOUS (the PLAINTEXT listener carries the shards' own requests
+to each other, as Kafka's inter-broker principal needs to be a super user), PLAIN users alice,
+bob, carol and dave on SASL_PLAINTEXT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.security.conftest import SecureBroker, secure_broker, stop_and_check
+from tests.security.pki import Pki
+
+USERS = ("admin", "alice", "bob", "carol", "dave")
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        'password="admin-secret" ' + " ".join(f'user_{u}="{u}-secret"' for u in USERS) + ";")
+AUTHORIZER = {"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+              "super.users": "User:admin;User:ANONYMOUS",
+              "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS}
+TOPICS = ("orders", "logs-app", "logs-secret", "public", "private")
+OK = "OK"
+
+
+def acl_broker(workdir: Path, pki: Pki, **extra: Any) -> SecureBroker:
+    return secure_broker(workdir, pki, log_level="DEBUG", **{**AUTHORIZER, **extra})
+
+
+def sasl(user: str) -> dict[str, Any]:
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": user,
+            "sasl.password": f"{user}-secret"}
+
+
+def admin_client(broker: SecureBroker, user: str = "admin") -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user)})
+
+
+def binding(principal: str, operation: str, resource: str, name: str, pattern: str = "LITERAL",
+            permission: str = "ALLOW", host: str = "*") -> Any:
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    return AclBinding(ResourceType[resource], name, ResourcePatternType[pattern], principal, host,
+                      AclOperation[operation], AclPermissionType[permission])
+
+
+def create_acls(broker: SecureBroker, bindings: list[Any]) -> None:
+    admin = admin_client(broker)
+    for future in admin.create_acls(bindings, request_timeout=15).values():
+        future.result(20)
+
+
+# The ACLs of the matrix: prefixed and literal patterns, the wildcard principal, a DENY beating
+# an ALLOW (bob's READ on logs-secret, dave's ALL on public).
+MATRIX_ACLS = [
+    ("User:alice", "WRITE", "TOPIC", "orders", "LITERAL", "ALLOW"),
+    ("User:alice", "READ", "TOPIC", "orders", "LITERAL", "ALLOW"),
+    ("User:alice", "DESCRIBE_CONFIGS", "TOPIC", "orders", "LITERAL", "ALLOW"),
+    ("User:alice", "READ", "GROUP", "g-alice", "LITERAL", "ALLOW"),
+    ("User:alice", "CREATE", "TOPIC", "alice-", "PREFIXED", "ALLOW"),
+    ("User:bob", "ALL", "TOPIC", "logs-", "PREFIXED", "ALLOW"),
+    ("User:bob", "READ", "TOPIC", "logs-secret", "LITERAL", "DENY"),
+    ("User:bob", "READ", "GROUP", "bob-", "PREFIXED", "ALLOW"),
+    ("User:bob", "WRITE", "TRANSACTIONAL_ID", "tx-bob", "LITERAL", "ALLOW"),
+    ("User:*", "READ", "TOPIC", "public", "LITERAL", "ALLOW"),
+    ("User:*", "READ", "GROUP", "shared", "LITERAL", "ALLOW"),
+    ("User:dave", "ALL", "TOPIC", "public", "LITERAL", "DENY"),
+]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureBroker]:
+    from confluent_kafka.admin import NewTopic
+
+    b = acl_broker(tmp_path_factory.mktemp("pyk-acl"), pki)
+    b.start()
+    try:
+        admin = admin_client(b)
+        for future in admin.create_topics([NewTopic(t, 1, 1) for t in TOPICS], operation_timeout=10).values():
+            future.result(20)
+        for topic in TOPICS:
+            assert produce(b, "admin", topic) == OK
+        create_acls(b, [binding(p, op, r, n, pt, perm) for p, op, r, n, pt, perm in MATRIX_ACLS])
+        yield b
+    finally:
+        stop_and_check(b)
+
+
+def _code(err: Any) -> str:
+    return str(err.name() if hasattr(err, "name") else err)
+
+
+# The operations, each through a real client as `user`; OK or the Kafka error's name ----------------
+def produce(broker: SecureBroker, user: str, topic: str) -> str:
+    from confluent_kafka import Producer
+
+    errors: list[str] = []
+    p = Producer({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user),
+                  "message.timeout.ms": 10000})
+    p.produce(topic, b"v", on_delivery=lambda err, msg: errors.append(_code(err)) if err else None)
+    assert p.flush(15) == 0
+    return errors[0] if errors else OK
+
+
+def consume(broker: SecureBroker, user: str, topic: str, group: str) -> str:
+    """Subscribe in `group`, read a record, commit it: the group join, fetch and commit path."""
+    from confluent_kafka import Consumer, KafkaException
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user), "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        c.subscribe([topic])
+        deadline_polls = 60
+        for _ in range(deadline_polls):
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                return _code(msg.error())
+            try:
+                c.commit(msg, asynchronous=False)
+            except KafkaException as exc:
+                return _code(exc.args[0])
+            return OK
+        return "TIMED_OUT"
+    finally:
+        c.close()
+
+
+def visible_topics(broker: SecureBroker, user: str) -> set[str]:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user)})
+    return set(admin.list_topics(timeout=15).topics) & set(TOPICS)
+
+
+def create(broker: SecureBroker, user: str, topic: str) -> str:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = admin_client(broker, user)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)], operation_timeout=10)[topic].result(20)
+    except KafkaException as exc:
+        return _code(exc.args[0])
+    return OK
+
+
+def describe_configs(broker: SecureBroker, user: str, topic: str) -> str:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource
+
+    admin = admin_client(broker, user)
+    try:
+        for future in admin.describe_configs([ConfigResource("topic", topic)], request_timeout=15).values():
+            future.result(20)
+    except KafkaException as exc:
+        return _code(exc.args[0])
+    return OK
+
+
+def transaction(broker: SecureBroker, user: str, transactional_id: str, topic: str) -> str:
+    """init_transactions, produce, commit_transaction."""
+    from confluent_kafka import KafkaException, Producer
+
+    p = Producer({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user),
+                  "transactional.id": transactional_id, "transaction.timeout.ms": 10000})
+    try:
+        p.init_transactions(20)
+        p.begin_transaction()
+        p.produce(topic, b"in-txn")
+        p.commit_transaction(20)
+    except KafkaException as exc:
+        return _code(exc.args[0])
+    return OK
+
+
+def _new(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+Case = tuple[str, Callable[..., Any], tuple[Any, ...], Any]
+# (principal, operation, its arguments, expected): each row one authorization decision made by a
+# real client's request.  Counted in docs/security.md.
+MATRIX: list[Case] = [
+    # produce: WRITE on the topic
+    ("alice", produce, ("orders",), OK),
+    ("alice", produce, ("logs-app",), "TOPIC_AUTHORIZATION_FAILED"),
+    ("bob", produce, ("logs-app",), OK),  # PREFIXED ALL
+    ("bob", produce, ("logs-secret",), OK),  # DENY READ does not deny WRITE
+    ("carol", produce, ("orders",), "TOPIC_AUTHORIZATION_FAILED"),  # no ACL for carol
+    ("carol", produce, ("public",), "TOPIC_AUTHORIZATION_FAILED"),  # User:* may READ, not WRITE
+    ("admin", produce, ("private",), OK),  # super user, no ACL on the topic
+    # consume in a group and commit: READ on the group and on the topic
+    ("alice", consume, ("orders", "g-alice"), OK),
+    ("alice", consume, ("orders", "g-other"), "GROUP_AUTHORIZATION_FAILED"),
+    ("alice", consume, ("private", "g-alice"), "TOPIC_AUTHORIZATION_FAILED"),
+    ("bob", consume, ("logs-app", "bob-1"), OK),  # PREFIXED group and topic
+    ("bob", consume, ("logs-secret", "bob-1"), "TOPIC_AUTHORIZATION_FAILED"),  # DENY beats ALLOW ALL
+    ("carol", consume, ("public", "shared"), OK),  # wildcard principal
+    ("dave", consume, ("public", "shared"), "TOPIC_AUTHORIZATION_FAILED"),  # DENY ALL beats User:* ALLOW
+    ("admin", consume, ("private", "any-group"), OK),
+    # Metadata: only topics the principal may DESCRIBE (READ/WRITE/ALL imply it)
+    ("alice", visible_topics, (), {"orders", "public"}),  # public: User:* READ
+    ("bob", visible_topics, (), {"logs-app", "logs-secret", "public"}),  # DENY READ does not hide logs-secret
+    ("carol", visible_topics, (), {"public"}),
+    ("dave", visible_topics, (), set()),
+    ("admin", visible_topics, (), set(TOPICS)),
+    # CreateTopics: CREATE on the cluster or the topic
+    ("alice", create, (_new("alice-"),), OK),  # PREFIXED CREATE
+    ("alice", create, (_new("other-"),), "TOPIC_AUTHORIZATION_FAILED"),
+    ("bob", create, (_new("logs-"),), OK),  # ALL includes CREATE
+    ("carol", create, (_new("carol-"),), "TOPIC_AUTHORIZATION_FAILED"),
+    # DescribeConfigs: DESCRIBE_CONFIGS on the topic (ALL includes it, READ does not)
+    ("alice", describe_configs, ("orders",), OK),
+    ("alice", describe_configs, ("public",), "TOPIC_AUTHORIZATION_FAILED"),
+    ("bob", describe_configs, ("logs-app",), OK),
+    ("carol", describe_configs, ("public",), "TOPIC_AUTHORIZATION_FAILED"),
+    # transactions: WRITE on the transactional id, WRITE on the topic
+    ("bob", transaction, ("tx-bob", "logs-app"), OK),
+    ("alice", transaction, ("tx-alice", "orders"), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+    ("carol", transaction, ("tx-bob", "public"), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+    ("admin", transaction, ("tx-admin", "private"), OK),
+]
+
+
+@pytest.mark.parametrize(("user", "operation", "args", "expected"), MATRIX,
+                         ids=[f"{u}-{op.__name__}-{'-'.join(map(str, a))}" for u, op, a, _ in MATRIX])
+def test_matrix(broker: SecureBroker, user: str, operation: Callable[..., Any], args: tuple[Any, ...],
+                expected: Any) -> None:
+    assert operation(broker, user, *args) == expected
+
+
+def test_denial_is_audited(broker: SecureBroker) -> None:
+    """carol may describe `public` (User:* READ), so her producer sends the Produce request that is
+    denied; `orders` is refused at Metadata already (DESCRIBE)."""
+    assert produce(broker, "carol", "public") == "TOPIC_AUTHORIZATION_FAILED"
+    assert produce(broker, "carol", "orders") == "TOPIC_AUTHORIZATION_FAILED"
+    for line in ("principal=User:carol host=127.0.0.1 operation=WRITE resource=TOPIC:public",
+                 "principal=User:carol host=127.0.0.1 operation=DESCRIBE resource=TOPIC:orders"):
+        wait_for(lambda line=line: f"pyk.audit: authorization denied: {line}" in broker.log_text(),  # type: ignore[misc]
+                 what=f"the audit line {line}")
