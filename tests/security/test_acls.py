@@ -251,3 +251,144 @@ def test_denial_is_audited(broker: SecureBroker) -> None:
                  "principal=User:carol host=127.0.0.1 operation=DESCRIBE resource=TOPIC:orders"):
         wait_for(lambda line=line: f"pyk.audit: authorization denied: {line}" in broker.log_text(),  # type: ignore[misc]
                  what=f"the audit line {line}")
+
+
+# The ACL APIs through confluent-kafka's AdminClient ---------------------------------------------------
+def _filter(resource: str = "ANY", name: str | None = None, pattern: str = "ANY", principal: str | None = None,
+            operation: str = "ANY", permission: str = "ANY") -> Any:
+    from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    return AclBindingFilter(ResourceType[resource], name, ResourcePatternType[pattern], principal, None,
+                            AclOperation[operation], AclPermissionType[permission])
+
+
+def _described(broker: SecureBroker, acl_filter: Any, user: str = "admin") -> set[tuple[Any, ...]]:
+    admin = admin_client(broker, user)  # alive until the answer: a destroyed handle fails its futures
+    found = admin.describe_acls(acl_filter, request_timeout=15).result(20)
+    return {(b.restype.name, b.name, b.resource_pattern_type.name, b.principal, b.host, b.operation.name,
+             b.permission_type.name) for b in found}
+
+
+def test_describe_acls_filters(broker: SecureBroker) -> None:
+    every = _described(broker, _filter())
+    assert {(r, n, pt, p, "*", op, perm) for p, op, r, n, pt, perm in MATRIX_ACLS} <= every
+    # ANY by name: both pattern kinds of exactly that name
+    assert _described(broker, _filter("TOPIC", "logs-", "ANY")) == {
+        ("TOPIC", "logs-", "PREFIXED", "User:bob", "*", "ALL", "ALLOW")}
+    # MATCH: every binding that applies to the named resource (literal, wildcard, prefixes)
+    assert _described(broker, _filter("TOPIC", "logs-secret", "MATCH")) == {
+        ("TOPIC", "logs-", "PREFIXED", "User:bob", "*", "ALL", "ALLOW"),
+        ("TOPIC", "logs-secret", "LITERAL", "User:bob", "*", "READ", "DENY")}
+    assert _described(broker, _filter("GROUP", principal="User:*")) == {
+        ("GROUP", "shared", "LITERAL", "User:*", "*", "READ", "ALLOW")}
+    assert _described(broker, _filter(permission="DENY")) == {
+        ("TOPIC", "logs-secret", "LITERAL", "User:bob", "*", "READ", "DENY"),
+        ("TOPIC", "public", "LITERAL", "User:dave", "*", "ALL", "DENY")}
+
+
+def test_acl_apis_need_cluster_permissions(broker: SecureBroker) -> None:
+    """DescribeAcls needs DESCRIBE on the cluster, CreateAcls and DeleteAcls ALTER.  librdkafka
+    reads a DescribeAcls error as no ACLs (as against Kafka), so kafka-python shows the code."""
+    from confluent_kafka import KafkaException
+    from kafka import KafkaAdminClient
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+    from kafka.errors import ClusterAuthorizationFailedError
+
+    assert _described(broker, _filter(), user="alice") == set()
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap_of("SASL_PLAINTEXT"), security_protocol="SASL_PLAINTEXT",
+                          sasl_mechanism="PLAIN", sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    try:
+        with pytest.raises(ClusterAuthorizationFailedError):
+            kp.describe_acls(ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
+                                       permission_type=ACLPermissionType.ANY,
+                                       resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                                              ACLResourcePatternType.ANY)))
+    finally:
+        kp.close()
+    admin = admin_client(broker, "alice")
+    with pytest.raises(KafkaException) as info:
+        admin.create_acls([binding("User:alice", "ALL", "TOPIC", "*")], request_timeout=15)[
+            binding("User:alice", "ALL", "TOPIC", "*")].result(20)
+    assert info.value.args[0].name() == "CLUSTER_AUTHORIZATION_FAILED"
+    with pytest.raises(KafkaException) as info:
+        admin.delete_acls([_filter()], request_timeout=15)[_filter()].result(20)
+    assert info.value.args[0].name() == "CLUSTER_AUTHORIZATION_FAILED"
+    assert produce(broker, "alice", "private") == "TOPIC_AUTHORIZATION_FAILED"  # nothing was granted
+
+
+def test_create_refuses_invalid_bindings(broker: SecureBroker) -> None:
+    from confluent_kafka import KafkaException
+
+    bad = binding("User:erin", "WRITE", "GROUP", "g")  # groups have no WRITE
+    admin = admin_client(broker)
+    with pytest.raises(KafkaException) as info:
+        admin.create_acls([bad], request_timeout=15)[bad].result(20)
+    assert info.value.args[0].name() == "INVALID_REQUEST"
+    assert _described(broker, _filter(principal="User:erin")) == set()
+
+
+def test_create_enforce_delete(broker: SecureBroker) -> None:
+    """A grant takes effect on the next request and its deletion too (the decision cache is
+    dropped with each change); DeleteAcls answers what it removed."""
+    topic = _new("grant-")
+    assert create(broker, "admin", topic) == OK
+    assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"
+    create_acls(broker, [binding("User:carol", "WRITE", "TOPIC", topic)])
+    assert produce(broker, "carol", topic) == OK
+    admin = admin_client(broker)
+    deleted = admin.delete_acls([_filter("TOPIC", topic, "MATCH", "User:carol")], request_timeout=15)
+    removed = [b for future in deleted.values() for b in future.result(20)]
+    assert [(b.name, b.principal, b.operation.name) for b in removed] == [(topic, "User:carol", "WRITE")]
+    assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"
+    assert _described(broker, _filter("TOPIC", topic)) == set()
+
+
+def test_host_restriction(broker: SecureBroker) -> None:
+    """An ACL for another host does not apply to a client connecting from 127.0.0.1."""
+    topic = _new("host-")
+    assert create(broker, "admin", topic) == OK
+    create_acls(broker, [binding("User:carol", "WRITE", "TOPIC", topic, host="10.1.2.3")])
+    assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"
+    create_acls(broker, [binding("User:carol", "WRITE", "TOPIC", topic, host="127.0.0.1")])
+    assert produce(broker, "carol", topic) == OK
+
+
+# Persistence and allow.everyone.if.no.acl.found (brokers of their own) --------------------------------
+def test_acls_survive_a_restart(tmp_path: Path, pki: Pki) -> None:
+    b = acl_broker(tmp_path, pki)
+    b.start()
+    try:
+        assert create(b, "admin", "kept") == OK
+        create_acls(b, [binding("User:carol", "WRITE", "TOPIC", "kept")])
+        assert produce(b, "carol", "kept") == OK
+        b.restart()
+        assert _described(b, _filter(principal="User:carol")) == {
+            ("TOPIC", "kept", "LITERAL", "User:carol", "*", "WRITE", "ALLOW")}
+        assert produce(b, "carol", "kept") == OK
+        assert produce(b, "dave", "kept") == "TOPIC_AUTHORIZATION_FAILED"
+    finally:
+        stop_and_check(b)
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_allow_everyone_if_no_acl_found(tmp_path: Path, pki: Pki, allow: bool) -> None:
+    """true: a resource no ACL names is open to everyone, one that has an ACL only to those it
+    allows; false (the default): closed."""
+    b = acl_broker(tmp_path, pki, **{"allow.everyone.if.no.acl.found": str(allow).lower()})
+    b.start()
+    try:
+        for topic in ("open", "guarded"):
+            assert create(b, "admin", topic) == OK
+        create_acls(b, [binding("User:alice", "WRITE", "TOPIC", "guarded")])
+        assert produce(b, "carol", "open") == (OK if allow else "TOPIC_AUTHORIZATION_FAILED")
+        assert produce(b, "carol", "guarded") == "TOPIC_AUTHORIZATION_FAILED"
+        assert produce(b, "alice", "guarded") == OK
+    finally:
+        stop_and_check(b)
