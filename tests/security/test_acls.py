@@ -11,6 +11,8 @@ bob, carol and dave on SASL_PLAINTEXT.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -392,3 +394,33 @@ def test_allow_everyone_if_no_acl_found(tmp_path: Path, pki: Pki, allow: bool) -
         assert produce(b, "alice", "guarded") == OK
     finally:
         stop_and_check(b)
+
+
+def pyk_acls(broker: SecureBroker, *argv: str) -> str:
+    admin = [f"-X{k}={v}" for k, v in sasl("admin").items()]
+    done = subprocess.run([sys.executable, "-m", "pyk", "acls", "--bootstrap", broker.bootstrap_of("SASL_PLAINTEXT"),
+                           *admin, *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_pyk_acls_cli(broker: SecureBroker) -> None:
+    topic = _new("cli-")
+    assert create(broker, "admin", topic) == OK
+    out = pyk_acls(broker, "add", "--allow-principal", "User:carol", "--operation", "Write", "--operation",
+                   "DescribeConfigs", "--topic", topic)
+    assert "added 2 ACL(s)" in out
+    assert produce(broker, "carol", topic) == OK
+    assert describe_configs(broker, "carol", topic) == OK
+    listed = pyk_acls(broker, "list", "--topic", topic)
+    assert f"ResourcePattern(resourceType=TOPIC, name={topic}, patternType=LITERAL)" in listed
+    assert "(principal=User:carol, host=*, operation=DESCRIBE_CONFIGS, permissionType=ALLOW)" in listed
+    out = pyk_acls(broker, "add", "--deny-principal", "User:carol", "--topic", topic[:4],
+                   "--resource-pattern-type", "prefixed")
+    assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"  # DENY ALL on the prefix
+    assert "removed 1 ACL(s)" in pyk_acls(broker, "remove", "--deny-principal", "User:carol", "--topic", topic[:4],
+                                          "--resource-pattern-type", "prefixed")
+    assert produce(broker, "carol", topic) == OK
+    assert "removed 2 ACL(s)" in pyk_acls(broker, "remove", "--topic", topic)  # every ACL of the resource
+    assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"
+    assert topic not in pyk_acls(broker, "list", "--principal", "User:carol")
