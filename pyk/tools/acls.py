@@ -21,6 +21,7 @@ from typing import Any
 _TIMEOUT_S = 30.0
 _CLUSTER = "kafka-cluster"
 _PATTERN_TYPES = ("literal", "prefixed", "any", "match")
+_ANY: Any = None  # a filter's name, principal or host matching any (librdkafka's stubs say str)
 
 
 def add_parser(sub: Any) -> None:
@@ -101,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     pattern = ResourcePatternType[args.resource_pattern_type.upper()]
     try:
         if args.action == "list":
-            filters = [AclBindingFilter(ResourceType[r], n, pattern, p, None, AclOperation.ANY, AclPermissionType.ANY)
-                       for r, n in resources or [("ANY", None)] for p in args.principal or [None]]
+            filters = [AclBindingFilter(ResourceType[r], n, pattern, p, _ANY, AclOperation.ANY, AclPermissionType.ANY)
+                       for r, n in resources or [("ANY", _ANY)] for p in args.principal or [_ANY]]
             found = {b for f in filters for b in admin.describe_acls(f, request_timeout=_TIMEOUT_S).result(_TIMEOUT_S)}
             _print(list(found))
             return 0
@@ -114,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
             if not entries or pattern not in (ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED):
                 print("error: add needs --allow-principal or --deny-principal, and a literal or prefixed pattern")
                 return 2
-            bindings = [AclBinding(ResourceType[r], n, pattern, p, host, AclOperation[op], AclPermissionType[perm])
+            bindings = [AclBinding(ResourceType[r], n, pattern, p, host, AclOperation[op or "ALL"],
+                                   AclPermissionType[perm])
                         for r, n in resources for p, host, perm, op in entries]
             for future in admin.create_acls(bindings, request_timeout=_TIMEOUT_S).values():
                 future.result(_TIMEOUT_S)
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         removals = [AclBindingFilter(ResourceType[r], n, pattern, p, host, AclOperation[op or "ANY"],
                                      AclPermissionType[perm])
                     for r, n in resources for p, host, perm, op in entries] or [
-            AclBindingFilter(ResourceType[r], n, pattern, None, None, AclOperation.ANY, AclPermissionType.ANY)
+            AclBindingFilter(ResourceType[r], n, pattern, _ANY, _ANY, AclOperation.ANY, AclPermissionType.ANY)
             for r, n in resources]
         removed = [b for future in admin.delete_acls(removals, request_timeout=_TIMEOUT_S).values()
                    for b in future.result(_TIMEOUT_S)]

@@ -24,7 +24,13 @@ def _admin(bootstrap: str) -> Any:
 
 
 def _binding(principal: str, operation: str, name: str, pattern: str = "LITERAL") -> Any:
-    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     return AclBinding(ResourceType.TOPIC, name, ResourcePatternType[pattern], principal, "*",
                       AclOperation[operation], AclPermissionType.ALLOW)
@@ -76,7 +82,13 @@ def test_acl_created_on_one_host_is_enforced_on_another(cluster_factory: Callabl
         zk.stop()
         zk.close()
     # The literal READ ACL still names the topic: deleting the grant through host 1 closes it again.
-    from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     gone = AclBindingFilter(ResourceType.TOPIC, topic[:5], ResourcePatternType.PREFIXED, None, None,
                             AclOperation.ANY, AclPermissionType.ANY)

@@ -51,7 +51,13 @@ def admin_client(broker: SecureBroker, user: str = "admin") -> Any:
 
 def binding(principal: str, operation: str, resource: str, name: str, pattern: str = "LITERAL",
             permission: str = "ALLOW", host: str = "*") -> Any:
-    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     return AclBinding(ResourceType[resource], name, ResourcePatternType[pattern], principal, host,
                       AclOperation[operation], AclPermissionType[permission])
@@ -258,7 +264,13 @@ def test_denial_is_audited(broker: SecureBroker) -> None:
 # The ACL APIs through confluent-kafka's AdminClient ---------------------------------------------------
 def _filter(resource: str = "ANY", name: str | None = None, pattern: str = "ANY", principal: str | None = None,
             operation: str = "ANY", permission: str = "ANY") -> Any:
-    from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     return AclBindingFilter(ResourceType[resource], name, ResourcePatternType[pattern], principal, None,
                             AclOperation[operation], AclPermissionType[permission])
