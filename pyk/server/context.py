@@ -20,7 +20,14 @@ from pyk.server.admin import AdminManager
 from pyk.server.connection import ANONYMOUS, Connection
 from pyk.server.metadata_store import MetadataView
 from pyk.server.replica_manager import ReplicaManager
-from pyk.server.security.authorizer import CLUSTER_NAME, DENIED, AclOperation, Authorizer, ResourceType
+from pyk.server.security.authorizer import (
+    CLUSTER_NAME,
+    DENIED,
+    SUPPORTED_OPERATIONS,
+    AclOperation,
+    Authorizer,
+    ResourceType,
+)
 
 if TYPE_CHECKING:
     from pyk.coordinator import GroupCoordinator, TransactionCoordinator
@@ -85,6 +92,12 @@ class ShardServices:
         if self.authorizer is None:
             return set(names)
         return {n for n in set(names) if self.authorized(ctx, operation, resource_type, n, audit)}
+
+    def authorized_operations(self, ctx: RequestContext, resource_type: ResourceType, name: str) -> int:
+        """The bit field of the operations the principal may do on the resource (Kafka's
+        AuthHelper.authorizedOperations: every supported one without an authorizer)."""
+        return sum(1 << op for op in SUPPORTED_OPERATIONS[resource_type]
+                   if self.authorized(ctx, op, resource_type, name, audit=False))
 
     def authorized_any(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType) -> bool:
         """May the principal do `operation` on some resource of the type (KIP-679)?"""

@@ -18,17 +18,18 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 UNKNOWN_OPERATIONS = -2147483648  # Kafka's value when the client does not ask
-# With no authorizer Kafka reports every operation a group supports (AuthHelper.authorizedOperations
-# with no authorizer): READ (3), DELETE (6), DESCRIBE (8) as a bit field.
-GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    operations = GROUP_OPERATIONS if request["include_authorized_operations"] else UNKNOWN_OPERATIONS
     groups = []
     for group_id in request["group_ids"]:
+        # When asked: the operations the principal may do on the group as a bit field (with no
+        # authorizer every one a group has: READ, DELETE, DESCRIBE), as Kafka reports them.
+        operations = UNKNOWN_OPERATIONS
         if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
             g = services.groups.describe_consumer_group(group_id)
+            if request["include_authorized_operations"] and g.error_code == ErrorCode.NONE:
+                operations = services.authorized_operations(ctx, ResourceType.GROUP, group_id)
         else:
             g = DescribedConsumerGroup(ErrorCode.GROUP_AUTHORIZATION_FAILED, None, group_id)
         groups.append({

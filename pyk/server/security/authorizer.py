@@ -105,18 +105,17 @@ _IMPLIED_BY = {
                                               AclOperation.ALL}),
 }
 
-# What may be granted on each resource type (Kafka's AclEntry.supportedOperations); CreateAcls
-# refuses others with INVALID_REQUEST, as Kafka does.
+# The operations of each resource type (Kafka's AclEntry.supportedOperations): what CreateAcls
+# accepts (with ALL; others are INVALID_REQUEST, as in Kafka) and what "authorized operations"
+# bit fields are made of.
 SUPPORTED_OPERATIONS = {
-    ResourceType.TOPIC: frozenset({AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
-                                   AclOperation.DELETE, AclOperation.ALTER, AclOperation.DESCRIBE_CONFIGS,
-                                   AclOperation.ALTER_CONFIGS, AclOperation.ALL}),
-    ResourceType.GROUP: frozenset({AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE, AclOperation.ALL}),
-    ResourceType.CLUSTER: frozenset({AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS,
-                                     AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE, AclOperation.ALTER,
-                                     AclOperation.DESCRIBE, AclOperation.ALL}),
-    ResourceType.TRANSACTIONAL_ID: frozenset({AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.TWO_PHASE_COMMIT,
-                                              AclOperation.ALL}),
+    ResourceType.TOPIC: (AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE,
+                         AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS,
+                         AclOperation.ALTER_CONFIGS),
+    ResourceType.GROUP: (AclOperation.READ, AclOperation.DELETE, AclOperation.DESCRIBE),
+    ResourceType.CLUSTER: (AclOperation.CREATE, AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.CLUSTER_ACTION,
+                           AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE),
+    ResourceType.TRANSACTIONAL_ID: (AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.TWO_PHASE_COMMIT),
 }
 
 
@@ -152,7 +151,7 @@ class AclBinding:
             return f"Invalid pattern type {self.pattern_type.name}: a binding is LITERAL or PREFIXED"
         if self.permission not in (AclPermissionType.ALLOW, AclPermissionType.DENY):
             return f"Invalid permission type {self.permission.name}"
-        if self.operation not in SUPPORTED_OPERATIONS[self.resource_type]:
+        if self.operation not in SUPPORTED_OPERATIONS[self.resource_type] and self.operation != AclOperation.ALL:
             return f"{self.operation.name} is not a valid operation for a {self.resource_type.name} resource"
         if not self.name:
             return "The resource name must not be empty"
