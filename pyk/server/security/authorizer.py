@@ -300,11 +300,13 @@ class Authorizer:
             denied_prefix = [a.name for a in mine if a.permission == AclPermissionType.DENY
                              and a.pattern_type == PatternType.PREFIXED]
 
-            def denied(name: str) -> bool:
-                return WILDCARD in denied_literal or name in denied_literal or any(name.startswith(p)
-                                                                                   for p in denied_prefix)
+            def denied(allow: AclBinding) -> bool:
+                """A DENY covers the ALLOW: the wildcard, a prefix of its name, or (a literal
+                ALLOW) its very name."""
+                return (WILDCARD in denied_literal or any(allow.name.startswith(p) for p in denied_prefix)
+                        or (allow.pattern_type == PatternType.LITERAL and allow.name in denied_literal))
 
-            allowed = any(a.permission == AclPermissionType.ALLOW and not denied(a.name) for a in mine)
+            allowed = any(a.permission == AclPermissionType.ALLOW and not denied(a) for a in mine)
         self._cache[key] = allowed
         return allowed
 
