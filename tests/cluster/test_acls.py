@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.cluster.conftest import Cluster
+from tests.security.test_acls import binding
 
 AUTHORIZER = {"authorizer_class_name": "kafka.security.authorizer.AclAuthorizer",
               "allow_everyone_if_no_acl_found": "true"}
@@ -21,19 +22,6 @@ def _admin(bootstrap: str) -> Any:
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": bootstrap})
-
-
-def _binding(principal: str, operation: str, name: str, pattern: str = "LITERAL") -> Any:
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
-
-    return AclBinding(ResourceType.TOPIC, name, ResourcePatternType[pattern], principal, "*",
-                      AclOperation[operation], AclPermissionType.ALLOW)
 
 
 def _produce(bootstrap: str, topic: str) -> str:
@@ -56,11 +44,11 @@ def test_acl_created_on_one_host_is_enforced_on_another(cluster_factory: Callabl
     admin = _admin(first)
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=-1, replica_assignment=[[101]])])[topic].result(30)  # led by host 1
     assert _produce(second, topic) == "OK"
-    for future in admin.create_acls([_binding("User:someone", "READ", topic)]).values():
+    for future in admin.create_acls([binding("User:someone", "READ", "TOPIC", topic)]).values():
         future.result(30)  # through host 0: the topic now has an ACL, which does not allow ANONYMOUS
     cluster.wait_for("host 1 refusing the write", lambda: _produce(second, topic) == "TOPIC_AUTHORIZATION_FAILED")
     other = _admin(second)  # granted through host 1, enforced wherever the request lands
-    for future in other.create_acls([_binding("User:ANONYMOUS", "WRITE", topic[:5], "PREFIXED")]).values():
+    for future in other.create_acls([binding("User:ANONYMOUS", "WRITE", "TOPIC", topic[:5], "PREFIXED")]).values():
         future.result(30)
     cluster.wait_for("the prefixed grant", lambda: _produce(first, topic) == "OK")
 

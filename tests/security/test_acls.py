@@ -49,18 +49,13 @@ def admin_client(broker: SecureBroker, user: str = "admin") -> Any:
     return AdminClient({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user)})
 
 
-def binding(principal: str, operation: str, resource: str, name: str, pattern: str = "LITERAL",
-            permission: str = "ALLOW", host: str = "*") -> Any:
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
+def binding(principal: str | None, operation: str, resource: str, name: str | None, pattern: str = "LITERAL",
+            permission: str = "ALLOW", host: str | None = "*", kind: str = "AclBinding") -> Any:
+    """A confluent-kafka AclBinding (or, `kind="AclBindingFilter"`, a filter: None matches any)."""
+    from confluent_kafka import admin
 
-    return AclBinding(ResourceType[resource], name, ResourcePatternType[pattern], principal, host,
-                      AclOperation[operation], AclPermissionType[permission])
+    return getattr(admin, kind)(admin.ResourceType[resource], name, admin.ResourcePatternType[pattern], principal,
+                                host, admin.AclOperation[operation], admin.AclPermissionType[permission])
 
 
 def create_acls(broker: SecureBroker, bindings: list[Any]) -> None:
@@ -264,16 +259,7 @@ def test_denial_is_audited(broker: SecureBroker) -> None:
 # The ACL APIs through confluent-kafka's AdminClient ---------------------------------------------------
 def _filter(resource: str = "ANY", name: str | None = None, pattern: str = "ANY", principal: str | None = None,
             operation: str = "ANY", permission: str = "ANY") -> Any:
-    from confluent_kafka.admin import (
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
-
-    return AclBindingFilter(ResourceType[resource], name, ResourcePatternType[pattern], principal, None,
-                            AclOperation[operation], AclPermissionType[permission])
+    return binding(principal, operation, resource, name, pattern, permission, None, kind="AclBindingFilter")
 
 
 def _described(broker: SecureBroker, acl_filter: Any, user: str = "admin") -> set[tuple[Any, ...]]:
