@@ -4,8 +4,10 @@ enforced (or lifted) on the next request of a real client."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +95,32 @@ def test_without_permission_the_tool_fails(broker: SecureBroker, tmp_path: Path)
                     str(config), "--add", "--allow-principal", "User:alice", "--operation", "All", "--topic", "*",
                     check=False)
     assert "ClusterAuthorizationException" in done.stdout + done.stderr
+
+
+def _verifiable_producer(broker: SecureBroker, config: Path, user: str, topic: str) -> list[dict[str, Any]]:
+    """Kafka's VerifiableProducer (the Java producer; idempotent, which its retries=0 default would
+    turn off) sending 5 records as `user`; its JSON events."""
+    config.write_text('security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n'
+                      'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+                      f'username="{user}" password="{user}-secret";\nmax.block.ms=15000\ndelivery.timeout.ms=15000\n'
+                      'request.timeout.ms=10000\nenable.idempotence=true\nretries=3\n')
+    done = run_java("org.apache.kafka.tools.VerifiableProducer", "--bootstrap-server",
+                    broker.bootstrap_of("SASL_PLAINTEXT"), "--topic", topic, "--max-messages", "5",
+                    "--producer.config", str(config), check=False, timeout=90)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def test_java_idempotent_producer(broker: SecureBroker, admin_config: Path, tmp_path: Path) -> None:
+    """The Java producer's InitProducerId needs IDEMPOTENT_WRITE on the cluster or WRITE on some
+    topic (KIP-679): carol, allowed to write one topic, produces; dave, allowed only to describe it,
+    is refused with CLUSTER_AUTHORIZATION_FAILED."""
+    assert create(broker, "admin", "java-orders") == OK
+    kafka_acls(broker, admin_config, "--add", "--allow-principal", "User:carol", "--operation", "Write",
+               "--topic", "java-orders")
+    events = _verifiable_producer(broker, tmp_path / "carol.properties", "carol", "java-orders")
+    assert [e["name"] for e in events if e["name"].startswith("producer_send")] == ["producer_send_success"] * 5
+    kafka_acls(broker, admin_config, "--add", "--allow-principal", "User:dave", "--operation", "Describe",
+               "--topic", "java-orders")  # dave sees the topic, so his producer gets to InitProducerId
+    events = _verifiable_producer(broker, tmp_path / "dave.properties", "dave", "java-orders")
+    errors = [e for e in events if e["name"] == "producer_send_error"]
+    assert errors and all("ClusterAuthorizationException" in e["exception"] for e in errors), events

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import cast
 
 from pyk.errors import ErrorCode
 from pyk.server.security.settings import AUDIT
@@ -138,10 +139,9 @@ class AclBinding:
 
     @classmethod
     def from_doc(cls, doc: list[object]) -> AclBinding:
-        rtype, name, ptype, principal, host, op, perm = (int(v) if isinstance(v, int) else str(v) for v in doc)
-        assert isinstance(rtype, int) and isinstance(ptype, int) and isinstance(op, int) and isinstance(perm, int)
-        return cls(ResourceType(rtype), str(name), PatternType(ptype), str(principal), str(host), AclOperation(op),
-                   AclPermissionType(perm))
+        rtype, name, ptype, principal, host, op, perm = doc
+        return cls(ResourceType(cast(int, rtype)), str(name), PatternType(cast(int, ptype)), str(principal), str(host),
+                   AclOperation(cast(int, op)), AclPermissionType(cast(int, perm)))
 
     def invalid(self) -> str | None:
         """Why CreateAcls must refuse this binding (Kafka's checks), or None."""
