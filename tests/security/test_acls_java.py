@@ -112,15 +112,15 @@ def _verifiable_producer(broker: SecureBroker, config: Path, user: str, topic: s
 
 def test_java_idempotent_producer(broker: SecureBroker, admin_config: Path, tmp_path: Path) -> None:
     """The Java producer's InitProducerId needs IDEMPOTENT_WRITE on the cluster or WRITE on some
-    topic (KIP-679): carol, allowed to write one topic, produces; dave, allowed only to describe it,
+    topic (KIP-679): carol, allowed to write one topic, produces; alice, allowed only to describe it,
     is refused with CLUSTER_AUTHORIZATION_FAILED."""
     assert create(broker, "admin", "java-orders") == OK
     kafka_acls(broker, admin_config, "--add", "--allow-principal", "User:carol", "--operation", "Write",
                "--topic", "java-orders")
     events = _verifiable_producer(broker, tmp_path / "carol.properties", "carol", "java-orders")
     assert [e["name"] for e in events if e["name"].startswith("producer_send")] == ["producer_send_success"] * 5
-    kafka_acls(broker, admin_config, "--add", "--allow-principal", "User:dave", "--operation", "Describe",
-               "--topic", "java-orders")  # dave sees the topic, so his producer gets to InitProducerId
-    events = _verifiable_producer(broker, tmp_path / "dave.properties", "dave", "java-orders")
+    kafka_acls(broker, admin_config, "--add", "--allow-principal", "User:alice", "--operation", "Describe",
+               "--topic", "java-orders")  # alice sees the topic, so her producer gets to InitProducerId
+    events = _verifiable_producer(broker, tmp_path / "alice.properties", "alice", "java-orders")
     errors = [e for e in events if e["name"] == "producer_send_error"]
     assert errors and all("ClusterAuthorizationException" in e["exception"] for e in errors), events
