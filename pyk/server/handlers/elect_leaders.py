@@ -32,14 +32,14 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     election_type = request.get("election_type", PREFERRED)
     wanted = _requested(request)
     body: dict[str, Any] = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}
-    if not services.cluster_authorized(ctx, AclOperation.ALTER):
+    results: list[tuple[str, int, int, str | None]]
+    if not services.cluster_authorized(ctx, AclOperation.ALTER):  # Kafka: the request and each partition named
         body["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        return body
-    if election_type not in (PREFERRED, UNCLEAN):
+        results = [(t, p, int(ErrorCode.CLUSTER_AUTHORIZATION_FAILED), None) for t, p in wanted or []]
+    elif election_type not in (PREFERRED, UNCLEAN):
         body["error_code"] = ErrorCode.INVALID_REQUEST
         return body
-    results: list[tuple[str, int, int, str | None]]
-    if services.metadata.clustered:
+    elif services.metadata.clustered:
         try:
             results = await services.admin.elect_leaders(election_type, wanted)
         except Exception as exc:
