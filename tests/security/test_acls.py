@@ -549,3 +549,31 @@ def test_pyk_acls_cli(broker: SecureBroker) -> None:
     assert "removed 2 ACL(s)" in pyk_acls(broker, "remove", "--topic", topic)  # every ACL of the resource
     assert produce(broker, "carol", topic) == "TOPIC_AUTHORIZATION_FAILED"
     assert topic not in pyk_acls(broker, "list", "--principal", "User:carol")
+
+
+def test_authorized_operations(broker: SecureBroker) -> None:
+    """Metadata (describe_topics, describe_cluster) and DescribeGroups report the principal's own
+    operations when asked, as Kafka computes them: implied ones included, 0 on the cluster
+    without DESCRIBE there; a super user has every operation of the resource type."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AclOperation
+
+    def topic_ops(user: str) -> set[str]:
+        admin = admin_client(broker, user)
+        described = admin.describe_topics(TopicCollection(["orders"]), include_authorized_operations=True)
+        return {op.name for op in described["orders"].result(20).authorized_operations}
+
+    def cluster_ops(user: str) -> set[str]:
+        admin = admin_client(broker, user)
+        return {op.name for op in admin.describe_cluster(include_authorized_operations=True).result(20)
+                .authorized_operations or []}
+
+    assert topic_ops("alice") == {"READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"}
+    assert topic_ops("admin") == {"READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS",
+                                  "ALTER_CONFIGS"}
+    assert cluster_ops("alice") == set()
+    assert cluster_ops("admin") == {"CREATE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS",
+                                    "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+    admin = admin_client(broker, "alice")
+    group = admin.describe_consumer_groups(["g-alice"], include_authorized_operations=True)["g-alice"].result(20)
+    assert set(group.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE}

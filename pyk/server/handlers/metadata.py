@@ -21,7 +21,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.metadata_store import TopicInfo, check_topic_name
-from pyk.server.security.authorizer import AclOperation, ResourceType
+from pyk.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = ApiKey.METADATA
 MIN_VERSION = 0
@@ -53,14 +53,25 @@ def _error_entry(name: str | None, topic_id: uuid.UUID, code: ErrorCode) -> dict
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": []}
 
 
-def _body(ctx: RequestContext, services: ShardServices, topics: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(ctx: RequestContext, services: ShardServices, request: dict[str, Any],
+          topics: list[dict[str, Any]]) -> dict[str, Any]:
+    """The response; when asked (v8+), the principal's operations on each topic answered and on
+    the cluster (0 without DESCRIBE on it), as Kafka reports them."""
+    if request.get("include_topic_authorized_operations"):
+        for t in topics:
+            if t["error_code"] == ErrorCode.NONE:
+                t["topic_authorized_operations"] = services.authorized_operations(ctx, ResourceType.TOPIC, t["name"])
+    cluster_operations = -2147483648
+    if request.get("include_cluster_authorized_operations"):
+        cluster_operations = services.authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME) \
+            if services.cluster_authorized(ctx, AclOperation.DESCRIBE) else 0
     return {
         "throttle_time_ms": 0,
         "brokers": services.brokers(ctx.connection.listener),
         "cluster_id": services.metadata.cluster_id,
         "controller_id": services.controller_id,
         "topics": topics,
-        "cluster_authorized_operations": -2147483648,
+        "cluster_authorized_operations": cluster_operations,
     }
 
 
@@ -107,11 +118,12 @@ async def _auto_create(ctx: RequestContext, services: ShardServices, name: str) 
     return topic_entry(services, info)
 
 
-async def _with_auto_create(ctx: RequestContext, services: ShardServices, requested: list[dict[str, Any]], found: list[dict[str, Any] | None]) -> dict[str, Any]:
+async def _with_auto_create(ctx: RequestContext, services: ShardServices, request: dict[str, Any],
+                            found: list[dict[str, Any] | None]) -> dict[str, Any]:
     topics = []
-    for item, entry in zip(requested, found, strict=True):
+    for item, entry in zip(request["topics"], found, strict=True):
         topics.append(entry if entry is not None else await _auto_create(ctx, services, item["name"]))
-    return _body(ctx, services, topics)
+    return _body(ctx, services, request, topics)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
@@ -119,10 +131,10 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if requested is None or (ctx.header.api_version == 0 and not requested):
         topics = services.metadata.topics
         shown = services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topics, audit=False)
-        return _body(ctx, services, [topic_entry(services, t) for t in topics.values() if t.name in shown])
+        return _body(ctx, services, request, [topic_entry(services, t) for t in topics.values() if t.name in shown])
     found = [_entry(ctx, services, item) for item in requested]
     if all(entry is not None for entry in found):
-        return _body(ctx, services, found)  # type: ignore[arg-type]
+        return _body(ctx, services, request, found)  # type: ignore[arg-type]
     if not request.get("allow_auto_topic_creation", True):
-        return _body(ctx, services, [e if e is not None else _missing(i["name"]) for i, e in zip(requested, found, strict=True)])
-    return _with_auto_create(ctx, services, requested, found)
+        return _body(ctx, services, request, [e if e is not None else _missing(i["name"]) for i, e in zip(requested, found, strict=True)])
+    return _with_auto_create(ctx, services, request, found)
