@@ -1,6 +1,6 @@
 """ACL authorization against real clients: an authorization matrix (principals x operations x
 resources, each case's allow or deny asserted through confluent-kafka over SASL/PLAIN: MATRIX
-and ADMIN_MATRIX, 52 cases, counted in docs/security.md), the
+and ADMIN_MATRIX, 60 cases, counted in docs/security.md), the
 ACL APIs through confluent-kafka's AdminClient, the audit line of a denial, ACLs surviving a
 restart, and `allow.everyone.if.no.acl.found` both ways.
 
@@ -340,6 +340,86 @@ def scram_users(broker: SecureBroker, user: str) -> str:
     return admin_call(broker, user, lambda a: a.describe_user_scram_credentials())
 
 
+def commit_offsets(broker: SecureBroker, user: str, group: str, topic: str) -> str:
+    """OffsetCommit from the admin API (alter_consumer_group_offsets): READ on the group and the topic."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+    admin = admin_client(broker, user)
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])]
+    try:
+        done = admin.alter_consumer_group_offsets(request)[group].result(20)
+    except KafkaException as exc:
+        return _code(exc.args[0])
+    errors = [_code(tp.error) for tp in done.topic_partitions if tp.error]  # a partition's own error
+    return errors[0] if errors else OK
+
+
+def transaction_offsets(broker: SecureBroker, user: str, transactional_id: str, topic: str, group: str) -> str:
+    """A transaction that also commits a consumer's offsets (AddOffsetsToTxn: READ on the group;
+    TxnOffsetCommit: READ on the group and the topic)."""
+    from confluent_kafka import KafkaException, Producer, TopicPartition
+
+    p = Producer({"bootstrap.servers": broker.bootstrap_of("SASL_PLAINTEXT"), **sasl(user),
+                  "transactional.id": transactional_id, "transaction.timeout.ms": 10000})
+    try:
+        p.init_transactions(20)
+        p.begin_transaction()
+        p.produce(topic, b"with-offsets")
+        metadata = _group_metadata(group)
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 1)], metadata, 20)
+        p.commit_transaction(20)
+    except KafkaException as exc:
+        return _code(exc.args[0])
+    return OK
+
+
+def _group_metadata(group: str) -> Any:
+    """A consumer's group metadata (what send_offsets_to_transaction takes), without joining."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": group})
+    try:
+        return consumer.consumer_group_metadata()
+    finally:
+        consumer.close()
+
+
+def _raw(broker: SecureBroker, user: str, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+    """A request no client sends on a user's behalf (the brokers' own), over SASL/PLAIN."""
+    from tests.security.wire import Wire
+
+    with Wire(broker.bootstrap_of("SASL_PLAINTEXT")) as wire:
+        assert wire.authenticate("PLAIN", f"\0{user}\0{user}-secret".encode())["error_code"] == 0
+        return wire.request(api_key, version, body)
+
+
+def _name(code: int) -> str:
+    from pyk.errors import ErrorCode
+
+    return ErrorCode(code).name if code else OK
+
+
+def follower_fetch(broker: SecureBroker, user: str, topic: str) -> str:
+    """Fetch with a replica id: CLUSTER_ACTION on the cluster."""
+    body = {"replica_id": 1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+            "session_id": 0, "session_epoch": -1, "rack_id": "", "forgotten_topics_data": [],
+            "topics": [{"topic": topic, "partitions": [{"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0,
+                                                        "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]}
+    return _name(_raw(broker, user, 1, 11, body)["responses"][0]["partitions"][0]["error_code"])
+
+
+def write_txn_markers(broker: SecureBroker, user: str, topic: str) -> str:
+    body = {"markers": [{"producer_id": 1, "producer_epoch": 0, "transaction_result": True, "coordinator_epoch": 0,
+                         "topics": [{"name": topic, "partition_indexes": [0]}]}]}
+    return _name(_raw(broker, user, 27, 0, body)["markers"][0]["topics"][0]["partitions"][0]["error_code"])
+
+
+def offset_delete(broker: SecureBroker, user: str, group: str, topic: str) -> str:
+    """OffsetDelete (confluent-kafka 2.16 has no call for it): DELETE on the group."""
+    body = {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
+    return _name(_raw(broker, user, 47, 0, body)["error_code"])
+
+
 # The groups these cases look at were made by the consume cases of MATRIX (they run first).
 ADMIN_MATRIX: list[Case] = [
     ("alice", delete_topic, (_new("alice-"),), "TOPIC_AUTHORIZATION_FAILED"),  # CREATE is not DELETE
@@ -362,6 +442,15 @@ ADMIN_MATRIX: list[Case] = [
     ("admin", listed_groups, (), {"g-alice", "bob-1", "shared"}),
     ("alice", elect_leaders, ("orders",), "CLUSTER_AUTHORIZATION_FAILED"),
     ("admin", scram_users, (), OK),
+    ("alice", commit_offsets, ("g-alice", "orders"), OK),
+    ("alice", commit_offsets, ("g-alice", "private"), "TOPIC_AUTHORIZATION_FAILED"),
+    ("alice", commit_offsets, ("g-other", "orders"), "GROUP_AUTHORIZATION_FAILED"),
+    ("bob", transaction_offsets, ("tx-bob", "logs-app", "bob-tx"), OK),  # PREFIXED group bob-
+    ("bob", transaction_offsets, ("tx-bob", "logs-app", "g-alice"), "GROUP_AUTHORIZATION_FAILED"),
+    # the brokers' own requests, from a user (raw socket): CLUSTER_ACTION, or DELETE on the group
+    ("alice", follower_fetch, ("orders",), "TOPIC_AUTHORIZATION_FAILED"),
+    ("alice", write_txn_markers, ("orders",), "CLUSTER_AUTHORIZATION_FAILED"),
+    ("alice", offset_delete, ("g-alice", "orders"), "GROUP_AUTHORIZATION_FAILED"),
 ]
 
 
