@@ -121,3 +121,19 @@ def test_validation() -> None:
     assert AclBinding(ResourceType.CLUSTER, "other", LITERAL, "User:a", "*", Op.ALTER, ALLOW).invalid() is not None
     assert acl("t", Op.READ, principal="alice").invalid() is not None  # no principal type
     assert acl("t", Op.ALL).invalid() is None and acl("t", Op.READ, pattern=PREFIXED).invalid() is None
+
+
+def test_config_keys() -> None:
+    """Kafka's keys: both built-in authorizer classes turn it on, anything else stops start-up;
+    super.users is `;`-separated (a certificate's DN holds commas)."""
+    import pytest
+
+    from pyk.config import ConfigError, ServerConfig
+
+    config = ServerConfig.load(None, ["authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                                      "super.users=User:admin; User:CN=broker,O=pyk"])
+    assert config["super.users"] == ["User:admin", "User:CN=broker,O=pyk"]
+    assert config["allow.everyone.if.no.acl.found"] is False
+    assert ServerConfig.load(None, [])["authorizer.class.name"] == ""
+    with pytest.raises(ConfigError, match="authorizer.class.name"):
+        ServerConfig.load(None, ["authorizer.class.name=com.example.MyAuthorizer"])
