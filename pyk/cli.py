@@ -70,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import cluster, configs, dump_log, groups, kcat, shards, topics, users
+    from pyk.tools import acls, cluster, configs, dump_log, groups, kcat, shards, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
     groups.add_parser(sub)
     cluster.add_parser(sub)
     users.add_parser(sub)
+    acls.add_parser(sub)
     configs.add_parser(sub)
     dump_log.add_parser(sub)
     kcat.add_parsers(sub)
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return cluster.run(args)
     if args.command == "users":
         return users.run(args)
+    if args.command == "acls":
+        return acls.run(args)
     if args.command == "configs":
         return configs.run(args)
     if args.command == "dump-log":

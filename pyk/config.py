@@ -44,6 +44,12 @@ SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBE
 # configs); a SASL key may carry a mechanism too: listener.name.sasl_ssl.plain.sasl.jaas.config.
 LISTENER_SCOPED_PREFIXES = ("ssl.", "sasl.", "connections.max.reauth.ms")
 
+# `authorizer.class.name` values that turn pyk's ACL authorizer on: Kafka's built-in ones (ZooKeeper
+# era and KRaft), so an existing server.properties keeps its meaning.
+AUTHORIZER_CLASSES = ("kafka.security.authorizer.AclAuthorizer",
+                      "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used: start-up stops with this message."""
 
@@ -106,6 +112,11 @@ def _str(text: str) -> str:
 
 def _list(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _super_users(text: str) -> list[str]:
+    """Kafka's `super.users` form: principals separated by semicolons (a DN may hold commas)."""
+    return [p.strip() for p in text.split(";") if p.strip()]
 
 
 def _host_port(text: str) -> str:
@@ -344,6 +355,16 @@ KEYS: dict[str, Key] = {
         _k("sasl.oauthbearer.expected.issuer", _str, None, "Issuer (iss) a token must carry.", "string"),
         _k("sasl.oauthbearer.sub.claim.name", _str, "sub", "Claim that names the principal.", "string"),
         _k("sasl.oauthbearer.clock.skew.seconds", _NONNEG_INT, "30", "Clock skew allowed on exp/nbf/iat.", "int"),
+        # Authorization (pyk.server.security.authorizer): Kafka's two built-in authorizers both
+        # turn on pyk's ACL authorizer; empty: none (the ACL APIs answer SECURITY_DISABLED).
+        _k("authorizer.class.name", one_of("", *AUTHORIZER_CLASSES), "",
+           "ACL authorizer: kafka.security.authorizer.AclAuthorizer or "
+           "org.apache.kafka.metadata.authorizer.StandardAuthorizer (both pyk's ACLs); empty: no authorization.",
+           "string"),
+        _k("super.users", _super_users, "", "Principals allowed everything, separated by ';' "
+           "(User:admin;User:ANONYMOUS).", "list"),
+        _k("allow.everyone.if.no.acl.found", parse_bool, "false",
+           "Allow an operation on a resource no ACL names (false: denied).", "boolean"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
         _k("shard.balancer.enable", parse_bool, "false",
            "pyk: move partitions from the hottest shard to the coolest when their loads (bytes in and out per "

@@ -15,6 +15,10 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
   `/brokers/topics/<t>/partitions/<p>/state` (leader, leader_epoch, isr, controller_epoch),
   topic configs `/config/topics/<t>`, dynamic broker configs `/config/brokers/<id|<default>>`,
   producer-id blocks `/latest_producer_id_block`, the cluster id `/cluster/id`;
+* ACLs are Kafka's AclAuthorizer store: `/kafka-acl/<ResourceType>/<name>` (LITERAL) and
+  `/kafka-acl-extended/prefixed/<ResourceType>/<name>` (PREFIXED), each change announced by a
+  sequential node under `/kafka-acl-changes` / `/kafka-acl-extended-changes`; a host reads the
+  ACLs again when those lists change;
 * topic creation writes the assignment and the initial partition states in one multi-op;
   the controller elects new leaders from the ISR when a leader's node goes, bumping the leader
   epoch, and drops dead followers from the ISR; a leader changes its ISR itself (`alter_isr`,
@@ -47,6 +51,13 @@ from pyk.cluster.placement import Node, elect_leader, place_replicas
 from pyk.config import ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.server.metadata_store import PRODUCER_ID_BLOCK, check_topic_name
+from pyk.server.security.authorizer import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    PatternType,
+    ResourceType,
+)
 
 log = logging.getLogger("pyk.cluster")
 
@@ -60,11 +71,16 @@ CONFIG_BROKERS = "/config/brokers"
 PRODUCER_IDS = "/latest_producer_id_block"
 CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
 DEFAULT_BROKER_CONFIG = "<default>"
+ACLS = "/kafka-acl"  # LITERAL ACLs (Kafka's ZkAclStore)
+PREFIXED_ACLS = "/kafka-acl-extended/prefixed"
+ACL_CHANGES = "/kafka-acl-changes"  # a sequential node per change of a LITERAL resource
+PREFIXED_ACL_CHANGES = "/kafka-acl-extended-changes"
+_ACL_CHANGES_KEPT = 100  # older change notifications are deleted (Kafka expires them after 15 minutes)
 # The replication factor of the coordinators' topics, created on first use.
 _INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
                          "__transaction_state": "transaction.state.log.replication.factor"}
 _PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, "/cluster", "/admin/delete_topics",
-               "/isr_change_notification", CONTROLLED_SHUTDOWN)
+               "/isr_change_notification", CONTROLLED_SHUTDOWN, ACLS, PREFIXED_ACLS, ACL_CHANGES, PREFIXED_ACL_CHANGES)
 
 
 def topic_path(topic: str) -> str:
@@ -158,6 +174,36 @@ def _config_json(configs: dict[str, str]) -> bytes:
     return _dumps({"version": 1, "config": configs})
 
 
+def _camel(name: str) -> str:
+    """An enum name as Kafka's ZooKeeper JSON spells it: TRANSACTIONAL_ID -> TransactionalId."""
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def acl_path(binding: AclBinding) -> str:
+    root = ACLS if binding.pattern_type == PatternType.LITERAL else PREFIXED_ACLS
+    return f"{root}/{_camel(binding.resource_type.name)}/{binding.name}"
+
+
+def acl_entry_json(binding: AclBinding) -> dict[str, str]:
+    """One entry of an ACL node's `acls` list (Kafka's AclEntry JSON)."""
+    return {"principal": binding.principal, "permissionType": _camel(binding.permission.name),
+            "operation": _camel(binding.operation.name), "host": binding.host}
+
+
+def _acl_changes(root: str, resource: str) -> tuple[str, bytes]:
+    """The change notification of one resource pattern: Kafka's literal form `Topic:name`, or
+    the extended JSON."""
+    rtype, _, name = resource.partition("/")
+    if root == ACLS:
+        return ACL_CHANGES, f"{rtype}:{name}".encode()
+    return PREFIXED_ACL_CHANGES, _dumps({"version": 1, "resourceType": rtype, "name": name, "patternType": "Prefixed"})
+
+
+_RESOURCE_TYPES = {_camel(t.name): t for t in ResourceType}
+_OPERATIONS = {_camel(o.name): o for o in AclOperation}
+_PERMISSIONS = {_camel(p.name): p for p in AclPermissionType}
+
+
 class ZkCluster:
     """A host's session and view of the cluster (see module docstring).  `nodes` are the host's
     shards; `notify` is called (from kazoo's thread) whenever the state may have changed."""
@@ -184,6 +230,8 @@ class ZkCluster:
         self.shutting_down: set[int] = set()  # hosts in a controlled shutdown
         self.topics: dict[str, Topic] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}
+        self.acls: list[list[object]] = []  # AclBinding.to_doc of every ACL, sorted
+        self._acl_changes: tuple[list[str], list[str]] | None = None  # the notifications the ACLs were read at
         self._producer_ids = (0, 0)  # [next, end) of this host's current block
         self._snapshot: dict[str, Any] = {}
 
@@ -316,6 +364,28 @@ class ZkCluster:
         for child in zk.get_children(CONFIG_BROKERS, watch=watch):
             data = zk.get(f"{CONFIG_BROKERS}/{child}", watch=watch)[0]
             self.broker_configs["" if child == DEFAULT_BROKER_CONFIG else child] = json.loads(data)["config"]
+        changes = (sorted(zk.get_children(ACL_CHANGES, watch=watch)),
+                   sorted(zk.get_children(PREFIXED_ACL_CHANGES, watch=watch)))
+        if changes != self._acl_changes:
+            self.acls = self._read_acls()
+            self._acl_changes = changes
+
+    def _read_acls(self) -> list[list[object]]:
+        """Every ACL node, as the authorizer's bindings (read after a change notification)."""
+        found: list[AclBinding] = []
+        for root, pattern in ((ACLS, PatternType.LITERAL), (PREFIXED_ACLS, PatternType.PREFIXED)):
+            for rtype in self.zk.get_children(root):
+                if rtype not in _RESOURCE_TYPES:
+                    continue
+                for name in self.zk.get_children(f"{root}/{rtype}"):
+                    try:
+                        data = self.zk.get(f"{root}/{rtype}/{name}")[0]
+                    except NoNodeError:
+                        continue
+                    for e in json.loads(data)["acls"] if data else []:
+                        found.append(AclBinding(_RESOURCE_TYPES[rtype], name, pattern, e["principal"], e["host"],
+                                                _OPERATIONS[e["operation"]], _PERMISSIONS[e["permissionType"]]))
+        return [b.to_doc() for b in sorted(set(found))]
 
     def _build_snapshot(self, fenced: bool) -> dict[str, Any]:
         topics = {}
@@ -329,7 +399,7 @@ class ZkCluster:
                 "isr": [s.isr for s in states], "versions": [s.version for s in states],
             }
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
-                "brokers": [b.node() for _, b in sorted(self.brokers.items())], "controller_id": self.controller_id}
+                "acls": self.acls, "brokers": [b.node() for _, b in sorted(self.brokers.items())], "controller_id": self.controller_id}
 
     def get(self, name: str) -> Topic | None:
         return self.topics.get(name)
@@ -627,6 +697,53 @@ class ZkCluster:
             self.zk.set(path, data)
         except NoNodeError:
             self.zk.create(path, data, makepath=True)
+
+    def _op_alter_acls(self, deletions: list[list[object]], creations: list[list[object]]) -> None:
+        """Removes and adds ACLs, one resource node at a time, each write conditional on the
+        node's version (another host may change the same resource), then announces the change."""
+        by_path: dict[str, tuple[set[AclBinding], set[AclBinding]]] = {}
+        for docs, index in ((deletions, 0), (creations, 1)):
+            for doc in docs:
+                binding = AclBinding.from_doc(doc)
+                by_path.setdefault(acl_path(binding), (set(), set()))[index].add(binding)
+        for path, (gone, added) in sorted(by_path.items()):
+            self._alter_acl_node(path, gone, added)
+            root = ACLS if path.startswith(ACLS + "/") else PREFIXED_ACLS
+            changes, data = _acl_changes(root, path[len(root) + 1:])
+            self.zk.create(f"{changes}/acl_changes_", data, sequence=True)
+            self._prune_acl_changes(changes)
+
+    def _alter_acl_node(self, path: str, gone: set[AclBinding], added: set[AclBinding]) -> None:
+        sample = next(iter(gone or added))
+        while True:
+            try:
+                data, stat = self.zk.get(path)
+                entries = json.loads(data)["acls"] if data else []
+                version = stat.version
+            except NoNodeError:
+                entries, version = [], -1
+            drop = [acl_entry_json(b) for b in gone]
+            kept = [e for e in entries if e not in drop]
+            kept += [e for e in (acl_entry_json(b) for b in sorted(added)) if e not in kept]
+            doc = _dumps({"version": 1, "acls": kept})
+            try:
+                if version < 0:
+                    if kept:
+                        self.zk.create(path, doc, makepath=True)
+                elif kept:
+                    self.zk.set(path, doc, version=version)
+                else:
+                    self.zk.delete(path, version=version)
+                return
+            except (BadVersionError, NodeExistsError, NoNodeError):
+                log.info("ACLs of %s changed meanwhile (%s:%s); again", path, sample.resource_type.name, sample.name)
+
+    def _prune_acl_changes(self, changes: str) -> None:
+        for old in sorted(self.zk.get_children(changes))[:-_ACL_CHANGES_KEPT]:
+            try:
+                self.zk.delete(f"{changes}/{old}")
+            except NoNodeError:
+                pass
 
     def _op_next_producer_id(self) -> int:
         """Producer ids from blocks claimed in /latest_producer_id_block (Kafka's

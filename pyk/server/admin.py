@@ -166,6 +166,11 @@ class AdminManager:
         """Deletes and sets SCRAM credentials (pyk.server.security.scram) in the cluster metadata."""
         await self._control("alter_scram", deletions=deletions, upsertions=upsertions)
 
+    async def alter_acls(self, deletions: list[list[object]], creations: list[list[object]]) -> None:
+        """Deletes and adds ACL bindings (AclBinding.to_doc) in the cluster metadata; returns once
+        every shard's authorizer has them."""
+        await self._control("alter_acls", deletions=deletions, creations=creations)
+
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
 

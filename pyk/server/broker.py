@@ -42,6 +42,7 @@ from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.security.authorizer import AclBinding, Authorizer
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
 from pyk.server.shard import shard_dir
@@ -76,6 +77,8 @@ class Broker:
             node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
             metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
             txn=self.txn, supported_apis=supported_versions(),
+            authorizer=Authorizer(config["super.users"], config["allow.everyone.if.no.acl.found"])
+            if config["authorizer.class.name"] else None,
         )
         self.dispatcher = Dispatcher(self.services)
         self.fetchers: ReplicaFetcherManager | None = None  # a cluster's followers (made by the first snapshot)
@@ -102,6 +105,8 @@ class Broker:
         old = self.metadata.topics
         self.metadata.replace(snapshot)
         reconfigured = self.admin.apply_dynamic_configs(self.loop)
+        if self.services.authorizer is not None:
+            self.services.authorizer.update(AclBinding.from_doc(doc) for doc in self.metadata.acls)
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id

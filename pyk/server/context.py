@@ -8,16 +8,26 @@ handler is `handle(ctx, services, request)` and never reaches into the broker ob
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyk.config import Listener, ServerConfig
+from pyk.errors import KafkaError
 from pyk.log import LogManager
 from pyk.protocol.header import RequestHeader
 from pyk.server.admin import AdminManager
 from pyk.server.connection import ANONYMOUS, Connection
 from pyk.server.metadata_store import MetadataView
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.security.authorizer import (
+    CLUSTER_NAME,
+    DENIED,
+    SUPPORTED_OPERATIONS,
+    AclOperation,
+    Authorizer,
+    ResourceType,
+)
 
 if TYPE_CHECKING:
     from pyk.coordinator import GroupCoordinator, TransactionCoordinator
@@ -57,6 +67,42 @@ class ShardServices:
     groups: GroupCoordinator
     txn: TransactionCoordinator
     supported_apis: list[tuple[int, int, int]]  # (api key, min, max): the ApiVersions answer
+    authorizer: Authorizer | None = None  # authorizer.class.name set: ACLs decide (else everything is allowed)
+
+    # Authorization: what handlers ask (Kafka's AuthHelper); always True without an authorizer.
+    def authorized(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str,
+                   audit: bool = True) -> bool:
+        """May the request's principal do `operation` on the resource (`audit`: log a denial)?"""
+        return self.authorizer is None or self.authorizer.authorize(ctx.principal, ctx.client_address, operation,
+                                                                    resource_type, name, audit)
+
+    def require(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str) -> None:
+        """Raises the resource type's *_AUTHORIZATION_FAILED unless the principal may do
+        `operation` on it: for the handlers' per-partition `try` blocks."""
+        if not self.authorized(ctx, operation, resource_type, name):
+            raise KafkaError(DENIED[resource_type], f"{ctx.principal} may not {operation.name} "
+                             f"{resource_type.name} {name}")
+
+    def cluster_authorized(self, ctx: RequestContext, operation: AclOperation, audit: bool = True) -> bool:
+        return self.authorized(ctx, operation, ResourceType.CLUSTER, CLUSTER_NAME, audit)
+
+    def authorized_names(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType,
+                         names: Iterable[str], audit: bool = True) -> set[str]:
+        """The names among `names` the principal may do `operation` on (Kafka's filterByAuthorized)."""
+        if self.authorizer is None:
+            return set(names)
+        return {n for n in set(names) if self.authorized(ctx, operation, resource_type, n, audit)}
+
+    def authorized_operations(self, ctx: RequestContext, resource_type: ResourceType, name: str) -> int:
+        """The bit field of the operations the principal may do on the resource (Kafka's
+        AuthHelper.authorizedOperations: every supported one without an authorizer)."""
+        return sum(1 << op for op in SUPPORTED_OPERATIONS[resource_type]
+                   if self.authorized(ctx, op, resource_type, name, audit=False))
+
+    def authorized_any(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType) -> bool:
+        """May the principal do `operation` on some resource of the type (KIP-679)?"""
+        return self.authorizer is None or self.authorizer.authorize_any(ctx.principal, ctx.client_address, operation,
+                                                                        resource_type)
 
     @property
     def config(self) -> ServerConfig:

@@ -100,7 +100,7 @@ HANDLERS: dict[int, ModuleType] = {
         delete_records,
         init_producer_id,
         offset_for_leader_epoch,
-        # ACLs (no authorizer: SECURITY_DISABLED, as Kafka without one)
+        # ACLs (pyk.server.security.authorizer; without one SECURITY_DISABLED, as Kafka)
         describe_acls,
         create_acls,
         delete_acls,

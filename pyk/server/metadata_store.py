@@ -1,5 +1,5 @@
 """Cluster metadata of a single node: topics, topic ids, partition counts, topic config overrides,
-dynamic broker configs, the cluster id and the producer-id high-water mark.
+dynamic broker configs, SCRAM credentials, ACLs, the cluster id and the producer-id high-water mark.
 
 This is the control plane's only writer (the "embedded default": no ZooKeeper).  State lives in
 one JSON document in the first log directory, replaced atomically (write to a temp file, fsync,
@@ -98,6 +98,9 @@ class MetadataStore:
         # SCRAM credentials (pyk.server.security.scram): user -> mechanism -> salt, StoredKey,
         # ServerKey and iterations as stored text; never a password.
         self.scram: dict[str, dict[str, dict[str, object]]] = {}
+        # ACL bindings (pyk.server.security.authorizer.AclBinding.to_doc), sorted: what the
+        # authorizer of every shard decides on.
+        self.acls: list[list[object]] = []
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -121,6 +124,7 @@ class MetadataStore:
             self.topics[name] = TopicInfo.from_doc(name, t)
         self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
         self.scram = doc.get("scram", {})
+        self.acls = doc.get("acls", [])
 
     def _save(self) -> None:
         doc = {
@@ -130,6 +134,7 @@ class MetadataStore:
             "topics": {t.name: t.to_doc() for t in self.topics.values()},
             "broker_configs": self.broker_configs,
             "scram": self.scram,
+            "acls": self.acls,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -230,7 +235,7 @@ class MetadataStore:
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
         return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
-                "broker_configs": self.broker_configs, "scram": self.scram}
+                "broker_configs": self.broker_configs, "scram": self.scram, "acls": self.acls}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
@@ -255,6 +260,12 @@ class MetadataStore:
         self.scram = {user: creds for user, creds in self.scram.items() if creds}
         self._save()
 
+    def alter_acls(self, deletions: list[list[object]], creations: list[list[object]]) -> None:
+        """Removes and adds ACL bindings (their to_doc form); adding one already there is a no-op,
+        as in Kafka."""
+        self.acls = alter_acl_list(self.acls, deletions, creations)
+        self._save()
+
     # Producer ids --------------------------------------------------------------------------
     def next_producer_id(self) -> int:
         if self._next_producer_id >= self._producer_id_limit:
@@ -263,6 +274,14 @@ class MetadataStore:
         pid = self._next_producer_id
         self._next_producer_id += 1
         return pid
+
+
+def alter_acl_list(acls: list[list[object]], deletions: list[list[object]],
+                   creations: list[list[object]]) -> list[list[object]]:
+    """`acls` without `deletions` and with `creations`, sorted, each binding once."""
+    gone = {tuple(d) for d in deletions}
+    kept = {tuple(a) for a in acls if tuple(a) not in gone} | {tuple(c) for c in creations}
+    return [list(a) for a in sorted(kept)]
 
 
 def _new_cluster_id() -> str:
@@ -282,6 +301,7 @@ class MetadataView:
         self.topics: dict[str, TopicInfo] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self.scram: dict[str, dict[str, dict[str, object]]] = {}  # as MetadataStore.scram
+        self.acls: list[list[object]] = []  # as MetadataStore.acls
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         # A ZooKeeper cluster's live nodes (node_id, host, port, rack) and controller; None on a
         # single host, whose nodes are its own shards.
@@ -300,6 +320,9 @@ class MetadataView:
         scram = snapshot.get("scram", {})
         assert isinstance(scram, dict)
         self.scram = scram
+        acls = snapshot.get("acls", [])
+        assert isinstance(acls, list)
+        self.acls = acls
         brokers = snapshot.get("brokers")
         assert brokers is None or isinstance(brokers, list)
         self.brokers = brokers

@@ -325,27 +325,31 @@ class ReplicaManager:
     # Appends -----------------------------------------------------------------------------------
     def append_records(self, batches: ProduceBatches, acks: int, produce_version: int, now_ms: int,
                        transactional_id: str | None = None, timeout_ms: int = 30000,
+                       refused: dict[int, KafkaError] | None = None,
                        ) -> list[PartitionResponse] | Awaitable[list[PartitionResponse]]:
         """Appends each partition's batch (Kafka's appendRecords): the responses in request
         order, or an awaitable of them when a transactional batch must be verified first or a
-        group commit must finish before the answer (acks=0 never waits)."""
+        group commit must finish before the answer (acks=0 never waits).  `refused`: partitions
+        (by index) answered with that error and not appended (the authorizer's denials)."""
         pending: dict[int, asyncio.Future[ErrorCode]] = {}
         if transactional_id is not None:
             assert self._txn is not None
             topics, partitions = batches.topics, batches.partitions
             for i, records in enumerate(batches.records):
+                if refused and i in refused:
+                    continue
                 producer = self._needs_verification(topics[i], partitions[i], records)
                 if producer is not None:
                     pending[i] = self._txn.verify_produce(transactional_id, producer[0], producer[1],
                                                           topics[i], partitions[i])
         if pending:
-            return self._verified_append(batches, acks, produce_version, now_ms, pending, timeout_ms)
-        return self._append(batches, acks, produce_version, now_ms, None, timeout_ms)
+            return self._verified_append(batches, acks, produce_version, now_ms, pending, timeout_ms, refused)
+        return self._append(batches, acks, produce_version, now_ms, refused, timeout_ms)
 
     async def _verified_append(self, batches: ProduceBatches, acks: int, produce_version: int,
                                now_ms: int, pending: dict[int, asyncio.Future[ErrorCode]],
-                               timeout_ms: int) -> list[PartitionResponse]:
-        refused = {}
+                               timeout_ms: int, denied: dict[int, KafkaError] | None) -> list[PartitionResponse]:
+        refused = dict(denied or {})
         for i, future in pending.items():
             code = await future
             if code != ErrorCode.NONE:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyk.coordinator.api import OffsetCommitPartition, PartitionResult, TopicPartition
-from pyk.errors import error_for
+from pyk.errors import ErrorCode, error_for
 
 __all__ = ["DUPLICATE", "commit_partitions", "error_for", "nest_partition_errors", "split_duplicates",
-           "topic_partitions"]
+           "topic_partitions", "with_denied"]
 
 DUPLICATE = "Duplicate topic name."  # Kafka's message (ControllerApis)
 
@@ -43,6 +43,15 @@ def topic_partitions(topics: list[dict[str, Any]], key: str = "partitions") -> l
     """(topic, partition) of each partition of a request's topics, in order; `key` names the
     partition list (`partition_indexes` lists bare indexes)."""
     return [(t["name"], p if isinstance(p, int) else p["partition_index"]) for t in topics for p in t[key]]
+
+
+def with_denied(topics: list[dict[str, Any]], denied: dict[str, ErrorCode],
+                results: Sequence[PartitionResult]) -> list[PartitionResult]:
+    """Per-partition results of all `topics` (request order): those of the topics in `denied`
+    with their error, the others taken in order from `results` (the answer for the rest)."""
+    rows = iter(results)
+    return [PartitionResult(t["name"], p["partition_index"], denied[t["name"]]) if t["name"] in denied
+            else next(rows) for t in topics for p in t["partitions"]]
 
 
 def nest_partition_errors(topics: list[dict[str, Any]], results: Sequence[PartitionResult]) -> list[dict[str, Any]]:

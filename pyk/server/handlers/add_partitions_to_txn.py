@@ -15,6 +15,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.ADD_PARTITIONS_TO_TXN
 MIN_VERSION = 0
@@ -27,18 +28,23 @@ def _results(topics: list[dict[str, Any]], code: Any) -> list[dict[str, Any]]:
         for t in topics]  # fmt: skip
 
 
-def _add(services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str, producer_id: int, epoch: int,
-         topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _add(ctx: RequestContext, services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str,
+         producer_id: int, epoch: int, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not services.authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return _results(topics, lambda t, p: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if txn.get("verify_only"):
         return _results(topics, lambda t, p: services.txn.verify_local(transactional_id, producer_id, epoch, t, p))
+    names = {t["name"] for t in topics}
+    denied = names - services.authorized_names(ctx, AclOperation.WRITE, ResourceType.TOPIC, names)
     unknown = set()
     for t in topics:
         info = services.metadata.get(t["name"])
         for p in t["partitions"]:
             if info is None or not 0 <= p < info.partitions:
                 unknown.add((t["name"], p))
-    if unknown:
-        return _results(topics, lambda t, p: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if (t, p) in unknown
+    if unknown or denied:
+        return _results(topics, lambda t, p: ErrorCode.TOPIC_AUTHORIZATION_FAILED if t in denied
+                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if (t, p) in unknown
                         else ErrorCode.OPERATION_NOT_ATTEMPTED)
     wanted: dict[str, list[int]] = {}
     for t in topics:
@@ -57,13 +63,16 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         # A client starting its next transaction waits for the previous one's markers rather
         # than being told to back off (TransactionCoordinator.await_completion).
         await services.txn.await_completion(request["v3_and_below_transactional_id"])
-        results = _add(services, version, {}, request["v3_and_below_transactional_id"],
+        results = _add(ctx, services, version, {}, request["v3_and_below_transactional_id"],
                        request["v3_and_below_producer_id"], request["v3_and_below_producer_epoch"],
                        request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
+    # v4+ comes from brokers (KIP-890's verification): CLUSTER_ACTION on the cluster.
+    if not services.cluster_authorized(ctx, AclOperation.CLUSTER_ACTION):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "results_by_transaction": []}
     out = []
     for txn in request["transactions"]:
         tid = txn["transactional_id"]
         out.append({"transactional_id": tid, "topic_results": _add(
-            services, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
+            ctx, services, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results_by_transaction": out}

@@ -13,6 +13,8 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.handlers.describe_configs import require_config_access
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.ALTER_CONFIGS
 MIN_VERSION = 0
@@ -61,6 +63,7 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": name}
         try:
+            require_config_access(ctx, services, AclOperation.ALTER_CONFIGS, resource)
             check_resource(resource)
             configs = {c["name"]: c["value"] for c in resource["configs"] if c["value"] is not None}
             if resource["resource_type"] == BROKER:

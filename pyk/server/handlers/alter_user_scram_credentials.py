@@ -17,6 +17,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation
 from pyk.server.security.scram import BY_TYPE, MAX_ITERATIONS, MIN_ITERATIONS, ScramCredential
 
 API_KEY = ApiKey.ALTER_USER_SCRAM_CREDENTIALS
@@ -45,6 +46,10 @@ def _check(change: dict[str, Any], twice: Counter[tuple[str, int]], stored: dict
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     stored = services.metadata.scram
     changes = [(c, True) for c in request["deletions"]] + [(c, False) for c in request["upsertions"]]
+    if not services.cluster_authorized(ctx, AclOperation.ALTER):
+        return {"throttle_time_ms": 0, "results": [
+            {"user": u, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None}
+            for u in dict.fromkeys(c["name"] for c, _ in changes)]}
     twice = Counter((c["name"], c["mechanism"]) for c, _ in changes)
     errors: dict[str, tuple[ErrorCode, str | None]] = {}
     for change, deletion in changes:

@@ -7,25 +7,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk.coordinator.api import ConsumerGroupMember, DescribedTopicPartitions
+from pyk.coordinator.api import ConsumerGroupMember, DescribedConsumerGroup, DescribedTopicPartitions
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.CONSUMER_GROUP_DESCRIBE
 MIN_VERSION = 0
 MAX_VERSION = 1
 
 UNKNOWN_OPERATIONS = -2147483648  # Kafka's value when the client does not ask
-# With no authorizer Kafka reports every operation a group supports (AuthHelper.authorizedOperations
-# with no authorizer): READ (3), DELETE (6), DESCRIBE (8) as a bit field.
-GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    operations = GROUP_OPERATIONS if request["include_authorized_operations"] else UNKNOWN_OPERATIONS
     groups = []
     for group_id in request["group_ids"]:
-        g = services.groups.describe_consumer_group(group_id)
+        # When asked: the operations the principal may do on the group as a bit field (with no
+        # authorizer every one a group has: READ, DELETE, DESCRIBE), as Kafka reports them.
+        operations = UNKNOWN_OPERATIONS
+        if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            g = services.groups.describe_consumer_group(group_id)
+            if request["include_authorized_operations"] and g.error_code == ErrorCode.NONE:
+                operations = services.authorized_operations(ctx, ResourceType.GROUP, group_id)
+        else:
+            g = DescribedConsumerGroup(ErrorCode.GROUP_AUTHORIZATION_FAILED, None, group_id)
         groups.append({
             "error_code": g.error_code, "error_message": g.error_message, "group_id": g.group_id,
             "group_state": g.group_state, "group_epoch": g.group_epoch, "assignment_epoch": g.assignment_epoch,

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.coordinator.api import ConsumerGroupHeartbeatRequest, TopicPartitions
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.CONSUMER_GROUP_HEARTBEAT
 MIN_VERSION = 0
@@ -20,6 +22,9 @@ MAX_VERSION = 1
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "error_message": None,
+                "member_id": None, "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
     owned = request.get("topic_partitions")
     heartbeat = ConsumerGroupHeartbeatRequest(
         request["group_id"], request["member_id"], request["member_epoch"], request.get("instance_id"),

@@ -13,6 +13,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.assignment import new_partitions_assignment, new_partitions_placement
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import DUPLICATE, error_for, split_duplicates
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.CREATE_PARTITIONS
 MIN_VERSION = 0
@@ -50,6 +51,7 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     for topic in topics:
         entry: dict[str, Any] = {"name": topic["name"], "error_code": ErrorCode.NONE, "error_message": None}
         try:
+            services.require(ctx, AclOperation.ALTER, ResourceType.TOPIC, topic["name"])
             await _grow(services, topic, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create partitions of {topic['name']}")

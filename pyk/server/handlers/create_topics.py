@@ -21,6 +21,7 @@ from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import DUPLICATE, error_for, split_duplicates
 from pyk.server.handlers.describe_configs import topic_config_entries
 from pyk.server.metadata_store import TopicInfo, check_topic_name
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.CREATE_TOPICS
 MIN_VERSION = 0
@@ -87,11 +88,15 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     validate_only = request.get("validate_only", False)
     topics, duplicates = split_duplicates(request["topics"])
     results = []
+    # CREATE on the cluster covers every topic, else CREATE on each (Kafka's handleCreateTopicsRequest).
+    any_topic = services.cluster_authorized(ctx, AclOperation.CREATE, audit=False)
     for topic in topics:
         name = topic["name"]
         entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
                                  "num_partitions": -1, "replication_factor": -1, "configs": []}
         try:
+            if not any_topic:
+                services.require(ctx, AclOperation.CREATE, ResourceType.TOPIC, name)
             plan = _plan(services, topic)
             count, rf = plan.count, plan.replication_factor
             if validate_only:  # as Kafka, what the topic would be, under an id it would not keep

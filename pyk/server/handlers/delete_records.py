@@ -8,6 +8,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DELETE_RECORDS
 MIN_VERSION = 0
@@ -34,6 +35,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             index = part["partition_index"]
             entry = {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.NONE}
             try:
+                services.require(ctx, AclOperation.DELETE, ResourceType.TOPIC, name)
                 entry["low_watermark"] = _delete_before(services, name, index, part["offset"])
             except Exception as exc:
                 entry["error_code"], _ = error_for(exc, f"delete records of {name}-{index}")

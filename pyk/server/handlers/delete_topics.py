@@ -9,6 +9,7 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DELETE_TOPICS
 MIN_VERSION = 0
@@ -17,10 +18,18 @@ MAX_VERSION = 6
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-async def _delete(services: ShardServices, name: str | None, topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
+async def _delete(ctx: RequestContext, services: ShardServices, name: str | None,
+                  topic_id: uuid.UUID) -> tuple[str | None, uuid.UUID]:
     if not services.config["delete.topic.enable"]:
         raise KafkaError(ErrorCode.TOPIC_DELETION_DISABLED, "delete.topic.enable is false")
     info = services.metadata.get(name) if name is not None else services.metadata.by_id(topic_id)
+    # Kafka's order: a name not DELETE-able is refused whether or not it exists; a topic id whose
+    # topic the principal may not DESCRIBE is refused without its name.
+    if name is not None:
+        services.require(ctx, AclOperation.DELETE, ResourceType.TOPIC, name)
+    elif info is not None:
+        services.require(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, info.name)
+        services.require(ctx, AclOperation.DELETE, ResourceType.TOPIC, info.name)
     if info is None:
         code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
         raise KafkaError(code, f"topic {name or topic_id} does not exist")
@@ -39,7 +48,7 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     for name, topic_id in wanted:
         entry: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            entry["name"], entry["topic_id"] = await _delete(services, name, topic_id)
+            entry["name"], entry["topic_id"] = await _delete(ctx, services, name, topic_id)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"delete topic {name or topic_id}")
         responses.append(entry)

@@ -20,12 +20,23 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.metadata_store import check_topic_name
+from pyk.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = ApiKey.DESCRIBE_CONFIGS
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
+
+
+def require_config_access(ctx: RequestContext, services: ShardServices, operation: AclOperation,
+                          resource: dict[str, Any]) -> None:
+    """DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic of a TOPIC resource, on the cluster for a
+    BROKER or BROKER_LOGGER one (Kafka's rule)."""
+    if resource["resource_type"] == TOPIC:
+        services.require(ctx, operation, ResourceType.TOPIC, resource["resource_name"])
+    else:
+        services.require(ctx, operation, ResourceType.CLUSTER, CLUSTER_NAME)
 # ConfigSource values of DescribeConfigsResponse v1+
 DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = (
     1, 2, 3, 4, 5)
@@ -141,6 +152,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
                                  "resource_type": resource["resource_type"], "resource_name": resource["resource_name"],
                                  "configs": []}
         try:
+            require_config_access(ctx, services, AclOperation.DESCRIBE_CONFIGS, resource)
             entry["configs"] = _describe(services, resource, with_synonyms, with_docs)
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"describe configs of {resource['resource_name']}")

@@ -6,22 +6,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk.coordinator.api import DescribedGroup
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DESCRIBE_GROUPS
 MIN_VERSION = 0
 MAX_VERSION = 6
 
-UNKNOWN_OPERATIONS = -2147483648  # no ACLs yet: operations are not reported
+UNKNOWN_OPERATIONS = -2147483648  # Kafka's value when the client does not ask
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     groups = []
     for group_id in request["groups"]:
-        g = services.groups.describe_group(group_id)
+        if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            g = services.groups.describe_group(group_id)
+        else:
+            g = DescribedGroup(ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id, group_state="")
         error_code, error_message = g.error_code, None
+        operations = UNKNOWN_OPERATIONS  # v3+, when asked: the principal's operations on a described group
+        if error_code == ErrorCode.NONE and request.get("include_authorized_operations"):
+            operations = services.authorized_operations(ctx, ResourceType.GROUP, group_id)
         if error_code == ErrorCode.GROUP_ID_NOT_FOUND:
             if ctx.header.api_version >= 6:
                 error_message = f"Group {group_id} not found."
@@ -33,5 +41,5 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
                          "client_host": m.client_host, "member_metadata": m.member_metadata,
                          "member_assignment": m.member_assignment} for m in g.members],
-            "authorized_operations": UNKNOWN_OPERATIONS})
+            "authorized_operations": operations})
     return {"throttle_time_ms": 0, "groups": groups}

@@ -14,16 +14,18 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DESCRIBE_PRODUCERS
 MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-def _partition(services: ShardServices, topic: str, index: int) -> dict[str, Any]:
+def _partition(ctx: RequestContext, services: ShardServices, topic: str, index: int) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None,
                              "active_producers": []}
     try:
+        services.require(ctx, AclOperation.READ, ResourceType.TOPIC, topic)
         plog = services.replicas.leader_log(topic, index)
     except Exception as exc:
         entry["error_code"], entry["error_message"] = error_for(exc, f"describe producers of {topic}-{index}")
@@ -38,6 +40,6 @@ def _partition(services: ShardServices, topic: str, index: int) -> dict[str, Any
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0,
-            "topics": [{"name": t["name"], "partitions": [_partition(services, t["name"], i)
+            "topics": [{"name": t["name"], "partitions": [_partition(ctx, services, t["name"], i)
                                                           for i in t["partition_indexes"]]}
                        for t in request["topics"]]}

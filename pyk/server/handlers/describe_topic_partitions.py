@@ -22,6 +22,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers.metadata import topic_entry
 from pyk.server.metadata_store import INTERNAL_TOPICS, check_topic_name
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.DESCRIBE_TOPIC_PARTITIONS
 MIN_VERSION = 0
@@ -62,6 +63,10 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         if remaining <= 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
+        if not services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name, audit=not every_topic):
+            if not every_topic:  # Kafka: named but not describable refused, unnamed hidden
+                topics.append(_failed(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+            continue
         info = services.metadata.get(name)
         if info is None:
             if not every_topic:

@@ -8,6 +8,7 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation
 from pyk.server.security.scram import MECHANISMS
 
 API_KEY = ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS
@@ -16,6 +17,9 @@ MAX_VERSION = 0
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    if not services.cluster_authorized(ctx, AclOperation.DESCRIBE):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": None,
+                "results": []}
     stored = services.metadata.scram
     names = [u["name"] for u in request.get("users") or []]
     results = []

@@ -12,6 +12,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.ELECT_LEADERS
 MIN_VERSION = 0
@@ -31,11 +32,14 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     election_type = request.get("election_type", PREFERRED)
     wanted = _requested(request)
     body: dict[str, Any] = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}
-    if election_type not in (PREFERRED, UNCLEAN):
+    results: list[tuple[str, int, int, str | None]]
+    if not services.cluster_authorized(ctx, AclOperation.ALTER):  # Kafka: the request and each partition named
+        body["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        results = [(t, p, int(ErrorCode.CLUSTER_AUTHORIZATION_FAILED), None) for t, p in wanted or []]
+    elif election_type not in (PREFERRED, UNCLEAN):
         body["error_code"] = ErrorCode.INVALID_REQUEST
         return body
-    results: list[tuple[str, int, int, str | None]]
-    if services.metadata.clustered:
+    elif services.metadata.clustered:
         try:
             results = await services.admin.elect_leaders(election_type, wanted)
         except Exception as exc:

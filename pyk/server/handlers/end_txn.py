@@ -13,6 +13,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.END_TXN
 MIN_VERSION = 0
@@ -22,6 +23,7 @@ MAX_VERSION = 4
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     tid = request["transactional_id"]
     try:
+        services.require(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid)
         services.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
                            ctx.header.api_version)
         code = ErrorCode.NONE

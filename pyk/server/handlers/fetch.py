@@ -9,6 +9,10 @@ Fetch sessions (KIP-227): pyk answers every request in full and never creates a 
 (session_id 0 in the response), which the protocol allows ("the server may decline to create a
 session"); clients then keep sending full requests.  An incremental request for a session id we
 never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full one.
+
+With an authorizer (Kafka's handleFetchRequest): a follower's fetch needs CLUSTER_ACTION on the
+cluster, a consumer's READ on each topic; a denied partition answers TOPIC_AUTHORIZATION_FAILED
+and is left out of the read and the long poll.  Without one nothing is checked.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pyk.protocol.apis import ApiKey
 from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.purgatory import PartitionKey
-from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
+from pyk.server.replica_manager import FetchParams, FetchPartition, FetchPartitionData, FetchResult
+from pyk.server.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
@@ -59,25 +64,53 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             layout.indexes.append(part["partition"])
             partitions.append(FetchPartition(name, part["partition"], part["fetch_offset"],
                                              part["partition_max_bytes"], part.get("current_leader_epoch", -1)))
+    authorizer = services.authorizer
+    denied = None if authorizer is None else _denied(ctx, authorizer, params, partitions)
+    if denied:
+        partitions = [p for i, p in enumerate(partitions) if i not in denied]
     result = services.replicas.read(params, partitions)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
-        return _response(ctx.header, layout, result)
-    return _long_poll(ctx.header, services, layout, params, partitions, result)
+        return _response(ctx.header, layout, result, denied)
+    return _long_poll(ctx.header, services, layout, params, partitions, result, denied)
+
+
+def _denied(ctx: RequestContext, authorizer: Authorizer, params: FetchParams,
+            partitions: list[FetchPartition]) -> dict[int, FetchPartitionData] | None:
+    """The partitions (by request index) the principal may not fetch, with their answer.  The
+    decisions are the authorizer's cached ones: a dict lookup per topic of the request."""
+    authorize, principal, host = authorizer.authorize, ctx.principal, ctx.client_address
+    if params.replica_id >= 0:
+        if authorize(principal, host, AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+            return None
+        return {i: FetchPartitionData(ErrorCode.TOPIC_AUTHORIZATION_FAILED) for i in range(len(partitions))}
+    denied = {t for t in {p.topic for p in partitions}
+              if not authorize(principal, host, AclOperation.READ, ResourceType.TOPIC, t)}
+    if not denied:
+        return None
+    return {i: FetchPartitionData(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+            for i, p in enumerate(partitions) if p.topic in denied}
 
 
 async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
-                     partitions: list[FetchPartition], first: FetchResult) -> list[Any]:
+                     partitions: list[FetchPartition], first: FetchResult,
+                     denied: dict[int, FetchPartitionData] | None) -> list[Any]:
     """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
     changed meanwhile (the others keep the first pass's answer)."""
     changed: set[PartitionKey] = set()
     await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
                                           params.min_bytes - first.bytes_read, changed)
-    return _response(header, layout, services.replicas.read(params, partitions, first, changed))
+    return _response(header, layout, services.replicas.read(params, partitions, first, changed), denied)
 
 
-def _response(header: RequestHeader, layout: _Layout, result: FetchResult) -> list[Any]:
+def _response(header: RequestHeader, layout: _Layout, result: FetchResult,
+              denied: dict[int, FetchPartitionData] | None) -> list[Any]:
     """The response frame, written in Cython around the records' file slices (parity-tested
-    against pyk.protocol); no session (session_id 0), preferred read replica -1."""
+    against pyk.protocol); no session (session_id 0), preferred read replica -1.  The denied
+    partitions' answers go back in their request positions."""
+    answers = result.partitions
+    if denied:
+        read = iter(answers)
+        answers = [denied[i] if i in denied else next(read) for i in range(len(layout.indexes))]
     return encode_fetch_response(header.api_version, header.correlation_id, 0, ErrorCode.NONE, 0, layout.names,
-                                 layout.counts, layout.indexes, result.partitions)
+                                 layout.counts, layout.indexes, answers)

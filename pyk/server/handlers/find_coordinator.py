@@ -15,20 +15,24 @@ from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.FIND_COORDINATOR
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-def _lookup(services: ShardServices, listener: str, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
-    endpoints = {b["node_id"]: b for b in services.brokers(listener)}  # the listener the request came in on
+def _lookup(ctx: RequestContext, services: ShardServices, version: int, keys: list[str],
+            key_type: int) -> dict[str, Any]:
+    endpoints = {b["node_id"]: b for b in services.brokers(ctx.connection.listener)}  # the listener the request came in on
     found = []
     for key in keys:
         try:
             if key_type == KEY_TYPE_GROUP:
+                services.require(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, key)
                 node = services.groups.find_coordinator(key)
             elif key_type == KEY_TYPE_TRANSACTION:
+                services.require(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key)
                 node = services.txn.find_coordinator(key)
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"coordinator key type {key_type}: expected 0 or 1")
@@ -46,7 +50,8 @@ def _lookup(services: ShardServices, listener: str, version: int, keys: list[str
             "node_id": one["node_id"], "host": one["host"], "port": one["port"]}
 
 
-async def _after_creating_topic(services: ShardServices, listener: str, version: int, keys: list[str], key_type: int) -> dict[str, Any]:
+async def _after_creating_topic(ctx: RequestContext, services: ShardServices, version: int, keys: list[str],
+                                key_type: int) -> dict[str, Any]:
     try:
         if key_type == KEY_TYPE_GROUP:
             await services.groups.ensure_offsets_topic()
@@ -54,7 +59,7 @@ async def _after_creating_topic(services: ShardServices, listener: str, version:
             await services.txn.ensure_topic()
     except Exception as exc:
         error_for(exc, "creating a coordinator topic")  # logs a bug; the lookup below reports the state
-    return _lookup(services, listener, version, keys, key_type)
+    return _lookup(ctx, services, version, keys, key_type)
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
@@ -63,5 +68,5 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     key_type = request.get("key_type", 0)
     if (key_type == KEY_TYPE_GROUP and services.groups.needs_offsets_topic()) or (
             key_type == KEY_TYPE_TRANSACTION and services.txn.needs_topic()):
-        return _after_creating_topic(services, ctx.connection.listener, version, keys, key_type)
-    return _lookup(services, ctx.connection.listener, version, keys, key_type)
+        return _after_creating_topic(ctx, services, version, keys, key_type)
+    return _lookup(ctx, services, version, keys, key_type)

@@ -20,6 +20,8 @@ from pyk.server.handlers.alter_configs import (
     check_broker_resource,
     check_resource,
 )
+from pyk.server.handlers.describe_configs import require_config_access
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.INCREMENTAL_ALTER_CONFIGS
 MIN_VERSION = 0
@@ -80,6 +82,7 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None,
                                  "resource_type": resource["resource_type"], "resource_name": name}
         try:
+            require_config_access(ctx, services, AclOperation.ALTER_CONFIGS, resource)
             await _alter(services, resource, request.get("validate_only", False))
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"alter configs of {name}")

@@ -15,6 +15,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.INIT_PRODUCER_ID
 MIN_VERSION = 0
@@ -23,6 +24,17 @@ MAX_VERSION = 4
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     transactional_id = request.get("transactional_id")
+    # WRITE on the transactional id; an idempotent producer needs IDEMPOTENT_WRITE on the cluster
+    # or WRITE on some topic (KIP-679), as Kafka's handleInitProducerIdRequest.
+    if transactional_id is not None:
+        allowed = services.authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+        denied = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    else:
+        allowed = (services.cluster_authorized(ctx, AclOperation.IDEMPOTENT_WRITE, audit=False)
+                   or services.authorized_any(ctx, AclOperation.WRITE, ResourceType.TOPIC))
+        denied = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    if not allowed:
+        return {"throttle_time_ms": 0, "error_code": denied, "producer_id": -1, "producer_epoch": -1}
     if transactional_id is None:
         return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": await services.admin.next_producer_id(),
                 "producer_epoch": 0}

@@ -11,8 +11,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 from pyk.coordinator.api import JoinGroupResult
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.JOIN_GROUP
 MIN_VERSION = 0
@@ -37,6 +39,9 @@ async def _parked(result: Awaitable[JoinGroupResult], version: int) -> dict[str,
 def handle(ctx: RequestContext, services: ShardServices,
            request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     version = ctx.header.api_version
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return _shape(JoinGroupResult(ErrorCode.GROUP_AUTHORIZATION_FAILED, -1, None, None, "", False,
+                                      request["member_id"], []), version)
     result = services.groups.classic.join_group(
         request["group_id"], request["member_id"], request.get("group_instance_id"), request["session_timeout_ms"],
         request.get("rebalance_timeout_ms", -1), request["protocol_type"],

@@ -12,6 +12,7 @@ from pyk.coordinator.api import MemberIdentity
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.LEAVE_GROUP
 MIN_VERSION = 0
@@ -24,6 +25,8 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         members = [MemberIdentity(m["member_id"], m.get("group_instance_id")) for m in request["members"]]
     else:
         members = [MemberIdentity(request["member_id"])]
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "members": []}
     result = services.groups.classic.leave_group(request["group_id"], members)
     code = result.error_code
     if version < 3 and code == ErrorCode.NONE and result.members:  # v0-v2: the one member's error

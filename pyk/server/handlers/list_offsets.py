@@ -21,6 +21,7 @@ from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
 from pyk.server.replica_manager import check_isolation_level
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -58,6 +59,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             entry = {"partition_index": index, "error_code": ErrorCode.NONE, "timestamp": -1, "offset": -1,
                      "leader_epoch": -1}
             try:
+                services.require(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)
                 check_isolation_level(isolation_level)
                 plog = services.replicas.leader_log(name, index, part.get("current_leader_epoch", -1))
                 if part["timestamp"] < MAX_TIMESTAMP and ctx.header.api_version < _SINCE.get(part["timestamp"], 99):

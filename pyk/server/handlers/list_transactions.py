@@ -12,6 +12,7 @@ from typing import Any
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.LIST_TRANSACTIONS
 MIN_VERSION = 0
@@ -21,5 +22,9 @@ MAX_VERSION = 1
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     unknown, states = services.txn.list_transactions(request["state_filters"], request["producer_id_filters"],
                                                    request.get("duration_filter", -1))
+    # Only the ids the principal may DESCRIBE (Kafka's rule: filtered, not refused).
+    shown = services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID,
+                                      (s["transactional_id"] for s in states), audit=False)
+    states = [s for s in states if s["transactional_id"] in shown]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "unknown_state_filters": unknown,
             "transaction_states": states}

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.coordinator.group import NO_GENERATION, UNKNOWN_MEMBER_ID
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
-from pyk.server.handlers import commit_partitions, nest_partition_errors
+from pyk.server.handlers import commit_partitions, nest_partition_errors, with_denied
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.OFFSET_COMMIT
 MIN_VERSION = 0
@@ -22,9 +24,23 @@ MAX_VERSION = 9
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     version = ctx.header.api_version
+    topics = request["topics"]
+    denied = denied_topics(ctx, services, request["group_id"], topics)
+    allowed = [t for t in topics if t["name"] not in denied]
     results = services.groups.offsets.commit_offsets(
         request["group_id"], request.get("member_id", UNKNOWN_MEMBER_ID),
         request.get("generation_id_or_member_epoch", NO_GENERATION), request.get("group_instance_id"),
-        commit_partitions(request["topics"], with_timestamp=version == 1), version,
-        request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1)
-    return {"throttle_time_ms": 0, "topics": nest_partition_errors(request["topics"], results)}
+        commit_partitions(allowed, with_timestamp=version == 1), version,
+        request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1) if allowed else []
+    return {"throttle_time_ms": 0, "topics": nest_partition_errors(topics, with_denied(topics, denied, results))}
+
+
+def denied_topics(ctx: RequestContext, services: ShardServices, group_id: str,
+                  topics: list[dict[str, Any]]) -> dict[str, ErrorCode]:
+    """The topics whose offsets the principal may not commit, with their error: every one
+    without READ on the group, else those without READ on the topic (Kafka's rule)."""
+    names = {t["name"] for t in topics}
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, group_id):
+        return dict.fromkeys(names, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    readable = services.authorized_names(ctx, AclOperation.READ, ResourceType.TOPIC, names)
+    return dict.fromkeys(names - readable, ErrorCode.TOPIC_AUTHORIZATION_FAILED)

@@ -8,6 +8,10 @@ write reaches the page cache before the answer, so a kill -9 of the broker loses
 was acknowledged; fsync follows the flush policy (flush.messages / flush.ms), whose group
 commit the answer then waits for.  Transactional batches are verified with their coordinator
 first (KIP-890); see pyk.server.replica_manager.
+
+With an authorizer (Kafka's handleProduceRequest): a transactional request needs WRITE on its
+transactional id (else every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and each
+partition WRITE on its topic (else TOPIC_AUTHORIZATION_FAILED); without one nothing is checked.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import time
 from collections.abc import Awaitable
 
 from pyk._native import ProduceRequestScan, encode_produce_response, scan_produce_request
+from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
 from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.replica_manager import PartitionResponse
+from pyk.server.security.authorizer import AclOperation, Authorizer, ResourceType
 
 API_KEY = ApiKey.PRODUCE
 MIN_VERSION = 0  # v0-v2 carry message formats 0/1, which the log up-converts to v2 (pyk/log/legacy.py)
@@ -37,11 +43,28 @@ def handle(ctx: RequestContext, services: ShardServices, request: ProduceRequest
            ) -> list[bytes] | None | Awaitable[list[bytes] | None]:
     """The encoded response, None for acks=0, or an awaitable of either."""
     header = ctx.header
+    authorizer = services.authorizer
+    refused = None if authorizer is None else _denied(ctx, authorizer, request)
     results = services.replicas.append_records(request, request.acks, header.api_version, int(time.time() * 1000),
-                                               request.transactional_id, request.timeout_ms)
+                                               request.transactional_id, request.timeout_ms, refused)
     if isinstance(results, list):
         return _response(header, request, results) if request.acks != 0 else None
     return _respond_after(header, request, results)
+
+
+def _denied(ctx: RequestContext, authorizer: Authorizer, request: ProduceRequestScan) -> dict[int, KafkaError] | None:
+    """The partitions (by index) the principal may not write, with their error.  The decisions
+    are the authorizer's cached ones: a dict lookup per topic entry of the request."""
+    authorize, principal, host = authorizer.authorize, ctx.principal, ctx.client_address
+    txn_id = request.transactional_id
+    if txn_id is not None and not authorize(principal, host, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        error = KafkaError(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, f"{principal} may not write {txn_id}")
+        return dict.fromkeys(range(len(request.topics)), error)
+    denied = [t for t in request.topic_names if not authorize(principal, host, AclOperation.WRITE, ResourceType.TOPIC, t)]
+    if not denied:
+        return None
+    return {i: KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, f"{principal} may not write {topic}")
+            for i, topic in enumerate(request.topics) if topic in denied}
 
 
 async def _respond_after(header: RequestHeader, request: ProduceRequestScan,

@@ -10,8 +10,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 from pyk.coordinator.api import SyncGroupResult
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.SYNC_GROUP
 MIN_VERSION = 0
@@ -29,6 +31,8 @@ async def _parked(result: Awaitable[SyncGroupResult]) -> dict[str, Any]:
 
 def handle(ctx: RequestContext, services: ShardServices,
            request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return _shape(SyncGroupResult(ErrorCode.GROUP_AUTHORIZATION_FAILED, None, None, b""))
     result = services.groups.classic.sync_group(
         request["group_id"], request["member_id"], request["generation_id"], request.get("group_instance_id"),
         request.get("protocol_type"), request.get("protocol_name"),

@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from pyk.coordinator.transaction_markers import markers_flushed, write_markers
+from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.WRITE_TXN_MARKERS
 MIN_VERSION = 0
@@ -24,7 +26,13 @@ MAX_VERSION = 1
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
-    """The body, or an awaitable of it when a flush (flush.messages) must finish first."""
+    """The body, or an awaitable of it when a flush (flush.messages) must finish first.  Only a
+    broker may send it: CLUSTER_ACTION on the cluster, else every partition is refused."""
+    if not services.cluster_authorized(ctx, AclOperation.CLUSTER_ACTION):
+        return {"markers": [{"producer_id": m["producer_id"], "topics": [
+            {"name": t["name"], "partitions": [{"partition_index": p, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED}
+                                               for p in t["partition_indexes"]]} for t in m["topics"]]}
+            for m in request["markers"]]}
     results, flushes = write_markers(services.replicas, services.groups, request["markers"])
     if not flushes:
         return {"markers": results}

@@ -11,5 +11,6 @@ for SASL `listener.name.<listener>.<mechanism>.<key>`):
   SaslAuthenticate only, until a mechanism authenticated the client; then the dispatcher, with
   the SASL principal on the connection (RequestContext.principal, where an authorizer reads it).
 
-Authentication failures are logged on AUDIT ("pyk.audit"), one line each.
+Authentication failures are logged on AUDIT ("pyk.audit"), one line each.  Authorization is
+authorizer.py's: Kafka's ACL model, asked by the handlers through ShardServices.
 """

@@ -7,8 +7,8 @@ from typing import Any
 
 from pyk.config import KEYS, ConfigError, ServerConfig
 
-# One line per authentication failure (and, later, per denied operation): Kafka's
-# kafka.authorizer.logger plays this part.
+# One line per authentication failure and per denied operation (pyk.server.security.authorizer):
+# Kafka's kafka.authorizer.logger plays this part.
 AUDIT = logging.getLogger("pyk.audit")
 
 
