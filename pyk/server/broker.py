@@ -42,6 +42,7 @@ from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
 from pyk.server.shard import shard_dir
@@ -68,7 +69,10 @@ class Broker:
         self.group_commit: GroupCommit | None = None
         self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
         self.admin = AdminManager(config, self.node_id, self.metadata, self.logs, lambda: self.control)
-        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers)
+        # How this node reaches others (replica fetchers, transaction markers): the inter-broker listener's security.
+        self.inter_broker = InterBrokerClient(config)
+        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers,
+                                    self.inter_broker)
         self.groups = GroupCoordinator(host)  # consumer groups of the local __consumer_offsets partitions
         self.txn = TransactionCoordinator(host, self.groups)  # transactional ids of the local __transaction_state partitions
         self.groups.transactions = self.txn
@@ -160,11 +164,9 @@ class Broker:
         if self._stopped.is_set():
             return
         if self.fetchers is None:
-            self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
+            self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.inter_broker)
             self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
-        assert self.metadata.brokers is not None
-        endpoints = {int(b["node_id"]): (str(b["host"]), int(b["port"]))  # type: ignore[call-overload]
-                     for b in self.metadata.brokers}
+        endpoints = {b["node_id"]: (b["host"], b["port"]) for b in self.services.brokers()}  # inter-broker listener
         self.fetchers.update(followed, endpoints)
 
     # Requests of the orchestrator's shard balancer (pyk.server.balancer) -----------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pyk.config import Listener, ServerConfig
 from pyk.server.connection import Connection, FrameHandler
 from pyk.server.engine import SenderFactory
+from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.sasl import SaslGate, SaslSettings
 from pyk.server.security.scram import CredentialLookup
 from pyk.server.security.tls import TlsConnection, server_context
@@ -48,3 +49,4 @@ def check(config: ServerConfig) -> None:
     (ConfigError naming the key) before any shard runs."""
     for listener in config.listeners:
         ListenerSecurity(config, listener, lambda conn, frame: None, lambda user, mechanism: None)
+    InterBrokerClient(config)  # the client side of the inter-broker listener: TLS context, SASL login

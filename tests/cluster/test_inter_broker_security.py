@@ -1,0 +1,135 @@
+"""Inter-broker security: clusters whose only listener is SASL_SSL, so the replica fetchers and
+the transaction markers authenticate to the other hosts as any client does (TLS with the test CA,
+the broker keystore as client certificate under ssl.client.auth=required, SASL PLAIN or
+SCRAM-SHA-512 with the username/password of the listener's JAAS line).
+
+* An idempotent acks=all confluent-kafka stream over SASL_SSL survives a kill -9 of the leader's
+  host with nothing lost (the failover test's history check).
+* connections.max.reauth.ms=2000: the followers re-authenticate their connections in place
+  (the leader logs it) and acks=all writes keep completing.
+* Wrong inter-broker SCRAM credentials: the followers cannot fetch, the leader's audit log names
+  the refused broker user, and the followers leave the ISR; once the user's credential is set to
+  the password the brokers use (AlterUserScramCredentials over SASL_SSL), they come back.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.cluster.conftest import Cluster
+from tests.cluster.test_failover import ELECTION_DEADLINE_S, _check_history, _kill_leader, _Stream
+from tests.security.pki import KEY_PASSWORD, Pki
+
+BROKER_USER, BROKER_PASSWORD = "broker", "broker-secret"
+PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" '
+              'password="broker-secret" user_broker="broker-secret" user_alice="alice-secret";')
+SCRAM_JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" '
+              'password="broker-secret";')
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki.create(tmp_path_factory.mktemp("pki"))
+
+
+def _probe_tls(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=pki.ca)
+    context.load_cert_chain(pki.client_key)  # alice's key and certificate: ssl.client.auth=required
+    return context
+
+
+def secured(pki: Pki, mechanism: str, **extra: Any) -> dict[str, Any]:
+    """cluster_factory's arguments for hosts whose only listener is SASL_SSL, used between them
+    with `mechanism`; clients are alice (PLAIN) with her certificate."""
+    return {
+        "listeners": lambda index, port: f"SASL_SSL://127.0.0.1:{port}",
+        "probe_tls": _probe_tls(pki),
+        "client": {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "alice",
+                   "sasl.password": "alice-secret", "ssl.ca.location": pki.ca,
+                   "ssl.certificate.location": pki.client_cert, "ssl.key.location": pki.client_key},
+        "security.inter.broker.protocol": "SASL_SSL",
+        "sasl.mechanism.inter.broker.protocol": mechanism,
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": SCRAM_JAAS,
+        "ssl.keystore.location": pki.keystore,
+        "ssl.key.password": KEY_PASSWORD,
+        "ssl.truststore.location": pki.ca,
+        "ssl.client.auth": "required",
+        **extra,
+    }
+
+
+def test_sasl_ssl_cluster_replicates_and_survives_a_leader_kill(cluster_factory: Callable[..., Cluster],
+                                                                  pki: Pki, topic: str) -> None:
+    cluster = cluster_factory(hosts=3, **secured(pki, "PLAIN"))
+    cluster.create_topic(topic, min_insync_replicas=2)  # every replica in the ISR: the followers fetched
+    stream = _Stream(cluster.bootstrap, topic, total=3000, conf=cluster.client)
+    cluster.wait_for("a third of the stream acknowledged", lambda: len(stream.acked) >= 1000, 60)
+    assert _kill_leader(cluster, topic) < ELECTION_DEADLINE_S
+    stream.join()
+    _check_history(cluster, topic, stream)
+
+
+def _set_broker_password(cluster: Cluster, password: str) -> None:
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+    admin = cluster.admin()  # kept until the answer: a destroyed handle fails its futures
+    futures = admin.alter_user_scram_credentials([UserScramCredentialUpsertion(BROKER_USER, info, password.encode())])
+    futures[BROKER_USER].result(30)
+
+
+def _audit_lines(cluster: Cluster) -> list[str]:
+    return [line for h in cluster.hosts for line in h.log_text().splitlines()
+            if "authentication failed" in line and f"user={BROKER_USER}" in line]
+
+
+LAG_MS = 3000  # replica.lag.time.max.ms of the credentials test: short, the followers leave quickly
+
+
+def test_wrong_inter_broker_credentials_drop_followers_from_the_isr(cluster_factory: Callable[..., Cluster],
+                                                                    pki: Pki, topic: str) -> None:
+    cluster = cluster_factory(hosts=3, **secured(pki, "SCRAM-SHA-512", replica_lag_time_max_ms=LAG_MS,
+                                                 replica_fetch_backoff_ms=200))
+    _set_broker_password(cluster, "not-" + BROKER_PASSWORD)
+    from confluent_kafka.admin import NewTopic
+
+    admin = cluster.admin()
+    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(30)
+    cluster.wait_for("the refused broker user in an audit line", lambda: _audit_lines(cluster), 30)
+    leader = cluster.wait_for("a leader", lambda: cluster.partition(topic).leader >= 0 and cluster.partition(topic))
+    cluster.wait_for("the followers out of the ISR", lambda: cluster.partition(topic).isrs == [leader.leader], 60)
+    line = _audit_lines(cluster)[0]
+    assert "mechanism=SCRAM-SHA-512" in line, line
+
+    _set_broker_password(cluster, BROKER_PASSWORD)
+    cluster.wait_for("the followers back in the ISR", lambda: len(cluster.partition(topic).isrs) == 3, 60)
+    followers = [h for h in cluster.hosts if h is not cluster.host_of(leader.leader)]
+    for host in followers:
+        assert "authentication to node" in host.log_text(), host.log_tail()
+
+
+def test_followers_reauthenticate_in_place(cluster_factory: Callable[..., Cluster], pki: Pki, topic: str) -> None:
+    from confluent_kafka import Producer
+
+    cluster = cluster_factory(hosts=3, log_level="DEBUG", **secured(
+        pki, "PLAIN", **{"listener.name.sasl_ssl.connections.max.reauth.ms": 2000}))
+    cluster.create_topic(topic, min_insync_replicas=3)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", **cluster.client})
+    delivered: list[Any] = []
+    leader = cluster.host_of(cluster.partition(topic).leader)
+
+    def reauthenticated() -> bool:
+        producer.produce(topic, b"x", on_delivery=lambda err, msg: delivered.append(err))
+        producer.poll(0.2)
+        return leader.log_text().count("re-authenticated as User:broker (PLAIN)") >= 4  # both followers, twice
+
+    cluster.wait_for("the followers re-authenticated twice each", reauthenticated, 60)
+    producer.flush(30)
+    assert delivered and not [e for e in delivered if e is not None]
+    assert "SASL session expired" not in leader.log_text()
