@@ -24,7 +24,7 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import ServerConfig
+from pyk.config import RACK_AWARE_REPLICA_SELECTOR, ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from pyk.errors import ErrorCode, KafkaError
@@ -68,6 +68,7 @@ class Broker:
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
         self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
+        self.replicas.rack_aware_selection = config["replica.selector.class"] == RACK_AWARE_REPLICA_SELECTOR
         self.admin = AdminManager(config, self.node_id, self.metadata, self.logs, lambda: self.control)
         # How this node reaches others (replica fetchers, transaction markers): the inter-broker listener's security.
         self.inter_broker = InterBrokerClient(config)
@@ -164,7 +165,8 @@ class Broker:
         if self._stopped.is_set():
             return
         if self.fetchers is None:
-            self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.inter_broker)
+            self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.inter_broker,
+                                                  self.replicas.follower_high_watermark)
             self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
         endpoints = {b["node_id"]: (b["host"], b["port"]) for b in self.services.brokers()}  # inter-broker listener
         self.fetchers.update(followed, endpoints)

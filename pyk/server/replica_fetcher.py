@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ from pyk.server.purgatory import PartitionKey
 from pyk.server.security.inter_broker import InterBrokerAuthenticationError, InterBrokerClient
 
 log = logging.getLogger("pyk.server")
+
+# Takes the leader's high watermark from a fetch answer (ReplicaManager.follower_high_watermark).
+HighWatermarkSink = Callable[[PartitionLog, int], None]
 
 FETCH_VERSION = 12
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4  # v3+ carries the replica id
@@ -49,11 +53,13 @@ class FollowedPartition:
 class ReplicaFetcher:
     """Fetches the partitions this node follows from one leader node (see module docstring)."""
 
-    def __init__(self, node_id: int, leader: int, config: ServerConfig, client: InterBrokerClient) -> None:
+    def __init__(self, node_id: int, leader: int, config: ServerConfig, client: InterBrokerClient,
+                 on_high_watermark: HighWatermarkSink) -> None:
         self.node_id = node_id
         self.leader = leader
         self.config = config
         self.client = client  # connects to the leader's inter-broker listener, TLS and SASL done
+        self.on_high_watermark = on_high_watermark
         self.endpoint: tuple[str, int] | None = None
         self.partitions: dict[PartitionKey, FollowedPartition] = {}
         self._conn: Connection | None = None
@@ -193,7 +199,7 @@ class ReplicaFetcher:
                 records = answer["records"]
                 if records is not None and len(records):
                     plog.append_as_follower(memoryview(records), now_ms)
-                plog.update_high_watermark(answer["high_watermark"])
+                self.on_high_watermark(plog, answer["high_watermark"])
                 # The leader's log start (retention, DeleteRecords) as far as this log has it.
                 start = min(answer["log_start_offset"], plog.high_watermark)
                 if start > plog.log_start_offset:
@@ -205,10 +211,12 @@ class ReplicaFetcher:
 class ReplicaFetcherManager:
     """The fetchers of one node, reshaped by each snapshot (see module docstring)."""
 
-    def __init__(self, node_id: int, config: ServerConfig, client: InterBrokerClient) -> None:
+    def __init__(self, node_id: int, config: ServerConfig, client: InterBrokerClient,
+                 on_high_watermark: HighWatermarkSink) -> None:
         self.node_id = node_id
         self.config = config
         self.client = client
+        self.on_high_watermark = on_high_watermark
         self._fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
 
     def update(self, followed: dict[PartitionKey, tuple[int, int, PartitionLog]],
@@ -228,7 +236,8 @@ class ReplicaFetcherManager:
         for fkey, parts in wanted.items():
             fetcher = self._fetchers.get(fkey)
             if fetcher is None:
-                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config, self.client)
+                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config, self.client,
+                                                                      self.on_high_watermark)
             current = fetcher.partitions
             fetcher.partitions = {}
             for key, (epoch, plog) in parts.items():
