@@ -62,6 +62,7 @@ class Connection(asyncio.BufferedProtocol):
 
     client_id: str = CLIENT_ID
     reauth_at: float | None = None  # monotonic time to re-authenticate by (a broker's SASL session, KIP-368)
+    host = ""  # the host it was opened to (GSSAPI names its target after it)
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -83,6 +84,7 @@ class Connection(asyncio.BufferedProtocol):
         `host` when the context checks host names)."""
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(cls, host, port, ssl=tls, server_hostname=host if tls else None)
+        conn.host = host
         return conn
 
     # -- asyncio protocol ------------------------------------------------------------------------

@@ -340,8 +340,8 @@ KEYS: dict[str, Key] = {
            "component of its principal.", "string"),
         _k("sasl.server.max.receive.size", _POS_INT, "524288",
            "Largest frame a SASL listener reads before the client authenticated.", "int"),
-        _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers: PLAIN or "
-           "SCRAM-SHA-256/512, with the `username`/`password` of the inter-broker listener's JAAS line for it.",
+        _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers: PLAIN, "
+           "SCRAM-SHA-256/512 or GSSAPI, with the credentials of the inter-broker listener's JAAS line for it.",
            "string"),
         _k("security.inter.broker.protocol", one_of(*SECURITY_PROTOCOLS), "PLAINTEXT",
            "Security protocol between brokers: the listener of that name is the inter-broker one.", "string"),

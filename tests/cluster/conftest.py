@@ -156,10 +156,13 @@ def cluster_factory(broker_factory: BrokerFactory, zookeeper: str, tmp_path: Pat
     through the test's ZooKeeper, returned once every node is registered.  A host listens where
     its BrokerProcess says unless `listeners` is overridden (a callable of the host index and
     port, e.g. a SASL_SSL listener on it; `probe_tls` then lets the readiness probe speak TLS and
-    `client` holds the librdkafka settings the Cluster's admin clients need)."""
+    `client` holds the librdkafka settings the Cluster's admin clients need; `env` is the hosts'
+    extra environment, e.g. KRB5_CONFIG; `advertised_host` advertises those listeners under
+    that name)."""
 
     def make(hosts: int = 3, shards: int = 1, probe_tls: ssl.SSLContext | None = None,
-             client: dict[str, str] | None = None, log_level: str = "INFO", **overrides: Any) -> Cluster:
+             client: dict[str, str] | None = None, log_level: str = "INFO", env: dict[str, str] | None = None,
+             advertised_host: str | None = None, **overrides: Any) -> Cluster:
         listeners = overrides.pop("listeners", None)
         if listeners is None:
             started = [broker_factory(overrides=_host_conf(i, zookeeper, shards, overrides), log_level=log_level)
@@ -170,8 +173,11 @@ def cluster_factory(broker_factory: BrokerFactory, zookeeper: str, tmp_path: Pat
                 conf = _host_conf(i, zookeeper, shards, overrides)
                 port = free_port(shards)
                 conf["listeners"] = listeners(i, port)
+                if advertised_host is not None:  # the same listeners under a name (Kerberos needs one)
+                    conf["advertised.listeners"] = conf["listeners"].replace("127.0.0.1", advertised_host)
                 host = BrokerProcess(tmp_path / f"host-{len(broker_factory.brokers)}", conf, port=port,
-                                     shards=int(conf.pop("num.shards")), probe_tls=probe_tls, log_level=log_level)
+                                     shards=int(conf.pop("num.shards")), probe_tls=probe_tls, log_level=log_level,
+                                     env=dict(env or {}))
                 broker_factory.brokers.append(host)
                 started.append(host.start())
         cluster = Cluster(zookeeper, started, client or {})

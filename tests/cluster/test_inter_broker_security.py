@@ -7,6 +7,9 @@ SCRAM-SHA-512 with the username/password of the listener's JAAS line).
   host with nothing lost (the failover test's history check).
 * connections.max.reauth.ms=2000: the followers re-authenticate their connections in place
   (the leader logs it) and acks=all writes keep completing.
+* GSSAPI between brokers (an MIT Kerberos KDC started by the test, tests/security/kdc.py): hosts
+  advertised as localhost authenticate to each other as kafka/localhost with the keytab of the
+  listener's Krb5LoginModule line, and acks=all writes complete.
 * Wrong inter-broker SCRAM credentials: the followers cannot fetch, the leader's audit log names
   the refused broker user, and the followers leave the ISR; once the user's credential is set to
   the password the brokers use (AlterUserScramCredentials over SASL_SSL), they come back.
@@ -15,13 +18,14 @@ SCRAM-SHA-512 with the username/password of the listener's JAAS line).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_failover import ELECTION_DEADLINE_S, _check_history, _kill_leader, _Stream
+from tests.security.kdc import REALM, SERVICE, Kdc
 from tests.security.pki import KEY_PASSWORD, Pki
 
 BROKER_USER, BROKER_PASSWORD = "broker", "broker-secret"
@@ -133,3 +137,39 @@ def test_followers_reauthenticate_in_place(cluster_factory: Callable[..., Cluste
     producer.flush(30)
     assert delivered and not [e for e in delivered if e is not None]
     assert "SASL session expired" not in leader.log_text()
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
+    if not Kdc.available():
+        pytest.skip("MIT Kerberos KDC (krb5-kdc) not installed")
+    k = Kdc.start(tmp_path_factory.mktemp("kdc"))
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+def test_gssapi_between_brokers(cluster_factory: Callable[..., Cluster], kdc: Kdc, topic: str) -> None:
+    from confluent_kafka import Producer
+
+    jaas = (f'com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true '
+            f'keyTab="{kdc.keytab("broker")}" principal="{SERVICE}/localhost@{REALM}";')
+    cluster = cluster_factory(
+        hosts=3, log_level="DEBUG", env=kdc.env,
+        listeners=lambda index, port: f"SASL_PLAINTEXT://127.0.0.1:{port}",
+        advertised_host="localhost",  # the brokers' Kerberos target is kafka/localhost
+        client={"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": "alice",
+                "sasl.password": "alice-secret"},
+        **{"security.inter.broker.protocol": "SASL_PLAINTEXT", "sasl.mechanism.inter.broker.protocol": "GSSAPI",
+           "sasl.enabled.mechanisms": "GSSAPI,PLAIN", "sasl.kerberos.service.name": SERVICE,
+           "listener.name.sasl_plaintext.gssapi.sasl.jaas.config": jaas,
+           "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS})
+    cluster.create_topic(topic, min_insync_replicas=3)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", **cluster.client})
+    failed: list[Any] = []
+    for i in range(100):
+        producer.produce(topic, f"v-{i}".encode(), on_delivery=lambda err, msg: err is not None and failed.append(err))
+    assert producer.flush(60) == 0 and not failed, failed[:3]  # every replica fetched: the high watermark moved
+    leader = cluster.host_of(cluster.partition(topic).leader)
+    assert "authenticated as User:kafka (GSSAPI)" in leader.log_text(), leader.log_tail()

@@ -9,7 +9,9 @@ reach other nodes on the inter-broker listener, with its security (Kafka's
   `username`/`password` options of the listener's JAAS line for that mechanism
   (`listener.name.<l>.<mechanism>.sasl.jaas.config`, else `sasl.jaas.config`), as Kafka's brokers
   use them: PLAIN (PlainLoginModule) or SCRAM-SHA-256/512 (ScramLoginModule; the user's SCRAM
-  credential lives in the cluster metadata like any other).  SaslHandshake v1, then
+  credential lives in the cluster metadata like any other); GSSAPI with the principal and keytab
+  of the listener's Krb5LoginModule line, for `<sasl.kerberos.service.name>@<the other broker's
+  registered host>`.  SaslHandshake v1, then
   SaslAuthenticate v2 until the mechanism completes; the answer's session lifetime (KIP-368,
   connections.max.reauth.ms on the other side) sets when the connection re-authenticates in
   place: before a request, once 85 % of it has passed (Kafka's clients pick 85-95 %).
@@ -31,6 +33,7 @@ from pyk.client import Connection
 from pyk.config import ConfigError, ServerConfig
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
+from pyk.server.security.gssapi_kerberos import GssapiClient, initiator_credentials
 from pyk.server.security.mechanism import AuthenticationFailed
 from pyk.server.security.plain import PLAIN_LOGIN_MODULE, PlainClient, jaas_options
 from pyk.server.security.scram import MECHANISMS as SCRAM_MECHANISMS
@@ -43,7 +46,7 @@ SASL_AUTHENTICATE_VERSION = 2  # v1+ carries the session lifetime
 REAUTH_FRACTION = 0.85  # of the session lifetime, when the connection re-authenticates
 CONNECT_TIMEOUT_S = 10.0
 
-ClientMechanism = PlainClient | ScramClient
+ClientMechanism = PlainClient | ScramClient | GssapiClient
 
 
 class InterBrokerAuthenticationError(ConnectionError):
@@ -62,7 +65,7 @@ class InterBrokerClient:
         self.tls: ssl.SSLContext | None = (client_context(config, listener)
                                            if self.protocol in ("SSL", "SASL_SSL") else None)
         self.mechanism: str | None = None
-        self._login: Callable[[], ClientMechanism] | None = None
+        self._login: Callable[[str], ClientMechanism] | None = None  # the exchange with one host
         if self.protocol.startswith("SASL_"):
             self.mechanism = config["sasl.mechanism.inter.broker.protocol"]
             self._login = _login(config, listener, self.mechanism)
@@ -92,7 +95,7 @@ class InterBrokerClient:
             raise InterBrokerAuthenticationError(
                 f"SaslHandshake for {self.mechanism} on listener {self.listener}: {_name(answer['error_code'])} "
                 f"(the other broker enables {', '.join(answer['mechanisms'])})")
-        exchange = self._login()
+        exchange = self._login(conn.host)
         token: bytes | None = exchange.start()
         lifetime_ms = 0
         while token is not None:
@@ -110,16 +113,20 @@ class InterBrokerClient:
             conn.reauth_at = time.monotonic() + lifetime_ms * REAUTH_FRACTION / 1000
 
 
-def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[], ClientMechanism]:
-    """The maker of this broker's client exchanges: username and password from the JAAS line of
-    the listener and mechanism (ConfigError naming the key when missing)."""
+def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[str], ClientMechanism]:
+    """The maker of this broker's client exchanges with a host: username and password (or the
+    Kerberos principal and keytab) from the JAAS line of the listener and mechanism
+    (ConfigError naming the key when unusable)."""
     key = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
     if mechanism not in setting(config, listener, "sasl.enabled.mechanisms"):
         raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism} is not in the sasl.enabled.mechanisms "
                           f"of the inter-broker listener {listener}")
+    if mechanism == "GSSAPI":
+        credentials, service = initiator_credentials(config, listener)
+        return lambda host: GssapiClient(credentials, service, host)
     if mechanism != "PLAIN" and mechanism not in SCRAM_MECHANISMS:
         raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism}: pyk brokers authenticate to each other "
-                          f"with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+                          f"with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI")
     text = setting(config, listener, "sasl.jaas.config", mechanism)
     if not text:
         raise ConfigError(f"{key} (or sasl.jaas.config) must give the broker's username and password for "
@@ -131,8 +138,8 @@ def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[], 
                           f"password=\"...\"")
     user, password = options["username"], options["password"]
     if mechanism == "PLAIN":
-        return lambda: PlainClient(user, password)
-    return lambda: ScramClient(mechanism, user, password)
+        return lambda _: PlainClient(user, password)
+    return lambda _: ScramClient(mechanism, user, password)
 
 
 def _name(code: int) -> str:
