@@ -44,7 +44,7 @@ from pyk.server.security.tls import client_context
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 SASL_AUTHENTICATE_VERSION = 2  # v1+ carries the session lifetime
 REAUTH_FRACTION = 0.85  # of the session lifetime, when the connection re-authenticates
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10.0  # for the TCP (and TLS) connection, and again for the SASL exchange
 
 ClientMechanism = PlainClient | ScramClient | GssapiClient
 
@@ -75,7 +75,7 @@ class InterBrokerClient:
         conn = await asyncio.wait_for(Connection.open(host, port, self.tls), CONNECT_TIMEOUT_S)
         conn.client_id = client_id
         try:
-            await self._authenticate(conn)
+            await asyncio.wait_for(self._authenticate(conn), CONNECT_TIMEOUT_S)  # a stopped peer must not hold us
         except BaseException:
             conn.close()
             raise
@@ -107,8 +107,8 @@ class InterBrokerClient:
             lifetime_ms = answer["session_lifetime_ms"]
             try:
                 token = exchange.evaluate(answer["auth_bytes"])
-            except AuthenticationFailed as exc:
-                raise InterBrokerAuthenticationError(exc.message) from None
+            except (AuthenticationFailed, ValueError) as exc:  # ValueError: malformed base64 from the other side
+                raise InterBrokerAuthenticationError(f"{self.mechanism} on listener {self.listener}: {exc}") from None
         if lifetime_ms > 0:
             conn.reauth_at = time.monotonic() + lifetime_ms * REAUTH_FRACTION / 1000
 

@@ -166,6 +166,9 @@ class ScramClient:
         client_nonce = self._first_bare.decode().rpartition("r=")[2]
         if not nonce.startswith(client_nonce) or salt is None or not iterations.isdigit():
             raise AuthenticationFailed(f"{self.mechanism}: malformed server-first message")
+        if not MIN_ITERATIONS <= int(iterations) <= MAX_ITERATIONS:  # the bounds credentials are stored with
+            raise AuthenticationFailed(f"{self.mechanism}: {iterations} iterations outside [{MIN_ITERATIONS}, "
+                                       f"{MAX_ITERATIONS}]")
         salted = hashlib.pbkdf2_hmac(self._digest, self._password.encode(), base64.b64decode(salt), int(iterations))
         client_key = hmac.digest(salted, b"Client Key", self._digest)
         without_proof = f"c={_b64(b'n,,')},r={nonce}".encode()
