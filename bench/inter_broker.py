@@ -47,6 +47,7 @@ def start(root: Path, zookeeper: str, pki: Pki | None) -> list[Host]:
     hosts = []
     for i in range(3):
         host = Host(i, zookeeper, root)
+        host.cmd += ["--override", "metrics.listener=", "--override", "console.listener="]  # fixed default ports
         if pki is not None:
             extra = secured(pki, host.port)
             cut = host.cmd.index(f"listeners=PLAINTEXT://127.0.0.1:{host.port}")
@@ -76,8 +77,8 @@ def one_pass(hosts: list[Host], topic: str, mb: int) -> tuple[float, float, floa
     from confluent_kafka.admin import AdminClient, NewTopic
 
     bootstrap = ",".join(f"127.0.0.1:{h.port}" for h in hosts)
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic(topic, 1, 3, config={"min.insync.replicas": "3"})])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the answer
+    admin.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "3"})])[topic].result(30)
     while leader(bootstrap, topic)[1] != 3:
         time.sleep(0.2)
     lead = leader(bootstrap, topic)[0] // 100
