@@ -112,9 +112,9 @@ class ReplicaFetcher:
     async def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed.done():
             assert self.endpoint is not None
-            timeout = self.config["replica.fetch.backoff.ms"] / 1000 + 5
-            self._conn = await asyncio.wait_for(
-                self.client.connect(*self.endpoint, f"pyk-replica-fetcher-{self.node_id}"), timeout)
+            # Bounded by the client (connection, then authentication); not wrapped in another
+            # wait_for, whose cancel can orphan the inner one's failure (Python 3.11).
+            self._conn = await self.client.connect(*self.endpoint, f"pyk-replica-fetcher-{self.node_id}")
         return self._conn
 
     async def _request(self, conn: Connection, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:

@@ -17,12 +17,14 @@ SCRAM-SHA-512 with the username/password of the listener's JAAS line).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from pyk.errors import ErrorCode
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_failover import ELECTION_DEADLINE_S, _check_history, _kill_leader, _Stream
 from tests.security.kdc import REALM, SERVICE, Kdc
@@ -93,7 +95,33 @@ def _audit_lines(cluster: Cluster) -> list[str]:
             if "authentication failed" in line and f"user={BROKER_USER}" in line]
 
 
-LAG_MS = 3000  # replica.lag.time.max.ms of the credentials test: short, the followers leave quickly
+LAG_MS = 10000  # replica.lag.time.max.ms of the credentials test: the followers leave within seconds
+
+
+def _follower_fetch(pki: Pki, host: Any, topic: str) -> int:
+    """A consumer Fetch v12 (rack "c") of partition 0 on `host`, over SASL_SSL with pyk's
+    inter-broker client (as the PLAIN user broker); the partition's error code."""
+    from pyk.config import ServerConfig
+    from pyk.protocol import ApiKey
+    from pyk.server.security.inter_broker import InterBrokerClient
+
+    config = ServerConfig({"listeners": "SASL_SSL://127.0.0.1:1", "log.dirs": "/nonexistent",
+                           **{k: v for k, v in secured(pki, "PLAIN").items() if "." in k}})
+
+    async def run() -> int:
+        conn = await InterBrokerClient(config).connect(host.host, host.port, "pyk-tests")
+        try:
+            body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+                    "session_id": 0, "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "c",
+                    "topics": [{"topic": topic, "partitions": [{
+                        "partition": 0, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1,
+                        "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]}
+            answer = await conn.request(ApiKey.FETCH, 12, body)
+            return int(answer["responses"][0]["partitions"][0]["error_code"])
+        finally:
+            conn.close()
+
+    return asyncio.run(run())
 
 
 def test_wrong_inter_broker_credentials_drop_followers_from_the_isr(cluster_factory: Callable[..., Cluster],
@@ -107,9 +135,16 @@ def test_wrong_inter_broker_credentials_drop_followers_from_the_isr(cluster_fact
     admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(30)
     cluster.wait_for("the refused broker user in an audit line", lambda: _audit_lines(cluster), 30)
     leader = cluster.wait_for("a leader", lambda: cluster.partition(topic).leader >= 0 and cluster.partition(topic))
+    follower = cluster.host_of(next(r for r in leader.replicas if r != leader.leader))
+    # Still in the ISR (for replica.lag.time.max.ms) but never answered by its leader: a consumer
+    # reading from it (KIP-392) is told the offsets are not available there yet.
+    if len(cluster.partition(topic).isrs) == 3:
+        assert _follower_fetch(pki, follower, topic) in (ErrorCode.OFFSET_NOT_AVAILABLE, ErrorCode.NOT_LEADER_OR_FOLLOWER)
     cluster.wait_for("the followers out of the ISR", lambda: cluster.partition(topic).isrs == [leader.leader], 60)
     line = _audit_lines(cluster)[0]
     assert "mechanism=SCRAM-SHA-512" in line, line
+    # Out of the ISR, a follower sends consumers back to the leader.
+    assert _follower_fetch(pki, follower, topic) == ErrorCode.NOT_LEADER_OR_FOLLOWER
 
     _set_broker_password(cluster, BROKER_PASSWORD)
     cluster.wait_for("the followers back in the ISR", lambda: len(cluster.partition(topic).isrs) == 3, 60)
