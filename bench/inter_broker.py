@@ -47,7 +47,6 @@ def start(root: Path, zookeeper: str, pki: Pki | None) -> list[Host]:
     hosts = []
     for i in range(3):
         host = Host(i, zookeeper, root)
-        host.cmd += ["--override", "metrics.listener=", "--override", "console.listener="]  # fixed default ports
         if pki is not None:
             extra = secured(pki, host.port)
             cut = host.cmd.index(f"listeners=PLAINTEXT://127.0.0.1:{host.port}")

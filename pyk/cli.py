@@ -17,17 +17,16 @@ log = logging.getLogger("pyk")
 
 def _serve(args: argparse.Namespace) -> int:
     from pyk.config import ConfigError, ServerConfig
+    from pyk.server.security.listener import check as check_security
 
     try:
         config = ServerConfig.load(args.config, args.override)
-        from pyk.server.security.listener import check as check_security
-
+        if config["log.format"] != "text":
+            setup_logging(args.log_level, config["log.format"])
         check_security(config)  # TLS files, JAAS lines, JWKS: before any shard starts
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
-    if config["log.format"] != "text":
-        setup_logging(args.log_level, config["log.format"])
 
     import uvloop
 

@@ -6,6 +6,9 @@
 #   bench/e2e/trees.sh PASSES "WORKLOAD ..." TREE [TREE ...]
 #   e.g. bench/e2e/trees.sh 3 "produce-100B-1perreq-1p produce-1KiB-acksall-1000p" /tmp/before .
 #
+# A TREE may carry broker settings after "::", comma-separated, e.g. `.::io.engine=io_uring`
+# beside `.::io.engine=epoll` compares the engines of one tree the same way.
+#
 # Each TREE must have pyk._native built in place.  Env: SHARED (default ../shared/bench relative
 # to the repo, as for compare.sh), DUR (seconds per workload, default 8), PORT (default 39092; the
 # metrics endpoint of trees that have one listens on PORT + 1000).
@@ -16,15 +19,21 @@ SHARED=${SHARED:-$(cd "$HERE/../shared/bench" && pwd)}
 eval "$("$SHARED/setup.sh" "${BENCH_KIT:-$HOME/.cache/pyk-bench}" 2>/dev/null)"
 port=${PORT:-39092}
 for pass in $(seq 1 "$PASSES"); do
-  for tree in "$@"; do
+  for spec in "$@"; do
+    tree=${spec%%::*}
+    extra=()
+    if [[ $spec == *::* ]]; then
+      IFS=, read -ra settings <<< "${spec#*::}"
+      for s in "${settings[@]}"; do extra+=(--override "$s"); done
+    fi
     data=$(mktemp -d /tmp/pyk-trees-XXXX)
     (cd "$tree" && exec python3 -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
         --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
-        > "$data/broker.log" 2>&1) &
+        "${extra[@]}" > "$data/broker.log" 2>&1) &
     srv=$!
     for _ in $(seq 100); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"
-    echo "### pass $pass tree $tree"
+    echo "### pass $pass tree $spec"
     ONLY="$WL" BROKER_PIDFILE="$data/pids" DUR=${DUR:-8} "$SHARED/kbench.sh" "127.0.0.1:$port" 1 2>&1 | grep -v "^#"
     kill "$srv"; wait "$srv" 2>/dev/null
     rm -rf "$data"

@@ -107,3 +107,13 @@ def test_required_client_auth_refuses_missing_or_foreign_certificates(broker: Se
     foreign = _ssl(pki, **{"ssl.certificate.location": pki.rogue_client_cert, "ssl.key.location": pki.rogue_client_key})
     assert _admin_errors(broker.bootstrap_of("MTLS"), foreign)
     wait_for(lambda: broker.log_text().count("listener=MTLS") >= 2, what="two audit lines for MTLS")
+
+
+def test_start_up_says_how_tls_is_done(broker: SecureBroker) -> None:
+    """One line at start-up: user-space TLS, and why not kernel TLS (this kernel: no TLS ULP)."""
+    from pyk.server.security.tls import kernel_tls_missing
+
+    missing = kernel_tls_missing()
+    expected = f"is not available here ({missing})" if missing else "is available but not used yet"
+    lines = [line for line in broker.log_text().splitlines() if "user-space TLS" in line]
+    assert len(lines) == 1 and expected in lines[0], lines

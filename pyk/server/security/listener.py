@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -13,7 +14,9 @@ from pyk.server.engine import SenderFactory
 from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.sasl import SaslGate, SaslSettings
 from pyk.server.security.scram import CredentialLookup
-from pyk.server.security.tls import TlsConnection, server_context
+from pyk.server.security.tls import TlsConnection, kernel_tls_missing, server_context
+
+log = logging.getLogger("pyk.server")
 
 
 class ListenerSecurity:
@@ -46,7 +49,12 @@ class ListenerSecurity:
 
 def check(config: ServerConfig) -> None:
     """Builds every listener's security once, so that a bad key, file or JAAS line stops start-up
-    (ConfigError naming the key) before any shard runs."""
-    for listener in config.listeners:
-        ListenerSecurity(config, listener, lambda conn, frame: None, lambda user, mechanism: None)
-    InterBrokerClient(config)  # the client side of the inter-broker listener: TLS context, SASL login
+    (ConfigError naming the key) before any shard runs, and the client side of the inter-broker
+    listener (TLS context, SASL login); says once how TLS is done."""
+    tls = [listener.name for listener in config.listeners
+           if ListenerSecurity(config, listener, lambda conn, frame: None, lambda user, mechanism: None).tls]
+    InterBrokerClient(config)
+    if tls:
+        missing = kernel_tls_missing()
+        log.info("TLS listeners %s: user-space TLS (fetches pread and encrypt); kernel TLS %s", ", ".join(tls),
+                 f"is not available here ({missing})" if missing else "is available but not used yet")

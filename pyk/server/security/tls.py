@@ -11,7 +11,9 @@ copy user-space TLS costs) and writes the records with send + the loop's writabi
 Kernel TLS (a later step) plugs in at the sender: once the handshake is done, the session keys
 go to the kernel (setsockopt SOL_TLS/TLS_TX) and the connection's sender becomes the engine's own
 again (sendfile / io_uring splice write plaintext, the kernel encrypts), so fetches under TLS keep
-the zero-copy path; reads can stay on the SSLObject or move to TLS_RX the same way.
+the zero-copy path; reads can stay on the SSLObject or move to TLS_RX the same way.  It needs the
+kernel's TLS upper-layer protocol, which `kernel_tls_missing` probes for: start-up logs why a
+TLS listener stays in user space.
 
 The principal of an SSL connection is its client certificate's subject in RFC 2253 form
 (Kafka's DEFAULT ssl.principal.mapping.rules), User:ANONYMOUS without a certificate.
@@ -93,6 +95,23 @@ def _context(protocol: ssl._SSLMethod, config: ServerConfig, listener: str) -> s
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load ssl.truststore.location {truststore}: {exc}") from None
     return context
+
+
+_TCP_ULP = 31  # linux/tcp.h: attaches an upper-layer protocol ("tls") to an established TCP socket
+
+
+def kernel_tls_missing() -> str | None:
+    """Why this kernel cannot take TLS sessions (None if it can): the "tls" upper-layer protocol
+    is attached to a loopback connection made for the probe (ENOENT: no CONFIG_TLS / module)."""
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()[:2]) as client:
+        accepted, _ = server.accept()
+        accepted.close()
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, _TCP_ULP, b"tls")
+        except OSError as exc:
+            return f"setsockopt(TCP_ULP, 'tls'): {exc.strerror}"
+    return None
 
 
 def certificate_principal(der: bytes | None) -> str:
