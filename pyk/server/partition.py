@@ -45,8 +45,8 @@ class Partition:
         self.followers: dict[int, FollowerState] = {}
         self.isr_change_pending = False
         # A follower's high watermark is the leader's only once a fetch answer of this leader
-        # epoch carried it (a restarted follower starts at its log end): until then consumers
-        # reading from it (KIP-392) get OFFSET_NOT_AVAILABLE.
+        # epoch carried one at least as high (a restarted follower starts at its log end): until
+        # then consumers reading from it (KIP-392) get OFFSET_NOT_AVAILABLE.
         self.high_watermark_known = False
         self._waiters: list[tuple[int, asyncio.Future[ErrorCode]]] = []  # (required high watermark, answer)
 

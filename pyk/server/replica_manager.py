@@ -613,10 +613,12 @@ class ReplicaManager:
         """A follower's fetch answer carried the leader's high watermark: consumers reading from
         this follower (KIP-392) may read up to it, and their long polls wake."""
         key = (plog.topic, plog.partition)
+        nbytes = plog.update_high_watermark(high_watermark)
         part = self.partitions.get(key)
         if part is not None and not part.is_leader:
-            part.high_watermark_known = True
-        nbytes = plog.update_high_watermark(high_watermark)
+            # Never moved down: a restarted follower's own (its log end) stays above the leader's
+            # until that catches up, and records above the leader's are not committed yet.
+            part.high_watermark_known = plog.high_watermark <= high_watermark
         if nbytes and self._purgatory is not None:
             self._purgatory.on_append(key, nbytes)
 
