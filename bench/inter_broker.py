@@ -43,8 +43,9 @@ def secured(pki: Pki, port: int) -> dict[str, str]:
             "ssl.truststore.location": pki.ca}
 
 
-def start(root: Path, zookeeper: str, pki: Pki | None) -> list[Host]:
-    hosts = []
+def start(hosts: list[Host], root: Path, zookeeper: str, pki: Pki | None) -> None:
+    """Starts three hosts into `hosts` (those started are there for the caller to stop, even if
+    one fails)."""
     for i in range(3):
         host = Host(i, zookeeper, root)
         if pki is not None:
@@ -53,9 +54,8 @@ def start(root: Path, zookeeper: str, pki: Pki | None) -> list[Host]:
             host.cmd[cut] = f"listeners={extra.pop('listeners')}"
             for key, value in extra.items():
                 host.cmd += ["--override", f"{key}={value}"]
-        host.start()
         hosts.append(host)
-    return hosts
+        host.start()
 
 
 def set_broker_credential(bootstrap: str) -> None:
@@ -113,8 +113,9 @@ def main() -> None:
         for mode in results:
             zk_port = free_port()
             zk = start_zookeeper(root / f"zk-{mode}-{n}", zk_port, tick_ms=500)
-            hosts = start(root / f"{mode}-{n}", f"127.0.0.1:{zk_port}", pki if mode == "SASL_SSL" else None)
+            hosts: list[Host] = []
             try:
+                start(hosts, root / f"{mode}-{n}", f"127.0.0.1:{zk_port}", pki if mode == "SASL_SSL" else None)
                 if mode == "SASL_SSL":
                     set_broker_credential(f"127.0.0.1:{hosts[0].port}")
                 results[mode].append(one_pass(hosts, f"bench-{n}", args.mb))
