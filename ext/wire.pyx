@@ -418,9 +418,9 @@ def encode_fetch_response(int version, int32_t correlation_id, int32_t throttle_
     body whose topics are `topic_names` with `topic_counts` partitions each, the partitions'
     indexes in `partitions` and their reads in `results` (objects with error, high_watermark,
     last_stable_offset, log_start_offset, aborted_transactions: (producer id, first offset)
-    pairs or None, and records: a file slice, a buffer, or None for an empty record set: Kafka
-    always sends one, and librdkafka 2.0.2 rejects a null one), preferred_read_replica -1 and
-    the tagged fields at defaults."""
+    pairs or None, preferred_read_replica (KIP-392, -1 for none) and records: a file slice, a
+    buffer, or None for an empty record set: Kafka always sends one, and librdkafka 2.0.2
+    rejects a null one), and the tagged fields at defaults."""
     cdef bint flexible = version >= 12
     cdef Py_ssize_t n_topics = len(topic_names)
     cdef Py_ssize_t n_parts = len(results)
@@ -484,7 +484,7 @@ def encode_fetch_response(int version, int32_t correlation_id, int32_t throttle_
                             b.data[b.len] = 0
                             b.len += 1
                 if version >= 11:
-                    hton_store_i32(b.data + b.len, -1)  # preferred_read_replica: none (no KIP-392 racks)
+                    hton_store_i32(b.data + b.len, r.preferred_read_replica)  # KIP-392; -1: none
                     b.len += 4
                 records = r.records
                 if records is None:

@@ -181,6 +181,8 @@ class FetchPartitionRead(Protocol):
     @property
     def log_start_offset(self) -> int: ...
     @property
+    def preferred_read_replica(self) -> int: ...  # KIP-392: the replica to fetch from instead, -1 for none
+    @property
     def records(self) -> object: ...  # a file slice (int `size`), a buffer, or None (empty)
     @property
     def aborted_transactions(self) -> list[tuple[int, int]] | None: ...

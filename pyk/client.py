@@ -25,6 +25,7 @@ read a Produce response's error code at a fixed position (see pyk/bench/generato
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -60,6 +61,8 @@ class Connection(asyncio.BufferedProtocol):
     """
 
     client_id: str = CLIENT_ID
+    reauth_at: float | None = None  # monotonic time to re-authenticate by (a broker's SASL session, KIP-368)
+    host = ""  # the host it was opened to (GSSAPI names its target after it)
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -76,9 +79,12 @@ class Connection(asyncio.BufferedProtocol):
         self._writable.set()
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
+    async def open(cls, host: str, port: int, tls: ssl.SSLContext | None = None) -> Connection:
+        """Connects (with TLS when `tls` is given: the server's certificate is checked against
+        `host` when the context checks host names)."""
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(cls, host, port)
+        _, conn = await loop.create_connection(cls, host, port, ssl=tls, server_hostname=host if tls else None)
+        conn.host = host
         return conn
 
     # -- asyncio protocol ------------------------------------------------------------------------

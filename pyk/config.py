@@ -43,6 +43,8 @@ SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBE
 # Keys a `listener.name.<listener>.` prefix may scope to one listener (Kafka's listener-prefixed
 # configs); a SASL key may carry a mechanism too: listener.name.sasl_ssl.plain.sasl.jaas.config.
 LISTENER_SCOPED_PREFIXES = ("ssl.", "sasl.", "connections.max.reauth.ms")
+# replica.selector.class: the one selector pyk has, under Kafka's class name (KIP-392).
+RACK_AWARE_REPLICA_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 # `authorizer.class.name` values that turn pyk's ACL authorizer on: Kafka's built-in ones (ZooKeeper
 # era and KRaft), so an existing server.properties keeps its meaning.
@@ -284,6 +286,9 @@ KEYS: dict[str, Key] = {
         _k("leader.imbalance.per.broker.percentage", _NONNEG_INT, "10", "Share of a node's preferred "
            "partitions it may not lead before a rebalance.", "int"),
         _k("broker.rack", _str, None, "Rack of this host (all its shards), for rack-aware replica placement.", "string"),
+        _k("replica.selector.class", one_of(RACK_AWARE_REPLICA_SELECTOR, ""), None,
+           "Where consumers fetch from (KIP-392): unset, the leader; Kafka's RackAwareReplicaSelector, the replica in "
+           "the consumer's client.rack.", "string"),
         _k("num.replica.fetchers", _POS_INT, "1", "Fetcher connections per source node of a follower.", "int"),
         _k("replica.fetch.wait.max.ms", _NONNEG_INT, "500", "Max wait of a follower's fetch.", "int"),
         _k("replica.fetch.min.bytes", _POS_INT, "1", "Min bytes of a follower's fetch answer.", "int"),
@@ -334,6 +339,9 @@ KEYS: dict[str, Key] = {
         _k("ssl.client.auth", one_of("required", "requested", "none"), "none",
            "Whether SSL clients must (required) or may (requested) present a certificate.", "string"),
         _k("ssl.enabled.protocols", _list, "TLSv1.2,TLSv1.3", "TLS versions accepted.", "list"),
+        _k("ssl.endpoint.identification.algorithm", one_of("https", ""), "https",
+           "https: a broker checks the host name of the broker it connects to against its certificate; empty: not.",
+           "string"),
         _k("ssl.principal.mapping.rules", one_of("DEFAULT"), "DEFAULT",
            "How a client certificate's subject becomes the principal (DEFAULT: User:<RFC 2253 subject>).", "string"),
         _k("sasl.enabled.mechanisms", _list, "GSSAPI", "SASL mechanisms a SASL listener accepts.", "list"),
@@ -343,10 +351,13 @@ KEYS: dict[str, Key] = {
            "component of its principal.", "string"),
         _k("sasl.server.max.receive.size", _POS_INT, "524288",
            "Largest frame a SASL listener reads before the client authenticated.", "int"),
-        _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers.", "string"),
+        _k("sasl.mechanism.inter.broker.protocol", _str, "GSSAPI", "SASL mechanism between brokers: PLAIN, "
+           "SCRAM-SHA-256/512 or GSSAPI, with the credentials of the inter-broker listener's JAAS line for it.",
+           "string"),
         _k("security.inter.broker.protocol", one_of(*SECURITY_PROTOCOLS), "PLAINTEXT",
-           "Security protocol between brokers.", "string"),
-        _k("inter.broker.listener.name", _str, None, "Listener brokers talk to each other on.", "string"),
+           "Security protocol between brokers: the listener of that name is the inter-broker one.", "string"),
+        _k("inter.broker.listener.name", _str, None, "Listener brokers talk to each other on (replica fetchers, "
+           "transaction markers); must be advertised.", "string"),
         _k("connections.max.reauth.ms", _NONNEG_LONG, "0",
            "SASL session lifetime: a client must re-authenticate within it (KIP-368); 0: never expires.", "long"),
         _k("sasl.oauthbearer.jwks.endpoint.url", _str, None,
@@ -521,6 +532,15 @@ class ServerConfig(Mapping[str, Any]):
             if protocol is None:
                 raise ConfigError(f"no security protocol for listener {lst}: {lst.name} is not in "
                                   f"listener.security.protocol.map ({self.text_of('listener.security.protocol.map')})")
+        if "inter.broker.listener.name" in self.raw and "security.inter.broker.protocol" in self.raw:
+            raise ConfigError("only one of inter.broker.listener.name and security.inter.broker.protocol may be set")
+        if self["zookeeper.connect"] or "inter.broker.listener.name" in self.raw \
+                or "security.inter.broker.protocol" in self.raw:
+            name = self._inter_broker_listener_name()
+            if not any(a.name == name for a in self.advertised_listeners):
+                raise ConfigError(f"the inter-broker listener {name} (inter.broker.listener.name, else "
+                                  f"security.inter.broker.protocol) is not among the advertised listeners "
+                                  f"({', '.join(str(a) for a in self.advertised_listeners)})")
         if self["message.max.bytes"] > self["socket.request.max.bytes"]:
             raise ConfigError("message.max.bytes cannot exceed socket.request.max.bytes")
 
@@ -546,6 +566,19 @@ class ServerConfig(Mapping[str, Any]):
         chosen = self["advertised.listeners"] or self.listeners
         return [Listener(lst.name, lst.host if lst.host not in ("", "0.0.0.0", "::") else "127.0.0.1", lst.port)
                 for lst in chosen]
+
+    def _inter_broker_listener_name(self) -> str:
+        name = self["inter.broker.listener.name"]
+        return name.upper() if name else str(self["security.inter.broker.protocol"])
+
+    @property
+    def inter_broker_listener(self) -> Listener:
+        """The advertised listener other brokers (replica fetchers, transaction markers) connect
+        to: inter.broker.listener.name, else the one named after security.inter.broker.protocol
+        (Kafka's rule); a single host without either set falls back to the first listener."""
+        name = self._inter_broker_listener_name()
+        advertised = self.advertised_listeners
+        return next((a for a in advertised if a.name == name), advertised[0])
 
     @property
     def node_id(self) -> int:

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -94,8 +95,11 @@ def unique_topic(label: str = "t") -> str:
 # Readiness probe ---------------------------------------------------------------------------------
 
 
-def api_versions_probe(host: str, port: int, timeout: float = 2.0) -> list[tuple[int, int, int]]:
-    """One ApiVersions v0 round trip on a fresh connection; returns [(api_key, min, max)].
+def api_versions_probe(host: str, port: int, timeout: float = 2.0,
+                       tls: ssl.SSLContext | None = None) -> list[tuple[int, int, int]]:
+    """One ApiVersions v0 round trip on a fresh connection (TLS with `tls`: a broker whose only
+    listener is SSL or SASL_SSL; SASL listeners answer ApiVersions before authentication);
+    returns [(api_key, min, max)].
 
     Request header v1: api_key int16, api_version int16, correlation_id int32, client_id string.
     Response v0: correlation_id int32, error_code int16, [api_key int16, min int16, max int16].
@@ -103,7 +107,8 @@ def api_versions_probe(host: str, port: int, timeout: float = 2.0) -> list[tuple
     correlation_id = 0x5EED
     client_id = b"pyk-tests-probe"
     body = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
-    with socket.create_connection((host, port), timeout=timeout) as s:
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        s = tls.wrap_socket(raw, server_hostname=host) if tls is not None else raw
         s.sendall(struct.pack(">i", len(body)) + body)
         size = struct.unpack(">i", recv_exact(s, 4))[0]
         frame = recv_exact(s, size)
@@ -151,6 +156,7 @@ class BrokerProcess:
     log_level: str = "INFO"  # DEBUG for a test that waits for a debug line (fetch parked, cleaner idle)
     host: str = "127.0.0.1"  # the listener's address (a network namespace's in tests/cluster/netns.py)
     netns: str | None = None  # run inside this network namespace (`ip netns exec`)
+    probe_tls: ssl.SSLContext | None = None  # the readiness probe's TLS, when `port` is an SSL/SASL_SSL listener
     runs: int = 0
     log_checked: int = 0  # characters of the log already searched for tracebacks (tests/conftest.py)
 
@@ -233,7 +239,7 @@ class BrokerProcess:
                     f"pyk serve exited with code {self.proc.returncode} during start-up\n{self.log_tail()}"
                 )
             try:
-                api_versions_probe(self.host, self.port)
+                api_versions_probe(self.host, self.port, tls=self.probe_tls)
                 return self
             except OSError as exc:  # ConnectionError is an OSError too
                 last_error = exc

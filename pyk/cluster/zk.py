@@ -38,6 +38,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 from kazoo.retry import KazooRetry
 
 from pyk.cluster.placement import Node, elect_leader, place_replicas
-from pyk.config import ServerConfig
+from pyk.config import Listener, ServerConfig, parse_listeners
 from pyk.errors import ErrorCode, KafkaError
 from pyk.server.metadata_store import PRODUCER_ID_BLOCK, check_topic_name
 from pyk.server.security.authorizer import (
@@ -68,6 +69,7 @@ CONTROLLER = "/controller"
 CONTROLLER_EPOCH = "/controller_epoch"
 CONFIG_TOPICS = "/config/topics"
 CONFIG_BROKERS = "/config/brokers"
+CONFIG_USERS = "/config/users"  # SCRAM credentials, as Kafka 2.x keeps them (KIP-554's ZooKeeper form)
 PRODUCER_IDS = "/latest_producer_id_block"
 CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
 DEFAULT_BROKER_CONFIG = "<default>"
@@ -79,8 +81,9 @@ _ACL_CHANGES_KEPT = 100  # older change notifications are deleted (Kafka expires
 # The replication factor of the coordinators' topics, created on first use.
 _INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
                          "__transaction_state": "transaction.state.log.replication.factor"}
-_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, "/cluster", "/admin/delete_topics",
-               "/isr_change_notification", CONTROLLED_SHUTDOWN, ACLS, PREFIXED_ACLS, ACL_CHANGES, PREFIXED_ACL_CHANGES)
+_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, CONFIG_USERS, "/cluster", "/admin/delete_topics",
+               "/isr_change_notification", CONTROLLED_SHUTDOWN, ACLS, PREFIXED_ACLS, ACL_CHANGES,
+               PREFIXED_ACL_CHANGES)
 
 
 def topic_path(topic: str) -> str:
@@ -107,28 +110,45 @@ def parse_kafka_uuid(text: str) -> uuid.UUID:
 @dataclass(frozen=True)
 class BrokerInfo:
     """One registered node: `/brokers/ids/<id>` (Kafka's version 5 JSON plus pyk's `host_id`,
-    the base node id of the pyk host that runs it, which placement needs and Kafka ignores)."""
+    the base node id of the pyk host that runs it, which placement needs and Kafka ignores).
+
+    `endpoints` are every advertised listener of the node (name, host, port) with its security
+    protocol in `protocols`: clients get the endpoint of the listener they came in on, other
+    brokers connect to the inter-broker listener's.  `host`/`port` repeat the first one (Kafka
+    writes the PLAINTEXT endpoint's there; pyk's readers use `endpoints`)."""
 
     node_id: int
     host: str
     port: int
     rack: str | None
     host_id: int
+    endpoints: tuple[tuple[str, str, int], ...] = ()
+    protocols: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> bytes:
+        endpoints = self.endpoints or (("PLAINTEXT", self.host, self.port),)
+        protocols = dict(self.protocols) or {"PLAINTEXT": "PLAINTEXT"}
         doc = {"version": 5, "host": self.host, "port": self.port, "jmx_port": -1,
-               "timestamp": str(int(time.time() * 1000)), "endpoints": [f"PLAINTEXT://{self.host}:{self.port}"],
-               "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"}, "features": {}, "rack": self.rack,
+               "timestamp": str(int(time.time() * 1000)),
+               "endpoints": [str(Listener(name, host, port)) for name, host, port in endpoints],
+               "listener_security_protocol_map": protocols, "features": {}, "rack": self.rack,
                "host_id": self.host_id}
         return _dumps(doc)
 
     @classmethod
     def from_json(cls, node_id: int, data: bytes) -> BrokerInfo:
         doc = json.loads(data)
-        return cls(node_id, doc["host"], int(doc["port"]), doc.get("rack"), int(doc.get("host_id", node_id)))
+        host, port = doc["host"], int(doc["port"])
+        endpoints = tuple((e.name, e.host, e.port) for e in parse_listeners(",".join(doc.get("endpoints", []))
+                                                                            or f"PLAINTEXT://{host}:{port}"))
+        protocols = tuple(sorted(doc.get("listener_security_protocol_map", {}).items()))
+        return cls(node_id, host, port, doc.get("rack"), int(doc.get("host_id", node_id)), endpoints, protocols)
 
     def node(self) -> dict[str, object]:
-        return {"node_id": self.node_id, "host": self.host, "port": self.port, "rack": self.rack}
+        """The node as the shards' snapshot carries it: the first endpoint as host/port, and
+        every listener's (name -> (host, port))."""
+        return {"node_id": self.node_id, "host": self.host, "port": self.port, "rack": self.rack,
+                "endpoints": {name: (host, port) for name, host, port in self.endpoints}}
 
 
 @dataclass
@@ -204,6 +224,18 @@ _OPERATIONS = {_camel(o.name): o for o in AclOperation}
 _PERMISSIONS = {_camel(p.name): p for p in AclPermissionType}
 
 
+def _scram_text(credential: dict[str, Any]) -> str:
+    """Kafka's ScramCredentialUtils form: salt=..,stored_key=..,server_key=..,iterations=N (base64)."""
+    return (f"salt={credential['salt']},stored_key={credential['stored_key']},server_key={credential['server_key']},"
+            f"iterations={credential['iterations']}")
+
+
+def _scram_doc(text: str) -> dict[str, Any]:
+    fields = dict(item.split("=", 1) for item in text.split(","))
+    return {"salt": fields["salt"], "stored_key": fields["stored_key"], "server_key": fields["server_key"],
+            "iterations": int(fields["iterations"])}
+
+
 class ZkCluster:
     """A host's session and view of the cluster (see module docstring).  `nodes` are the host's
     shards; `notify` is called (from kazoo's thread) whenever the state may have changed."""
@@ -232,6 +264,7 @@ class ZkCluster:
         self.broker_configs: dict[str, dict[str, str]] = {}
         self.acls: list[list[object]] = []  # AclBinding.to_doc of every ACL, sorted
         self._acl_changes: tuple[list[str], list[str]] | None = None  # the notifications the ACLs were read at
+        self.scram: dict[str, dict[str, dict[str, Any]]] = {}  # user -> mechanism -> credential (MetadataStore's form)
         self._producer_ids = (0, 0)  # [next, end) of this host's current block
         self._snapshot: dict[str, Any] = {}
 
@@ -364,6 +397,15 @@ class ZkCluster:
         for child in zk.get_children(CONFIG_BROKERS, watch=watch):
             data = zk.get(f"{CONFIG_BROKERS}/{child}", watch=watch)[0]
             self.broker_configs["" if child == DEFAULT_BROKER_CONFIG else child] = json.loads(data)["config"]
+        self.scram = {}
+        for child in zk.get_children(CONFIG_USERS, watch=watch):
+            try:
+                data = zk.get(f"{CONFIG_USERS}/{child}", watch=watch)[0]
+            except NoNodeError:
+                continue
+            creds = {m: _scram_doc(text) for m, text in json.loads(data)["config"].items() if m.startswith("SCRAM-")}
+            if creds:
+                self.scram[urllib.parse.unquote(child)] = creds
         changes = (sorted(zk.get_children(ACL_CHANGES, watch=watch)),
                    sorted(zk.get_children(PREFIXED_ACL_CHANGES, watch=watch)))
         if changes != self._acl_changes:
@@ -399,7 +441,8 @@ class ZkCluster:
                 "isr": [s.isr for s in states], "versions": [s.version for s in states],
             }
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
-                "acls": self.acls, "brokers": [b.node() for _, b in sorted(self.brokers.items())], "controller_id": self.controller_id}
+                "acls": self.acls, "brokers": [b.node() for _, b in sorted(self.brokers.items())],
+                "controller_id": self.controller_id, "scram": self.scram}
 
     def get(self, name: str) -> Topic | None:
         return self.topics.get(name)
@@ -691,6 +734,25 @@ class ZkCluster:
                 self.zk.delete(path)
             except NoNodeError:
                 pass
+
+    def _op_alter_scram(self, deletions: list[tuple[str, str]],
+                        upsertions: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """SCRAM credentials in `/config/users/<user>` (Kafka's text form per mechanism); a user
+        left with none loses the node."""
+        users: dict[str, dict[str, Any]] = {}
+        for user, mechanism in deletions:
+            users.setdefault(user, dict(self.scram.get(user, {}))).pop(mechanism, None)
+        for user, mechanism, credential in upsertions:
+            users.setdefault(user, dict(self.scram.get(user, {})))[mechanism] = credential
+        for user, creds in users.items():
+            path = f"{CONFIG_USERS}/{urllib.parse.quote(user, safe='')}"
+            if creds:
+                self._put(path, _config_json({m: _scram_text(c) for m, c in creds.items()}))
+            else:
+                try:
+                    self.zk.delete(path)
+                except NoNodeError:
+                    pass
 
     def _put(self, path: str, data: bytes) -> None:
         try:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pyk.log import PartitionLog
     from pyk.server.metadata_store import TopicInfo
     from pyk.server.replica_manager import ReplicaManager
+    from pyk.server.security.inter_broker import InterBrokerClient
 
 
 class CoordinatorHost(Protocol):
@@ -50,7 +51,13 @@ class CoordinatorHost(Protocol):
         ...
 
     def node(self, node_id: int) -> dict[str, Any] | None:
-        """{"node_id", "host", "port", "rack"} of a live node, None when unknown."""
+        """{"node_id", "host", "port", "rack"} of a live node on the inter-broker listener, None
+        when unknown."""
+        ...
+
+    @property
+    def inter_broker(self) -> InterBrokerClient:
+        """Opens (and re-authenticates) connections to other nodes, with the inter-broker security."""
         ...
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> Awaitable[TopicInfo]: ...

@@ -104,11 +104,11 @@ class MarkerSender:
     async def _connection(self, node_id: int) -> Connection:
         conn = self._conns.get(node_id)
         if conn is not None and not conn.closed.done():
+            await self.host.inter_broker.refresh(conn)
             return conn
         node = self.host.node(node_id)
         if node is not None:
-            conn = await Connection.open(node["host"], node["port"])
-            conn.client_id = CLIENT_ID
+            conn = await self.host.inter_broker.connect(node["host"], node["port"], CLIENT_ID)
             self._conns[node_id] = conn
             return conn
         raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"node {node_id} is unknown")

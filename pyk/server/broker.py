@@ -24,7 +24,7 @@ import socket
 import time
 from typing import Any
 
-from pyk.config import ServerConfig
+from pyk.config import RACK_AWARE_REPLICA_SELECTOR, ServerConfig
 from pyk.coordinator import GroupCoordinator, TransactionCoordinator
 from pyk.coordinator.offsets import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from pyk.errors import ErrorCode, KafkaError
@@ -43,6 +43,7 @@ from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.security.authorizer import AclBinding, Authorizer
+from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
 from pyk.server.shard import shard_dir
@@ -68,8 +69,12 @@ class Broker:
         self.engine: Engine | None = None  # the I/O engine (io.engine), made in start()
         self.group_commit: GroupCommit | None = None
         self.replicas = ReplicaManager(self.logs, self.metadata, self.base_node_id, self.node_id)
+        self.replicas.rack_aware_selection = config["replica.selector.class"] == RACK_AWARE_REPLICA_SELECTOR
         self.admin = AdminManager(config, self.node_id, self.metadata, self.logs, lambda: self.control)
-        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers)
+        # How this node reaches others (replica fetchers, transaction markers): the inter-broker listener's security.
+        self.inter_broker = InterBrokerClient(config)
+        host = ShardCoordinatorHost(self.admin, self.node_id, self.metadata, self.replicas, self._brokers,
+                                    self.inter_broker)
         self.groups = GroupCoordinator(host)  # consumer groups of the local __consumer_offsets partitions
         self.txn = TransactionCoordinator(host, self.groups)  # transactional ids of the local __transaction_state partitions
         self.groups.transactions = self.txn
@@ -165,11 +170,10 @@ class Broker:
         if self._stopped.is_set():
             return
         if self.fetchers is None:
-            self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
+            self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.inter_broker,
+                                                  self.replicas.follower_high_watermark)
             self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
-        assert self.metadata.brokers is not None
-        endpoints = {int(b["node_id"]): (str(b["host"]), int(b["port"]))  # type: ignore[call-overload]
-                     for b in self.metadata.brokers}
+        endpoints = {b["node_id"]: (b["host"], b["port"]) for b in self.services.brokers()}  # inter-broker listener
         self.fetchers.update(followed, endpoints)
 
     # Requests of the orchestrator's shard balancer (pyk.server.balancer) -----------------------

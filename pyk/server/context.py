@@ -119,13 +119,20 @@ class ShardServices:
         return range(self.base_node_id, self.base_node_id + self.shard_count)
 
     def brokers(self, listener: str | None = None) -> list[dict[str, Any]]:
-        """Every node as Metadata/DescribeCluster list them: a cluster's live nodes (their
-        registered endpoint), else every shard of this host on the advertised listener named
-        `listener` (the one a request came in on, as Kafka answers), else the first one."""
+        """Every node as Metadata/DescribeCluster list them, on the advertised listener named
+        `listener` (the one a request came in on, as Kafka answers; None: the inter-broker
+        listener, which other brokers dial): a cluster's live nodes that registered that
+        listener, else every shard of this host (on the first listener if it has no such one)."""
+        name = listener or self.config.inter_broker_listener.name
         if self.metadata.brokers is not None:
-            return [dict(b) for b in self.metadata.brokers]
+            out = []
+            for b in self.metadata.brokers:
+                endpoint = b["endpoints"].get(name)
+                if endpoint is not None:
+                    out.append({"node_id": b["node_id"], "host": endpoint[0], "port": endpoint[1], "rack": b["rack"]})
+            return out
         advertised = self.config.advertised_listeners
-        adv = next((a for a in advertised if a.name == listener), advertised[0])
+        adv = next((a for a in advertised if a.name == name), advertised[0])
         return [{"node_id": self.base_node_id + i, "host": adv.host, "port": shard_port(adv, i), "rack": None}
                 for i in range(self.shard_count)]
 

@@ -11,12 +11,14 @@ from pyk.log import PartitionLog
 from pyk.server.admin import AdminManager
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.security.inter_broker import InterBrokerClient
 
 
 class ShardCoordinatorHost:
     def __init__(self, admin: AdminManager, node_id: int, metadata: MetadataView, replicas: ReplicaManager,
-                 brokers: Callable[[], list[dict[str, Any]]]) -> None:
+                 brokers: Callable[[], list[dict[str, Any]]], inter_broker: InterBrokerClient) -> None:
         self._node_id = node_id
+        self._inter_broker = inter_broker
         self._metadata = metadata
         self._replicas = replicas
         self._admin = admin
@@ -48,6 +50,10 @@ class ShardCoordinatorHost:
 
     def node(self, node_id: int) -> dict[str, Any] | None:
         return next((n for n in self._brokers() if n["node_id"] == node_id), None)
+
+    @property
+    def inter_broker(self) -> InterBrokerClient:
+        return self._inter_broker
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str]) -> Awaitable[TopicInfo]:
         return self._admin.create_topic(name, partitions, configs)

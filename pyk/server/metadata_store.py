@@ -20,6 +20,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import TypedDict, cast
 
 from pyk.errors import ErrorCode, KafkaError
 
@@ -289,6 +290,16 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+class RegisteredNode(TypedDict):
+    """A cluster node as ZooKeeper registers it (pyk.cluster.zk.BrokerInfo.node)."""
+
+    node_id: int
+    host: str  # the first advertised listener's
+    port: int
+    rack: str | None
+    endpoints: dict[str, tuple[str, int]]  # every advertised listener: name -> (host, port)
+
+
 class MetadataView:
     """A shard's read-only copy of the cluster metadata, replaced whole by each snapshot.
 
@@ -303,9 +314,9 @@ class MetadataView:
         self.scram: dict[str, dict[str, dict[str, object]]] = {}  # as MetadataStore.scram
         self.acls: list[list[object]] = []  # as MetadataStore.acls
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
-        # A ZooKeeper cluster's live nodes (node_id, host, port, rack) and controller; None on a
-        # single host, whose nodes are its own shards.
-        self.brokers: list[dict[str, object]] | None = None
+        # A ZooKeeper cluster's live nodes and controller; None on a single host, whose nodes
+        # are its own shards.
+        self.brokers: list[RegisteredNode] | None = None
         self.controller_id = -1
 
     def replace(self, snapshot: dict[str, object]) -> None:
@@ -325,7 +336,7 @@ class MetadataView:
         self.acls = acls
         brokers = snapshot.get("brokers")
         assert brokers is None or isinstance(brokers, list)
-        self.brokers = brokers
+        self.brokers = cast("list[RegisteredNode] | None", brokers)
         self.controller_id = int(snapshot.get("controller_id", -1))  # type: ignore[call-overload]
 
     @property

@@ -44,6 +44,10 @@ class Partition:
         self.version = -1  # ZooKeeper version of the partition state the ISR came from
         self.followers: dict[int, FollowerState] = {}
         self.isr_change_pending = False
+        # A follower's high watermark is the leader's only once a fetch answer of this leader
+        # epoch carried one at least as high (a restarted follower starts at its log end): until
+        # then consumers reading from it (KIP-392) get OFFSET_NOT_AVAILABLE.
+        self.high_watermark_known = False
         self._waiters: list[tuple[int, asyncio.Future[ErrorCode]]] = []  # (required high watermark, answer)
 
     @property
@@ -54,7 +58,9 @@ class Partition:
                      now_ms: int) -> bool:
         """Applies the partition's state from a snapshot; True when this node just became its
         leader or a new leader epoch began (followers then start over from what they fetch)."""
-        was_leader, old_epoch = self.is_leader, self.leader_epoch
+        was_leader, old_epoch, old_leader = self.is_leader, self.leader_epoch, self.leader
+        if leader != old_leader or leader_epoch != old_epoch:
+            self.high_watermark_known = False
         self.leader, self.leader_epoch, self.replicas = leader, leader_epoch, list(replicas)
         if version >= self.version or leader_epoch != old_epoch:
             self.isr, self.version = list(isr), version

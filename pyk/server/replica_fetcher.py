@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,12 @@ from pyk.errors import ErrorCode
 from pyk.log import PartitionLog
 from pyk.protocol import ApiKey
 from pyk.server.purgatory import PartitionKey
+from pyk.server.security.inter_broker import InterBrokerAuthenticationError, InterBrokerClient
 
 log = logging.getLogger("pyk.server")
+
+# Takes the leader's high watermark from a fetch answer (ReplicaManager.follower_high_watermark).
+HighWatermarkSink = Callable[[PartitionLog, int], None]
 
 FETCH_VERSION = 12
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4  # v3+ carries the replica id
@@ -48,10 +53,13 @@ class FollowedPartition:
 class ReplicaFetcher:
     """Fetches the partitions this node follows from one leader node (see module docstring)."""
 
-    def __init__(self, node_id: int, leader: int, config: ServerConfig) -> None:
+    def __init__(self, node_id: int, leader: int, config: ServerConfig, client: InterBrokerClient,
+                 on_high_watermark: HighWatermarkSink) -> None:
         self.node_id = node_id
         self.leader = leader
         self.config = config
+        self.client = client  # connects to the leader's inter-broker listener, TLS and SASL done
+        self.on_high_watermark = on_high_watermark
         self.endpoint: tuple[str, int] | None = None
         self.partitions: dict[PartitionKey, FollowedPartition] = {}
         self._conn: Connection | None = None
@@ -84,27 +92,35 @@ class ReplicaFetcher:
                 conn = await self._connection()
                 await self._truncate(conn)
                 await self._fetch(conn)
+            except InterBrokerAuthenticationError as exc:
+                log.warning("node %d: authentication to node %d failed (%s); retrying", self.node_id, self.leader, exc)
+                self._drop_connection()
+                await asyncio.sleep(backoff)
             except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
                 log.info("node %d: fetching from node %d failed (%s); retrying", self.node_id, self.leader, exc)
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                self._drop_connection()
                 await asyncio.sleep(backoff)
             except Exception:
                 log.exception("node %d: replica fetcher for node %d failed; retrying", self.node_id, self.leader)
                 await asyncio.sleep(backoff)
 
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
     async def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed.done():
             assert self.endpoint is not None
-            timeout = self.config["replica.fetch.backoff.ms"] / 1000 + 5
-            self._conn = await asyncio.wait_for(Connection.open(*self.endpoint), timeout)
-            self._conn.client_id = f"pyk-replica-fetcher-{self.node_id}"
+            # Bounded by the client (connection, then authentication); not wrapped in another
+            # wait_for, whose cancel can orphan the inner one's failure (Python 3.11).
+            self._conn = await self.client.connect(*self.endpoint, f"pyk-replica-fetcher-{self.node_id}")
         return self._conn
 
     async def _request(self, conn: Connection, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
         # Bounded: a leader host that stopped (SIGSTOP, a cut network) must not hold the fetcher.
         timeout = (self.config["replica.fetch.wait.max.ms"] + 30000) / 1000
+        await asyncio.wait_for(self.client.refresh(conn), timeout)
         return await asyncio.wait_for(conn.request(api, version, body), timeout)
 
     async def _truncate(self, conn: Connection) -> None:
@@ -183,7 +199,7 @@ class ReplicaFetcher:
                 records = answer["records"]
                 if records is not None and len(records):
                     plog.append_as_follower(memoryview(records), now_ms)
-                plog.update_high_watermark(answer["high_watermark"])
+                self.on_high_watermark(plog, answer["high_watermark"])
                 # The leader's log start (retention, DeleteRecords) as far as this log has it.
                 start = min(answer["log_start_offset"], plog.high_watermark)
                 if start > plog.log_start_offset:
@@ -195,9 +211,12 @@ class ReplicaFetcher:
 class ReplicaFetcherManager:
     """The fetchers of one node, reshaped by each snapshot (see module docstring)."""
 
-    def __init__(self, node_id: int, config: ServerConfig) -> None:
+    def __init__(self, node_id: int, config: ServerConfig, client: InterBrokerClient,
+                 on_high_watermark: HighWatermarkSink) -> None:
         self.node_id = node_id
         self.config = config
+        self.client = client
+        self.on_high_watermark = on_high_watermark
         self._fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
 
     def update(self, followed: dict[PartitionKey, tuple[int, int, PartitionLog]],
@@ -217,7 +236,8 @@ class ReplicaFetcherManager:
         for fkey, parts in wanted.items():
             fetcher = self._fetchers.get(fkey)
             if fetcher is None:
-                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config)
+                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config, self.client,
+                                                                      self.on_high_watermark)
             current = fetcher.partitions
             fetcher.partitions = {}
             for key, (epoch, plog) in parts.items():

@@ -128,6 +128,9 @@ class FetchParams:
     max_wait_ms: int
     isolation_level: int = 0
     replica_id: int = CONSUMER_REPLICA_ID
+    # A consumer's client.rack (Fetch v11+, KIP-392: "" when it set none); None before v11,
+    # whose consumers read from leaders only.
+    rack_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -150,6 +153,7 @@ class FetchPartitionData:
     records: FileSlice | None = None
     # (producer id, first offset) under read_committed; None under read_uncommitted
     aborted_transactions: list[tuple[int, int]] | None = None
+    preferred_read_replica: int = -1  # KIP-392: the leader sends the consumer to this replica (no records then)
 
 
 @dataclass(slots=True)
@@ -157,6 +161,7 @@ class FetchResult:
     partitions: list[FetchPartitionData] = field(default_factory=list)
     bytes_read: int = 0
     any_error: bool = False
+    redirected: bool = False  # a partition names a preferred read replica: answered at once (KIP-392)
     # Per partition, the (byte limit, min_one_message) its read ran with: a re-read after a long
     # poll keeps a partition's answer when nothing changed in it and these are the same.
     limits: list[tuple[int, bool]] = field(default_factory=list)
@@ -207,6 +212,9 @@ class ReplicaManager:
         self.produce_errors: Counter[int] = Counter()
         self.fetch_errors: Counter[int] = Counter()
         self.traffic: dict[PartitionLog, PartitionTraffic] = {}  # of every attached log
+        # replica.selector.class is Kafka's RackAwareReplicaSelector: a leader sends a consumer
+        # with a client.rack to an in-sync replica in that rack (KIP-392); else leaders serve.
+        self.rack_aware_selection = False
 
     def start(self, loop: asyncio.AbstractEventLoop, group_commit: GroupCommit, txn: TransactionVerifier) -> None:
         self._purgatory = FetchPurgatory(loop)
@@ -535,7 +543,10 @@ class ReplicaManager:
             data = FetchPartitionData(aborted_transactions=[] if read_committed else None)
             try:
                 check_isolation_level(params.isolation_level)
-                plog = self.leader_log(fp.topic, fp.partition, fp.current_leader_epoch)
+                if params.rack_id is None or follower or not self.partitions:
+                    plog = self.leader_log(fp.topic, fp.partition, fp.current_leader_epoch)
+                else:
+                    plog, data.preferred_read_replica = self._consumer_log(fp, params.rack_id)
                 if follower:  # a fetch offset past the log end is refused before it counts
                     if fp.fetch_offset > plog.log_end_offset:
                         raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"follower fetch offset {fp.fetch_offset} is past "
@@ -544,7 +555,9 @@ class ReplicaManager:
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset
-                if limit > 0 or min_one:
+                if data.preferred_read_replica >= 0:
+                    result.redirected = True  # no records: the consumer asks that replica (Kafka skips the read)
+                elif limit > 0 or min_one:
                     info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=min_one,
                                      isolation_level=params.isolation_level, to_log_end=follower)
                     if info.records is not None and info.records.size > 0:
@@ -566,6 +579,52 @@ class ReplicaManager:
                 result.any_error = True
             result.partitions.append(data)
         return result
+
+    def _consumer_log(self, fp: FetchPartition, rack_id: str) -> tuple[PartitionLog, int]:
+        """A consumer's fetch of Fetch v11+ in a cluster (KIP-392): on the leader, its log and
+        the replica the consumer should read from instead (-1: here); on an in-sync follower,
+        its own log, read up to the high watermark it learned from the leader."""
+        part = self.partitions.get((fp.topic, fp.partition))
+        if part is None or part.is_leader:
+            plog = self.leader_log(fp.topic, fp.partition, fp.current_leader_epoch)
+            return plog, self._preferred_read_replica(part, fp.fetch_offset, rack_id) if part is not None else -1
+        # A follower out of the ISR (or without a leader: fenced, or mid-election) may lag
+        # without bound: the consumer goes back to the leader, as after any leader change.
+        if part.leader < 0 or self.node_id not in part.isr:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"{fp.topic}-{fp.partition}: node {self.node_id} is not "
+                             f"an in-sync follower (leader {part.leader}, isr {part.isr})")
+        check_leader_epoch(fp.current_leader_epoch, part.leader_epoch)
+        if not part.high_watermark_known:
+            raise KafkaError(ErrorCode.OFFSET_NOT_AVAILABLE, f"{fp.topic}-{fp.partition}: the follower has not yet "
+                             f"learned the high watermark of leader epoch {part.leader_epoch}")
+        return part.log, -1
+
+    def _preferred_read_replica(self, part: Partition, fetch_offset: int, rack_id: str) -> int:
+        """Kafka's RackAwareReplicaSelector over the ISR: this leader when it is in the
+        consumer's rack (or none is), else the in-sync follower there that has `fetch_offset`,
+        the one furthest ahead (then the most recently caught up); -1 means the leader."""
+        if not self.rack_aware_selection or not rack_id or self.metadata.brokers is None:
+            return -1
+        racks = {b["node_id"]: b["rack"] for b in self.metadata.brokers}  # live nodes only
+        if racks.get(self.node_id) == rack_id:
+            return -1
+        candidates = [(state.log_end_offset, state.last_caught_up_ms, replica) for replica in part.isr
+                      if replica != self.node_id and racks.get(replica) == rack_id
+                      and (state := part.followers.get(replica)) is not None and state.log_end_offset >= fetch_offset]
+        return max(candidates)[2] if candidates else -1
+
+    def follower_high_watermark(self, plog: PartitionLog, high_watermark: int) -> None:
+        """A follower's fetch answer carried the leader's high watermark: consumers reading from
+        this follower (KIP-392) may read up to it, and their long polls wake."""
+        key = (plog.topic, plog.partition)
+        nbytes = plog.update_high_watermark(high_watermark)
+        part = self.partitions.get(key)
+        if part is not None and not part.is_leader:
+            # Never moved down: a restarted follower's own (its log end) stays above the leader's
+            # until that catches up, and records above the leader's are not committed yet.
+            part.high_watermark_known = plog.high_watermark <= high_watermark
+        if nbytes and self._purgatory is not None:
+            self._purgatory.on_append(key, nbytes)
 
     async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
                             changed: set[PartitionKey] | None = None) -> bool:

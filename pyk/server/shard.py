@@ -100,8 +100,10 @@ class Orchestrator:
         self.store: MetadataStore | None = None
         self.zk: ZkCluster | None = None
         if config["zookeeper.connect"]:
-            adv = config.advertised_listeners[0]
-            nodes = [BrokerInfo(config.node_id + i, adv.host, shard_port(adv, i), config["broker.rack"], config.node_id)
+            adv = config.advertised_listeners
+            protocols = tuple((a.name, config["listener.security.protocol.map"].get(a.name, a.name)) for a in adv)
+            nodes = [BrokerInfo(config.node_id + i, adv[0].host, shard_port(adv[0], i), config["broker.rack"],
+                                config.node_id, tuple((a.name, a.host, shard_port(a, i)) for a in adv), protocols)
                      for i in range(self.count)]
             self.zk = ZkCluster(config, nodes, self._zk_changed)
         else:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ class Cluster:
 
     zookeeper: str
     hosts: list[BrokerProcess]
+    client: dict[str, str] = field(default_factory=dict)  # librdkafka settings of a secured cluster's clients
 
     @property
     def bootstrap(self) -> str:
@@ -97,7 +99,7 @@ class Cluster:
     def admin(self) -> Any:
         from confluent_kafka.admin import AdminClient
 
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+        return AdminClient({"bootstrap.servers": self.bootstrap, **self.client})
 
     def partition(self, topic: str, partition: int = 0) -> Any:
         """The partition's metadata (leader, replicas, isrs) as a live host answers it."""
@@ -135,23 +137,50 @@ class Cluster:
 
 
 def _host_conf(index: int, zookeeper: str, shards: int, overrides: dict[str, Any]) -> dict[str, str]:
+    """Host `index`'s settings; a value may be a callable of the index (per-host settings such
+    as broker.rack or the host's own listener ports)."""
     conf = host_overrides(index, 0, zookeeper, Path("unused"), shards)
     for key in ("listeners", "log.dirs"):  # BrokerProcess's own port and directory
         del conf[key]
     conf.update({"zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS), "offsets.topic.num.partitions": "3",
                  "transaction.state.log.num.partitions": "3"})
-    conf.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
+    # "_" stands for "." in keyword names; a key with dots is Kafka's already (listener.name.sasl_ssl...)
+    conf.update({(k if "." in k else k.replace("_", ".")): str(v(index) if callable(v) else v)
+                 for k, v in overrides.items()})
     return conf
 
 
 @pytest.fixture
-def cluster_factory(broker_factory: BrokerFactory, zookeeper: str) -> Callable[..., Cluster]:
-    """`cluster_factory(hosts=3, shards=1, **overrides)`: hosts joined through the test's
-    ZooKeeper, returned once every node is registered."""
+def cluster_factory(broker_factory: BrokerFactory, zookeeper: str, tmp_path: Path) -> Callable[..., Cluster]:
+    """`cluster_factory(hosts=3, shards=1, probe_tls=None, client=None, **overrides)`: hosts joined
+    through the test's ZooKeeper, returned once every node is registered.  A host listens where
+    its BrokerProcess says unless `listeners` is overridden (a callable of the host index and
+    port, e.g. a SASL_SSL listener on it; `probe_tls` then lets the readiness probe speak TLS and
+    `client` holds the librdkafka settings the Cluster's admin clients need; `env` is the hosts'
+    extra environment, e.g. KRB5_CONFIG; `advertised_host` advertises those listeners under
+    that name)."""
 
-    def make(hosts: int = 3, shards: int = 1, **overrides: Any) -> Cluster:
-        started = [broker_factory(overrides=_host_conf(i, zookeeper, shards, overrides)) for i in range(hosts)]
-        cluster = Cluster(zookeeper, started)
+    def make(hosts: int = 3, shards: int = 1, probe_tls: ssl.SSLContext | None = None,
+             client: dict[str, str] | None = None, log_level: str = "INFO", env: dict[str, str] | None = None,
+             advertised_host: str | None = None, **overrides: Any) -> Cluster:
+        listeners = overrides.pop("listeners", None)
+        if listeners is None:
+            started = [broker_factory(overrides=_host_conf(i, zookeeper, shards, overrides), log_level=log_level)
+                       for i in range(hosts)]
+        else:
+            started = []
+            for i in range(hosts):
+                conf = _host_conf(i, zookeeper, shards, overrides)
+                port = free_port(shards)
+                conf["listeners"] = listeners(i, port)
+                if advertised_host is not None:  # the same listeners under a name (Kerberos needs one)
+                    conf["advertised.listeners"] = conf["listeners"].replace("127.0.0.1", advertised_host)
+                host = BrokerProcess(tmp_path / f"host-{len(broker_factory.brokers)}", conf, port=port,
+                                     shards=int(conf.pop("num.shards")), probe_tls=probe_tls, log_level=log_level,
+                                     env=dict(env or {}))
+                broker_factory.brokers.append(host)
+                started.append(host.start())
+        cluster = Cluster(zookeeper, started, client or {})
         cluster.wait_nodes(hosts * shards)
         return cluster
 

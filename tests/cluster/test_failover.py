@@ -25,8 +25,10 @@ class _Stream:
     """An idempotent acks=all producer (confluent-kafka or kafka-python) writing "v-<i>" in order
     from a thread; keeps the acknowledged (offset, i) and any delivery error."""
 
-    def __init__(self, bootstrap: str, topic: str, total: int, client: str = "confluent") -> None:
+    def __init__(self, bootstrap: str, topic: str, total: int, client: str = "confluent",
+                 conf: dict[str, str] | None = None) -> None:
         self.topic, self.total = topic, total
+        self.conf = conf or {}  # confluent-kafka's security settings on a secured cluster
         self.acked: list[tuple[int, int]] = []  # (offset, i)
         self.errors: list[Any] = []
         run = self._run_confluent if client == "confluent" else self._run_kafka_python
@@ -40,7 +42,7 @@ class _Stream:
         from confluent_kafka import Producer
 
         producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                             "linger.ms": 5, "message.timeout.ms": 90000, "retry.backoff.ms": 100})
+                             "linger.ms": 5, "message.timeout.ms": 90000, "retry.backoff.ms": 100, **self.conf})
 
         def report(err: Any, msg: Any) -> None:
             if err is not None:
@@ -92,7 +94,7 @@ def _check_history(cluster: Cluster, topic: str, stream: _Stream) -> None:
     assert not stream.errors, f"{len(stream.errors)} deliveries failed, first {stream.errors[0]}"
     assert len(stream.acked) == stream.total
     host = next(h for h in cluster.hosts if h.running)
-    read = confluent_read_to_end(host.bootstrap, topic, timeout=60)
+    read = confluent_read_to_end(host.bootstrap, topic, timeout=60, **cluster.client)
     values = [int(r.value.split(b"-")[1]) for r in read]
     assert len(values) == len(set(values)), "a value was written twice"
     assert values == sorted(values), "values out of order"

@@ -219,7 +219,7 @@ def encode_fetch_response(version: int, correlation_id: int, throttle_time_ms: i
                 if flexible:
                     out.append(0)
             if version >= 11:
-                out += _I32.pack(-1)
+                out += _I32.pack(r.preferred_read_replica)
             records = b"" if r.records is None else r.records
             if isinstance(records, (bytes, bytearray, memoryview)):
                 _put_len(out, flexible, 4, len(records))

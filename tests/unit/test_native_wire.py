@@ -193,11 +193,12 @@ class Read:
     log_start_offset: int
     records: object
     aborted_transactions: list[tuple[int, int]] | None
+    preferred_read_replica: int = -1
 
 
 file_slices = st.builds(FileSlice, st.just(7), st.integers(0, 1 << 40), st.integers(0, 1 << 20))
 reads = st.builds(Read, int16s, int64s, int64s, int64s, st.none() | st.binary(max_size=20) | file_slices,
-                  st.none() | st.lists(st.tuples(int64s, int64s), max_size=3))
+                  st.none() | st.lists(st.tuples(int64s, int64s), max_size=3), int32s)
 
 
 @no_deadline
@@ -216,7 +217,7 @@ def test_fetch_response_matches_the_generic_encoder(impl, version, correlation_i
             "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
             "aborted_transactions": None if r.aborted_transactions is None else
             [{"producer_id": pid, "first_offset": first} for pid, first in r.aborted_transactions],
-            "preferred_read_replica": -1, "records": b"" if r.records is None else r.records,
+            "preferred_read_replica": r.preferred_read_replica, "records": b"" if r.records is None else r.records,
         } for index, r in parts]} for name, parts in topics]}
     expected = protocol.encode_response(ApiKey.FETCH, version, correlation_id, body)
     got = impl.encode_fetch_response(version, correlation_id, throttle, error, session, topic_names, counts,

@@ -92,3 +92,38 @@ def test_scram_exchange_from_the_rfc_formulas() -> None:
         server_key = hmac.digest(salted, b"Server Key", "sha256")
         assert final == b"v=" + base64.b64encode(hmac.digest(server_key, auth, "sha256"))
         assert server.complete and server.principal == "User:user"
+
+
+# The client twins a broker uses towards another (pyk/server/security/inter_broker.py) --------------
+
+@pytest.mark.parametrize("password, ok", [("pencil", True), ("crayon", False)])
+def test_scram_client_against_the_server(password: str, ok: bool) -> None:
+    from pyk.server.security.scram import ScramClient
+
+    client, server = ScramClient("SCRAM-SHA-256", "user", password), ScramServer("SCRAM-SHA-256", _lookup)
+    final = client.evaluate(server.evaluate(client.start()))
+    assert final is not None
+    if not ok:
+        with pytest.raises(AuthenticationFailed):
+            server.evaluate(final)
+        return
+    assert client.evaluate(server.evaluate(final)) is None and server.principal == "User:user"
+    with pytest.raises(AuthenticationFailed):  # a server that does not know the password cannot prove it
+        ScramClient("SCRAM-SHA-256", "user", "pencil").evaluate(b"v=" + base64.b64encode(b"x" * 32))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=3))
+def test_scram_client_on_hostile_answers(answers: list[bytes]) -> None:
+    """Whatever the other broker answers: a next token, the end, or AuthenticationFailed/ValueError
+    (both InterBrokerAuthenticationError for the fetcher), never anything else."""
+    from pyk.server.security.scram import ScramClient
+
+    client = ScramClient("SCRAM-SHA-512", "broker", "secret")
+    client.start()
+    for answer in answers:
+        try:
+            if client.evaluate(answer) is None:
+                return
+        except (AuthenticationFailed, ValueError):
+            return

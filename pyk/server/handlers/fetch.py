@@ -53,7 +53,8 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
     params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
                          min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
-                         isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1))
+                         isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1),
+                         rack_id=request.get("rack_id") if ctx.header.api_version >= 11 else None)
     layout = _Layout()
     partitions = []
     for topic in request["topics"]:
@@ -69,7 +70,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if denied:
         partitions = [p for i, p in enumerate(partitions) if i not in denied]
     result = services.replicas.read(params, partitions)
-    if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
+    if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error or result.redirected
             or not partitions):
         return _response(ctx.header, layout, result, denied)
     return _long_poll(ctx.header, services, layout, params, partitions, result, denied)

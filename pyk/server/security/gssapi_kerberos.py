@@ -37,13 +37,7 @@ class KerberosAcceptor:
     @classmethod
     def build(cls, config: ServerConfig, listener: str) -> KerberosAcceptor:
         key = f"listener.name.{listener.lower()}.gssapi.sasl.jaas.config"
-        text = setting(config, listener, "sasl.jaas.config", "GSSAPI")
-        if not text:
-            raise ConfigError(f"GSSAPI is enabled but {key} is not set (a {KRB5_LOGIN_MODULE} line with keyTab and "
-                              f"principal)")
-        module, options = jaas_options(text, key)
-        if module != KRB5_LOGIN_MODULE or "keyTab" not in options or "principal" not in options:
-            raise ConfigError(f"{key}: GSSAPI needs {KRB5_LOGIN_MODULE} with keyTab=\"...\" and principal=\"...\"")
+        options = _krb5_options(config, listener, key)
         service = setting(config, listener, "sasl.kerberos.service.name", "GSSAPI")
         if not service or options["principal"].split("/")[0].split("@")[0] != service:
             raise ConfigError(f"sasl.kerberos.service.name ({service}) must be the first component of the "
@@ -59,6 +53,18 @@ class KerberosAcceptor:
             raise ConfigError(f"{key}: cannot use {options['principal']} from keytab {options['keyTab']}: "
                               f"{exc.gen_message()}") from None
         return cls(credentials)
+
+
+def _krb5_options(config: ServerConfig, listener: str, key: str) -> dict[str, str]:
+    """The options of the listener's Krb5LoginModule line (keyTab and principal required)."""
+    text = setting(config, listener, "sasl.jaas.config", "GSSAPI")
+    if not text:
+        raise ConfigError(f"GSSAPI is enabled but {key} is not set (a {KRB5_LOGIN_MODULE} line with keyTab and "
+                          f"principal)")
+    module, options = jaas_options(text, key)
+    if module != KRB5_LOGIN_MODULE or "keyTab" not in options or "principal" not in options:
+        raise ConfigError(f"{key}: GSSAPI needs {KRB5_LOGIN_MODULE} with keyTab=\"...\" and principal=\"...\"")
+    return options
 
 
 class GssapiServer:
@@ -105,3 +111,67 @@ class GssapiServer:
         self.principal = "User:" + user.split("@")[0].split("/")[0]
         self.complete = True
         return b""
+
+
+class GssapiClient:
+    """The client side of one GSSAPI exchange (a broker authenticating to another with its own
+    keytab principal): context tokens until established (answering the acceptor's last token
+    with an empty one), then the acceptor's wrapped security-layer offer is answered with a
+    wrapped "no security layer" (RFC 4752 section 3.1).  The target is
+    `<sasl.kerberos.service.name>@<the other broker's registered host>`, as Kafka's clients name it."""
+
+    mechanism = "GSSAPI"
+
+    def __init__(self, credentials: Any, service: str, host: str) -> None:
+        import gssapi
+
+        self._gssapi = gssapi
+        target = gssapi.Name(f"{service}@{host}", gssapi.NameType.hostbased_service)
+        self._context = gssapi.SecurityContext(name=target, creds=credentials, usage="initiate")
+        self._layer_done = False
+
+    def start(self) -> bytes:
+        try:
+            token: bytes = self._context.step() or b""
+        except self._gssapi.exceptions.GSSError as exc:
+            raise AuthenticationFailed(f"GSSAPI: {exc.gen_message()}") from None
+        return token
+
+    def evaluate(self, challenge: bytes) -> bytes | None:
+        try:
+            if not self._context.complete:
+                answer: bytes = self._context.step(challenge) or b""
+                return answer
+            if self._layer_done:
+                return None  # the acceptor's empty last answer
+            offer = self._context.unwrap(challenge).message
+            if len(offer) < 4 or not offer[0] & _NO_SECURITY_LAYER:
+                raise AuthenticationFailed("GSSAPI: the broker offered no 'no security layer'")
+            self._layer_done = True
+            reply: bytes = self._context.wrap(bytes([_NO_SECURITY_LAYER, 0, 0, 0]), False).message
+            return reply
+        except self._gssapi.exceptions.GSSError as exc:
+            raise AuthenticationFailed(f"GSSAPI: {exc.gen_message()}") from None
+
+
+def initiator_credentials(config: ServerConfig, listener: str) -> tuple[Any, str]:
+    """(credentials, service name) of this broker as a Kerberos client on `listener`: the
+    principal and keytab of the listener's Krb5LoginModule line (the same the listener accepts
+    with), held in a memory ccache."""
+    key = f"listener.name.{listener.lower()}.gssapi.sasl.jaas.config"
+    options = _krb5_options(config, listener, key)
+    service = setting(config, listener, "sasl.kerberos.service.name", "GSSAPI")
+    if not service:
+        raise ConfigError(f"GSSAPI between brokers needs sasl.kerberos.service.name (listener {listener})")
+    try:
+        import gssapi
+    except ImportError:
+        raise ConfigError("GSSAPI needs the python-gssapi package (pip install 'pyk[kerberos]')") from None
+    try:
+        name = gssapi.Name(options["principal"], gssapi.NameType.kerberos_principal)
+        credentials = gssapi.Credentials(name=name, usage="initiate", store={
+            "client_keytab": options["keyTab"], "ccache": f"MEMORY:pyk-inter-broker-{listener.lower()}"})
+    except gssapi.exceptions.GSSError as exc:
+        raise ConfigError(f"{key}: cannot log in as {options['principal']} with keytab {options['keyTab']}: "
+                          f"{exc.gen_message()}") from None
+    return credentials, service

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pyk.config import Listener, ServerConfig
 from pyk.server.connection import Connection, FrameHandler
 from pyk.server.engine import SenderFactory
+from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.sasl import SaslGate, SaslSettings
 from pyk.server.security.scram import CredentialLookup
 from pyk.server.security.tls import TlsConnection, kernel_tls_missing, server_context
@@ -48,9 +49,11 @@ class ListenerSecurity:
 
 def check(config: ServerConfig) -> None:
     """Builds every listener's security once, so that a bad key, file or JAAS line stops start-up
-    (ConfigError naming the key) before any shard runs; says once how TLS is done."""
+    (ConfigError naming the key) before any shard runs, and the client side of the inter-broker
+    listener (TLS context, SASL login); says once how TLS is done."""
     tls = [listener.name for listener in config.listeners
            if ListenerSecurity(config, listener, lambda conn, frame: None, lambda user, mechanism: None).tls]
+    InterBrokerClient(config)
     if tls:
         missing = kernel_tls_missing()
         log.info("TLS listeners %s: user-space TLS (fetches pread and encrypt); kernel TLS %s", ", ".join(tls),

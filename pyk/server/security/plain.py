@@ -68,3 +68,18 @@ class PlainServer:
         self.complete = True
         self.principal = "User:" + user
         return b""
+
+
+class PlainClient:
+    """The client side of PLAIN (a broker authenticating to another): one token, no answer."""
+
+    mechanism = "PLAIN"
+
+    def __init__(self, user: str, password: str) -> None:
+        self._token = f"\0{user}\0{password}".encode()
+
+    def start(self) -> bytes:
+        return self._token
+
+    def evaluate(self, challenge: bytes) -> bytes | None:
+        return None

@@ -135,3 +135,46 @@ class ScramServer:
             raise AuthenticationFailed(_FAILED.format(self.mechanism), user)
         self.complete = True
         return b"v=" + _b64(hmac.digest(credential.server_key, auth_message, self._digest)).encode()
+
+
+class ScramClient:
+    """The client side of one SCRAM exchange (a broker authenticating to another): client-first,
+    then client-final with the proof, then the server's signature checked (RFC 5802 section 3)."""
+
+    def __init__(self, mechanism: str, user: str, password: str) -> None:
+        self._digest = MECHANISMS[mechanism][1]
+        self.mechanism = mechanism
+        self._password = password
+        name = user.replace("=", "=3D").replace(",", "=2C")
+        self._first_bare = f"n={name},r={secrets.token_urlsafe(24)}".encode()
+        self._server_signature: bytes | None = None
+
+    def start(self) -> bytes:
+        return b"n,," + self._first_bare
+
+    def evaluate(self, challenge: bytes) -> bytes | None:
+        """The next token for the server's `challenge`; None once the server proved itself."""
+        if self._server_signature is not None:
+            attributes = _attributes(challenge, self.mechanism)
+            if "e" in attributes:
+                raise AuthenticationFailed(f"{self.mechanism}: the server refused: {attributes['e']}")
+            if not hmac.compare_digest(base64.b64decode(attributes.get("v", "")), self._server_signature):
+                raise AuthenticationFailed(f"{self.mechanism}: the server's signature does not match")
+            return None
+        attributes = _attributes(challenge, self.mechanism)
+        nonce, salt, iterations = attributes.get("r", ""), attributes.get("s"), attributes.get("i", "")
+        client_nonce = self._first_bare.decode().rpartition("r=")[2]
+        if not nonce.startswith(client_nonce) or salt is None or not iterations.isdigit():
+            raise AuthenticationFailed(f"{self.mechanism}: malformed server-first message")
+        if not MIN_ITERATIONS <= int(iterations) <= MAX_ITERATIONS:  # the bounds credentials are stored with
+            raise AuthenticationFailed(f"{self.mechanism}: {iterations} iterations outside [{MIN_ITERATIONS}, "
+                                       f"{MAX_ITERATIONS}]")
+        salted = hashlib.pbkdf2_hmac(self._digest, self._password.encode(), base64.b64decode(salt), int(iterations))
+        client_key = hmac.digest(salted, b"Client Key", self._digest)
+        without_proof = f"c={_b64(b'n,,')},r={nonce}".encode()
+        auth_message = self._first_bare + b"," + challenge + b"," + without_proof
+        signature = hmac.digest(hashlib.new(self._digest, client_key).digest(), auth_message, self._digest)
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+        self._server_signature = hmac.digest(hmac.digest(salted, b"Server Key", self._digest), auth_message,
+                                             self._digest)
+        return without_proof + b",p=" + _b64(proof).encode()

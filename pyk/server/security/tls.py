@@ -52,27 +52,48 @@ def server_context(config: ServerConfig, listener: str) -> ssl.SSLContext:
     keystore = setting(config, listener, "ssl.keystore.location")
     if not keystore:
         raise ConfigError(f"listener {listener} uses TLS but ssl.keystore.location is not set")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = _context(ssl.PROTOCOL_TLS_SERVER, config, listener)
+    truststore = setting(config, listener, "ssl.truststore.location")
+    client_auth = setting(config, listener, "ssl.client.auth")
+    if client_auth != "none" and not truststore:
+        raise ConfigError(f"ssl.client.auth={client_auth} on listener {listener} needs ssl.truststore.location")
+    context.verify_mode = _CLIENT_AUTH[client_auth]
+    return context
+
+
+def client_context(config: ServerConfig, listener: str) -> ssl.SSLContext:
+    """How this broker connects to another's TLS `listener` (the inter-broker one), as Kafka's
+    brokers do with that listener's keys: the server is checked against ssl.truststore.location
+    (else the system's CAs), its host name too unless ssl.endpoint.identification.algorithm is
+    empty; the keystore, when set, is the client certificate (needed by ssl.client.auth=required)."""
+    context = _context(ssl.PROTOCOL_TLS_CLIENT, config, listener)
+    if not setting(config, listener, "ssl.truststore.location"):
+        context.load_default_certs()
+    context.check_hostname = setting(config, listener, "ssl.endpoint.identification.algorithm") == "https"
+    return context
+
+
+def _context(protocol: ssl._SSLMethod, config: ServerConfig, listener: str) -> ssl.SSLContext:
+    """A context with the listener's TLS versions, keystore and truststore (when set)."""
+    context = ssl.SSLContext(protocol)
     versions = sorted(_TLS_VERSIONS[v] for v in setting(config, listener, "ssl.enabled.protocols") if v in _TLS_VERSIONS)
     if not versions:
         raise ConfigError(f"ssl.enabled.protocols of listener {listener} names no TLS version pyk serves "
                           f"({', '.join(_TLS_VERSIONS)})")
     context.minimum_version, context.maximum_version = versions[0], versions[-1]
-    try:
-        context.load_cert_chain(keystore, password=setting(config, listener, "ssl.key.password"))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load ssl.keystore.location {keystore} (a PEM file with the private key and "
-                          f"certificate chain; ssl.key.password if the key is encrypted): {exc}") from None
+    keystore = setting(config, listener, "ssl.keystore.location")
+    if keystore:
+        try:
+            context.load_cert_chain(keystore, password=setting(config, listener, "ssl.key.password"))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load ssl.keystore.location {keystore} (a PEM file with the private key and "
+                              f"certificate chain; ssl.key.password if the key is encrypted): {exc}") from None
     truststore = setting(config, listener, "ssl.truststore.location")
     if truststore:
         try:
             context.load_verify_locations(truststore)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load ssl.truststore.location {truststore}: {exc}") from None
-    client_auth = setting(config, listener, "ssl.client.auth")
-    if client_auth != "none" and not truststore:
-        raise ConfigError(f"ssl.client.auth={client_auth} on listener {listener} needs ssl.truststore.location")
-    context.verify_mode = _CLIENT_AUTH[client_auth]
     return context
 
 
