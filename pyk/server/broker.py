@@ -42,6 +42,7 @@ from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.replication_quota import ReplicationQuota
 from pyk.server.security.listener import ListenerSecurity
 from pyk.server.security.scram import ScramCredential
 from pyk.server.shard import shard_dir
@@ -79,6 +80,10 @@ class Broker:
         )
         self.dispatcher = Dispatcher(self.services)
         self.fetchers: ReplicaFetcherManager | None = None  # a cluster's followers (made by the first snapshot)
+        # Replication throttles (reassignments), from the dynamic broker and topic configs.
+        window = (config["replication.quota.window.num"], config["replication.quota.window.size.seconds"])
+        self.leader_quota = ReplicationQuota(self.node_id, "leader.replication.throttled.replicas", *window)
+        self.follower_quota = ReplicationQuota(self.node_id, "follower.replication.throttled.replicas", *window)
         self.metrics = ShardMetrics(shard_index)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
@@ -102,6 +107,9 @@ class Broker:
         old = self.metadata.topics
         self.metadata.replace(snapshot)
         reconfigured = self.admin.apply_dynamic_configs(self.loop)
+        for quota, rate in ((self.leader_quota, "leader.replication.throttled.rate"),
+                            (self.follower_quota, "follower.replication.throttled.rate")):
+            quota.update(self.config[rate], self.metadata.topics.values())
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
@@ -120,6 +128,7 @@ class Broker:
             if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
             if self.metadata.clustered:
+                self._drop_removed_replicas(info)
                 for p in self.owned_partitions(info):
                     plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
                     leader = info.leaders[p]
@@ -160,8 +169,9 @@ class Broker:
         if self._stopped.is_set():
             return
         if self.fetchers is None:
-            self.fetchers = ReplicaFetcherManager(self.node_id, self.config)
-            self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
+            self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.follower_quota)
+            self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"],
+                                             self.leader_quota)
         assert self.metadata.brokers is not None
         endpoints = {int(b["node_id"]): (str(b["host"]), int(b["port"]))  # type: ignore[call-overload]
                      for b in self.metadata.brokers}
@@ -191,6 +201,15 @@ class Broker:
             log.info("shard %d took over %s at leader epoch %d", self.shard_index, plog, args["leader_epoch"])
             return None
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control request {op!r}")
+
+    def _drop_removed_replicas(self, info: TopicInfo) -> None:
+        """A completed reassignment took this node out of a partition's replicas: it stops
+        serving it and deletes its log (Kafka's StopReplica with deletePartition); the fetchers
+        drop it with this snapshot."""
+        kept = set(self.owned_partitions(info))
+        for topic, p in [k for k in self.replicas.partitions if k[0] == info.name and k[1] not in kept]:
+            log.info("node %d is no longer a replica of %s-%d: deleting its log", self.node_id, topic, p)
+            self.replicas.detach(topic, p)
 
     def _drop_topic(self, info: TopicInfo) -> None:
         for p in self.owned_partitions(info):

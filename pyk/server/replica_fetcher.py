@@ -28,6 +28,7 @@ from pyk.errors import ErrorCode
 from pyk.log import PartitionLog
 from pyk.protocol import ApiKey
 from pyk.server.purgatory import PartitionKey
+from pyk.server.replication_quota import ReplicationQuota
 
 log = logging.getLogger("pyk.server")
 
@@ -43,15 +44,17 @@ class FollowedPartition:
     log: PartitionLog
     leader_epoch: int
     truncate: bool = True
+    in_sync: bool = False  # caught up with the leader's high watermark at the last fetch
 
 
 class ReplicaFetcher:
     """Fetches the partitions this node follows from one leader node (see module docstring)."""
 
-    def __init__(self, node_id: int, leader: int, config: ServerConfig) -> None:
+    def __init__(self, node_id: int, leader: int, config: ServerConfig, quota: ReplicationQuota) -> None:
         self.node_id = node_id
         self.leader = leader
         self.config = config
+        self.quota = quota  # the follower replication throttle
         self.endpoint: tuple[str, int] | None = None
         self.partitions: dict[PartitionKey, FollowedPartition] = {}
         self._conn: Connection | None = None
@@ -144,6 +147,10 @@ class ReplicaFetcher:
 
     async def _fetch(self, conn: Connection) -> None:
         ready = {k: fp for k, fp in self.partitions.items() if not fp.truncate}
+        quota = self.quota
+        if any(quota.is_throttled(*k) for k in ready) and quota.is_quota_exceeded():
+            # Kafka's shouldFollowerThrottle: throttled partitions not caught up wait.
+            ready = {k: fp for k, fp in ready.items() if fp.in_sync or not quota.is_throttled(*k)}
         if not ready:
             await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
             return
@@ -183,7 +190,10 @@ class ReplicaFetcher:
                 records = answer["records"]
                 if records is not None and len(records):
                     plog.append_as_follower(memoryview(records), now_ms)
+                    if quota.is_throttled(*key):
+                        quota.record(len(records))
                 plog.update_high_watermark(answer["high_watermark"])
+                fetched.in_sync = plog.log_end_offset >= answer["high_watermark"]
                 # The leader's log start (retention, DeleteRecords) as far as this log has it.
                 start = min(answer["log_start_offset"], plog.high_watermark)
                 if start > plog.log_start_offset:
@@ -195,9 +205,10 @@ class ReplicaFetcher:
 class ReplicaFetcherManager:
     """The fetchers of one node, reshaped by each snapshot (see module docstring)."""
 
-    def __init__(self, node_id: int, config: ServerConfig) -> None:
+    def __init__(self, node_id: int, config: ServerConfig, quota: ReplicationQuota) -> None:
         self.node_id = node_id
         self.config = config
+        self.quota = quota
         self._fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
 
     def update(self, followed: dict[PartitionKey, tuple[int, int, PartitionLog]],
@@ -217,7 +228,7 @@ class ReplicaFetcherManager:
         for fkey, parts in wanted.items():
             fetcher = self._fetchers.get(fkey)
             if fetcher is None:
-                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config)
+                fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config, self.quota)
             current = fetcher.partitions
             fetcher.partitions = {}
             for key, (epoch, plog) in parts.items():
