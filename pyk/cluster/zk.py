@@ -823,6 +823,11 @@ class ZkCluster:
                       version: int) -> int:
         """A leader's new ISR, written only if the state is still the version it saw (a new
         leader or a controller change makes the write fail): the new version."""
+        assigned = self.topics.get(topic)
+        if assigned is not None and partition < len(assigned.replicas) and \
+                any(r not in assigned.replicas[partition] for r in isr):
+            raise KafkaError(ErrorCode.INVALID_UPDATE_VERSION, f"{topic}-{partition}: isr {isr} names a node "
+                             f"that is not a replica ({assigned.replicas[partition]})")
         try:
             data, stat = self.zk.get(state_path(topic, partition))
             current = PartitionState.from_json(data, stat.version)

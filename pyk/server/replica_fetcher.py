@@ -148,11 +148,16 @@ class ReplicaFetcher:
     async def _fetch(self, conn: Connection) -> None:
         ready = {k: fp for k, fp in self.partitions.items() if not fp.truncate}
         quota = self.quota
+        held = False
         if any(quota.is_throttled(*k) for k in ready) and quota.is_quota_exceeded():
             # Kafka's shouldFollowerThrottle: throttled partitions not caught up wait.
-            ready = {k: fp for k, fp in ready.items() if fp.in_sync or not quota.is_throttled(*k)}
+            kept = {k: fp for k, fp in ready.items() if fp.in_sync or not quota.is_throttled(*k)}
+            held, ready = len(kept) < len(ready), kept
         if not ready:
-            await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
+            backoff_ms = self.config["replica.fetch.backoff.ms"]
+            # Held back: until the rate is back at the bound (not Kafka's full backoff, which
+            # leaves the throttle's rate half used).
+            await asyncio.sleep(min(backoff_ms, max(10, quota.delay_ms())) / 1000 if held else backoff_ms / 1000)
             return
         per_partition = self.config["replica.fetch.max.bytes"]
         topics: dict[str, list[dict[str, int]]] = {}

@@ -86,19 +86,35 @@ class ReplicationQuota:
     def rate(self, now_ms: int | None = None) -> float:
         """Bytes/s over the retained samples (Kafka's Rate.measure)."""
         now_ms = int(time.monotonic() * 1000) if now_ms is None else now_ms
-        self._purge(now_ms)
-        if not self._samples:
-            return 0.0
-        elapsed = now_ms - self._samples[0][0]
-        full, least = elapsed // self._window_ms, self._samples_max - 1
-        if full < least:
-            elapsed += (least - full) * self._window_ms
-        return sum(s[1] for s in self._samples) * 1000 / max(elapsed, 1)
+        return self._total(now_ms) * 1000 / self._window_size(now_ms)
 
     def is_quota_exceeded(self, now_ms: int | None = None) -> bool:
         return self.rate_limit < LONG_MAX and self.rate(now_ms) > self.rate_limit
 
+    def delay_ms(self, now_ms: int | None = None) -> int:
+        """How long until the rate is back at the bound if nothing more is sent (Kafka's
+        quota throttle time: window x (rate - bound) / bound)."""
+        now_ms = int(time.monotonic() * 1000) if now_ms is None else now_ms
+        if self.rate_limit >= LONG_MAX or self.rate_limit <= 0:
+            return 0 if self.rate_limit >= LONG_MAX else self._window_ms
+        excess = self._total(now_ms) * 1000 / self.rate_limit - self._window_size(now_ms)
+        return max(0, int(excess))
+
+    def _total(self, now_ms: int) -> int:
+        self._purge(now_ms)
+        return sum(s[1] for s in self._samples)
+
+    def _window_size(self, now_ms: int) -> int:
+        """The elapsed time the rate divides by: since the oldest sample, at least (samples - 1)
+        windows (Kafka's Rate.windowSize)."""
+        elapsed = now_ms - self._samples[0][0] if self._samples else 0
+        full, least = elapsed // self._window_ms, self._samples_max - 1
+        if full < least:
+            elapsed += (least - full) * self._window_ms
+        return max(elapsed, 1)
+
     def _purge(self, now_ms: int) -> None:
+        """Samples that started samples x window ago or more are dropped (purgeObsoleteSamples)."""
         horizon = now_ms - self._samples_max * self._window_ms
-        while self._samples and self._samples[0][0] + self._window_ms <= horizon:
+        while self._samples and self._samples[0][0] <= horizon:
             self._samples.popleft()

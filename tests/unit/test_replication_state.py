@@ -130,3 +130,21 @@ def test_replication_quota_rate_is_kafkas_sampled_rate() -> None:
     assert quota.rate(1500) == 1040 and quota.is_quota_exceeded(1500)
     assert quota.rate(10_000) == 0  # the samples expired
     assert throttled_partitions("*", 7) is None and throttled_partitions("0:7,1:8", 8) == frozenset({1})
+    quota.record(3000, 10_000)
+    assert quota.delay_ms(10_000) == 1000  # 3000 bytes at 1000 B/s: 3 s, of which 2 s count already
+
+
+def test_a_replica_removed_by_a_reassignment_is_not_brought_back_into_the_isr(tmp_path) -> None:
+    """The snapshot that completes a move drops the follower; its last fetch, still in flight,
+    must not propose it for the ISR again."""
+    async def run() -> None:
+        manager, written = _setup(tmp_path, [LEADER, FOLLOWER])
+        last = _append(manager, 2)
+        manager.make_replica(manager.logs.get("t", 0), LEADER, 3, [LEADER], [LEADER], version=8)
+        _fetch(manager, last + 1, replica_id=FOLLOWER)
+        await asyncio.sleep(0)
+        assert written == [] and manager.partitions[("t", 0)].isr == [LEADER]
+        manager.stop()
+        manager.logs.close()
+
+    asyncio.run(run())
