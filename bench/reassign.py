@@ -157,7 +157,7 @@ def main() -> None:
             h.stop()
         os.killpg(zk.pid, signal.SIGTERM)
         zk.wait(30)
-        shutil.rmtree(root, ignore_errors=True) if not os.environ.get("KEEP") else print(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
