@@ -402,7 +402,7 @@ class ZkCluster:
         changed = False
         for topic in self.topics.values():
             unclean = topic.configs.get("unclean.leader.election.enable", str(unclean_default)).lower() == "true"
-            finished: dict[int, PartitionState] = {}  # reassignments to complete: the new states
+            finished: dict[int, tuple[PartitionState, int]] = {}  # moves to complete: new state, old version
             for p, state in enumerate(topic.states):
                 if state is None:
                     continue
@@ -428,7 +428,7 @@ class ZkCluster:
                 elif topic.reassigning(p):
                     done = self._reassigned_state(topic, p, state, live)
                     if done is not None:
-                        finished[p] = done
+                        finished[p] = (done, state.version)
                 if new is not None:
                     changed |= self._controller_write(state_path(topic.name, p), new.to_json(), state.version)
             if finished:
@@ -460,18 +460,18 @@ class ZkCluster:
                  leader, state.leader_epoch + 1)
         return PartitionState(leader, state.leader_epoch + 1, isr, epoch)
 
-    def _finish_reassignments(self, topic: Topic, finished: dict[int, PartitionState]) -> bool:
+    def _finish_reassignments(self, topic: Topic, finished: dict[int, tuple[PartitionState, int]]) -> bool:
         """The assignment becomes the target and the states above are written, in one multi-op:
         the removed replicas see themselves gone from the replicas, stop and delete their logs."""
         done = replace(topic, replicas=[list(r) for r in topic.replicas], adding=dict(topic.adding),
                        removing=dict(topic.removing))
         writes = []
-        for p, state in finished.items():
+        for p, (state, version) in finished.items():
             done.finish_reassignment(p)
-            writes.append((state_path(topic.name, p), state.to_json(), topic.states[p].version))  # type: ignore[union-attr]
+            writes.append((state_path(topic.name, p), state.to_json(), version))
         if not self._controller_commit([(topic_path(topic.name), done.assignment_json(), topic.version), *writes]):
             return False
-        for p, state in finished.items():
+        for p, (state, _) in finished.items():
             log.info("%s-%d: reassignment complete: replicas %s, leader %d, isr %s", topic.name, p, done.replicas[p],
                      state.leader, state.isr)
         return True

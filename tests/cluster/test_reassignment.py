@@ -209,6 +209,27 @@ def _call(host: BrokerProcess, api: ApiKey, version: int, body: dict[str, Any]) 
     return asyncio.run(run())
 
 
+def test_a_new_controller_completes_a_move_the_old_one_started(cluster_factory: Callable[..., Cluster],
+                                                                 topic: str) -> None:
+    """The move's state lives in ZooKeeper: after kill -9 of the controller's host, the next
+    controller lists the move and completes it."""
+    cluster = cluster_factory(hosts=4)
+    _create(cluster, topic, [[101, 201]])
+    _preload(cluster, topic, 2 * MB)
+    _hold_move(cluster, topic, 0, [301])
+    assert cluster.admin().list_topics(timeout=10).controller_id == 1  # the first host started
+    assert _reassign(cluster, topic, {0: [101, 301]}) == {0: None}
+    cluster.hosts[0].kill9()
+    cluster.wait_for("another controller", lambda: cluster.admin().list_topics(timeout=10).controller_id in
+                     (101, 201, 301), 60)
+    assert cluster.wait_for("the move listed by the new controller", lambda: _ongoing(cluster)) == {
+        (topic, 0): {"replicas": [101, 301, 201], "adding_replicas": [301], "removing_replicas": [201]}}
+    _release_move(cluster, [301])
+    cluster.wait_for("the move complete", lambda: _replicas(cluster, topic)[1] == [101, 301], 90)
+    assert _ongoing(cluster) == {}
+    cluster.wait_for("node 201's log deleted", lambda: not _log_dir(cluster, 201, topic).exists())
+
+
 def test_a_replica_moves_between_two_shards_of_one_host(cluster_factory: Callable[..., Cluster],
                                                           topic: str) -> None:
     """Two hosts of two shards (nodes 1, 2 and 101, 102): [1, 101] -> [2, 101] moves node 1's
