@@ -134,15 +134,16 @@ def test_a_move_under_an_acks_all_stream_loses_nothing_and_deletes_the_old_repli
     assert _reassign(cluster, topic, {0: [101, 201, 301]}) == {0: None}
     moving = cluster.wait_for("the move listed", lambda: _ongoing(cluster).get((topic, 0)))
     assert moving == {"replicas": [101, 201, 301, 1], "adding_replicas": [301], "removing_replicas": [1]}
-    assert _replicas(cluster, topic)[1] == [101, 201, 301, 1]  # Metadata: the union while it runs
-    assert _log_dir(cluster, 301, topic).is_dir()  # the new replica fetches
+    cluster.wait_for("Metadata listing the union while it runs",
+                     lambda: _replicas(cluster, topic)[1] == [101, 201, 301, 1])
+    cluster.wait_for("the new replica's log", lambda: _log_dir(cluster, 301, topic).is_dir())
     _release_move(cluster, [301])
     cluster.wait_for("the move complete", lambda: _replicas(cluster, topic)[1] == [101, 201, 301], 90)
     leader, _, isr = cluster.wait_for("the new leader with a full ISR", lambda: (
         lambda r: r if r[0] in (101, 201, 301) and sorted(r[2]) == [101, 201, 301] else None)(
             _replicas(cluster, topic)))
     assert leader == 101, f"leader {leader}, isr {isr}"
-    assert _ongoing(cluster) == {}
+    cluster.wait_for("nothing listed", lambda: _ongoing(cluster) == {})
     cluster.wait_for("node 1's log deleted", lambda: not _log_dir(cluster, 1, topic).exists())
     assert "no longer a replica of" in cluster.hosts[0].log_text()
     assert any("reassignment moves the leader 1 -> 101" in h.log_text() for h in cluster.hosts)
@@ -174,7 +175,7 @@ def test_cancel_reverts_a_move_and_errors_are_kafkas(cluster_factory: Callable[.
     cluster.wait_for("the new replica's log", lambda: _log_dir(cluster, 201, topic).is_dir())
     assert _reassign(cluster, topic, {0: None}) == {0: None}  # cancel
     cluster.wait_for("the cancel applied", lambda: _replicas(cluster, topic)[1] == [1, 101])
-    assert _ongoing(cluster) == {}
+    cluster.wait_for("nothing listed", lambda: _ongoing(cluster) == {})
     cluster.wait_for("the cancelled replica's log deleted", lambda: not _log_dir(cluster, 201, topic).exists())
     assert sorted(_replicas(cluster, topic)[2]) == [1, 101]
     assert _reassign(cluster, topic, {0: None}) == {0: NoReassignmentInProgressError}
@@ -226,7 +227,7 @@ def test_a_new_controller_completes_a_move_the_old_one_started(cluster_factory: 
         (topic, 0): {"replicas": [101, 301, 201], "adding_replicas": [301], "removing_replicas": [201]}}
     _release_move(cluster, [301])
     cluster.wait_for("the move complete", lambda: _replicas(cluster, topic)[1] == [101, 301], 90)
-    assert _ongoing(cluster) == {}
+    cluster.wait_for("nothing listed", lambda: _ongoing(cluster) == {})
     cluster.wait_for("node 201's log deleted", lambda: not _log_dir(cluster, 201, topic).exists())
 
 
@@ -244,7 +245,7 @@ def test_a_replica_moves_between_two_shards_of_one_host(cluster_factory: Callabl
     cluster.wait_for("node 2 in sync", lambda: sorted(_replicas(cluster, topic)[2]) == [2, 101])
     cluster.wait_for("node 1's log deleted", lambda: not _log_dir(cluster, 1, topic).exists())
     assert _log_dir(cluster, 2, topic).is_dir()
-    assert _ongoing(cluster) == {}
+    cluster.wait_for("nothing listed", lambda: _ongoing(cluster) == {})
     assert len(confluent_read_to_end(cluster.bootstrap, topic, timeout=60)) == MB // 1000
 
 
@@ -305,13 +306,16 @@ def test_kafka_reassign_partitions_generate_execute_verify_with_a_throttle(
     executed = _tool("--bootstrap-server", server, "--execute", "--reassignment-json-file", str(plan),
                      "--throttle", str(4 * MB))
     assert "Successfully started partition reassignments" in executed, executed
-    described = cluster.admin()
     from confluent_kafka.admin import ConfigResource, ResourceType
 
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    configs = described.describe_configs([resource])[resource].result(30)
-    assert "0:1" in configs["leader.replication.throttled.replicas"].value
-    assert "0:301" in configs["follower.replication.throttled.replicas"].value
+
+    def throttled(key: str) -> str:
+        admin = cluster.admin()
+        return str(admin.describe_configs([resource])[resource].result(30)[key].value)
+
+    cluster.wait_for("the throttles set", lambda: "0:1" in throttled("leader.replication.throttled.replicas")
+                     and "0:301" in throttled("follower.replication.throttled.replicas"))
 
     def verified() -> str | None:
         out = _tool("--bootstrap-server", server, "--verify", "--reassignment-json-file", str(plan))
@@ -319,9 +323,9 @@ def test_kafka_reassign_partitions_generate_execute_verify_with_a_throttle(
 
     out = cluster.wait_for("--verify reporting both moves complete", verified, 120)
     assert "Clearing broker-level throttles" in out and "Clearing topic-level throttles" in out, out
-    assert [_replicas(cluster, topic, p)[1] for p in (0, 1)] == [[101, 201, 301], [201, 301, 101]]
-    configs = described.describe_configs([resource])[resource].result(30)
-    assert configs["leader.replication.throttled.replicas"].value == ""
+    cluster.wait_for("the metadata naming the targets", lambda: [_replicas(cluster, topic, p)[1] for p in (0, 1)]
+                     == [[101, 201, 301], [201, 301, 101]])
+    cluster.wait_for("the throttles cleared", lambda: throttled("leader.replication.throttled.replicas") == "")
     cluster.wait_for("node 1's logs deleted", lambda: not any(_log_dir(cluster, 1, topic, p).exists() for p in (0, 1)))
 
 
