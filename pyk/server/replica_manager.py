@@ -558,9 +558,10 @@ class ReplicaManager:
                     sent_before = previous.partitions[i].records if previous is not None else None
                     if sent_before is not None:
                         sent -= sent_before.size  # a re-read replaces the first pass's
-                    self._track(plog).bytes_out += sent
-                    if throttled and quota is not None:
-                        quota.record(sent)  # as Kafka, counted for in-sync followers too
+                    if sent:
+                        self._track(plog).bytes_out += sent
+                        if throttled and quota is not None:
+                            quota.record(sent)  # as Kafka, counted for in-sync followers too
             except Exception as exc:
                 # As Kafka: a failed read reports no offsets; a partition unknown to the metadata
                 # is refused before the read, with an empty (not null) list of aborted transactions.
