@@ -287,10 +287,10 @@ def test_kafka_reassign_partitions_generate_execute_verify_with_a_throttle(
         cluster_factory: Callable[..., Cluster], topic: str, tmp_path: Path) -> None:
     """Kafka's tool against pyk: --generate proposes an assignment over the given brokers,
     --execute --throttle sets the throttles and starts the move, --verify reports it complete and
-    removes the throttles."""
-    cluster = cluster_factory(hosts=4, replication_quota_window_num=2)
+    removes the throttles; --list shows a move in progress and --cancel reverts it."""
+    cluster = cluster_factory(hosts=4)
     _create(cluster, topic, [[1, 101, 201], [101, 201, 1]])
-    _preload(cluster, topic, 2 * MB)
+    _preload(cluster, topic, 3 * MB)
     server = cluster.hosts[0].bootstrap
     to_move = tmp_path / "topics.json"
     to_move.write_text(json.dumps({"version": 1, "topics": [{"topic": topic}]}))
@@ -327,6 +327,19 @@ def test_kafka_reassign_partitions_generate_execute_verify_with_a_throttle(
                      == [[101, 201, 301], [201, 301, 101]])
     cluster.wait_for("the throttles cleared", lambda: throttled("leader.replication.throttled.replicas") == "")
     cluster.wait_for("node 1's logs deleted", lambda: not any(_log_dir(cluster, 1, topic, p).exists() for p in (0, 1)))
+
+    # --list and --cancel of a move held back by a follower throttle of 1 byte/s on its new
+    # replica: with Kafka's 11 rate samples of 1 s, one replica.fetch.max.bytes per ~10 s.
+    _hold_move(cluster, topic, 0, [1])
+    back = tmp_path / "back.json"
+    back.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [101, 201, 1]}]}))
+    _tool("--bootstrap-server", server, "--execute", "--reassignment-json-file", str(back))
+    listed = _tool("--bootstrap-server", server, "--list")
+    assert f"{topic}-0" in listed and "adding" in listed.lower(), listed
+    cancelled = _tool("--bootstrap-server", server, "--cancel", "--reassignment-json-file", str(back))
+    assert "Successfully cancelled" in cancelled, cancelled
+    cluster.wait_for("the cancel applied", lambda: _replicas(cluster, topic)[1] == [101, 201, 301])
+    cluster.wait_for("node 1's log deleted again", lambda: not _log_dir(cluster, 1, topic).exists())
 
 
 @pytest.fixture(autouse=True)
