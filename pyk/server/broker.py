@@ -122,13 +122,14 @@ class Broker:
                 self._drop_topic(info)
         followed: dict[tuple[str, int], tuple[int, int, PartitionLog]] = {}
         led_before = self._coordinator_partitions()
+        if self.metadata.clustered:
+            self._drop_removed_replicas()
         for info in self.metadata.topics.values():
             config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
             if previous is not None and (reconfigured or previous.configs != info.configs):
                 self.logs.update_config(info.name, config)
             if self.metadata.clustered:
-                self._drop_removed_replicas(info)
                 for p in self.owned_partitions(info):
                     plog = self.logs.get(info.name, p) or self.logs.create(info.name, p, config)
                     leader = info.leaders[p]
@@ -202,14 +203,16 @@ class Broker:
             return None
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control request {op!r}")
 
-    def _drop_removed_replicas(self, info: TopicInfo) -> None:
-        """A completed reassignment took this node out of a partition's replicas: it stops
-        serving it and deletes its log (Kafka's StopReplica with deletePartition); the fetchers
-        drop it with this snapshot."""
-        kept = set(self.owned_partitions(info))
-        for topic, p in [k for k in self.replicas.partitions if k[0] == info.name and k[1] not in kept]:
-            log.info("node %d is no longer a replica of %s-%d: deleting its log", self.node_id, topic, p)
-            self.replicas.detach(topic, p)
+    def _drop_removed_replicas(self) -> None:
+        """A reassignment took this node out of a partition's replicas: it stops serving it and
+        deletes its log (Kafka's StopReplica with deletePartition); the fetchers drop it with
+        this snapshot.  A log found at start-up for a partition moved away meanwhile goes too."""
+        for plog in self.logs.all_logs():
+            info = self.metadata.get(plog.topic)
+            p = plog.partition
+            if info is not None and p < len(info.replicas) and self.node_id not in info.replicas[p]:
+                log.info("node %d is no longer a replica of %s-%d: deleting its log", self.node_id, plog.topic, p)
+                self.replicas.detach(plog.topic, p)
 
     def _drop_topic(self, info: TopicInfo) -> None:
         for p in self.owned_partitions(info):

@@ -231,6 +231,20 @@ def test_a_new_controller_completes_a_move_the_old_one_started(cluster_factory: 
     cluster.wait_for("node 201's log deleted", lambda: not _log_dir(cluster, 201, topic).exists())
 
 
+def test_a_replica_removed_while_its_host_was_down_is_deleted_when_it_returns(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    cluster = cluster_factory(hosts=3)
+    _create(cluster, topic, [[1, 101]])
+    _preload(cluster, topic, MB)
+    host = cluster.host_of(101)
+    assert host.stop() == 0
+    assert _reassign(cluster, topic, {0: [1, 201]}) == {0: None}  # a removed replica need not be live
+    cluster.wait_for("the move complete", lambda: _replicas(cluster, topic)[1] == [1, 201], 60)
+    assert _log_dir(cluster, 101, topic).is_dir()
+    host.start()
+    cluster.wait_for("node 101's stray log deleted", lambda: not _log_dir(cluster, 101, topic).exists(), 60)
+
+
 def test_a_replica_moves_between_two_shards_of_one_host(cluster_factory: Callable[..., Cluster],
                                                           topic: str) -> None:
     """Two hosts of two shards (nodes 1, 2 and 101, 102): [1, 101] -> [2, 101] moves node 1's
