@@ -20,7 +20,10 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
   epoch, and drops dead followers from the ISR; a leader changes its ISR itself (`alter_isr`,
   conditional on the state's version), the ZooKeeper-era path;
 * a session expiry fences the host: until it has a new session and has registered again, its
-  snapshot names no leader, so its shards stop acting as leaders.
+  snapshot names no leader, so its shards stop acting as leaders;
+* partition reassignments (KIP-455) are the controller's: AlterPartitionReassignments writes the
+  adding / removing replicas into the topic's node, and the controller makes the target the
+  assignment once it is in sync (docs/cluster.md, "Reassignment").
 
 Instead of LeaderAndIsr / UpdateMetadata requests from the controller, every host watches the
 state in ZooKeeper and rebuilds its snapshot from it (fine for the cluster sizes pyk targets; a

@@ -8,7 +8,9 @@ KIP-101/279) and truncates its log there, so a diverged tail (records an old lea
 committed) is dropped before anything else is fetched; then it sends Fetch with its node id as
 replica id, appends the answer as it is (offsets and epochs kept: PartitionLog.append_as_follower)
 and takes the leader's high watermark.  The leader learns the follower's position from the fetch
-offsets, which is what moves its high watermark and ISR.
+offsets, which is what moves its high watermark and ISR.  Partitions under the follower
+replication throttle (pyk.server.replication_quota) are left out of a fetch while they are not
+caught up and the throttle's rate is exceeded.
 
 Owned by the shard's event loop; the broker calls `update` with every snapshot.
 """
@@ -154,10 +156,10 @@ class ReplicaFetcher:
             kept = {k: fp for k, fp in ready.items() if fp.in_sync or not quota.is_throttled(*k)}
             held, ready = len(kept) < len(ready), kept
         if not ready:
-            backoff_ms = self.config["replica.fetch.backoff.ms"]
-            # Held back: until the rate is back at the bound (not Kafka's full backoff, which
-            # leaves the throttle's rate half used).
-            await asyncio.sleep(min(backoff_ms, max(10, quota.delay_ms())) / 1000 if held else backoff_ms / 1000)
+            wait_ms = self.config["replica.fetch.backoff.ms"]
+            if held:  # until the rate is back at the bound (Kafka's full backoff used half the rate)
+                wait_ms = min(wait_ms, max(10, quota.delay_ms()))
+            await asyncio.sleep(wait_ms / 1000)
             return
         per_partition = self.config["replica.fetch.max.bytes"]
         topics: dict[str, list[dict[str, int]]] = {}

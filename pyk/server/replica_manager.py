@@ -17,7 +17,8 @@ from another node: followers fetch with their node id as `FetchParams.replica_id
 to the log end; their fetch offsets move the high watermark and the ISR (changed through the
 orchestrator's ZooKeeper session, conditional on the partition state's version); acks=all
 answers wait until the high watermark passes their records, and min.insync.replicas is checked
-against the ISR.
+against the ISR.  Partitions under the leader replication throttle (pyk.server.replication_quota)
+send nothing to out-of-sync followers while the throttle's rate is exceeded.
 """
 
 from __future__ import annotations
