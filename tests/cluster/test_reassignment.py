@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pyk.client import Connection
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
@@ -354,8 +352,3 @@ def test_kafka_reassign_partitions_generate_execute_verify_with_a_throttle(
     assert "Successfully cancelled" in cancelled, cancelled
     cluster.wait_for("the cancel applied", lambda: _replicas(cluster, topic)[1] == [101, 201, 301])
     cluster.wait_for("node 1's log deleted again", lambda: not _log_dir(cluster, 1, topic).exists())
-
-
-@pytest.fixture(autouse=True)
-def _need_kafka_python() -> None:
-    pytest.importorskip("kafka")
