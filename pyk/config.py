@@ -296,6 +296,13 @@ KEYS: dict[str, Key] = {
         _k("replica.fetch.response.max.bytes", _POS_INT, "10485760", "Bytes per fetch answer of a follower.", "int"),
         _k("replica.fetch.backoff.ms", _NONNEG_INT, "1000", "Wait of a follower after a failed fetch.", "int"),
         _k("unclean.leader.election.enable", parse_bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
+        _k("leader.replication.throttled.rate", _NONNEG_LONG, str(LONG_MAX), "Bytes/s a leader sends of the "
+           "partitions listed in leader.replication.throttled.replicas to out-of-sync followers (dynamic).", "long"),
+        _k("follower.replication.throttled.rate", _NONNEG_LONG, str(LONG_MAX), "Bytes/s a follower fetches of the "
+           "partitions listed in follower.replication.throttled.replicas while not caught up (dynamic).", "long"),
+        _k("replication.quota.window.num", _POS_INT, "11", "Samples of the replication throttles' rate.", "int"),
+        _k("replication.quota.window.size.seconds", _POS_INT, "1", "Length of one sample of the replication "
+           "throttles' rate.", "int"),
         _k("offsets.topic.num.partitions", _POS_INT, "50", "Partitions of __consumer_offsets.", "int"),
         _k("offsets.topic.replication.factor", _POS_INT, "3", "Replication factor of __consumer_offsets.", "int"),
         _k("transaction.state.log.num.partitions", _POS_INT, "50", "Partitions of __transaction_state.", "int"),
@@ -398,7 +405,8 @@ KEYS: dict[str, Key] = {
 # the primary server synonym of each topic key (DynamicLogConfig: ServerTopicConfigSynonyms'
 # first synonym; so log.retention.ms is dynamic but log.retention.hours is not), the cleaner's
 # (LogCleaner.ReconfigurableConfigs) and the thread pools' (DynamicThreadPool), restricted to the
-# keys pyk has.  pyk runs no thread pools for requests, so num.io.threads / num.network.threads /
+# keys pyk has, plus the replication throttles' rates (Kafka's QuotaConfig broker keys).  pyk runs
+# no thread pools for requests, so num.io.threads / num.network.threads /
 # num.recovery.threads.per.data.dir are stored and described only.
 DYNAMIC_KEYS = frozenset({
     "log.segment.bytes", "log.roll.ms", "log.roll.jitter.ms", "log.index.size.max.bytes", "log.flush.interval.messages",
@@ -412,6 +420,7 @@ DYNAMIC_KEYS = frozenset({
     "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
     "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms",
     "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+    "leader.replication.throttled.rate", "follower.replication.throttled.rate",
 })
 
 

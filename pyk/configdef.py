@@ -60,6 +60,23 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+ALL_REPLICAS = "*"
+
+
+def throttled_replicas(text: str) -> str:
+    """`leader/follower.replication.throttled.replicas`: empty, `*`, or `partition:node` pairs
+    separated by commas (Kafka's ThrottledReplicaListValidator)."""
+    value = text.strip()
+    if value in ("", ALL_REPLICAS):
+        return value
+    items = [item.strip() for item in value.split(",")]
+    for item in items:
+        partition, sep, node = item.partition(":")
+        if not sep or not partition.strip().isdigit() or not node.strip().isdigit():
+            raise ValueError(f"expected [partitionId]:[brokerId],[partitionId]:[brokerId],... or *, found {text!r}")
+    return ",".join(items)
+
+
 _KAFKA_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?(-IV\d+)?$")
 
 

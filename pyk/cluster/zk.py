@@ -24,7 +24,10 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
   epoch, and drops dead followers from the ISR; a leader changes its ISR itself (`alter_isr`,
   conditional on the state's version), the ZooKeeper-era path;
 * a session expiry fences the host: until it has a new session and has registered again, its
-  snapshot names no leader, so its shards stop acting as leaders.
+  snapshot names no leader, so its shards stop acting as leaders;
+* partition reassignments (KIP-455) are the controller's: AlterPartitionReassignments writes the
+  adding / removing replicas into the topic's node, and the controller makes the target the
+  assignment once it is in sync (docs/cluster.md, "Reassignment").
 
 Instead of LeaderAndIsr / UpdateMetadata requests from the controller, every host watches the
 state in ZooKeeper and rebuilds its snapshot from it (fine for the cluster sizes pyk targets; a
@@ -41,11 +44,11 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.retry import KazooRetry
 
 from pyk.cluster.placement import Node, elect_leader, place_replicas
@@ -175,7 +178,11 @@ class PartitionState:
 @dataclass
 class Topic:
     """`/brokers/topics/<t>` (version 3: topic id and assignment), its partitions' states and
-    its config overrides."""
+    its config overrides.
+
+    A partition being reassigned (KIP-455) has `adding` / `removing` replicas: its `replicas`
+    are then the union of the target and the origin (target first), the target is `replicas`
+    less `removing`, the origin `replicas` less `adding` (Kafka's ReplicaAssignment)."""
 
     name: str
     topic_id: uuid.UUID
@@ -183,11 +190,46 @@ class Topic:
     version: int
     states: list[PartitionState | None]
     configs: dict[str, str]
+    adding: dict[int, list[int]] = field(default_factory=dict)
+    removing: dict[int, list[int]] = field(default_factory=dict)
 
     def assignment_json(self) -> bytes:
         return _dumps({"version": 3, "topic_id": kafka_uuid(self.topic_id),
                        "partitions": {str(p): r for p, r in enumerate(self.replicas)},
-                       "adding_replicas": {}, "removing_replicas": {}})
+                       "adding_replicas": {str(p): r for p, r in sorted(self.adding.items())},
+                       "removing_replicas": {str(p): r for p, r in sorted(self.removing.items())}})
+
+    def reassigning(self, partition: int) -> bool:
+        return partition in self.adding or partition in self.removing
+
+    def origin(self, partition: int) -> list[int]:
+        adding = self.adding.get(partition, [])
+        return [r for r in self.replicas[partition] if r not in adding]
+
+    def target(self, partition: int) -> list[int]:
+        removing = self.removing.get(partition, [])
+        return [r for r in self.replicas[partition] if r not in removing]
+
+    def reassign_to(self, partition: int, target: list[int]) -> None:
+        """Kafka's ReplicaAssignment.reassignTo: the replicas become target + origin (each
+        once); adding = those not in the origin, removing = those not in the target.  A target
+        equal to the origin (a cancel) leaves no reassignment."""
+        origin = self.origin(partition)
+        full = list(dict.fromkeys(target + origin))
+        self.replicas[partition] = full
+        adding = [r for r in full if r not in origin]
+        removing = [r for r in full if r not in target]
+        for changes, members in ((self.adding, adding), (self.removing, removing)):
+            if members:
+                changes[partition] = members
+            else:
+                changes.pop(partition, None)
+
+    def finish_reassignment(self, partition: int) -> None:
+        """The target replicas are the assignment now."""
+        self.replicas[partition] = self.target(partition)
+        self.adding.pop(partition, None)
+        self.removing.pop(partition, None)
 
 
 def _config_json(configs: dict[str, str]) -> bytes:
@@ -391,7 +433,9 @@ class ZkCluster:
             if zk.exists(f"{CONFIG_TOPICS}/{name}", watch=watch) is not None:
                 configs = json.loads(zk.get(f"{CONFIG_TOPICS}/{name}")[0])["config"]
             topic_id = parse_kafka_uuid(doc["topic_id"]) if "topic_id" in doc else uuid.uuid5(uuid.NAMESPACE_URL, name)
-            topics[name] = Topic(name, topic_id, replicas, stat.version, states, configs)
+            moving = [{int(p): [int(r) for r in rs] for p, rs in (doc.get(key) or {}).items() if rs}
+                      for key in ("adding_replicas", "removing_replicas")]
+            topics[name] = Topic(name, topic_id, replicas, stat.version, states, configs, *moving)
         self.topics = topics
         self.broker_configs = {}
         for child in zk.get_children(CONFIG_BROKERS, watch=watch):
@@ -439,6 +483,8 @@ class ZkCluster:
                 # fenced: this host must not act on any leadership (pyk.server.broker follows)
                 "leaders": [-1 if fenced else s.leader for s in states],
                 "isr": [s.isr for s in states], "versions": [s.version for s in states],
+                "adding": [t.adding.get(p, []) for p in range(len(t.replicas))],
+                "removing": [t.removing.get(p, []) for p in range(len(t.replicas))],
             }
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
                 "acls": self.acls, "brokers": [b.node() for _, b in sorted(self.brokers.items())],
@@ -464,13 +510,15 @@ class ZkCluster:
 
     def _control(self) -> bool:
         """The controller's duties on the current state: a new leader from the ISR for every
-        partition whose leader is gone (leader epoch + 1), dead followers out of the ISR.
-        Every write is conditional on the controller epoch and the state's version."""
+        partition whose leader is gone (leader epoch + 1), dead followers out of the ISR,
+        reassignments whose target replicas are all in sync completed.  Every write is
+        conditional on the controller epoch and the state's version."""
         live = set(self.brokers)
         unclean_default = self.config.with_dynamic(self.broker_configs.get("", {}), {})["unclean.leader.election.enable"]
         changed = False
         for topic in self.topics.values():
             unclean = topic.configs.get("unclean.leader.election.enable", str(unclean_default)).lower() == "true"
+            finished: dict[int, tuple[PartitionState, int]] = {}  # moves to complete: new state, old version
             for p, state in enumerate(topic.states):
                 if state is None:
                     continue
@@ -493,9 +541,121 @@ class ZkCluster:
                 elif any(r not in live for r in state.isr):
                     isr = [r for r in state.isr if r in live]
                     new = PartitionState(state.leader, state.leader_epoch, isr, self._controller_epoch or 0)
+                elif topic.reassigning(p):
+                    done = self._reassigned_state(topic, p, state, live)
+                    if done is not None:
+                        finished[p] = (done, state.version)
                 if new is not None:
                     changed |= self._controller_write(state_path(topic.name, p), new.to_json(), state.version)
+            if finished:
+                changed |= self._finish_reassignments(topic, finished)
         return changed
+
+    # Partition reassignment (KIP-455) ---------------------------------------------------------
+    def _is_controller(self) -> bool:
+        return self._controller_epoch is not None and self.controller_id == self.host_id
+
+    def _reassigned_state(self, topic: Topic, p: int, state: PartitionState,
+                          live: set[int]) -> PartitionState | None:
+        """The state that completes a reassignment whose target replicas are all in the ISR
+        (Kafka's isReassignmentComplete), else None: the ISR keeps only target replicas, and a
+        leader leaving the replicas hands over to the first live in-sync target replica
+        (leader epoch + 1, Kafka's reassignPartitionLeaderElection)."""
+        target = topic.target(p)
+        if not all(r in state.isr for r in target):
+            return None
+        isr = [r for r in state.isr if r in target]
+        epoch = self._controller_epoch or 0
+        if state.leader in target:
+            return PartitionState(state.leader, state.leader_epoch, isr, epoch)
+        eligible = self._eligible(live)
+        leader = next((r for r in target if r in eligible), next((r for r in target if r in live), -1))
+        if leader < 0:
+            return None
+        log.info("%s-%d: reassignment moves the leader %d -> %d (leader epoch %d)", topic.name, p, state.leader,
+                 leader, state.leader_epoch + 1)
+        return PartitionState(leader, state.leader_epoch + 1, isr, epoch)
+
+    def _finish_reassignments(self, topic: Topic, finished: dict[int, tuple[PartitionState, int]]) -> bool:
+        """The assignment becomes the target and the states above are written, in one multi-op:
+        the removed replicas see themselves gone from the replicas, stop and delete their logs."""
+        done = replace(topic, replicas=[list(r) for r in topic.replicas], adding=dict(topic.adding),
+                       removing=dict(topic.removing))
+        writes = []
+        for p, (state, version) in finished.items():
+            done.finish_reassignment(p)
+            writes.append((state_path(topic.name, p), state.to_json(), version))
+        if not self._controller_commit([(topic_path(topic.name), done.assignment_json(), topic.version), *writes]):
+            return False
+        for p, (state, _) in finished.items():
+            log.info("%s-%d: reassignment complete: replicas %s, leader %d, isr %s", topic.name, p, done.replicas[p],
+                     state.leader, state.isr)
+        return True
+
+    def _op_alter_partition_reassignments(self, reassignments: list[list[Any]],
+                                          allow_replication_factor_change: bool = True
+                                          ) -> list[tuple[str, int, int, str | None]]:
+        """AlterPartitionReassignments on the controller (Kafka's onApiPartitionReassignment):
+        each partition's new target (None: cancel, back to the origin) is validated and written
+        into its topic's assignment (adding / removing replicas); the controller completes each
+        move once its target replicas are in sync (`_control`).  NOT_CONTROLLER on another host."""
+        if not self._is_controller():
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, f"host {self.host_id} is not the controller "
+                             f"(node {self.controller_id} is)")
+        live = set(self.brokers)
+        results: list[tuple[str, int, int, str | None]] = []
+        changed: dict[str, Topic] = {}
+        for name, p, target in reassignments:
+            topic = changed.get(name) or self.topics.get(name)
+            if topic is None or not 0 <= p < len(topic.replicas) or topic.states[p] is None:
+                results.append((name, p, int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+                                "The partition does not exist."))
+                continue
+            error = self._check_reassignment(topic, p, target, live, allow_replication_factor_change)
+            if error is not None:
+                results.append((name, p, int(error.code), error.message))
+                continue
+            if name not in changed:
+                topic = changed[name] = replace(topic, replicas=[list(r) for r in topic.replicas],
+                                                adding=dict(topic.adding), removing=dict(topic.removing))
+            topic.reassign_to(p, topic.origin(p) if target is None else [int(r) for r in target])
+            log.info("%s-%d: reassignment %s: replicas %s, adding %s, removing %s", name, p,
+                     "cancelled" if target is None else f"to {target}", topic.replicas[p], topic.adding.get(p, []),
+                     topic.removing.get(p, []))
+            results.append((name, p, int(ErrorCode.NONE), None))
+        for name, topic in changed.items():
+            if not self._controller_commit([(topic_path(name), topic.assignment_json(), topic.version)]):
+                code = ErrorCode.NOT_CONTROLLER if not self._is_controller() else ErrorCode.REQUEST_TIMED_OUT
+                results = [(t, p, int(code), f"the assignment of {name} changed meanwhile; try again")
+                           if t == name and c == ErrorCode.NONE else (t, p, c, m) for t, p, c, m in results]
+        return results
+
+    @staticmethod
+    def _check_reassignment(topic: Topic, p: int, target: list[int] | None, live: set[int],
+                            allow_rf_change: bool) -> KafkaError | None:
+        """Kafka's validateReplicas (and KIP-860's replication factor check)."""
+        if target is None:
+            if not topic.reassigning(p):
+                return KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+                                  f"no reassignment of {topic.name}-{p} is in progress")
+            return None
+        if not target:
+            return KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Empty replica list specified in partition "
+                              "reassignment.")
+        if len(set(target)) != len(target):
+            return KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Duplicate replica ids in partition "
+                              f"reassignment replica list: {target}")
+        if any(r < 0 for r in target):
+            return KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Invalid broker id in replica list: {target}")
+        origin = topic.origin(p)
+        if not allow_rf_change and len(target) != len(origin):
+            return KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"The replication factor is changed from "
+                              f"{len(origin)} to {len(target)}")
+        added = [r for r in target if r not in origin]
+        if any(r not in live for r in added):
+            return KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Replica assignment has brokers that are not "
+                              f"alive. Replica list: {added}, live broker list: {sorted(live)}")
+        return None
 
     # Controlled shutdown -------------------------------------------------------------------------
     def _host_of(self, node_id: int) -> int:
@@ -604,7 +764,7 @@ class ZkCluster:
         preferred_of: dict[int, list[tuple[Topic, int, PartitionState]]] = {}
         for topic in self.topics.values():
             for p, state in enumerate(topic.states):
-                if state is not None and topic.replicas[p]:
+                if state is not None and topic.replicas[p] and not topic.reassigning(p):
                     preferred_of.setdefault(topic.replicas[p][0], []).append((topic, p, state))
         for node, owned in preferred_of.items():
             off = [(t, p, s) for t, p, s in owned if s.leader != node]
@@ -619,17 +779,24 @@ class ZkCluster:
                                  topic.name, p, node, new.leader_epoch)
 
     def _controller_write(self, path: str, data: bytes, version: int) -> bool:
+        return self._controller_commit([(path, data, version)])
+
+    def _controller_commit(self, writes: list[tuple[str, bytes, int]]) -> bool:
+        """Sets every node at its version in one multi-op conditional on the controller epoch;
+        False if any version changed meanwhile (nothing written)."""
         txn = self.zk.transaction()
         txn.check(CONTROLLER_EPOCH, self._controller_epoch_version)
-        txn.set_data(path, data, version=version)
+        for path, data, version in writes:
+            txn.set_data(path, data, version=version)
         results = txn.commit()
-        if isinstance(results[0], Exception):
+        # A failed multi-op reports RolledBackError for the operations that were not at fault.
+        if isinstance(results[0], Exception) and not isinstance(results[0], RolledBackError):
             log.warning("controller epoch %s is no longer current: this host stops acting as controller",
                         self._controller_epoch)
             with self._lock:
                 self._controller_epoch = None
             return False
-        return not isinstance(results[1], Exception)
+        return not any(isinstance(r, Exception) for r in results)
 
     # Changes from the shards ----------------------------------------------------------------------
     def apply(self, op: str, args: dict[str, Any]) -> Any:
@@ -712,6 +879,8 @@ class ZkCluster:
         topic = self.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+        if topic.adding or topic.removing:
+            raise KafkaError(ErrorCode.REASSIGNMENT_IN_PROGRESS, f"a reassignment of {name} is in progress")
         first = len(topic.replicas)
         added = self._assignment(name, count - first, first, len(topic.replicas[0]), assignment)
         grown = Topic(name, topic.topic_id, topic.replicas + added, topic.version, [], topic.configs)
@@ -836,6 +1005,11 @@ class ZkCluster:
                       version: int) -> int:
         """A leader's new ISR, written only if the state is still the version it saw (a new
         leader or a controller change makes the write fail): the new version."""
+        assigned = self.topics.get(topic)
+        if assigned is not None and partition < len(assigned.replicas) and \
+                any(r not in assigned.replicas[partition] for r in isr):
+            raise KafkaError(ErrorCode.INVALID_UPDATE_VERSION, f"{topic}-{partition}: isr {isr} names a node "
+                             f"that is not a replica ({assigned.replicas[partition]})")
         try:
             data, stat = self.zk.get(state_path(topic, partition))
             current = PartitionState.from_json(data, stat.version)

@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyk.configdef import INT_MAX, LONG_MAX, double_range, int_range, kafka_version, one_of, parse_bool
+from pyk.configdef import (
+    INT_MAX,
+    LONG_MAX,
+    double_range,
+    int_range,
+    kafka_version,
+    one_of,
+    parse_bool,
+    throttled_replicas,
+)
 from pyk.errors import ErrorCode, KafkaError
 
 # Codec names of `compression.type` and their codec ids in the batch attributes (the ids
@@ -148,6 +157,12 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              "Allow an out-of-sync replica to become leader."),
         _key("preallocate", "boolean", parse_bool, "false", ("log.preallocate",),
              "Preallocate a new segment's .log file to segment.bytes."),
+        _key("leader.replication.throttled.replicas", "list", throttled_replicas, "", (),
+             "Replicas (partition:node, or *) whose replication the leader throttles to "
+             "leader.replication.throttled.rate while they are out of sync (reassignments)."),
+        _key("follower.replication.throttled.replicas", "list", throttled_replicas, "", (),
+             "Replicas (partition:node, or *) whose follower throttles its fetches to "
+             "follower.replication.throttled.rate while not caught up (reassignments)."),
         # Removed in Kafka 4.0 (see pyk.configdef.REMOVED_IN_KAFKA_4): validated and described as
         # Kafka 3.x did (its default 3.0-IV1 / true), acted on by nothing.
         _key("message.format.version", "string", kafka_version, "3.0-IV1", ("log.message.format.version",),

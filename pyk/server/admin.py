@@ -151,6 +151,15 @@ class AdminManager:
                                       partitions=None if partitions is None else [list(tp) for tp in partitions])
         return [(str(t), int(p), int(code), message) for t, p, code, message in results]
 
+    async def alter_partition_reassignments(self, reassignments: list[tuple[str, int, list[int] | None]],
+                                            allow_replication_factor_change: bool
+                                            ) -> list[tuple[str, int, int, str | None]]:
+        """AlterPartitionReassignments in a cluster, applied by the controller host's ZooKeeper
+        session (NOT_CONTROLLER elsewhere); (topic, partition, error code, message) of each."""
+        results = await self._control("alter_partition_reassignments", reassignments=[list(r) for r in reassignments],
+                                      allow_replication_factor_change=allow_replication_factor_change)
+        return [(str(t), int(p), int(code), message) for t, p, code, message in results]
+
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         warn_removed(configs, f"topic {name}")
         await self._control("set_configs", name=name, configs=configs)

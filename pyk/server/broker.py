@@ -42,6 +42,7 @@ from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
+from pyk.server.replication_quota import ReplicationQuota
 from pyk.server.security.authorizer import AclBinding, Authorizer
 from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.listener import ListenerSecurity
@@ -87,6 +88,10 @@ class Broker:
         )
         self.dispatcher = Dispatcher(self.services)
         self.fetchers: ReplicaFetcherManager | None = None  # a cluster's followers (made by the first snapshot)
+        # Replication throttles (reassignments), from the dynamic broker and topic configs.
+        window = (config["replication.quota.window.num"], config["replication.quota.window.size.seconds"])
+        self.leader_quota = ReplicationQuota(self.node_id, "leader.replication.throttled.replicas", *window)
+        self.follower_quota = ReplicationQuota(self.node_id, "follower.replication.throttled.replicas", *window)
         self.metrics = ShardMetrics(shard_index)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
@@ -112,6 +117,9 @@ class Broker:
         reconfigured = self.admin.apply_dynamic_configs(self.loop)
         if self.services.authorizer is not None:
             self.services.authorizer.update(AclBinding.from_doc(doc) for doc in self.metadata.acls)
+        for quota, rate in ((self.leader_quota, "leader.replication.throttled.rate"),
+                            (self.follower_quota, "follower.replication.throttled.rate")):
+            quota.update(self.config[rate], self.metadata.topics.values())
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id
@@ -124,6 +132,8 @@ class Broker:
                 self._drop_topic(info)
         followed: dict[tuple[str, int], tuple[int, int, PartitionLog]] = {}
         led_before = self._coordinator_partitions()
+        if self.metadata.clustered:
+            self._drop_removed_replicas()
         for info in self.metadata.topics.values():
             config = self.admin.topic_log_config(info)
             previous = old.get(info.name)
@@ -171,8 +181,9 @@ class Broker:
             return
         if self.fetchers is None:
             self.fetchers = ReplicaFetcherManager(self.node_id, self.config, self.inter_broker,
-                                                  self.replicas.follower_high_watermark)
-            self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"])
+                                                  self.replicas.follower_high_watermark, self.follower_quota)
+            self.replicas.enable_replication(self.admin.alter_isr, self.config["replica.lag.time.max.ms"],
+                                             self.leader_quota)
         endpoints = {b["node_id"]: (b["host"], b["port"]) for b in self.services.brokers()}  # inter-broker listener
         self.fetchers.update(followed, endpoints)
 
@@ -200,6 +211,17 @@ class Broker:
             log.info("shard %d took over %s at leader epoch %d", self.shard_index, plog, args["leader_epoch"])
             return None
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control request {op!r}")
+
+    def _drop_removed_replicas(self) -> None:
+        """A reassignment took this node out of a partition's replicas: it stops serving it and
+        deletes its log (Kafka's StopReplica with deletePartition); the fetchers drop it with
+        this snapshot.  A log found at start-up for a partition moved away meanwhile goes too."""
+        for plog in self.logs.all_logs():
+            info = self.metadata.get(plog.topic)
+            p = plog.partition
+            if info is not None and p < len(info.replicas) and self.node_id not in info.replicas[p]:
+                log.info("node %d is no longer a replica of %s-%d: deleting its log", self.node_id, plog.topic, p)
+                self.replicas.detach(plog.topic, p)
 
     def _drop_topic(self, info: TopicInfo) -> None:
         for p in self.owned_partitions(info):

@@ -61,6 +61,10 @@ class TopicInfo:
     leaders: list[int] = field(default_factory=list)
     isr: list[list[int]] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+    # A partition being reassigned (KIP-455): the replicas it is adding and removing (`replicas`
+    # is then the union of the old and new sets); empty lists otherwise.
+    adding: list[list[int]] = field(default_factory=list)
+    removing: list[list[int]] = field(default_factory=list)
 
     @property
     def internal(self) -> bool:
@@ -70,7 +74,8 @@ class TopicInfo:
         doc: dict[str, object] = {"id": str(self.topic_id), "partitions": self.partitions, "configs": self.configs,
                                   "placement": self.placement, "epochs": self.epochs}
         if self.replicas:
-            doc.update(replicas=self.replicas, leaders=self.leaders, isr=self.isr, versions=self.versions)
+            doc.update(replicas=self.replicas, leaders=self.leaders, isr=self.isr, versions=self.versions,
+                       adding=self.adding, removing=self.removing)
         return doc
 
     @classmethod
@@ -82,6 +87,7 @@ class TopicInfo:
         if "replicas" in doc:
             info.replicas, info.leaders = doc["replicas"], doc["leaders"]  # type: ignore[assignment]
             info.isr, info.versions = doc["isr"], doc["versions"]  # type: ignore[assignment]
+            info.adding, info.removing = doc.get("adding", []), doc.get("removing", [])  # type: ignore[assignment]
         return info
 
 

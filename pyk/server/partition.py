@@ -73,6 +73,9 @@ class Partition:
             # Kafka resets the followers on becoming leader: caught up "now", position unknown.
             self.followers = {r: FollowerState(last_caught_up_ms=now_ms) for r in replicas if r != self.node_id}
         else:
+            # A reassignment changes the replicas: a removed one is no follower any more (its
+            # fetches, still in flight, must not bring it back into the ISR).
+            self.followers = {r: f for r, f in self.followers.items() if r in replicas}
             for r in replicas:
                 if r != self.node_id and r not in self.followers:
                     self.followers[r] = FollowerState(last_caught_up_ms=now_ms)

@@ -8,7 +8,9 @@ KIP-101/279) and truncates its log there, so a diverged tail (records an old lea
 committed) is dropped before anything else is fetched; then it sends Fetch with its node id as
 replica id, appends the answer as it is (offsets and epochs kept: PartitionLog.append_as_follower)
 and takes the leader's high watermark.  The leader learns the follower's position from the fetch
-offsets, which is what moves its high watermark and ISR.
+offsets, which is what moves its high watermark and ISR.  Partitions under the follower
+replication throttle (pyk.server.replication_quota) are left out of a fetch while they are not
+caught up and the throttle's rate is exceeded.
 
 Owned by the shard's event loop; the broker calls `update` with every snapshot.
 """
@@ -29,6 +31,7 @@ from pyk.errors import ErrorCode
 from pyk.log import PartitionLog
 from pyk.protocol import ApiKey
 from pyk.server.purgatory import PartitionKey
+from pyk.server.replication_quota import ReplicationQuota
 from pyk.server.security.inter_broker import InterBrokerAuthenticationError, InterBrokerClient
 
 log = logging.getLogger("pyk.server")
@@ -48,18 +51,20 @@ class FollowedPartition:
     log: PartitionLog
     leader_epoch: int
     truncate: bool = True
+    in_sync: bool = False  # caught up with the leader's high watermark at the last fetch
 
 
 class ReplicaFetcher:
     """Fetches the partitions this node follows from one leader node (see module docstring)."""
 
     def __init__(self, node_id: int, leader: int, config: ServerConfig, client: InterBrokerClient,
-                 on_high_watermark: HighWatermarkSink) -> None:
+                 on_high_watermark: HighWatermarkSink, quota: ReplicationQuota) -> None:
         self.node_id = node_id
         self.leader = leader
         self.config = config
         self.client = client  # connects to the leader's inter-broker listener, TLS and SASL done
         self.on_high_watermark = on_high_watermark
+        self.quota = quota  # the follower replication throttle
         self.endpoint: tuple[str, int] | None = None
         self.partitions: dict[PartitionKey, FollowedPartition] = {}
         self._conn: Connection | None = None
@@ -160,8 +165,17 @@ class ReplicaFetcher:
 
     async def _fetch(self, conn: Connection) -> None:
         ready = {k: fp for k, fp in self.partitions.items() if not fp.truncate}
+        quota = self.quota
+        held = False
+        if any(quota.is_throttled(*k) for k in ready) and quota.is_quota_exceeded():
+            # Kafka's shouldFollowerThrottle: throttled partitions not caught up wait.
+            kept = {k: fp for k, fp in ready.items() if fp.in_sync or not quota.is_throttled(*k)}
+            held, ready = len(kept) < len(ready), kept
         if not ready:
-            await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
+            wait_ms = self.config["replica.fetch.backoff.ms"]
+            if held:  # until the rate is back at the bound (Kafka's full backoff used half the rate)
+                wait_ms = min(wait_ms, max(10, quota.delay_ms()))
+            await asyncio.sleep(wait_ms / 1000)
             return
         per_partition = self.config["replica.fetch.max.bytes"]
         topics: dict[str, list[dict[str, int]]] = {}
@@ -199,7 +213,10 @@ class ReplicaFetcher:
                 records = answer["records"]
                 if records is not None and len(records):
                     plog.append_as_follower(memoryview(records), now_ms)
+                    if quota.is_throttled(*key):
+                        quota.record(len(records))
                 self.on_high_watermark(plog, answer["high_watermark"])
+                fetched.in_sync = plog.log_end_offset >= answer["high_watermark"]
                 # The leader's log start (retention, DeleteRecords) as far as this log has it.
                 start = min(answer["log_start_offset"], plog.high_watermark)
                 if start > plog.log_start_offset:
@@ -212,11 +229,12 @@ class ReplicaFetcherManager:
     """The fetchers of one node, reshaped by each snapshot (see module docstring)."""
 
     def __init__(self, node_id: int, config: ServerConfig, client: InterBrokerClient,
-                 on_high_watermark: HighWatermarkSink) -> None:
+                 on_high_watermark: HighWatermarkSink, quota: ReplicationQuota) -> None:
         self.node_id = node_id
         self.config = config
         self.client = client
         self.on_high_watermark = on_high_watermark
+        self.quota = quota
         self._fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
 
     def update(self, followed: dict[PartitionKey, tuple[int, int, PartitionLog]],
@@ -237,7 +255,7 @@ class ReplicaFetcherManager:
             fetcher = self._fetchers.get(fkey)
             if fetcher is None:
                 fetcher = self._fetchers[fkey] = ReplicaFetcher(self.node_id, fkey[0], self.config, self.client,
-                                                                      self.on_high_watermark)
+                                                                self.on_high_watermark, self.quota)
             current = fetcher.partitions
             fetcher.partitions = {}
             for key, (epoch, plog) in parts.items():

@@ -17,7 +17,8 @@ from another node: followers fetch with their node id as `FetchParams.replica_id
 to the log end; their fetch offsets move the high watermark and the ISR (changed through the
 orchestrator's ZooKeeper session, conditional on the partition state's version); acks=all
 answers wait until the high watermark passes their records, and min.insync.replicas is checked
-against the ISR.
+against the ISR.  Partitions under the leader replication throttle (pyk.server.replication_quota)
+send nothing to out-of-sync followers while the throttle's rate is exceeded.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import PartitionTraffic
 from pyk.server.partition import Partition
 from pyk.server.purgatory import HIGH_WATERMARK, LAST_STABLE, LOG_END, FetchPurgatory, PartitionKey
+from pyk.server.replication_quota import ReplicationQuota
 
 log = logging.getLogger("pyk.server")
 
@@ -207,6 +209,7 @@ class ReplicaManager:
         self.partitions: dict[PartitionKey, Partition] = {}
         self._alter_isr: AlterIsr | None = None
         self._max_lag_ms = 0
+        self._leader_quota: ReplicationQuota | None = None  # replication throttles (reassignments)
         self._isr_task: asyncio.Task[None] | None = None
         # Partition errors by code (Kafka's ErrorsPerSec of Produce and Fetch), for the metrics.
         self.produce_errors: Counter[int] = Counter()
@@ -222,10 +225,11 @@ class ReplicaManager:
         self._txn = txn
         self._loop = loop
 
-    def enable_replication(self, alter_isr: AlterIsr, max_lag_ms: int) -> None:
+    def enable_replication(self, alter_isr: AlterIsr, max_lag_ms: int, leader_quota: ReplicationQuota) -> None:
         """This node is in a cluster: partitions are replicated from here on, ISR changes go
-        through `alter_isr`, and followers not caught up for `max_lag_ms` leave the ISR."""
-        self._alter_isr, self._max_lag_ms = alter_isr, max_lag_ms
+        through `alter_isr`, followers not caught up for `max_lag_ms` leave the ISR, and the
+        partitions `leader_quota` throttles reach out-of-sync followers at its rate."""
+        self._alter_isr, self._max_lag_ms, self._leader_quota = alter_isr, max_lag_ms, leader_quota
         if self._isr_task is None:
             self._isr_task = asyncio.ensure_future(self._shrink_isrs())
 
@@ -527,6 +531,7 @@ class ReplicaManager:
         result = FetchResult()
         read_committed = params.isolation_level == READ_COMMITTED
         follower = params.replica_id >= 0
+        quota = self._leader_quota if follower else None
         now_ms = int(time.time() * 1000) if follower else 0
         for i, fp in enumerate(partitions):
             limit = min(fp.max_bytes, params.max_bytes - result.bytes_read)
@@ -555,20 +560,26 @@ class ReplicaManager:
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset
+                throttled = quota is not None and quota.is_throttled(fp.topic, fp.partition)
                 if data.preferred_read_replica >= 0:
                     result.redirected = True  # no records: the consumer asks that replica (Kafka skips the read)
-                elif limit > 0 or min_one:
+                elif (limit > 0 or min_one) and not (throttled and self._held_back((fp.topic, fp.partition),
+                                                                                   params.replica_id)):
                     info = plog.read(fp.fetch_offset, max(limit, 0), min_one_message=min_one,
                                      isolation_level=params.isolation_level, to_log_end=follower)
-                    if info.records is not None and info.records.size > 0:
+                    sent = info.records.size if info.records is not None else 0
+                    if info.records is not None and sent > 0:
                         data.records = info.records
                         if read_committed:
                             data.aborted_transactions = info.aborted_transactions or []
-                        result.bytes_read += info.records.size
-                        self._track(plog).bytes_out += info.records.size
+                        result.bytes_read += sent
                     sent_before = previous.partitions[i].records if previous is not None else None
                     if sent_before is not None:
-                        self._track(plog).bytes_out -= sent_before.size  # a re-read replaces the first pass's
+                        sent -= sent_before.size  # a re-read replaces the first pass's
+                    if sent:
+                        self._track(plog).bytes_out += sent
+                        if throttled and quota is not None:
+                            quota.record(sent)  # as Kafka, counted for in-sync followers too
             except Exception as exc:
                 # As Kafka: a failed read reports no offsets; a partition unknown to the metadata
                 # is refused before the read, with an empty (not null) list of aborted transactions.
@@ -633,7 +644,18 @@ class ReplicaManager:
         assert self._purgatory is not None
         level = (LOG_END if params.replica_id >= 0 else LAST_STABLE if params.isolation_level == READ_COMMITTED
                  else HIGH_WATERMARK)
+        quota = self._leader_quota
+        if params.replica_id >= 0 and quota is not None:
+            # A held-back partition's appends do not end the wait (Kafka's DelayedFetch skips them).
+            keys = [k for k in keys if not (quota.is_throttled(*k) and self._held_back(k, params.replica_id))]
         return await self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
+
+    def _held_back(self, key: PartitionKey, replica: int) -> bool:
+        """A throttled partition's bytes wait while the leader throttle is exceeded and the
+        follower is out of sync (Kafka's shouldLeaderThrottle)."""
+        part = self.partitions.get(key)
+        quota = self._leader_quota
+        return part is not None and quota is not None and replica not in part.isr and quota.is_quota_exceeded()
 
     def waiting_fetches(self) -> int:
         """Fetches parked for data (Kafka's Fetch purgatory size)."""

@@ -364,3 +364,24 @@ def test_kafka_python_describe_cluster(broker, kp_admin):
     nodes = sorted((b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"])
     assert nodes == [(1 + i, host, int(port) + i) for i in range(broker.shards)]
     assert cluster["controller_id"] == 1
+
+
+def test_kafka_python_reassignment_on_one_host(broker, kp_admin, topic):
+    """A single host keeps one replica per partition: naming its own node is a no-op, anything
+    else INVALID_REPLICA_ASSIGNMENT, a cancel NO_REASSIGNMENT_IN_PROGRESS; nothing is ever
+    listed as moving (tests/cluster/test_reassignment.py moves replicas for real)."""
+    from kafka.errors import (
+        InvalidReplicationAssignmentError,
+        NoReassignmentInProgressError,
+        UnknownTopicOrPartitionError,
+    )
+    from kafka.structs import TopicPartition as KpTopicPartition
+
+    create_topic(broker.bootstrap, topic, partitions=1)
+    leader = confluent_admin(broker.bootstrap).list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+    tp, missing = KpTopicPartition(topic, 0), KpTopicPartition(topic, 3)
+    assert kp_admin.alter_partition_reassignments({tp: [leader]}) == {tp: None}
+    assert kp_admin.alter_partition_reassignments({tp: [leader + 50]}) == {tp: InvalidReplicationAssignmentError}
+    assert kp_admin.alter_partition_reassignments({tp: None}) == {tp: NoReassignmentInProgressError}
+    assert kp_admin.alter_partition_reassignments({missing: [leader]}) == {missing: UnknownTopicOrPartitionError}
+    assert kp_admin.list_partition_reassignments() == {}

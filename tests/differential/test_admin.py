@@ -32,11 +32,10 @@ def by_name(items: list[dict[str, Any]], key: str = "name") -> dict[str, Any]:
 
 
 # Topic keys only one side has (docs/compatibility.md, "Topic configs"): Kafka's compression
-# levels (KIP-390), replication throttles and tiered storage; pyk's keys Kafka 4 removed, and its
-# own segment.writeback.bytes.
+# levels (KIP-390) and tiered storage; pyk's keys Kafka 4 removed, and its own
+# segment.writeback.bytes.
 KAFKA_ONLY_KEYS = frozenset({
-    "compression.gzip.level", "compression.lz4.level", "compression.zstd.level",
-    "follower.replication.throttled.replicas", "leader.replication.throttled.replicas", "local.retention.bytes",
+    "compression.gzip.level", "compression.lz4.level", "compression.zstd.level", "local.retention.bytes",
     "local.retention.ms", "remote.log.copy.disable", "remote.log.delete.on.disable", "remote.storage.enable",
 })  # fmt: skip
 PYK_ONLY_KEYS = frozenset({"message.downconversion.enable", "message.format.version",

@@ -39,7 +39,6 @@ OFFSETS = "org.apache.kafka.tools.GetOffsetShell"
 # Topic keys only one side has (docs/compatibility.md, "Kafka's command-line tools").
 ONLY_KAFKA_TOPIC_KEYS = {
     "compression.gzip.level", "compression.lz4.level", "compression.zstd.level",  # KIP-390 levels
-    "follower.replication.throttled.replicas", "leader.replication.throttled.replicas",  # replication
     "local.retention.bytes", "local.retention.ms", "remote.storage.enable", "remote.log.copy.disable",
     "remote.log.delete.on.disable",  # tiered storage (KIP-405)
 }

@@ -1,5 +1,6 @@
 """Topic administration: CreateTopics (19) 0-7, DeleteTopics (20) 0-6, CreatePartitions (37)
-0-3, DeleteRecords (21) 0-2, ElectLeaders (43) 0-2.
+0-3, DeleteRecords (21) 0-2, ElectLeaders (43) 0-2, AlterPartitionReassignments (45) 0-1,
+ListPartitionReassignments (46) 0 (KIP-455).
 
 Nullable error messages default to null here (Kafka's JSON leaves most of them at its implicit
 ""), so a handler that omits `error_message` sends "no message" rather than an empty one.
@@ -127,6 +128,60 @@ ELECT_LEADERS_RESPONSE = Message(43, "response", "ElectLeadersResponse", valid="
             F("partition_id", "int32", "0+"),
             F("error_code", "int16", "0+"),
             F("error_message", "string", "0+", nullable="0+", default=None),
+        ]),
+    ]),
+])
+
+ALTER_PARTITION_REASSIGNMENTS_REQUEST = Message(45, "request", "AlterPartitionReassignmentsRequest", valid="0-1",
+                                                flexible="0+", fields=[
+    F("timeout_ms", "int32", "0+", default=60000),
+    F("allow_replication_factor_change", "bool", "1+", default=True),  # KIP-860
+    F("topics", "[]ReassignableTopic", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]ReassignablePartition", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+            F("replicas", "[]int32", "0+", nullable="0+", default=None),  # null: cancel the reassignment
+        ]),
+    ]),
+])
+
+ALTER_PARTITION_REASSIGNMENTS_RESPONSE = Message(45, "response", "AlterPartitionReassignmentsResponse", valid="0-1",
+                                                 flexible="0+", fields=[
+    F("throttle_time_ms", "int32", "0+"),
+    F("allow_replication_factor_change", "bool", "1+", default=True, ignorable=True),
+    F("error_code", "int16", "0+"),
+    F("error_message", "string", "0+", nullable="0+", default=None),
+    F("responses", "[]ReassignableTopicResponse", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]ReassignablePartitionResponse", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+            F("error_code", "int16", "0+"),
+            F("error_message", "string", "0+", nullable="0+", default=None),
+        ]),
+    ]),
+])
+
+LIST_PARTITION_REASSIGNMENTS_REQUEST = Message(46, "request", "ListPartitionReassignmentsRequest", valid="0",
+                                               flexible="0+", fields=[
+    F("timeout_ms", "int32", "0+", default=60000),
+    F("topics", "[]ListPartitionReassignmentsTopics", "0+", nullable="0+", default=None, fields=[  # null: all
+        F("name", "string", "0+"),
+        F("partition_indexes", "[]int32", "0+"),
+    ]),
+])
+
+LIST_PARTITION_REASSIGNMENTS_RESPONSE = Message(46, "response", "ListPartitionReassignmentsResponse", valid="0",
+                                                flexible="0+", fields=[
+    F("throttle_time_ms", "int32", "0+"),
+    F("error_code", "int16", "0+"),
+    F("error_message", "string", "0+", nullable="0+", default=None),
+    F("topics", "[]OngoingTopicReassignment", "0+", fields=[
+        F("name", "string", "0+"),
+        F("partitions", "[]OngoingPartitionReassignment", "0+", fields=[
+            F("partition_index", "int32", "0+"),
+            F("replicas", "[]int32", "0+"),
+            F("adding_replicas", "[]int32", "0+"),
+            F("removing_replicas", "[]int32", "0+"),
         ]),
     ]),
 ])
