@@ -166,6 +166,11 @@ class AdminManager:
         """Deletes and sets SCRAM credentials (pyk.server.security.scram) in the cluster metadata."""
         await self._control("alter_scram", deletions=deletions, upsertions=upsertions)
 
+    async def alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
+        """Sets and removes client quota keys (pyk.server.quotas) by entity path in the cluster
+        metadata; returns once every shard applies them."""
+        await self._control("alter_client_quotas", changes=changes)
+
     async def next_producer_id(self) -> int:
         return int(await self._control("next_producer_id"))
 

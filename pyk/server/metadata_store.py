@@ -1,5 +1,6 @@
 """Cluster metadata of a single node: topics, topic ids, partition counts, topic config overrides,
-dynamic broker configs, the cluster id and the producer-id high-water mark.
+dynamic broker configs, SCRAM credentials, client quotas, the cluster id and the producer-id
+high-water mark.
 
 This is the control plane's only writer (the "embedded default": no ZooKeeper).  State lives in
 one JSON document in the first log directory, replaced atomically (write to a temp file, fsync,
@@ -98,6 +99,9 @@ class MetadataStore:
         # SCRAM credentials (pyk.server.security.scram): user -> mechanism -> salt, StoredKey,
         # ServerKey and iterations as stored text; never a password.
         self.scram: dict[str, dict[str, dict[str, object]]] = {}
+        # Client quotas (pyk.server.quotas) by entity path ("users/alice/clients/<default>"):
+        # quota key -> value.
+        self.client_quotas: dict[str, dict[str, float]] = {}
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -121,6 +125,7 @@ class MetadataStore:
             self.topics[name] = TopicInfo.from_doc(name, t)
         self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
         self.scram = doc.get("scram", {})
+        self.client_quotas = doc.get("client_quotas", {})
 
     def _save(self) -> None:
         doc = {
@@ -130,6 +135,7 @@ class MetadataStore:
             "topics": {t.name: t.to_doc() for t in self.topics.values()},
             "broker_configs": self.broker_configs,
             "scram": self.scram,
+            "client_quotas": self.client_quotas,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -230,7 +236,7 @@ class MetadataStore:
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
         return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
-                "broker_configs": self.broker_configs, "scram": self.scram}
+                "broker_configs": self.broker_configs, "scram": self.scram, "client_quotas": self.client_quotas}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
@@ -255,6 +261,12 @@ class MetadataStore:
         self.scram = {user: creds for user, creds in self.scram.items() if creds}
         self._save()
 
+    def alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
+        """Sets (a value) and removes (None) quota keys of entities (path, {key: value}); an entity
+        left with no key is forgotten."""
+        alter_quotas(self.client_quotas, changes)
+        self._save()
+
     # Producer ids --------------------------------------------------------------------------
     def next_producer_id(self) -> int:
         if self._next_producer_id >= self._producer_id_limit:
@@ -263,6 +275,19 @@ class MetadataStore:
         pid = self._next_producer_id
         self._next_producer_id += 1
         return pid
+
+
+def alter_quotas(quotas: dict[str, dict[str, float]], changes: list[tuple[str, dict[str, float | None]]]) -> None:
+    """Applies client quota changes (see MetadataStore.alter_client_quotas) to `quotas` in place."""
+    for path, ops in changes:
+        values = quotas.setdefault(path, {})
+        for key, value in ops.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        if not values:
+            del quotas[path]
 
 
 def _new_cluster_id() -> str:
@@ -282,6 +307,7 @@ class MetadataView:
         self.topics: dict[str, TopicInfo] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self.scram: dict[str, dict[str, dict[str, object]]] = {}  # as MetadataStore.scram
+        self.client_quotas: dict[str, dict[str, float]] = {}  # as MetadataStore.client_quotas
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         # A ZooKeeper cluster's live nodes (node_id, host, port, rack) and controller; None on a
         # single host, whose nodes are its own shards.
@@ -300,6 +326,9 @@ class MetadataView:
         scram = snapshot.get("scram", {})
         assert isinstance(scram, dict)
         self.scram = scram
+        client_quotas = snapshot.get("client_quotas", {})
+        assert isinstance(client_quotas, dict)
+        self.client_quotas = client_quotas
         brokers = snapshot.get("brokers")
         assert brokers is None or isinstance(brokers, list)
         self.brokers = brokers

@@ -433,6 +433,9 @@ class Orchestrator:
         if op == "alter_scram":
             store.alter_scram([tuple(d) for d in args["deletions"]], [tuple(u) for u in args["upsertions"]])
             return None
+        if op == "alter_client_quotas":
+            store.alter_client_quotas([(path, ops) for path, ops in args["changes"]])
+            return None
         if op == "next_producer_id":
             return store.next_producer_id()
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown control operation {op!r}")

@@ -9,18 +9,23 @@ Fetch sessions (KIP-227): pyk answers every request in full and never creates a 
 (session_id 0 in the response), which the protocol allows ("the server may decline to create a
 session"); clients then keep sending full requests.  An incremental request for a session id we
 never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full one.
+
+Quotas (pyk.server.quotas): a consumer's fetched bytes count against its consumer_byte_rate; a
+Fetch that takes it over is answered empty with the throttle time and its bytes are taken back
+(Kafka's KafkaApis.handleFetchRequest), and the connection then mutes.  Followers are exempt.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyk._native import encode_fetch_response
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
-from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.purgatory import PartitionKey
+from pyk.server.quotas import QuotaType
 from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
 
 API_KEY = ApiKey.FETCH
@@ -62,22 +67,33 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     result = services.replicas.read(params, partitions)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
-        return _response(ctx.header, layout, result)
-    return _long_poll(ctx.header, services, layout, params, partitions, result)
+        return _response(ctx, services, layout, result, params.replica_id)
+    return _long_poll(ctx, services, layout, params, partitions, result)
 
 
-async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
+async def _long_poll(ctx: RequestContext, services: ShardServices, layout: _Layout, params: FetchParams,
                      partitions: list[FetchPartition], first: FetchResult) -> list[Any]:
     """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
     changed meanwhile (the others keep the first pass's answer)."""
     changed: set[PartitionKey] = set()
     await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
                                           params.min_bytes - first.bytes_read, changed)
-    return _response(header, layout, services.replicas.read(params, partitions, first, changed))
+    return _response(ctx, services, layout, services.replicas.read(params, partitions, first, changed),
+                     params.replica_id)
 
 
-def _response(header: RequestHeader, layout: _Layout, result: FetchResult) -> list[Any]:
+def _response(ctx: RequestContext, services: ShardServices, layout: _Layout, result: FetchResult,
+              replica_id: int) -> list[Any]:
     """The response frame, written in Cython around the records' file slices (parity-tested
     against pyk.protocol); no session (session_id 0), preferred read replica -1."""
-    return encode_fetch_response(header.api_version, header.correlation_id, 0, ErrorCode.NONE, 0, layout.names,
-                                 layout.counts, layout.indexes, result.partitions)
+    header, quotas = ctx.header, services.quotas
+    if quotas.active and replica_id < 0:
+        now_ms = int(time.time() * 1000)
+        throttle = quotas.record(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
+        if throttle:
+            quotas.unrecord(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
+            ctx.throttle_time_ms = max(ctx.throttle_time_ms, throttle)
+            return encode_fetch_response(header.api_version, header.correlation_id, ctx.throttle_time_ms,
+                                         ErrorCode.NONE, 0, [], [], [], [])
+    return encode_fetch_response(header.api_version, header.correlation_id, ctx.throttle_time_ms, ErrorCode.NONE, 0,
+                                 layout.names, layout.counts, layout.indexes, result.partitions)
