@@ -294,16 +294,27 @@ class ClientQuotas:
                 return sensor, tags[0], tags[1], quota
         return _NO_QUOTA
 
-    def record(self, kind: QuotaType, principal: str, client_id: str, value: float, now_ms: int,
-               check: bool = True) -> int:
-        """Records `value` (bytes, or percent-seconds of a thread) for the client; the throttle
-        time in ms if its rate is now over its quota (and `check`), else 0."""
+    def _lookup(self, kind: QuotaType, principal: str, client_id: str,
+                now_ms: int) -> tuple[QuotaSensor | None, str, str, float]:
         user = principal.partition(":")[2]
         lookup = (kind, user, client_id)
         resolved = self._resolved.get(lookup)
         if resolved is None:
             resolved = self._resolved[lookup] = self._resolve(kind, user, client_id, now_ms)
-        sensor, _, _, quota = resolved
+        return resolved
+
+    def max_value_in_window(self, kind: QuotaType, principal: str, client_id: str, now_ms: int) -> float | None:
+        """The most that can be recorded at once without being throttled for sure (Kafka's
+        getMaxValueInQuotaWindow: the quota over samples - 1 windows), None without a quota; a
+        Fetch is capped to it so that its answer is not always thrown away."""
+        sensor, _, _, quota = self._lookup(kind, principal, client_id, now_ms)
+        return None if sensor is None else quota * (self.samples - 1) * self.window_ms / 1000
+
+    def record(self, kind: QuotaType, principal: str, client_id: str, value: float, now_ms: int,
+               check: bool = True) -> int:
+        """Records `value` (bytes, or percent-seconds of a thread) for the client; the throttle
+        time in ms if its rate is now over its quota (and `check`), else 0."""
+        sensor, _, _, quota = self._lookup(kind, principal, client_id, now_ms)
         if sensor is None:
             return 0
         samples, window_ms = self.samples, self.window_ms

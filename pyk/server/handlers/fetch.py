@@ -12,7 +12,8 @@ never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full
 
 Quotas (pyk.server.quotas): a consumer's fetched bytes count against its consumer_byte_rate; a
 Fetch that takes it over is answered empty with the throttle time and its bytes are taken back
-(Kafka's KafkaApis.handleFetchRequest), and the connection then mutes.  Followers are exempt.
+(Kafka's KafkaApis.handleFetchRequest), and the connection then mutes; a quota'd Fetch asks for no
+more than its quota lets through in one window.  Followers are exempt.
 """
 
 from __future__ import annotations
@@ -51,9 +52,16 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if session_id != 0 or epoch > 0:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if session_id != 0 else ErrorCode.INVALID_FETCH_SESSION_EPOCH
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
-    params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
+    max_bytes = min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"])
+    replica_id = request.get("replica_id", -1)
+    if services.quotas.active and replica_id < 0:
+        window = services.quotas.max_value_in_window(QuotaType.FETCH, ctx.principal, ctx.client_id,
+                                                     int(time.time() * 1000))
+        if window is not None:
+            max_bytes = min(max_bytes, int(window))
+    params = FetchParams(max_bytes=max_bytes,
                          min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
-                         isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1))
+                         isolation_level=request.get("isolation_level", 0), replica_id=replica_id)
     layout = _Layout()
     partitions = []
     for topic in request["topics"]:
