@@ -93,7 +93,7 @@ def check_entity(entity: Entity) -> None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "Invalid empty client quota entity")
     for kind, name in entity.items():
         if kind not in _DIR:
-            raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"Unhandled client quota entity type: {kind}")
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unhandled client quota entity type: {kind}")
         if name is not None and not name:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Empty {kind} not supported")
     if IP in entity and len(entity) > 1:
@@ -149,7 +149,7 @@ def describe(stored: Mapping[str, Mapping[str, float]], components: list[tuple[s
             else:
                 typed.add(kind)
         else:
-            raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"Unknown match type {match_type}")
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown match type {match_type}")
     kinds = set(exact) | typed
     if IP in kinds and (USER in kinds or CLIENT_ID in kinds):
         raise KafkaError(ErrorCode.INVALID_REQUEST, "Invalid entity filter component combination, IP filter component "

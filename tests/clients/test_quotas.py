@@ -11,6 +11,8 @@ shared and busy (docs/security.md records measured numbers).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -274,3 +276,27 @@ def test_describe_and_alter_with_kafka_configs(broker_factory: Any) -> None:
     bad = run_java(CONFIG_COMMAND, "--bootstrap-server", broker.bootstrap, "--alter", "--entity-type", "clients",
                    "--entity-name", "x", "--add-config", "producer_byte_rate=-5", check=False)
     assert bad.returncode != 0 and "must be greater than 0" in bad.stdout + bad.stderr, bad
+
+
+def test_pyk_quotas_cli(broker_factory: Any) -> None:
+    broker = broker_factory()
+
+    def pyk_quotas(*argv: str, ok: bool = True) -> str:
+        done = subprocess.run([sys.executable, "-m", "pyk", "quotas", "--bootstrap", broker.bootstrap, *argv],
+                              capture_output=True, text=True, timeout=60)
+        assert (done.returncode == 0) == ok, done
+        return done.stdout + done.stderr
+
+    pyk_quotas("alter", "--user", "alice", "--client-default", "--set", "producer_byte_rate=1048576",
+               "--set", "request_percentage=50")
+    pyk_quotas("alter", "--client-id", "app", "--set", "consumer_byte_rate=2048")
+    out = pyk_quotas("describe")
+    assert "user alice, client-id <default>" in out and "producer_byte_rate" in out and "1048576" in out, out
+    assert "client-id app" in out and "consumer_byte_rate" in out, out
+    # pyk's CLI and Kafka's ConfigCommand see the same quotas
+    out = kafka_configs(broker.bootstrap, "--describe", "--entity-type", "clients", "--entity-name", "app")
+    assert "consumer_byte_rate=2048.0" in out, out
+    pyk_quotas("alter", "--user", "alice", "--client-default", "--delete", "request_percentage")
+    out = pyk_quotas("describe", "--user", "alice", "--client-default")
+    assert "producer_byte_rate" in out and "request_percentage" not in out, out
+    assert "Invalid configuration key bogus" in pyk_quotas("alter", "--client-id", "app", "--set", "bogus=1", ok=False)

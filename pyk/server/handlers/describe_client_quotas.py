@@ -25,4 +25,4 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     entries = [{"entity": [{"entity_type": kind, "entity_name": name} for kind, name in entity.items()],
                 "values": [{"key": key, "value": value} for key, value in sorted(values.items())]}
                for entity, values in found]
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "entries": entries}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": "", "entries": entries}  # Kafka's ""
