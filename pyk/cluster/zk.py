@@ -14,6 +14,8 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
 * topics are `/brokers/topics/<t>` (topic id and replica assignment), each partition's state
   `/brokers/topics/<t>/partitions/<p>/state` (leader, leader_epoch, isr, controller_epoch),
   topic configs `/config/topics/<t>`, dynamic broker configs `/config/brokers/<id|<default>>`,
+  client quotas `/config/users/<u>[/clients/<c>]`, `/config/clients/<c>`, `/config/ips/<ip>`
+  (announced by a `/config/changes/config_change_<n>` node, on which every host re-reads them),
   producer-id blocks `/latest_producer_id_block`, the cluster id `/cluster/id`;
 * topic creation writes the assignment and the initial partition states in one multi-op;
   the controller elects new leaders from the ISR when a leader's node goes, bumping the leader
@@ -47,6 +49,7 @@ from pyk.cluster.placement import Node, elect_leader, place_replicas
 from pyk.config import ServerConfig
 from pyk.errors import ErrorCode, KafkaError
 from pyk.server.metadata_store import PRODUCER_ID_BLOCK, check_topic_name
+from pyk.server.quotas import CLIENT_KEYS, IP_KEYS
 
 log = logging.getLogger("pyk.cluster")
 
@@ -57,13 +60,17 @@ CONTROLLER = "/controller"
 CONTROLLER_EPOCH = "/controller_epoch"
 CONFIG_TOPICS = "/config/topics"
 CONFIG_BROKERS = "/config/brokers"
+CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGE = CONFIG_CHANGES + "/config_change_"  # + ZooKeeper's 10-digit sequence
+QUOTA_ROOTS = ("users", "clients", "ips")  # under /config: the client quota entities
 PRODUCER_IDS = "/latest_producer_id_block"
 CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
 DEFAULT_BROKER_CONFIG = "<default>"
 # The replication factor of the coordinators' topics, created on first use.
 _INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
                          "__transaction_state": "transaction.state.log.replication.factor"}
-_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, "/cluster", "/admin/delete_topics",
+_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, CONFIG_CHANGES,
+               *(f"/config/{root}" for root in QUOTA_ROOTS), "/cluster", "/admin/delete_topics",
                "/isr_change_notification", CONTROLLED_SHUTDOWN)
 
 
@@ -184,6 +191,8 @@ class ZkCluster:
         self.shutting_down: set[int] = set()  # hosts in a controlled shutdown
         self.topics: dict[str, Topic] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}
+        self.client_quotas: dict[str, dict[str, float]] = {}  # as MetadataStore.client_quotas
+        self._last_change: str | None = None  # the newest /config/changes node when quotas were read
         self._producer_ids = (0, 0)  # [next, end) of this host's current block
         self._snapshot: dict[str, Any] = {}
 
@@ -316,6 +325,33 @@ class ZkCluster:
         for child in zk.get_children(CONFIG_BROKERS, watch=watch):
             data = zk.get(f"{CONFIG_BROKERS}/{child}", watch=watch)[0]
             self.broker_configs["" if child == DEFAULT_BROKER_CONFIG else child] = json.loads(data)["config"]
+        changes = zk.get_children(CONFIG_CHANGES, watch=watch)
+        newest = max(changes, default="")
+        if newest != self._last_change:
+            self.client_quotas = self._read_quotas()
+            self._last_change = newest
+
+    def _read_quotas(self) -> dict[str, dict[str, float]]:
+        """Every client quota entity's quota keys, by entity path (Kafka 2.x's /config/users/<u>,
+        /config/users/<u>/clients/<c>, /config/clients/<c>, /config/ips/<ip>; a user's node also
+        holds its SCRAM credentials in Kafka, which are not quotas and left out)."""
+        out: dict[str, dict[str, float]] = {}
+        paths = []
+        for root in QUOTA_ROOTS:
+            for child in self.zk.get_children(f"/config/{root}"):
+                paths.append(f"{root}/{child}")
+                if root == "users" and self.zk.exists(f"/config/users/{child}/clients") is not None:
+                    paths += [f"users/{child}/clients/{c}" for c in self.zk.get_children(f"/config/users/{child}/clients")]
+        for path in paths:
+            try:
+                data = self.zk.get(f"/config/{path}")[0]
+            except NoNodeError:
+                continue
+            configs = json.loads(data)["config"] if data else {}
+            values = {k: float(v) for k, v in configs.items() if k in CLIENT_KEYS or k in IP_KEYS}
+            if values:
+                out[path] = values
+        return out
 
     def _build_snapshot(self, fenced: bool) -> dict[str, Any]:
         topics = {}
@@ -329,6 +365,7 @@ class ZkCluster:
                 "isr": [s.isr for s in states], "versions": [s.version for s in states],
             }
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
+                "client_quotas": self.client_quotas,
                 "brokers": [b.node() for _, b in sorted(self.brokers.items())], "controller_id": self.controller_id}
 
     def get(self, name: str) -> Topic | None:
@@ -622,6 +659,24 @@ class ZkCluster:
             except NoNodeError:
                 pass
 
+    def _op_alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
+        """Writes each entity's new quota config (Kafka's JSON, values as text), then announces
+        them with one /config/changes node per entity, as Kafka 2.x's AdminZkClient does."""
+        for path, ops in changes:
+            node = f"/config/{path}"
+            try:
+                data = self.zk.get(node)[0]
+                configs = json.loads(data)["config"] if data else {}
+            except NoNodeError:
+                configs = {}
+            for key, value in ops.items():
+                if value is None:
+                    configs.pop(key, None)
+                else:
+                    configs[key] = _quota_text(value)
+            self._put(node, _config_json(configs))
+            self.zk.create(CONFIG_CHANGE, _dumps({"version": 2, "entity_path": path}), sequence=True)
+
     def _put(self, path: str, data: bytes) -> None:
         try:
             self.zk.set(path, data)
@@ -669,6 +724,11 @@ class ZkCluster:
                              f"{topic}-{partition}: partition state changed since version {version}") from None
         log.info("%s-%d: isr now %s (leader %d, epoch %d)", topic, partition, isr, leader, leader_epoch)
         return int(stat.version)
+
+
+def _quota_text(value: float) -> str:
+    """A quota as Kafka's ConfigCommand writes it: whole numbers without a fraction."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _raise_first(results: list[Any]) -> None:
