@@ -172,6 +172,7 @@ class Dispatcher:
 
     def __init__(self, services: ShardServices) -> None:
         self.services = services
+        self.quotas = services.quotas
         self.stats = RequestStats()
         self.errors: dict[tuple[int, int], int] = {}  # (api key, error code) -> count
 
@@ -200,7 +201,7 @@ class Dispatcher:
         else:
             request = decode(view, offset, version)
         ctx = RequestContext(header, conn, conn.client_address, conn.principal)
-        if self.services.quotas.active and header.api_key not in _QUOTA_EXEMPT:
+        if self.quotas.active and header.api_key not in _QUOTA_EXEMPT:
             result = self._handle_with_quotas(ctx, handler, request, len(frame))
         else:
             result = handler.handle(ctx, self.services, request)
@@ -218,7 +219,7 @@ class Dispatcher:
         """handler.handle under the client's quotas (pyk.server.quotas): the throttle time of its
         request rate so far and, for Produce, of its bytes goes into the answer (Fetch adds its
         own); the handling time is recorded; the connection mutes once the answer is out."""
-        quotas, header = self.services.quotas, ctx.header
+        quotas, header = self.quotas, ctx.header
         principal, client_id = ctx.principal, ctx.client_id
         now_ms = time_ns() // 1_000_000
         throttle = quotas.record(QuotaType.REQUEST, principal, client_id, 0, now_ms)
