@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.cluster.conftest import Cluster
 from tests.clients.test_quotas import Load, kafka_configs, produce_for
+from tests.cluster.conftest import Cluster
 
 
 def test_quotas_reach_every_host_through_zookeeper(cluster_factory: Callable[..., Cluster], topic: str) -> None:
