@@ -255,7 +255,7 @@ def _throttled(ctx: RequestContext, body: dict[str, Any] | list[Any] | None) -> 
     """Puts the request's throttle time into a decoded answer and mutes the connection for it."""
     throttle = ctx.throttle_time_ms
     if throttle:
-        if isinstance(body, dict) and "throttle_time_ms" in body:
-            body["throttle_time_ms"] = max(body["throttle_time_ms"], throttle)
+        if isinstance(body, dict):  # a version without the field ignores it
+            body["throttle_time_ms"] = max(body.get("throttle_time_ms", 0), throttle)
         ctx.connection.mute(throttle)
     return body

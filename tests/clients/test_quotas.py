@@ -131,7 +131,7 @@ def test_producer_byte_rate(broker_factory: Any, topic: str) -> None:
         broker.bootstrap, "--alter", "--entity-type", "clients", "--entity-name", "slow",
         "--add-config", f"producer_byte_rate={QUOTA}")
     slow, fast = Load("slow"), Load("fast")
-    run_together(lambda: produce_for(broker.bootstrap, topic, slow, RUN_S),
+    run_together(lambda: produce_for(broker.bootstrap, topic, slow, RUN_S, **{"enable.idempotence": True}),
                  lambda: produce_for(broker.bootstrap, topic, fast, RUN_S))
     print(f"producer_byte_rate {QUOTA}: slow {slow.rate:.0f} B/s ({len(slow.throttles)} throttles, "
           f"max {max(slow.throttles, default=0)} s), fast {fast.rate:.0f} B/s")
