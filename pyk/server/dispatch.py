@@ -220,6 +220,8 @@ class Dispatcher:
         request rate so far and, for Produce, of its bytes goes into the answer (Fetch adds its
         own); the handling time is recorded; the connection mutes once the answer is out."""
         quotas, header = self.quotas, ctx.header
+        if header.api_key == ApiKey.FETCH and request.get("replica_id", -1) >= 0:
+            return handler.handle(ctx, self.services, request)  # replication is exempt, as in Kafka
         principal, client_id = ctx.principal, ctx.client_id
         now_ms = time_ns() // 1_000_000
         throttle = quotas.record(QuotaType.REQUEST, principal, client_id, 0, now_ms)

@@ -11,8 +11,8 @@ session"); clients then keep sending full requests.  An incremental request for 
 never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full one.
 
 Quotas (pyk.server.quotas): a consumer's fetched bytes count against its consumer_byte_rate; a
-Fetch that takes it over is answered empty with the throttle time and its bytes are taken back
-(Kafka's KafkaApis.handleFetchRequest), and the connection then mutes; a quota'd Fetch asks for no
+Fetch that takes it over, or that its request quota throttles, is answered empty with the
+throttle time and its bytes are taken back (Kafka's KafkaApis.handleFetchRequest), and the connection then mutes; a quota'd Fetch asks for no
 more than its quota lets through in one window.  Followers are exempt.
 """
 
@@ -98,7 +98,7 @@ def _response(ctx: RequestContext, services: ShardServices, layout: _Layout, res
     if quotas.active and replica_id < 0:
         now_ms = int(time.time() * 1000)
         throttle = quotas.record(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
-        if throttle:
+        if throttle or ctx.throttle_time_ms:  # over either quota (the request quota's was set by the dispatcher)
             quotas.unrecord(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
             ctx.throttle_time_ms = max(ctx.throttle_time_ms, throttle)
             return encode_fetch_response(header.api_version, header.correlation_id, ctx.throttle_time_ms,
