@@ -224,6 +224,8 @@ class Dispatcher:
             return handler.handle(ctx, self.services, request)  # replication is exempt, as in Kafka
         principal, client_id = ctx.principal, ctx.client_id
         now_ms = time_ns() // 1_000_000
+        if not quotas.applies(principal, client_id, now_ms):
+            return handler.handle(ctx, self.services, request)
         throttle = quotas.record(QuotaType.REQUEST, principal, client_id, 0, now_ms)
         if header.api_key == ApiKey.PRODUCE:
             throttle = max(throttle, quotas.record(QuotaType.PRODUCE, principal, client_id, size, now_ms))

@@ -201,14 +201,20 @@ class SampledRate:
             self.current = i
         self.values[i] += value
 
-    def _purge(self, now_ms: int, samples: int, window_ms: int) -> None:
-        """Samples older than the whole measured span no longer count (Kafka's purgeObsoleteSamples)."""
+    def _purge(self, now_ms: int, samples: int, window_ms: int) -> int:
+        """Forgets the samples older than the whole measured span (Kafka's purgeObsoleteSamples);
+        returns the start of the oldest sample left."""
+        oldest = min(self.starts)
+        if now_ms - oldest < samples * window_ms:
+            return oldest  # the common case: nothing has expired
         for i, start in enumerate(self.starts):
             if now_ms - start >= samples * window_ms:
                 self.starts[i], self.values[i] = now_ms, 0.0
+        return min(self.starts)
 
     def window_ms(self, now_ms: int, samples: int, window_ms: int) -> int:
-        elapsed = now_ms - min(self.starts)
+        """The span the rate is measured over: since the oldest sample, at least samples - 1 windows."""
+        elapsed = now_ms - self._purge(now_ms, samples, window_ms)
         full = elapsed // window_ms
         if full < samples - 1:
             elapsed += (samples - 1 - full) * window_ms
@@ -221,7 +227,8 @@ class SampledRate:
 
     def measure(self, now_ms: int, samples: int, window_ms: int) -> float:
         """The rate per second."""
-        return self.total(now_ms, samples, window_ms) * 1000.0 / self.window_ms(now_ms, samples, window_ms)
+        span = self.window_ms(now_ms, samples, window_ms)  # purges first: the sum is of live samples
+        return sum(self.values) * 1000.0 / span
 
 
 class QuotaSensor:
@@ -260,9 +267,10 @@ class ClientQuotas:
         self.samples = 11
         self.window_ms = 1000
         self._stored: dict[str, dict[str, float]] = {}
-        # (type, user, client id) -> (sensor, user tag, client tag, quota); sensor None: no quota
+        # (type, principal, client id) -> (sensor, user tag, client tag, quota); sensor None: no quota
         self._resolved: dict[tuple[QuotaType, str, str], tuple[QuotaSensor | None, str, str, float]] = {}
         self._sensors: dict[tuple[QuotaType, str, str], QuotaSensor] = {}
+        self._applies: dict[tuple[str, str], bool] = {}  # (principal, client id) -> any quota applies
 
     def configure(self, stored: Mapping[str, Mapping[str, float]], samples: int, window_s: int) -> None:
         """New quotas (a metadata snapshot) or window settings; rates measured so far are kept."""
@@ -273,6 +281,7 @@ class ClientQuotas:
         self._stored = {path: dict(values) for path, values in stored.items()}
         self.samples, self.window_ms = samples, window_s * 1000
         self._resolved.clear()
+        self._applies.clear()
         self.active = any(k in values for values in self._stored.values() for k in CLIENT_KEYS)
 
     def _resolve(self, kind: QuotaType, user: str, client_id: str,
@@ -296,12 +305,20 @@ class ClientQuotas:
 
     def _lookup(self, kind: QuotaType, principal: str, client_id: str,
                 now_ms: int) -> tuple[QuotaSensor | None, str, str, float]:
-        user = principal.partition(":")[2]
-        lookup = (kind, user, client_id)
+        lookup = (kind, principal, client_id)
         resolved = self._resolved.get(lookup)
         if resolved is None:
+            user = principal.partition(":")[2]
             resolved = self._resolved[lookup] = self._resolve(kind, user, client_id, now_ms)
         return resolved
+
+    def applies(self, principal: str, client_id: str, now_ms: int) -> bool:
+        """Whether any quota bounds this client: the others skip all measuring (one lookup)."""
+        known = self._applies.get((principal, client_id))
+        if known is None:
+            known = self._applies[(principal, client_id)] = any(
+                self._lookup(kind, principal, client_id, now_ms)[0] is not None for kind in QuotaType)
+        return known
 
     def max_value_in_window(self, kind: QuotaType, principal: str, client_id: str, now_ms: int) -> float | None:
         """The most that can be recorded at once without being throttled for sure (Kafka's
@@ -335,7 +352,7 @@ class ClientQuotas:
 
     def unrecord(self, kind: QuotaType, principal: str, client_id: str, value: float, now_ms: int) -> None:
         """Takes back a recorded amount that was not served (a throttled Fetch answered empty)."""
-        resolved = self._resolved.get((kind, principal.partition(":")[2], client_id))
+        resolved = self._resolved.get((kind, principal, client_id))
         if resolved is not None and resolved[0] is not None:
             resolved[0].rate.record(-value, now_ms, self.samples, self.window_ms)
 
