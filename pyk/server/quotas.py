@@ -235,9 +235,10 @@ class QuotaSensor:
     """One quota entity's measurements of one QuotaType: its rate and the throttle times it was
     given (Kafka's `byte-rate`/`request-time` and `throttle-time` metrics, tagged user and client-id)."""
 
-    __slots__ = ("rate", "throttle", "throttled")
+    __slots__ = ("rate", "throttle", "throttled", "last_ms")
 
     def __init__(self, now_ms: int) -> None:
+        self.last_ms = now_ms  # when it was last recorded into (idle sensors expire)
         self.rate = SampledRate(now_ms)
         self.throttle = SampledRate(now_ms)  # throttle milliseconds given, summed per window
         self.throttled = SampledRate(now_ms)  # responses throttled, per window (the average's divisor)
@@ -256,6 +257,9 @@ class QuotaMetric:
 
 
 _NO_QUOTA = (None, "", "", 0.0)
+# Kafka's InactiveSensorExpirationTimeSeconds: a sensor not recorded into for this long goes.
+INACTIVE_SENSOR_MS = 3600 * 1000
+_CACHE_LIMIT = 100_000  # resolved (principal, client id) pairs kept before the caches start over
 
 
 class ClientQuotas:
@@ -316,6 +320,10 @@ class ClientQuotas:
         """Whether any quota bounds this client: the others skip all measuring (one lookup)."""
         known = self._applies.get((principal, client_id))
         if known is None:
+            if len(self._applies) >= _CACHE_LIMIT:  # many client ids came and went
+                self._applies.clear()
+                self._resolved.clear()
+                self._expire(now_ms)
             known = self._applies[(principal, client_id)] = any(
                 self._lookup(kind, principal, client_id, now_ms)[0] is not None for kind in QuotaType)
         return known
@@ -335,6 +343,7 @@ class ClientQuotas:
         if sensor is None:
             return 0
         samples, window_ms = self.samples, self.window_ms
+        sensor.last_ms = now_ms
         sensor.rate.record(value, now_ms, samples, window_ms)
         if not check:
             return 0
@@ -356,8 +365,17 @@ class ClientQuotas:
         if resolved is not None and resolved[0] is not None:
             resolved[0].rate.record(-value, now_ms, self.samples, self.window_ms)
 
+    def _expire(self, now_ms: int) -> None:
+        """Drops the sensors of clients idle for INACTIVE_SENSOR_MS, and the lookups that lead to them."""
+        idle = [key for key, sensor in self._sensors.items() if now_ms - sensor.last_ms >= INACTIVE_SENSOR_MS]
+        if idle:
+            gone = {id(self._sensors.pop(key)) for key in idle}
+            self._resolved = {k: r for k, r in self._resolved.items() if id(r[0]) not in gone}
+
     def metrics(self, now_ms: int) -> Iterator[QuotaMetric]:
-        """Every measured entity's rate, quota and average throttle time."""
+        """Every measured entity's rate, quota and average throttle time (asked on each scrape,
+        which also expires idle sensors)."""
+        self._expire(now_ms)
         samples, window_ms = self.samples, self.window_ms
         quotas = {(kind, user_tag, client_tag): quota for (kind, _, _), (sensor, user_tag, client_tag, quota)
                   in self._resolved.items() if sensor is not None}

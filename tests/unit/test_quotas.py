@@ -98,3 +98,15 @@ def test_bad_alterations(entity: dict[str, str | None], key: str, value: float, 
         check_entity(entity)
         check_value(entity, key, value)
     assert raised.value.code == ErrorCode.INVALID_REQUEST and message in raised.value.message
+
+
+def test_idle_sensors_expire_after_an_hour() -> None:
+    quotas = ClientQuotas()
+    quotas.configure({"clients/<default>": {"producer_byte_rate": 100.0}}, samples=11, window_s=1)
+    quotas.record(QuotaType.PRODUCE, "User:u", "gone", 1, 0)
+    quotas.record(QuotaType.PRODUCE, "User:u", "here", 1, 0)
+    quotas.record(QuotaType.PRODUCE, "User:u", "here", 1, 3_000_000)
+    assert {m.client_id for m in quotas.metrics(3_000_000)} == {"gone", "here"}
+    assert {m.client_id for m in quotas.metrics(3_600_000)} == {"here"}
+    quotas.record(QuotaType.PRODUCE, "User:u", "gone", 1, 3_600_000)  # back: measured afresh
+    assert {m.client_id for m in quotas.metrics(3_600_000)} == {"gone", "here"}
