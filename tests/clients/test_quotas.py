@@ -31,6 +31,7 @@ SETTLE_S = 5.0  # rates are measured after this: the first window lets a burst t
 # let 10 s of quota through at once, as it does in Kafka).
 WINDOWS = {"quota.window.num": 3}
 VALUE = b"v" * 1000
+PERCENT = 10.0  # request_percentage of the request quota test
 
 
 def kafka_configs(bootstrap: str, *args: str) -> str:
@@ -225,15 +226,17 @@ def test_user_quotas_and_their_precedence(tmp_path: Any, topic: str) -> None:
 
 
 def test_request_percentage(broker_factory: Any, topic: str) -> None:
-    """request_percentage=1: the client's handling time is held near 1 % of one thread (measured
+    """request_percentage=10: the client's handling time is held near 10 % of one thread (measured
     by the broker and exported, sampled twice a second after the first window); librdkafka
-    reports the throttle times."""
+    reports the throttle times.  Not lower: a throttle is capped at one window (Kafka's
+    request-quota cap), so the client gets at least one request per second through, which on
+    this loaded machine can take 20-40 ms of the loop's wall-clock time, 2-4 % by itself."""
     port = free_port()
     broker = broker_factory(overrides={"metrics.listener": f"127.0.0.1:{port}", "num.shards": 1, **WINDOWS})
     endpoint = Endpoint(port)
     create_topic(broker.bootstrap, topic)
     kafka_configs(broker.bootstrap, "--alter", "--entity-type", "clients", "--entity-name", "busy",
-                  "--add-config", "request_percentage=1")
+                  "--add-config", f"request_percentage={PERCENT}")
     busy = Load("busy")
     rates: list[float] = []
 
@@ -247,16 +250,16 @@ def test_request_percentage(broker_factory: Any, topic: str) -> None:
 
     run_together(lambda: produce_for(broker.bootstrap, topic, busy, RUN_S, **{"linger.ms": 0, "acks": 1}), watch)
     throttle = endpoint.value("kafka_server_request_throttle_time", shard=0, user="", client_id="busy")
-    print(f"request_percentage 1: request-time {[round(r, 2) for r in rates]} %, throttle-time {throttle} ms, "
+    print(f"request_percentage {PERCENT}: request-time {[round(r, 2) for r in rates]} %, throttle-time {throttle} ms, "
           f"{len(busy.throttles)} throttles reported to librdkafka")
     assert not busy.errors
     assert busy.throttles
     # Handling time is wall-clock time on the shard's loop (Kafka's thread time): on a loaded
     # machine one request can take tens of ms, a spike that one throttle (capped at one window)
     # does not fully offset, so the median and the mean are what is held.
-    assert rates and statistics.median(rates) <= 2.0 and statistics.mean(rates) <= 2.5
+    assert rates and statistics.median(rates) <= 1.5 * PERCENT and statistics.mean(rates) <= 2 * PERCENT
     assert endpoint.value("pyk_client_quota", shard=0, quota_type="Request", user="",
-                          client_id="busy") == 1.0
+                          client_id="busy") == PERCENT
 
 
 def test_describe_and_alter_with_kafka_configs(broker_factory: Any) -> None:
