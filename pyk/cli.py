@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pyk.bench.cli import add_parser as add_bench_parser
     from pyk.bench.cli import run as run_bench
-    from pyk.tools import acls, cluster, configs, dump_log, groups, kcat, shards, topics, users
+    from pyk.tools import acls, cluster, configs, dump_log, groups, kcat, quotas, shards, topics, users
 
     add_bench_parser(sub)
     topics.add_parser(sub)
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     users.add_parser(sub)
     acls.add_parser(sub)
     configs.add_parser(sub)
+    quotas.add_parser(sub)
     dump_log.add_parser(sub)
     kcat.add_parsers(sub)
     shards.add_parser(sub)
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return acls.run(args)
     if args.command == "configs":
         return configs.run(args)
+    if args.command == "quotas":
+        return quotas.run(args)
     if args.command == "dump-log":
         return dump_log.run(args)
     if args.command == "produce":

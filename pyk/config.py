@@ -383,6 +383,9 @@ KEYS: dict[str, Key] = {
            "(User:admin;User:ANONYMOUS).", "list"),
         _k("allow.everyone.if.no.acl.found", parse_bool, "false",
            "Allow an operation on a resource no ACL names (false: denied).", "boolean"),
+        _k("quota.window.num", _POS_INT, "11",
+           "Samples kept of each client quota's rate (KIP-13): the rate is measured over this many windows.", "int"),
+        _k("quota.window.size.seconds", _POS_INT, "1", "Length of one client quota sample window.", "int"),
         _k("max.incremental.fetch.session.cache.slots", _NONNEG_INT, "1000", "Incremental fetch sessions kept.", "int"),
         _k("shard.balancer.enable", parse_bool, "false",
            "pyk: move partitions from the hottest shard to the coolest when their loads (bytes in and out per "

@@ -26,6 +26,7 @@ from pyk.protocol import ApiKey
 from pyk.server.context import ShardServices
 from pyk.server.dispatch import Dispatcher
 from pyk.server.metadata_store import MetadataView
+from pyk.server.quotas import ClientQuotas
 from pyk.server.replica_manager import ReplicaManager
 from tests.ref.builder import Record, build_batch
 
@@ -61,7 +62,7 @@ def dispatcher() -> Iterator[Dispatcher]:
         # Produce reaches only the ReplicaManager: the other services stay unset.
         services = ShardServices(node_id=0, base_node_id=0, shard_count=1, metadata=replicas.metadata, logs=logs,
                                  replicas=replicas, admin=None, groups=None, txn=None,  # type: ignore[arg-type]
-                                 supported_apis=[])
+                                 quotas=ClientQuotas(), supported_apis=[])
         yield Dispatcher(services)
         logs.close()
 

@@ -14,6 +14,8 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
 * topics are `/brokers/topics/<t>` (topic id and replica assignment), each partition's state
   `/brokers/topics/<t>/partitions/<p>/state` (leader, leader_epoch, isr, controller_epoch),
   topic configs `/config/topics/<t>`, dynamic broker configs `/config/brokers/<id|<default>>`,
+  client quotas `/config/users/<u>[/clients/<c>]`, `/config/clients/<c>`, `/config/ips/<ip>`
+  (announced by a `/config/changes/config_change_<n>` node, on which every host re-reads them),
   producer-id blocks `/latest_producer_id_block`, the cluster id `/cluster/id`;
 * ACLs are Kafka's AclAuthorizer store: `/kafka-acl/<ResourceType>/<name>` (LITERAL) and
   `/kafka-acl-extended/prefixed/<ResourceType>/<name>` (PREFIXED), each change announced by a
@@ -55,6 +57,7 @@ from pyk.cluster.placement import Node, elect_leader, place_replicas
 from pyk.config import Listener, ServerConfig, parse_listeners
 from pyk.errors import ErrorCode, KafkaError
 from pyk.server.metadata_store import PRODUCER_ID_BLOCK, check_topic_name
+from pyk.server.quotas import CLIENT_KEYS, IP_KEYS
 from pyk.server.security.authorizer import (
     AclBinding,
     AclOperation,
@@ -73,6 +76,9 @@ CONTROLLER_EPOCH = "/controller_epoch"
 CONFIG_TOPICS = "/config/topics"
 CONFIG_BROKERS = "/config/brokers"
 CONFIG_USERS = "/config/users"  # SCRAM credentials, as Kafka 2.x keeps them (KIP-554's ZooKeeper form)
+CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGE = CONFIG_CHANGES + "/config_change_"  # + ZooKeeper's 10-digit sequence
+QUOTA_ROOTS = ("users", "clients", "ips")  # under /config: the client quota entities
 PRODUCER_IDS = "/latest_producer_id_block"
 CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
 DEFAULT_BROKER_CONFIG = "<default>"
@@ -84,7 +90,8 @@ _ACL_CHANGES_KEPT = 100  # older change notifications are deleted (Kafka expires
 # The replication factor of the coordinators' topics, created on first use.
 _INTERNAL_REPLICATION = {"__consumer_offsets": "offsets.topic.replication.factor",
                          "__transaction_state": "transaction.state.log.replication.factor"}
-_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, CONFIG_USERS, "/cluster", "/admin/delete_topics",
+_PERSISTENT = (BROKER_IDS, TOPICS, CONFIG_TOPICS, CONFIG_BROKERS, CONFIG_CHANGES,
+               *(f"/config/{root}" for root in QUOTA_ROOTS), "/cluster", "/admin/delete_topics",
                "/isr_change_notification", CONTROLLED_SHUTDOWN, ACLS, PREFIXED_ACLS, ACL_CHANGES,
                PREFIXED_ACL_CHANGES)
 
@@ -307,6 +314,8 @@ class ZkCluster:
         self.acls: list[list[object]] = []  # AclBinding.to_doc of every ACL, sorted
         self._acl_changes: tuple[list[str], list[str]] | None = None  # the notifications the ACLs were read at
         self.scram: dict[str, dict[str, dict[str, Any]]] = {}  # user -> mechanism -> credential (MetadataStore's form)
+        self.client_quotas: dict[str, dict[str, float]] = {}  # as MetadataStore.client_quotas
+        self._last_change: str | None = None  # the newest /config/changes node when quotas were read
         self._producer_ids = (0, 0)  # [next, end) of this host's current block
         self._snapshot: dict[str, Any] = {}
 
@@ -455,6 +464,11 @@ class ZkCluster:
         if changes != self._acl_changes:
             self.acls = self._read_acls()
             self._acl_changes = changes
+        changes = zk.get_children(CONFIG_CHANGES, watch=watch)
+        newest = max(changes, default="")
+        if newest != self._last_change:
+            self.client_quotas = self._read_quotas()
+            self._last_change = newest
 
     def _read_acls(self) -> list[list[object]]:
         """Every ACL node, as the authorizer's bindings (read after a change notification)."""
@@ -473,6 +487,28 @@ class ZkCluster:
                                                 _OPERATIONS[e["operation"]], _PERMISSIONS[e["permissionType"]]))
         return [b.to_doc() for b in sorted(set(found))]
 
+    def _read_quotas(self) -> dict[str, dict[str, float]]:
+        """Every client quota entity's quota keys, by entity path (Kafka 2.x's /config/users/<u>,
+        /config/users/<u>/clients/<c>, /config/clients/<c>, /config/ips/<ip>; a user's node also
+        holds its SCRAM credentials in Kafka, which are not quotas and left out)."""
+        out: dict[str, dict[str, float]] = {}
+        paths = []
+        for root in QUOTA_ROOTS:
+            for child in self.zk.get_children(f"/config/{root}"):
+                paths.append(f"{root}/{child}")
+                if root == "users" and self.zk.exists(f"/config/users/{child}/clients") is not None:
+                    paths += [f"users/{child}/clients/{c}" for c in self.zk.get_children(f"/config/users/{child}/clients")]
+        for path in paths:
+            try:
+                data = self.zk.get(f"/config/{path}")[0]
+            except NoNodeError:
+                continue
+            configs = json.loads(data)["config"] if data else {}
+            values = {k: float(v) for k, v in configs.items() if k in CLIENT_KEYS or k in IP_KEYS}
+            if values:
+                out[path] = values
+        return out
+
     def _build_snapshot(self, fenced: bool) -> dict[str, Any]:
         topics = {}
         for t in self.topics.values():
@@ -487,7 +523,8 @@ class ZkCluster:
                 "removing": [t.removing.get(p, []) for p in range(len(t.replicas))],
             }
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
-                "acls": self.acls, "brokers": [b.node() for _, b in sorted(self.brokers.items())],
+                "acls": self.acls, "client_quotas": self.client_quotas,
+                "brokers": [b.node() for _, b in sorted(self.brokers.items())],
                 "controller_id": self.controller_id, "scram": self.scram}
 
     def get(self, name: str) -> Topic | None:
@@ -915,13 +952,38 @@ class ZkCluster:
             users.setdefault(user, dict(self.scram.get(user, {})))[mechanism] = credential
         for user, creds in users.items():
             path = f"{CONFIG_USERS}/{urllib.parse.quote(user, safe='')}"
-            if creds:
-                self._put(path, _config_json({m: _scram_text(c) for m, c in creds.items()}))
+            try:  # the node also holds the user's quotas (Kafka keeps both there): those stay
+                data = self.zk.get(path)[0]
+                configs = {k: v for k, v in (json.loads(data)["config"] if data else {}).items()
+                           if not k.startswith("SCRAM-")}
+            except NoNodeError:
+                configs = {}
+            configs.update({m: _scram_text(c) for m, c in creds.items()})
+            if configs:
+                self._put(path, _config_json(configs))
             else:
                 try:
                     self.zk.delete(path)
                 except NoNodeError:
                     pass
+
+    def _op_alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
+        """Writes each entity's new quota config (Kafka's JSON, values as text), then announces
+        them with one /config/changes node per entity, as Kafka 2.x's AdminZkClient does."""
+        for path, ops in changes:
+            node = f"/config/{path}"
+            try:
+                data = self.zk.get(node)[0]
+                configs = json.loads(data)["config"] if data else {}
+            except NoNodeError:
+                configs = {}
+            for key, value in ops.items():
+                if value is None:
+                    configs.pop(key, None)
+                else:
+                    configs[key] = _quota_text(value)
+            self._put(node, _config_json(configs))
+            self.zk.create(CONFIG_CHANGE, _dumps({"version": 2, "entity_path": path}), sequence=True)
 
     def _put(self, path: str, data: bytes) -> None:
         try:
@@ -1022,6 +1084,11 @@ class ZkCluster:
                              f"{topic}-{partition}: partition state changed since version {version}") from None
         log.info("%s-%d: isr now %s (leader %d, epoch %d)", topic, partition, isr, leader, leader_epoch)
         return int(stat.version)
+
+
+def _quota_text(value: float) -> str:
+    """A quota as Kafka's ConfigCommand writes it: whole numbers without a fraction."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _raise_first(results: list[Any]) -> None:

@@ -28,6 +28,7 @@ from pyk.protocol.messages import (
     metadata,
     offset_for_leader_epoch,
     produce,
+    quotas,
     sasl,
     topics,
     txn,
@@ -232,6 +233,8 @@ _ALL_SPECS: list[tuple[Message, Message]] = [
     (sasl.SASL_AUTHENTICATE_REQUEST, sasl.SASL_AUTHENTICATE_RESPONSE),
     (sasl.DESCRIBE_USER_SCRAM_CREDENTIALS_REQUEST, sasl.DESCRIBE_USER_SCRAM_CREDENTIALS_RESPONSE),
     (sasl.ALTER_USER_SCRAM_CREDENTIALS_REQUEST, sasl.ALTER_USER_SCRAM_CREDENTIALS_RESPONSE),
+    (quotas.DESCRIBE_CLIENT_QUOTAS_REQUEST, quotas.DESCRIBE_CLIENT_QUOTAS_RESPONSE),
+    (quotas.ALTER_CLIENT_QUOTAS_REQUEST, quotas.ALTER_CLIENT_QUOTAS_RESPONSE),
 ]
 
 

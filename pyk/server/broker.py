@@ -40,6 +40,7 @@ from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
+from pyk.server.quotas import ClientQuotas
 from pyk.server.replica_fetcher import ReplicaFetcherManager
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.replication_quota import ReplicationQuota
@@ -82,7 +83,7 @@ class Broker:
         self.services = ShardServices(
             node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
             metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
-            txn=self.txn, supported_apis=supported_versions(),
+            txn=self.txn, quotas=ClientQuotas(), supported_apis=supported_versions(),
             authorizer=Authorizer(config["super.users"], config["allow.everyone.if.no.acl.found"])
             if config["authorizer.class.name"] else None,
         )
@@ -120,6 +121,8 @@ class Broker:
         for quota, rate in ((self.leader_quota, "leader.replication.throttled.rate"),
                             (self.follower_quota, "follower.replication.throttled.rate")):
             quota.update(self.config[rate], self.metadata.topics.values())
+        self.services.quotas.configure(self.metadata.client_quotas, self.config["quota.window.num"],
+                                       self.config["quota.window.size.seconds"])
         if not self._loaded.is_set():
             cluster_id = self.logs.ensure_meta_properties(self.node_id, self.metadata.cluster_id)
             assert cluster_id == self.metadata.cluster_id

@@ -17,6 +17,9 @@ listener's connections are a subclass (TlsConnection) that swaps the two ends, `
 (decrypted bytes) and the sender (encrypting), and a SASL listener's frame handler is a gate in
 front of the dispatcher.  `close_when_sent` answers, then closes (a failed authentication).
 
+Quotas (pyk/server/quotas.py, KIP-219): a throttled client's answer is sent at once, then `mute`
+stops reading its requests for the throttle time; what it sent meanwhile waits in the socket.
+
 Failure tiers (STYLE practice 11): a protocol violation closes this connection with one log
 line; an unexpected exception in a handler is logged with its traceback and also closes only
 this connection.  Nothing here can stop the listener.
@@ -89,6 +92,7 @@ class Connection:
         self._frame: bytearray | None = None  # a large frame being received in place
         self._frame_filled = 0
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
+        self._muted: asyncio.TimerHandle | None = None  # a quota's throttle: nothing is read until it fires
         self._reading = True
         self._draining = False  # close_when_sent: no more frames are read or handled
         self.closed = False
@@ -155,7 +159,7 @@ class Connection:
     def _process(self, buf: memoryview, start: int, end: int) -> int:
         """Handles the complete frames in buf[start:end]; returns where the unhandled bytes begin
         (a partial frame, or frames behind a request that is now parked)."""
-        while not self._busy and not self._draining and not self.closed and end - start >= 4:
+        while not self._busy and self._muted is None and not self._draining and not self.closed and end - start >= 4:
             size = _FRAME_SIZE.unpack_from(buf, start)[0]
             if size < 0 or size > self.max_request_bytes:
                 self.close(
@@ -182,7 +186,8 @@ class Connection:
         # Backpressure: while a request is parked, stop reading once the kept frames fill most of
         # the read buffer.  Otherwise what is kept is a partial frame below _DIRECT_READ_MIN, so
         # every read has room.
-        self._set_reading(not (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN))
+        self._set_reading(self._muted is None
+                          and not (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN))
         if self._reading and self._buffered():
             # Bytes already taken off the socket (TLS records) wake no reader callback.
             self.loop.call_soon(self._read_buffered)
@@ -230,6 +235,28 @@ class Connection:
             self.send(parts)
         self._process_pending()
 
+    def mute(self, throttle_ms: int) -> None:
+        """Reads no request of this client for `throttle_ms` (a quota's throttle time, KIP-219); a
+        longer throttle given meanwhile replaces a shorter one."""
+        if self.closed:
+            return
+        due = self.loop.time() + throttle_ms / 1000
+        if self._muted is not None:
+            if self._muted.when() >= due:
+                return
+            self._muted.cancel()
+        self._muted = self.loop.call_at(due, self._unmute)
+        self._set_reading(False)
+
+    def _unmute(self) -> None:
+        self._muted = None
+        if self.closed:
+            return
+        if self._busy:
+            self._update_reading()
+        else:
+            self._process_pending()
+
     def _set_reading(self, on: bool) -> None:
         on = on and not self._draining
         if on == self._reading or self.closed:
@@ -276,6 +303,8 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        if self._muted is not None:
+            self._muted.cancel()
         if reason:
             log.log(level, "connection %s (client %s) closed: %s", self.peer, self.client_id, reason)
         try:

@@ -19,6 +19,7 @@ from pyk.protocol.header import RequestHeader
 from pyk.server.admin import AdminManager
 from pyk.server.connection import ANONYMOUS, Connection
 from pyk.server.metadata_store import MetadataView
+from pyk.server.quotas import ClientQuotas
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.security.authorizer import (
     CLUSTER_NAME,
@@ -42,6 +43,7 @@ class RequestContext:
     connection: Connection
     client_address: str  # the peer's IP address, as the socket gives it
     principal: str = ANONYMOUS  # the authenticated identity ("User:name"): what an authorizer checks
+    throttle_time_ms: int = 0  # a client quota's throttle (pyk.server.quotas): answered, then the connection mutes
 
     @property
     def client_id(self) -> str:
@@ -66,6 +68,7 @@ class ShardServices:
     admin: AdminManager
     groups: GroupCoordinator
     txn: TransactionCoordinator
+    quotas: ClientQuotas  # the client quotas this node enforces
     supported_apis: list[tuple[int, int, int]]  # (api key, min, max): the ApiVersions answer
     authorizer: Authorizer | None = None  # authorizer.class.name set: ACLs decide (else everything is allowed)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from time import monotonic_ns, time_ns
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    alter_client_quotas,
     alter_configs,
     alter_partition_reassignments,
     alter_user_scram_credentials,
@@ -41,6 +43,7 @@ from pyk.server.handlers import (
     delete_records,
     delete_topics,
     describe_acls,
+    describe_client_quotas,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -75,6 +78,7 @@ from pyk.server.handlers import (
     write_txn_markers,
 )
 from pyk.server.metrics import count_errors
+from pyk.server.quotas import QuotaType
 
 if TYPE_CHECKING:
     from pyk.server.connection import Connection
@@ -136,6 +140,9 @@ HANDLERS: dict[int, ModuleType] = {
         sasl_authenticate,
         describe_user_scram_credentials,
         alter_user_scram_credentials,
+        # client quotas
+        describe_client_quotas,
+        alter_client_quotas,
     )
 }
 
@@ -146,6 +153,11 @@ HANDLERS: dict[int, ModuleType] = {
 DECODERS: dict[int, Callable[[memoryview, int, int], Any]] = {
     key: m.decode_request for key, m in HANDLERS.items() if hasattr(m, "decode_request")
 }
+
+
+# Not counted against request_percentage (Kafka exempts what a client needs to connect).
+_QUOTA_EXEMPT = frozenset({ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
+_PERCENT_PER_NS = 100 / 1e9  # handling time -> percent-seconds of one thread (request_percentage)
 
 
 def supported_versions() -> list[tuple[int, int, int]]:
@@ -164,6 +176,7 @@ class Dispatcher:
 
     def __init__(self, services: ShardServices) -> None:
         self.services = services
+        self.quotas = services.quotas
         self.stats = RequestStats()
         self.errors: dict[tuple[int, int], int] = {}  # (api key, error code) -> count
 
@@ -191,7 +204,11 @@ class Dispatcher:
             request = protocol.decode_request(header.api_key, version, view, offset)
         else:
             request = decode(view, offset, version)
-        result = handler.handle(RequestContext(header, conn, conn.client_address, conn.principal), self.services, request)
+        ctx = RequestContext(header, conn, conn.client_address, conn.principal)
+        if self.quotas.active and header.api_key not in _QUOTA_EXEMPT:
+            result = self._handle_with_quotas(ctx, handler, request, len(frame))
+        else:
+            result = handler.handle(ctx, self.services, request)
         if result is None or isinstance(result, list):
             self.stats.done(header.api_key, conn.read_ns)
             return result  # no answer, or one the handler encoded itself
@@ -201,6 +218,34 @@ class Dispatcher:
             return protocol.encode_response(header.api_key, version, header.correlation_id, result)
         started, answered = self.stats.park(conn.read_ns)  # now, not when the coroutine first runs
         return self._finish(header, result, conn.read_ns, started, answered)
+
+    def _handle_with_quotas(self, ctx: RequestContext, handler: ModuleType, request: Any, size: int) -> Any:
+        """handler.handle under the client's quotas (pyk.server.quotas): the throttle time of its
+        request rate so far and, for Produce, of its bytes goes into the answer (Fetch adds its
+        own); the handling time is recorded; the connection mutes once the answer is out."""
+        quotas, header = self.quotas, ctx.header
+        if header.api_key == ApiKey.FETCH and request.get("replica_id", -1) >= 0:
+            return handler.handle(ctx, self.services, request)  # replication is exempt, as in Kafka
+        principal, client_id = ctx.principal, ctx.client_id
+        now_ms = time_ns() // 1_000_000
+        if not quotas.applies(principal, client_id, now_ms):
+            return handler.handle(ctx, self.services, request)
+        throttle = quotas.record(QuotaType.REQUEST, principal, client_id, 0, now_ms)
+        if header.api_key == ApiKey.PRODUCE:
+            throttle = max(throttle, quotas.record(QuotaType.PRODUCE, principal, client_id, size, now_ms))
+        ctx.throttle_time_ms = throttle
+        started = monotonic_ns()
+        result = handler.handle(ctx, self.services, request)
+        quotas.record(QuotaType.REQUEST, principal, client_id, (monotonic_ns() - started) * _PERCENT_PER_NS, now_ms,
+                      check=False)
+        if result is None or isinstance(result, (list, dict)):
+            return _throttled(ctx, result)
+        return self._throttle_after(ctx, result)
+
+    @staticmethod
+    async def _throttle_after(ctx: RequestContext, pending: Awaitable[dict[str, Any] | list[Any] | None]
+                              ) -> dict[str, Any] | list[Any] | None:
+        return _throttled(ctx, await pending)
 
     async def _finish(self, header: RequestHeader, pending: Awaitable[dict[str, Any] | list[Any] | None],
                       received: int, started: int, answered: int) -> list[Any] | None:
@@ -212,3 +257,13 @@ class Dispatcher:
             return body
         count_errors(self.errors, header.api_key, body)
         return protocol.encode_response(header.api_key, header.api_version, header.correlation_id, body)
+
+
+def _throttled(ctx: RequestContext, body: dict[str, Any] | list[Any] | None) -> dict[str, Any] | list[Any] | None:
+    """Puts the request's throttle time into a decoded answer and mutes the connection for it."""
+    throttle = ctx.throttle_time_ms
+    if throttle:
+        if isinstance(body, dict):  # a version without the field ignores it
+            body["throttle_time_ms"] = max(body.get("throttle_time_ms", 0), throttle)
+        ctx.connection.mute(throttle)
+    return body

@@ -131,6 +131,7 @@ class _Snapshots(Collector):
         yield from self._logs(shots)
         yield from self._groups(shots)
         yield from self._broker(shots)
+        yield from self._quotas(shots)
 
     def _shards(self, shots: list[ShardSnapshot]) -> Iterable[Metric]:
         up = GaugeMetricFamily("pyk_shard_up", "1 if the shard answered this scrape", labels=["shard"])
@@ -195,6 +196,28 @@ class _Snapshots(Collector):
         for (api, code), n in sorted(merged_errors.items()):
             errors.add_metric([request_name(api), error_name(code)], n)
         return [requests, *times, errors]
+
+    def _quotas(self, shots: list[ShardSnapshot]) -> Iterable[Metric]:
+        """Kafka's per-client quota metrics (MBeans kafka.server:type=Produce|Fetch|Request,user=..,
+        client-id=..), one series per shard (each shard is a node enforcing its own)."""
+        labels = ["shard", "user", "client_id"]
+        rate_names = {"Produce": ("kafka_server_produce_byte_rate", "Bytes per second produced (quota'd clients)"),
+                      "Fetch": ("kafka_server_fetch_byte_rate", "Bytes per second fetched (quota'd clients)"),
+                      "Request": ("kafka_server_request_request_time",
+                                  "Request handling time, percent of one thread (quota'd clients)")}
+        rates = {t: GaugeMetricFamily(name, doc, labels=labels) for t, (name, doc) in rate_names.items()}
+        throttles = {t: GaugeMetricFamily(f"kafka_server_{t.lower()}_throttle_time",
+                                          f"Average throttle time (ms) of the throttled {t} responses",
+                                          labels=labels) for t in rate_names}
+        limit = GaugeMetricFamily("pyk_client_quota", "The quota a client is measured against (bytes per second, "
+                                  "or percent of one thread)", labels=["shard", "quota_type", "user", "client_id"])
+        for s in shots:
+            for q in s.quotas:
+                key = [str(s.shard), q.user, q.client_id]
+                rates[q.quota_type].add_metric(key, q.rate)
+                throttles[q.quota_type].add_metric(key, q.throttle_time_ms)
+                limit.add_metric([str(s.shard), q.quota_type, q.user, q.client_id], q.quota)
+        return [*rates.values(), *throttles.values(), limit]
 
     def _logs(self, shots: list[ShardSnapshot]) -> Iterable[Metric]:
         labels = ["topic", "partition"]

@@ -1,5 +1,6 @@
 """Cluster metadata of a single node: topics, topic ids, partition counts, topic config overrides,
-dynamic broker configs, SCRAM credentials, ACLs, the cluster id and the producer-id high-water mark.
+dynamic broker configs, SCRAM credentials, ACLs, client quotas, the cluster id and the producer-id
+high-water mark.
 
 This is the control plane's only writer (the "embedded default": no ZooKeeper).  State lives in
 one JSON document in the first log directory, replaced atomically (write to a temp file, fsync,
@@ -108,6 +109,9 @@ class MetadataStore:
         # ACL bindings (pyk.server.security.authorizer.AclBinding.to_doc), sorted: what the
         # authorizer of every shard decides on.
         self.acls: list[list[object]] = []
+        # Client quotas (pyk.server.quotas) by entity path ("users/alice/clients/<default>"):
+        # quota key -> value.
+        self.client_quotas: dict[str, dict[str, float]] = {}
         self._producer_id_limit = 0  # persisted: ids below it may have been handed out
         self._next_producer_id = 0
         self._load()
@@ -132,6 +136,7 @@ class MetadataStore:
         self.broker_configs = {str(k): dict(v) for k, v in doc.get("broker_configs", {}).items()}
         self.scram = doc.get("scram", {})
         self.acls = doc.get("acls", [])
+        self.client_quotas = doc.get("client_quotas", {})
 
     def _save(self) -> None:
         doc = {
@@ -142,6 +147,7 @@ class MetadataStore:
             "broker_configs": self.broker_configs,
             "scram": self.scram,
             "acls": self.acls,
+            "client_quotas": self.client_quotas,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -242,7 +248,8 @@ class MetadataStore:
     def snapshot(self) -> dict[str, object]:
         """Everything a shard needs to serve: sent to every shard after each change."""
         return {"cluster_id": self.cluster_id, "topics": {t.name: t.to_doc() for t in self.topics.values()},
-                "broker_configs": self.broker_configs, "scram": self.scram, "acls": self.acls}
+                "broker_configs": self.broker_configs, "scram": self.scram, "acls": self.acls,
+                "client_quotas": self.client_quotas}
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
@@ -273,6 +280,12 @@ class MetadataStore:
         self.acls = alter_acl_list(self.acls, deletions, creations)
         self._save()
 
+    def alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
+        """Sets (a value) and removes (None) quota keys of entities (path, {key: value}); an entity
+        left with no key is forgotten."""
+        alter_quotas(self.client_quotas, changes)
+        self._save()
+
     # Producer ids --------------------------------------------------------------------------
     def next_producer_id(self) -> int:
         if self._next_producer_id >= self._producer_id_limit:
@@ -289,6 +302,19 @@ def alter_acl_list(acls: list[list[object]], deletions: list[list[object]],
     gone = {tuple(d) for d in deletions}
     kept = {tuple(a) for a in acls if tuple(a) not in gone} | {tuple(c) for c in creations}
     return [list(a) for a in sorted(kept)]
+
+
+def alter_quotas(quotas: dict[str, dict[str, float]], changes: list[tuple[str, dict[str, float | None]]]) -> None:
+    """Applies client quota changes (see MetadataStore.alter_client_quotas) to `quotas` in place."""
+    for path, ops in changes:
+        values = quotas.setdefault(path, {})
+        for key, value in ops.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        if not values:
+            del quotas[path]
 
 
 def _new_cluster_id() -> str:
@@ -319,6 +345,7 @@ class MetadataView:
         self.broker_configs: dict[str, dict[str, str]] = {}  # as MetadataStore.broker_configs
         self.scram: dict[str, dict[str, dict[str, object]]] = {}  # as MetadataStore.scram
         self.acls: list[list[object]] = []  # as MetadataStore.acls
+        self.client_quotas: dict[str, dict[str, float]] = {}  # as MetadataStore.client_quotas
         self._by_id: dict[uuid.UUID, TopicInfo] = {}
         # A ZooKeeper cluster's live nodes and controller; None on a single host, whose nodes
         # are its own shards.
@@ -340,6 +367,9 @@ class MetadataView:
         acls = snapshot.get("acls", [])
         assert isinstance(acls, list)
         self.acls = acls
+        client_quotas = snapshot.get("client_quotas", {})
+        assert isinstance(client_quotas, dict)
+        self.client_quotas = client_quotas
         brokers = snapshot.get("brokers")
         assert brokers is None or isinstance(brokers, list)
         self.brokers = cast("list[RegisteredNode] | None", brokers)

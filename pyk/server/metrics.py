@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the engine imports this module: no server imports at run ti
     from pyk.log import LogManager, PartitionLog
     from pyk.server.context import ShardServices
     from pyk.server.engine import GroupCommit
+    from pyk.server.quotas import QuotaMetric
 
 HISTOGRAM_BUCKETS = 64  # log2 buckets of whole microseconds, as ext/metrics.pyx (REQ_BUCKETS)
 _LAG_PROBE_S = 0.25  # how often the event-loop lag probe wakes
@@ -101,6 +102,7 @@ class ShardSnapshot:
     cleaner_last_bytes_written: int
     retention_segments_deleted: int
     serving: bool
+    quotas: list[QuotaMetric]  # every client measured against a quota (pyk.server.quotas)
 
 
 class ShardMetrics:
@@ -158,6 +160,7 @@ class ShardMetrics:
             cleaner_last_bytes_read=last.bytes_read if last is not None else 0,
             cleaner_last_bytes_written=last.bytes_written if last is not None else 0,
             retention_segments_deleted=self.retention_segments_deleted, serving=serving,
+            quotas=list(services.quotas.metrics(time.time_ns() // 1_000_000)),
         )
 
 

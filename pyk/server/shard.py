@@ -437,6 +437,8 @@ class Orchestrator:
             return None
         if op == "alter_acls":
             store.alter_acls(args["deletions"], args["creations"])
+        if op == "alter_client_quotas":
+            store.alter_client_quotas([(path, ops) for path, ops in args["changes"]])
             return None
         if op == "next_producer_id":
             return store.next_producer_id()

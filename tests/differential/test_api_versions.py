@@ -40,10 +40,10 @@ RANGES_DIFFER: dict[int, tuple[tuple[int, int] | None, tuple[int, int] | None]] 
     60: ((0, 2), (0, 1)),  # DescribeCluster: v2 (endpoint type) not yet
     66: ((0, 2), (0, 1)),  # ListTransactions: v2 (transactional id pattern) not yet
 }
-# APIs pyk does not serve at all (log-dir moves, delegation tokens, quotas, KRaft quorum and
-# features, share groups, client metrics): Kafka's ranges.
+# APIs pyk does not serve at all (log-dir moves, delegation tokens, KRaft quorum and features,
+# share groups, client metrics): Kafka's ranges.
 KAFKA_ONLY: dict[int, tuple[int, int]] = {
-    34: (1, 2), 38: (1, 3), 39: (1, 2), 40: (1, 2), 41: (1, 3), 48: (0, 1), 49: (0, 1),
+    34: (1, 2), 38: (1, 3), 39: (1, 2), 40: (1, 2), 41: (1, 3),
     55: (0, 2), 57: (0, 2), 64: (0, 0), 74: (0, 1), 76: (1, 1), 77: (1, 1), 78: (1, 1), 79: (1, 1),
     80: (0, 0), 81: (0, 0), 83: (0, 0), 84: (0, 0), 85: (0, 0), 86: (0, 0), 87: (0, 0), 90: (0, 0), 91: (0, 0),
     92: (0, 0),

@@ -13,18 +13,25 @@ never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full
 With an authorizer (Kafka's handleFetchRequest): a follower's fetch needs CLUSTER_ACTION on the
 cluster, a consumer's READ on each topic; a denied partition answers TOPIC_AUTHORIZATION_FAILED
 and is left out of the read and the long poll.  Without one nothing is checked.
+
+Quotas (pyk.server.quotas): a consumer's fetched bytes count against its consumer_byte_rate; a
+Fetch that takes it over, or that its request quota throttles, is answered empty with the
+throttle time and its bytes are taken back (Kafka's KafkaApis.handleFetchRequest), and the
+connection then mutes; a quota'd Fetch asks for no more than its quota lets through in one
+window.  Followers are exempt.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyk._native import encode_fetch_response
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
-from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.purgatory import PartitionKey
+from pyk.server.quotas import QuotaType
 from pyk.server.replica_manager import FetchParams, FetchPartition, FetchPartitionData, FetchResult
 from pyk.server.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
 
@@ -51,9 +58,16 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if session_id != 0 or epoch > 0:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if session_id != 0 else ErrorCode.INVALID_FETCH_SESSION_EPOCH
         return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
-    params = FetchParams(max_bytes=min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"]),
+    max_bytes = min(request.get("max_bytes", 0x7FFFFFFF), services.config["fetch.max.bytes"])
+    replica_id = request.get("replica_id", -1)
+    if services.quotas.active and replica_id < 0:
+        window = services.quotas.max_value_in_window(QuotaType.FETCH, ctx.principal, ctx.client_id,
+                                                     int(time.time() * 1000))
+        if window is not None:
+            max_bytes = min(max_bytes, int(window))
+    params = FetchParams(max_bytes=max_bytes,
                          min_bytes=request["min_bytes"], max_wait_ms=request["max_wait_ms"],
-                         isolation_level=request.get("isolation_level", 0), replica_id=request.get("replica_id", -1),
+                         isolation_level=request.get("isolation_level", 0), replica_id=replica_id,
                          rack_id=request.get("rack_id") if ctx.header.api_version >= 11 else None)
     layout = _Layout()
     partitions = []
@@ -72,8 +86,8 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     result = services.replicas.read(params, partitions)
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error or result.redirected
             or not partitions):
-        return _response(ctx.header, layout, result, denied)
-    return _long_poll(ctx.header, services, layout, params, partitions, result, denied)
+        return _response(ctx, services, layout, result, params.replica_id, denied)
+    return _long_poll(ctx, services, layout, params, partitions, result, denied)
 
 
 def _denied(ctx: RequestContext, authorizer: Authorizer, params: FetchParams,
@@ -93,7 +107,7 @@ def _denied(ctx: RequestContext, authorizer: Authorizer, params: FetchParams,
             for i, p in enumerate(partitions) if p.topic in denied}
 
 
-async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
+async def _long_poll(ctx: RequestContext, services: ShardServices, layout: _Layout, params: FetchParams,
                      partitions: list[FetchPartition], first: FetchResult,
                      denied: dict[int, FetchPartitionData] | None) -> list[Any]:
     """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
@@ -101,17 +115,27 @@ async def _long_poll(header: RequestHeader, services: ShardServices, layout: _La
     changed: set[PartitionKey] = set()
     await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
                                           params.min_bytes - first.bytes_read, changed)
-    return _response(header, layout, services.replicas.read(params, partitions, first, changed), denied)
+    return _response(ctx, services, layout, services.replicas.read(params, partitions, first, changed),
+                     params.replica_id, denied)
 
 
-def _response(header: RequestHeader, layout: _Layout, result: FetchResult,
-              denied: dict[int, FetchPartitionData] | None) -> list[Any]:
+def _response(ctx: RequestContext, services: ShardServices, layout: _Layout, result: FetchResult,
+              replica_id: int, denied: dict[int, FetchPartitionData] | None) -> list[Any]:
     """The response frame, written in Cython around the records' file slices (parity-tested
-    against pyk.protocol); no session (session_id 0), preferred read replica -1.  The denied
-    partitions' answers go back in their request positions."""
+    against pyk.protocol); no session (session_id 0).  The denied partitions' answers go back in
+    their request positions."""
+    header, quotas = ctx.header, services.quotas
+    if quotas.active and replica_id < 0:
+        now_ms = int(time.time() * 1000)
+        throttle = quotas.record(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
+        if throttle or ctx.throttle_time_ms:  # over either quota (the request quota's was set by the dispatcher)
+            quotas.unrecord(QuotaType.FETCH, ctx.principal, ctx.client_id, result.bytes_read, now_ms)
+            ctx.throttle_time_ms = max(ctx.throttle_time_ms, throttle)
+            return encode_fetch_response(header.api_version, header.correlation_id, ctx.throttle_time_ms,
+                                         ErrorCode.NONE, 0, [], [], [], [])
     answers = result.partitions
     if denied:
         read = iter(answers)
         answers = [denied[i] if i in denied else next(read) for i in range(len(layout.indexes))]
-    return encode_fetch_response(header.api_version, header.correlation_id, 0, ErrorCode.NONE, 0, layout.names,
-                                 layout.counts, layout.indexes, answers)
+    return encode_fetch_response(header.api_version, header.correlation_id, ctx.throttle_time_ms, ErrorCode.NONE, 0,
+                                 layout.names, layout.counts, layout.indexes, answers)

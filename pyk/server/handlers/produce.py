@@ -22,7 +22,6 @@ from collections.abc import Awaitable
 from pyk._native import ProduceRequestScan, encode_produce_response, scan_produce_request
 from pyk.errors import ErrorCode, KafkaError
 from pyk.protocol.apis import ApiKey
-from pyk.protocol.header import RequestHeader
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.replica_manager import PartitionResponse
 from pyk.server.security.authorizer import AclOperation, Authorizer, ResourceType
@@ -48,8 +47,8 @@ def handle(ctx: RequestContext, services: ShardServices, request: ProduceRequest
     results = services.replicas.append_records(request, request.acks, header.api_version, int(time.time() * 1000),
                                                request.transactional_id, request.timeout_ms, refused)
     if isinstance(results, list):
-        return _response(header, request, results) if request.acks != 0 else None
-    return _respond_after(header, request, results)
+        return _response(ctx, request, results) if request.acks != 0 else None
+    return _respond_after(ctx, request, results)
 
 
 def _denied(ctx: RequestContext, authorizer: Authorizer, request: ProduceRequestScan) -> dict[int, KafkaError] | None:
@@ -67,15 +66,17 @@ def _denied(ctx: RequestContext, authorizer: Authorizer, request: ProduceRequest
             for i, topic in enumerate(request.topics) if topic in denied}
 
 
-async def _respond_after(header: RequestHeader, request: ProduceRequestScan,
+async def _respond_after(ctx: RequestContext, request: ProduceRequestScan,
                          pending: Awaitable[list[PartitionResponse]]) -> list[bytes] | None:
     """acks=0 still waits here for the verification of a transactional batch before its append
     (in request order on the connection), and then answers nothing."""
     results = await pending
-    return _response(header, request, results) if request.acks != 0 else None
+    return _response(ctx, request, results) if request.acks != 0 else None
 
 
-def _response(header: RequestHeader, request: ProduceRequestScan, results: list[PartitionResponse]) -> list[bytes]:
-    """The whole response frame, written in Cython (parity-tested against pyk.protocol)."""
+def _response(ctx: RequestContext, request: ProduceRequestScan, results: list[PartitionResponse]) -> list[bytes]:
+    """The whole response frame, written in Cython (parity-tested against pyk.protocol), with the
+    throttle time of the client's quotas (pyk.server.quotas, recorded by the dispatcher)."""
+    header = ctx.header
     return [encode_produce_response(header.api_version, header.correlation_id, request.topic_names,
-                                    request.topic_counts, request.partitions, results)]
+                                    request.topic_counts, request.partitions, results, ctx.throttle_time_ms)]
