@@ -12,9 +12,9 @@ bob, carol and dave on SASL_PLAINTEXT.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -190,8 +190,13 @@ def transaction(broker: SecureBroker, user: str, transactional_id: str, topic: s
     return OK
 
 
+_SERIAL = itertools.count(1)
+
+
 def _new(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:6]}"
+    """A topic name no other case uses; numbered, not random, so that every pytest-xdist worker
+    collects the same test ids."""
+    return f"{prefix}{next(_SERIAL)}"
 
 
 Case = tuple[str, Callable[..., Any], tuple[Any, ...], Any]
