@@ -536,7 +536,8 @@ class ReplicaManager:
                     if fp.fetch_offset > plog.log_end_offset:
                         raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"follower fetch offset {fp.fetch_offset} is past "
                                          f"the log end {plog.log_end_offset} of {fp.topic}-{fp.partition}")
-                    self._follower_fetched(fp.topic, fp.partition, params.replica_id, fp.fetch_offset, now_ms)
+                    if previous is None:  # once per fetch: a re-read after a long poll is not a new position
+                        self._follower_fetched(fp.topic, fp.partition, params.replica_id, fp.fetch_offset, now_ms)
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset

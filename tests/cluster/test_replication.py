@@ -104,8 +104,6 @@ def test_isr_shrinks_when_a_follower_stops_and_expands_when_it_catches_up(
                      == _log_size(cluster, part.leader, topic) > 0)
 
 
-@pytest.mark.xfail(strict=False, reason="regressed in session 5's merges: the restarted follower does not fetch "
-                   "again (passes on the cluster branch); to be found and fixed, see the session 5 note")
 def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster_factory: Callable[..., Cluster],
                                                                    topic: str) -> None:
     from confluent_kafka import TopicPartition

@@ -6,7 +6,8 @@ log is local: -4 is the log start offset and -5 has no offset (-1).
 isolation_level (v2+) sets the last offset a client may see (Kafka
 ReplicaManager.fetchOffsetForTimestamp): the last stable offset under read_committed (1), else
 the high watermark.  "latest" is that offset, and a record found by timestamp at or past it is
-not reported.
+not reported.  A replica's request (replica_id >= 0: a follower whose fetch offset fell out of
+range) sees the log end as "latest", as Kafka answers a non-client request.
 
 v0 answers a list of offsets (old_style_offsets); pyk gives the one offset that v1 would, or
 none, which is what its remaining users (sarama's GetOffset, hence Burrow) read."""
@@ -30,9 +31,9 @@ LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4,
 _SINCE = {EARLIEST_LOCAL: 8, LATEST_TIERED: 9}  # the first version that may ask for them
 
 
-def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
+def _lookup(plog: Any, timestamp: int, read_committed: bool, replica: bool) -> tuple[int, int]:
     """(offset, timestamp) for one request; (-1, -1) when no visible record is at or after `timestamp`."""
-    last_visible = plog.last_stable_offset if read_committed else plog.high_watermark
+    last_visible = plog.log_end_offset if replica else plog.last_stable_offset if read_committed else plog.high_watermark
     if timestamp == LATEST:
         return last_visible, -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
@@ -49,6 +50,7 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     isolation_level = request.get("isolation_level", 0)
     read_committed = isolation_level == READ_COMMITTED
+    replica = request["replica_id"] >= 0
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -64,7 +66,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
                     # Kafka's answer to a special timestamp of a later version (-4 needs v8, -5
                     # v9) or one it does not know.
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {part['timestamp']} is not supported")
-                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
+                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed, replica)
                 entry["leader_epoch"] = plog.leader_epoch if entry["offset"] >= 0 else -1
                 if ctx.header.api_version == 0:
                     wanted = part.get("max_num_offsets", 1)
