@@ -279,6 +279,8 @@ KEYS: dict[str, Key] = {
         _k("replica.fetch.max.bytes", _POS_INT, "1048576", "Bytes per partition a follower fetches at a time.", "int"),
         _k("replica.fetch.response.max.bytes", _POS_INT, "10485760", "Bytes per fetch answer of a follower.", "int"),
         _k("replica.fetch.backoff.ms", _NONNEG_INT, "1000", "Wait of a follower after a failed fetch.", "int"),
+        _k("replica.high.watermark.checkpoint.interval.ms", _POS_LONG, "5000", "How often a cluster host writes "
+           "its high watermarks to each log dir's replication-offset-checkpoint (also at a clean shutdown).", "long"),
         _k("unclean.leader.election.enable", parse_bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
         _k("offsets.topic.num.partitions", _POS_INT, "50", "Partitions of __consumer_offsets.", "int"),
         _k("offsets.topic.replication.factor", _POS_INT, "3", "Replication factor of __consumer_offsets.", "int"),

@@ -269,9 +269,11 @@ class Broker:
     async def _housekeeping(self) -> None:
         """Time-based flush (flush.ms), removal of deleted segments and logs whose
         file.delete.delay.ms passed, a retention pass every log.retention.check.interval.ms, and
-        periodic checkpoints of recovery points and log start offsets."""
-        last_checkpoint = last_retention = time.monotonic()
+        periodic checkpoints of recovery points and log start offsets, and in a cluster of the
+        high watermarks (replica.high.watermark.checkpoint.interval.ms)."""
+        last_checkpoint = last_retention = last_hw_checkpoint = time.monotonic()
         retention_interval_s = self.config["log.retention.check.interval.ms"] / 1000
+        hw_interval_s = self.config["replica.high.watermark.checkpoint.interval.ms"] / 1000
         while True:
             await asyncio.sleep(_HOUSEKEEPING_INTERVAL_S)
             try:
@@ -284,7 +286,10 @@ class Broker:
                     last_retention = time.monotonic()
                 if time.monotonic() - last_checkpoint >= _CHECKPOINT_INTERVAL_S:
                     self.logs.checkpoint()
-                    last_checkpoint = time.monotonic()
+                    last_checkpoint = last_hw_checkpoint = time.monotonic()
+                elif self.metadata.clustered and time.monotonic() - last_hw_checkpoint >= hw_interval_s:
+                    self.logs.checkpoint_high_watermarks()
+                    last_hw_checkpoint = time.monotonic()
             except Exception:
                 log.exception("housekeeping failed; retrying next interval")
 

@@ -245,7 +245,7 @@ class ReplicaManager:
         part = self.partitions.get(key)
         if part is None:
             part = self.partitions[key] = Partition(plog, self.node_id)
-            plog.replicated = True
+            plog.start_replication(self.logs.checkpointed_high_watermark(plog.topic, plog.partition))
             plog.on_stable_advance = self._on_stable_advance
         if part.update_state(leader, leader_epoch, replicas, isr, version, int(time.time() * 1000)):
             plog.become_leader(leader_epoch)
