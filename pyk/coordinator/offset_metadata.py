@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -273,6 +273,18 @@ class OffsetMetadataManager:
                 txn_offsets[partitions[index].topic, partitions[index].partition] = value
         return results
 
+    def replicated(self, group_id: str,
+                   results: list[PartitionResult]) -> list[PartitionResult] | Awaitable[list[PartitionResult]]:
+        """The answer of an (Txn)OffsetCommit once its offsets are replicated (Kafka's
+        appendForGroup with acks=-1, offsets.commit.timeout.ms): at once on a single host or
+        when nothing was written, else after the ISR has them; those written get the mapped
+        error (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR) when it does not in time.  The
+        coordinator's memory keeps them either way: the client retries its commit."""
+        if not any(r.error_code == ErrorCode.NONE for r in results):
+            return results
+        waiting = self.coordinator.replication(group_id)
+        return results if waiting is None else _after_replication(waiting, results)
+
     def complete_txn(self, partition: int, producer_id: int, commit: bool) -> None:
         """A transaction marker was written to `__consumer_offsets`-`partition`: the producer's
         pending offsets of the groups in that partition become committed (or are dropped)."""
@@ -395,6 +407,13 @@ class OffsetMetadataManager:
 
 def _partition_errors(partitions: Sequence[OffsetCommitPartition], code: ErrorCode) -> list[PartitionResult]:
     return [PartitionResult(p.topic, p.partition, code) for p in partitions]
+
+
+async def _after_replication(waiting: Awaitable[ErrorCode], results: list[PartitionResult]) -> list[PartitionResult]:
+    code = await waiting
+    if code == ErrorCode.NONE:
+        return results
+    return [replace(r, error_code=code) if r.error_code == ErrorCode.NONE else r for r in results]
 
 
 def _with_error(results: list[PartitionResult], written: list[tuple[int, OffsetAndMetadata]],

@@ -180,6 +180,17 @@ def check_leader_epoch(current: int, leader_epoch: int) -> None:
         raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH, f"client epoch {current} > leader epoch {leader_epoch}")
 
 
+async def _answered(code: ErrorCode) -> ErrorCode:
+    return code
+
+
+async def _within(future: asyncio.Future[ErrorCode], timeout_ms: int) -> ErrorCode:
+    try:
+        return await asyncio.wait_for(future, max(timeout_ms, 0) / 1000)
+    except asyncio.TimeoutError:
+        return ErrorCode.REQUEST_TIMED_OUT
+
+
 class ReplicaManager:
     """Owns the partitions of one node (see module docstring).
 
@@ -463,6 +474,24 @@ class ReplicaManager:
                 self._track(plog).bytes_in += len(records)
             self._appended(plog, len(records))
         return info
+
+    def replication(self, plog: PartitionLog, timeout_ms: int) -> Awaitable[ErrorCode] | None:
+        """acks=-1 for the coordinators' own appends to a led internal partition (Kafka appends
+        offsets, group metadata and transaction state with required acks -1): resolves once the
+        high watermark reaches the log end as of now (NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        when the ISR is then below min.insync.replicas), NOT_LEADER_OR_FOLLOWER if the
+        leadership goes, REQUEST_TIMED_OUT after `timeout_ms`.  None: nothing to wait for (a
+        single host, or already replicated)."""
+        part = self.partitions.get((plog.topic, plog.partition))
+        if part is None:
+            return None
+        if not part.is_leader:
+            return _answered(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        assert self._loop is not None
+        future = part.wait_for(plog.log_end_offset, self._loop, plog.config.min_insync_replicas)
+        if future.done() and future.result() == ErrorCode.NONE:
+            return None
+        return _within(future, timeout_ms)
 
     def append_control(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
                        coordinator_epoch: int, now_ms: int) -> tuple[PartitionLog, int]:

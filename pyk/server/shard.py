@@ -107,6 +107,7 @@ class Orchestrator:
         else:
             self.store = MetadataStore(config.log_dirs[0], config["cluster.id"], self.count)
         self._zk_thread = ThreadPoolExecutor(1, "pyk-zk")
+        self._zk_closing = False  # the session is being closed: no call may reach it any more
         self._zk_dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.version = 0
@@ -463,6 +464,8 @@ class Orchestrator:
 
     # ZooKeeper ----------------------------------------------------------------------------------
     async def _zk_call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._zk_closing:  # e.g. a shard's ISR change racing the host's stop
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this host is stopping: its ZooKeeper session is closed")
         return await asyncio.get_running_loop().run_in_executor(self._zk_thread, fn, *args)
 
     def _zk_changed(self) -> None:
@@ -555,6 +558,7 @@ class Orchestrator:
         log.info("all shards stopped")
         if self.zk is not None:
             # Not on the ZooKeeper thread: a refresh there may be waiting for a lost connection.
+            self._zk_closing = True
             await asyncio.get_running_loop().run_in_executor(None, self.zk.close)
         self._zk_thread.shutdown(wait=False)
 

@@ -90,3 +90,43 @@ def test_coordinators_fail_over_with_their_partitions_leadership(cluster_factory
     assert values[10:] == [b"after"]
     survivors = [h for h in cluster.hosts if h.running]
     assert any("__consumer_offsets-" in h.log_text() and "led here: loaded" in h.log_text() for h in survivors)
+
+
+def test_an_acknowledged_commit_survives_a_kill_of_its_coordinator_right_after(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """Offset commits are answered once the ISR of the group's `__consumer_offsets` partition
+    has them (Kafka's acks=-1 for coordinator writes): the host answering a commit is killed
+    the moment the commit returns, and the coordinator elected next returns that offset."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic)
+    group = "commit-kill-group"
+
+    def consumer() -> Any:
+        return Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
+
+    def committed() -> int | None:
+        c = consumer()
+        try:
+            return int(c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset)
+        finally:
+            c.close()
+
+    warm_up = consumer()
+    warm_up.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)  # creates __consumer_offsets
+    warm_up.close()
+    for round_ in range(1, 4):
+        coordinator = _leaders(cluster, "__consumer_offsets")[partition_for(group, PARTITIONS)]
+        offset = 100 * round_
+        c = consumer()
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+            host = cluster.host_of(coordinator)
+            host.kill9()
+        finally:
+            c.close()
+        seen = cluster.wait_for("the committed offset from the new coordinator", committed, 90)
+        assert seen == offset, f"round {round_}: the new coordinator returned {seen}, the commit acknowledged {offset}"
+        host.start()
+    _leaders(cluster, "__consumer_offsets")  # the last restarted host back in sync before the teardown

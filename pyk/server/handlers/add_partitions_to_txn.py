@@ -27,8 +27,8 @@ def _results(topics: list[dict[str, Any]], code: Any) -> list[dict[str, Any]]:
         for t in topics]  # fmt: skip
 
 
-def _add(services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str, producer_id: int, epoch: int,
-         topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _add(services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str, producer_id: int,
+               epoch: int, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if txn.get("verify_only"):
         return _results(topics, lambda t, p: services.txn.verify_local(transactional_id, producer_id, epoch, t, p))
     unknown = set()
@@ -45,6 +45,7 @@ def _add(services: ShardServices, version: int, txn: dict[str, Any], transaction
         wanted.setdefault(t["name"], []).extend(t["partitions"])
     try:
         services.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
+        await services.txn.replicated(transactional_id)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddPartitionsToTxn for {transactional_id!r}")
@@ -57,13 +58,13 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         # A client starting its next transaction waits for the previous one's markers rather
         # than being told to back off (TransactionCoordinator.await_completion).
         await services.txn.await_completion(request["v3_and_below_transactional_id"])
-        results = _add(services, version, {}, request["v3_and_below_transactional_id"],
+        results = await _add(services, version, {}, request["v3_and_below_transactional_id"],
                        request["v3_and_below_producer_id"], request["v3_and_below_producer_epoch"],
                        request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
     out = []
     for txn in request["transactions"]:
         tid = txn["transactional_id"]
-        out.append({"transactional_id": tid, "topic_results": _add(
+        out.append({"transactional_id": tid, "topic_results": await _add(
             services, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results_by_transaction": out}
