@@ -125,7 +125,7 @@ class Broker:
                     leader = info.leaders[p]
                     self.replicas.make_replica(plog, leader, info.epochs[p], info.replicas[p], info.isr[p],
                                                info.versions[p])
-                    if leader != self.node_id:
+                    if leader != self.node_id and not self.metadata.stopping:  # stopping: no fetch (StopReplica)
                         followed[(info.name, p)] = (leader, info.epochs[p], plog)
                 continue
             for p in self.owned_partitions(info):

@@ -525,7 +525,7 @@ class Orchestrator:
         self._moving_leaders = True
         try:
             await asyncio.wait_for(self._zk_call(self.zk.begin_controlled_shutdown), deadline - started)
-            while (left := await asyncio.wait_for(self._zk_call(self.zk.leaderships_to_move),
+            while (left := await asyncio.wait_for(self._zk_call(self.zk.partitions_to_release),
                                                   max(0.1, deadline - time.monotonic()))) \
                     and time.monotonic() < deadline:
                 self._zk_dirty.set()
@@ -536,10 +536,10 @@ class Orchestrator:
         finally:
             self._moving_leaders = False
         if left:
-            log.warning("controlled shutdown: %d leaderships not moved in %.1fs; stopping anyway", left,
-                        time.monotonic() - started)
+            log.warning("controlled shutdown: %d partitions still led here or listing this host in their ISR after "
+                        "%.1fs; stopping anyway", left, time.monotonic() - started)
         else:
-            log.info("controlled shutdown: leaderships moved in %.2fs", time.monotonic() - started)
+            log.info("controlled shutdown: leaderships moved and out of the ISRs in %.2fs", time.monotonic() - started)
 
     async def _stop_all(self) -> None:
         if self.zk is not None and self._started and self.config["controlled.shutdown.enable"]:
