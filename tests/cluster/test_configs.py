@@ -10,11 +10,9 @@ import asyncio
 import json
 from collections.abc import Callable
 
-import pytest
-
 from pyk.client import Connection
 from pyk.protocol import ApiKey
-from tests.cluster.conftest import Cluster
+from tests.cluster.conftest import Cluster, assert_not_enough_replicas
 from tests.helpers import BrokerProcess
 
 TOPIC_RESOURCE = 2
@@ -45,8 +43,6 @@ def test_a_topic_config_altered_on_one_host_applies_on_every_host(cluster_factor
         ConfigResource,
         ResourceType,
     )
-    from kafka import KafkaProducer
-    from kafka.errors import NotEnoughReplicasError
     from kazoo.client import KazooClient
 
     cluster = cluster_factory(hosts=3)
@@ -63,12 +59,7 @@ def test_a_topic_config_altered_on_one_host_applies_on_every_host(cluster_factor
         cluster.wait_for(f"{host.bootstrap} answering the new configs", lambda h=host: (
             _described(h, topic, "min.insync.replicas"), _described(h, topic, "retention.ms")) == ("4", "7200000"))
     # The leader enforces it: 4 in-sync replicas needed, 3 exist.
-    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", retries=0)
-    try:
-        with pytest.raises(NotEnoughReplicasError):
-            producer.send(topic, b"refused").get(timeout=30)
-    finally:
-        producer.close()
+    assert_not_enough_replicas(cluster.bootstrap, topic)
     # The change is announced the way Kafka 2.x announces it.
     zk = KazooClient(hosts=cluster.zookeeper)
     zk.start(30)
