@@ -66,7 +66,8 @@ def test_unclean_election_revives_a_partition_without_in_sync_replicas(cluster_f
 def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_metadata(
         cluster_factory: Callable[..., Cluster], topic: str) -> None:
     """KIP-460's timeout_ms, as Kafka's DelayedElectLeader: the answer waits until the host
-    knows the new leaders, so its Metadata right after (same connection) names them."""
+    knows the new leaders, so its Metadata right after (same connection) names them, and until
+    each new leader serves its partition (it answers ListOffsets for it at once)."""
     import asyncio
 
     from pyk.client import Cluster as Client
@@ -82,19 +83,27 @@ def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_m
     moved = sorted(n for n, p in parts.items() if p.leader != p.replicas[0])
     assert moved, "the restart moved no leadership"
 
-    async def elect_then_read(bootstrap: str) -> tuple[dict[str, object], list[int]]:
+    async def elect_then_read(bootstrap: str) -> tuple[dict[str, object], list[int], list[int]]:
         client = await Client.connect(bootstrap)
         try:
             answer = await client.conn.request(ApiKey.ELECT_LEADERS, 2, {
                 "election_type": 0, "topic_partitions": [{"topic": topic, "partitions": moved}], "timeout_ms": 30000})
-            return answer, [p.leader for p in await client.metadata(topic)]
+            leaders = [p.leader for p in await client.metadata(topic)]
+            served = []  # each new leader's own answer for its partition
+            for n in moved:
+                conn = await client.connection(leaders[n])
+                offsets = await conn.request(ApiKey.LIST_OFFSETS, 4, {"replica_id": -1, "isolation_level": 0, "topics": [
+                    {"name": topic, "partitions": [{"partition_index": n, "current_leader_epoch": -1, "timestamp": -1}]}]})
+                served.append(offsets["topics"][0]["partitions"][0]["error_code"])
+            return answer, leaders, served
         finally:
-            client.conn.close()
+            client.close()
 
-    answer, leaders = asyncio.run(elect_then_read(cluster.hosts[1].bootstrap))
+    answer, leaders, served = asyncio.run(elect_then_read(cluster.hosts[1].bootstrap))
     codes = [r["error_code"] for t in answer["replica_election_results"] for r in t["partition_result"]]  # type: ignore[attr-defined]
     assert codes == [0] * len(moved), answer
     assert all(leaders[n] == parts[n].replicas[0] for n in moved), f"leaders {leaders} right after the answer"
+    assert served == [0] * len(moved), f"the new leaders' ListOffsets answers right after the election: {served}"
 
 
 def test_a_controlled_shutdown_takes_the_hosts_replicas_out_of_the_isrs_before_it_stops(
