@@ -25,12 +25,11 @@ MAX_VERSION = 9
 def handle(ctx: RequestContext, services: ShardServices,
            request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     version = ctx.header.api_version
-    offsets = services.groups.offsets
-    results = offsets.replicated(request["group_id"], offsets.commit_offsets(
+    results = services.groups.offsets.commit_offsets(
         request["group_id"], request.get("member_id", UNKNOWN_MEMBER_ID),
         request.get("generation_id_or_member_epoch", NO_GENERATION), request.get("group_instance_id"),
         commit_partitions(request["topics"], with_timestamp=version == 1), version,
-        request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1))
+        request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1)
     if isinstance(results, list):
         return _response(request, results)
     return _replicated(request, results)

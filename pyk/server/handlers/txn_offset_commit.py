@@ -19,12 +19,8 @@ MAX_VERSION = 4
 
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
-    offsets = services.groups.offsets
-    results = await offsets.txn_commit_offsets(
+    results = await services.groups.offsets.txn_commit_offsets(
         request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"],
         request.get("member_id", UNKNOWN_MEMBER_ID), request.get("generation_id", NO_GENERATION),
         request.get("group_instance_id"), commit_partitions(request["topics"]))
-    replicated = offsets.replicated(request["group_id"], results)
-    if not isinstance(replicated, list):
-        results = await replicated  # a cluster: once the ISR has the offsets
     return {"throttle_time_ms": 0, "topics": nest_partition_errors(request["topics"], results)}
