@@ -6,8 +6,8 @@ log is local: -4 is the log start offset and -5 has no offset (-1).
 isolation_level (v2+) sets the last offset a client may see (Kafka
 ReplicaManager.fetchOffsetForTimestamp): the last stable offset under read_committed (1), else
 the high watermark.  "latest" is that offset, and a record found by timestamp at or past it is
-not reported.  A replica's request (replica_id >= 0: a follower whose fetch offset fell out of
-range) sees the log end as "latest", as Kafka answers a non-client request.
+not reported.  A request that is not a client's (replica_id other than -1: a follower whose fetch
+offset fell out of range) sees the log end as "latest", as Kafka answers it.
 
 v0 answers a list of offsets (old_style_offsets); pyk gives the one offset that v1 would, or
 none, which is what its remaining users (sarama's GetOffset, hence Burrow) read."""
@@ -21,7 +21,7 @@ from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
-from pyk.server.replica_manager import check_isolation_level
+from pyk.server.replica_manager import CONSUMER_REPLICA_ID, check_isolation_level
 
 API_KEY = ApiKey.LIST_OFFSETS
 MIN_VERSION = 0
@@ -50,7 +50,7 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool, replica: bool) -> t
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     isolation_level = request.get("isolation_level", 0)
     read_committed = isolation_level == READ_COMMITTED
-    replica = request["replica_id"] >= 0
+    replica = request["replica_id"] != CONSUMER_REPLICA_ID  # a follower, or the debug id -2: not a client
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
