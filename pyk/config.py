@@ -295,6 +295,8 @@ KEYS: dict[str, Key] = {
         _k("replica.fetch.max.bytes", _POS_INT, "1048576", "Bytes per partition a follower fetches at a time.", "int"),
         _k("replica.fetch.response.max.bytes", _POS_INT, "10485760", "Bytes per fetch answer of a follower.", "int"),
         _k("replica.fetch.backoff.ms", _NONNEG_INT, "1000", "Wait of a follower after a failed fetch.", "int"),
+        _k("replica.high.watermark.checkpoint.interval.ms", _POS_LONG, "5000", "How often a cluster host writes "
+           "its high watermarks to each log dir's replication-offset-checkpoint (also at a clean shutdown).", "long"),
         _k("unclean.leader.election.enable", parse_bool, "false", "Allow out-of-sync replicas to lead.", "boolean"),
         _k("leader.replication.throttled.rate", _NONNEG_LONG, str(LONG_MAX), "Bytes/s a leader sends of the "
            "partitions listed in leader.replication.throttled.replicas to out-of-sync followers (dynamic).", "long"),
@@ -329,6 +331,10 @@ KEYS: dict[str, Key] = {
         _k("group.consumer.max.size", _POS_INT, str(INT_MAX), "Most members a consumer-protocol group may have.", "int"),
         _k("offsets.topic.segment.bytes", int_range(14, INT_MAX), "104857600", "Segment size of __consumer_offsets.", "int"),
         _k("offsets.retention.minutes", _POS_INT, "10080", "How long offsets of an empty group are kept.", "int"),
+        _k("offsets.commit.timeout.ms", _POS_INT, "5000", "In a cluster, how long offset commits and group "
+           "metadata writes wait for the ISR of their __consumer_offsets partition.", "int"),
+        _k("request.timeout.ms", _POS_INT, "30000", "In a cluster, how long transaction state writes wait for "
+           "the ISR of their __transaction_state partition.", "int"),
         _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
         _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),
         # Security (pyk.server.security): TLS from PEM files, SASL, re-authentication.  Each may

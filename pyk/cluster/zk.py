@@ -14,8 +14,9 @@ callbacks, which set flags and call `notify`.  The orchestrator answers a notifi
 * topics are `/brokers/topics/<t>` (topic id and replica assignment), each partition's state
   `/brokers/topics/<t>/partitions/<p>/state` (leader, leader_epoch, isr, controller_epoch),
   topic configs `/config/topics/<t>`, dynamic broker configs `/config/brokers/<id|<default>>`,
-  client quotas `/config/users/<u>[/clients/<c>]`, `/config/clients/<c>`, `/config/ips/<ip>`
-  (announced by a `/config/changes/config_change_<n>` node, on which every host re-reads them),
+  client quotas `/config/users/<u>[/clients/<c>]`, `/config/clients/<c>`, `/config/ips/<ip>`;
+  each config write announced by a sequential `/config/changes/config_change_<seq>` that every
+  host watches (Kafka 2.x's change notifications; quotas are read again on a new one),
   producer-id blocks `/latest_producer_id_block`, the cluster id `/cluster/id`;
 * ACLs are Kafka's AclAuthorizer store: `/kafka-acl/<ResourceType>/<name>` (LITERAL) and
   `/kafka-acl-extended/prefixed/<ResourceType>/<name>` (PREFIXED), each change announced by a
@@ -76,8 +77,9 @@ CONTROLLER_EPOCH = "/controller_epoch"
 CONFIG_TOPICS = "/config/topics"
 CONFIG_BROKERS = "/config/brokers"
 CONFIG_USERS = "/config/users"  # SCRAM credentials, as Kafka 2.x keeps them (KIP-554's ZooKeeper form)
-CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGES = "/config/changes"  # config_change_<seq>: a config was written (Kafka 2.x's notifications)
 CONFIG_CHANGE = CONFIG_CHANGES + "/config_change_"  # + ZooKeeper's 10-digit sequence
+CONFIG_CHANGE_EXPIRATION_S = 15 * 60  # notifications older than this are purged (Kafka's changeExpirationMs)
 QUOTA_ROOTS = ("users", "clients", "ips")  # under /config: the client quota entities
 PRODUCER_IDS = "/latest_producer_id_block"
 CONTROLLED_SHUTDOWN = "/pyk/controlled_shutdown"  # pyk's: children are hosts shutting down (ephemeral)
@@ -464,8 +466,8 @@ class ZkCluster:
         if changes != self._acl_changes:
             self.acls = self._read_acls()
             self._acl_changes = changes
-        changes = zk.get_children(CONFIG_CHANGES, watch=watch)
-        newest = max(changes, default="")
+        # A new notification: every config is read again (above), the quotas when it is new.
+        newest = max(zk.get_children(CONFIG_CHANGES, watch=watch), default="")
         if newest != self._last_change:
             self.client_quotas = self._read_quotas()
             self._last_change = newest
@@ -525,7 +527,10 @@ class ZkCluster:
         return {"cluster_id": self.cluster_id, "topics": topics, "broker_configs": self.broker_configs,
                 "acls": self.acls, "client_quotas": self.client_quotas,
                 "brokers": [b.node() for _, b in sorted(self.brokers.items())],
-                "controller_id": self.controller_id, "scram": self.scram}
+                "controller_id": self.controller_id, "scram": self.scram,
+                # In a controlled shutdown the host's followers stop fetching (Kafka's
+                # StopReplica), so leaders do not take them back into the ISRs.
+                "stopping": self.host_id in self.shutting_down}
 
     def get(self, name: str) -> Topic | None:
         return self.topics.get(name)
@@ -551,6 +556,7 @@ class ZkCluster:
         reassignments whose target replicas are all in sync completed.  Every write is
         conditional on the controller epoch and the state's version."""
         live = set(self.brokers)
+        eligible = self._eligible(live)
         unclean_default = self.config.with_dynamic(self.broker_configs.get("", {}), {})["unclean.leader.election.enable"]
         changed = False
         for topic in self.topics.values():
@@ -575,10 +581,14 @@ class ZkCluster:
                              leader, new.leader_epoch, isr)
                 elif self._leader_shutting_down(state.leader):
                     new = self._move_for_shutdown(topic.name, p, state, live)
-                elif any(r not in live for r in state.isr):
-                    isr = [r for r in state.isr if r in live]
-                    new = PartitionState(state.leader, state.leader_epoch, isr, self._controller_epoch or 0)
-                elif topic.reassigning(p):
+                if new is None and state.leader in live:
+                    # Dead followers leave the ISR, and so do those of a host in a controlled
+                    # shutdown (Kafka's controller takes them out before the host stops).
+                    isr = [r for r in state.isr if r == state.leader or r in eligible]
+                    if isr != state.isr:
+                        new = PartitionState(state.leader, state.leader_epoch, isr, self._controller_epoch or 0)
+                        log.info("%s-%d: isr %s -> %s (leader %d)", topic.name, p, state.isr, isr, state.leader)
+                if new is None and topic.reassigning(p):
                     done = self._reassigned_state(topic, p, state, live)
                     if done is not None:
                         finished[p] = (done, state.version)
@@ -709,13 +719,14 @@ class ZkCluster:
     def _move_for_shutdown(self, topic: str, partition: int, state: PartitionState,
                            live: set[int]) -> PartitionState | None:
         """Kafka's ControlledShutdownLeaderSelector: another live in-sync replica leads (leader
-        epoch + 1); none: the leader stays (the partition goes offline when the host stops)."""
+        epoch + 1) and the ISR keeps only replicas of hosts not shutting down; none: the leader
+        stays (the partition goes offline when the host stops)."""
         others = [r for r in state.isr if r in self._eligible(live)]
         if not others:
             return None
-        log.info("%s-%d: controlled shutdown of host %d moves the leader %d -> %d (leader epoch %d)", topic,
-                 partition, self._host_of(state.leader), state.leader, others[0], state.leader_epoch + 1)
-        return PartitionState(others[0], state.leader_epoch + 1, state.isr, self._controller_epoch or 0)
+        log.info("%s-%d: controlled shutdown of host %d moves the leader %d -> %d (leader epoch %d), isr %s", topic,
+                 partition, self._host_of(state.leader), state.leader, others[0], state.leader_epoch + 1, others)
+        return PartitionState(others[0], state.leader_epoch + 1, others, self._controller_epoch or 0)
 
     @property
     def connected(self) -> bool:
@@ -729,15 +740,15 @@ class ZkCluster:
         except NodeExistsError:
             pass
 
-    def leaderships_to_move(self) -> int:
-        """Partitions still led on this host although another live, eligible replica is in sync
-        (what the controlled shutdown waits for)."""
+    def partitions_to_release(self) -> int:
+        """Partitions still led by this host or listing it in their ISR although another live,
+        eligible replica is in sync (what the controlled shutdown waits for)."""
         self._read()
         live = set(self.brokers)
         eligible = self._eligible(live)
         mine = {n.node_id for n in self.nodes}
         return sum(1 for t in self.topics.values() for s in t.states
-                   if s is not None and s.leader in mine and any(r in eligible for r in s.isr))
+                   if s is not None and any(r in mine for r in s.isr) and any(r in eligible for r in s.isr))
 
     # Leader elections on request (ElectLeaders) and preferred-leader rebalance -------------------
     def _op_elect_leaders(self, election_type: int,
@@ -930,9 +941,11 @@ class ZkCluster:
         if name not in self.topics:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
         self._put(f"{CONFIG_TOPICS}/{name}", _config_json(configs))
+        self._config_changed(f"topics/{name}")
 
     def _op_set_broker_configs(self, resource: str, configs: dict[str, str]) -> None:
-        path = f"{CONFIG_BROKERS}/{resource or DEFAULT_BROKER_CONFIG}"
+        entity = f"brokers/{resource or DEFAULT_BROKER_CONFIG}"
+        path = f"/config/{entity}"
         if configs:
             self._put(path, _config_json(configs))
         else:
@@ -940,6 +953,22 @@ class ZkCluster:
                 self.zk.delete(path)
             except NoNodeError:
                 pass
+        self._config_changed(entity)
+
+    def _config_changed(self, entity_path: str) -> None:
+        """Kafka 2.x's change notification (AdminZkClient.changeConfigs): a sequential
+        `/config/changes/config_change_<seq>` naming the entity, which every host (and a Kafka
+        broker) watches to apply the new config at once; notifications older than 15 minutes
+        are purged here, as Kafka's listeners purge them."""
+        self.zk.create(CONFIG_CHANGE, _dumps({"version": 2, "entity_path": entity_path}), sequence=True)
+        expired_ms = (time.time() - CONFIG_CHANGE_EXPIRATION_S) * 1000
+        for child in self.zk.get_children(CONFIG_CHANGES):
+            stat = self.zk.exists(f"{CONFIG_CHANGES}/{child}")
+            if stat is not None and stat.ctime < expired_ms:
+                try:
+                    self.zk.delete(f"{CONFIG_CHANGES}/{child}")
+                except NoNodeError:
+                    pass
 
     def _op_alter_scram(self, deletions: list[tuple[str, str]],
                         upsertions: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -983,7 +1012,7 @@ class ZkCluster:
                 else:
                     configs[key] = _quota_text(value)
             self._put(node, _config_json(configs))
-            self.zk.create(CONFIG_CHANGE, _dumps({"version": 2, "entity_path": path}), sequence=True)
+            self._config_changed(path)
 
     def _put(self, path: str, data: bytes) -> None:
         try:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pyk.coordinator.api import (
@@ -140,6 +140,11 @@ class GroupCoordinator:
             self.classic.stop_group(group)
 
     # Placement ---------------------------------------------------------------------------------
+    def replication(self, group_id: str) -> Awaitable[ErrorCode] | None:
+        """The wait for the ISR of the group's `__consumer_offsets` partition to have what was
+        written so far (CoordinatorTopic.replication), before a request that wrote is answered."""
+        return self.topic.replication(self.topic.partition_for(group_id))
+
     def check_local(self, group_id: str) -> int:
         """The group's `__consumer_offsets` partition, if this process hosts it; else the error a
         client answers by looking the coordinator up again."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -87,8 +87,9 @@ class OffsetMetadataManager:
     # OffsetCommit / OffsetFetch ------------------------------------------------------------------
     def commit_offsets(self, group_id: str, member_id: str, generation_id: int, group_instance_id: str | None,
                        partitions: Sequence[OffsetCommitPartition], api_version: int,
-                       retention_time_ms: int = -1) -> list[PartitionResult]:
-        """OffsetCommit: an error code per partition, in request order.
+                       retention_time_ms: int = -1) -> list[PartitionResult] | Awaitable[list[PartitionResult]]:
+        """OffsetCommit: an error code per partition, in request order; in a cluster, once the
+        ISR has the offsets (an awaitable; see `_once_replicated`).
 
         `generation_id` is the member's generation (classic) or member epoch (KIP-848), -1 for a
         commit from outside the group; `api_version` fences KIP-848 members below v9;
@@ -119,12 +120,19 @@ class OffsetMetadataManager:
             except KafkaError as exc:
                 code = ErrorCode.INVALID_COMMIT_OFFSET_SIZE if exc.code == ErrorCode.UNKNOWN_SERVER_ERROR else exc.code
                 return _with_error(results, pending, code)
-            self.groups.setdefault(group_id, group)
-            for index, value in pending:
-                group.offsets[partitions[index].topic, partitions[index].partition] = value
             member = group.members.get(member_id)
             if member is not None:  # a commit is as good as a heartbeat (Kafka does the same)
                 self.coordinator.classic.schedule_heartbeat(group, member, member.session_timeout_ms)
+
+            def apply() -> None:
+                target = self.groups.setdefault(group_id, group)
+                for index, value in pending:
+                    target.offsets[partitions[index].topic, partitions[index].partition] = value
+
+            waiting = self.coordinator.replication(group_id)
+            if waiting is not None:
+                return _once_replicated(waiting, results, pending, apply)
+            apply()
         return results
 
     def _offset_entries(self, group_id: str, partitions: Sequence[OffsetCommitPartition],
@@ -267,8 +275,11 @@ class OffsetMetadataManager:
                 self.topic.append(partition, records, (producer_id, producer_epoch))
             except KafkaError as exc:
                 return _with_error(results, pending, exc.code)
-            self.groups.setdefault(group_id, group)
-            txn_offsets = group.pending_txn_offsets.setdefault(producer_id, {})
+            waiting = self.coordinator.replication(group_id)
+            code = ErrorCode.NONE if waiting is None else await waiting  # a cluster: once the ISR has them
+            if code != ErrorCode.NONE:
+                return _with_error(results, pending, code)
+            txn_offsets = self.groups.setdefault(group_id, group).pending_txn_offsets.setdefault(producer_id, {})
             for index, value in pending:
                 txn_offsets[partitions[index].topic, partitions[index].partition] = value
         return results
@@ -395,6 +406,19 @@ class OffsetMetadataManager:
 
 def _partition_errors(partitions: Sequence[OffsetCommitPartition], code: ErrorCode) -> list[PartitionResult]:
     return [PartitionResult(p.topic, p.partition, code) for p in partitions]
+
+
+async def _once_replicated(waiting: Awaitable[ErrorCode], results: list[PartitionResult],
+                           written: list[tuple[int, OffsetAndMetadata]],
+                           apply: Callable[[], None]) -> list[PartitionResult]:
+    """Kafka's appendForGroup with acks=-1 (offsets.commit.timeout.ms): the offsets become the
+    group's only once the ISR has them; else the partitions written get the mapped error
+    (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR) and the client commits again."""
+    code = await waiting
+    if code != ErrorCode.NONE:
+        return _with_error(results, written, code)
+    apply()
+    return results
 
 
 def _with_error(results: list[PartitionResult], written: list[tuple[int, OffsetAndMetadata]],

@@ -11,8 +11,10 @@ Kafka's layout, so that its tools and its clients' expectations carry over:
     (group, topic, partition) offset and one per group's metadata (see records.py).
 
 Durability: a commit is answered after its batch is written to the partition's active segment
-(the page cache), like any acks=1 produce; fsync follows the topic's flush policy.  A kill -9 of
-the broker therefore keeps every acknowledged commit; a power loss keeps what was flushed.
+(the page cache) and, in a cluster, after the partition's ISR has it (acks=-1, as Kafka's
+coordinators append; `replication`); fsync follows the topic's flush policy.  A kill -9 of the
+broker, or of the coordinator's host in a cluster, therefore keeps every acknowledged commit; a
+power loss keeps what was flushed.
 
 Transactional offsets (TxnOffsetCommit, KIP-98): written as a transactional batch of the
 committing producer (its id and epoch, so the log fences a zombie's commit), they stay pending
@@ -35,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,17 +114,19 @@ class CoordinatorTopic:
     """A coordinator's compacted internal topic (`__consumer_offsets`, `__transaction_state`):
     its lazy creation, placement of keys on partitions, and appends to the local partitions.
 
-    It reaches its node through a CoordinatorHost.  `partitions_key` / `segment_key` name the
-    broker keys giving its partition count and segment size.
+    It reaches its node through a CoordinatorHost.  `partitions_key` / `segment_key` /
+    `timeout_key` name the broker keys giving its partition count, segment size and how long
+    its writes wait for the ISR.
     """
 
     def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int], topic: str, partitions_key: str,
-                 segment_key: str) -> None:
+                 segment_key: str, timeout_key: str) -> None:
         self.host = host
         self.clock_ms = clock_ms
         self.topic = topic
         self.partitions_key = partitions_key
         self.segment_key = segment_key
+        self.timeout_key = timeout_key
         self._creating: asyncio.Future[None] | None = None
 
     # Topic -------------------------------------------------------------------------------------
@@ -197,6 +201,26 @@ class CoordinatorTopic:
             log.error("writing to %s-%d failed: %s", self.topic, partition, exc)
             raise KafkaError(ErrorCode.NOT_COORDINATOR, f"storage error on {self.topic}-{partition}: {exc}") from exc
 
+    def replication(self, partition: int) -> Awaitable[ErrorCode] | None:
+        """The wait for the ISR to have everything appended to `partition` so far (Kafka's
+        coordinators append with acks=-1): the code the coordinator's clients should see once
+        it ends (NONE: replicated), None when nothing waits (a single host: the leader is the
+        whole ISR)."""
+        plog = self.log_for(partition)
+        if plog is None:
+            return _answered(ErrorCode.NOT_COORDINATOR)
+        waiting = self.host.replicas.replication(plog, self.host.config[self.timeout_key])
+        return None if waiting is None else _mapped(waiting)
+
+
+async def _answered(code: ErrorCode) -> ErrorCode:
+    return code
+
+
+async def _mapped(waiting: Awaitable[ErrorCode]) -> ErrorCode:
+    code = await waiting
+    return _APPEND_ERRORS.get(code, code)
+
 
 class OffsetManager(CoordinatorTopic):
     """Reads and writes the group coordinator's records in the local partitions of `__consumer_offsets`.
@@ -206,7 +230,8 @@ class OffsetManager(CoordinatorTopic):
     """
 
     def __init__(self, host: CoordinatorHost, clock_ms: Callable[[], int]) -> None:
-        super().__init__(host, clock_ms, OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes")
+        super().__init__(host, clock_ms, OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes",
+                         "offsets.commit.timeout.ms")
 
     # Loading -----------------------------------------------------------------------------------
     def load_partition(self, partition: int) -> LoadedPartition:

@@ -138,7 +138,8 @@ class TransactionCoordinator:
         config = host.config
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.topic = CoordinatorTopic(host, self.clock_ms, TRANSACTION_STATE_TOPIC,
-                                      "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes")
+                                      "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
+                                      "request.timeout.ms")
         self.txns: dict[str, TransactionMetadata] = {}
         self.max_timeout_ms: int = config["transaction.max.timeout.ms"]
         self.abort_interval_ms: int = config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
@@ -274,6 +275,19 @@ class TransactionCoordinator:
         self.topic.append(txn.partition, [(encode_key(txn.transactional_id), encode_value(value))])
         for name, new in changes.items():
             setattr(txn, name, new)
+
+    async def replicated(self, transactional_id: str) -> None:
+        """Waits until the ISR of the id's `__transaction_state` partition has its state as
+        written so far (Kafka's appendTransactionToLog with acks=-1, request.timeout.ms), before
+        a request that wrote it is answered; KafkaError with the code its client should see
+        (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR) when it does not.  Nothing waits on a
+        single host.  A failed wait leaves the state in memory as written: the client retries."""
+        waiting = self.topic.replication(self.topic.partition_for(transactional_id))
+        if waiting is not None:
+            code = await waiting
+            if code != ErrorCode.NONE:
+                raise KafkaError(code, f"the state of {transactional_id!r} did not reach the ISR of "
+                                       f"{TRANSACTION_STATE_TOPIC} in time")
 
     def _owned(self, transactional_id: str, producer_id: int, epoch: int, fenced: ErrorCode) -> TransactionMetadata:
         """The id's metadata when the request comes from its current producer instance."""

@@ -30,6 +30,7 @@ TMP_SUFFIX = ".tmp"  # an atomic write in progress (left over by a crash: discar
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"  # first dirty offset per compacted partition
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+HIGH_WATERMARK_CHECKPOINT = "replication-offset-checkpoint"  # high watermarks (Kafka's ReplicaManager)
 META_PROPERTIES = "meta.properties"
 CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
 

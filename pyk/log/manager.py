@@ -4,6 +4,9 @@ Owns (Kafka LogManager.scala):
   * the log directories: each holds `<topic>-<partition>/` partition directories plus
         recovery-point-offset-checkpoint   topic partition offset   (flushed-up-to offsets)
         log-start-offset-checkpoint        topic partition offset   (DeleteRecords/retention)
+        replication-offset-checkpoint      topic partition offset   (high watermarks, for a cluster's
+                                                                     replicas: a restarted one starts
+                                                                     from what was committed)
         meta.properties                    node.id / cluster.id / version (KRaft-style)
         .kafka_cleanshutdown               present only between a clean close() and the next load()
   * start-up: load() opens every partition directory with LogLoader.  Without the clean-shutdown
@@ -17,9 +20,10 @@ Owns (Kafka LogManager.scala):
     background deleter.
   * retention: cleanup_logs() runs one retention pass over every log (PartitionLog.
     delete_old_segments; the broker calls it every log.retention.check.interval.ms).
-  * checkpoint(): rewrites both offset checkpoints of every dir (atomically) and the leader-epoch
-    files left stale by log start moves; close(): flushes and closes every log, writes the
-    checkpoints, then the clean-shutdown marker.
+  * checkpoint(): rewrites the offset checkpoints of every dir (atomically) and the leader-epoch
+    files left stale by log start moves; checkpoint_high_watermarks(): the high watermarks alone
+    (every replica.high.watermark.checkpoint.interval.ms in a cluster); close(): flushes and
+    closes every log, writes the checkpoints, then the clean-shutdown marker.
   * placement: a new partition goes to the log dir holding the fewest partitions.
   * the log cleaner (compaction of cleanup.policy=compact logs, pyk.log.cleaner), started once
     the logs are loaded and stopped before they close.
@@ -49,6 +53,7 @@ from pyk.log.config import LogConfig
 from pyk.log.files import (
     CLEAN_SHUTDOWN_MARKER,
     DELETE_DIR_SUFFIX,
+    HIGH_WATERMARK_CHECKPOINT,
     LOG_START_OFFSET_CHECKPOINT,
     META_PROPERTIES,
     RECOVERY_POINT_CHECKPOINT,
@@ -90,6 +95,8 @@ class LogManager:
         self._topic_configs: dict[str, LogConfig] = {}
         self._deleted: list[tuple[int, PartitionLog, str]] = []  # (release deadline ms, log, renamed dir)
         self._held_fds: list[tuple[int, list[int]]] = []  # (close deadline ms, .log fds of released logs)
+        # The replication-offset-checkpoints read by load(), for the replicas' first high watermark.
+        self._loaded_high_watermarks: dict[TopicPartition, int] = {}
         self.cleaner: LogCleaner | None = None  # compaction threads, between start_cleaner and stop_cleaner
         self.io = LogIO()  # writeback, roll flush, group commit and file deletion threads
         self.loaded = False
@@ -114,6 +121,7 @@ class LogManager:
             loaded_here = 0
             recovery_points = self._read_checkpoint(log_dir, RECOVERY_POINT_CHECKPOINT)
             start_offsets = self._read_checkpoint(log_dir, LOG_START_OFFSET_CHECKPOINT)
+            high_watermarks = self._read_checkpoint(log_dir, HIGH_WATERMARK_CHECKPOINT)
             for name in sorted(os.listdir(log_dir)):
                 path = os.path.join(log_dir, name)
                 if not os.path.isdir(path):
@@ -133,6 +141,8 @@ class LogManager:
                                          log_start_offset=start_offsets.get(tp, 0),
                                          had_clean_shutdown=clean, now_ms=now_ms)
                 self._register(tp, log_dir, plog)
+                if tp in high_watermarks:
+                    self._loaded_high_watermarks[tp] = high_watermarks[tp]
                 loaded_here += 1
             if clean:
                 # From now on the logs change: a crash must be seen as unclean at the next start.
@@ -155,6 +165,11 @@ class LogManager:
         self.logs[tp] = plog
         self._dir_of[tp] = log_dir
         plog.on_log_start_offset_change = self._on_log_start_change
+
+    def checkpointed_high_watermark(self, topic: str, partition: int) -> int:
+        """The high watermark the partition's log dir recorded before this start (0 when it
+        has none: the log start then, as Kafka's Partition takes it)."""
+        return self._loaded_high_watermarks.pop((topic, partition), 0)
 
     def config_for(self, topic: str) -> LogConfig:
         return self._topic_configs.get(topic, self.defaults)
@@ -329,7 +344,7 @@ class LogManager:
             plog.flush()
 
     def checkpoint(self) -> None:
-        """Writes both offset checkpoints of every log dir (log start offsets moved by retention
+        """Writes the offset checkpoints of every log dir (log start offsets moved by retention
         become durable here) and the stale leader-epoch files, and releases expired deleted logs."""
         for log_dir in self.log_dirs:
             self._write_checkpoints(log_dir)
@@ -345,6 +360,17 @@ class LogManager:
                       {tp: plog.recovery_point for tp, plog in mine.items()})
         write_offsets(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT),
                       {tp: plog.log_start_offset for tp, plog in mine.items()})
+        self._write_high_watermarks(log_dir)
+
+    def checkpoint_high_watermarks(self) -> None:
+        """Writes the high watermark of every log to its dir's replication-offset-checkpoint
+        (Kafka's checkpointHighWatermarks; a restarted replica starts from it)."""
+        for log_dir in self.log_dirs:
+            self._write_high_watermarks(log_dir)
+
+    def _write_high_watermarks(self, log_dir: str) -> None:
+        write_offsets(os.path.join(log_dir, HIGH_WATERMARK_CHECKPOINT),
+                      {tp: plog.high_watermark for tp, plog in self.logs.items() if self._dir_of[tp] == log_dir})
 
     def _on_log_start_change(self, plog: PartitionLog) -> None:
         # DeleteRecords must survive a restart: persist the moved log start offset right away.

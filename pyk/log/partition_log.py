@@ -276,6 +276,26 @@ class PartitionLog:
         segment.start_writeback(config.writeback_bytes, self.io)
         return valid
 
+    def start_replication(self, high_watermark: int) -> None:
+        """The log becomes a cluster's replica: from now on its high watermark moves with the
+        ISR (update_high_watermark), and it starts at `high_watermark` (the
+        replication-offset-checkpoint, within the log) instead of the log end, so records this
+        replica had beyond what was committed stay invisible until the ISR has them, and a
+        follower that finds no epoch in common with its leader truncates to it."""
+        if self.replicated:
+            return
+        self.replicated = True
+        offset = min(max(high_watermark, self.log_start_offset), self.log_end_offset)
+        if offset < self.high_watermark:
+            self.high_watermark = offset
+            self._position_cache = None
+            segment = self.segments.floor(offset)
+            assert segment is not None
+            batch = segment.translate_offset(offset)
+            self._hw_segment_base = segment.base_offset
+            self._hw_position = batch.position if batch is not None else segment.size
+            self._check_offsets()
+
     def update_high_watermark(self, offset: int) -> int:
         """Moves a replicated log's high watermark up to `offset` (capped at the log end; it
         never moves down): the leader when its ISR has the records, a follower from its leader's

@@ -83,7 +83,7 @@ class Broker:
         self.services = ShardServices(
             node_id=self.node_id, base_node_id=self.base_node_id, shard_count=shard_count,
             metadata=self.metadata, logs=self.logs, replicas=self.replicas, admin=self.admin, groups=self.groups,
-            txn=self.txn, quotas=ClientQuotas(), supported_apis=supported_versions(),
+            txn=self.txn, quotas=ClientQuotas(), inter_broker=self.inter_broker, supported_apis=supported_versions(),
             authorizer=Authorizer(config["super.users"], config["allow.everyone.if.no.acl.found"])
             if config["authorizer.class.name"] else None,
         )
@@ -148,7 +148,7 @@ class Broker:
                     leader = info.leaders[p]
                     self.replicas.make_replica(plog, leader, info.epochs[p], info.replicas[p], info.isr[p],
                                                info.versions[p])
-                    if leader != self.node_id:
+                    if leader != self.node_id and not self.metadata.stopping:  # stopping: no fetch (StopReplica)
                         followed[(info.name, p)] = (leader, info.epochs[p], plog)
                 continue
             for p in self.owned_partitions(info):
@@ -303,9 +303,11 @@ class Broker:
     async def _housekeeping(self) -> None:
         """Time-based flush (flush.ms), removal of deleted segments and logs whose
         file.delete.delay.ms passed, a retention pass every log.retention.check.interval.ms, and
-        periodic checkpoints of recovery points and log start offsets."""
-        last_checkpoint = last_retention = time.monotonic()
+        periodic checkpoints of recovery points and log start offsets, and in a cluster of the
+        high watermarks (replica.high.watermark.checkpoint.interval.ms)."""
+        last_checkpoint = last_retention = last_hw_checkpoint = time.monotonic()
         retention_interval_s = self.config["log.retention.check.interval.ms"] / 1000
+        hw_interval_s = self.config["replica.high.watermark.checkpoint.interval.ms"] / 1000
         while True:
             await asyncio.sleep(_HOUSEKEEPING_INTERVAL_S)
             try:
@@ -318,7 +320,10 @@ class Broker:
                     last_retention = time.monotonic()
                 if time.monotonic() - last_checkpoint >= _CHECKPOINT_INTERVAL_S:
                     self.logs.checkpoint()
-                    last_checkpoint = time.monotonic()
+                    last_checkpoint = last_hw_checkpoint = time.monotonic()
+                elif self.metadata.clustered and time.monotonic() - last_hw_checkpoint >= hw_interval_s:
+                    self.logs.checkpoint_high_watermarks()
+                    last_hw_checkpoint = time.monotonic()
             except Exception:
                 log.exception("housekeeping failed; retrying next interval")
 

@@ -29,6 +29,7 @@ from pyk.server.security.authorizer import (
     Authorizer,
     ResourceType,
 )
+from pyk.server.security.inter_broker import InterBrokerClient
 
 if TYPE_CHECKING:
     from pyk.coordinator import GroupCoordinator, TransactionCoordinator
@@ -69,6 +70,7 @@ class ShardServices:
     groups: GroupCoordinator
     txn: TransactionCoordinator
     quotas: ClientQuotas  # the client quotas this node enforces
+    inter_broker: InterBrokerClient  # how this node dials others (the inter-broker listener's TLS and SASL)
     supported_apis: list[tuple[int, int, int]]  # (api key, min, max): the ApiVersions answer
     authorizer: Authorizer | None = None  # authorizer.class.name set: ACLs decide (else everything is allowed)
 

@@ -15,6 +15,7 @@ snapshots are what the shards receive.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -351,6 +352,15 @@ class MetadataView:
         # are its own shards.
         self.brokers: list[RegisteredNode] | None = None
         self.controller_id = -1
+        self.stopping = False
+        self._next: list[asyncio.Future[None]] = []  # waiters of the next snapshot
+
+    async def next_snapshot(self) -> None:
+        """Waits for the next snapshot to replace this view (a change made elsewhere, e.g. an
+        election written to ZooKeeper, reaching this shard)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._next.append(future)
+        await future
 
     def replace(self, snapshot: dict[str, object]) -> None:
         self.cluster_id = str(snapshot["cluster_id"])
@@ -374,6 +384,11 @@ class MetadataView:
         assert brokers is None or isinstance(brokers, list)
         self.brokers = cast("list[RegisteredNode] | None", brokers)
         self.controller_id = int(snapshot.get("controller_id", -1))  # type: ignore[call-overload]
+        self.stopping = bool(snapshot.get("stopping", False))  # a cluster host in a controlled shutdown
+        waiters, self._next = self._next, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
     @property
     def clustered(self) -> bool:

@@ -41,6 +41,8 @@ HighWatermarkSink = Callable[[PartitionLog, int], None]
 
 FETCH_VERSION = 12
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4  # v3+ carries the replica id
+LIST_OFFSETS_VERSION = 4  # v4+ carries the current leader epoch
+LATEST, EARLIEST = -1, -2  # ListOffsets' special timestamps
 
 
 @dataclass
@@ -192,6 +194,7 @@ class ReplicaFetcher:
                 "forgotten_topics_data": [], "rack_id": self.config["broker.rack"] or ""}
         response = await self._request(conn, ApiKey.FETCH, FETCH_VERSION, body)
         failed = False
+        out_of_range: list[tuple[PartitionKey, FollowedPartition]] = []
         now_ms = int(time.time() * 1000)
         for topic in response["responses"]:
             for answer in topic["partitions"]:
@@ -201,10 +204,7 @@ class ReplicaFetcher:
                     continue
                 code = answer["error_code"]
                 if code == ErrorCode.OFFSET_OUT_OF_RANGE:
-                    if answer["log_start_offset"] > fetched.log.log_end_offset:
-                        fetched.log.truncate_fully_and_start_at(answer["log_start_offset"])
-                    else:
-                        fetched.truncate = True  # our log end is past the leader's: find where we agree
+                    out_of_range.append((key, fetched))
                     continue
                 if code != ErrorCode.NONE:
                     failed = True  # not the leader (yet, or any more): the next snapshot says who is
@@ -221,8 +221,35 @@ class ReplicaFetcher:
                 start = min(answer["log_start_offset"], plog.high_watermark)
                 if start > plog.log_start_offset:
                     plog.delete_records_before(start, now_ms)
+        for key, fetched in out_of_range:
+            await self._fetch_offset_and_truncate(conn, key, fetched)
         if failed:
             await asyncio.sleep(self.config["replica.fetch.backoff.ms"] / 1000)
+
+    async def _fetch_offset_and_truncate(self, conn: Connection, key: PartitionKey, fetched: FollowedPartition) -> None:
+        """Kafka's fetchOffsetAndTruncate, for a fetch offset outside the leader's log (whose
+        answer carries no offsets): a log ending past the leader's finds where they agree by
+        epoch; one ending below the leader's log start (retention or DeleteRecords there while
+        this replica was away) empties itself and starts there."""
+        plog = fetched.log
+        latest = await self._leader_offset(conn, key, fetched.leader_epoch, LATEST)
+        if latest is None or self.partitions.get(key) is not fetched:
+            return  # not (yet) the leader there, or moved meanwhile: the next round asks again
+        if latest < plog.log_end_offset:
+            fetched.truncate = True
+            return
+        earliest = await self._leader_offset(conn, key, fetched.leader_epoch, EARLIEST)
+        if earliest is not None and self.partitions.get(key) is fetched and earliest > plog.log_end_offset:
+            plog.truncate_fully_and_start_at(earliest)
+
+    async def _leader_offset(self, conn: Connection, key: PartitionKey, leader_epoch: int, timestamp: int) -> int | None:
+        """The leader's log end (LATEST) or log start (EARLIEST) as it answers a replica's
+        ListOffsets; None on an error."""
+        body = {"replica_id": self.node_id, "isolation_level": 0, "topics": [{"name": key[0], "partitions": [
+            {"partition_index": key[1], "current_leader_epoch": leader_epoch, "timestamp": timestamp}]}]}
+        response = await self._request(conn, ApiKey.LIST_OFFSETS, LIST_OFFSETS_VERSION, body)
+        answer = response["topics"][0]["partitions"][0]
+        return int(answer["offset"]) if answer["error_code"] == ErrorCode.NONE else None
 
 
 class ReplicaFetcherManager:

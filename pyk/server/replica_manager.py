@@ -187,6 +187,17 @@ def check_leader_epoch(current: int, leader_epoch: int) -> None:
         raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH, f"client epoch {current} > leader epoch {leader_epoch}")
 
 
+async def _answered(code: ErrorCode) -> ErrorCode:
+    return code
+
+
+async def _within(future: asyncio.Future[ErrorCode], timeout_ms: int) -> ErrorCode:
+    try:
+        return await asyncio.wait_for(future, max(timeout_ms, 0) / 1000)
+    except asyncio.TimeoutError:
+        return ErrorCode.REQUEST_TIMED_OUT
+
+
 class ReplicaManager:
     """Owns the partitions of one node (see module docstring).
 
@@ -257,7 +268,7 @@ class ReplicaManager:
         part = self.partitions.get(key)
         if part is None:
             part = self.partitions[key] = Partition(plog, self.node_id)
-            plog.replicated = True
+            plog.start_replication(self.logs.checkpointed_high_watermark(plog.topic, plog.partition))
             plog.on_stable_advance = self._on_stable_advance
         if part.update_state(leader, leader_epoch, replicas, isr, version, int(time.time() * 1000)):
             plog.become_leader(leader_epoch)
@@ -480,6 +491,24 @@ class ReplicaManager:
             self._appended(plog, len(records))
         return info
 
+    def replication(self, plog: PartitionLog, timeout_ms: int) -> Awaitable[ErrorCode] | None:
+        """acks=-1 for the coordinators' own appends to a led internal partition (Kafka appends
+        offsets, group metadata and transaction state with required acks -1): resolves once the
+        high watermark reaches the log end as of now (NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        when the ISR is then below min.insync.replicas), NOT_LEADER_OR_FOLLOWER if the
+        leadership goes, REQUEST_TIMED_OUT after `timeout_ms`.  None: nothing to wait for (a
+        single host, or already replicated)."""
+        part = self.partitions.get((plog.topic, plog.partition))
+        if part is None:
+            return None
+        if not part.is_leader:
+            return _answered(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        assert self._loop is not None
+        future = part.wait_for(plog.log_end_offset, self._loop, plog.config.min_insync_replicas)
+        if future.done() and future.result() == ErrorCode.NONE:
+            return None
+        return _within(future, timeout_ms)
+
     def append_control(self, topic: str, partition: int, producer_id: int, producer_epoch: int, commit: bool,
                        coordinator_epoch: int, now_ms: int) -> tuple[PartitionLog, int]:
         """A COMMIT/ABORT marker into a led partition: (the log, the marker's offset)."""
@@ -556,7 +585,8 @@ class ReplicaManager:
                     if fp.fetch_offset > plog.log_end_offset:
                         raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"follower fetch offset {fp.fetch_offset} is past "
                                          f"the log end {plog.log_end_offset} of {fp.topic}-{fp.partition}")
-                    self._follower_fetched(fp.topic, fp.partition, params.replica_id, fp.fetch_offset, now_ms)
+                    if previous is None:  # once per fetch: a re-read after a long poll is not a new position
+                        self._follower_fetched(fp.topic, fp.partition, params.replica_id, fp.fetch_offset, now_ms)
                 data.high_watermark = plog.high_watermark
                 data.last_stable_offset = plog.last_stable_offset
                 data.log_start_offset = plog.log_start_offset

@@ -109,6 +109,7 @@ class Orchestrator:
         else:
             self.store = MetadataStore(config.log_dirs[0], config["cluster.id"], self.count)
         self._zk_thread = ThreadPoolExecutor(1, "pyk-zk")
+        self._zk_closing = False  # the session is being closed: no call may reach it any more
         self._zk_dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.version = 0
@@ -470,6 +471,8 @@ class Orchestrator:
 
     # ZooKeeper ----------------------------------------------------------------------------------
     async def _zk_call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._zk_closing:  # e.g. a shard's ISR change racing the host's stop
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this host is stopping: its ZooKeeper session is closed")
         return await asyncio.get_running_loop().run_in_executor(self._zk_thread, fn, *args)
 
     def _zk_changed(self) -> None:
@@ -529,7 +532,7 @@ class Orchestrator:
         self._moving_leaders = True
         try:
             await asyncio.wait_for(self._zk_call(self.zk.begin_controlled_shutdown), deadline - started)
-            while (left := await asyncio.wait_for(self._zk_call(self.zk.leaderships_to_move),
+            while (left := await asyncio.wait_for(self._zk_call(self.zk.partitions_to_release),
                                                   max(0.1, deadline - time.monotonic()))) \
                     and time.monotonic() < deadline:
                 self._zk_dirty.set()
@@ -540,10 +543,10 @@ class Orchestrator:
         finally:
             self._moving_leaders = False
         if left:
-            log.warning("controlled shutdown: %d leaderships not moved in %.1fs; stopping anyway", left,
-                        time.monotonic() - started)
+            log.warning("controlled shutdown: %d partitions still led here or listing this host in their ISR after "
+                        "%.1fs; stopping anyway", left, time.monotonic() - started)
         else:
-            log.info("controlled shutdown: leaderships moved in %.2fs", time.monotonic() - started)
+            log.info("controlled shutdown: leaderships moved and out of the ISRs in %.2fs", time.monotonic() - started)
 
     async def _stop_all(self) -> None:
         if self.zk is not None and self._started and self.config["controlled.shutdown.enable"]:
@@ -562,6 +565,7 @@ class Orchestrator:
         log.info("all shards stopped")
         if self.zk is not None:
             # Not on the ZooKeeper thread: a refresh there may be waiting for a lost connection.
+            self._zk_closing = True
             await asyncio.get_running_loop().run_in_executor(None, self.zk.close)
         self._zk_thread.shutdown(wait=False)
 

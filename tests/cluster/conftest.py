@@ -136,6 +136,19 @@ class Cluster:
             for p in self.admin().list_topics(topic, timeout=10).topics[topic].partitions.values()))
 
 
+def assert_not_enough_replicas(bootstrap: str, topic: str) -> None:
+    """An acks=all send to `topic` is refused with NOT_ENOUGH_REPLICAS (kafka-python, no retry)."""
+    from kafka import KafkaProducer
+    from kafka.errors import NotEnoughReplicasError
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=0)
+    try:
+        with pytest.raises(NotEnoughReplicasError):
+            producer.send(topic, b"refused").get(timeout=30)
+    finally:
+        producer.close()
+
+
 def _host_conf(index: int, zookeeper: str, shards: int, overrides: dict[str, Any]) -> dict[str, str]:
     """Host `index`'s settings; a value may be a callable of the index (per-host settings such
     as broker.rack or the host's own listener ports)."""

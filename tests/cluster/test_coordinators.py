@@ -90,3 +90,106 @@ def test_coordinators_fail_over_with_their_partitions_leadership(cluster_factory
     assert values[10:] == [b"after"]
     survivors = [h for h in cluster.hosts if h.running]
     assert any("__consumer_offsets-" in h.log_text() and "led here: loaded" in h.log_text() for h in survivors)
+
+
+def test_an_acknowledged_commit_survives_a_kill_of_its_coordinator_right_after(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """Offset commits are answered once the ISR of the group's `__consumer_offsets` partition
+    has them (Kafka's acks=-1 for coordinator writes): the host answering a commit is killed
+    the moment the commit returns, and the coordinator elected next returns that offset."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic)
+    group = "commit-kill-group"
+
+    def consumer() -> Any:
+        return Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
+
+    def committed() -> int | None:
+        c = consumer()
+        try:
+            return int(c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset)
+        finally:
+            c.close()
+
+    warm_up = consumer()
+    warm_up.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)  # creates __consumer_offsets
+    warm_up.close()
+    for round_ in range(1, 4):
+        coordinator = _leaders(cluster, "__consumer_offsets")[partition_for(group, PARTITIONS)]
+        offset = 100 * round_
+        c = consumer()
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+            host = cluster.host_of(coordinator)
+            host.kill9()
+        finally:
+            c.close()
+        seen = cluster.wait_for("the committed offset from the new coordinator", committed, 90)
+        assert seen == offset, f"round {round_}: the new coordinator returned {seen}, the commit acknowledged {offset}"
+        host.start()
+    _leaders(cluster, "__consumer_offsets")  # the last restarted host back in sync before the teardown
+
+
+def test_a_commit_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """The other side of acks=-1: with the followers of the group's partition stopped (still in
+    the ISR: a long session and lag time), a commit is answered COORDINATOR_NOT_AVAILABLE after
+    offsets.commit.timeout.ms (Kafka's mapping of REQUEST_TIMED_OUT) and OffsetFetch still
+    answers the previous offset; once they fetch again, a commit goes through."""
+    import asyncio
+    import os
+    import signal
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from pyk.client import Connection
+    from pyk.errors import ErrorCode
+    from pyk.protocol import ApiKey
+
+    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=20000, replica_lag_time_max_ms=60000,
+                              offsets_commit_timeout_ms=1000)
+    cluster.create_topic(topic)
+    group = "unconfirmed-group"
+
+    def commit(offset: int) -> None:
+        c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        finally:
+            c.close()
+
+    commit(5)
+    coordinator = cluster.host_of(_leaders(cluster, "__consumer_offsets")[partition_for(group, PARTITIONS)])
+
+    async def commit_then_fetch(offset: int) -> tuple[int, int]:
+        address, _, port = coordinator.bootstrap.rpartition(":")
+        conn = await Connection.open(address, int(port))
+        try:
+            committed = await conn.request(ApiKey.OFFSET_COMMIT, 2, {
+                "group_id": group, "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": -1,
+                "topics": [{"name": topic, "partitions": [
+                    {"partition_index": 0, "committed_offset": offset, "committed_metadata": ""}]}]})
+            fetched = await conn.request(ApiKey.OFFSET_FETCH, 1, {
+                "group_id": group, "topics": [{"name": topic, "partition_indexes": [0]}]})
+        finally:
+            conn.close()
+        return (committed["topics"][0]["partitions"][0]["error_code"],
+                fetched["topics"][0]["partitions"][0]["committed_offset"])
+
+    pids = [pid for host in cluster.hosts if host is not coordinator for pid in host.pids()]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        code, offset = asyncio.run(commit_then_fetch(9))
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert (ErrorCode(code), offset) == (ErrorCode.COORDINATOR_NOT_AVAILABLE, 5)
+    commit(10)
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        assert c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset == 10
+    finally:
+        c.close()

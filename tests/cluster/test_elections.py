@@ -61,3 +61,79 @@ def test_unclean_election_revives_a_partition_without_in_sync_replicas(cluster_f
     assert admin.elect_leaders(ElectionType.UNCLEAN, [tp]).result(30)[tp] is None
     cluster.wait_for("the out-of-sync replica leading", lambda: cluster.partition(topic).leader == follower)
     assert any("unclean leader election (ElectLeaders)" in h.log_text() for h in cluster.hosts)
+
+
+def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_metadata(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """KIP-460's timeout_ms, as Kafka's DelayedElectLeader: the answer waits until the host
+    knows the new leaders, so its Metadata right after (same connection) names them, and until
+    each new leader serves its partition (it answers ListOffsets for it at once)."""
+    import asyncio
+
+    from pyk.client import Cluster as Client
+    from pyk.protocol import ApiKey
+
+    cluster = cluster_factory(hosts=3, auto_leader_rebalance_enable="false")
+    cluster.create_topic(topic, partitions=3)
+    host = cluster.hosts[0]
+    assert host.stop() == 0
+    host.start()
+    parts = cluster.wait_for("every replica back in sync", lambda: (p := cluster.admin().list_topics(
+        topic, timeout=10).topics[topic].partitions) and all(len(x.isrs) == 3 for x in p.values()) and p)
+    moved = sorted(n for n, p in parts.items() if p.leader != p.replicas[0])
+    assert moved, "the restart moved no leadership"
+
+    async def elect_then_read(bootstrap: str) -> tuple[dict[str, object], list[int], list[int]]:
+        client = await Client.connect(bootstrap)
+        try:
+            answer = await client.conn.request(ApiKey.ELECT_LEADERS, 2, {
+                "election_type": 0, "topic_partitions": [{"topic": topic, "partitions": moved}], "timeout_ms": 30000})
+            leaders = [p.leader for p in await client.metadata(topic)]
+            served = []  # each new leader's own answer for its partition
+            for n in moved:
+                conn = await client.connection(leaders[n])
+                offsets = await conn.request(ApiKey.LIST_OFFSETS, 4, {"replica_id": -1, "isolation_level": 0, "topics": [
+                    {"name": topic, "partitions": [{"partition_index": n, "current_leader_epoch": -1, "timestamp": -1}]}]})
+                served.append(offsets["topics"][0]["partitions"][0]["error_code"])
+            return answer, leaders, served
+        finally:
+            client.close()
+
+    answer, leaders, served = asyncio.run(elect_then_read(cluster.hosts[1].bootstrap))
+    codes = [r["error_code"] for t in answer["replica_election_results"] for r in t["partition_result"]]  # type: ignore[attr-defined]
+    assert codes == [0] * len(moved), answer
+    assert all(leaders[n] == parts[n].replicas[0] for n in moved), f"leaders {leaders} right after the answer"
+    assert served == [0] * len(moved), f"the new leaders' ListOffsets answers right after the election: {served}"
+
+
+def test_a_controlled_shutdown_takes_the_hosts_replicas_out_of_the_isrs_before_it_stops(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """As Kafka's controller: the stopping host's followers leave the ISRs (and its leaderships
+    move) while it is still registered, so no acks=all write waits on a replica going away."""
+    import json
+    import threading
+
+    from kazoo.client import KazooClient
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, partitions=3)
+    host = cluster.hosts[2]
+    codes: list[int] = []
+    zk = KazooClient(hosts=cluster.zookeeper)
+    zk.start(30)
+    seen: list[tuple[int, list[int]]] = []  # (partition, isr) read while node 201 was still registered
+    try:
+        stopping = threading.Thread(target=lambda: codes.append(host.stop()), daemon=True)
+        stopping.start()
+        while stopping.is_alive():
+            registered = zk.exists("/brokers/ids/201") is not None
+            isrs = [json.loads(zk.get(f"/brokers/topics/{topic}/partitions/{p}/state")[0])["isr"] for p in range(3)]
+            if registered and zk.exists("/brokers/ids/201") is not None:  # registered before and after the read
+                seen += [(p, isr) for p, isr in enumerate(isrs) if 201 not in isr]
+        stopping.join()
+    finally:
+        zk.stop()
+        zk.close()
+    assert codes == [0]
+    assert {p for p, _ in seen} == {0, 1, 2}, f"ISRs without node 201 while it was registered: {seen[:5]}"
+    assert "controlled shutdown: leaderships moved and out of the ISRs" in host.log_text()

@@ -87,7 +87,7 @@ def test_a_rolling_restart_makes_no_partition_unavailable(cluster_factory: Calla
 
     for host in cluster.hosts:
         assert host.stop() == 0
-        assert "controlled shutdown: leaderships moved" in host.log_text()
+        assert "controlled shutdown: leaderships moved and out of the ISRs" in host.log_text()
         host.start()
         cluster.wait_for("the restarted host back in every ISR", in_sync, 90)
     producer.done.set()

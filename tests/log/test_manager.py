@@ -135,3 +135,29 @@ def test_meta_properties(dirs: list[str]) -> None:
         LogManager(dirs, small_config()).ensure_meta_properties(2)
     with pytest.raises(KafkaError):
         LogManager(dirs, small_config()).ensure_meta_properties(1, "another-cluster-id-xxx")
+
+
+def test_high_watermarks_are_checkpointed_and_a_replica_starts_from_them(dirs: list[str]) -> None:
+    """replication-offset-checkpoint: written with the other checkpoints; a log that becomes a
+    cluster's replica after the next load starts its high watermark there, not at its log end."""
+    manager = LogManager(dirs[:1], small_config())
+    manager.load()
+    plog = manager.create("replicated", 0)
+    plog.start_replication(manager.checkpointed_high_watermark("replicated", 0))
+    for _ in range(5):
+        plog.append(batch(2), BASE_TS)
+    plog.update_high_watermark(6)
+    manager.checkpoint_high_watermarks()
+    with open(os.path.join(dirs[0], "replication-offset-checkpoint")) as fh:
+        assert fh.read() == "0\n1\nreplicated 0 6\n"
+    manager.close()
+
+    again = LogManager(dirs[:1], small_config())
+    again.load()
+    reloaded = again.get("replicated", 0)
+    assert (reloaded.high_watermark, reloaded.log_end_offset) == (10, 10)  # a single host's view
+    reloaded.start_replication(again.checkpointed_high_watermark("replicated", 0))
+    assert (reloaded.high_watermark, reloaded.log_end_offset) == (6, 10)
+    assert read_all(reloaded)[-1] == (4, 5)  # a consumer's read stops at the checkpointed high watermark
+    assert reloaded.update_high_watermark(8) > 0 and read_all(reloaded)[-1] == (6, 7)
+    again.close()

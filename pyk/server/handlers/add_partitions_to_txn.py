@@ -28,8 +28,8 @@ def _results(topics: list[dict[str, Any]], code: Any) -> list[dict[str, Any]]:
         for t in topics]  # fmt: skip
 
 
-def _add(ctx: RequestContext, services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str,
-         producer_id: int, epoch: int, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _add(ctx: RequestContext, services: ShardServices, version: int, txn: dict[str, Any], transactional_id: str,
+               producer_id: int, epoch: int, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not services.authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
         return _results(topics, lambda t, p: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if txn.get("verify_only"):
@@ -51,6 +51,7 @@ def _add(ctx: RequestContext, services: ShardServices, version: int, txn: dict[s
         wanted.setdefault(t["name"], []).extend(t["partitions"])
     try:
         services.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
+        await services.txn.replicated(transactional_id)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddPartitionsToTxn for {transactional_id!r}")
@@ -63,7 +64,7 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         # A client starting its next transaction waits for the previous one's markers rather
         # than being told to back off (TransactionCoordinator.await_completion).
         await services.txn.await_completion(request["v3_and_below_transactional_id"])
-        results = _add(ctx, services, version, {}, request["v3_and_below_transactional_id"],
+        results = await _add(ctx, services, version, {}, request["v3_and_below_transactional_id"],
                        request["v3_and_below_producer_id"], request["v3_and_below_producer_epoch"],
                        request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
@@ -73,6 +74,6 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     out = []
     for txn in request["transactions"]:
         tid = txn["transactional_id"]
-        out.append({"transactional_id": tid, "topic_results": _add(
+        out.append({"transactional_id": tid, "topic_results": await _add(
             ctx, services, version, txn, tid, txn["producer_id"], txn["producer_epoch"], txn["topics"])})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results_by_transaction": out}

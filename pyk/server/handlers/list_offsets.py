@@ -6,7 +6,8 @@ log is local: -4 is the log start offset and -5 has no offset (-1).
 isolation_level (v2+) sets the last offset a client may see (Kafka
 ReplicaManager.fetchOffsetForTimestamp): the last stable offset under read_committed (1), else
 the high watermark.  "latest" is that offset, and a record found by timestamp at or past it is
-not reported.
+not reported.  A request that is not a client's (replica_id other than -1: a follower whose fetch
+offset fell out of range) sees the log end as "latest", as Kafka answers it.
 
 v0 answers a list of offsets (old_style_offsets); pyk gives the one offset that v1 would, or
 none, which is what its remaining users (sarama's GetOffset, hence Burrow) read."""
@@ -20,7 +21,7 @@ from pyk.log.partition_log import READ_COMMITTED
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
-from pyk.server.replica_manager import check_isolation_level
+from pyk.server.replica_manager import CONSUMER_REPLICA_ID, check_isolation_level
 from pyk.server.security.authorizer import AclOperation, ResourceType
 
 API_KEY = ApiKey.LIST_OFFSETS
@@ -31,9 +32,9 @@ LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4,
 _SINCE = {EARLIEST_LOCAL: 8, LATEST_TIERED: 9}  # the first version that may ask for them
 
 
-def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
+def _lookup(plog: Any, timestamp: int, read_committed: bool, replica: bool) -> tuple[int, int]:
     """(offset, timestamp) for one request; (-1, -1) when no visible record is at or after `timestamp`."""
-    last_visible = plog.last_stable_offset if read_committed else plog.high_watermark
+    last_visible = plog.log_end_offset if replica else plog.last_stable_offset if read_committed else plog.high_watermark
     if timestamp == LATEST:
         return last_visible, -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
@@ -50,6 +51,7 @@ def _lookup(plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     isolation_level = request.get("isolation_level", 0)
     read_committed = isolation_level == READ_COMMITTED
+    replica = request["replica_id"] != CONSUMER_REPLICA_ID  # a follower, or the debug id -2: not a client
     topics = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -66,7 +68,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
                     # Kafka's answer to a special timestamp of a later version (-4 needs v8, -5
                     # v9) or one it does not know.
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {part['timestamp']} is not supported")
-                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed)
+                entry["offset"], entry["timestamp"] = _lookup(plog, part["timestamp"], read_committed, replica)
                 entry["leader_epoch"] = plog.leader_epoch if entry["offset"] >= 0 else -1
                 if ctx.header.api_version == 0:
                     wanted = part.get("max_num_offsets", 1)

@@ -8,8 +8,10 @@ epoch goes in the generation field.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
+from pyk.coordinator.api import PartitionResult
 from pyk.coordinator.group import NO_GENERATION, UNKNOWN_MEMBER_ID
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
@@ -22,7 +24,8 @@ MIN_VERSION = 0
 MAX_VERSION = 9
 
 
-def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: RequestContext, services: ShardServices,
+           request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     version = ctx.header.api_version
     topics = request["topics"]
     denied = denied_topics(ctx, services, request["group_id"], topics)
@@ -32,6 +35,18 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         request.get("generation_id_or_member_epoch", NO_GENERATION), request.get("group_instance_id"),
         commit_partitions(allowed, with_timestamp=version == 1), version,
         request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1) if allowed else []
+    if isinstance(results, list):
+        return _response(topics, denied, results)
+    return _replicated(topics, denied, results)
+
+
+async def _replicated(topics: list[dict[str, Any]], denied: dict[str, ErrorCode],
+                      results: Awaitable[list[PartitionResult]]) -> dict[str, Any]:
+    return _response(topics, denied, await results)  # a cluster: once the ISR has the offsets
+
+
+def _response(topics: list[dict[str, Any]], denied: dict[str, ErrorCode],
+              results: list[PartitionResult]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "topics": nest_partition_errors(topics, with_denied(topics, denied, results))}
 
 

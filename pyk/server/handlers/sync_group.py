@@ -1,7 +1,8 @@
 """SyncGroup: members of a new generation receive their assignment from the leader's.
 
 Followers wait until the leader's SyncGroup arrives and its assignment is written to
-`__consumer_offsets`; in a stable group the current assignment is returned at once.
+`__consumer_offsets` (in a cluster: until the partition's ISR has it); in a stable group the
+current assignment is returned at once.
 """
 
 from __future__ import annotations
@@ -25,18 +26,29 @@ def _shape(result: SyncGroupResult) -> dict[str, Any]:
             "protocol_name": result.protocol_name, "assignment": result.assignment}
 
 
-async def _parked(result: Awaitable[SyncGroupResult]) -> dict[str, Any]:
-    return _shape(await result)
+async def _parked(services: ShardServices, group_id: str, result: Awaitable[SyncGroupResult]) -> dict[str, Any]:
+    answer = await result
+    waiting = services.groups.replication(group_id) if answer.error_code == ErrorCode.NONE else None
+    return _shape(answer) if waiting is None else await _replicated(answer, waiting)
+
+
+async def _replicated(answer: SyncGroupResult, waiting: Awaitable[ErrorCode]) -> dict[str, Any]:
+    """A cluster: the assignment is answered once the ISR has the group's metadata (Kafka
+    stores it with acks=-1); else the mapped error and no assignment."""
+    code = await waiting
+    return _shape(answer if code == ErrorCode.NONE else SyncGroupResult(code, None, None, b""))
 
 
 def handle(ctx: RequestContext, services: ShardServices,
            request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
-    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+    group_id = request["group_id"]
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, group_id):
         return _shape(SyncGroupResult(ErrorCode.GROUP_AUTHORIZATION_FAILED, None, None, b""))
     result = services.groups.classic.sync_group(
-        request["group_id"], request["member_id"], request["generation_id"], request.get("group_instance_id"),
+        group_id, request["member_id"], request["generation_id"], request.get("group_instance_id"),
         request.get("protocol_type"), request.get("protocol_name"),
         {a["member_id"]: bytes(a["assignment"]) for a in request["assignments"]})
-    if isinstance(result, SyncGroupResult):
-        return _shape(result)
-    return _parked(result)
+    if not isinstance(result, SyncGroupResult):
+        return _parked(services, group_id, result)
+    waiting = services.groups.replication(group_id) if result.error_code == ErrorCode.NONE else None
+    return _shape(result) if waiting is None else _replicated(result, waiting)
