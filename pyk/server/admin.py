@@ -179,6 +179,7 @@ class AdminManager:
         """Deletes and adds ACL bindings (AclBinding.to_doc) in the cluster metadata; returns once
         every shard's authorizer has them."""
         await self._control("alter_acls", deletions=deletions, creations=creations)
+
     async def alter_client_quotas(self, changes: list[tuple[str, dict[str, float | None]]]) -> None:
         """Sets and removes client quota keys (pyk.server.quotas) by entity path in the cluster
         metadata; returns once every shard applies them."""

@@ -438,6 +438,7 @@ class Orchestrator:
             return None
         if op == "alter_acls":
             store.alter_acls(args["deletions"], args["creations"])
+            return None
         if op == "alter_client_quotas":
             store.alter_client_quotas([(path, ops) for path, ops in args["changes"]])
             return None
