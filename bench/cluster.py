@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pyk.tools.cluster import free_port, host_overrides, start_zookeeper, wait_port
+from pyk.tools.cluster import free_port, host_overrides, operator_listeners, start_zookeeper, wait_port
 
 SESSION_TIMEOUT_MS = 3000
 
@@ -31,7 +31,7 @@ class Host:
     def __init__(self, index: int, zookeeper: str, root: Path) -> None:
         self.index, self.port, self.dir = index, free_port(), root / f"host-{index}"
         self.cmd = [sys.executable, "-m", "pyk", "serve"]
-        conf = host_overrides(index, self.port, zookeeper, self.dir / "data")
+        conf = {**host_overrides(index, self.port, zookeeper, self.dir / "data"), **operator_listeners()}
         conf["zookeeper.session.timeout.ms"] = str(SESSION_TIMEOUT_MS)
         for key, value in conf.items():
             self.cmd += ["--override", f"{key}={value}"]

@@ -113,6 +113,11 @@ def host_overrides(index: int, port: int, zookeeper: str, log_dir: Path, shards:
     return overrides
 
 
+def operator_listeners() -> dict[str, str]:
+    """A host's own metrics and console ports: on the default ports only the first host would bind."""
+    return {"metrics.listener": f"127.0.0.1:{free_port()}", "console.listener": f"127.0.0.1:{free_port()}"}
+
+
 def _up(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     state_file = directory / "cluster.json"
@@ -129,8 +134,7 @@ def _up(args: argparse.Namespace) -> int:
         host_dir = directory / f"host-{i}"
         host_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pyk", "serve"]
-        # Each host's own operator endpoints: the default ports would let only the first bind.
-        operator = {"metrics.listener": f"127.0.0.1:{free_port()}", "console.listener": f"127.0.0.1:{free_port()}"}
+        operator = operator_listeners()
         for key, value in {**host_overrides(i, port, zookeeper, host_dir / "data", args.shards), **operator}.items():
             cmd += ["--override", f"{key}={value}"]
         with open(host_dir / "pyk.log", "ab") as log:
