@@ -563,14 +563,16 @@ class ReplicaManager:
             result.partitions.append(data)
         return result
 
-    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
-                            changed: set[PartitionKey] | None = None) -> bool:
-        """Parks a fetch until `needed` more bytes it may read reach any of `keys` (True) or its
-        max wait is up (False); the keys that changed meanwhile are added to `changed`."""
+    def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
+                      changed: set[PartitionKey] | None = None) -> asyncio.Future[bool]:
+        """Parks a fetch at once (call it right after the read that found too little: an append
+        in between would not wake it) until `needed` more bytes it may read reach any of `keys`
+        (True) or its max wait is up (False); the keys that changed meanwhile are added to
+        `changed`."""
         assert self._purgatory is not None
         level = (LOG_END if params.replica_id >= 0 else LAST_STABLE if params.isolation_level == READ_COMMITTED
                  else HIGH_WATERMARK)
-        return await self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
+        return self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
 
     def waiting_fetches(self) -> int:
         """Fetches parked for data (Kafka's Fetch purgatory size)."""

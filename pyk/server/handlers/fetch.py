@@ -13,6 +13,7 @@ never issued gets FETCH_SESSION_ID_NOT_FOUND, so the client falls back to a full
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from pyk._native import encode_fetch_response
@@ -63,16 +64,19 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
         return _response(ctx.header, layout, result)
-    return _long_poll(ctx.header, services, layout, params, partitions, result)
+    # Parked here, in the read's own callback: the coroutine below first runs a loop turn later.
+    changed: set[PartitionKey] = set()
+    parked = services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
+                                             params.min_bytes - result.bytes_read, changed)
+    return _long_poll(ctx.header, services, layout, params, partitions, result, parked, changed)
 
 
 async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
-                     partitions: list[FetchPartition], first: FetchResult) -> list[Any]:
-    """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
+                     partitions: list[FetchPartition], first: FetchResult, parked: Awaitable[bool],
+                     changed: set[PartitionKey]) -> list[Any]:
+    """Waits until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
     changed meanwhile (the others keep the first pass's answer)."""
-    changed: set[PartitionKey] = set()
-    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
-                                          params.min_bytes - first.bytes_read, changed)
+    await parked
     return _response(header, layout, services.replicas.read(params, partitions, first, changed))
 
 
