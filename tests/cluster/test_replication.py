@@ -179,9 +179,10 @@ def test_acks_all_writes_are_answered_and_consumed_without_sitting_out_a_fetch_w
     finally:
         consumer.close()
     timed = [v for v in sent if v.startswith(b"r")]
-    assert len(timed) == 16 and all(v in acked and v in consumed for v in timed)
-    slowest_ack = max(acked[v] - sent[v] for v in timed)
-    slowest_read = max(consumed[v] - sent[v] for v in timed)
+    assert len(timed) == 16
+    missing = [v for v in timed if v not in acked or v not in consumed]
+    assert not missing, f"not acknowledged or not consumed: {missing}"
+    took = {v.decode(): (round(acked[v] - sent[v], 3), round(consumed[v] - sent[v], 3)) for v in timed}
     # Generous for a loaded machine, still far below one wait of 5 s.
-    assert slowest_ack < wait_ms / 2000, f"an acks=all write took {slowest_ack:.2f} s"
-    assert slowest_read < wait_ms / 2000, f"a write took {slowest_read:.2f} s to reach the consumer"
+    assert max(ack for ack, _ in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"
+    assert max(read for _, read in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"
