@@ -6,6 +6,13 @@ credit reaches its target, or whose max.wait.ms expires, is woken and the handle
 Waking on appends (not polling) is what keeps end-to-end latency at the scale of one event-loop
 turn.
 
+A fetch is parked in the same event-loop callback as the read that found too little (`wait`
+registers before it returns), as Kafka's tryCompleteElseWatch re-checks after watching: were it
+registered a turn later, an append or high-watermark move in between would credit nobody, and
+the fetch would sit out its whole max.wait.ms with the bytes readable.  For a follower that is
+worse than late data: an acks=all produce waits on that follower's next fetch position, so the
+partition's writes stall for replica.fetch.wait.max.ms.
+
 A read_committed fetch (isolation_level=1) can only read up to the last stable offset, so
 appended bytes do not count for it: it is credited through `on_stable`, which the broker calls
 from PartitionLog.on_stable_advance with the bytes that became stable (an append outside any
@@ -56,22 +63,21 @@ class FetchPurgatory:
         self._loop = loop
         self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
 
-    async def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
-                   level: int = HIGH_WATERMARK, changed: set[PartitionKey] | None = None) -> bool:
-        """Waits until `needed` more bytes reach any of `keys` (True) or the timeout (False);
-        at other levels, `needed` more bytes below the log end / last stable offset.  The keys that
-        changed meanwhile are added to `changed`, so the wake-up re-reads only those."""
+    def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
+             level: int = HIGH_WATERMARK, changed: set[PartitionKey] | None = None) -> asyncio.Future[bool]:
+        """Parks a fetch now (see module docstring) until `needed` more bytes reach any of `keys`
+        (True) or the timeout (False); at other levels, `needed` more bytes below the log end /
+        last stable offset.  The keys that changed meanwhile are added to `changed`, so the
+        wake-up re-reads only those."""
         waiter = _Waiter(self._loop.create_future(), needed, list(keys), level, changed)
         for key in waiter.keys:
             self._by_partition.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
+        waiter.future.add_done_callback(lambda _: self._remove(waiter))  # also when the request is cancelled
         # Formatted only when enabled: this is the long-poll path.
         log.debug("fetch parked for up to %d ms, %d bytes short, follower=%s, read_committed=%s, on %s", timeout_ms,
                   needed, level == LOG_END, level == LAST_STABLE, waiter.keys)
-        try:
-            return await waiter.future
-        finally:
-            self._remove(waiter)
+        return waiter.future
 
     def size(self) -> int:
         """The parked fetches (each once, however many partitions it waits on)."""

@@ -667,10 +667,12 @@ class ReplicaManager:
         if nbytes and self._purgatory is not None:
             self._purgatory.on_append(key, nbytes)
 
-    async def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
-                            changed: set[PartitionKey] | None = None) -> bool:
-        """Parks a fetch until `needed` more bytes it may read reach any of `keys` (True) or its
-        max wait is up (False); the keys that changed meanwhile are added to `changed`."""
+    def wait_for_data(self, params: FetchParams, keys: list[PartitionKey], needed: int,
+                      changed: set[PartitionKey] | None = None) -> asyncio.Future[bool]:
+        """Parks a fetch at once (call it right after the read that found too little: an append
+        in between would not wake it) until `needed` more bytes it may read reach any of `keys`
+        (True) or its max wait is up (False); the keys that changed meanwhile are added to
+        `changed`."""
         assert self._purgatory is not None
         level = (LOG_END if params.replica_id >= 0 else LAST_STABLE if params.isolation_level == READ_COMMITTED
                  else HIGH_WATERMARK)
@@ -678,7 +680,7 @@ class ReplicaManager:
         if params.replica_id >= 0 and quota is not None:
             # A held-back partition's appends do not end the wait (Kafka's DelayedFetch skips them).
             keys = [k for k in keys if not (quota.is_throttled(*k) and self._held_back(k, params.replica_id))]
-        return await self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
+        return self._purgatory.wait(keys, needed, params.max_wait_ms, level, changed)
 
     def _held_back(self, key: PartitionKey, replica: int) -> bool:
         """A throttled partition's bytes wait while the leader throttle is exceeded and the

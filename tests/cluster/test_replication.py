@@ -1,11 +1,14 @@
 """Replication in a ZooKeeper cluster of real pyk hosts, seen by real clients: metadata of every
 node, host-aware placement, acks=all reaching every replica, min.insync.replicas, and the ISR
-shrinking when a follower stops fetching and growing back when it catches up."""
+shrinking when a follower stops fetching and growing back when it catches up; and acks=all
+answers and consumers woken by each write at once (no long poll sitting out its max wait)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 
 from tests.cluster.conftest import Cluster, assert_not_enough_replicas
@@ -117,3 +120,59 @@ def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster_facto
     cluster.host_of(follower).start()
     cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 60)
     assert "truncated fully, the log now starts at 120" in cluster.host_of(follower).log_text()
+
+
+def test_acks_all_writes_are_answered_and_consumed_without_sitting_out_a_fetch_wait(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    # Waits of 5 s, followers' and consumer's: a write that wakes no parked fetch (one parked a
+    # loop turn after its read, an append in between) waits for one of them to run out, which
+    # no load makes out of one write's round of leader -> followers -> leader.  Two producers
+    # write at the same moment after each idle spell, so the followers' fetches after the first
+    # append meet the second one.
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    wait_ms = 5000
+    cluster = cluster_factory(hosts=3, replica_fetch_wait_max_ms=wait_ms)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    conf = {"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0}
+    producers = [Producer(conf), Producer(conf)]
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": topic, "enable.auto.commit": False,
+                         "fetch.wait.max.ms": wait_ms})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    sent: dict[bytes, float] = {}
+    acked: dict[bytes, float] = {}
+    consumed: dict[bytes, float] = {}
+
+    def write(producer: Producer, value: bytes) -> None:
+        sent[value] = time.monotonic()
+        producer.produce(topic, value, on_delivery=lambda err, _m: err is None and acked.setdefault(
+            value, time.monotonic()))
+        producer.flush(30)
+
+    try:
+        for p in producers:  # connected and warm before the first timed write
+            p.produce(topic, b"warm")
+            p.flush(30)
+        for round_ in range(8):
+            time.sleep(0.3 + 0.1 * round_)  # followers and consumer parked, each at its own phase
+            values = [f"r{round_}-p{i}".encode() for i in range(2)]
+            threads = [threading.Thread(target=write, args=(p, v)) for p, v in zip(producers, values, strict=True)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while not all(v in consumed for v in values) and time.monotonic() < deadline:
+                msg = consumer.poll(0.01)
+                if msg is not None and msg.error() is None:
+                    consumed.setdefault(msg.value(), time.monotonic())
+            for t in threads:
+                t.join(30)
+    finally:
+        consumer.close()
+    timed = [v for v in sent if v.startswith(b"r")]
+    assert len(timed) == 16
+    missing = [v for v in timed if v not in acked or v not in consumed]
+    assert not missing, f"not acknowledged or not consumed: {missing}"
+    took = {v.decode(): (round(acked[v] - sent[v], 3), round(consumed[v] - sent[v], 3)) for v in timed}
+    # Generous for a loaded machine, still far below one wait of 5 s.
+    assert max(ack for ack, _ in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"
+    assert max(read for _, read in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"

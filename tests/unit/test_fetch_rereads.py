@@ -1,6 +1,7 @@
 """A Fetch woken from its long poll re-reads only the partitions that changed while it was
 parked (ReplicaManager.read with the first pass and the changed keys), and the answer is still
-what a full re-read gives: KIP-74 byte limits in request order included."""
+what a full re-read gives: KIP-74 byte limits in request order included.  It is parked as soon
+as the read found too little, so an append right after that read wakes it."""
 
 from __future__ import annotations
 
@@ -80,3 +81,23 @@ def test_the_purgatory_reports_what_changed() -> None:
         return await asyncio.wait_for(waiter, 2), changed
 
     assert asyncio.run(run()) == (True, {("t", 1), ("t", 2)})
+
+
+def test_an_append_right_after_the_read_wakes_the_parked_fetch(replicas):
+    # The fetch handler parks in the read's own callback; an append before the handler's
+    # coroutine first runs (another connection's produce, in the same loop turn) must credit it,
+    # not leave it to sit out max_wait_ms (for a follower: stalling acks=all for that long).
+    async def run() -> bool:
+        replicas.start(asyncio.get_running_loop(), None, None)
+        params = FetchParams(max_bytes=10_000, min_bytes=1, max_wait_ms=60_000)
+        parts = [FetchPartition("t", 0, 0, 1000)]
+        first = replicas.read(params, parts)
+        assert first.bytes_read == 0
+        changed: set = set()
+        parked = replicas.wait_for_data(params, [("t", 0)], 1, changed)
+        _append(replicas, 0, 50)  # no await in between: nothing has run on the loop yet
+        satisfied = await asyncio.wait_for(parked, 10)  # well before max_wait_ms
+        assert changed == {("t", 0)}
+        return satisfied
+
+    assert asyncio.run(run()) is True

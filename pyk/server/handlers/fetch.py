@@ -24,6 +24,7 @@ window.  Followers are exempt.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from pyk._native import encode_fetch_response
@@ -87,7 +88,11 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error or result.redirected
             or not partitions):
         return _response(ctx, services, layout, result, params.replica_id, denied)
-    return _long_poll(ctx, services, layout, params, partitions, result, denied)
+    # Parked here, in the read's own callback: the coroutine below first runs a loop turn later.
+    changed: set[PartitionKey] = set()
+    parked = services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
+                                             params.min_bytes - result.bytes_read, changed)
+    return _long_poll(ctx, services, layout, params, partitions, result, parked, changed, denied)
 
 
 def _denied(ctx: RequestContext, authorizer: Authorizer, params: FetchParams,
@@ -108,13 +113,11 @@ def _denied(ctx: RequestContext, authorizer: Authorizer, params: FetchParams,
 
 
 async def _long_poll(ctx: RequestContext, services: ShardServices, layout: _Layout, params: FetchParams,
-                     partitions: list[FetchPartition], first: FetchResult,
-                     denied: dict[int, FetchPartitionData] | None) -> list[Any]:
-    """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
+                     partitions: list[FetchPartition], first: FetchResult, parked: Awaitable[bool],
+                     changed: set[PartitionKey], denied: dict[int, FetchPartitionData] | None) -> list[Any]:
+    """Waits until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
     changed meanwhile (the others keep the first pass's answer)."""
-    changed: set[PartitionKey] = set()
-    await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
-                                          params.min_bytes - first.bytes_read, changed)
+    await parked
     return _response(ctx, services, layout, services.replicas.read(params, partitions, first, changed),
                      params.replica_id, denied)
 
