@@ -46,8 +46,11 @@ READ_BUFFER_BYTES = 64 * 1024  # the read buffer all connections of one event lo
 _DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process)
 # Frames this big are received into anonymous memory whose pages exist only once written, so a
 # connection announcing a large frame costs what it sent, not what it announced (a bytearray is
-# zero-filled, all of it resident, at once).  Below it, the page faults cost more than the fill.
-_LAZY_FRAME_MIN = 1024 * 1024
+# zero-filled, all of it resident, at once).  Below it, a bytearray: glibc hands back resident
+# heap memory where fresh pages fault in one by one (a 4 MiB frame read 2.7x slower in CPU time,
+# bench/micro/test_connection_read.py); clients' requests stay below (1 MB by default), and
+# what smaller frames are allocated ahead of their bytes is bounded by queued.max.request.bytes.
+_LAZY_FRAME_MIN = 4 * 1024 * 1024
 _FRAME_SIZE = struct.Struct(">i")
 _LINGER_S = 1.0  # close_when_sent: how long answers may take to leave
 # Kafka's KafkaPrincipal of an unauthenticated connection (PLAINTEXT, or SSL without a client certificate).

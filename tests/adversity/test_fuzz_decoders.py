@@ -132,6 +132,7 @@ def test_mutated_record_batches(seed: int, edits: list[Mutation]) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(float(os.environ.get("PYK_FUZZ_SECONDS", "300")) + 300)
 def test_decoders_for_a_while() -> None:
     """The long run: PYK_FUZZ_SECONDS of seeded random mutations over every (api, version) and
     over record batches; prints how many frames it tried."""
