@@ -283,10 +283,10 @@ class Broker:
                 if self.config[key] > 0:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
             assert self.loop is not None and self.engine is not None and self._pool is not None
+            self.quotas.opened(address)  # before the connection exists: its close counts it out
             conn = security.connection(sock, "%s:%s" % addr[:2], self.loop, self.config["socket.request.max.bytes"],
                                        self._closed, self.engine, self._read_buffer, self._pool)
             self.connections.add(conn)
-            self.quotas.opened(address)
 
     def _closed(self, conn: Connection) -> None:
         self.connections.discard(conn)

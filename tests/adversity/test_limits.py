@@ -69,7 +69,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[tuple[BrokerProcess, str, ssl.SSLContext]]:
     """A broker with an SSL listener and small limits: (broker, SSL bootstrap, client TLS context)."""
     b = secure_broker(tmp_path_factory.mktemp("pyk-tls-limits"), pki, shards=1,
-                      **{"connections.max.idle.ms": 1500, "max.connections.per.ip": 20})
+                      **{"connections.max.idle.ms": 1500, "max.connections.per.ip": 20,
+                         "socket.receive.buffer.bytes": 128 * 1024})
     b.start()
     context = ssl.create_default_context(cafile=pki.ca)
     try:
@@ -109,6 +110,20 @@ def test_idle_tls_connection_closed(tls_broker):
         assert c.closed_by_peer(timeout=10.0)
         raw.settimeout(10.0)
         assert raw.recv(1) == b""  # no ClientHello ever came
+
+
+def test_large_partial_frame_on_tls(tls_broker):
+    """Over TLS too, a frame announcing 100 MB costs what was sent (8 MiB, of which the socket
+    buffers can hold only about 4), not what was announced; TLS clients keep working, and the
+    stalled connection is closed as idle."""
+    b, bootstrap, context = tls_broker
+    before = rss(b)
+    with WireClient(bootstrap, tls=context) as stalled, WireClient(bootstrap, tls=context) as other:
+        stalled.send_raw(struct.pack(">i", 100_000_000) + b"\x00" * (8 * MIB))
+        assert other.api_versions()
+        grown = rss(b) - before
+        assert grown < 60 * MIB, f"RSS grew by {grown / MIB:.0f} MiB for at most 8 MiB received"
+        assert stalled.closed_by_peer(timeout=15.0)
 
 
 # Slow loris ---------------------------------------------------------------------------------------
