@@ -63,17 +63,21 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
     if (result.bytes_read >= params.min_bytes or params.max_wait_ms <= 0 or result.any_error
             or not partitions):
         return _response(ctx.header, layout, result)
-    return _long_poll(ctx.header, services, layout, params, partitions, result)
+    return _long_poll(ctx, services, layout, params, partitions, result)
 
 
-async def _long_poll(header: RequestHeader, services: ShardServices, layout: _Layout, params: FetchParams,
+async def _long_poll(ctx: RequestContext, services: ShardServices, layout: _Layout, params: FetchParams,
                      partitions: list[FetchPartition], first: FetchResult) -> list[Any]:
     """Parks until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
-    changed meanwhile (the others keep the first pass's answer)."""
+    changed meanwhile (the others keep the first pass's answer).  A connection closed meanwhile
+    gets nothing read: a stopping shard closes its connections, then its logs, and the wait may
+    end in between (seen under the live fuzzer)."""
     changed: set[PartitionKey] = set()
     await services.replicas.wait_for_data(params, [(p.topic, p.partition) for p in partitions],
                                           params.min_bytes - first.bytes_read, changed)
-    return _response(header, layout, services.replicas.read(params, partitions, first, changed))
+    if ctx.connection.closed:
+        return []
+    return _response(ctx.header, layout, services.replicas.read(params, partitions, first, changed))
 
 
 def _response(header: RequestHeader, layout: _Layout, result: FetchResult) -> list[Any]:
