@@ -9,7 +9,7 @@ pyk/log/legacy.py for magic 0/1).  The only outcomes allowed are a decoded reque
 defined errors (ProtocolViolation; KafkaError for an unsupported version or a bad batch), and the
 memory a decode allocates must follow the bytes that exist, never a length the frame claims.
 
-Budget: PYK_FUZZ_EXAMPLES examples per test (default 400: about 20 s for the module on a loaded
+Budget: PYK_FUZZ_EXAMPLES examples per test (default 2000: about 10 s for the module on a loaded
 2-core machine); the `soak` variant runs PYK_FUZZ_SECONDS (default 300) of seeded random
 mutations and reports the count.
 """
@@ -32,7 +32,7 @@ from pyk.log.validator import LogValidator
 from pyk.server.dispatch import DECODERS, HANDLERS
 from tests.adversity.fuzz import CASES, KINDS, Mutation, apply, random_mutations, seed_batch, seed_frame
 
-EXAMPLES = int(os.environ.get("PYK_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("PYK_FUZZ_EXAMPLES", "2000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # A decode may build objects several times larger than the bytes it reads (a dict per 2-byte

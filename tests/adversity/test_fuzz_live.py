@@ -10,7 +10,7 @@ no traceback was logged (tests/conftest.py fails the test on one: that is a bug 
 acknowledged record was consumed, whatever the sink accepted is readable by a real consumer, and
 after kill -9 the log recovers and still holds every acknowledged record.
 
-Budget: PYK_FUZZ_SECONDS of fuzzing per engine (default 15 in the default suite); the `soak`
+Budget: PYK_FUZZ_SECONDS of fuzzing per engine (default 20 in the default suite); the `soak`
 variant runs PYK_FUZZ_SOAK_SECONDS (default 600) on the default engine.
 """
 
@@ -34,7 +34,7 @@ from tests.adversity.test_limits import ENGINES, MIB, rss
 from tests.adversity.wire import WireClient, request_header, string
 from tests.helpers import BrokerProcess, confluent_consumer, create_topic, unique_topic, wait_for
 
-SECONDS = float(os.environ.get("PYK_FUZZ_SECONDS", "15"))
+SECONDS = float(os.environ.get("PYK_FUZZ_SECONDS", "20"))
 SOAK_SECONDS = float(os.environ.get("PYK_FUZZ_SOAK_SECONDS", "600"))
 FUZZ_THREADS = 3
 GENERATED_SEEDS = 64
