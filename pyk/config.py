@@ -273,7 +273,7 @@ KEYS: dict[str, Key] = {
            "max.connections.per.ip, as host-or-ip:count,...", "string"),
         _k("queued.max.request.bytes", _ANY_LONG, "268435456", "Bytes of large request frames being received at "
            "once, over all connections of a shard; connections waiting for room are not read (Kafka's memory "
-           "pool; -1: no limit, Kafka's default).", "long"),
+           "pool; 0 or -1: no limit, Kafka's default).", "long"),
         _k("queued.max.requests", _POS_INT, "500", "Requests read ahead per connection before reads pause.", "int"),
         _k("fetch.max.bytes", int_range(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
         _k("replica.lag.time.max.ms", _POS_LONG, "30000", "Follower lag before leaving the ISR.", "long"),

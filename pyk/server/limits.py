@@ -33,7 +33,7 @@ log = logging.getLogger("pyk.server")
 
 
 class MemoryPool:
-    """Reservations of bytes for frames being received (see module docstring); capacity -1: none."""
+    """Reservations of bytes for frames being received (see module docstring); capacity <= 0: no limit."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int) -> None:
         self.loop = loop
@@ -65,7 +65,7 @@ class MemoryPool:
                 return
 
     def _room(self) -> bool:
-        return self.capacity < 0 or self.used < self.capacity
+        return self.capacity <= 0 or self.used < self.capacity  # 0 or -1: no pool, as in Kafka's SocketServer
 
 
 class ConnectionQuotas:
