@@ -130,6 +130,18 @@ def _host_port(text: str) -> str:
     return text
 
 
+def _ip_overrides(text: str) -> dict[str, int]:
+    """`host:count,...` (Kafka's max.connections.per.ip.overrides; `[v6]:count` or a bare v6 address
+    before its last colon) as {host: count}."""
+    out: dict[str, int] = {}
+    for item in _list(text):
+        host, sep, count = item.rpartition(":")
+        if not sep or not host or not count.isdigit():
+            raise ValueError(f"expected host:count, found {item!r}")
+        out[host.strip("[]")] = int(count)
+    return out
+
+
 def _listeners(text: str) -> list[Listener]:
     return parse_listeners(text)
 
@@ -263,7 +275,18 @@ KEYS: dict[str, Key] = {
         _k("socket.send.buffer.bytes", int_range(-1, INT_MAX), "-1", "SO_SNDBUF of client sockets (-1: kernel autotuning).", "int"),
         _k("socket.receive.buffer.bytes", int_range(-1, INT_MAX), "-1", "SO_RCVBUF of client sockets (-1: kernel autotuning).", "int"),
         _k("socket.listen.backlog.size", _POS_INT, "50", "Listen backlog.", "int"),
-        _k("connections.max.idle.ms", _POS_LONG, "600000", "Idle connections are closed after this.", "long"),
+        _k("connections.max.idle.ms", _POS_LONG, "600000", "A connection without a byte either way for this long "
+           "is closed (one waiting for its long-poll Fetch or a produce acknowledgement is not idle).", "long"),
+        _k("max.connections", _NONNEG_INT, str(INT_MAX), "Connections a shard serves at once; at the limit it "
+           "stops accepting until one closes (Kafka: new connections are blocked).  Not applied to the listener "
+           "named by inter.broker.listener.name.", "int"),
+        _k("max.connections.per.ip", _NONNEG_INT, str(INT_MAX), "Connections one client address may hold on a "
+           "shard; a new one beyond it is closed with a log line.", "int"),
+        _k("max.connections.per.ip.overrides", _ip_overrides, "", "Per-address exceptions to "
+           "max.connections.per.ip, as host-or-ip:count,...", "string"),
+        _k("queued.max.request.bytes", _ANY_LONG, "268435456", "Bytes of large request frames being received at "
+           "once, over all connections of a shard; connections waiting for room are not read (Kafka's memory "
+           "pool; 0 or -1: no limit, Kafka's default).", "long"),
         _k("queued.max.requests", _POS_INT, "500", "Requests read ahead per connection before reads pause.", "int"),
         _k("fetch.max.bytes", int_range(1024, INT_MAX), "57671680", "Largest Fetch response the broker builds.", "int"),
         _k("replica.lag.time.max.ms", _POS_LONG, "30000", "Follower lag before leaving the ISR.", "long"),

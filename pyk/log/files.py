@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 # Segment file suffixes (Kafka LogFileUtils).  A segment is the triple of files sharing one
 # base offset; the .log holds record batches, the two indexes are sparse lookups into it.
@@ -41,6 +42,7 @@ LEADER_EPOCH_CHECKPOINT = "leader-epoch-checkpoint"
 # before its files are removed, so a crash mid-removal never resurrects the partition.
 DELETE_DIR_SUFFIX = "-delete"
 _DELETE_DIR_RE = re.compile(r"^(?P<name>.+)\.[0-9a-f]{32}-delete$")
+_NAME_MAX = 255  # longest file name of Linux file systems
 
 _OFFSET_WIDTH = 20  # enough digits for any non-negative int64
 
@@ -78,6 +80,14 @@ def parse_offset_file(name: str, suffix: str) -> int | None:
 
 def partition_dir_name(topic: str, partition: int) -> str:
     return f"{topic}-{partition}"
+
+
+def delete_dir_name(topic: str, partition: int) -> str:
+    """`<topic>-<partition>.<32 hex>-delete`, the topic cut short so that the name fits
+    _NAME_MAX, as Kafka's LocalLog.logDeleteDirName does: a legal 249-character topic name
+    would not fit otherwise (ENAMETOOLONG, found by the live fuzzer).  Topic names are ASCII."""
+    suffix = f"-{partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
+    return topic[: _NAME_MAX - len(suffix)] + suffix
 
 
 def parse_partition_dir(name: str) -> tuple[str, int] | None:

@@ -52,11 +52,11 @@ from pyk.log.cleaner import CleanerConfig, LogCleaner
 from pyk.log.config import LogConfig
 from pyk.log.files import (
     CLEAN_SHUTDOWN_MARKER,
-    DELETE_DIR_SUFFIX,
     HIGH_WATERMARK_CHECKPOINT,
     LOG_START_OFFSET_CHECKPOINT,
     META_PROPERTIES,
     RECOVERY_POINT_CHECKPOINT,
+    delete_dir_name,
     fsync_dir,
     is_delete_dir,
     parse_partition_dir,
@@ -251,7 +251,7 @@ class LogManager:
         # Rename first: after this single atomic step a restart no longer sees the partition,
         # whatever happens to the removal below.
         old = plog.directory
-        new = os.path.join(log_dir, f"{partition_dir_name(topic, partition)}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        new = os.path.join(log_dir, delete_dir_name(topic, partition))
         os.rename(old, new)
         fsync_dir(log_dir)
         plog.close_for_delete()

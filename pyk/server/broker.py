@@ -38,6 +38,7 @@ from pyk.server.control import ControlClient
 from pyk.server.coordinator_host import ShardCoordinatorHost
 from pyk.server.dispatch import Dispatcher, supported_versions
 from pyk.server.engine import Engine, GroupCommit, create, resolve
+from pyk.server.limits import ConnectionQuotas, MemoryPool
 from pyk.server.metadata_store import MetadataView, TopicInfo
 from pyk.server.metrics import ShardMetrics, ShardSnapshot
 from pyk.server.quotas import ClientQuotas
@@ -96,7 +97,14 @@ class Broker:
         self.metrics = ShardMetrics(shard_index)
         self.connections: set[Connection] = set()
         self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))  # shared by the connections' reads
+        self._pool: MemoryPool | None = None  # queued.max.request.bytes (pyk.server.limits), made in start()
+        self.quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"],
+                                       config["max.connections.per.ip.overrides"])
         self._servers: list[socket.socket] = []
+        # Listening sockets max.connections may pause (all but the inter-broker listener's), and
+        # whether accepting is paused now.
+        self._blockable: list[tuple[socket.socket, ListenerSecurity]] = []
+        self._accept_paused = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._loaded = asyncio.Event()
@@ -240,6 +248,7 @@ class Broker:
     # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self._pool = MemoryPool(self.loop, self.config["queued.max.request.bytes"])
         self.engine = create(resolve(self.config["io.engine"]), self.loop, self.logs.io.group_commit)
         self.group_commit = GroupCommit(self.loop, self.engine)
         self.replicas.start(self.loop, self.group_commit, self.txn)
@@ -259,10 +268,14 @@ class Broker:
         for listener in self.config.listeners:
             port = shard_port(listener, self.shard_index)
             security = ListenerSecurity(self.config, listener, self.dispatcher.on_frame, self._scram_credential)
-            self._servers.append(self._listen(listener.host or "0.0.0.0", port, security))
+            server = self._listen(listener.host or "0.0.0.0", port, security)
+            self._servers.append(server)
+            if listener.name != self.config["inter.broker.listener.name"]:
+                self._blockable.append((server, security))
             log.info("shard %d listening on %s://%s:%d (node %d)", self.shard_index, listener.name, listener.host,
                      port, self.node_id)
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
+        self._tasks.append(asyncio.ensure_future(self._expire_idle_connections()))
         self.metrics.start()
         self.control.ready()
 
@@ -283,6 +296,8 @@ class Broker:
 
     def _accept(self, server: socket.socket, security: ListenerSecurity) -> None:
         for _ in range(64):  # drain the backlog a bounded amount per loop turn
+            if self.quotas.full and self._pause_accepting(server):
+                return
             try:
                 sock, addr = server.accept()
             except (BlockingIOError, InterruptedError):
@@ -290,15 +305,44 @@ class Broker:
             except OSError as exc:
                 log.warning("accept failed: %s", exc)
                 return
+            address = str(addr[0])
+            refusal = self.quotas.refusal(address)
+            if refusal is not None:
+                log.info("%s", refusal)
+                sock.close()
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for opt, key in ((socket.SO_SNDBUF, "socket.send.buffer.bytes"), (socket.SO_RCVBUF, "socket.receive.buffer.bytes")):
                 if self.config[key] > 0:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config[key])
-            assert self.loop is not None and self.engine is not None
+            assert self.loop is not None and self.engine is not None and self._pool is not None
+            self.quotas.opened(address)  # before the connection exists: its close counts it out
             conn = security.connection(sock, "%s:%s" % addr[:2], self.loop, self.config["socket.request.max.bytes"],
-                                       self.connections.discard, self.engine, self._read_buffer)
+                                       self._closed, self.engine, self._read_buffer, self._pool)
             self.connections.add(conn)
+
+    def _closed(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        self.quotas.closed(conn.client_address)
+        if self._accept_paused and not self.quotas.full and self._servers:  # (not once stop() closed them)
+            self._accept_paused = False
+            assert self.loop is not None
+            for server, security in self._blockable:
+                self.loop.add_reader(server.fileno(), self._accept, server, security)
+
+    def _pause_accepting(self, server: socket.socket) -> bool:
+        """max.connections reached: the blockable listeners stop accepting (new connections wait
+        in the backlog) until a connection closes.  False for the inter-broker listener, which
+        keeps accepting."""
+        if not self._accept_paused:
+            self._accept_paused = True
+            assert self.loop is not None
+            for server, _ in self._blockable:
+                self.loop.remove_reader(server.fileno())
+            log.info("shard %d has max.connections=%d connections: new connections wait until one closes",
+                     self.shard_index, self.quotas.max_connections)
+        return any(s is server for s, _ in self._blockable)
 
     async def _housekeeping(self) -> None:
         """Time-based flush (flush.ms), removal of deleted segments and logs whose
@@ -326,6 +370,17 @@ class Broker:
                     last_hw_checkpoint = time.monotonic()
             except Exception:
                 log.exception("housekeeping failed; retrying next interval")
+
+    async def _expire_idle_connections(self) -> None:
+        """connections.max.idle.ms: a sweep over the connections a few times per idle period
+        (at least every second), so a connection is closed within about 1.25 times the limit."""
+        idle_ns = self.config["connections.max.idle.ms"] * 1_000_000
+        interval_s = min(idle_ns / 4e9, 1.0)
+        while True:
+            await asyncio.sleep(interval_s)
+            now = time.monotonic_ns()
+            for conn in list(self.connections):
+                conn.expire_if_idle(now, idle_ns)
 
     async def serve_forever(self) -> None:
         await self._stopped.wait()

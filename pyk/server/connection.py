@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyk.errors import ProtocolViolation
 from pyk.server.engine import SenderFactory
+from pyk.server.limits import MemoryPool
 
 if TYPE_CHECKING:
     from pyk.server.security.sasl import SaslSession
@@ -45,15 +47,24 @@ log = logging.getLogger("pyk.server")
 
 READ_BUFFER_BYTES = 64 * 1024  # the read buffer all connections of one event loop share
 _DIRECT_READ_MIN = 16 * 1024  # frames this big skip the read buffer (see _process)
+# Frames this big are received into anonymous memory whose pages exist only once written, so a
+# connection announcing a large frame costs what it sent, not what it announced (a bytearray is
+# zero-filled, all of it resident, at once).  Below it, a bytearray: glibc hands back resident
+# heap memory where fresh pages fault in one by one (a 4 MiB frame read 2.7x slower in CPU time,
+# bench/micro/test_connection_read.py); clients' requests stay below (1 MB by default), and
+# what smaller frames are allocated ahead of their bytes is bounded by queued.max.request.bytes.
+_LAZY_FRAME_MIN = 4 * 1024 * 1024
 _FRAME_SIZE = struct.Struct(">i")
 _LINGER_S = 1.0  # close_when_sent: how long answers may take to leave
 # Kafka's KafkaPrincipal of an unauthenticated connection (PLAINTEXT, or SSL without a client certificate).
 ANONYMOUS = "User:ANONYMOUS"
 
 
+# A request frame without its size prefix: a bytearray, or anonymous memory for a large one.
+Frame = bytearray | mmap.mmap
 # A frame handler returns the response parts, None (no response: acks=0), or an awaitable of those.
 FrameResult = list[Any] | None | Awaitable[list[Any] | None]
-FrameHandler = Callable[["Connection", bytearray], FrameResult]
+FrameHandler = Callable[["Connection", Frame], FrameResult]
 
 
 class Connection:
@@ -72,6 +83,7 @@ class Connection:
         on_close: Callable[[Connection], None],
         engine: SenderFactory,
         read_buffer: memoryview,
+        pool: MemoryPool,
         listener: str = "PLAINTEXT",
     ) -> None:
         self.sock = sock
@@ -89,8 +101,13 @@ class Connection:
         # behind a parked request, stay here between reads.
         self._rbuf = read_buffer
         self._pending = b""
-        self._frame: bytearray | None = None  # a large frame being received in place
+        self._frame: Frame | None = None  # a large frame being received in place
         self._frame_filled = 0
+        # queued.max.request.bytes: the bytes reserved in the shard's pool for the large frame
+        # at the head (being received, or granted and about to be), and whether it waits for them.
+        self._pool = pool
+        self._reserved = 0
+        self._awaiting_memory = False
         self._busy = False  # a request is waiting (long poll): frames stay queued until it resolves
         self._muted: asyncio.TimerHandle | None = None  # a quota's throttle: nothing is read until it fires
         self._reading = True
@@ -104,6 +121,10 @@ class Connection:
         self.sasl: SaslSession | None = None  # a SASL listener's authentication state
         self._recv_into: Callable[[memoryview], int] = sock.recv_into  # TLS: decrypted bytes instead
         self.read_ns = 0  # time.monotonic_ns() of the last read: the frames' receive time (metrics)
+        # connections.max.idle.ms: when bytes last moved, and the sender's progress the idle sweep
+        # last saw (see expire_if_idle).
+        self._active_ns = monotonic_ns()
+        self._progress: object = None
         self._sender = engine.sender(self)
         self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
@@ -133,6 +154,8 @@ class Connection:
             if self._frame_filled < len(self._frame):
                 return
             frame, self._frame = self._frame, None
+            self._pool.release(self._reserved)
+            self._reserved = 0
             self._handle(frame)  # nothing is kept while a direct frame is received
             self._update_reading()
             return
@@ -170,9 +193,15 @@ class Connection:
             if end - start < 4 + size:
                 if size >= _DIRECT_READ_MIN:
                     # A large frame (a produce batch) is received straight into its own
-                    # buffer: the read buffer only ever holds its first chunk.
+                    # buffer: the read buffer only ever holds its first chunk.  Its bytes are
+                    # reserved in the pool first; without room, this waits (not read) for a grant.
+                    if not self._reserved:
+                        if self._awaiting_memory or not self._pool.reserve(size, self._on_memory_granted):
+                            self._awaiting_memory = True
+                            break
+                        self._reserved = size
                     have = end - start - 4
-                    self._frame = bytearray(size)
+                    self._frame = bytearray(size) if size < _LAZY_FRAME_MIN else mmap.mmap(-1, size)
                     self._frame[:have] = buf[start + 4 : end]
                     self._frame_filled = have
                     return end
@@ -182,12 +211,22 @@ class Connection:
             self._handle(frame)
         return start
 
+    def _on_memory_granted(self, size: int) -> None:
+        self._awaiting_memory = False
+        if self.closed:
+            self._pool.release(size)
+            return
+        self._reserved = size
+        self._process_pending()
+
     def _update_reading(self) -> None:
         # Backpressure: while a request is parked, stop reading once the kept frames fill most of
-        # the read buffer.  Otherwise what is kept is a partial frame below _DIRECT_READ_MIN, so
-        # every read has room.
+        # the read buffer; while a large frame waits for pool memory, or while muted (a client
+        # quota's throttle), stop reading.  Otherwise what is kept is a partial frame below
+        # _DIRECT_READ_MIN, so every read has room.
         self._set_reading(self._muted is None
-                          and not (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN))
+                          and not (self._awaiting_memory
+                                   or (self._busy and len(self._pending) > READ_BUFFER_BYTES - _DIRECT_READ_MIN)))
         if self._reading and self._buffered():
             # Bytes already taken off the socket (TLS records) wake no reader callback.
             self.loop.call_soon(self._read_buffered)
@@ -200,7 +239,7 @@ class Connection:
         if self._reading and not self.closed:
             self._on_readable()
 
-    def _handle(self, frame: bytearray) -> None:
+    def _handle(self, frame: Frame) -> None:
         try:
             result = self._on_frame(self, frame)
         except ProtocolViolation as exc:
@@ -281,6 +320,24 @@ class Connection:
         if held and not self.closed:
             self._sender.send(held)
 
+    # Idle expiry ------------------------------------------------------------------------------
+    def expire_if_idle(self, now_ns: int, idle_ns: int) -> None:
+        """Closes the connection once no byte moved either way for `idle_ns`
+        (connections.max.idle.ms), as seen by the shard's periodic sweep: the last read's time,
+        and the sender's progress compared with the last sweep's, so the read path pays nothing.
+        Waiting on the broker is not idle: for the answer to a request (a parked long-poll Fetch,
+        an acks=all Produce) or for pool memory to read a large frame into (else an honest
+        producer queued behind stalled connections would be closed with them).  An answer the
+        client does not read is idle (Kafka: no bytes either way)."""
+        progress = self._sender.progress()
+        if self._busy or self._awaiting_memory or progress != self._progress:
+            self._progress = progress
+            self._active_ns = now_ns
+        elif self.read_ns > self._active_ns:
+            self._active_ns = self.read_ns
+        elif now_ns - self._active_ns >= idle_ns:
+            self.close(f"idle for more than connections.max.idle.ms ({idle_ns // 1_000_000} ms)")
+
     # Closing ----------------------------------------------------------------------------------
     def close_when_sent(self, reason: str, level: int = logging.INFO) -> None:
         """Stops reading and closes once the queued answers are written (a failed authentication is
@@ -311,6 +368,10 @@ class Connection:
             self.loop.remove_reader(self.fd)
         except (ValueError, OSError):
             pass
+        if self._awaiting_memory:
+            self._pool.cancel(self._on_memory_granted)
+        self._pool.release(self._reserved)
+        self._frame = None
         self._sender.close()  # closes the socket, once no write of the engine still uses its fd
         self._on_close(self)
 

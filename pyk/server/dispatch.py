@@ -81,7 +81,7 @@ from pyk.server.metrics import count_errors
 from pyk.server.quotas import QuotaType
 
 if TYPE_CHECKING:
-    from pyk.server.connection import Connection
+    from pyk.server.connection import Connection, Frame
 
 log = logging.getLogger("pyk.server")
 
@@ -180,7 +180,7 @@ class Dispatcher:
         self.stats = RequestStats()
         self.errors: dict[tuple[int, int], int] = {}  # (api key, error code) -> count
 
-    def on_frame(self, conn: Connection, frame: bytearray) -> Any:
+    def on_frame(self, conn: Connection, frame: Frame) -> Any:
         view = memoryview(frame)
         header, offset = protocol.decode_request_header(view)
         conn.client_id = header.client_id

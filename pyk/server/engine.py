@@ -84,6 +84,10 @@ class Sender(Protocol):
         """Nothing queued or in flight: every part handed over is on the socket."""
         ...
 
+    def progress(self) -> object:
+        """A value that changes as bytes leave (the connection's idle sweep compares it)."""
+        ...
+
     def send(self, parts: list[Any]) -> None: ...
 
     def close(self) -> None: ...
@@ -145,6 +149,9 @@ class SendQueue:
     @property
     def idle(self) -> bool:
         return not self.out
+
+    def progress(self) -> object:
+        return len(self.out), self.offset
 
     def consume(self, sent: int) -> None:
         """Drops `sent` bytes from the front of the queue."""

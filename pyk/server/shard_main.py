@@ -54,7 +54,15 @@ async def _run(fd: int) -> int:
     broker.control = control
     control.on_request = broker.on_control_request
     channel = asyncio.ensure_future(control.run())
-    channel.add_done_callback(lambda _: broker.request_stop())
+
+    def channel_done(task: asyncio.Future[None]) -> None:
+        """The orchestrator went away (EOF), or applying what it sent failed: stop, saying which."""
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None and not isinstance(failure, asyncio.IncompleteReadError | ConnectionError):
+            log.error("shard %d: the control channel failed; stopping", index, exc_info=failure)
+        broker.request_stop()
+
+    channel.add_done_callback(channel_done)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, broker.request_stop)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import socket
 import struct
 import time
+import uuid
 
 import pytest
 from confluent_kafka import TopicPartition
 
+from pyk import protocol
+from pyk.protocol import ApiKey
 from tests.adversity.wire import (
     API_API_VERSIONS,
     API_FETCH,
@@ -32,6 +35,7 @@ from tests.helpers import (
     confluent_consumer,
     confluent_produce,
     make_records,
+    wait_for,
 )
 
 SOCKET_REQUEST_MAX_BYTES = 104857600  # Kafka's default, the broker fixture does not change it
@@ -210,3 +214,19 @@ def test_client_disconnects_while_waiting_for_response(broker, topic):
         c.close()
     confluent_produce(broker.bootstrap, topic, make_records(1, prefix="after"))
     assert [r.value for r in confluent_consume(broker.bootstrap, topic, 0, 0, 2)] == [b"r-0", b"after-0"]
+
+
+@pytest.mark.parametrize("version", [10, 11])
+@pytest.mark.parametrize("topic", [{"name": None}, {"name": "t", "topic_id": uuid.UUID(int=7)}], ids=["null-name", "by-id"])
+def test_metadata_topic_by_id_before_v12(broker, version, topic):
+    """Found by the live fuzzer (tests/adversity/test_fuzz_live.py): Metadata v10/v11 may carry a
+    topic id and a null name, but their answer has no room for a null name, so the encoder
+    failed (a traceback, the connection closed).  Kafka refuses the request (InvalidRequestException);
+    pyk closes the connection with one log line, and keeps serving."""
+    data = protocol.encode_request(ApiKey.METADATA, version, 5, "pyk-adversity",
+                                   {"topics": [{"topic_id": uuid.UUID(int=0), **topic}]})
+    with WireClient(broker.bootstrap) as bystander, WireClient(broker.bootstrap) as bad:
+        bad.send_raw(data)
+        assert bad.closed_by_peer(timeout=5.0)
+        assert bystander.api_versions()
+    assert wait_for(lambda: f"Metadata v{version}: a topic by id or without a name" in broker.log_text())

@@ -16,6 +16,7 @@ string.  Response header v0: correlation_id int32.  Strings are int16 length + b
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
@@ -82,10 +83,12 @@ class Reader:
 class WireClient:
     """One raw connection: send frames (or any bytes), read response frames, detect a close."""
 
-    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
         host, port = bootstrap.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self._next_cid = 1
         self._host, self._port, self._timeout = host, int(port), timeout
         self._leaders: dict[int, WireClient] = {}  # port -> connection to that node
@@ -179,7 +182,7 @@ class WireClient:
             try:
                 if not self.sock.recv(65536):
                     return True
-            except (ConnectionResetError, BrokenPipeError):
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
                 return True
             except TimeoutError:
                 return False

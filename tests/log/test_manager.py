@@ -160,4 +160,22 @@ def test_high_watermarks_are_checkpointed_and_a_replica_starts_from_them(dirs: l
     assert (reloaded.high_watermark, reloaded.log_end_offset) == (6, 10)
     assert read_all(reloaded)[-1] == (4, 5)  # a consumer's read stops at the checkpointed high watermark
     assert reloaded.update_high_watermark(8) > 0 and read_all(reloaded)[-1] == (6, 7)
+
+
+def test_delete_a_partition_of_a_249_character_topic(dirs: list[str]) -> None:
+    """Kafka's longest legal topic name: its `-delete` directory name is cut to fit 255 bytes
+    (Kafka's LocalLog.logDeleteDirName).  Found by the live fuzzer: the rename failed with
+    ENAMETOOLONG, which stopped the shard."""
+    topic = "x" * 249
+    manager = LogManager(dirs[:1], small_config())
+    manager.load()
+    manager.create(topic, 7).append(batch(1), BASE_TS)
+    manager.delete(topic, 7)
+    (renamed,) = [n for n in os.listdir(dirs[0]) if n.endswith("-delete")]
+    assert len(renamed) == 255 and renamed.startswith("x" * 200) and "-7." in renamed
+    manager.close()
+    again = LogManager(dirs[:1], small_config())
+    again.load()  # finishes the removal
+    assert again.get(topic, 7) is None
+    assert not [n for n in os.listdir(dirs[0]) if n.endswith("-delete")]
     again.close()

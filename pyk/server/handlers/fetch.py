@@ -116,8 +116,12 @@ async def _long_poll(ctx: RequestContext, services: ShardServices, layout: _Layo
                      partitions: list[FetchPartition], first: FetchResult, parked: Awaitable[bool],
                      changed: set[PartitionKey], denied: dict[int, FetchPartitionData] | None) -> list[Any]:
     """Waits until enough bytes arrive or max_wait_ms is up, then re-reads the partitions that
-    changed meanwhile (the others keep the first pass's answer)."""
+    changed meanwhile (the others keep the first pass's answer).  A connection closed meanwhile
+    gets nothing read: a stopping shard closes its connections, then its logs, and the wait may
+    end in between (seen under the live fuzzer)."""
     await parked
+    if ctx.connection.closed:
+        return []
     return _response(ctx, services, layout, services.replicas.read(params, partitions, first, changed),
                      params.replica_id, denied)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pyk.errors import ErrorCode, KafkaError
+from pyk.errors import ErrorCode, KafkaError, ProtocolViolation
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
@@ -128,6 +128,13 @@ async def _with_auto_create(ctx: RequestContext, services: ShardServices, reques
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
     requested = request.get("topics")
+    if requested and ctx.header.api_version < 12:
+        # v10 and v11 carry a topic id and a nullable name but answer with a non-nullable name:
+        # Kafka's KafkaApis refuses both there (InvalidRequestException).  Found by the live fuzzer.
+        for item in requested:
+            if item.get("name") is None or (item.get("topic_id") or _ZERO_UUID) != _ZERO_UUID:
+                raise ProtocolViolation(f"Metadata v{ctx.header.api_version}: a topic by id or without a name "
+                                        f"(topic ids are supported from v12)")
     if requested is None or (ctx.header.api_version == 0 and not requested):
         topics = services.metadata.topics
         shown = services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topics, audit=False)

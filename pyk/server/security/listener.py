@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pyk.config import Listener, ServerConfig
 from pyk.server.connection import Connection, FrameHandler
 from pyk.server.engine import SenderFactory
+from pyk.server.limits import MemoryPool
 from pyk.server.security.inter_broker import InterBrokerClient
 from pyk.server.security.sasl import SaslGate, SaslSettings
 from pyk.server.security.scram import CredentialLookup
@@ -37,14 +38,14 @@ class ListenerSecurity:
 
     def connection(self, sock: socket.socket, peer: str, loop: asyncio.AbstractEventLoop, max_request_bytes: int,
                    on_close: Callable[[Connection], None], engine: SenderFactory,
-                   read_buffer: memoryview) -> Connection:
+                   read_buffer: memoryview, pool: MemoryPool) -> Connection:
         if self.max_receive is not None:
             max_request_bytes = self.max_receive  # until SASL authentication (Kafka's sasl.server.max.receive.size)
         if self.tls is None:
             return Connection(sock, peer, loop, self.on_frame, max_request_bytes, on_close, engine, read_buffer,
-                              self.listener)
+                              pool, self.listener)
         return TlsConnection(sock, peer, loop, self.on_frame, max_request_bytes, on_close, read_buffer,
-                             self.listener, self.tls)
+                             pool, self.listener, self.tls)
 
 
 def check(config: ServerConfig) -> None:

@@ -29,7 +29,7 @@ from pyk import protocol
 from pyk.config import SASL_MECHANISMS, ConfigError, ServerConfig
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
-from pyk.server.connection import Connection, FrameHandler, FrameResult
+from pyk.server.connection import Connection, Frame, FrameHandler, FrameResult
 from pyk.server.security.gssapi_kerberos import GssapiServer, KerberosAcceptor
 from pyk.server.security.mechanism import AuthenticationFailed, ServerMechanism
 from pyk.server.security.oauth import OAuthBearerServer, OAuthValidator
@@ -102,7 +102,7 @@ class SaslGate:
         self._credentials = credentials
         self._enabled = list(settings.mechanisms)
 
-    def on_frame(self, conn: Connection, frame: bytearray) -> FrameResult:
+    def on_frame(self, conn: Connection, frame: Frame) -> FrameResult:
         session = conn.sasl
         if session is None:
             session = conn.sasl = SaslSession()

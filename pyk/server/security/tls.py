@@ -34,6 +34,7 @@ from cryptography import x509
 from pyk.config import ConfigError, ServerConfig
 from pyk.server.connection import ANONYMOUS, Connection, FrameHandler
 from pyk.server.engine import SendQueue, Writer, is_bytes
+from pyk.server.limits import MemoryPool
 from pyk.server.security.settings import AUDIT, setting
 
 log = logging.getLogger("pyk.server")
@@ -126,14 +127,14 @@ class TlsConnection(Connection):
 
     def __init__(self, sock: socket.socket, peer: str, loop: asyncio.AbstractEventLoop, on_frame: FrameHandler,
                  max_request_bytes: int, on_close: Callable[[Connection], None], read_buffer: memoryview,
-                 listener: str, context: ssl.SSLContext) -> None:
+                 pool: MemoryPool, listener: str, context: ssl.SSLContext) -> None:
         self.tls_in = ssl.MemoryBIO()
         self.tls_out = ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_side=True)
         self.handshaken = False
         self._more = False  # the last read filled its buffer: decrypted bytes may be waiting
         super().__init__(sock, peer, loop, on_frame, max_request_bytes, on_close, _TlsSenders(self), read_buffer,
-                         listener)
+                         pool, listener)
         self._recv_into = self._recv_plain
 
     def _recv_plain(self, view: memoryview) -> int:
@@ -217,6 +218,9 @@ class TlsSender(SendQueue):
     @property
     def idle(self) -> bool:
         return not self.out and not self.cipher
+
+    def progress(self) -> object:
+        return len(self.out), self.offset, len(self.cipher), self.cipher_sent
 
     def send(self, parts: list[Any]) -> None:
         self.out.extend(parts)
