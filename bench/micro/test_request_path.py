@@ -39,6 +39,7 @@ class _Conn:
     client_id: str | None = None
     client_address: str = "127.0.0.1"
     read_ns: int = 0  # Connection.read_ns (the request metrics' receive time; absent in older trees)
+    principal: str = "User:ANONYMOUS"  # Connection.principal (the security layer's; absent in older trees)
 
 
 def _frame(partitions: int) -> bytes:

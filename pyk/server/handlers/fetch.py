@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk._native import encode_fetch_response
+from pyk._native import encode_fetch_response, scan_fetch_request
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.protocol.header import RequestHeader
@@ -26,6 +26,12 @@ from pyk.server.replica_manager import FetchParams, FetchPartition, FetchResult
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
 MAX_VERSION = 12
+
+
+def decode_request(frame: memoryview, offset: int, version: int) -> dict[str, Any]:
+    """The request body scanned in Cython (ext/wire.pyx): the declarative decoder's dict,
+    field for field, without its generated Python per field; raises ProtocolViolation as it does."""
+    return scan_fetch_request(frame, offset, version)
 
 
 class _Layout:
