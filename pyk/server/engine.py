@@ -161,6 +161,15 @@ class SendQueue:
         while out and is_bytes(out[0]) and len(out[0]) == 0:
             out.popleft()
 
+    def send_bytes(self) -> bool:
+        """One sendmsg of the run of bytes-like parts at the head, from the caller's stack;
+        True if all of it went.  Raises what sendmsg raises (BlockingIOError: the socket is full)."""
+        views = [memoryview(p) for p in self.bytes_run(0, _SENDMSG_MAX_PARTS)]
+        views[0] = views[0][self.offset :]
+        sent = self.conn.sock.sendmsg(views)
+        self.consume(sent)
+        return sent == sum(v.nbytes for v in views)
+
     def bytes_run(self, start: int, limit: int) -> list[Any]:
         """The run of bytes-like parts from index `start`, up to `limit` parts."""
         run = []
@@ -188,16 +197,11 @@ class EpollSender(SendQueue):
 
     def _flush(self) -> None:
         out = self.out
-        sock = self.conn.sock
         try:
             while out:
                 head = out[0]
                 if is_bytes(head):
-                    views = [memoryview(p) for p in self.bytes_run(0, _SENDMSG_MAX_PARTS)]
-                    views[0] = views[0][self.offset :]
-                    sent = sock.sendmsg(views)
-                    self.consume(sent)
-                    if sent < sum(v.nbytes for v in views):
+                    if not self.send_bytes():
                         break
                 else:
                     remaining = head.size - self.offset
@@ -290,8 +294,29 @@ class UringSender(SendQueue):
 
     def send(self, parts: list[Any]) -> None:
         self.out.extend(parts)
-        if not self.inflight:
+        if self.inflight:
+            return
+        if not self.wait_writable and not self.staged:
+            self._send_inline()
+        if self.out and not self.closing:
             self._start_chain()
+
+    def _send_inline(self) -> None:
+        """Writes the bytes at the head of the queue with sendmsg from the loop, while the socket
+        takes them whole; the ring gets what is left (file regions, or the rest once the socket
+        is full).  A produce answer is a few dozen bytes that a socket with room takes at once:
+        as an SQE it costs a token, a completion callback and an eventfd wake-up in Python,
+        which made the engine slower than epoll per small response (docs/performance.md,
+        Session 6)."""
+        try:
+            while self.out and is_bytes(self.out[0]):
+                if not self.send_bytes():
+                    self.wait_writable = True  # the chain for the rest starts with a poll
+                    return
+        except (BlockingIOError, InterruptedError):
+            self.wait_writable = True
+        except OSError as exc:
+            self.conn.close(f"write failed: {exc}")
 
     def _start_chain(self) -> None:
         ring = self.engine.ring
