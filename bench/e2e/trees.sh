@@ -32,6 +32,10 @@ for pass in $(seq 1 "$PASSES"); do
         "${extra[@]}" > "$data/broker.log" 2>&1) &
     srv=$!
     for _ in $(seq 100); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
+    if ! grep -q "serving" "$data/broker.log"; then
+      echo "### pass $pass tree $spec: the broker did not start (skipped):"; tail -3 "$data/broker.log"
+      kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; rm -rf "$data"; continue
+    fi
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"
     echo "### pass $pass tree $spec"
     ONLY="$WL" BROKER_PIDFILE="$data/pids" DUR=${DUR:-8} "$SHARED/kbench.sh" "127.0.0.1:$port" 1 2>&1 | grep -v "^#"

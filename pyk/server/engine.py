@@ -5,8 +5,10 @@ The broker key `io.engine` picks one per shard process:
 * `epoll`: the event loop's readiness callbacks.  Bytes go out with `sendmsg` (one gathered
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
-* `io_uring`: a `pyk._native.Ring` (liburing).  Each connection's queued parts become one
-  chain of linked SQEs: `sendmsg` for runs of bytes, `splice` file -> pipe -> socket for
+* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes at the head of an idle connection's
+  queue go out with `sendmsg` from the loop, as on epoll, while the socket takes them whole
+  (small answers: an SQE each cost more Python than the syscall it saves).  What is left
+  becomes one chain of linked SQEs: `sendmsg` for runs of bytes, `splice` file -> pipe -> socket for
   segment regions (io_uring has no sendfile; the pipe is the connection's, sized with
   F_SETPIPE_SZ), a `poll` for writability in front when the socket was full.  Every SQE
   prepared during one event-loop turn goes to the kernel with one `io_uring_enter`; the ring's
@@ -566,7 +568,9 @@ class GroupCommit:
     def __init__(self, loop: asyncio.AbstractEventLoop, engine: Engine) -> None:
         self.loop = loop
         self.engine = engine
-        self._scheduled: set[PartitionLog] = set()
+        # The logs whose flush the next round makes; public so that a produce request skips
+        # the waiter() calls with one attribute load while it is empty (no flush policy set).
+        self.scheduled: set[PartitionLog] = set()
         self._round: set[PartitionLog] = set()  # the logs of the round running
         self._next: asyncio.Future[None] | None = None  # completes with the next round
         self._start_pending = False
@@ -582,7 +586,7 @@ class GroupCommit:
         self._round_started = 0
 
     def schedule(self, plog: PartitionLog) -> None:
-        self._scheduled.add(plog)
+        self.scheduled.add(plog)
         self._idle.clear()
         if not self._running and not self._start_pending:
             self._start_pending = True
@@ -591,7 +595,7 @@ class GroupCommit:
     def waiter(self, plog: PartitionLog) -> asyncio.Future[None] | None:
         """What a request that appended to `plog` must await before answering (None: nothing,
         the flush policy did not ask for a flush)."""
-        if plog not in self._scheduled:
+        if plog not in self.scheduled:
             return None
         if self._next is None:
             self._next = self.loop.create_future()
@@ -601,9 +605,9 @@ class GroupCommit:
 
     def _start_round(self) -> None:
         self._start_pending = False
-        if self._running or not self._scheduled:
+        if self._running or not self.scheduled:
             return
-        logs, self._scheduled = list(self._scheduled), set()
+        logs, self.scheduled = list(self.scheduled), set()
         self._round = set(logs)
         waiters, self._next = self._next, None
         self._round_waiters, self._round_started = self.waiting, time.monotonic_ns()
@@ -643,7 +647,7 @@ class GroupCommit:
                 waiters.set_exception(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"flush failed: {exc}"))
         self._running = False
         self._round = set()
-        if self._scheduled:
+        if self.scheduled:
             self._start_round()
         else:
             self._idle.set()
@@ -651,7 +655,7 @@ class GroupCommit:
     async def settle(self, plog: PartitionLog) -> None:
         """Returns once no round holds or will sync `plog` (handed to another shard: its files
         close next).  Rounds take milliseconds; this polls at that grain."""
-        while plog in self._scheduled or plog in self._round:
+        while plog in self.scheduled or plog in self._round:
             await asyncio.sleep(0.002)
 
     async def drain(self) -> None:
