@@ -37,9 +37,10 @@ for pass in $(seq 1 "$PASSES"); do
         --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
         "${extra[@]}" > "$data/broker.log" 2>&1) &
     srv=$!
-    for _ in $(seq 100); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
+    for _ in $(seq 300); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
     if ! grep -q "serving" "$data/broker.log"; then
-      echo "pass $pass $spec: the broker did not start"; kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
+      echo "pass $pass $spec: the broker did not start: $(grep -m1 ERROR "$data/broker.log")"
+      kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
       rm -rf "$data"; continue
     fi
     pids="$srv $(pgrep -P "$srv" | tr '\n' ' ')"

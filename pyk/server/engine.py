@@ -5,12 +5,13 @@ The broker key `io.engine` picks one per shard process:
 * `epoll`: the event loop's readiness callbacks.  Bytes go out with `sendmsg` (one gathered
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
-* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes at the head of an idle connection's
-  queue go out with `sendmsg` from the loop, as on epoll, while the socket takes them whole
-  (small answers: an SQE each cost more Python than the syscall it saves).  What is left
-  becomes one chain of linked SQEs: `sendmsg` for runs of bytes, `splice` file -> pipe -> socket for
-  segment regions (io_uring has no sendfile; the pipe is the connection's, sized with
-  F_SETPIPE_SZ), a `poll` for writability in front when the socket was full.  Every SQE
+* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes and small file regions at the head of an
+  idle connection's queue go out with `sendmsg` / `sendfile` from the loop, as on epoll, while
+  the socket takes them whole (small answers: an SQE each costs more than the syscall it
+  saves).  What is left becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
+  `splice` file -> pipe -> socket for segment regions (io_uring has no sendfile; the pipe is
+  the connection's, sized with F_SETPIPE_SZ), a `poll` for writability in front when the
+  socket was full.  Every SQE
   prepared during one event-loop turn goes to the kernel with one `io_uring_enter`; the ring's
   eventfd wakes the loop, which reaps the completions in bulk.  A group commit is a batch of
   fsync SQEs on the same ring.
@@ -58,6 +59,9 @@ _SENDFILE_CHUNK = 1 << 30
 _RING_ENTRIES = 256
 _CHAIN_MAX_SQES = 32  # SQEs of one connection's chain: bounds the work one socket queues at once
 _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ of a connection's splice pipe (the default pipe-max-size)
+# io_uring: file regions up to this size go out with sendfile from the loop (UringSender._send_inline);
+# larger ones are spliced by the ring's io-wq workers, off the loop's core.
+_INLINE_REGION_MAX = 64 * 1024
 
 
 class Sendable(Protocol):
@@ -172,6 +176,20 @@ class SendQueue:
         self.consume(sent)
         return sent == sum(v.nbytes for v in views)
 
+    def send_region(self) -> int:
+        """One sendfile of (the rest of) the file region at the head: the bytes of it still to
+        send (0: all went), or -1 when the file no longer holds it, which closes the connection.
+        Raises what sendfile raises."""
+        head: Sendable = self.out[0]
+        remaining = head.size - self.offset
+        sent = os.sendfile(self.conn.fd, head.fd, head.position + self.offset, min(remaining, _SENDFILE_CHUNK))
+        if sent == 0:
+            # The file shrank under us (truncation): the frame can't be completed.
+            self.conn.close("segment region vanished during send", level=logging.ERROR)
+            return -1
+        self.consume(sent)
+        return remaining - sent
+
     def bytes_run(self, start: int, limit: int) -> list[Any]:
         """The run of bytes-like parts from index `start`, up to `limit` parts."""
         run = []
@@ -206,14 +224,10 @@ class EpollSender(SendQueue):
                     if not self.send_bytes():
                         break
                 else:
-                    remaining = head.size - self.offset
-                    sent = os.sendfile(self.conn.fd, head.fd, head.position + self.offset, min(remaining, _SENDFILE_CHUNK))
-                    if sent == 0:
-                        # The file shrank under us (truncation): the frame can't be completed.
-                        self.conn.close("segment region vanished during send", level=logging.ERROR)
+                    left = self.send_region()
+                    if left < 0:
                         return
-                    self.consume(sent)
-                    if sent < remaining:
+                    if left:
                         break
         except (BlockingIOError, InterruptedError):
             pass
@@ -304,16 +318,25 @@ class UringSender(SendQueue):
             self._start_chain()
 
     def _send_inline(self) -> None:
-        """Writes the bytes at the head of the queue with sendmsg from the loop, while the socket
-        takes them whole; the ring gets what is left (file regions, or the rest once the socket
-        is full).  A produce answer is a few dozen bytes that a socket with room takes at once:
-        as an SQE it costs a token, a completion callback and an eventfd wake-up in Python,
-        which made the engine slower than epoll per small response (docs/performance.md,
-        Session 6)."""
+        """Writes the head of the queue from the loop, bytes with sendmsg and file regions up to
+        _INLINE_REGION_MAX with sendfile, while the socket takes them whole; the ring gets what
+        is left (large regions, or the rest once the socket is full).  A produce answer is a few
+        dozen bytes: as an SQE it costs a token, a completion callback and an eventfd wake-up in
+        Python, and a small region's splice two io-wq hand-offs, which made the engine slower
+        than epoll per small response (docs/performance.md, Session 6)."""
+        out = self.out
         try:
-            while self.out and is_bytes(self.out[0]):
-                if not self.send_bytes():
-                    self.wait_writable = True  # the chain for the rest starts with a poll
+            while out:
+                if is_bytes(out[0]):
+                    if not self.send_bytes():
+                        self.wait_writable = True  # the chain for the rest starts with a poll
+                        return
+                elif out[0].size - self.offset <= _INLINE_REGION_MAX:
+                    left = self.send_region()
+                    if left:
+                        self.wait_writable = left > 0
+                        return
+                else:
                     return
         except (BlockingIOError, InterruptedError):
             self.wait_writable = True
