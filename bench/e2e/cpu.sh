@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Broker CPU per message, trees side by side: for each pass and each TREE (as in trees.sh, with
-# optional `+key=value` overrides), start a default `pyk serve`, run one kload workload against
+# optional broker settings after "::", comma-separated), start a default `pyk serve`, run one kload workload against
 # it, and report the utime+stime of the broker's processes (orchestrator and shards, from /proc)
 # over the run divided by the messages it acknowledged.  kbench's brkCPU column is the same
 # measure rounded to whole % of a core; on a loaded machine this is the steadier number.
@@ -26,11 +26,11 @@ esac
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | paste -sd+ | bc; }
 for pass in $(seq 1 "$PASSES"); do
   for spec in "$@"; do
-    tree=${spec%%+*}
+    tree=${spec%%::*}
     extra=()
-    if [ "$tree" != "$spec" ]; then
-      IFS=+ read -ra kv <<<"${spec#*+}"
-      for o in "${kv[@]}"; do extra+=(--override "$o"); done
+    if [[ $spec == *::* ]]; then
+      IFS=, read -ra settings <<< "${spec#*::}"
+      for s in "${settings[@]}"; do extra+=(--override "$s"); done
     fi
     data=$(mktemp -d /tmp/pyk-cpu-XXXX)
     (cd "$tree" && exec python3 -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \

@@ -37,7 +37,7 @@ for pass in $(seq 1 "$PASSES"); do
       kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; rm -rf "$data"; continue
     fi
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"
-    echo "### pass $pass tree $spec"
+    echo "### pass $pass tree $spec load $(cut -d' ' -f1-3 /proc/loadavg)"
     ONLY="$WL" BROKER_PIDFILE="$data/pids" DUR=${DUR:-8} "$SHARED/kbench.sh" "127.0.0.1:$port" 1 2>&1 | grep -v "^#"
     kill "$srv"; wait "$srv" 2>/dev/null
     rm -rf "$data"
