@@ -1,4 +1,4 @@
-# Hot protocol paths: the ProduceRequest scan and the Produce/Fetch response writers
+# Hot protocol paths: the Produce and Fetch request scans and the Produce/Fetch response writers
 # (parity-tested against the declarative codec of pyk/protocol).
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 

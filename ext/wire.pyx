@@ -1,6 +1,7 @@
-# Hot protocol paths of the produce request (STYLE practice 7): the ProduceRequest scan and
-# the ProduceResponse writer, byte-for-byte the declarative codec's (pyk/protocol/compile.py,
-# spec pyk/protocol/messages/produce.py), which stays the reference and the parity target:
+# Hot protocol paths (STYLE practice 7): the ProduceRequest and FetchRequest scans, the
+# Produce/Fetch response writers and the request header scan, byte-for-byte the declarative
+# codec's (pyk/protocol/compile.py, specs in pyk/protocol/messages/), which stays the
+# reference and the parity target:
 #
 #   ProduceRequest v0-v2 => acks:INT16 timeout_ms:INT32 [topic_data]
 #   ProduceRequest v3-v9 => transactional_id:NULLABLE_STRING acks:INT16 timeout_ms:INT32 [topic_data]
@@ -15,11 +16,12 @@
 #                              log_append_time_ms:INT64 (v2+) log_start_offset:INT64 (v5+)
 #                              [record_errors] (v8+) error_message:NULLABLE_STRING (v8+)
 #
-# The scan has no loop over bytes (every field is a few bytes read through the cursor and the
-# partitions need Python objects), so it keeps the GIL throughout (practice 5 does not apply).
+# The scans have no loop over bytes (every field is a few bytes read through the cursor and the
+# partitions need Python objects), so they keep the GIL throughout (practice 5 does not apply).
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from cpython.sequence cimport PySequence_GetSlice
 from libc.stdlib cimport free, malloc, realloc
+from libc.stdint cimport int8_t
 from libc.string cimport memcpy
 
 from pyk.errors import ProtocolViolation
@@ -228,6 +230,126 @@ def scan_produce_request(frame, Py_ssize_t offset, int version):
     prefix excluded; writable when the log is to rewrite the batches in place); raises
     ProtocolViolation for a truncated or malformed body, as protocol.decode_request does."""
     return ProduceRequestScan.new(frame, offset, version)
+
+
+# FetchRequest scan ------------------------------------------------------------------------
+#
+#   FetchRequest v4-v12 => replica_id:INT32 max_wait_ms:INT32 min_bytes:INT32 max_bytes:INT32
+#                          isolation_level:INT8 session_id:INT32 (v7+) session_epoch:INT32 (v7+)
+#                          [topics] [forgotten_topics_data] (v7+) rack_id:STRING (v11+)
+#                          TAG_BUFFER (v12; tag 0: cluster_id:COMPACT_NULLABLE_STRING)
+#     topics => topic:STRING [partitions] TAG_BUFFER (v12)
+#       partitions => partition:INT32 current_leader_epoch:INT32 (v9+) fetch_offset:INT64
+#                     last_fetched_epoch:INT32 (v12) log_start_offset:INT64 (v5+)
+#                     partition_max_bytes:INT32 TAG_BUFFER (v12)
+#     forgotten_topics_data => topic:STRING [partitions:INT32] TAG_BUFFER (v12)
+#
+# The result is the declarative decoder's dict, key for key, with the fields a version lacks at
+# their defaults, so the Fetch handler (and whatever checks run before it) reads it as before;
+# what the scan saves is the generated Python per field and per partition.
+
+cdef object fetch_cluster_id(ReadCursor *c, const uint8_t *base, object cluster_id):
+    """The body's tag section (v12): cluster_id (tag 0, as often as it comes: the last one
+    counts) read from where its value starts, any other tag skipped; like the declarative
+    decoder, tags in any order, and the value of a tag may run past its declared size (the
+    next tag starts where the size says)."""
+    cdef uint32_t count = 0, tag = 0, size = 0, _i
+    cdef int code
+    cdef ReadCursor value
+    code = cursor_read_uvarint(c, &count)
+    if code != WIRE_OK:
+        wire_fail(code, "FetchRequest tagged fields", c, base, 1)
+    for _i in range(count):
+        code = cursor_read_uvarint(c, &tag)
+        if code == WIRE_OK:
+            code = cursor_read_uvarint(c, &size)
+        if code != WIRE_OK:
+            wire_fail(code, "FetchRequest tagged field", c, base, 1)
+        value = c[0]
+        if cursor_read(c, size) == NULL:
+            wire_fail(WIRE_TRUNCATED, f"FetchRequest tagged field {tag}", c, base, size)
+        if tag == 0:
+            cluster_id = wire_string(&value, base, True, True, "FetchRequest.cluster_id")
+    return cluster_id
+
+
+def scan_fetch_request(frame, Py_ssize_t offset, int version):
+    """The FetchRequest body at `offset` of `frame` (the request frame without its size
+    prefix) as protocol.decode_request(FETCH, version, frame, offset) returns it; raises
+    ProtocolViolation for a truncated or malformed body, as that does."""
+    cdef Py_buffer view
+    cdef ReadCursor c
+    cdef const uint8_t *base
+    cdef const uint8_t *p
+    cdef bint flexible = version >= 12
+    cdef int64_t n_topics, n_parts, n, _t, _i
+    cdef int32_t partition, current_leader_epoch, last_fetched_epoch, max_part
+    cdef int64_t fetch_offset, log_start_offset
+    cdef object cluster_id = None, rack_id = "", name
+    cdef int32_t replica_id, max_wait_ms, min_bytes, max_bytes, session_id = 0, session_epoch = -1
+    cdef int8_t isolation_level
+    cdef list topics, parts, forgotten, indexes
+    if version < 4 or version > 12:
+        raise ValueError(f"FetchRequest v{version} is not implemented")
+    buffer_acquire(frame, &view, False)
+    try:
+        if offset < 0 or offset > view.len:
+            raise ValueError(f"offset {offset} outside a frame of {view.len} bytes")
+        base = <const uint8_t *>view.buf
+        cursor_init(&c, base + offset, view.len - offset)
+        p = wire_take(&c, base, 17, "FetchRequest")  # replica_id .. isolation_level
+        replica_id, max_wait_ms = hton_load_i32(p), hton_load_i32(p + 4)
+        min_bytes, max_bytes, isolation_level = hton_load_i32(p + 8), hton_load_i32(p + 12), <int8_t>p[16]
+        if version >= 7:
+            p = wire_take(&c, base, 8, "FetchRequest.session_id")
+            session_id, session_epoch = hton_load_i32(p), hton_load_i32(p + 4)
+        topics = []
+        n_topics = wire_count(&c, base, flexible, "array FetchRequest.topics")
+        for _t in range(n_topics):
+            name = wire_string(&c, base, flexible, False, "string FetchRequest.topics[].topic")
+            n_parts = wire_count(&c, base, flexible, "array FetchRequest.topics[].partitions")
+            parts = []
+            for _i in range(n_parts):
+                current_leader_epoch = last_fetched_epoch = -1
+                log_start_offset = -1
+                partition = hton_load_i32(wire_take(&c, base, 4, "FetchRequest.topics[].partitions[]"))
+                if version >= 9:
+                    current_leader_epoch = hton_load_i32(wire_take(&c, base, 4, "current_leader_epoch"))
+                fetch_offset = hton_load_i64(wire_take(&c, base, 8, "fetch_offset"))
+                if version >= 12:
+                    last_fetched_epoch = hton_load_i32(wire_take(&c, base, 4, "last_fetched_epoch"))
+                if version >= 5:
+                    log_start_offset = hton_load_i64(wire_take(&c, base, 8, "log_start_offset"))
+                max_part = hton_load_i32(wire_take(&c, base, 4, "partition_max_bytes"))
+                parts.append({"partition": partition, "current_leader_epoch": current_leader_epoch,
+                              "fetch_offset": fetch_offset, "last_fetched_epoch": last_fetched_epoch,
+                              "log_start_offset": log_start_offset, "partition_max_bytes": max_part})
+                if flexible:
+                    wire_skip_tags(&c, base, "FetchRequest.topics[].partitions[]")
+            if flexible:
+                wire_skip_tags(&c, base, "FetchRequest.topics[]")
+            topics.append({"topic": name, "partitions": parts})
+        forgotten = []
+        if version >= 7:
+            n_topics = wire_count(&c, base, flexible, "array FetchRequest.forgotten_topics_data")
+            for _t in range(n_topics):
+                name = wire_string(&c, base, flexible, False, "FetchRequest.forgotten_topics_data[].topic")
+                n = wire_count(&c, base, flexible, "array FetchRequest.forgotten_topics_data[].partitions")
+                p = wire_take(&c, base, 4 * n, "FetchRequest.forgotten_topics_data[].partitions")
+                indexes = [hton_load_i32(p + 4 * _i) for _i in range(n)]
+                if flexible:
+                    wire_skip_tags(&c, base, "FetchRequest.forgotten_topics_data[]")
+                forgotten.append({"topic": name, "partitions": indexes})
+        if version >= 11:
+            rack_id = wire_string(&c, base, flexible, False, "string FetchRequest.rack_id")
+        if flexible:
+            cluster_id = fetch_cluster_id(&c, base, cluster_id)
+        return {"cluster_id": cluster_id, "replica_id": replica_id, "max_wait_ms": max_wait_ms,
+                "min_bytes": min_bytes, "max_bytes": max_bytes, "isolation_level": isolation_level,
+                "session_id": session_id, "session_epoch": session_epoch, "topics": topics,
+                "forgotten_topics_data": forgotten, "rack_id": rack_id}
+    finally:
+        PyBuffer_Release(&view)
 
 
 # ProduceResponse writer -------------------------------------------------------------------

@@ -132,7 +132,8 @@ class Ring:
     def submit(self) -> int: ...
     def reap(self) -> list[tuple[int, int]]: ...
 
-# wire.pyx: the ProduceRequest scan and the ProduceResponse writer (parity with pyk.protocol)
+# wire.pyx: the Produce and Fetch request scans and response writers, the request header scan
+# (parity with pyk.protocol)
 class ProducePartitionResult(Protocol):
     """What encode_produce_response reads of each partition's outcome."""
 
@@ -159,6 +160,7 @@ class ProduceRequestScan:
     def __init__(self, frame: Buffer, offset: int, version: int) -> None: ...
 
 def scan_produce_request(frame: Buffer, offset: int, version: int) -> ProduceRequestScan: ...
+def scan_fetch_request(frame: Buffer, offset: int, version: int) -> dict[str, Any]: ...
 def encode_produce_response(
     version: int,
     correlation_id: int,

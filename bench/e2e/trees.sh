@@ -11,7 +11,7 @@
 #
 # Each TREE must have pyk._native built in place.  Env: SHARED (default ../shared/bench relative
 # to the repo, as for compare.sh), DUR (seconds per workload, default 8), PORT (default 39092; the
-# metrics endpoint of trees that have one listens on PORT + 1000).
+# metrics endpoint of trees that have one listens on PORT + 1000; a broker has 60 s to start).
 set -u
 PASSES=$1; WL=$2; shift 2
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,9 +31,13 @@ for pass in $(seq 1 "$PASSES"); do
         --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
         "${extra[@]}" > "$data/broker.log" 2>&1) &
     srv=$!
-    for _ in $(seq 100); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
+    for _ in $(seq 300); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
+    if ! grep -q "serving" "$data/broker.log"; then
+      echo "### pass $pass tree $spec: the broker did not start (skipped):"; tail -3 "$data/broker.log"
+      kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; rm -rf "$data"; continue
+    fi
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"
-    echo "### pass $pass tree $spec"
+    echo "### pass $pass tree $spec load $(cut -d' ' -f1-3 /proc/loadavg)"
     ONLY="$WL" BROKER_PIDFILE="$data/pids" DUR=${DUR:-8} "$SHARED/kbench.sh" "127.0.0.1:$port" 1 2>&1 | grep -v "^#"
     kill "$srv"; wait "$srv" 2>/dev/null
     rm -rf "$data"

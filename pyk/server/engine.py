@@ -5,10 +5,13 @@ The broker key `io.engine` picks one per shard process:
 * `epoll`: the event loop's readiness callbacks.  Bytes go out with `sendmsg` (one gathered
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
-* `io_uring`: a `pyk._native.Ring` (liburing).  Each connection's queued parts become one
-  chain of linked SQEs: `sendmsg` for runs of bytes, `splice` file -> pipe -> socket for
-  segment regions (io_uring has no sendfile; the pipe is the connection's, sized with
-  F_SETPIPE_SZ), a `poll` for writability in front when the socket was full.  Every SQE
+* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes and small file regions at the head of an
+  idle connection's queue go out with `sendmsg` / `sendfile` from the loop, as on epoll, while
+  the socket takes them whole (small answers: an SQE each costs more than the syscall it
+  saves).  What is left becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
+  `splice` file -> pipe -> socket for segment regions (io_uring has no sendfile; the pipe is
+  the connection's, sized with F_SETPIPE_SZ), a `poll` for writability in front when the
+  socket was full.  Every SQE
   prepared during one event-loop turn goes to the kernel with one `io_uring_enter`; the ring's
   eventfd wakes the loop, which reaps the completions in bulk.  A group commit is a batch of
   fsync SQEs on the same ring.
@@ -56,6 +59,9 @@ _SENDFILE_CHUNK = 1 << 30
 _RING_ENTRIES = 256
 _CHAIN_MAX_SQES = 32  # SQEs of one connection's chain: bounds the work one socket queues at once
 _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ of a connection's splice pipe (the default pipe-max-size)
+# io_uring: file regions up to this size go out with sendfile from the loop (UringSender._send_inline);
+# larger ones are spliced by the ring's io-wq workers, off the loop's core.
+_INLINE_REGION_MAX = 64 * 1024
 
 
 class Sendable(Protocol):
@@ -168,6 +174,29 @@ class SendQueue:
         while out and is_bytes(out[0]) and len(out[0]) == 0:
             out.popleft()
 
+    def send_bytes(self) -> bool:
+        """One sendmsg of the run of bytes-like parts at the head, from the caller's stack;
+        True if all of it went.  Raises what sendmsg raises (BlockingIOError: the socket is full)."""
+        views = [memoryview(p) for p in self.bytes_run(0, _SENDMSG_MAX_PARTS)]
+        views[0] = views[0][self.offset :]
+        sent = self.conn.sock.sendmsg(views)
+        self.consume(sent)
+        return sent == sum(v.nbytes for v in views)
+
+    def send_region(self) -> int:
+        """One sendfile of (the rest of) the file region at the head: the bytes of it still to
+        send (0: all went), or -1 when the file no longer holds it, which closes the connection.
+        Raises what sendfile raises."""
+        head: Sendable = self.out[0]
+        remaining = head.size - self.offset
+        sent = os.sendfile(self.conn.fd, head.fd, head.position + self.offset, min(remaining, _SENDFILE_CHUNK))
+        if sent == 0:
+            # The file shrank under us (truncation): the frame can't be completed.
+            self.conn.close("segment region vanished during send", level=logging.ERROR)
+            return -1
+        self.consume(sent)
+        return remaining - sent
+
     def bytes_run(self, start: int, limit: int) -> list[Any]:
         """The run of bytes-like parts from index `start`, up to `limit` parts."""
         run = []
@@ -195,26 +224,17 @@ class EpollSender(SendQueue):
 
     def _flush(self) -> None:
         out = self.out
-        sock = self.conn.sock
         try:
             while out:
                 head = out[0]
                 if is_bytes(head):
-                    views = [memoryview(p) for p in self.bytes_run(0, _SENDMSG_MAX_PARTS)]
-                    views[0] = views[0][self.offset :]
-                    sent = sock.sendmsg(views)
-                    self.consume(sent)
-                    if sent < sum(v.nbytes for v in views):
+                    if not self.send_bytes():
                         break
                 else:
-                    remaining = head.size - self.offset
-                    sent = os.sendfile(self.conn.fd, head.fd, head.position + self.offset, min(remaining, _SENDFILE_CHUNK))
-                    if sent == 0:
-                        # The file shrank under us (truncation): the frame can't be completed.
-                        self.conn.close("segment region vanished during send", level=logging.ERROR)
+                    left = self.send_region()
+                    if left < 0:
                         return
-                    self.consume(sent)
-                    if sent < remaining:
+                    if left:
                         break
         except (BlockingIOError, InterruptedError):
             pass
@@ -297,8 +317,38 @@ class UringSender(SendQueue):
 
     def send(self, parts: list[Any]) -> None:
         self.out.extend(parts)
-        if not self.inflight:
+        if self.inflight:
+            return
+        if not self.wait_writable and not self.staged:
+            self._send_inline()
+        if self.out and not self.closing:
             self._start_chain()
+
+    def _send_inline(self) -> None:
+        """Writes the head of the queue from the loop, bytes with sendmsg and file regions up to
+        _INLINE_REGION_MAX with sendfile, while the socket takes them whole; the ring gets what
+        is left (large regions, or the rest once the socket is full).  A produce answer is a few
+        dozen bytes: as an SQE it costs a token, a completion callback and an eventfd wake-up in
+        Python, and a small region's splice two io-wq hand-offs, which made the engine slower
+        than epoll per small response (docs/performance.md, Session 6)."""
+        out = self.out
+        try:
+            while out:
+                if is_bytes(out[0]):
+                    if not self.send_bytes():
+                        self.wait_writable = True  # the chain for the rest starts with a poll
+                        return
+                elif out[0].size - self.offset <= _INLINE_REGION_MAX:
+                    left = self.send_region()
+                    if left:
+                        self.wait_writable = left > 0
+                        return
+                else:
+                    return
+        except (BlockingIOError, InterruptedError):
+            self.wait_writable = True
+        except OSError as exc:
+            self.conn.close(f"write failed: {exc}")
 
     def _start_chain(self) -> None:
         ring = self.engine.ring
@@ -548,7 +598,9 @@ class GroupCommit:
     def __init__(self, loop: asyncio.AbstractEventLoop, engine: Engine) -> None:
         self.loop = loop
         self.engine = engine
-        self._scheduled: set[PartitionLog] = set()
+        # The logs whose flush the next round makes; public so that a produce request skips
+        # the waiter() calls with one attribute load while it is empty (no flush policy set).
+        self.scheduled: set[PartitionLog] = set()
         self._round: set[PartitionLog] = set()  # the logs of the round running
         self._next: asyncio.Future[None] | None = None  # completes with the next round
         self._start_pending = False
@@ -564,7 +616,7 @@ class GroupCommit:
         self._round_started = 0
 
     def schedule(self, plog: PartitionLog) -> None:
-        self._scheduled.add(plog)
+        self.scheduled.add(plog)
         self._idle.clear()
         if not self._running and not self._start_pending:
             self._start_pending = True
@@ -573,7 +625,7 @@ class GroupCommit:
     def waiter(self, plog: PartitionLog) -> asyncio.Future[None] | None:
         """What a request that appended to `plog` must await before answering (None: nothing,
         the flush policy did not ask for a flush)."""
-        if plog not in self._scheduled:
+        if plog not in self.scheduled:
             return None
         if self._next is None:
             self._next = self.loop.create_future()
@@ -583,9 +635,9 @@ class GroupCommit:
 
     def _start_round(self) -> None:
         self._start_pending = False
-        if self._running or not self._scheduled:
+        if self._running or not self.scheduled:
             return
-        logs, self._scheduled = list(self._scheduled), set()
+        logs, self.scheduled = list(self.scheduled), set()
         self._round = set(logs)
         waiters, self._next = self._next, None
         self._round_waiters, self._round_started = self.waiting, time.monotonic_ns()
@@ -625,7 +677,7 @@ class GroupCommit:
                 waiters.set_exception(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"flush failed: {exc}"))
         self._running = False
         self._round = set()
-        if self._scheduled:
+        if self.scheduled:
             self._start_round()
         else:
             self._idle.set()
@@ -633,7 +685,7 @@ class GroupCommit:
     async def settle(self, plog: PartitionLog) -> None:
         """Returns once no round holds or will sync `plog` (handed to another shard: its files
         close next).  Rounds take milliseconds; this polls at that grain."""
-        while plog in self._scheduled or plog in self._round:
+        while plog in self.scheduled or plog in self._round:
             await asyncio.sleep(0.002)
 
     async def drain(self) -> None:

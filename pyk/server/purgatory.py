@@ -61,7 +61,9 @@ class FetchPurgatory:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._by_partition: dict[PartitionKey, set[_Waiter]] = {}
+        # The waiters of each partition that has any.  Public so that the append path can skip
+        # the wake-up calls when it is empty (a producer-only load) with one attribute load.
+        self.parked: dict[PartitionKey, set[_Waiter]] = {}
 
     def wait(self, keys: Iterable[PartitionKey], needed: int, timeout_ms: int,
              level: int = HIGH_WATERMARK, changed: set[PartitionKey] | None = None) -> asyncio.Future[bool]:
@@ -71,7 +73,7 @@ class FetchPurgatory:
         wake-up re-reads only those."""
         waiter = _Waiter(self._loop.create_future(), needed, list(keys), level, changed)
         for key in waiter.keys:
-            self._by_partition.setdefault(key, set()).add(waiter)
+            self.parked.setdefault(key, set()).add(waiter)
         waiter.timer = self._loop.call_later(timeout_ms / 1000.0, self._complete, waiter, False)
         waiter.future.add_done_callback(lambda _: self._remove(waiter))  # also when the request is cancelled
         # Formatted only when enabled: this is the long-poll path.
@@ -81,7 +83,7 @@ class FetchPurgatory:
 
     def size(self) -> int:
         """The parked fetches (each once, however many partitions it waits on)."""
-        return len(set().union(*self._by_partition.values()))
+        return len(set().union(*self.parked.values()))
 
     def on_append(self, key: PartitionKey, nbytes: int) -> None:
         """`nbytes` of a partition passed its high watermark (read_uncommitted waiters can read them)."""
@@ -96,7 +98,7 @@ class FetchPurgatory:
         self._credit(key, nbytes, LAST_STABLE)
 
     def _credit(self, key: PartitionKey, nbytes: int, level: int) -> None:
-        waiters = self._by_partition.get(key)
+        waiters = self.parked.get(key)
         if not waiters:
             return
         for waiter in list(waiters):
@@ -111,7 +113,7 @@ class FetchPurgatory:
     def wake_all(self, key: PartitionKey) -> None:
         """Wakes every waiter on a partition whose state changed in a way other than an append
         (deleted, truncated): the re-read reports the new state."""
-        for waiter in list(self._by_partition.get(key, ())):
+        for waiter in list(self.parked.get(key, ())):
             if waiter.changed is not None:
                 waiter.changed.add(key)
             self._complete(waiter, True)
@@ -126,8 +128,8 @@ class FetchPurgatory:
             waiter.timer.cancel()
             waiter.timer = None
         for key in waiter.keys:
-            waiters = self._by_partition.get(key)
+            waiters = self.parked.get(key)
             if waiters is not None:
                 waiters.discard(waiter)
                 if not waiters:
-                    del self._by_partition[key]
+                    del self.parked[key]

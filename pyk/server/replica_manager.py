@@ -437,7 +437,7 @@ class ReplicaManager:
                 response.base_offset = info.first_offset
                 response.log_append_time = info.log_append_time
                 response.log_start_offset = info.log_start_offset
-                if group_commit is not None:
+                if group_commit is not None and group_commit.scheduled:
                     flush = group_commit.waiter(plog)
                     if flush is not None:
                         flushes.append((response, flush))
@@ -698,7 +698,8 @@ class ReplicaManager:
         purgatory = self._purgatory
         if purgatory is not None:
             if not self.partitions:
-                purgatory.on_append((plog.topic, plog.partition), nbytes)  # a single host: appended is committed
+                if purgatory.parked:  # (no fetch parked anywhere: no key to build, no calls)
+                    purgatory.on_append((plog.topic, plog.partition), nbytes)  # a single host: appended is committed
             else:
                 self._replicated_append(purgatory, plog, nbytes)
 
@@ -764,7 +765,7 @@ class ReplicaManager:
 
     def _on_stable_advance(self, plog: PartitionLog, nbytes: int) -> None:
         """A log's last stable offset moved: wake read_committed long polls on it."""
-        if self._purgatory is not None:
+        if self._purgatory is not None and self._purgatory.parked:
             self._purgatory.on_stable((plog.topic, plog.partition), nbytes)
 
     def _flush_due(self, plog: PartitionLog) -> None:

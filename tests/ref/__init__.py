@@ -28,6 +28,7 @@ from tests.ref.wire import (
     ProduceRequestScan,
     encode_fetch_response,
     encode_produce_response,
+    scan_fetch_request,
     scan_produce_request,
     scan_request_header,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "index_lookup",
     "recompress_batch",
     "scan_batches",
+    "scan_fetch_request",
     "scan_produce_request",
     "scan_request_header",
     "segment_find_batch",

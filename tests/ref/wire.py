@@ -1,4 +1,5 @@
-"""Pure-Python twins of ext/wire.pyx: the ProduceRequest scan and the ProduceResponse writer.
+"""Pure-Python twins of ext/wire.pyx: the ProduceRequest and FetchRequest scans, the Produce
+and Fetch response writers and the request header scan.
 
 Written straight from the wire format (see the BNF at the top of ext/wire.pyx) with struct
 and plain loops, independent of both the Cython code and pyk/protocol/compile.py.
@@ -33,6 +34,9 @@ class _Reader:
 
     def int32(self, what: str) -> int:
         return int(_I32.unpack_from(self.buf, self.take(4, what))[0])
+
+    def int64(self, what: str) -> int:
+        return int(_I64.unpack_from(self.buf, self.take(8, what))[0])
 
     def uvarint(self, what: str) -> int:
         value = 0
@@ -126,6 +130,59 @@ class ProduceRequestScan:
 
 def scan_produce_request(frame: Any, offset: int, version: int) -> ProduceRequestScan:
     return ProduceRequestScan(frame, offset, version)
+
+
+def scan_fetch_request(frame: Any, offset: int, version: int) -> dict[str, Any]:
+    """Twin of pyk._native.scan_fetch_request: the declarative decoder's dict of a FetchRequest."""
+    if not 4 <= version <= 12:
+        raise ValueError(f"FetchRequest v{version} is not implemented")
+    buf = memoryview(frame)
+    if not 0 <= offset <= len(buf):
+        raise ValueError(f"offset {offset} outside a frame of {len(buf)} bytes")
+    r = _Reader(buf, offset, version >= 12)
+    body: dict[str, Any] = {"cluster_id": None}
+    for key in ("replica_id", "max_wait_ms", "min_bytes", "max_bytes"):
+        body[key] = r.int32(key)
+    body["isolation_level"] = struct.unpack_from(">b", buf, r.take(1, "isolation_level"))[0]
+    body["session_id"], body["session_epoch"] = (r.int32("session_id"), r.int32("session_epoch")) if version >= 7 \
+        else (0, -1)
+    body["topics"] = []
+    for _ in range(r.count("topics")):
+        topic: dict[str, Any] = {"topic": r.string(False, "topic"), "partitions": []}
+        for _ in range(r.count("partitions")):
+            part = {"partition": r.int32("partition"),
+                    "current_leader_epoch": r.int32("current_leader_epoch") if version >= 9 else -1,
+                    "fetch_offset": r.int64("fetch_offset"),
+                    "last_fetched_epoch": r.int32("last_fetched_epoch") if version >= 12 else -1,
+                    "log_start_offset": r.int64("log_start_offset") if version >= 5 else -1,
+                    "partition_max_bytes": r.int32("partition_max_bytes")}
+            if r.flexible:
+                r.skip_tags()
+            topic["partitions"].append(part)
+        if r.flexible:
+            r.skip_tags()
+        body["topics"].append(topic)
+    body["forgotten_topics_data"] = []
+    if version >= 7:
+        for _ in range(r.count("forgotten_topics_data")):
+            name = r.string(False, "forgotten topic")
+            indexes = [r.int32("forgotten partition") for _ in range(r.count("forgotten partitions"))]
+            if r.flexible:
+                r.skip_tags()
+            body["forgotten_topics_data"].append({"topic": name, "partitions": indexes})
+    body["rack_id"] = r.string(False, "rack_id") if version >= 11 else ""
+    if r.flexible:
+        # Tag 0 is cluster_id, read from where its value starts; the next tag starts where the
+        # size says (tags in any order; the last cluster_id counts).
+        for _ in range(r.uvarint("tag count")):
+            tag = r.uvarint("tag")
+            size = r.uvarint("tag size")
+            end = r.take(size, "tagged field") + size
+            if tag == 0:
+                r.pos = end - size
+                body["cluster_id"] = r.string(True, "cluster_id")
+                r.pos = end
+    return body
 
 
 def _put_len(out: bytearray, flexible: bool, width: int, n: int) -> None:

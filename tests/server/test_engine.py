@@ -192,6 +192,34 @@ def test_uring_close_waits_for_writes_in_flight(segment):
     asyncio.run(run())
 
 
+def test_uring_sends_small_answers_from_the_loop(segment):
+    """Bytes and small file regions go out with sendmsg / sendfile in send() itself while the
+    socket has room (no SQE, no completion round trip); a large region goes to the ring."""
+    fd, data = segment
+
+    async def run() -> None:
+        engine = engines.UringEngine(asyncio.get_running_loop())
+        peer, client = tcp_pair(sndbuf=1 << 20)
+        conn = FakeConnection(peer, engine)
+        conn.sender.send([b"answer", Region(fd, 10, 1000), b"tail"])
+        assert conn.sender.idle and not engine.ring.queued, "a small answer went through the ring"
+        assert client.recv(1010, socket.MSG_WAITALL) == b"answer" + data[10:1010] + b"tail"
+        big = engines._INLINE_REGION_MAX + 1
+        conn.sender.send([b"head", Region(fd, 0, big)])
+        assert conn.sender.inflight, "a large region is the ring's"
+        client.setblocking(False)
+        got = bytearray()
+        while len(got) < 4 + big:
+            got += await asyncio.wait_for(asyncio.get_running_loop().sock_recv(client, 1 << 20), WAIT_S)
+        assert bytes(got) == b"head" + data[:big]
+        conn.close(None)
+        await until(lambda: peer.fileno() == -1, "the sender to let go of the socket")
+        client.close()
+        engine.close()
+
+    asyncio.run(run())
+
+
 # Group commit -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ENGINES)
 def test_appends_in_one_turn_share_one_flush(name, log_dir):

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from pyk._native import encode_fetch_response
+from pyk._native import encode_fetch_response, scan_fetch_request
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
@@ -39,6 +39,12 @@ from pyk.server.security.authorizer import CLUSTER_NAME, AclOperation, Authorize
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4  # v4 is the first to carry magic v2 record batches and isolation levels
 MAX_VERSION = 12
+
+
+def decode_request(frame: memoryview, offset: int, version: int) -> dict[str, Any]:
+    """The request body scanned in Cython (ext/wire.pyx): the declarative decoder's dict,
+    field for field, without its generated Python per field; raises ProtocolViolation as it does."""
+    return scan_fetch_request(frame, offset, version)
 
 
 class _Layout:
