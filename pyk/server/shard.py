@@ -553,8 +553,9 @@ class Orchestrator:
         if self.zk is not None and self._started and self.config["controlled.shutdown.enable"]:
             await self._controlled_shutdown()
         live = [s.process for s in self.shards if s.process is not None and s.process.poll() is None]
-        for process in live:
-            process.send_signal(signal.SIGTERM)
+        for shard in self.shards:
+            if shard.writer is not None:
+                shard.writer.close()  # the shard stops when its channel ends (it ignores signals)
         deadline = time.monotonic() + _STOP_TIMEOUT_S
         loop = asyncio.get_running_loop()
         for process in live:

@@ -3,8 +3,11 @@
 Started only by the orchestrator (pyk.server.shard), which passes the shard's end of the
 control socket pair as FD and sends the configuration, the shard's index and the first
 metadata snapshot over it.  The shard pins itself to one core, then runs a Broker for the
-partitions the snapshot places on it.  It stops on SIGTERM/SIGINT, or when the orchestrator's
-end of the channel closes (an orphaned shard must not keep serving).
+partitions the snapshot places on it.  It stops when the orchestrator's end of the channel
+closes: the orchestrator's way of stopping it (after a cluster host's controlled shutdown), and
+what an orphaned shard sees.  SIGTERM and SIGINT are ignored: sent to the whole process group
+(Ctrl-C, `pyk cluster down`, a service manager), they reach the shards too, which must keep
+serving until the orchestrator has moved their leaderships away.
 """
 
 from __future__ import annotations
@@ -63,9 +66,6 @@ async def _run(fd: int) -> int:
         broker.request_stop()
 
     channel.add_done_callback(channel_done)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, broker.request_stop)
     try:
         await broker.start()
     except (OSError, ConfigError) as exc:  # a port in use; a TLS file gone since `pyk serve` checked it
@@ -78,6 +78,8 @@ async def _run(fd: int) -> int:
 
 
 def main() -> int:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # the orchestrator stops this shard (module docstring)
     setup_logging(os.environ.get("PYK_LOG_LEVEL", "INFO"), os.environ.get("PYK_LOG_FORMAT", "text"))
     import uvloop
 
