@@ -458,7 +458,8 @@ class ZkCluster:
                 data = zk.get(f"{CONFIG_USERS}/{child}", watch=watch)[0]
             except NoNodeError:
                 continue
-            creds = {m: _scram_doc(text) for m, text in json.loads(data)["config"].items() if m.startswith("SCRAM-")}
+            configs = json.loads(data)["config"] if data else {}  # empty: only the parent of user/client quotas
+            creds = {m: _scram_doc(text) for m, text in configs.items() if m.startswith("SCRAM-")}
             if creds:
                 self.scram[urllib.parse.unquote(child)] = creds
         changes = (sorted(zk.get_children(ACL_CHANGES, watch=watch)),
