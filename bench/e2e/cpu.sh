@@ -24,23 +24,13 @@ case $WL in
   *) echo "unknown workload $WL" >&2; exit 2 ;;
 esac
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | paste -sd+ | bc; }
+# shellcheck source=tree_broker.sh
+source "$(dirname "$0")/tree_broker.sh"
 for pass in $(seq 1 "$PASSES"); do
   for spec in "$@"; do
-    tree=${spec%%::*}
-    extra=()
-    if [[ $spec == *::* ]]; then
-      IFS=, read -ra settings <<< "${spec#*::}"
-      for s in "${settings[@]}"; do extra+=(--override "$s"); done
-    fi
     data=$(mktemp -d /tmp/pyk-cpu-XXXX)
-    (cd "$tree" && exec python3 -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
-        "${extra[@]}" > "$data/broker.log" 2>&1) &
-    srv=$!
-    for _ in $(seq 300); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
-    if ! grep -q "serving" "$data/broker.log"; then
+    if ! start_broker "$spec" "$data" "$port"; then
       echo "pass $pass $spec: the broker did not start: $(grep -m1 ERROR "$data/broker.log")"
-      kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
       rm -rf "$data"; continue
     fi
     pids="$srv $(pgrep -P "$srv" | tr '\n' ' ')"

@@ -18,23 +18,14 @@ HERE=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$HERE/../shared/bench" && pwd)}
 eval "$("$SHARED/setup.sh" "${BENCH_KIT:-$HOME/.cache/pyk-bench}" 2>/dev/null)"
 port=${PORT:-39092}
+# shellcheck source=tree_broker.sh
+source "$(dirname "$0")/tree_broker.sh"
 for pass in $(seq 1 "$PASSES"); do
   for spec in "$@"; do
-    tree=${spec%%::*}
-    extra=()
-    if [[ $spec == *::* ]]; then
-      IFS=, read -ra settings <<< "${spec#*::}"
-      for s in "${settings[@]}"; do extra+=(--override "$s"); done
-    fi
     data=$(mktemp -d /tmp/pyk-trees-XXXX)
-    (cd "$tree" && exec python3 -m pyk serve --override "listeners=PLAINTEXT://127.0.0.1:$port" \
-        --override "log.dirs=$data/logs" --override "metrics.listener=127.0.0.1:$((port + 1000))" \
-        "${extra[@]}" > "$data/broker.log" 2>&1) &
-    srv=$!
-    for _ in $(seq 300); do grep -q "serving" "$data/broker.log" 2>/dev/null && break; sleep 0.2; done
-    if ! grep -q "serving" "$data/broker.log"; then
+    if ! start_broker "$spec" "$data" "$port"; then
       echo "### pass $pass tree $spec: the broker did not start (skipped):"; tail -3 "$data/broker.log"
-      kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; rm -rf "$data"; continue
+      rm -rf "$data"; continue
     fi
     echo "$srv $(pgrep -P "$srv" | tr '\n' ' ')" > "$data/pids"
     echo "### pass $pass tree $spec load $(cut -d' ' -f1-3 /proc/loadavg)"
