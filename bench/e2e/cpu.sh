@@ -2,7 +2,7 @@
 # Broker CPU per message, trees side by side: for each pass and each TREE (as in trees.sh, with
 # optional broker settings after "::", comma-separated), start a default `pyk serve`, run one kload workload against
 # it, and report the utime+stime of the broker's processes (orchestrator and shards, from /proc)
-# over the run divided by the messages it acknowledged.  kbench's brkCPU column is the same
+# over the run divided by the messages it acknowledged, and its user and system (kernel) parts.  kbench's brkCPU column is the same
 # measure rounded to whole % of a core; on a loaded machine this is the steadier number.
 #
 #   bench/e2e/cpu.sh PASSES WORKLOAD TREE [TREE ...]
@@ -23,7 +23,8 @@ case $WL in
   acks1-1p) parts=1; args=(-X acks=1) ;;
   *) echo "unknown workload $WL" >&2; exit 2 ;;
 esac
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | paste -sd+ | bc; }
+# ticks FIELD PID...: the processes' utime (FIELD 14) or stime (15), in clock ticks, summed
+ticks() { local f=$1; shift; for p in "$@"; do awk -v f="$f" '{print $f}' "/proc/$p/stat" 2>/dev/null; done | paste -sd+ | bc; }
 # shellcheck source=tree_broker.sh
 source "$(dirname "$0")/tree_broker.sh"
 for pass in $(seq 1 "$PASSES"); do
@@ -37,16 +38,18 @@ for pass in $(seq 1 "$PASSES"); do
     "$KLOAD" -b "127.0.0.1:$port" -m create -t cpu -p "$parts" >/dev/null 2>&1
     load=$(cut -d' ' -f1 /proc/loadavg)
     # shellcheck disable=SC2086
-    c0=$(ticks $pids)
+    u0=$(ticks 14 $pids); s0=$(ticks 15 $pids)
     line=$("$KLOAD" -b "127.0.0.1:$port" -m produce -t cpu -p "$parts" -s 100 -n 2000000000 -d "$DUR" \
         "${args[@]}" 2>/dev/null | grep '^kload ' | tail -1)
     # shellcheck disable=SC2086
-    c1=$(ticks $pids)
+    u1=$(ticks 14 $pids); s1=$(ticks 15 $pids)
     ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$line"); rate=$(sed -n 's/.* msgs_s=\([0-9]*\).*/\1/p' <<<"$line")
     hz=$(getconf CLK_TCK)
-    awk -v s="$spec" -v p="$pass" -v c="$((c1 - c0))" -v hz="$hz" -v ok="${ok:-0}" -v r="${rate:-0}" -v l="$load" \
-        'BEGIN{printf "pass %d %-40s %9d msgs/s  broker CPU %6.2f s  %7.3f us/msg  load %s\n",
-               p, s, r, c / hz, ok ? c / hz / ok * 1e6 : 0, l}'
+    awk -v s="$spec" -v p="$pass" -v u="$((u1 - u0))" -v k="$((s1 - s0))" -v hz="$hz" -v ok="${ok:-0}" \
+        -v r="${rate:-0}" -v l="$load" \
+        'BEGIN{c = u + k; m = ok ? 1e6 / hz / ok : 0
+               printf "pass %d %-40s %9d msgs/s  broker CPU %6.2f s  %7.3f us/msg (user %.3f, system %.3f)  load %s\n",
+               p, s, r, c / hz, c * m, u * m, k * m, l}'
     kill "$srv"; wait "$srv" 2>/dev/null
     rm -rf "$data"
   done
