@@ -5,10 +5,10 @@ The broker key `io.engine` picks one per shard process:
 * `epoll`: the event loop's readiness callbacks.  Bytes go out with `sendmsg` (one gathered
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
-* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes and small file regions at the head of an
-  idle connection's queue go out with `sendmsg` / `sendfile` from the loop, as on epoll, while
-  the socket takes them whole (small answers: an SQE each costs more than the syscall it
-  saves).  What is left becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
+* `io_uring`: a `pyk._native.Ring` (liburing).  The head of an idle connection's queue goes
+  out with `sendmsg` / `sendfile` from the loop, as on epoll, while the socket has room (an
+  SQE costs more than the syscall it saves, and a spliced region two io-wq hand-offs per
+  pipe-full).  What a full socket leaves becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
   `splice` file -> pipe -> socket for segment regions (io_uring has no sendfile; the pipe is
   the connection's, sized with F_SETPIPE_SZ), a `poll` for writability in front when the
   socket was full.  Every SQE
