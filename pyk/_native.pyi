@@ -203,6 +203,7 @@ def encode_fetch_response(
 def scan_request_header(
     frame: Buffer, kinds: dict[int, tuple[Any, int, int]]
 ) -> tuple[tuple[Any, int, int, str | None], int]: ...
+def frame_buffer(size: int) -> bytearray: ...
 
 # metrics.pyx
 class RequestStats:

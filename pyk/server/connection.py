@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic_ns
 from typing import TYPE_CHECKING, Any
 
+from pyk._native import frame_buffer
 from pyk.errors import ProtocolViolation
 from pyk.server.engine import SenderFactory
 from pyk.server.limits import MemoryPool
@@ -201,7 +202,7 @@ class Connection:
                             break
                         self._reserved = size
                     have = end - start - 4
-                    self._frame = bytearray(size) if size < _LAZY_FRAME_MIN else mmap.mmap(-1, size)
+                    self._frame = frame_buffer(size) if size < _LAZY_FRAME_MIN else mmap.mmap(-1, size)
                     self._frame[:have] = buf[start + 4 : end]
                     self._frame_filled = have
                     return end

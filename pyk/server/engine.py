@@ -5,10 +5,10 @@ The broker key `io.engine` picks one per shard process:
 * `epoll`: the event loop's readiness callbacks.  Bytes go out with `sendmsg` (one gathered
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
-* `io_uring`: a `pyk._native.Ring` (liburing).  Bytes and small file regions at the head of an
-  idle connection's queue go out with `sendmsg` / `sendfile` from the loop, as on epoll, while
-  the socket takes them whole (small answers: an SQE each costs more than the syscall it
-  saves).  What is left becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
+* `io_uring`: a `pyk._native.Ring` (liburing).  The head of an idle connection's queue goes
+  out with `sendmsg` / `sendfile` from the loop, as on epoll, while the socket has room (an
+  SQE costs more than the syscall it saves, and a spliced region two io-wq hand-offs per
+  pipe-full).  What a full socket leaves becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
   `splice` file -> pipe -> socket for segment regions (io_uring has no sendfile; the pipe is
   the connection's, sized with F_SETPIPE_SZ), a `poll` for writability in front when the
   socket was full.  Every SQE
@@ -59,9 +59,6 @@ _SENDFILE_CHUNK = 1 << 30
 _RING_ENTRIES = 256
 _CHAIN_MAX_SQES = 32  # SQEs of one connection's chain: bounds the work one socket queues at once
 _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ of a connection's splice pipe (the default pipe-max-size)
-# io_uring: file regions up to this size go out with sendfile from the loop (UringSender._send_inline);
-# larger ones are spliced by the ring's io-wq workers, off the loop's core.
-_INLINE_REGION_MAX = 64 * 1024
 
 
 class Sendable(Protocol):
@@ -325,12 +322,13 @@ class UringSender(SendQueue):
             self._start_chain()
 
     def _send_inline(self) -> None:
-        """Writes the head of the queue from the loop, bytes with sendmsg and file regions up to
-        _INLINE_REGION_MAX with sendfile, while the socket takes them whole; the ring gets what
-        is left (large regions, or the rest once the socket is full).  A produce answer is a few
-        dozen bytes: as an SQE it costs a token, a completion callback and an eventfd wake-up in
-        Python, and a small region's splice two io-wq hand-offs, which made the engine slower
-        than epoll per small response (docs/performance.md, Session 6)."""
+        """Writes the head of the queue from the loop, bytes with sendmsg and file regions with
+        sendfile, while the socket takes them; the ring gets what a full socket leaves, behind a
+        poll.  A produce answer is a few dozen bytes: as an SQE it costs a token, a completion
+        callback and an eventfd wake-up in Python; a fetch answer's region spliced by the ring
+        costs two io-wq hand-offs per pipe-full, where one sendfile copies what the socket
+        has room for.  Both made the engine slower than epoll (docs/performance.md, Session 6
+        and Session 7)."""
         out = self.out
         try:
             while out:
@@ -338,13 +336,11 @@ class UringSender(SendQueue):
                     if not self.send_bytes():
                         self.wait_writable = True  # the chain for the rest starts with a poll
                         return
-                elif out[0].size - self.offset <= _INLINE_REGION_MAX:
+                else:
                     left = self.send_region()
                     if left:
                         self.wait_writable = left > 0
                         return
-                else:
-                    return
         except (BlockingIOError, InterruptedError):
             self.wait_writable = True
         except OSError as exc:

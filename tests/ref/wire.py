@@ -317,3 +317,11 @@ def scan_request_header(frame: Any, kinds: dict[int, tuple[Any, int, int]]) -> t
         if version >= kind[2]:
             r.skip_tags()
     return (kind[0], version, correlation_id, client_id), r.pos
+
+
+def frame_buffer(size: int) -> bytearray:
+    """Twin of pyk._native.frame_buffer (whose bytes are left unzeroed: only the length and
+    the type are its contract)."""
+    if size < 0:
+        raise ValueError(f"negative frame size {size}")
+    return bytearray(size)

@@ -376,3 +376,18 @@ def _header_outcome(fn, frame):
 def test_request_header_matches_the_reference(impl, frame):
     assert (_header_outcome(lambda f: impl.scan_request_header(memoryview(f), _KINDS), frame)
             == _header_outcome(lambda f: ref.scan_request_header(memoryview(f), _KINDS), frame))
+
+
+@given(st.integers(-3, 1 << 20))
+def test_frame_buffer(impl, size):
+    """A writable bytearray of the size asked (its bytes are the receiver's to fill), or
+    ValueError for a negative size."""
+    if size < 0:
+        with pytest.raises(ValueError):
+            impl.frame_buffer(size)
+        return
+    buf = impl.frame_buffer(size)
+    assert type(buf) is bytearray and len(buf) == size
+    if size:
+        buf[0], buf[-1] = 1, 2
+        assert (buf[0], buf[-1]) == ((1, 2) if size > 1 else (2, 2))
