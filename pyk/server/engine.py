@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pyk.server")
 
 ENGINES = ("auto", "io_uring", "epoll")
-# What `auto` picks where both work: the faster one measured side by side (docs/performance.md).
-AUTO_PREFERENCE = "epoll"
+# What `auto` picks where both work: the faster one measured side by side (docs/performance.md,
+# Session 7: io_uring level with or ahead of epoll on every kbench row).
+AUTO_PREFERENCE = "io_uring"
 DISABLE_ENV = "PYK_DISABLE_IO_URING"  # =1: behave as if io_uring were forbidden (tests, seccomp drills)
 
 _SENDMSG_MAX_PARTS = 64  # below IOV_MAX; a gathered write of a response's header parts
