@@ -6,9 +6,11 @@ The broker key `io.engine` picks one per shard process:
   write for a run of parts), segment regions with `os.sendfile`, straight from the caller's
   stack; a group commit's fdatasyncs run on one background thread.
 * `io_uring`: a `pyk._native.Ring` (liburing).  The head of an idle connection's queue goes
-  out with `sendmsg` / `sendfile` from the loop, as on epoll, while the socket has room (an
-  SQE costs more than the syscall it saves, and a spliced region two io-wq hand-offs per
-  pipe-full).  What a full socket leaves becomes one chain of linked SQEs: `sendmsg` for runs of bytes,
+  out with `sendmsg` / `sendfile` from the loop, as on epoll, while the socket has room and
+  the page cache holds the region (an SQE costs more than the syscall it saves, and a spliced
+  region two io-wq hand-offs per pipe-full); a full socket waits for a `poll` on the ring,
+  then the loop sends again.  A region that needs the disk becomes one chain of linked SQEs,
+  so a large region's disk read never blocks the loop: `sendmsg` for runs of bytes,
   `splice` file -> pipe -> socket for segment regions (io_uring has no sendfile; the pipe is
   the connection's, sized with F_SETPIPE_SZ), a `poll` for writability in front when the
   socket was full.  Every SQE
@@ -50,8 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pyk.server")
 
 ENGINES = ("auto", "io_uring", "epoll")
-# What `auto` picks where both work: the faster one measured side by side (docs/performance.md).
-AUTO_PREFERENCE = "epoll"
+# What `auto` picks where both work: the faster one measured side by side (docs/performance.md,
+# Session 7: io_uring level with or ahead of epoll on every kbench row).
+AUTO_PREFERENCE = "io_uring"
 DISABLE_ENV = "PYK_DISABLE_IO_URING"  # =1: behave as if io_uring were forbidden (tests, seccomp drills)
 
 _SENDMSG_MAX_PARTS = 64  # below IOV_MAX; a gathered write of a response's header parts
@@ -59,6 +62,9 @@ _SENDFILE_CHUNK = 1 << 30
 _RING_ENTRIES = 256
 _CHAIN_MAX_SQES = 32  # SQEs of one connection's chain: bounds the work one socket queues at once
 _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ of a connection's splice pipe (the default pipe-max-size)
+# io_uring: file regions up to this size go out from the loop without asking the page cache
+# (the check is a syscall; a small region's disk read, if any, is short).
+_CACHE_CHECK_MIN = 64 * 1024
 
 
 class Sendable(Protocol):
@@ -322,13 +328,14 @@ class UringSender(SendQueue):
             self._start_chain()
 
     def _send_inline(self) -> None:
-        """Writes the head of the queue from the loop, bytes with sendmsg and file regions with
-        sendfile, while the socket takes them; the ring gets what a full socket leaves, behind a
-        poll.  A produce answer is a few dozen bytes: as an SQE it costs a token, a completion
-        callback and an eventfd wake-up in Python; a fetch answer's region spliced by the ring
-        costs two io-wq hand-offs per pipe-full, where one sendfile copies what the socket
-        has room for.  Both made the engine slower than epoll (docs/performance.md, Session 6
-        and Session 7)."""
+        """Writes the head of the queue from the loop while the socket has room: bytes with
+        sendmsg, and file regions the page cache holds with sendfile.  A region that needs the
+        disk is the ring's (spliced by its io-wq workers, so the loop never waits for a disk
+        read), and so is what a full socket leaves (behind a poll).  A produce answer is a few
+        dozen bytes: as an SQE it costs a token, a completion callback and an eventfd wake-up
+        in Python; a cached region spliced by the ring costs two io-wq hand-offs per pipe-full,
+        where one sendfile copies what the socket has room for.  Both made the engine slower
+        than epoll (docs/performance.md, Sessions 6 and 7)."""
         out = self.out
         try:
             while out:
@@ -336,15 +343,32 @@ class UringSender(SendQueue):
                     if not self.send_bytes():
                         self.wait_writable = True  # the chain for the rest starts with a poll
                         return
-                else:
+                elif self._cached_head():
                     left = self.send_region()
                     if left:
                         self.wait_writable = left > 0
                         return
+                else:
+                    return
         except (BlockingIOError, InterruptedError):
             self.wait_writable = True
         except OSError as exc:
             self.conn.close(f"write failed: {exc}")
+
+    def _cached_head(self) -> bool:
+        """Whether the file region at the head can go out from the loop: small, or every page
+        of what is left of it in the page cache (cachestat(2); without it, the ring's)."""
+        head = self.out[0]
+        left = head.size - self.offset
+        if left <= _CACHE_CHECK_MIN:
+            return True
+        position = head.position + self.offset
+        page = mmap.PAGESIZE
+        pages = (position + left + page - 1) // page - position // page
+        try:
+            return bool(_native.cached_pages(head.fd, position, left) >= pages)
+        except OSError:
+            return False
 
     def _start_chain(self) -> None:
         ring = self.engine.ring
@@ -353,6 +377,11 @@ class UringSender(SendQueue):
         if self.wait_writable:
             chain.append((_POLL, None))
             self.wait_writable = False
+            if not self.staged and (is_bytes(self.out[0]) or self._cached_head()):
+                # Only the poll: once the socket has room, the loop sends (on_complete).
+                self.engine.queue_chain(self, chain)
+                self.inflight = 1
+                return
         if self.staged:
             chain.append((_DRAIN, self.staged))
         else:
@@ -429,7 +458,7 @@ class UringSender(SendQueue):
         if self.closing:
             self._release()
         elif self.out:
-            self._start_chain()
+            self.send([])  # from the loop what it can (the socket has room unless a send said not), then the ring
 
     def close(self) -> None:
         self.out.clear()

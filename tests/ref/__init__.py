@@ -22,7 +22,7 @@ from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
 from tests.ref.metrics import RequestStats
 from tests.ref.offset_map import OffsetMap, count_null_keys
-from tests.ref.uring import Ring, uring_probe
+from tests.ref.uring import Ring, cached_pages, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
 from tests.ref.wire import (
     ProduceRequestScan,
@@ -45,6 +45,7 @@ __all__ = [
     "ScanResult",
     "assign_offsets",
     "batch_info",
+    "cached_pages",
     "compress",
     "count_null_keys",
     "crc32c",
@@ -54,8 +55,8 @@ __all__ = [
     "encode_fetch_response",
     "encode_produce_response",
     "encode_varint",
-    "frame_buffer",
     "find_batch",
+    "frame_buffer",
     "index_lookup",
     "recompress_batch",
     "scan_batches",

@@ -9,10 +9,12 @@ Blocking is not modelled: tests keep every transfer within the socket's buffer.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import select
 import socket
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -121,3 +123,18 @@ class Ring:
 def uring_probe(entries: int = 8) -> str | None:
     """The reference needs nothing from the kernel's io_uring."""
     return None
+
+
+_SYS_CACHESTAT = 451
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def cached_pages(fd: int, offset: int, length: int) -> int:
+    """Twin of pyk._native.cached_pages: cachestat(2) through ctypes."""
+    span = ctypes.create_string_buffer(struct.pack("=QQ", offset, length))
+    stat = ctypes.create_string_buffer(40)
+    if _libc.syscall(_SYS_CACHESTAT, fd, span, stat, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    nr_cache: int = struct.unpack_from("=Q", stat.raw)[0]
+    return nr_cache

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import pyk._native as native
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.partition_log import GroupFlush
 from pyk.server import engine as engines
@@ -218,6 +219,56 @@ def test_uring_sends_from_the_loop_while_the_socket_has_room(segment):
         engine.close()
 
     asyncio.run(run())
+
+
+def test_uring_reads_from_disk_on_the_ring_and_from_the_cache_on_the_loop(tmp_path):
+    """A large region whose pages need the disk is spliced by the ring's workers (the loop never
+    waits for the read); once the page cache holds it, the same region goes out with sendfile
+    from the loop, a full socket waiting on a ring poll only."""
+    data = random.Random(11).randbytes(1 << 20)
+    path = tmp_path / "cold.log"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    if native.cached_pages(fd, 0, len(data)) == len(data) // 4096:
+        os.close(fd)
+        pytest.skip("this file system keeps the pages in memory (tmpfs)")
+
+    async def run() -> None:
+        engine = engines.UringEngine(asyncio.get_running_loop())
+        kinds: list[int] = []
+        queue_chain = engine.queue_chain
+
+        def recording(sender: engines.UringSender, chain: list[tuple[int, object]]) -> None:
+            kinds.extend(kind for kind, _ in chain)
+            queue_chain(sender, chain)
+
+        engine.queue_chain = recording  # type: ignore[method-assign]
+        peer, client = tcp_pair(sndbuf=256 * 1024)
+        client.setblocking(False)
+        conn = FakeConnection(peer, engine)
+        for _ in range(2):
+            kinds.clear()
+            conn.sender.send([b"head", Region(fd, 0, len(data))])
+            got = bytearray()
+            while len(got) < 4 + len(data):
+                got += await asyncio.wait_for(asyncio.get_running_loop().sock_recv(client, 1 << 20), WAIT_S)
+            assert bytes(got) == b"head" + data
+            await until(lambda: conn.sender.idle, "the sender to finish")
+            if _ == 0:
+                assert engines._FILL in kinds, "a region on disk was read on the loop"
+            else:
+                assert engines._FILL not in kinds, f"a cached region went through the ring: {kinds}"
+        conn.close(None)
+        await until(lambda: peer.fileno() == -1, "the sender to let go of the socket")
+        client.close()
+        engine.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        os.close(fd)
 
 
 # Group commit -------------------------------------------------------------------------------------

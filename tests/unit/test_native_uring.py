@@ -203,3 +203,24 @@ def test_reserve_and_queue_limits(impl):
 
 def test_probe_finds_io_uring_here():
     assert native.uring_probe() is None
+
+
+def test_cached_pages_counts_what_the_page_cache_holds(impl, tmp_path):
+    """cachestat(2): none of a file's pages once evicted, then exactly the pages read back."""
+    path = tmp_path / "cold.log"
+    path.write_bytes(os.urandom(64 * 4096))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # clean pages can be evicted
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if native.cached_pages(fd, 0, 64 * 4096):
+            pytest.skip("this file system keeps the pages in memory (tmpfs)")
+        assert impl.cached_pages(fd, 0, 64 * 4096) == 0
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no read-ahead: only the pages read
+        os.pread(fd, 100, 5 * 4096 + 10)
+        assert impl.cached_pages(fd, 0, 64 * 4096) == 1
+        assert impl.cached_pages(fd, 5 * 4096 + 4000, 200) == 1  # it spans pages 5 and 6; 5 was read
+        assert impl.cached_pages(fd, 0, 5 * 4096) == 0
+    finally:
+        os.close(fd)
+    assert outcome(impl.cached_pages, -1, 0, 4096) == ("raise", OSError)
