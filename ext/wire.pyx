@@ -1,5 +1,5 @@
-# Hot protocol paths (STYLE practice 7): the frame buffer, the ProduceRequest and FetchRequest
-# scans, the Produce/Fetch response writers and the request header scan, byte-for-byte the declarative
+# Hot protocol paths (STYLE practice 7): the ProduceRequest and FetchRequest scans, the
+# Produce/Fetch response writers and the request header scan, byte-for-byte the declarative
 # codec's (pyk/protocol/compile.py, specs in pyk/protocol/messages/), which stays the
 # reference and the parity target:
 #
@@ -706,7 +706,7 @@ def scan_request_header(frame, dict kinds):
         PyBuffer_Release(&view)
 
 
-# Frame buffer -----------------------------------------------------------------------------
+# Frame buffer (not a codec: what a large request frame is received into) -----------------
 
 def frame_buffer(Py_ssize_t size):
     """A bytearray of `size` bytes for a large frame to be received into, left unzeroed: the
