@@ -2,8 +2,9 @@
 # Broker CPU per message, trees side by side: for each pass and each TREE (as in trees.sh, with
 # optional broker settings after "::", comma-separated), start a default `pyk serve`, run one kload workload against
 # it, and report the utime+stime of the broker's processes (orchestrator and shards, from /proc)
-# over the run divided by the messages it acknowledged, and its user and system (kernel) parts.  kbench's brkCPU column is the same
-# measure rounded to whole % of a core; on a loaded machine this is the steadier number.
+# over the run divided by the messages it acknowledged, and its user and system (kernel) parts.
+# kbench's brkCPU column is the same measure rounded to whole % of a core; on a loaded machine
+# this is the steadier number.
 #
 #   bench/e2e/cpu.sh PASSES WORKLOAD TREE [TREE ...]
 #   WORKLOAD: 1perreq (produce-100B-1perreq-1p) | acks1-8p (produce-100B-acks1-8p)

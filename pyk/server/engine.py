@@ -377,8 +377,9 @@ class UringSender(SendQueue):
         if self.wait_writable:
             chain.append((_POLL, None))
             self.wait_writable = False
-            if not self.staged and (is_bytes(self.out[0]) or self._cached_head()):
-                # Only the poll: once the socket has room, the loop sends (on_complete).
+            if not self.staged:
+                # Only the poll: once the socket has room, the loop sends what it can and the
+                # ring gets a region that needs the disk (on_complete -> send).
                 self.engine.queue_chain(self, chain)
                 self.inflight = 1
                 return

@@ -13,6 +13,7 @@ from typing import Any
 from pyk.protocol import ApiKey
 from tests.differential.conftest import Pair
 from tests.differential.peer import TIMEOUT_S, Conn, Peer
+from tests.helpers import wait_for
 
 METADATA = b"\x00\x01\x00\x00\x00\x01\x00\x01t\x00\x00\x00\x00"  # ConsumerProtocolSubscription v1: ["t"]
 SESSION_MS = 30000
@@ -158,10 +159,8 @@ def test_rebalance_of_two_members(pair: Pair, topic: str) -> None:
             b_cid = second.send(ApiKey.JOIN_GROUP, 9, join_body(group, b_first["member_id"]))
             # b's join and a's heartbeat go on two connections: a's is sent once b's join began
             # the rebalance, so that both brokers see them in that order.
-            deadline = time.monotonic() + TIMEOUT_S
-            while describe(p, group)["groups"][0]["group_state"] != "PreparingRebalance":
-                assert time.monotonic() < deadline, f"{p.name}: b's join never began a rebalance"
-                time.sleep(0.02)
+            wait_for(lambda: describe(p, group)["groups"][0]["group_state"] == "PreparingRebalance",
+                     timeout=TIMEOUT_S, interval=0.02, what=f"{p.name}: b's join to begin a rebalance")
             out["a_heartbeat"] = heartbeat(p, group, a["generation_id"], a["member_id"])
             out["preparing"] = describe(p, group)["groups"][0]["group_state"]
             out["a_rejoin"] = join(p, group, a["member_id"])
@@ -312,15 +311,13 @@ def test_consumer_group_heartbeat(pair: Pair, topic: str) -> None:
         # Kafka's group coordinator learns of a new topic from its metadata image a moment after
         # CreateTopics: a join before that gets epoch 1 with nothing and epoch 2 with the
         # partitions.  A probe group (compared nowhere) waits for it, so both brokers assign at once.
-        deadline = time.monotonic() + TIMEOUT_S
         probe = group + "-probe"
-        while not (p.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
-                "group_id": probe, "member_id": member, "member_epoch": 0, "instance_id": None, "rack_id": None,
-                "rebalance_timeout_ms": 10000, "subscribed_topic_names": [topic], "subscribed_topic_regex": None,
-                "server_assignor": None, "topic_partitions": []}, p.coordinator(probe))["assignment"] or {}).get(
-                "topic_partitions"):  # fmt: skip
-            assert time.monotonic() < deadline, f"{p.name}: the coordinator never assigned {topic}"
-            time.sleep(0.05)
+        wait_for(lambda: (p.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
+            "group_id": probe, "member_id": member, "member_epoch": 0, "instance_id": None, "rack_id": None,
+            "rebalance_timeout_ms": 10000, "subscribed_topic_names": [topic], "subscribed_topic_regex": None,
+            "server_assignor": None, "topic_partitions": []}, p.coordinator(probe))["assignment"] or {}).get(
+            "topic_partitions"), timeout=TIMEOUT_S, interval=0.05, what=f"{p.name}: the coordinator to assign {topic}")
+        deadline = time.monotonic() + TIMEOUT_S
         out = {"join": beat(0, [topic])}
         while not (out["join"]["assignment"] or {}).get("topic_partitions"):  # the assignment may come later
             assert time.monotonic() < deadline, out
