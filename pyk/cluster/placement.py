@@ -29,8 +29,9 @@ class Node:
     rack: str | None
 
 
-def _host_order(nodes: Sequence[Node]) -> list[list[int]]:
-    """Hosts (each the sorted node ids of its shards), interleaved by rack: r1h1, r2h1, r1h2, ..."""
+def _host_order(nodes: Sequence[Node]) -> list[tuple[str, list[int]]]:
+    """Hosts (each its rack and the sorted node ids of its shards), interleaved by rack:
+    r1h1, r2h1, r1h2, ...; a host without a rack is a rack of its own."""
     hosts: dict[int, list[int]] = {}
     rack_of: dict[int, str] = {}
     for node in sorted(nodes, key=lambda n: n.node_id):
@@ -39,10 +40,10 @@ def _host_order(nodes: Sequence[Node]) -> list[list[int]]:
     by_rack: dict[str, list[int]] = {}
     for host in sorted(hosts):
         by_rack.setdefault(rack_of[host], []).append(host)
-    order: list[list[int]] = []
+    order: list[tuple[str, list[int]]] = []
     racks = [by_rack[r] for r in sorted(by_rack)]
     for i in range(max(len(r) for r in racks)):
-        order.extend(hosts[r[i]] for r in racks if i < len(r))
+        order.extend((rack_of[r[i]], hosts[r[i]]) for r in racks if i < len(r))
     return order
 
 
@@ -61,10 +62,19 @@ def place_replicas(partitions: int, replication_factor: int, nodes: Sequence[Nod
     out = []
     for p in range(start, start + partitions):
         replicas: list[int] = []
-        # Replica k goes to host p + k: one per host first, a second shard of a host only when
-        # the factor exceeds the hosts.
+        used: list[int] = []  # indexes of the hosts holding a replica
         for k in range(replication_factor):
-            shards = hosts[(p + k) % len(hosts)]
+            if k < len(hosts):
+                # The next host after p in rack-alternated order, on a rack without a replica
+                # while there is one (Kafka's assignReplicasToBrokersRackAware: with uneven racks
+                # the order alone would put two replicas on one rack).
+                free = [(p + j) % len(hosts) for j in range(len(hosts)) if (p + j) % len(hosts) not in used]
+                racks = {hosts[h][0] for h in used}
+                host = next((h for h in free if hosts[h][0] not in racks), free[0])
+            else:  # more replicas than hosts: a second shard of each host, in the same order
+                host = (p + k) % len(hosts)
+            used.append(host)
+            shards = hosts[host][1]
             node = shards[(p // len(hosts) + k // len(hosts)) % len(shards)]
             if node in replicas:
                 node = next(n for n in everyone if n not in replicas)

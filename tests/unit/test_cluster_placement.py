@@ -29,6 +29,19 @@ def test_racks_come_before_hosts() -> None:
         assert {rack[r] for r in replicas} == {"a", "b"}, replicas
 
 
+def test_uneven_racks_still_hold_a_replica_each() -> None:
+    """Two hosts on rack a, one on rack b: every partition has a replica on each rack (the
+    alternated order alone would give one partition in three two replicas on rack a)."""
+    nodes = _hosts(3, 2, racks=["a", "a", "b"])
+    rack = {n.node_id: n.rack for n in nodes}
+    for rf in (2, 3):
+        assignment = place_replicas(12, rf, nodes)
+        for replicas in assignment:
+            assert {rack[r] for r in replicas} == {"a", "b"}, replicas
+            assert len({r // 100 for r in replicas}) == rf, replicas
+        assert len({r[0] // 100 for r in assignment}) == 3  # leaders on every host
+
+
 def test_a_factor_above_the_hosts_uses_more_shards_of_a_host() -> None:
     for replicas in place_replicas(4, 3, _hosts(2, 2)):
         assert len(set(replicas)) == 3 and len({r // 100 for r in replicas}) == 2
