@@ -10,8 +10,9 @@ validateManualPartitionAssignment), in its order and with its error codes, so a 
 exactly where Kafka would refuse it.  On a single host the only thing Kafka would accept and pyk
 cannot honour is a partition with more than one replica: a single host does not replicate, and
 says so with the code Kafka gives for a replication factor it cannot reach
-(INVALID_REPLICATION_FACTOR; docs/compatibility.md).  A ZooKeeper cluster (docs/cluster.md)
-replicates: there an assignment names any live nodes (`topic_assignment`).
+(INVALID_REPLICATION_FACTOR; docs/compatibility.md), naming the way to replicas on one host.  A
+ZooKeeper cluster (docs/cluster.md) replicates, even of one host (its shards are its nodes):
+there an assignment names any live nodes (`topic_assignment`).
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from typing import Any
 
 from pyk.errors import ErrorCode, KafkaError
 
-NOT_REPLICATED = "pyk does not replicate partitions yet (each partition has one replica, on one shard); it will once clusters land"
+NOT_REPLICATED = ("a pyk host without zookeeper.connect does not replicate partitions (each has one replica, on one "
+                  "shard); for replicas on one host, run it with zookeeper.connect, e.g. `pyk cluster up --hosts 1 "
+                  "--shards 2`, whose shards then hold each other's replicas (docs/cluster.md)")
 
 
 def check_replication_factor(replication_factor: int) -> None:
     """The replication factor of a new topic, given or implied by its assignment: only 1 can be kept.
 
     Kafka answers INVALID_REPLICATION_FACTOR when a factor cannot be reached ("only N broker(s)
-    are registered"); pyk's shards are several nodes, but no partition can have a second replica
-    until replication exists, so any factor above 1 is one pyk cannot reach.
+    are registered"); a host's shards are several nodes, but without zookeeper.connect no
+    partition has a second replica, so any factor above 1 is one such a host cannot reach.
     """
     if replication_factor < 1:
         raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,

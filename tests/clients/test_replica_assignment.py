@@ -3,8 +3,9 @@
 A broker with 2 shards advertises 2 nodes; a one-replica assignment puts each partition on the
 shard it names, Metadata shows that node as leader, produce and consume go through it, and the
 placement survives a restart.  Bad assignments get Kafka's codes (INVALID_REPLICA_ASSIGNMENT,
-INVALID_REQUEST); more than one replica gets INVALID_REPLICATION_FACTOR, as pyk does not
-replicate yet (docs/compatibility.md).
+INVALID_REQUEST); more than one replica gets INVALID_REPLICATION_FACTOR, as a host without
+zookeeper.connect does not replicate, with a message naming how to get replicas on one host
+(docs/compatibility.md; tests/cluster/test_assignment.py does it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.helpers import (
 
 TIMEOUT = 20
 SHARDS = 2
+ONE_HOST_REPLICAS = "run it with zookeeper.connect, e.g. `pyk cluster up --hosts 1 --shards 2`"  # the way out
 
 
 @pytest.fixture
@@ -132,7 +134,7 @@ def test_create_topics_bad_assignment(broker2, case):
         "unknown": ([[n0], [n1 + 5, n1 + 9]], KafkaError.INVALID_REPLICA_ASSIGNMENT, f"[{n1 + 5}, {n1 + 9}]"),
         "duplicate": ([[n0, n0]], KafkaError.INVALID_REPLICA_ASSIGNMENT, "more than once"),
         "inconsistent": ([[n0], [n0, n1]], KafkaError.INVALID_REPLICA_ASSIGNMENT, "not consistent"),
-        "two_replicas": ([[n0, n1], [n1, n0]], KafkaError.INVALID_REPLICATION_FACTOR, "does not replicate"),
+        "two_replicas": ([[n0, n1], [n1, n0]], KafkaError.INVALID_REPLICATION_FACTOR, ONE_HOST_REPLICAS),
     }[case]
     topic = unique_topic(case)
     err = _error(admin.create_topics([_new_topic(topic, assignment)])[topic])
@@ -142,11 +144,12 @@ def test_create_topics_bad_assignment(broker2, case):
 
 def test_replication_factor_above_one_is_refused_alike(broker2):
     """Two nodes are advertised, yet a replication factor of 2 gets the same answer as a
-    two-replica assignment: no partition can have a second replica until pyk replicates."""
+    two-replica assignment: without zookeeper.connect no partition has a second replica, and
+    the message says how to get one."""
     admin = confluent_admin(broker2.bootstrap)
     topic = unique_topic("rf2")
     err = _error(admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)])[topic])
-    assert (err.code(), "does not replicate" in err.str()) == (KafkaError.INVALID_REPLICATION_FACTOR, True), err
+    assert (err.code(), ONE_HOST_REPLICAS in err.str()) == (KafkaError.INVALID_REPLICATION_FACTOR, True), err
 
 
 @pytest.mark.parametrize("case", ["unknown", "too_few", "two_replicas"])
@@ -159,7 +162,7 @@ def test_create_partitions_bad_assignment(broker2, case):
         "unknown": ([[n1], [n1 + 3]], f"[{n1 + 3}]"),
         "too_few": ([[n1]], "add 2 additional partition(s), but 1 assignment(s)"),
         # Kafka refuses a replica count that differs from the topic's (1) with this code too.
-        "two_replicas": ([[n1, n0], [n0, n1]], "does not replicate"),
+        "two_replicas": ([[n1, n0], [n0, n1]], ONE_HOST_REPLICAS),
     }[case]
     err = _error(admin.create_partitions([NewPartitions(topic, 3, replica_assignment=assignment)])[topic])
     assert (err.code(), says in err.str()) == (KafkaError.INVALID_REPLICA_ASSIGNMENT, True), err

@@ -101,6 +101,11 @@ class Cluster:
 
         return AdminClient({"bootstrap.servers": self.bootstrap, **self.client})
 
+    def log_size(self, node: int, topic: str, partition: int = 0) -> int:
+        """Bytes of the .log segments of `node`'s replica of the partition."""
+        directory = self.host_of(node).log_dir / f"shard-{node % 100 - 1}" / f"{topic}-{partition}"
+        return sum(p.stat().st_size for p in directory.glob("*.log"))
+
     def partition(self, topic: str, partition: int = 0) -> Any:
         """The partition's metadata (leader, replicas, isrs) as a live host answers it."""
         md = self.admin().list_topics(topic, timeout=10)

@@ -1,5 +1,6 @@
 """`pyk cluster up --hosts 3` / `pyk cluster down`, as the README runs them: three hosts and a
-ZooKeeper on loopback ports, a replicated topic served from any host, everything stopped after."""
+ZooKeeper on loopback ports, a replicated topic served from any host, everything stopped after;
+and `--hosts 1 --shards 2`, the way to replicas on one host (its two shards hold them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import REPO, confluent_produce, confluent_read_to_end, make_records, unique_topic, wait_for
 
@@ -20,21 +23,26 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("hosts", "shards"), [(3, 1), (1, 2)])
+def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path: Path, hosts: int,
+                                                                        shards: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    up = subprocess.run([sys.executable, "-m", "pyk", "cluster", "up", "--hosts", "3", "--dir", str(tmp_path)],
-                        cwd=REPO, capture_output=True, text=True, timeout=180)
+    up = subprocess.run([sys.executable, "-m", "pyk", "cluster", "up", "--hosts", str(hosts), "--shards", str(shards),
+                         "--dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=180)
     state = json.loads((tmp_path / "cluster.json").read_text()) if (tmp_path / "cluster.json").exists() else None
     try:
         assert up.returncode == 0, up.stderr + up.stdout
         bootstrap = next(line.split(": ")[1] for line in up.stdout.splitlines() if line.startswith("bootstrap: "))
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        nodes = wait_for(lambda: (b := sorted(admin.list_topics(timeout=10).brokers)) == [1, 101, 201] and b,
-                         timeout=60, what="three registered nodes")
-        assert nodes == [1, 101, 201]
+        expected = [1 + 100 * h + s for h in range(hosts) for s in range(shards)]
+        nodes = wait_for(lambda: (b := sorted(admin.list_topics(timeout=10).brokers)) == expected and b,
+                         timeout=60, what=f"nodes {expected} registered")
+        assert nodes == expected
         topic = unique_topic("cluster-up")
-        admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(30)
+        admin.create_topics([NewTopic(topic, 1, len(expected))])[topic].result(30)
+        assert wait_for(lambda: sorted(admin.list_topics(topic, timeout=10).topics[topic].partitions[0].isrs)
+                        == expected, timeout=30, what=f"an ISR of {expected}")
         records = make_records(100)
         confluent_produce(bootstrap, topic, records, acks="all")
         for host in bootstrap.split(","):

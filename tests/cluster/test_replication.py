@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 
 from tests.cluster.conftest import Cluster, assert_not_enough_replicas
 from tests.helpers import confluent_produce, confluent_read_to_end, make_records
-
-
-def _log_size(cluster: Cluster, node: int, topic: str, partition: int = 0) -> int:
-    host = cluster.host_of(node)
-    directory = host.log_dir / f"shard-{node % 100 - 1}" / f"{topic}-{partition}"
-    return sum(p.stat().st_size for p in directory.glob("*.log"))
 
 
 def test_metadata_lists_every_node_and_places_replicas_on_distinct_hosts(
@@ -46,7 +41,7 @@ def test_acks_all_reaches_every_replica_and_any_host_serves_the_topic(
     assert [offset for _, offset in acked] == list(range(500))
     part = cluster.partition(topic)
     sizes = cluster.wait_for("every replica's log holding the records",
-                             lambda: (s := {n: _log_size(cluster, n, topic) for n in part.replicas})
+                             lambda: (s := {n: cluster.log_size(n, topic) for n in part.replicas})
                              and len(set(s.values())) == 1 and s)
     assert set(sizes.values()) != {0}
     for host in cluster.hosts:  # a consumer bootstrapping from any host reads it all, in order
@@ -95,8 +90,8 @@ def test_isr_shrinks_when_a_follower_stops_and_expands_when_it_catches_up(
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs, 30)
-    cluster.wait_for("the follower's log caught up", lambda: _log_size(cluster, follower, topic)
-                     == _log_size(cluster, part.leader, topic) > 0)
+    cluster.wait_for("the follower's log caught up", lambda: cluster.log_size(follower, topic)
+                     == cluster.log_size(part.leader, topic) > 0)
 
 
 def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster_factory: Callable[..., Cluster],
@@ -176,3 +171,76 @@ def test_acks_all_writes_are_answered_and_consumed_without_sitting_out_a_fetch_w
     # Generous for a loaded machine, still far below one wait of 5 s.
     assert max(ack for ack, _ in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"
     assert max(read for _, read in took.values()) < wait_ms / 2000, f"(ack, read) seconds per write: {took}"
+
+
+def test_acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_not_enough_replicas_after_append(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    # The follower is paused while an acks=all write waits for it: the leader drops it from the
+    # ISR after replica.lag.time.max.ms, and the write, already in the leader's log, is answered
+    # NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's DelayedProduce).  A long session keeps the paused
+    # host registered, so the leader's own ISR shrink is what answers the write.
+    from kafka import KafkaProducer
+    from kafka.errors import NotEnoughReplicasAfterAppendError, NotEnoughReplicasError
+
+    cluster = cluster_factory(hosts=2, replica_lag_time_max_ms=2000, zookeeper_session_timeout_ms=20000)
+    cluster.create_topic(topic, replication_factor=2, min_insync_replicas=2)
+    part = cluster.partition(topic)
+    follower = next(r for r in part.replicas if r != part.leader)
+    paused = cluster.host_of(follower)
+    producer = KafkaProducer(bootstrap_servers=cluster.host_of(part.leader).bootstrap, acks="all", retries=0,
+                             request_timeout_ms=30000)
+    try:
+        cluster.wait_for("a first acks=all write", lambda: producer.send(topic, b"warm").get(timeout=30))
+        answers: list[str] = []
+        for attempt in range(3):  # bounded: a write that arrives after the shrink is refused before the append
+            cluster.wait_for("the follower in the ISR", lambda: follower in cluster.partition(topic).isrs)
+            pids = paused.pids()
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                producer.send(topic, f"waits-{attempt}".encode()).get(timeout=30)
+                answers.append("NONE")
+            except NotEnoughReplicasAfterAppendError:
+                answers.append("NOT_ENOUGH_REPLICAS_AFTER_APPEND")
+            except NotEnoughReplicasError:
+                answers.append("NOT_ENOUGH_REPLICAS")
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            if answers[-1] != "NOT_ENOUGH_REPLICAS":
+                break
+        assert answers[-1] == "NOT_ENOUGH_REPLICAS_AFTER_APPEND", answers
+    finally:
+        producer.close()
+    # The refused write is in the log (appended, not acknowledged), and the follower catches up.
+    cluster.wait_for("the follower back in the ISR", lambda: follower in cluster.partition(topic).isrs)
+    values = [r.value for r in confluent_read_to_end(cluster.bootstrap, topic)]
+    assert f"waits-{len(answers) - 1}".encode() in values, values
+    cluster.wait_for("the follower's log caught up", lambda: cluster.log_size(follower, topic)
+                     == cluster.log_size(part.leader, topic))
+
+
+def _connections(pids: list[int], port: int) -> int:
+    """Established TCP connections of the processes `pids` to 127.0.0.1:`port` (ss -p)."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established", "dst", f"127.0.0.1:{port}"], capture_output=True,
+                         text=True, check=True, timeout=10).stdout
+    return sum(1 for line in out.splitlines() if any(f"pid={pid}," in line for pid in pids))
+
+
+def test_two_replica_fetchers_per_source_node_replicate_every_partition(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    # Two hosts each leading 4 of 8 partitions and following the other 4, which hash over both
+    # fetcher ids (partition names differing in the last digit do: 0-3 to one, 4-7 to the other).
+    cluster = cluster_factory(hosts=2, num_replica_fetchers=2)
+    cluster.create_topic(topic, partitions=8, replication_factor=2)
+    records = [r for p in range(8) for r in make_records(50, partition=p, prefix=f"p{p}")]
+    acked = confluent_produce(cluster.bootstrap, topic, records, acks="all")
+    assert sorted(acked) == [(p, i) for p in range(8) for i in range(50)]
+    md = cluster.admin().list_topics(topic, timeout=10).topics[topic]
+    for p, part in md.partitions.items():
+        assert sorted(part.isrs) == sorted(part.replicas) == [1, 101], (p, part.isrs)
+        cluster.wait_for(f"partition {p}: both logs equal", lambda p=p: cluster.log_size(1, topic, p)
+                         == cluster.log_size(101, topic, p) > 0)
+    for host, other in ((0, 1), (1, 0)):  # one connection per fetcher to the other host's node
+        cluster.wait_for(f"host {host}: two fetcher connections to host {other}",
+                         lambda h=host, o=other: _connections(cluster.hosts[h].pids(), cluster.hosts[o].port) == 2)
