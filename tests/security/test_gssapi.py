@@ -1,6 +1,6 @@
 """SASL/GSSAPI against an MIT Kerberos KDC started by the test (Debian's krb5-kdc): kafka-python
 (python-gssapi) authenticates with a ticket for kafka/localhost and produces; a client without a
-ticket cannot.  confluent-kafka's wheels are built without GSSAPI, so kafka-python is the client."""
+ticket cannot; a ticket for another service is refused by the broker itself.  confluent-kafka's wheels are built without GSSAPI, so kafka-python is the client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from tests.helpers import create_topic, kafka_python_produce, make_records, wait
 from tests.security.conftest import SecureBroker, secure_broker, stop_and_check
 from tests.security.kdc import REALM, SERVICE, Kdc
 from tests.security.pki import Pki
+from tests.security.wire import Wire
+
+SASL_AUTHENTICATION_FAILED = 58
 
 pytestmark = pytest.mark.skipif(not Kdc.available(), reason="MIT Kerberos KDC (krb5-kdc) not installed")
 
@@ -65,3 +68,25 @@ def test_no_ticket_no_service(kerberized: SecureBroker, kdc: Kdc, topic: str, mo
                              security_protocol="SASL_PLAINTEXT", sasl_mechanism="GSSAPI",
                              sasl_kerberos_service_name=SERVICE, sasl_kerberos_domain_name="localhost",
                              max_block_ms=5000, request_timeout_ms=5000)
+
+
+def test_ticket_for_another_service_is_refused(kerberized: SecureBroker, kdc: Kdc, monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """The client side completes (alice's valid ticket, from the KDC, for other/localhost); the
+    broker's acceptor, holding only kafka/localhost's key, refuses the token:
+    SASL_AUTHENTICATION_FAILED with the GSS-API reason, the connection closed, one audit line."""
+    import gssapi
+
+    for key, value in kdc.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/alice.ccache")
+    kdc.kinit(f"alice@{REALM}", kdc.keytab("alice"))
+    target = gssapi.Name("other@localhost", gssapi.NameType.hostbased_service)
+    token = gssapi.SecurityContext(name=target, usage="initiate").step()
+    with Wire(kerberized.bootstrap_of("SASL_PLAINTEXT")) as wire:
+        answer = wire.authenticate("GSSAPI", token)
+        assert answer["error_code"] == SASL_AUTHENTICATION_FAILED, answer
+        assert answer["error_message"].startswith("GSSAPI: "), answer
+        assert wire.closed_by_broker()
+    wait_for(lambda: "authentication failed: listener=SASL_PLAINTEXT" in kerberized.log_text()
+             and "mechanism=GSSAPI user=None: GSSAPI: " in kerberized.log_text(), what="the audit line")
