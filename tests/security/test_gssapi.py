@@ -1,6 +1,8 @@
 """SASL/GSSAPI against an MIT Kerberos KDC started by the test (Debian's krb5-kdc): kafka-python
 (python-gssapi) authenticates with a ticket for kafka/localhost and produces; a client without a
-ticket cannot; a ticket for another service is refused by the broker itself.  confluent-kafka's wheels are built without GSSAPI, so kafka-python is the client."""
+ticket cannot; a ticket for another service is refused by the broker itself.  Each with the
+broker's keytab in a sasl.jaas.config key and again in a JAAS file.  confluent-kafka's wheels are
+built without GSSAPI, so kafka-python is the client."""
 
 from __future__ import annotations
 
@@ -29,14 +31,23 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
         k.stop()
 
 
-@pytest.fixture(scope="module")
-def kerberized(tmp_path_factory: pytest.TempPathFactory, pki: Pki, kdc: Kdc) -> Iterator[SecureBroker]:
-    jaas = (f'com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true '
-            f'keyTab="{kdc.keytab("broker")}" principal="{SERVICE}/localhost@{REALM}";')
-    b = secure_broker(tmp_path_factory.mktemp("pyk-kerberos"), pki, log_level="DEBUG", **{
-        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "GSSAPI,PLAIN", "sasl.kerberos.service.name": SERVICE,
-        "listener.name.sasl_plaintext.gssapi.sasl.jaas.config": jaas})
+@pytest.fixture(scope="module", params=["key", "jaas-file"])
+def kerberized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pki: Pki,
+               kdc: Kdc) -> Iterator[SecureBroker]:
+    """The broker's keytab and principal in the listener's sasl.jaas.config key, or (as Kafka's
+    Kerberos documentation has it) in the KafkaServer section of a JAAS file named by KAFKA_OPTS."""
+    entry = (f'com.sun.security.auth.module.Krb5LoginModule required\n    useKeyTab=true\n    storeKey=true\n'
+             f'    keyTab="{kdc.keytab("broker")}"\n    principal="{SERVICE}/localhost@{REALM}";')
+    workdir = tmp_path_factory.mktemp("pyk-kerberos")
+    overrides = {"listener.name.sasl_plaintext.sasl.enabled.mechanisms": "GSSAPI,PLAIN",
+                 "sasl.kerberos.service.name": SERVICE}
+    if request.param == "key":
+        overrides["listener.name.sasl_plaintext.gssapi.sasl.jaas.config"] = entry
+    b = secure_broker(workdir, pki, log_level="DEBUG", **overrides)
     b.env.update(kdc.env)
+    if request.param == "jaas-file":
+        (workdir / "kafka_server_jaas.conf").write_text(f"KafkaServer {{\n    {entry}\n}};\n")
+        b.env["KAFKA_OPTS"] = f"-Djava.security.auth.login.config={workdir}/kafka_server_jaas.conf"
     b.start()
     try:
         yield b
