@@ -383,6 +383,9 @@ KEYS: dict[str, Key] = {
         _k("sasl.enabled.mechanisms", _list, "GSSAPI", "SASL mechanisms a SASL listener accepts.", "list"),
         _k("sasl.jaas.config", _str, None, "JAAS login module line(s); PlainLoginModule user_<name>=\"<password>\" "
            "entries are PLAIN's users.", "password"),
+        _k("java.security.auth.login.config", _str, None, "JAAS file whose KafkaServer (or <listener>.KafkaServer) "
+           "section serves SASL where no sasl.jaas.config key is set; unset: the "
+           "-Djava.security.auth.login.config=<file> of KAFKA_OPTS, as Kafka's JVM takes it.", "string"),
         _k("sasl.kerberos.service.name", _str, None, "Kerberos service name of the broker (GSSAPI): the first "
            "component of its principal.", "string"),
         _k("sasl.server.max.receive.size", _POS_INT, "524288",

@@ -1,6 +1,6 @@
 """An MIT Kerberos KDC for one test session (Debian's krb5-kdc, started by the test): a realm in
-a temporary directory, the broker's service principal and a client principal, each with a
-keytab, and the krb5.conf clients and the broker use (KRB5_CONFIG)."""
+a temporary directory, the broker's service principal, a client principal and another service's
+principal, each with a keytab, and the krb5.conf clients and the broker use (KRB5_CONFIG)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ class Kdc:
             subprocess.run(argv, env=env, check=True, capture_output=True, timeout=60)
 
         run("/usr/sbin/kdb5_util", "create", "-s", "-r", REALM, "-P", "master-secret")
-        for principal, keytab in ((f"{SERVICE}/localhost", "broker"), ("alice", "alice")):
+        # other/localhost: a service the broker is not, for a ticket it must refuse.
+        for principal, keytab in ((f"{SERVICE}/localhost", "broker"), ("alice", "alice"), ("other/localhost", "other")):
             run("/usr/sbin/kadmin.local", "-r", REALM, "-q", f"addprinc -randkey {principal}")
             run("/usr/sbin/kadmin.local", "-r", REALM, "-q", f"ktadd -k {root}/{keytab}.keytab {principal}")
         process = subprocess.Popen(["/usr/sbin/krb5kdc", "-n", "-r", REALM], env=env,

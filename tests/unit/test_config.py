@@ -110,11 +110,13 @@ def test_serve_refuses_an_unusable_security_setup(tmp_path) -> None:
     for overrides, fragment in [
         (["listeners=SSL://127.0.0.1:0"], "listener SSL uses TLS but ssl.keystore.location is not set"),
         (["listeners=SASL_PLAINTEXT://127.0.0.1:0"],  # Kafka's default mechanism, GSSAPI, needs its JAAS line
-         "GSSAPI is enabled but listener.name.sasl_plaintext.gssapi.sasl.jaas.config is not set"),
+         "GSSAPI is enabled on listener SASL_PLAINTEXT but listener.name.sasl_plaintext.gssapi.sasl.jaas.config is "
+         "not set and no JAAS file is named"),
         (["listeners=SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms=PLAIN,DIGEST-MD5"],
          "sasl.enabled.mechanisms of listener SASL_PLAINTEXT is PLAIN,DIGEST-MD5"),
         (["listeners=SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms=PLAIN"],
-         "PLAIN is enabled but listener.name.sasl_plaintext.plain.sasl.jaas.config is not set"),
+         "PLAIN is enabled on listener SASL_PLAINTEXT but listener.name.sasl_plaintext.plain.sasl.jaas.config is "
+         "not set"),
     ]:
         proc = subprocess.run(
             [sys.executable, "-m", "pyk", "serve", "--override", f"log.dirs={tmp_path}"]

@@ -7,6 +7,8 @@ Configured as Kafka is:
     listener.name.sasl_plaintext.gssapi.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule \\
         required useKeyTab=true storeKey=true keyTab="/etc/pyk/broker.keytab" principal="kafka/host@REALM";
 
+or the same Krb5LoginModule entry in the KafkaServer section of a JAAS file (pyk.server.security.jaas).
+
 The exchange: GSS-API context tokens until the context is established (a last token of the
 broker's is answered by an empty one), then the broker offers "no security layer" in a wrapped
 4-byte message and the client's wrapped answer completes it.  The principal is the client's
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyk.config import ConfigError, ServerConfig
+from pyk.server.security.jaas import server_login
 from pyk.server.security.mechanism import AuthenticationFailed
-from pyk.server.security.plain import jaas_options
 from pyk.server.security.settings import setting
 
 KRB5_LOGIN_MODULE = "com.sun.security.auth.module.Krb5LoginModule"
@@ -36,8 +38,7 @@ class KerberosAcceptor:
 
     @classmethod
     def build(cls, config: ServerConfig, listener: str) -> KerberosAcceptor:
-        key = f"listener.name.{listener.lower()}.gssapi.sasl.jaas.config"
-        options = _krb5_options(config, listener, key)
+        options, key = _krb5_options(config, listener)
         service = setting(config, listener, "sasl.kerberos.service.name", "GSSAPI")
         if not service or options["principal"].split("/")[0].split("@")[0] != service:
             raise ConfigError(f"sasl.kerberos.service.name ({service}) must be the first component of the "
@@ -55,16 +56,13 @@ class KerberosAcceptor:
         return cls(credentials)
 
 
-def _krb5_options(config: ServerConfig, listener: str, key: str) -> dict[str, str]:
-    """The options of the listener's Krb5LoginModule line (keyTab and principal required)."""
-    text = setting(config, listener, "sasl.jaas.config", "GSSAPI")
-    if not text:
-        raise ConfigError(f"GSSAPI is enabled but {key} is not set (a {KRB5_LOGIN_MODULE} line with keyTab and "
-                          f"principal)")
-    module, options = jaas_options(text, key)
-    if module != KRB5_LOGIN_MODULE or "keyTab" not in options or "principal" not in options:
-        raise ConfigError(f"{key}: GSSAPI needs {KRB5_LOGIN_MODULE} with keyTab=\"...\" and principal=\"...\"")
-    return options
+def _krb5_options(config: ServerConfig, listener: str) -> tuple[dict[str, str], str]:
+    """(options, where from) of the listener's Krb5LoginModule entry (keyTab and principal required)."""
+    needs = 'keyTab="..." and principal="..."'
+    options, where = server_login(config, listener, "GSSAPI", KRB5_LOGIN_MODULE, needs)
+    if "keyTab" not in options or "principal" not in options:
+        raise ConfigError(f"{where}: GSSAPI needs {KRB5_LOGIN_MODULE} with {needs}")
+    return options, where
 
 
 class GssapiServer:
@@ -158,8 +156,7 @@ def initiator_credentials(config: ServerConfig, listener: str) -> tuple[Any, str
     """(credentials, service name) of this broker as a Kerberos client on `listener`: the
     principal and keytab of the listener's Krb5LoginModule line (the same the listener accepts
     with), held in a memory ccache."""
-    key = f"listener.name.{listener.lower()}.gssapi.sasl.jaas.config"
-    options = _krb5_options(config, listener, key)
+    options, key = _krb5_options(config, listener)
     service = setting(config, listener, "sasl.kerberos.service.name", "GSSAPI")
     if not service:
         raise ConfigError(f"GSSAPI between brokers needs sasl.kerberos.service.name (listener {listener})")

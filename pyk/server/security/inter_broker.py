@@ -6,9 +6,9 @@ reach other nodes on the inter-broker listener, with its security (Kafka's
   broker's certificate is checked against the truststore (and its host name), the keystore is
   this broker's client certificate.
 * SASL (SASL_PLAINTEXT, SASL_SSL): `sasl.mechanism.inter.broker.protocol` with the
-  `username`/`password` options of the listener's JAAS line for that mechanism
-  (`listener.name.<l>.<mechanism>.sasl.jaas.config`, else `sasl.jaas.config`), as Kafka's brokers
-  use them: PLAIN (PlainLoginModule) or SCRAM-SHA-256/512 (ScramLoginModule; the user's SCRAM
+  `username`/`password` options of the listener's JAAS entry for that mechanism
+  (`listener.name.<l>.<mechanism>.sasl.jaas.config`, else the KafkaServer section of the JAAS
+  file: pyk.server.security.jaas), as Kafka's brokers use them: PLAIN (PlainLoginModule) or SCRAM-SHA-256/512 (ScramLoginModule; the user's SCRAM
   credential lives in the cluster metadata like any other); GSSAPI with the principal and keytab
   of the listener's Krb5LoginModule line, for `<sasl.kerberos.service.name>@<the other broker's
   registered host>`.  SaslHandshake v1, then
@@ -34,8 +34,9 @@ from pyk.config import ConfigError, ServerConfig
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.security.gssapi_kerberos import GssapiClient, initiator_credentials
+from pyk.server.security.jaas import server_login
 from pyk.server.security.mechanism import AuthenticationFailed
-from pyk.server.security.plain import PLAIN_LOGIN_MODULE, PlainClient, jaas_options
+from pyk.server.security.plain import PLAIN_LOGIN_MODULE, PlainClient
 from pyk.server.security.scram import MECHANISMS as SCRAM_MECHANISMS
 from pyk.server.security.scram import ScramClient
 from pyk.server.security.settings import setting
@@ -117,7 +118,6 @@ def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[str
     """The maker of this broker's client exchanges with a host: username and password (or the
     Kerberos principal and keytab) from the JAAS line of the listener and mechanism
     (ConfigError naming the key when unusable)."""
-    key = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
     if mechanism not in setting(config, listener, "sasl.enabled.mechanisms"):
         raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism} is not in the sasl.enabled.mechanisms "
                           f"of the inter-broker listener {listener}")
@@ -127,15 +127,11 @@ def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[str
     if mechanism != "PLAIN" and mechanism not in SCRAM_MECHANISMS:
         raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism}: pyk brokers authenticate to each other "
                           f"with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI")
-    text = setting(config, listener, "sasl.jaas.config", mechanism)
-    if not text:
-        raise ConfigError(f"{key} (or sasl.jaas.config) must give the broker's username and password for "
-                          f"{mechanism} between brokers")
-    module, options = jaas_options(text, key)
     expected = PLAIN_LOGIN_MODULE if mechanism == "PLAIN" else SCRAM_LOGIN_MODULE
-    if module != expected or "username" not in options or "password" not in options:
-        raise ConfigError(f"{key}: the inter-broker {mechanism} login needs {expected} with username=\"...\" and "
-                          f"password=\"...\"")
+    needs = 'username="..." and password="..."'
+    options, where = server_login(config, listener, mechanism, expected, needs)
+    if "username" not in options or "password" not in options:
+        raise ConfigError(f"{where}: the inter-broker {mechanism} login needs {expected} with {needs}")
     user, password = options["username"], options["password"]
     if mechanism == "PLAIN":
         return lambda _: PlainClient(user, password)

@@ -1,43 +1,28 @@
-"""SASL/PLAIN (RFC 4616): users and passwords from Kafka's PlainLoginModule JAAS line.
+"""SASL/PLAIN (RFC 4616): users and passwords from Kafka's PlainLoginModule JAAS entry.
 
     listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \\
         required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";
 
-Each `user_<name>="<password>"` option is a user (Kafka's PlainServerCallbackHandler); `username`
-and `password` are the broker's own client credentials, used between brokers.
+or the same entry in the KafkaServer section of a JAAS file (pyk.server.security.jaas).  Each
+`user_<name>="<password>"` option is a user (Kafka's PlainServerCallbackHandler); `username` and
+`password` are the broker's own client credentials, used between brokers.
 """
 
 from __future__ import annotations
 
 import hmac
-import re
 
-from pyk.config import ConfigError
+from pyk.config import ServerConfig
+from pyk.server.security.jaas import server_login
 from pyk.server.security.mechanism import AuthenticationFailed
 
 PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _FAILED = "Authentication failed: Invalid username or password"
-# JAAS: `<LoginModule class> <flag> key=value ... ;` with values quoted or bare.
-_JAAS = re.compile(r"^\s*([\w.$]+)\s+(required|requisite|sufficient|optional)\s*(.*?);?\s*$", re.S)
-_OPTION = re.compile(r'([\w.\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]+))')
 
 
-def jaas_options(text: str, key: str) -> tuple[str, dict[str, str]]:
-    """(login module class, options) of one JAAS config line; ConfigError naming `key` if malformed."""
-    match = _JAAS.match(text)
-    if match is None:
-        raise ConfigError(f"{key}: expected '<LoginModule> required key=\"value\" ...;', found {text!r}")
-    options = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _OPTION.finditer(match.group(3))}
-    return match.group(1), options
-
-
-def plain_users(text: str | None, key: str) -> dict[str, str]:
-    """The users of a PlainLoginModule line: name -> password."""
-    if not text:
-        raise ConfigError(f"PLAIN is enabled but {key} is not set (a PlainLoginModule line with user_<name>=\"<password>\")")
-    module, options = jaas_options(text, key)
-    if module != PLAIN_LOGIN_MODULE:
-        raise ConfigError(f"{key}: PLAIN needs {PLAIN_LOGIN_MODULE}, found {module}")
+def plain_users(config: ServerConfig, listener: str) -> dict[str, str]:
+    """The users PLAIN accepts on `listener`: name -> password."""
+    options, _ = server_login(config, listener, "PLAIN", PLAIN_LOGIN_MODULE, 'user_<name>="<password>" options')
     return {name[len("user_"):]: password for name, password in options.items() if name.startswith("user_")}
 
 

@@ -67,8 +67,7 @@ class SaslSettings:
         mechanisms: dict[str, MechanismFactory] = {}
         for name in enabled:
             if name == "PLAIN":
-                key = f"listener.name.{listener.lower()}.plain.sasl.jaas.config"
-                users = plain_users(setting(config, listener, "sasl.jaas.config", "PLAIN"), key)
+                users = plain_users(config, listener)
                 mechanisms[name] = lambda _, users=users: PlainServer(users)  # type: ignore[misc]
             elif name == "GSSAPI":
                 acceptor = KerberosAcceptor.build(config, listener)
