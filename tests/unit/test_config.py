@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from pyk.config import ConfigError, Listener, ServerConfig, check_dynamic, config_type, loggable, maybe_sensitive
+from pyk.config import (
+    ConfigError,
+    Listener,
+    ServerConfig,
+    check_dynamic,
+    config_type,
+    loggable,
+    maybe_sensitive,
+)
 
 
 def test_defaults_are_kafkas() -> None:
