@@ -46,7 +46,7 @@ def _node(admin: AdminClient) -> str:
 
 def _describe(admin: AdminClient, node: str) -> dict[str, Any]:
     res = ConfigResource(ResourceType.BROKER, node)
-    return admin.describe_configs([res])[res].result(TIMEOUT)  # type: ignore[no-any-return]
+    return admin.describe_configs([res])[res].result(TIMEOUT)
 
 
 def _described_raw(broker: SecureBroker, node: str) -> list[dict[str, Any]]:
@@ -63,7 +63,7 @@ def _described_raw(broker: SecureBroker, node: str) -> list[dict[str, Any]]:
 
     result = asyncio.run(call())["results"][0]
     assert result["error_code"] == 0, result
-    return result["configs"]  # type: ignore[no-any-return]
+    return result["configs"]
 
 
 def test_password_keys_are_sensitive_and_valueless(broker: SecureBroker) -> None:
