@@ -165,7 +165,7 @@ class Key:
     parse: Callable[[str], Any]
     default: str | None
     doc: str
-    type_name: str = "string"
+    type_name: str = "string"  # Kafka's ConfigDef type; "password" marks a secret (see maybe_sensitive)
 
 
 def _k(name: str, parse: Callable[[str], Any], default: str | None, doc: str, type_name: str) -> Key:
@@ -467,6 +467,31 @@ def _listener_scoped(name: str) -> bool:
     head, _, tail = rest.partition(".")
     return rest.startswith(LISTENER_SCOPED_PREFIXES) or (head.upper() in SASL_MECHANISMS
                                                          and tail.startswith(LISTENER_SCOPED_PREFIXES))
+
+
+HIDDEN = "[hidden]"  # what a log line shows of a sensitive value (Kafka's Password.HIDDEN)
+
+
+def config_type(name: str) -> str | None:
+    """A broker key's type as Kafka's KafkaConfig.configType finds it: the key's own, else for a
+    listener override (`listener.name.<listener>.<key>`) that of `<key>`; None if unknown."""
+    key = KEYS.get(name)
+    if key is None and name.startswith("listener.name."):
+        key = KEYS.get(name[len("listener.name."):].partition(".")[2])
+    return key.type_name if key is not None else None
+
+
+def maybe_sensitive(name: str) -> bool:
+    """Whether a broker key's value is a secret, Kafka's KafkaConfig.maybeSensitive: a PASSWORD key
+    (ssl.key.password, sasl.jaas.config, ... and their listener overrides), or one whose type is
+    unknown (a custom key; a mechanism's listener.name.<l>.<mech>.sasl.jaas.config), to be safe.
+    DescribeConfigs answers such a key's value (and its synonyms') as null, and logs hide it."""
+    return config_type(name) in (None, "password")
+
+
+def loggable(configs: Mapping[str, str]) -> dict[str, str]:
+    """`configs` with the sensitive values replaced by HIDDEN, for log lines (Kafka's loggableValue)."""
+    return {name: HIDDEN if maybe_sensitive(name) else value for name, value in configs.items()}
 
 
 def check_dynamic(names: Iterable[str]) -> None:

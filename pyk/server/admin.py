@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pyk.config import ConfigError, ServerConfig, check_dynamic
+from pyk.config import ConfigError, ServerConfig, check_dynamic, loggable
 from pyk.configdef import warn_removed
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log import LogManager
@@ -70,7 +70,8 @@ class AdminManager:
         old_cleaner = CleanerConfig.from_server(self.config)
         self.config, self.log_defaults = config, log_defaults
         self.logs.defaults = log_defaults
-        log.info("node %d: dynamic broker configs now default %s, node %s", self.node_id, default, mine)
+        log.info("node %d: dynamic broker configs now default %s, node %s", self.node_id, loggable(default),
+                 loggable(mine))
         cleaner = CleanerConfig.from_server(config)
         if self.logs.cleaner is not None and cleaner != old_cleaner:
             assert loop is not None
@@ -168,7 +169,7 @@ class AdminManager:
         """Stores the complete dynamic set of a BROKER resource; returns once every shard applied it."""
         warn_removed(configs, f"broker {resource or '<default>'}")
         await self._control("set_broker_configs", resource=resource, configs=configs)
-        log.info("dynamic configs of broker %s set to %s", resource or "<default>", configs)
+        log.info("dynamic configs of broker %s set to %s", resource or "<default>", loggable(configs))
 
     async def alter_scram(self, deletions: list[tuple[str, str]],
                           upsertions: list[tuple[str, str, dict[str, object]]]) -> None:

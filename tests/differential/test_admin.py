@@ -258,6 +258,22 @@ def test_describe_broker_configs(pair: Pair) -> None:
     pair.same(scenario, known=min_isr_known("results", 0))
 
 
+# PASSWORD-typed broker keys, which neither broker of the pair sets: no value, is_sensitive.
+PASSWORD_KEYS = ["ssl.key.password", "ssl.keystore.password", "ssl.truststore.password", "sasl.jaas.config"]
+
+
+def test_describe_broker_password_keys(pair: Pair) -> None:
+    """Everything as Kafka but read_only: Kafka reloads them per listener at run time, pyk does not
+    (docs/compatibility.md)."""
+    def scenario(p: Peer) -> Any:
+        node = str(p.metadata([])["controller_id"])
+        resp = describe(p, [(BROKER, node, PASSWORD_KEYS)])
+        resp["results"][0]["resource_name"] = "<node>"
+        return resp
+
+    pair.same(scenario, known=[Known(("results", 0, "configs", k, "read_only"), False, True) for k in PASSWORD_KEYS])
+
+
 def test_alter_topic_configs(pair: Pair, topic: str) -> None:
     def scenario(p: Peer) -> Any:
         p.create_topic(topic)

@@ -1,13 +1,13 @@
 """ACL authorization against real clients: an authorization matrix (principals x operations x
-resources, each case's allow or deny asserted through confluent-kafka over SASL/PLAIN: MATRIX
-and ADMIN_MATRIX, 60 cases, counted in docs/security.md), the
+resources, each case's allow or deny asserted through confluent-kafka, kafka-python or a raw
+socket over SASL/PLAIN: MATRIX and ADMIN_MATRIX, 76 cases, counted in docs/security.md), the
 ACL APIs through confluent-kafka's AdminClient, the audit line of a denial, ACLs surviving a
 restart, and `allow.everyone.if.no.acl.found` both ways.
 
 The broker under test: authorizer.class.name=kafka.security.authorizer.AclAuthorizer,
 super.users=User:admin;User:ANONYMOUS (the PLAINTEXT listener carries the shards' own requests
 to each other, as Kafka's inter-broker principal needs to be a super user), PLAIN users alice,
-bob, carol and dave on SASL_PLAINTEXT.
+bob, carol, dave, frank (ALTER_CONFIGS on the cluster) and grace (ALTER on it) on SASL_PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.helpers import wait_for
 from tests.security.conftest import SecureBroker, secure_broker, stop_and_check
 from tests.security.pki import Pki
 
-USERS = ("admin", "alice", "bob", "carol", "dave")
+USERS = ("admin", "alice", "bob", "carol", "dave", "frank", "grace")
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
         'password="admin-secret" ' + " ".join(f'user_{u}="{u}-secret"' for u in USERS) + ";")
 AUTHORIZER = {"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
@@ -80,6 +80,9 @@ MATRIX_ACLS = [
     ("User:*", "READ", "TOPIC", "public", "LITERAL", "ALLOW"),
     ("User:*", "READ", "GROUP", "shared", "LITERAL", "ALLOW"),
     ("User:dave", "ALL", "TOPIC", "public", "LITERAL", "DENY"),
+    ("User:frank", "ALTER_CONFIGS", "BROKER", "kafka-cluster", "LITERAL", "ALLOW"),
+    ("User:grace", "ALTER", "BROKER", "kafka-cluster", "LITERAL", "ALLOW"),
+    ("User:carol", "DESCRIBE", "GROUP", "bob-848", "LITERAL", "ALLOW"),
 ]
 
 
@@ -389,11 +392,13 @@ def _group_metadata(group: str) -> Any:
         consumer.close()
 
 
-def _raw(broker: SecureBroker, user: str, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
-    """A request no client sends on a user's behalf (the brokers' own), over SASL/PLAIN."""
+def _raw(broker: SecureBroker, user: str, api_key: int, version: int, body: dict[str, Any],
+         bootstrap: str | None = None) -> dict[str, Any]:
+    """A request no client sends on a user's behalf (the brokers' own), over SASL/PLAIN, to
+    `bootstrap` (default: the SASL_PLAINTEXT listener's first node)."""
     from tests.security.wire import Wire
 
-    with Wire(broker.bootstrap_of("SASL_PLAINTEXT")) as wire:
+    with Wire(bootstrap or broker.bootstrap_of("SASL_PLAINTEXT")) as wire:
         assert wire.authenticate("PLAIN", f"\0{user}\0{user}-secret".encode())["error_code"] == 0
         return wire.request(api_key, version, body)
 
@@ -423,6 +428,109 @@ def offset_delete(broker: SecureBroker, user: str, group: str, topic: str) -> st
     """OffsetDelete (confluent-kafka 2.16 has no call for it): DELETE on the group."""
     body = {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
     return _name(_raw(broker, user, 47, 0, body)["error_code"])
+
+
+def alter_client_quotas(broker: SecureBroker, user: str) -> str:
+    """AlterClientQuotas (neither confluent-kafka 2.16 nor kafka-python has a call for it):
+    ALTER_CONFIGS on the cluster."""
+    from pyk.protocol.apis import ApiKey
+
+    body = {"entries": [{"entity": [{"entity_type": "client-id", "entity_name": "acl-matrix"}],
+                         "ops": [{"key": "producer_byte_rate", "value": 1048576.0, "remove": False}]}],
+            "validate_only": False}
+    return _name(_raw(broker, user, ApiKey.ALTER_CLIENT_QUOTAS, 1, body)["entries"][0]["error_code"])
+
+
+def describe_client_quotas(broker: SecureBroker, user: str) -> str:
+    """DescribeClientQuotas (no client call either): DESCRIBE_CONFIGS on the cluster."""
+    from pyk.protocol.apis import ApiKey
+
+    return _name(_raw(broker, user, ApiKey.DESCRIBE_CLIENT_QUOTAS, 1, {"components": [], "strict": False})["error_code"])
+
+
+def kafka_python_admin(broker: SecureBroker, user: str) -> Any:
+    from kafka import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=broker.bootstrap_of("SASL_PLAINTEXT"), security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="PLAIN", sasl_plain_username=user, sasl_plain_password=f"{user}-secret")
+
+
+def alter_reassignment(broker: SecureBroker, user: str, topic: str) -> str:
+    """AlterPartitionReassignments (kafka-python; confluent-kafka 2.16 has no call): ALTER on the
+    cluster.  The target is the partition's own replica (a single host's only valid one), so an
+    allowed move is a no-op."""
+    from kafka import TopicPartition
+    from kafka.errors import KafkaError
+
+    leader = admin_client(broker).list_topics(topic, timeout=15).topics[topic].partitions[0].leader
+    kp = kafka_python_admin(broker, user)
+    try:
+        errors = kp.alter_partition_reassignments({TopicPartition(topic, 0): [leader]})
+    except KafkaError as exc:  # the request's own error
+        return str(exc.message)
+    finally:
+        kp.close()
+    return next((str(e.message) for e in errors.values() if e is not None), OK)
+
+
+def list_reassignments(broker: SecureBroker, user: str) -> str:
+    """ListPartitionReassignments (kafka-python): DESCRIBE on the cluster (ALTER implies it)."""
+    from kafka.errors import KafkaError
+
+    kp = kafka_python_admin(broker, user)
+    try:
+        kp.list_partition_reassignments()
+    except KafkaError as exc:
+        return str(exc.message)
+    finally:
+        kp.close()
+    return OK
+
+
+def _at_coordinator(broker: SecureBroker, user: str, group: str, api_key: int, version: int,
+                    body: dict[str, Any]) -> dict[str, Any]:
+    """A raw request to the group's coordinator (FindCoordinator first, as `user`)."""
+    from pyk.protocol.apis import ApiKey
+
+    found = _raw(broker, user, ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})
+    assert found["error_code"] == 0, found
+    return _raw(broker, user, api_key, version, body, f"{found['host']}:{found['port']}")
+
+
+def group_heartbeat(broker: SecureBroker, user: str, group: str, topic: str) -> str:
+    """A consumer-protocol member joining (ConsumerGroupHeartbeat, KIP-848) subscribed to `topic`:
+    READ on the group, DESCRIBE on the topic.  Raw, for the exact code of the first heartbeat."""
+    from pyk.protocol.apis import ApiKey
+
+    body = {"group_id": group, "member_id": "", "member_epoch": 0, "rebalance_timeout_ms": 30000,
+            "subscribed_topic_names": [topic], "topic_partitions": []}
+    return _name(_at_coordinator(broker, user, group, ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, body)["error_code"])
+
+
+def describe_848_group(broker: SecureBroker, user: str, group: str, topic: str) -> str:
+    """ConsumerGroupDescribe of a consumer-protocol group bob just joined on `topic` (raw: the
+    group's own error code): DESCRIBE on the group and on every topic of its assignments."""
+    from pyk.protocol.apis import ApiKey
+
+    assert group_heartbeat(broker, "bob", group, topic) == OK
+    body = {"group_ids": [group], "include_authorized_operations": False}
+    answer = _at_coordinator(broker, user, group, ApiKey.CONSUMER_GROUP_DESCRIBE, 0, body)["groups"][0]
+    assert answer["error_code"] or answer["members"], answer  # an allowed answer shows bob's member
+    return _name(answer["error_code"])
+
+
+def created_configs(broker: SecureBroker, user: str, topic: str) -> str:
+    """CreateTopics v7 (raw: confluent-kafka does not show the configs it answers): the new topic's
+    configs come back only with DESCRIBE_CONFIGS on it, else topic_config_error_code says why."""
+    from pyk.protocol.apis import ApiKey
+
+    body = {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}],
+            "timeout_ms": 15000, "validate_only": False}
+    result = _raw(broker, user, ApiKey.CREATE_TOPICS, 7, body)["topics"][0]
+    assert result["error_code"] == 0, result
+    code = result.get("topic_config_error_code", 0)
+    assert bool(result["configs"]) == (code == 0) and (result["num_partitions"] == 1) == (code == 0), result
+    return _name(code)
 
 
 # The groups these cases look at were made by the consume cases of MATRIX (they run first).
@@ -456,6 +564,23 @@ ADMIN_MATRIX: list[Case] = [
     ("alice", follower_fetch, ("orders",), "TOPIC_AUTHORIZATION_FAILED"),
     ("alice", write_txn_markers, ("orders",), "CLUSTER_AUTHORIZATION_FAILED"),
     ("alice", offset_delete, ("g-alice", "orders"), "GROUP_AUTHORIZATION_FAILED"),
+    ("grace", write_txn_markers, ("private",), OK),  # ALTER on the cluster (an admin's abort, KIP-664)
+    ("alice", created_configs, (_new("alice-"),), "TOPIC_AUTHORIZATION_FAILED"),  # CREATE, no DESCRIBE_CONFIGS
+    ("bob", created_configs, (_new("logs-"),), OK),  # ALL includes DESCRIBE_CONFIGS
+    ("bob", group_heartbeat, ("bob-848", "logs-app"), OK),
+    ("bob", group_heartbeat, ("bob-848", "private"), "TOPIC_AUTHORIZATION_FAILED"),  # a topic it may not describe
+    ("bob", describe_848_group, ("bob-848", "logs-app"), OK),
+    ("carol", describe_848_group, ("bob-848", "logs-app"), "TOPIC_AUTHORIZATION_FAILED"),  # the group, not its topic
+    # client quotas and reassignments: on the cluster, ALTER_CONFIGS / DESCRIBE_CONFIGS and ALTER / DESCRIBE
+    ("alice", alter_client_quotas, (), "CLUSTER_AUTHORIZATION_FAILED"),
+    ("frank", alter_client_quotas, (), OK),
+    ("alice", describe_client_quotas, (), "CLUSTER_AUTHORIZATION_FAILED"),
+    ("frank", describe_client_quotas, (), OK),  # ALTER_CONFIGS implies DESCRIBE_CONFIGS
+    ("alice", alter_reassignment, ("orders",), "CLUSTER_AUTHORIZATION_FAILED"),
+    ("frank", alter_reassignment, ("orders",), "CLUSTER_AUTHORIZATION_FAILED"),  # ALTER_CONFIGS is not ALTER
+    ("grace", alter_reassignment, ("orders",), OK),
+    ("alice", list_reassignments, (), "CLUSTER_AUTHORIZATION_FAILED"),
+    ("grace", list_reassignments, (), OK),  # ALTER implies DESCRIBE
 ]
 
 
@@ -511,7 +636,6 @@ def test_acl_apis_need_cluster_permissions(broker: SecureBroker) -> None:
     """DescribeAcls needs DESCRIBE on the cluster, CreateAcls and DeleteAcls ALTER.  librdkafka
     reads a DescribeAcls error as no ACLs (as against Kafka), so kafka-python shows the code."""
     from confluent_kafka import KafkaException
-    from kafka import KafkaAdminClient
     from kafka.admin import (
         ACLFilter,
         ACLOperation,
@@ -523,8 +647,7 @@ def test_acl_apis_need_cluster_permissions(broker: SecureBroker) -> None:
     from kafka.errors import ClusterAuthorizationFailedError
 
     assert _described(broker, _filter(), user="alice") == set()
-    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap_of("SASL_PLAINTEXT"), security_protocol="SASL_PLAINTEXT",
-                          sasl_mechanism="PLAIN", sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    kp = kafka_python_admin(broker, "alice")
     try:
         with pytest.raises(ClusterAuthorizationFailedError):
             kp.describe_acls(ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,

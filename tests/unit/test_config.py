@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from pyk.config import ConfigError, Listener, ServerConfig, check_dynamic
+from pyk.config import (
+    ConfigError,
+    Listener,
+    ServerConfig,
+    check_dynamic,
+    config_type,
+    loggable,
+    maybe_sensitive,
+)
 
 
 def test_defaults_are_kafkas() -> None:
@@ -146,6 +154,20 @@ def test_only_dynamic_keys_change_at_run_time() -> None:
     check_dynamic(["log.retention.ms", "log.cleaner.threads", "my.plugin.key"])  # unknown keys: custom, allowed
     with pytest.raises(ConfigError, match=r"Cannot update these configs dynamically: Set\(log.dirs, node.id\)"):
         check_dynamic(["node.id", "log.dirs", "message.max.bytes"])
+
+
+def test_password_keys_and_unknown_keys_are_sensitive() -> None:
+    """Kafka's KafkaConfig.configType / maybeSensitive: PASSWORD keys and their listener overrides,
+    and keys of unknown type (a mechanism's JAAS override, custom keys), never plain keys."""
+    for name in ("ssl.key.password", "ssl.keystore.password", "ssl.truststore.password", "sasl.jaas.config",
+                 "listener.name.sasl_ssl.ssl.key.password", "listener.name.sasl_ssl.sasl.jaas.config"):
+        assert config_type(name) == "password" and maybe_sensitive(name), name
+    assert config_type("listener.name.sasl_ssl.plain.sasl.jaas.config") is None
+    assert maybe_sensitive("listener.name.sasl_ssl.plain.sasl.jaas.config") and maybe_sensitive("my.plugin.key")
+    assert config_type("listener.name.mtls.ssl.client.auth") == "string"
+    assert not maybe_sensitive("listener.name.mtls.ssl.client.auth") and not maybe_sensitive("message.max.bytes")
+    assert loggable({"message.max.bytes": "5", "ssl.key.password": "s"}) == {"message.max.bytes": "5",
+                                                                             "ssl.key.password": "[hidden]"}
 
 
 def test_removed_kafka_3_keys_are_accepted_with_a_warning(caplog) -> None:

@@ -5,6 +5,9 @@ check_value: INVALID_REQUEST for an empty entity, an unknown entity type, an unk
 non-positive or fractional value, a key named twice, an entity named twice); the valid entries
 of a request are stored together (unless validate_only) through the orchestrator, so every shard
 enforces them once the answer is sent.  Removing a key that is not set is not an error (Kafka).
+
+With an authorizer it needs ALTER_CONFIGS on the cluster; without, every entry is answered
+CLUSTER_AUTHORIZATION_FAILED and nothing is stored (Kafka's handleAlterClientQuotasRequest).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pyk.errors import ErrorCode, KafkaError, error_for
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.quotas import Entity, check_entity, check_value, entity_path
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.ALTER_CLIENT_QUOTAS
 MIN_VERSION = 0
@@ -36,6 +40,12 @@ def _changes(entity: Entity, ops: list[dict[str, Any]]) -> dict[str, float | Non
 
 
 async def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
+    if not services.cluster_authorized(ctx, AclOperation.ALTER_CONFIGS):
+        # Kafka's error response: each entry of the request as sent, refused.
+        message = f"{ctx.principal} may not ALTER_CONFIGS on the cluster"
+        return {"throttle_time_ms": 0, "entries": [
+            {"error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": message, "entity": entry["entity"]}
+            for entry in request["entries"]]}
     # One result per distinct entity, as Kafka answers (its entities are map keys); an entity
     # named by two entries of the request is refused in both.
     entities: dict[tuple[tuple[str, str | None], ...], tuple[Entity, list[dict[str, Any]]]] = {}

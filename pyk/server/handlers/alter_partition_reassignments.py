@@ -10,6 +10,9 @@ other host answers NOT_CONTROLLER, and clients retry at the controller that Meta
 A single host keeps one replica of each partition on one of its shards: naming that shard's
 node is a no-op, anything else INVALID_REPLICA_ASSIGNMENT (moves between the shards of a single
 host are `pyk shards move`).
+
+With an authorizer it needs ALTER on the cluster; without, the request fails with
+CLUSTER_AUTHORIZATION_FAILED at the top and on every partition named (Kafka's error response).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
 from pyk.server.context import RequestContext, ShardServices
 from pyk.server.handlers import error_for
+from pyk.server.security.authorizer import AclOperation
 
 API_KEY = ApiKey.ALTER_PARTITION_REASSIGNMENTS
 MIN_VERSION = 0
@@ -50,6 +54,13 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     allow_rf_change = request.get("allow_replication_factor_change", True)
     body: dict[str, Any] = {"throttle_time_ms": 0, "allow_replication_factor_change": allow_rf_change,
                             "error_code": ErrorCode.NONE, "error_message": None, "responses": []}
+    if not services.cluster_authorized(ctx, AclOperation.ALTER):
+        refusal = f"{ctx.principal} may not ALTER the cluster"
+        body["error_code"], body["error_message"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, refusal
+        body["responses"] = [{"name": t["name"], "partitions": [
+            {"partition_index": p["partition_index"], "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+             "error_message": refusal} for p in t["partitions"]]} for t in request["topics"]]
+        return body
     wanted = [(t["name"], p["partition_index"], p["replicas"]) for t in request["topics"] for p in t["partitions"]]
     results: list[Result]
     if services.metadata.clustered:

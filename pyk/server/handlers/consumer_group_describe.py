@@ -1,7 +1,11 @@
 """ConsumerGroupDescribe (KIP-848): DescribeGroups for consumer-protocol groups, with the group
 and assignment epochs, the assignor, and each member's subscription, current and target
 assignment (topic ids and names).  Unknown and classic groups are GROUP_ID_NOT_FOUND, as in
-Kafka, so an admin client falls back to DescribeGroups for the classic ones."""
+Kafka, so an admin client falls back to DescribeGroups for the classic ones.
+
+With an authorizer (Kafka 4.1's handleConsumerGroupDescribe): DESCRIBE on each group, and on
+every topic of its members' current and target assignments; a group naming a topic the caller
+may not describe is answered TOPIC_AUTHORIZATION_FAILED without members."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
         # authorizer every one a group has: READ, DELETE, DESCRIBE), as Kafka reports them.
         operations = UNKNOWN_OPERATIONS
         if services.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
-            g = services.groups.describe_consumer_group(group_id)
+            g = _hiding_no_topic(ctx, services, services.groups.describe_consumer_group(group_id))
             if request["include_authorized_operations"] and g.error_code == ErrorCode.NONE:
                 operations = services.authorized_operations(ctx, ResourceType.GROUP, group_id)
         else:
@@ -38,6 +42,15 @@ def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]
             "assignor_name": g.assignor_name, "members": [_member(m) for m in g.members],
             "authorized_operations": operations})
     return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _hiding_no_topic(ctx: RequestContext, services: ShardServices, g: DescribedConsumerGroup) -> DescribedConsumerGroup:
+    """`g`, or TOPIC_AUTHORIZATION_FAILED if its assignments name a topic the caller may not DESCRIBE."""
+    topics = {t.topic_name for m in g.members for t in (*m.assignment, *m.target_assignment)}
+    if not topics or len(services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topics)) == len(topics):
+        return g
+    return DescribedConsumerGroup(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "The group has described topic(s) that the "
+                                  "client is not authorized to describe.", g.group_id)
 
 
 def _member(m: ConsumerGroupMember) -> dict[str, Any]:

@@ -4,6 +4,10 @@ revocations and learns its assignment, all in one request; the broker assigns pa
 See pyk.coordinator.consumer_group for the epochs and the reconciliation, and
 pyk.coordinator.consumer for placement (FindCoordinator routes these groups like classic
 ones), session and rebalance timeouts.
+
+With an authorizer (Kafka's handleConsumerGroupHeartbeat): READ on the group, then DESCRIBE on
+every topic a subscription names, else TOPIC_AUTHORIZATION_FAILED (a client may not learn of
+topics it cannot describe).
 """
 
 from __future__ import annotations
@@ -21,10 +25,18 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
+def _refused(code: ErrorCode) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "member_id": None, "member_epoch": -1,
+            "heartbeat_interval_ms": 0, "assignment": None}
+
+
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> dict[str, Any]:
     if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "error_message": None,
-                "member_id": None, "member_epoch": -1, "heartbeat_interval_ms": 0, "assignment": None}
+        return _refused(ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    subscribed = request.get("subscribed_topic_names")
+    if subscribed and len(services.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, subscribed)) \
+            < len(set(subscribed)):
+        return _refused(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     owned = request.get("topic_partitions")
     heartbeat = ConsumerGroupHeartbeatRequest(
         request["group_id"], request["member_id"], request["member_epoch"], request.get("instance_id"),

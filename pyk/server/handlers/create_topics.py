@@ -6,6 +6,10 @@ names (pyk.server.assignment).  A ZooKeeper cluster replicates: the factor is ch
 live nodes where the replicas are placed (pyk.cluster.placement), an assignment names any live
 nodes.  The logs exist before the answer is sent, so the topic can be produced
 to as soon as the client sees success.
+
+With an authorizer a created topic's configs, partition count and replication factor are
+answered only to a principal that may DESCRIBE_CONFIGS it; to another, topic_config_error_code
+says TOPIC_AUTHORIZATION_FAILED (Kafka's ControllerApis / ReplicationControlManager).
 """
 
 from __future__ import annotations
@@ -103,8 +107,12 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
                 info = TopicInfo(name, uuid.uuid4(), count, plan.configs)
             else:
                 info = await services.admin.create_topic(name, count, plan.configs, plan.placement, rf, plan.assignment)
-            entry.update(topic_id=info.topic_id, num_partitions=count, replication_factor=rf,
-                         configs=topic_config_entries(services, info, None, False, False))
+            entry["topic_id"] = info.topic_id
+            if services.authorized(ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, name, audit=False):
+                entry.update(num_partitions=count, replication_factor=rf,
+                             configs=topic_config_entries(services, info, None, False, False))
+            else:
+                entry["topic_config_error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         except Exception as exc:
             entry["error_code"], entry["error_message"] = error_for(exc, f"create topic {name}")
         results.append(entry)

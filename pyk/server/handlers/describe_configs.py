@@ -6,6 +6,11 @@ node's dynamic value (DYNAMIC_BROKER_CONFIG), the cluster-wide dynamic default
 (DYNAMIC_DEFAULT_BROKER_CONFIG), server.properties/--override (STATIC_BROKER_CONFIG), else the
 built-in default (DEFAULT_CONFIG).  A broker key has the same broker layers.  Synonyms (v1+) list
 that chain, as Kafka does, so tools such as kafka-configs can show where a value came from.
+
+A broker key that may hold a secret (pyk.config.maybe_sensitive: a PASSWORD key such as
+ssl.key.password or sasl.jaas.config, a listener override of one, or a key of unknown type) is
+answered as Kafka's ConfigHelper does: is_sensitive, with a null value in the entry and in each
+of its synonyms, so no client, `pyk configs` or console page ever sees it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pyk.config import DYNAMIC_KEYS, KEYS, ServerConfig
+from pyk.config import DYNAMIC_KEYS, KEYS, ServerConfig, config_type, maybe_sensitive
 from pyk.errors import ErrorCode, KafkaError
 from pyk.log.config import TOPIC_CONFIGS
 from pyk.protocol.apis import ApiKey
@@ -44,11 +49,16 @@ DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STAT
 _CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
 
 
-def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str, doc: str | None,
-           read_only: bool) -> dict[str, Any]:
+def _entry(name: str, value: str | None, source: int, synonyms: list[dict[str, Any]], type_name: str | None,
+           doc: str | None, read_only: bool, sensitive: bool = False) -> dict[str, Any]:
+    """One DescribeConfigs entry; a sensitive one carries no value, in itself or its synonyms.
+    `type_name` None: a key of unknown type (ConfigType UNKNOWN, 0)."""
+    if sensitive:
+        value = None
+        synonyms = [{**s, "value": None} for s in synonyms]
     return {"name": name, "value": value, "read_only": read_only, "is_default": source == DEFAULT_CONFIG,
-            "config_source": source, "is_sensitive": False, "synonyms": synonyms,
-            "config_type": _CONFIG_TYPES.get(type_name, 2), "documentation": doc}
+            "config_source": source, "is_sensitive": sensitive, "synonyms": synonyms,
+            "config_type": _CONFIG_TYPES.get(type_name, 2) if type_name else 0, "documentation": doc}
 
 
 def _broker_synonyms(config: ServerConfig, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -100,29 +110,38 @@ def topic_config_entries(services: ShardServices, info: Any, keys: list[str] | N
 _SYNONYM_GROUPS = {n: spec.server_keys for spec in TOPIC_CONFIGS.values() for n in spec.server_keys}
 
 
+def _synonym_group(name: str) -> Sequence[str]:
+    """The broker keys `name` lists as synonyms (Kafka's DynamicBrokerConfig.brokerConfigSynonyms):
+    its topic key group; a listener override and the key it overrides; else itself alone."""
+    if name.startswith("listener.name."):
+        return name, name[len("listener.name."):].partition(".")[2]
+    return _SYNONYM_GROUPS.get(name, (name,))
+
+
 def _broker_entries(services: ShardServices, keys: list[str] | None, with_synonyms: bool, with_docs: bool,
                     cluster_default: bool) -> list[dict[str, Any]]:
     """One node's configuration; or with `cluster_default` (resource name ""), as Kafka's
     ConfigHelper answers it, only the cluster-wide dynamic values, each with its synonyms of that
     layer alone."""
     config: ServerConfig = services.config
-    # Custom keys set dynamically (Kafka accepts unknown broker keys) are described after the known ones.
-    custom = sorted({*config.dynamic_default, *config.dynamic_broker} - KEYS.keys())
+    # Keys pyk does not define are described after the known ones, as Kafka describes every key it
+    # was given: listener overrides and unknown keys of server.properties, custom keys set dynamically.
+    custom = sorted({*config.raw, *config.dynamic_default, *config.dynamic_broker} - KEYS.keys())
     names = [n for n in [*KEYS, *custom] if not cluster_default or n in config.dynamic_default]
     entries = []
     for name in names:
         if keys is not None and name not in keys:
             continue
         # A key's source is where its own value comes from, not another of its group.
-        chain = _from_own(_broker_synonyms(config, _SYNONYM_GROUPS.get(name, (name,))), name)
+        chain = _from_own(_broker_synonyms(config, _synonym_group(name)), name)
         if cluster_default:
             chain = [s for s in chain if s["source"] == DYNAMIC_DEFAULT_BROKER_CONFIG]
         source = chain[0]["source"] if chain else DEFAULT_CONFIG
         key = KEYS.get(name)
         value = config.dynamic_default[name] if cluster_default else config.text_of(name)
-        entries.append(_entry(name, value, source, chain if with_synonyms else [],
-                              key.type_name if key else "string", key.doc if key and with_docs else None,
-                              read_only=name not in DYNAMIC_KEYS and key is not None))
+        entries.append(_entry(name, value, source, chain if with_synonyms else [], config_type(name),
+                              key.doc if key and with_docs else None,
+                              read_only=name not in DYNAMIC_KEYS and key is not None, sensitive=maybe_sensitive(name)))
     return entries
 
 

@@ -26,9 +26,11 @@ MAX_VERSION = 1
 
 
 def handle(ctx: RequestContext, services: ShardServices, request: dict[str, Any]) -> Any:
-    """The body, or an awaitable of it when a flush (flush.messages) must finish first.  Only a
-    broker may send it: CLUSTER_ACTION on the cluster, else every partition is refused."""
-    if not services.cluster_authorized(ctx, AclOperation.CLUSTER_ACTION):
+    """The body, or an awaitable of it when a flush (flush.messages) must finish first.  A broker
+    sends it (CLUSTER_ACTION on the cluster), or an admin aborting a hanging transaction (KIP-664:
+    ALTER on the cluster, asked first and not audited, as Kafka does); else every partition is refused."""
+    if not (services.cluster_authorized(ctx, AclOperation.ALTER, audit=False)
+            or services.cluster_authorized(ctx, AclOperation.CLUSTER_ACTION)):
         return {"markers": [{"producer_id": m["producer_id"], "topics": [
             {"name": t["name"], "partitions": [{"partition_index": p, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED}
                                                for p in t["partition_indexes"]]} for t in m["topics"]]}
