@@ -325,6 +325,9 @@ class ZkCluster:
     def start(self) -> None:
         """Connects, creates the persistent paths and the cluster id, reads the state."""
         timeout_ms = self.config["zookeeper.connection.timeout.ms"] or self.config["zookeeper.session.timeout.ms"]
+        servers, _, chroot = self.config["zookeeper.connect"].partition("/")
+        if chroot:
+            _ensure_chroot(servers, "/" + chroot, timeout_ms / 1000)
         self.zk.start(timeout=timeout_ms / 1000)
         for path in _PERSISTENT:
             self.zk.ensure_path(path)
@@ -1125,6 +1128,20 @@ def _raise_first(results: list[Any]) -> None:
     for r in results:
         if isinstance(r, Exception):
             raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, f"ZooKeeper refused the change: {type(r).__name__}")
+
+
+def _ensure_chroot(servers: str, chroot: str, timeout_s: float) -> None:
+    """Creates the connect string's chroot path if missing, through a session without it, as
+    Kafka 2.x's KafkaServer does before its own session (a chrooted session cannot create it)."""
+    zk = KazooClient(hosts=servers, timeout=timeout_s)
+    zk.start(timeout=timeout_s)
+    try:
+        if zk.exists(chroot) is None:
+            zk.ensure_path(chroot)
+            log.info("created the ZooKeeper path %s", chroot)
+    finally:
+        zk.stop()
+        zk.close()
 
 
 def _new_cluster_id() -> str:

@@ -1,5 +1,7 @@
-"""`pyk cluster up --hosts 3` / `pyk cluster down`, as the README runs them: three hosts and a
-ZooKeeper on loopback ports, a replicated topic served from any host, everything stopped after."""
+"""`pyk cluster up --hosts 3 --zookeepers 3` / `pyk cluster down`, as the README runs them: three
+hosts and a three-server ZooKeeper ensemble on loopback ports, a replicated topic served from any
+host, everything stopped after.  (Every other cluster test starts a standalone ZooKeeper through
+the same code.)"""
 
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ def _alive(pid: int) -> bool:
 def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path: Path) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    up = subprocess.run([sys.executable, "-m", "pyk", "cluster", "up", "--hosts", "3", "--dir", str(tmp_path)],
+    up = subprocess.run([sys.executable, "-m", "pyk", "cluster", "up", "--hosts", "3", "--zookeepers", "3",
+                         "--dir", str(tmp_path)],
                         cwd=REPO, capture_output=True, text=True, timeout=180)
     state = json.loads((tmp_path / "cluster.json").read_text()) if (tmp_path / "cluster.json").exists() else None
     try:
         assert up.returncode == 0, up.stderr + up.stdout
+        assert next(line for line in up.stdout.splitlines() if line.startswith("ZooKeeper: ")).count(",") == 2
         bootstrap = next(line.split(": ")[1] for line in up.stdout.splitlines() if line.startswith("bootstrap: "))
         admin = AdminClient({"bootstrap.servers": bootstrap})
         nodes = wait_for(lambda: (b := sorted(admin.list_topics(timeout=10).brokers)) == [1, 101, 201] and b,
@@ -44,6 +48,7 @@ def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert state is not None
-    pids = [state["zookeeper"]["pid"], *(h["pid"] for h in state["hosts"])]
+    assert len(state["zookeepers"]) == 3
+    pids = [*(z["pid"] for z in state["zookeepers"]), *(h["pid"] for h in state["hosts"])]
     assert not [p for p in pids if _alive(p)], "processes left running after pyk cluster down"
     assert not (tmp_path / "cluster.json").exists()
