@@ -5,9 +5,13 @@ checked at the end of the rolling restart in test_rolling_restart.py.)"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
+from pyk.errors import ErrorCode
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_failover import ELECTION_DEADLINE_S
 
@@ -63,11 +67,26 @@ def test_unclean_election_revives_a_partition_without_in_sync_replicas(cluster_f
     assert any("unclean leader election (ElectLeaders)" in h.log_text() for h in cluster.hosts)
 
 
-def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_metadata(
+def _states(zk: Any, topic: str, partitions: int) -> list[dict[str, Any]]:
+    """Each partition's state as ZooKeeper holds it (leader, leader_epoch, isr, controller_epoch)."""
+    return [json.loads(zk.get(f"/brokers/topics/{topic}/partitions/{p}/state")[0]) for p in range(partitions)]
+
+
+def _kazoo(cluster: Cluster) -> Any:
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=cluster.zookeeper)
+    zk.start(30)
+    return zk
+
+
+def test_elect_leaders_goes_to_the_controller_and_answers_once_the_new_leaders_are_in_its_metadata(
         cluster_factory: Callable[..., Cluster], topic: str) -> None:
-    """KIP-460's timeout_ms, as Kafka's DelayedElectLeader: the answer waits until the host
-    knows the new leaders, so its Metadata right after (same connection) names them, and until
-    each new leader serves its partition (it answers ListOffsets for it at once)."""
+    """As Kafka's: a host that is not the controller answers each partition NOT_CONTROLLER and
+    elects nothing; the controller writes each new state with its controller epoch.  KIP-460's
+    timeout_ms, as Kafka's DelayedElectLeader: the answer waits until the host knows the new
+    leaders, so its Metadata right after (same connection) names them, and until each new
+    leader serves its partition (it answers ListOffsets for it at once)."""
     import asyncio
 
     from pyk.client import Cluster as Client
@@ -82,6 +101,8 @@ def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_m
         topic, timeout=10).topics[topic].partitions) and all(len(x.isrs) == 3 for x in p.values()) and p)
     moved = sorted(n for n, p in parts.items() if p.leader != p.replicas[0])
     assert moved, "the restart moved no leadership"
+    controller = cluster.host_of(cluster.admin().list_topics(timeout=10).controller_id)
+    other = next(h for h in cluster.hosts if h is not controller)
 
     async def elect_then_read(bootstrap: str) -> tuple[dict[str, object], list[int], list[int]]:
         client = await Client.connect(bootstrap)
@@ -99,11 +120,75 @@ def test_elect_leaders_answers_once_the_new_leaders_are_in_the_answering_hosts_m
         finally:
             client.close()
 
-    answer, leaders, served = asyncio.run(elect_then_read(cluster.hosts[1].bootstrap))
-    codes = [r["error_code"] for t in answer["replica_election_results"] for r in t["partition_result"]]  # type: ignore[attr-defined]
-    assert codes == [0] * len(moved), answer
-    assert all(leaders[n] == parts[n].replicas[0] for n in moved), f"leaders {leaders} right after the answer"
-    assert served == [0] * len(moved), f"the new leaders' ListOffsets answers right after the election: {served}"
+    def codes(answer: dict[str, Any]) -> list[int]:
+        return [r["error_code"] for t in answer["replica_election_results"] for r in t["partition_result"]]
+
+    zk = _kazoo(cluster)
+    try:
+        before = _states(zk, topic, 3)
+        refused, _, _ = asyncio.run(elect_then_read(other.bootstrap))
+        assert codes(refused) == [ErrorCode.NOT_CONTROLLER] * len(moved), refused
+        assert _states(zk, topic, 3) == before, "a host that is not the controller changed a partition state"
+        answer, leaders, served = asyncio.run(elect_then_read(controller.bootstrap))
+        assert codes(answer) == [0] * len(moved), answer
+        assert all(leaders[n] == parts[n].replicas[0] for n in moved), f"leaders {leaders} right after the answer"
+        assert served == [0] * len(moved), f"the new leaders' ListOffsets answers right after the election: {served}"
+        epoch = int(zk.get("/controller_epoch")[0])
+        after = _states(zk, topic, 3)
+        assert [(s["leader_epoch"], s["controller_epoch"]) for n, s in enumerate(after) if n in moved] == \
+            [(before[n]["leader_epoch"] + 1, epoch) for n in moved], after
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def test_a_controller_paused_past_its_session_is_deposed_and_changes_no_state(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """Controller-epoch fencing: SIGSTOP of the controller's host past its session.  Another host
+    becomes controller with the next controller epoch and moves the paused host's leaderships
+    (leader epoch + 1, the new controller epoch) and replicas out of the ISRs.  After SIGCONT
+    the old controller steps down and writes no partition state: when it is back in every ISR
+    as a follower, each state still has the new controller's leader, leader epoch and
+    controller epoch, and /controller_epoch has not moved."""
+    cluster = cluster_factory(hosts=3, auto_leader_rebalance_enable="false")
+    cluster.create_topic(topic, partitions=3)
+    old = cluster.admin().list_topics(timeout=10).controller_id
+    paused = cluster.host_of(old)
+    zk = _kazoo(cluster)
+    try:
+        epoch = int(zk.get("/controller_epoch")[0])
+        before = _states(zk, topic, 3)
+        led = [p for p, s in enumerate(before) if s["leader"] // 100 == old // 100]
+        assert led, f"host {old} leads no partition of {topic}: {before}"
+        pids = paused.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            def taken_over() -> tuple[int, list[dict[str, Any]]] | None:
+                controller = json.loads(zk.get("/controller")[0])["brokerid"]
+                states = _states(zk, topic, 3)
+                done = controller != old and int(zk.get("/controller_epoch")[0]) == epoch + 1 and \
+                    all(r // 100 != old // 100 for s in states for r in s["isr"])
+                return (controller, states) if done else None
+
+            new, deposed = cluster.wait_for("a new controller, the paused host out of every ISR", taken_over,
+                                            ELECTION_DEADLINE_S + 10)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        assert [(deposed[p]["leader_epoch"], deposed[p]["controller_epoch"]) for p in led] == \
+            [(before[p]["leader_epoch"] + 1, epoch + 1) for p in led], deposed
+        cluster.wait_for("the old controller back in every ISR", lambda: all(
+            len(s["isr"]) == 3 for s in _states(zk, topic, 3)), 60)
+        after = _states(zk, topic, 3)
+        assert [(s["leader"], s["leader_epoch"], s["controller_epoch"]) for s in after] == \
+            [(s["leader"], s["leader_epoch"], s["controller_epoch"]) for s in deposed]
+        assert int(zk.get("/controller_epoch")[0]) == epoch + 1
+        assert json.loads(zk.get("/controller")[0])["brokerid"] == new
+    finally:
+        zk.stop()
+        zk.close()
+    assert f"host {old} is no longer the controller (controller epoch {epoch})" in paused.log_text()
 
 
 def test_a_controlled_shutdown_takes_the_hosts_replicas_out_of_the_isrs_before_it_stops(
