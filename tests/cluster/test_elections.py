@@ -1,7 +1,9 @@
-"""ElectLeaders (confluent-kafka's elect_leaders): a preferred election moves leaderships back
-to the first replicas after a restart moved them away; an unclean one revives a partition whose
-in-sync replicas are all gone.  (The automatic rebalance, auto.leader.rebalance.enable, is
-checked at the end of the rolling restart in test_rolling_restart.py.)"""
+"""ElectLeaders (confluent-kafka's elect_leaders, Kafka's kafka-leader-election tool), which goes
+to the controller: a preferred election moves leaderships back to the first replicas after a
+restart moved them away; an unclean one revives a partition whose in-sync replicas are all gone;
+the controller's epoch fences its writes.  (The automatic rebalance,
+auto.leader.rebalance.enable, is checked at the end of the rolling restart in
+test_rolling_restart.py.)"""
 
 from __future__ import annotations
 
@@ -14,11 +16,15 @@ from typing import Any
 from pyk.errors import ErrorCode
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_failover import ELECTION_DEADLINE_S
+from tests.kafka import run_java
+
+LEADER_ELECTION = "org.apache.kafka.tools.LeaderElectionCommand"  # kafka-leader-election.sh
 
 
 def test_preferred_election_moves_leaders_back_to_their_first_replicas(cluster_factory: Callable[..., Cluster],
                                                                         topic: str) -> None:
     from confluent_kafka import ElectionType, KafkaError, TopicPartition
+    from confluent_kafka.admin import AdminClient
 
     cluster = cluster_factory(hosts=3, auto_leader_rebalance_enable="false")
     cluster.create_topic(topic, partitions=3)
@@ -32,7 +38,11 @@ def test_preferred_election_moves_leaders_back_to_their_first_replicas(cluster_f
     parts = cluster.wait_for("every replica back in sync", in_sync)
     moved = {n for n, p in parts.items() if p.leader != p.replicas[0]}
     assert moved, "the restart moved no leadership"
-    admin = cluster.admin()
+    # Bootstrapped from a host that is not the controller: the clients send ElectLeaders to the
+    # controller Metadata names, as Kafka needs.
+    controller = cluster.admin().list_topics(timeout=10).controller_id
+    other = next(h for i, h in enumerate(cluster.hosts) if i != controller // 100)
+    admin = AdminClient({"bootstrap.servers": other.bootstrap})
     results = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, n) for n in range(3)]).result(30)
     for tp, error in results.items():
         if tp.partition in moved:
@@ -42,6 +52,10 @@ def test_preferred_election_moves_leaders_back_to_their_first_replicas(cluster_f
     cluster.wait_for("every partition led by its first replica", lambda: all(
         p.leader == p.replicas[0] for p in cluster.admin().list_topics(topic, timeout=10).topics[topic]
         .partitions.values()))
+    # Kafka's kafka-leader-election tool (the Java AdminClient): nothing left to elect.
+    out = run_java(LEADER_ELECTION, "--bootstrap-server", other.bootstrap, "--election-type", "preferred",
+                   "--topic", topic, "--partition", str(min(moved))).stdout
+    assert f"Valid replica already elected for partitions {topic}-{min(moved)}" in out, out
 
 
 def test_unclean_election_revives_a_partition_without_in_sync_replicas(cluster_factory: Callable[..., Cluster],
