@@ -8,10 +8,13 @@ test_rolling_restart.py.)"""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from pyk.errors import ErrorCode
 from tests.cluster.conftest import Cluster
@@ -86,10 +89,10 @@ def _states(zk: Any, topic: str, partitions: int) -> list[dict[str, Any]]:
     return [json.loads(zk.get(f"/brokers/topics/{topic}/partitions/{p}/state")[0]) for p in range(partitions)]
 
 
-def _kazoo(cluster: Cluster) -> Any:
+def _kazoo(connect: str) -> Any:
     from kazoo.client import KazooClient
 
-    zk = KazooClient(hosts=cluster.zookeeper)
+    zk = KazooClient(hosts=connect)
     zk.start(30)
     return zk
 
@@ -137,7 +140,7 @@ def test_elect_leaders_goes_to_the_controller_and_answers_once_the_new_leaders_a
     def codes(answer: dict[str, Any]) -> list[int]:
         return [r["error_code"] for t in answer["replica_election_results"] for r in t["partition_result"]]
 
-    zk = _kazoo(cluster)
+    zk = _kazoo(cluster.zookeeper)
     try:
         before = _states(zk, topic, 3)
         refused, _, _ = asyncio.run(elect_then_read(other.bootstrap))
@@ -168,7 +171,7 @@ def test_a_controller_paused_past_its_session_is_deposed_and_changes_no_state(
     cluster.create_topic(topic, partitions=3)
     old = cluster.admin().list_topics(timeout=10).controller_id
     paused = cluster.host_of(old)
-    zk = _kazoo(cluster)
+    zk = _kazoo(cluster.zookeeper)
     try:
         epoch = int(zk.get("/controller_epoch")[0])
         before = _states(zk, topic, 3)
@@ -236,3 +239,47 @@ def test_a_controlled_shutdown_takes_the_hosts_replicas_out_of_the_isrs_before_i
     assert codes == [0]
     assert {p for p, _ in seen} == {0, 1, 2}, f"ISRs without node 201 while it was registered: {seen[:5]}"
     assert "controlled shutdown: leaderships moved and out of the ISRs" in host.log_text()
+
+
+def test_a_deposed_controllers_write_is_refused_by_the_controller_epoch(
+        zookeeper: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The controller-epoch check itself, without a race to win: two hosts' ZooKeeper sessions
+    (pyk.cluster.zk.ZkCluster, in this process, on the test's ZooKeeper).  Host 1 is the
+    controller; /controller is deleted (Kafka's way to force a new election) and host 101 takes
+    over with the next epoch before host 1 has read anything.  Host 1, still believing itself
+    the controller, applies a reassignment: its multi-op is refused on /controller_epoch's
+    version, the topic's assignment is unchanged, the answer is NOT_CONTROLLER, and host 1 steps
+    down."""
+    from pyk.cluster.zk import BrokerInfo, ZkCluster, topic_path
+    from pyk.config import ServerConfig
+
+    config = ServerConfig({"zookeeper.connect": zookeeper, "zookeeper.session.timeout.ms": "3000"})
+    hosts = [ZkCluster(config, [BrokerInfo(node, "127.0.0.1", 9092 + node, None, node)], lambda: None)
+             for node in (1, 101)]
+    zk = None
+    try:
+        for host in hosts:
+            host.start()
+            host.serving = True
+            host.refresh()
+        old, new = hosts
+        assert old.controller_id == 1 and new.controller_id == 1
+        old.apply("create_topic", {"name": "moved", "partitions": 1, "configs": {}, "assignment": [[1, 101]]})
+        zk = _kazoo(zookeeper)
+        epoch = int(zk.get("/controller_epoch")[0])
+        assignment = zk.get(topic_path("moved"))[0]
+        zk.delete("/controller")
+        new.refresh()
+        assert new.controller_id == 101 and int(zk.get("/controller_epoch")[0]) == epoch + 1
+        with caplog.at_level(logging.INFO, "pyk.cluster"):
+            answer = old.apply("alter_partition_reassignments", {"reassignments": [["moved", 0, [101]]]})
+        assert [code for _, _, code, _ in answer] == [ErrorCode.NOT_CONTROLLER], answer
+        assert zk.get(topic_path("moved"))[0] == assignment
+        assert f"host 1 is no longer the controller (controller epoch {epoch}): /controller_epoch moved on" in caplog.text
+        assert old.controller_id == 101  # read again after the refused change
+    finally:
+        if zk is not None:
+            zk.stop()
+            zk.close()
+        for host in hosts:
+            host.close()
