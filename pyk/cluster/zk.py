@@ -325,6 +325,9 @@ class ZkCluster:
     def start(self) -> None:
         """Connects, creates the persistent paths and the cluster id, reads the state."""
         timeout_ms = self.config["zookeeper.connection.timeout.ms"] or self.config["zookeeper.session.timeout.ms"]
+        servers, _, chroot = self.config["zookeeper.connect"].partition("/")
+        if chroot:
+            _ensure_chroot(servers, "/" + chroot, timeout_ms / 1000)
         self.zk.start(timeout=timeout_ms / 1000)
         for path in _PERSISTENT:
             self.zk.ensure_path(path)
@@ -354,8 +357,15 @@ class ZkCluster:
                 log.error("ZooKeeper session lost: host %d stops leading until it registers again", self.host_id)
                 self._fenced = True
                 self._registered = False
-                self._controller_epoch = None
+                self._resign("its ZooKeeper session expired")
         self._notify()
+
+    def _resign(self, why: str) -> None:
+        """Stops acting as controller (called with `_lock` held)."""
+        if self._controller_epoch is not None:
+            log.warning("host %d is no longer the controller (controller epoch %d): %s", self.host_id,
+                        self._controller_epoch, why)
+            self._controller_epoch = None
 
     def _watch(self, _event: object) -> None:
         self._notify()
@@ -395,6 +405,10 @@ class ZkCluster:
             self._register()
             self._registered = True
         self._read()
+        if self._controller_epoch is not None and self.controller_id != self.host_id:
+            with self._lock:  # /controller is another host's: this one was deposed
+                self._resign("/controller is gone" if self.controller_id < 0 else
+                             f"/controller names host {self.controller_id}")
         if self.serving and not fenced:
             if self.controller_id < 0:
                 self._elect()
@@ -754,8 +768,16 @@ class ZkCluster:
     # Leader elections on request (ElectLeaders) and preferred-leader rebalance -------------------
     def _op_elect_leaders(self, election_type: int,
                           partitions: list[list[Any]] | None) -> list[tuple[str, int, int, str | None]]:
-        """ElectLeaders: each partition's new state written conditionally on its version (as a
-        leader's ISR change is), so a concurrent controller decision wins and is reported."""
+        """ElectLeaders on the controller, as Kafka's: each new state carries this controller's
+        epoch and is written conditionally on it and on the state's version, so neither a deposed
+        controller nor a state changed meanwhile is overwritten.  Another host answers each named
+        partition NOT_CONTROLLER (Kafka 2.x's KafkaController); asked for every partition, it
+        fails the request with NOT_CONTROLLER instead of Kafka's empty answer."""
+        if not self._is_controller():
+            if partitions is None:
+                raise KafkaError(ErrorCode.NOT_CONTROLLER, f"host {self.host_id} is not the controller "
+                                 f"(node {self.controller_id} is)")
+            return [(str(t), int(p), int(ErrorCode.NOT_CONTROLLER), None) for t, p in partitions]
         wanted = [(str(t), int(p)) for t, p in partitions] if partitions is not None else \
             [(t.name, p) for t in self.topics.values() for p in range(len(t.replicas))]
         live = set(self.brokers)
@@ -769,12 +791,13 @@ class ZkCluster:
             code, new = (self._preferred_election if election_type == 0 else self._unclean_election)(
                 topic, p, state, live)
             if new is not None:
-                try:
-                    self.zk.set(state_path(name, p), new.to_json(), version=state.version)
-                    log.info("%s-%d: %s election: leader %d -> %d (leader epoch %d)", name, p,
+                if self._controller_write(state_path(name, p), new.to_json(), state.version):
+                    log.info("%s-%d: %s election: leader %d -> %d (leader epoch %d, controller epoch %d)", name, p,
                              "preferred" if election_type == 0 else "unclean", state.leader, new.leader,
-                             new.leader_epoch)
-                except BadVersionError:
+                             new.leader_epoch, new.controller_epoch)
+                elif not self._is_controller():
+                    code = ErrorCode.NOT_CONTROLLER
+                else:
                     code = ErrorCode.ELECTION_NOT_NEEDED if election_type == 0 else ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE
             results.append((name, p, int(code), None if code == ErrorCode.NONE else code.name))
         return results
@@ -786,7 +809,7 @@ class ZkCluster:
             return ErrorCode.ELECTION_NOT_NEEDED, None
         if preferred not in live or preferred not in state.isr or self._host_of(preferred) in self.shutting_down:
             return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, None
-        return ErrorCode.NONE, PartitionState(preferred, state.leader_epoch + 1, state.isr, state.controller_epoch)
+        return ErrorCode.NONE, PartitionState(preferred, state.leader_epoch + 1, state.isr, self._controller_epoch or 0)
 
     def _unclean_election(self, topic: Topic, p: int, state: PartitionState,
                           live: set[int]) -> tuple[ErrorCode, PartitionState | None]:
@@ -799,7 +822,7 @@ class ZkCluster:
             log.warning("unclean leader election (ElectLeaders) for %s-%d: node %d leads although it was not in "
                         "the ISR %s; records the old leader had acknowledged may be lost", topic.name, p, leader,
                         state.isr)
-        return ErrorCode.NONE, PartitionState(leader, state.leader_epoch + 1, isr, state.controller_epoch)
+        return ErrorCode.NONE, PartitionState(leader, state.leader_epoch + 1, isr, self._controller_epoch or 0)
 
     def rebalance_leaders(self) -> None:
         """auto.leader.rebalance.enable, on the controller: a node leading fewer of the
@@ -822,7 +845,6 @@ class ZkCluster:
             for topic, p, state in off:
                 code, new = self._preferred_election(topic, p, state, live)
                 if new is not None and code == ErrorCode.NONE:
-                    new = PartitionState(new.leader, new.leader_epoch, new.isr, self._controller_epoch)
                     if self._controller_write(state_path(topic.name, p), new.to_json(), state.version):
                         log.info("%s-%d: leader rebalance back to the preferred replica %d (leader epoch %d)",
                                  topic.name, p, node, new.leader_epoch)
@@ -840,10 +862,8 @@ class ZkCluster:
         results = txn.commit()
         # A failed multi-op reports RolledBackError for the operations that were not at fault.
         if isinstance(results[0], Exception) and not isinstance(results[0], RolledBackError):
-            log.warning("controller epoch %s is no longer current: this host stops acting as controller",
-                        self._controller_epoch)
             with self._lock:
-                self._controller_epoch = None
+                self._resign("/controller_epoch moved on (another host was elected); its write was refused")
             return False
         return not any(isinstance(r, Exception) for r in results)
 
@@ -1125,6 +1145,20 @@ def _raise_first(results: list[Any]) -> None:
     for r in results:
         if isinstance(r, Exception):
             raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, f"ZooKeeper refused the change: {type(r).__name__}")
+
+
+def _ensure_chroot(servers: str, chroot: str, timeout_s: float) -> None:
+    """Creates the connect string's chroot path if missing, through a session without it, as
+    Kafka 2.x's KafkaServer does before its own session (a chrooted session cannot create it)."""
+    zk = KazooClient(hosts=servers, timeout=timeout_s)
+    zk.start(timeout=timeout_s)
+    try:
+        if zk.exists(chroot) is None:
+            zk.ensure_path(chroot)
+            log.info("created the ZooKeeper path %s", chroot)
+    finally:
+        zk.stop()
+        zk.close()
 
 
 def _new_cluster_id() -> str:

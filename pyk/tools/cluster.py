@@ -1,14 +1,17 @@
-"""`pyk cluster up --hosts N` / `pyk cluster down`: a ZooKeeper and N pyk hosts on this machine.
+"""`pyk cluster up --hosts N [--zookeepers M]` / `pyk cluster down`: ZooKeeper and N pyk hosts on
+this machine.
 
-`up` starts a ZooKeeper server (Debian's `zookeeper` package, installed with apt-get when
-missing and run as root) on a free loopback port with its data under the cluster directory,
-then N `pyk serve` processes, each a host with its own node ids (host i: node.id = 1 + 100*i),
-ports, data directory and log file, all joined through `zookeeper.connect`.  It returns once
-every host answers, printing the bootstrap addresses.  The pids and ports go to
+`up` starts ZooKeeper (Debian's `zookeeper` package, installed with apt-get when missing and
+run as root) with its data under the cluster directory: one standalone server, or with
+`--zookeepers 3` an ensemble of three on loopback (each server its own dataDir and myid, client
+port and quorum/election ports on 127.0.0.1), which outlives any one server.  Then N `pyk serve`
+processes, each a host with its own node ids (host i: node.id = 1 + 100*i), ports, data
+directory and log file, all joined through `zookeeper.connect` (every server of the ensemble).
+It returns once every host answers, printing the bootstrap addresses.  The pids and ports go to
 `<dir>/cluster.json`, which `down` reads to stop the hosts (SIGTERM) and then ZooKeeper.
 
-The tests start ZooKeeper with `start_zookeeper` and the hosts with the same overrides
-(`host_overrides`).
+The tests start ZooKeeper with `start_zookeeper` / `start_ensemble` and the hosts with the same
+overrides (`host_overrides`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +87,42 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = 
     raise TimeoutError(f"nothing listens on {address}:{port} after {timeout}s")
 
 
-def start_zookeeper(directory: Path, port: int, tick_ms: int = 500,
-                    address: str = "127.0.0.1") -> subprocess.Popen[bytes]:
-    """A standalone ZooKeeper server on `address`:`port`, data and log under `directory`; returns
-    once it accepts connections.  A short tick lets sessions expire quickly (min 2 ticks); the
-    fault tests bind it to a bridge address their network namespaces reach."""
+@dataclass(frozen=True)
+class ZooKeeperPorts:
+    """One server's loopback ports: clients', and the ensemble's own (followers to the leader,
+    leader election)."""
+
+    client: int
+    quorum: int = 0
+    election: int = 0
+
+
+def ensemble_ports(count: int) -> list[ZooKeeperPorts]:
+    return [ZooKeeperPorts(free_port(), free_port(), free_port()) for _ in range(count)]
+
+
+def start_zookeeper(directory: Path, port: int, tick_ms: int = 500, address: str = "127.0.0.1",
+                    ensemble: Sequence[ZooKeeperPorts] = (), server_id: int = 0) -> subprocess.Popen[bytes]:
+    """A ZooKeeper server on `address`:`port`, data and log under `directory`: standalone, or
+    server `server_id` (its myid, from 1) of `ensemble`.  A standalone server is returned once it
+    accepts connections, an ensemble member once it listens (it serves clients only when a
+    quorum has formed: `wait_serving`).  A short tick lets sessions expire quickly (min 2
+    ticks); the fault tests bind it to a bridge address their network namespaces reach."""
     script = zookeeper_script()
     if script is None:
         raise FileNotFoundError("ZooKeeper is not installed (Debian package zookeeper)")
-    directory.mkdir(parents=True, exist_ok=True)
+    data = directory / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    lines = [f"tickTime={tick_ms}", f"dataDir={data}", f"clientPort={port}", f"clientPortAddress={address}",
+             "admin.enableServer=false", "maxSessionTimeout=60000",
+             "4lw.commands.whitelist=srvr,cons"]  # `srvr` says whether it serves, `cons` whom
+    if ensemble:
+        # Ticks a follower may take to join / to answer the leader: generous on a busy machine.
+        lines += ["initLimit=20", "syncLimit=10"]
+        lines += [f"server.{i}={address}:{s.quorum}:{s.election}" for i, s in enumerate(ensemble, 1)]
+        (data / "myid").write_text(f"{server_id}\n")
     conf = directory / "zoo.cfg"
-    conf.write_text(f"tickTime={tick_ms}\ndataDir={directory / 'data'}\nclientPort={port}\n"
-                    f"clientPortAddress={address}\nadmin.enableServer=false\nmaxSessionTimeout=60000\n")
+    conf.write_text("\n".join(lines) + "\n")
     log = open(directory / "zookeeper.log", "ab")  # noqa: SIM115 - the child writes it
     proc = subprocess.Popen([script, "start-foreground", str(conf)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -101,6 +130,50 @@ def start_zookeeper(directory: Path, port: int, tick_ms: int = 500,
     log.close()
     wait_port(port, 60, proc, address)
     return proc
+
+
+def four_letter_word(port: int, word: str, address: str = "127.0.0.1") -> str:
+    """A ZooKeeper server's answer to a four-letter command (`srvr`, `cons`); "" if it does not answer."""
+    try:
+        with socket.create_connection((address, port), timeout=5) as conn:
+            conn.sendall(word.encode())
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return ""
+    return b"".join(chunks).decode(errors="replace")
+
+
+def server_mode(port: int, address: str = "127.0.0.1") -> str | None:
+    """"leader", "follower" or "standalone" while the server serves clients, else None."""
+    for line in four_letter_word(port, "srvr", address).splitlines():
+        if line.startswith("Mode: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def wait_serving(ports: Sequence[int], timeout: float, address: str = "127.0.0.1") -> None:
+    """Until every server of `ports` serves clients (an ensemble has elected its leader)."""
+    deadline = time.monotonic() + timeout
+    while not all(server_mode(port, address) for port in ports):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"ZooKeeper servers {list(ports)} not all serving after {timeout}s")
+        time.sleep(0.2)
+
+
+def start_ensemble(directory: Path, ports: Sequence[ZooKeeperPorts], tick_ms: int = 500,
+                   address: str = "127.0.0.1") -> list[subprocess.Popen[bytes]]:
+    """Every server of an ensemble, server i (from 1) under `directory`/zookeeper-<i>; returns
+    once all of them serve clients."""
+    procs = [start_zookeeper(directory / f"zookeeper-{i}", p.client, tick_ms, address, ports, i)
+             for i, p in enumerate(ports, 1)]
+    wait_serving([p.client for p in ports], 120, address)
+    return procs
+
+
+def connect_string(ports: Sequence[ZooKeeperPorts], address: str = "127.0.0.1") -> str:
+    return ",".join(f"{address}:{p.client}" for p in ports)
 
 
 def host_overrides(index: int, port: int, zookeeper: str, log_dir: Path, shards: int = 1,
@@ -125,10 +198,15 @@ def _up(args: argparse.Namespace) -> int:
         print(f"a cluster is already up in {directory} (pyk cluster down --dir {directory} first)", file=sys.stderr)
         return 1
     install_zookeeper()
-    zk_port = free_port()
-    zk = start_zookeeper(directory / "zookeeper", zk_port, tick_ms=2000)
-    state: dict[str, Any] = {"zookeeper": {"pid": zk.pid, "port": zk_port}, "hosts": []}
-    zookeeper = f"127.0.0.1:{zk_port}"
+    if args.zookeepers == 1:
+        ports = [ZooKeeperPorts(free_port())]
+        procs = [start_zookeeper(directory / "zookeeper", ports[0].client, tick_ms=2000)]
+    else:
+        ports = ensemble_ports(args.zookeepers)
+        procs = start_ensemble(directory, ports, tick_ms=2000)
+    servers = [{"pid": proc.pid, "port": p.client} for proc, p in zip(procs, ports, strict=True)]
+    state: dict[str, Any] = {"zookeepers": servers, "hosts": []}
+    zookeeper = connect_string(ports)
     for i in range(args.hosts):
         port = free_port(args.shards)
         host_dir = directory / f"host-{i}"
@@ -174,9 +252,10 @@ def _down(args: argparse.Namespace) -> int:
     state = json.loads(state_file.read_text())
     for host in state["hosts"]:
         _signal_and_wait(host["pid"], 30)
-    _signal_and_wait(state["zookeeper"]["pid"], 10)
+    for server in state["zookeepers"]:
+        _signal_and_wait(server["pid"], 10)
     state_file.unlink()
-    print(f"stopped {len(state['hosts'])} host(s) and ZooKeeper")
+    print(f"stopped {len(state['hosts'])} host(s) and {len(state['zookeepers'])} ZooKeeper server(s)")
     return 0
 
 
@@ -185,6 +264,8 @@ def add_parser(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start ZooKeeper and --hosts pyk hosts")
     up.add_argument("--hosts", type=int, default=3)
+    up.add_argument("--zookeepers", type=int, choices=(1, 3, 5), default=1,
+                    help="ZooKeeper servers: 1 standalone, or an ensemble of 3 or 5 on loopback")
     up.add_argument("--shards", type=int, default=1, help="shards (nodes) per host")
     up.add_argument("--dir", default=DEFAULT_DIR, help="data, logs and state of the cluster")
     down = actions.add_parser("down", help="stop the cluster started by `up`")

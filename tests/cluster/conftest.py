@@ -17,7 +17,17 @@ from typing import Any
 
 import pytest
 
-from pyk.tools.cluster import host_overrides, start_zookeeper, zookeeper_script
+from pyk.tools.cluster import (
+    ZooKeeperPorts,
+    connect_string,
+    ensemble_ports,
+    four_letter_word,
+    host_overrides,
+    server_mode,
+    start_zookeeper,
+    wait_serving,
+    zookeeper_script,
+)
 from tests.cluster.netns import Network, namespaces_available
 from tests.conftest import BrokerFactory
 from tests.helpers import BrokerProcess, free_port
@@ -37,19 +47,28 @@ SESSION_TIMEOUT_MS = 3000  # a dead host's nodes vanish after this; the test Zoo
 
 @dataclass
 class ZooKeeperServer:
-    """The test's ZooKeeper: `kill9()` and `start()` again on the same port and data."""
+    """The test's ZooKeeper, or one server of an ensemble (`ensemble`, `server_id`): `kill9()`
+    and `start()` again on the same port and data."""
 
     directory: Path
     port: int
     address: str = "127.0.0.1"  # the fault tests' bridge address, which their namespaces reach
     proc: subprocess.Popen[bytes] | None = None
+    ensemble: tuple[ZooKeeperPorts, ...] = ()
+    server_id: int = 0
 
     @property
     def connect(self) -> str:
         return f"{self.address}:{self.port}"
 
+    @property
+    def mode(self) -> str | None:
+        """"leader", "follower" or "standalone" while it serves clients."""
+        return server_mode(self.port, self.address)
+
     def start(self) -> None:
-        self.proc = start_zookeeper(self.directory, self.port, tick_ms=500, address=self.address)
+        self.proc = start_zookeeper(self.directory, self.port, tick_ms=500, address=self.address,
+                                    ensemble=self.ensemble, server_id=self.server_id)
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -64,6 +83,43 @@ class ZooKeeperServer:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.kill9()
+
+
+@dataclass
+class ZooKeeperEnsemble:
+    """Three ZooKeeper servers on loopback (tests/cluster/test_zookeeper_ensemble.py)."""
+
+    servers: list[ZooKeeperServer]
+
+    @classmethod
+    def create(cls, directory: Path, count: int = 3) -> ZooKeeperEnsemble:
+        ports = tuple(ensemble_ports(count))
+        return cls([ZooKeeperServer(directory / f"zookeeper-{i}", p.client, ensemble=ports, server_id=i)
+                    for i, p in enumerate(ports, 1)])
+
+    @property
+    def connect(self) -> str:
+        return connect_string(self.servers[0].ensemble)
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+        self.wait_serving()
+
+    def wait_serving(self) -> None:
+        wait_serving([s.port for s in self.servers if s.proc is not None and s.proc.poll() is None], 120)
+
+    def leader(self) -> ZooKeeperServer:
+        return next(s for s in self.servers if s.mode == "leader")
+
+    def server_of_session(self, session_id: int) -> ZooKeeperServer | None:
+        """The server a client session is connected to (its `cons` lists the session's sid)."""
+        sid = f"sid={session_id:#x},"
+        return next((s for s in self.servers if sid in four_letter_word(s.port, "cons")), None)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
-"""`pyk cluster up --hosts 3` / `pyk cluster down`, as the README runs them: three hosts and a
-ZooKeeper on loopback ports, a replicated topic served from any host, everything stopped after;
-and `--hosts 1 --shards 2`, the way to replicas on one host (its two shards hold them)."""
+"""`pyk cluster up --hosts 3 --zookeepers 3` / `pyk cluster down`, as the README runs them: three
+hosts and a three-server ZooKeeper ensemble on loopback ports, a replicated topic served from any
+host, everything stopped after; and `--hosts 1 --shards 2`, the way to replicas on one host (its
+two shards hold them).  (Every other cluster test starts a standalone ZooKeeper through the same
+code.)"""
 
 from __future__ import annotations
 
@@ -23,16 +25,18 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-@pytest.mark.parametrize(("hosts", "shards"), [(3, 1), (1, 2)])
-def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path: Path, hosts: int,
-                                                                        shards: int) -> None:
+@pytest.mark.parametrize(("hosts", "shards", "zookeepers"), [(3, 1, 3), (1, 2, 1)])
+def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path: Path, hosts: int, shards: int,
+                                                                        zookeepers: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     up = subprocess.run([sys.executable, "-m", "pyk", "cluster", "up", "--hosts", str(hosts), "--shards", str(shards),
-                         "--dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=180)
+                         "--zookeepers", str(zookeepers), "--dir", str(tmp_path)],
+                        cwd=REPO, capture_output=True, text=True, timeout=180)
     state = json.loads((tmp_path / "cluster.json").read_text()) if (tmp_path / "cluster.json").exists() else None
     try:
         assert up.returncode == 0, up.stderr + up.stdout
+        assert next(line for line in up.stdout.splitlines() if line.startswith("ZooKeeper: ")).count(",") == zookeepers - 1
         bootstrap = next(line.split(": ")[1] for line in up.stdout.splitlines() if line.startswith("bootstrap: "))
         admin = AdminClient({"bootstrap.servers": bootstrap})
         expected = [1 + 100 * h + s for h in range(hosts) for s in range(shards)]
@@ -52,6 +56,7 @@ def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert state is not None
-    pids = [state["zookeeper"]["pid"], *(h["pid"] for h in state["hosts"])]
+    assert len(state["zookeepers"]) == 3
+    pids = [*(z["pid"] for z in state["zookeepers"]), *(h["pid"] for h in state["hosts"])]
     assert not [p for p in pids if _alive(p)], "processes left running after pyk cluster down"
     assert not (tmp_path / "cluster.json").exists()

@@ -6,6 +6,7 @@ twice.  The soak variant kills the leader again and again, restarting each kille
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -15,10 +16,12 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import SESSION_TIMEOUT_MS, Cluster
-from tests.helpers import confluent_read_to_end
+from tests.helpers import confluent_produce, confluent_read_to_end, make_records, read_batches, segment_files
 
 ELECTION_DEADLINE_S = SESSION_TIMEOUT_MS / 1000 + 12  # session expiry + election, on a busy machine
-PARKED_FETCH_WAIT_MS = 100  # replica.fetch.wait.max.ms of the divergence test
+PARKED_FETCH_WAIT_MS = 100  # replica.fetch.wait.max.ms of the divergence and pause tests
+PAUSE_SESSION_TIMEOUT_MS = 6000  # the pause test's followers stop for a moment: well inside it
+TAIL = 30  # acks=1 records only the paused leader gets
 
 
 class _Stream:
@@ -135,29 +138,71 @@ def test_repeated_leader_kills_lose_no_acknowledged_write(cluster_factory: Calla
     print(f"elections: {', '.join(f'{e:.2f}s' for e in elections)}")
 
 
-def test_a_leader_paused_past_its_session_is_fenced_and_rejoins_as_follower(
+def _replica_log(cluster: Cluster, node: int, topic: str, partition: int = 0) -> tuple[int, bytes]:
+    """A replica's log end offset and its batches' bytes, read from its segment files (a paused
+    host cannot answer; a batch still being written is left out)."""
+    directory = cluster.host_of(node).log_dir / f"shard-{node % 100 - 1}" / f"{topic}-{partition}"
+    end, content = 0, bytearray()
+    for path in segment_files(directory):
+        data = path.read_bytes()
+        for batch in read_batches(path):
+            end = batch.base_offset + batch.last_offset_delta + 1
+            content += data[batch.position:batch.position + 12 + batch.length]
+    return end, bytes(content)
+
+
+def test_a_leader_paused_past_its_session_is_fenced_truncated_and_rejoins_as_follower(
         cluster_factory: Callable[..., Cluster], topic: str) -> None:
-    cluster = cluster_factory(hosts=3)
+    """SIGSTOP of the leader's host past its session under the acks=all stream.  Its followers are
+    paused for a moment first, and acks=1 records written to it meanwhile, so it holds a tail
+    they never fetched: the new leader, elected from them, lacks it.  Fenced, the old leader
+    rejoins as a follower, truncates that tail (KIP-101/279) and then holds the new leader's
+    log, byte for byte; no record the stream had acknowledged is lost."""
+    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=PAUSE_SESSION_TIMEOUT_MS,
+                              replica_fetch_wait_max_ms=PARKED_FETCH_WAIT_MS)
     cluster.create_topic(topic, min_insync_replicas=2)
     stream = _Stream(cluster.bootstrap, topic, total=3000)
     cluster.wait_for("a third of the stream acknowledged", lambda: len(stream.acked) >= 1000, 60)
-    old = cluster.partition(topic).leader
+    part = cluster.partition(topic)
+    old = part.leader
     paused = cluster.host_of(old)
     pids = paused.pids()
-    for pid in pids:
+    followers = [pid for r in part.replicas if r != old for pid in cluster.host_of(r).pids()]
+    for pid in followers:
         os.kill(pid, signal.SIGSTOP)
     try:
-        cluster.wait_for("a new leader while the old one is paused",
-                         lambda: cluster.partition(topic).leader not in (old, -1), ELECTION_DEADLINE_S)
+        # As in the divergence test: fetches parked at the leader are answered (into the paused
+        # followers' sockets, read after SIGCONT) before the tail is written.
+        time.sleep(PARKED_FETCH_WAIT_MS / 1000 * 5)
+        confluent_produce(paused.bootstrap, topic, make_records(TAIL, prefix="tail"), acks=1)
+        tail_end = _replica_log(cluster, old, topic)[0]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+    finally:
+        for pid in followers:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        new = cluster.wait_for("a new leader while the old one is paused",
+                               lambda: (p := cluster.partition(topic)).leader not in (old, -1) and p.leader,
+                               PAUSE_SESSION_TIMEOUT_MS / 1000 + 12)
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     # Its session expired: it lost its leadership, registers again, truncates and follows.
     cluster.wait_for("the old leader back in the ISR as a follower",
-                     lambda: (p := cluster.partition(topic)).leader != old and old in p.isrs, 60)
+                     lambda: (p := cluster.partition(topic)).leader == new and old in p.isrs, 60)
     stream.join()
     _check_history(cluster, topic, stream)
-    assert "ZooKeeper session lost" in paused.log_text()
+    assert not [r for r in confluent_read_to_end(cluster.bootstrap, topic) if r.value.startswith(b"tail")]
+    cluster.wait_for("the old leader's log equal to the new leader's", lambda: (
+        (ours := _replica_log(cluster, old, topic)) == _replica_log(cluster, new, topic) and ours[0] > 0), 30)
+    log = paused.log_text()
+    assert "ZooKeeper session lost" in log
+    # The truncation drops the acks=1 tail, and whatever the stream's requests queued at the paused
+    # host appended after SIGCONT, before it learnt that it had lost its leadership.
+    truncations = [tuple(map(int, m)) for m in re.findall(rf"{topic}-0: truncating from (\d+) to (\d+)", log)]
+    assert truncations and truncations[0][0] >= tail_end and truncations[0][1] <= tail_end - TAIL, \
+        f"tail end {tail_end}, truncations {truncations}"
 
 
 def test_unclean_leader_election_lets_an_out_of_sync_replica_lead(cluster_factory: Callable[..., Cluster],
@@ -181,8 +226,6 @@ def test_a_diverged_old_leader_truncates_to_the_new_leaders_log(cluster_factory:
                                                                  topic: str) -> None:
     """KIP-101/279: records only the old leader had (acks=1, its followers paused) are dropped
     from its log when it comes back as a follower of the leader elected meanwhile."""
-    from tests.helpers import confluent_produce, make_records
-
     cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=8000,
                               replica_fetch_wait_max_ms=PARKED_FETCH_WAIT_MS)
     cluster.create_topic(topic)

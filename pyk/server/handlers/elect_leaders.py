@@ -1,8 +1,10 @@
 """ElectLeaders (KIP-460): a preferred replica election (type 0) moves each partition's
 leadership back to its first replica when it is alive and in sync; an unclean one (type 1)
 gives a partition without a live leader the first live replica, in sync or not.  In a cluster
-the host's ZooKeeper session writes the states (pyk.cluster.zk); a single host has nothing to
-elect (its one replica always leads).  As Kafka's DelayedElectLeader, the answer waits up to the
+the controller host's ZooKeeper session writes the states, fenced by its controller epoch
+(pyk.cluster.zk); any other host answers NOT_CONTROLLER, and clients send the request to the
+controller Metadata names, as to Kafka's.  A single host has nothing to elect (its one replica
+always leads).  As Kafka's DelayedElectLeader, the answer waits up to the
 request's timeout_ms until the new leaders are in this host's metadata, and then until each new
 leader serves its partition at the new leader epoch (it learns the election through its own
 host's ZooKeeper watch); REQUEST_TIMED_OUT for the partitions whose election did not get there
