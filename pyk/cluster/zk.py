@@ -421,6 +421,21 @@ class ZkCluster:
     def snapshot(self) -> dict[str, Any]:
         return self._snapshot
 
+    # Metrics: read on the orchestrator's loop, from the snapshot the ZooKeeper thread replaces whole.
+    def is_active_controller(self) -> bool:
+        """Kafka's ActiveControllerCount (1 on the controller)."""
+        return self._controller_epoch is not None and self._snapshot.get("controller_id") == self.host_id
+
+    def offline_partitions(self) -> int:
+        """Kafka's OfflinePartitionsCount: partitions whose leader is no live node (none
+        elected, or its node gone), as the controller reports it; 0 on the other hosts."""
+        if not self.is_active_controller():
+            return 0
+        live = {b["node_id"] for b in self._snapshot["brokers"]}
+        return sum(version >= 0 and leader not in live  # version -1: no state written yet (a new partition)
+                   for t in self._snapshot["topics"].values()
+                   for leader, version in zip(t["leaders"], t["versions"], strict=True))
+
     def _read(self) -> None:
         zk, watch = self.zk, self._watch
         self.brokers = {}

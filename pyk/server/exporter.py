@@ -45,6 +45,7 @@ class MetricsSource(Protocol):
     async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]: ...
     def is_ready(self) -> bool: ...
     def offline_partitions(self, serving: set[int]) -> int: ...
+    def active_controller(self) -> bool: ...
 
 
 async def start(address: tuple[str, int], source: MetricsSource) -> web.AppRunner:
@@ -54,7 +55,7 @@ async def start(address: tuple[str, int], source: MetricsSource) -> web.AppRunne
         snapshots = await source.collect_metrics(SCRAPE_TIMEOUT_S)
         registry = CollectorRegistry(auto_describe=False)
         offline = source.offline_partitions({s.shard for s in snapshots if s.serving})
-        registry.register(_Snapshots(snapshots, source.shard_count, offline))
+        registry.register(_Snapshots(snapshots, source.shard_count, offline, source.active_controller()))
         ProcessCollector(namespace="pyk_orchestrator", registry=registry)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
 
@@ -118,10 +119,11 @@ def _add(into: list[int], counts: list[int]) -> None:
 class _Snapshots(Collector):
     """The metric families of one scrape's shard snapshots."""
 
-    def __init__(self, snapshots: list[ShardSnapshot], shard_count: int, offline: int) -> None:
+    def __init__(self, snapshots: list[ShardSnapshot], shard_count: int, offline: int, controller: bool) -> None:
         self.snapshots = snapshots
         self.shard_count = shard_count
         self.offline = offline
+        self.controller = controller
 
     def collect(self) -> Iterator[Metric]:
         shots = self.snapshots
@@ -267,8 +269,10 @@ class _Snapshots(Collector):
             return family
 
         partitions = sum(len(s.partitions) for s in shots)
+        led = [p for s in shots for p in s.partitions if p.leader]
         purgatory = GaugeMetricFamily("kafka_server_delayedoperationpurgatory_purgatorysize",
-                                      "Requests waiting: Fetch long polls, Produce answers waiting for their fsync",
+                                      "Requests waiting: Fetch long polls, Produce answers waiting for their fsync "
+                                      "or (per partition) for the in-sync replicas",
                                       labels=["delayedoperation"])
         purgatory.add_metric(["Fetch"], sum(s.fetch_purgatory for s in shots))
         purgatory.add_metric(["Produce"], sum(s.produce_purgatory for s in shots))
@@ -294,12 +298,23 @@ class _Snapshots(Collector):
                               if s.cleaner_last_bytes_read else 0.0)
             retention.add_metric(shard, s.retention_segments_deleted)
         return [
-            gauge("kafka_server_replicamanager_partitioncount", "Partitions this broker hosts", partitions),
-            gauge("kafka_server_replicamanager_leadercount", "Partitions this broker leads", partitions),
+            gauge("kafka_server_replicamanager_partitioncount", "Partitions this broker hosts (led or followed)",
+                  partitions),
+            gauge("kafka_server_replicamanager_leadercount", "Partitions this broker leads", len(led)),
             gauge("kafka_server_replicamanager_underreplicatedpartitions",
-                  "Led partitions with fewer in-sync replicas than replicas (0: one replica each)", 0),
+                  "Led partitions with fewer in-sync replicas than replicas",
+                  sum(p.in_sync_replicas < p.replicas for p in led)),
+            gauge("kafka_server_replicamanager_underminisrpartitioncount",
+                  "Led partitions with fewer in-sync replicas than min.insync.replicas",
+                  sum(p.in_sync_replicas < p.min_insync_replicas for p in led)),
+            gauge("kafka_server_replicamanager_atminisrpartitioncount",
+                  "Led partitions with exactly min.insync.replicas in-sync replicas",
+                  sum(p.in_sync_replicas == p.min_insync_replicas for p in led)),
             gauge("kafka_controller_kafkacontroller_offlinepartitionscount",
-                  "Partitions whose shard is not serving (down, restarting or not answering)", self.offline),
+                  "On the controller: partitions with no live leader (a single host: on a shard not serving)",
+                  self.offline),
+            gauge("kafka_controller_kafkacontroller_activecontrollercount", "1 on the active controller",
+                  1 if self.controller else 0),
             gauge("kafka_log_logcleaner_max_clean_time_secs", "Duration of the longest last compaction pass",
                   max((s.cleaner_last_seconds for s in shots), default=0.0)),
             purgatory, fsync, connections, cleaner_passes, recopy, retention,

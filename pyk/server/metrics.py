@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the engine imports this module: no server imports at run time
-    from pyk.log import LogManager, PartitionLog
+    from pyk.log import LogManager
     from pyk.server.context import ShardServices
     from pyk.server.engine import GroupCommit
+    from pyk.server.metadata_store import MetadataView
     from pyk.server.quotas import QuotaMetric
+    from pyk.server.replica_manager import ReplicaManager
 
 HISTOGRAM_BUCKETS = 64  # log2 buckets of whole microseconds, as ext/metrics.pyx (REQ_BUCKETS)
 _LAG_PROBE_S = 0.25  # how often the event-loop lag probe wakes
@@ -65,7 +67,9 @@ class PartitionTraffic:
 
 @dataclass(slots=True)
 class PartitionStats:
-    """One partition's log as Kafka's kafka.log:type=Log and BrokerTopicMetrics report it."""
+    """One partition's log as Kafka's kafka.log:type=Log and BrokerTopicMetrics report it, and
+    its replication as kafka.cluster:type=Partition does (a single host leads every partition
+    it holds, as their one replica)."""
 
     topic: str
     partition: int
@@ -77,6 +81,10 @@ class PartitionStats:
     bytes_in: int
     messages_in: int
     bytes_out: int
+    leader: bool  # this node leads it
+    replicas: int  # ReplicasCount: the assignment, less the replicas a reassignment is adding (as Kafka)
+    in_sync_replicas: int  # InSyncReplicasCount
+    min_insync_replicas: int
 
 
 @dataclass(slots=True)
@@ -92,7 +100,7 @@ class ShardSnapshot:
     groups: dict[str, str]  # group id -> state
     connections: int
     fetch_purgatory: int
-    produce_purgatory: int
+    produce_purgatory: int  # group-commit fsync waiters plus acks=all partitions waiting for the ISR
     fsync: tuple[list[int], int]
     loop_lag: tuple[list[int], int]
     cpu_seconds: float
@@ -148,10 +156,10 @@ class ShardMetrics:
         last = cleaner.last_stats if cleaner is not None else None
         return ShardSnapshot(
             shard=self.shard_index, requests=requests, errors=all_errors,
-            partitions=partition_stats(logs, replicas.traffic),
+            partitions=partition_stats(logs, replicas, services.metadata),
             committed=committed, groups=groups, connections=connections,
             fetch_purgatory=replicas.waiting_fetches(),
-            produce_purgatory=group_commit.waiting if group_commit is not None else 0,
+            produce_purgatory=(group_commit.waiting if group_commit is not None else 0) + replicas.waiting_produces(),
             fsync=(group_commit.sync_latency if group_commit is not None else Log2Histogram()).snapshot(),
             loop_lag=self.loop_lag.snapshot(),
             cpu_seconds=usage.ru_utime + usage.ru_stime,
@@ -164,16 +172,27 @@ class ShardMetrics:
         )
 
 
-def partition_stats(logs: LogManager, traffic: dict[PartitionLog, PartitionTraffic]) -> list[PartitionStats]:
+def partition_stats(logs: LogManager, replicas: ReplicaManager, metadata: MetadataView) -> list[PartitionStats]:
+    """Every hosted log's stats; leadership and ISR from its Partition in a cluster (read here,
+    at the scrape, so the request path pays nothing for them)."""
     out = []
     for plog in logs.all_logs():
         segments = list(plog.segments)
-        moved = traffic.get(plog) or PartitionTraffic(plog.log_end_offset)
+        moved = replicas.traffic.get(plog) or PartitionTraffic(plog.log_end_offset)
+        part = replicas.partitions.get((plog.topic, plog.partition))
+        leader, replication, in_sync = True, 1, 1
+        if part is not None:
+            info = metadata.get(plog.topic)
+            adding = info.adding[plog.partition] if info is not None and plog.partition < len(info.adding) else []
+            leader, in_sync = part.is_leader, len(part.isr)
+            replication = sum(r not in adding for r in part.replicas)
         out.append(PartitionStats(
             topic=plog.topic, partition=plog.partition, size=sum(s.size for s in segments), segments=len(segments),
             log_start_offset=plog.log_start_offset, log_end_offset=plog.log_end_offset,
             high_watermark=plog.high_watermark, bytes_in=moved.bytes_in,
-            messages_in=plog.log_end_offset - moved.attached_end_offset, bytes_out=moved.bytes_out))
+            messages_in=plog.log_end_offset - moved.attached_end_offset, bytes_out=moved.bytes_out,
+            leader=leader, replicas=replication, in_sync_replicas=in_sync,
+            min_insync_replicas=plog.config.min_insync_replicas))
     return out
 
 

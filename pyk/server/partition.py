@@ -130,6 +130,10 @@ class Partition:
         self.complete_waiters(min_isr)
         return future
 
+    def waiting(self) -> int:
+        """acks=all appends still waiting here (the Produce purgatory's watchers of this partition)."""
+        return sum(not future.done() for _, future in self._waiters)
+
     def complete_waiters(self, min_isr: int) -> None:
         if not self._waiters:
             return

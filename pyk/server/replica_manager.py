@@ -693,6 +693,11 @@ class ReplicaManager:
         """Fetches parked for data (Kafka's Fetch purgatory size)."""
         return self._purgatory.size() if self._purgatory is not None else 0
 
+    def waiting_produces(self) -> int:
+        """acks=all appends waiting for the ISR, one per partition of a request as Kafka's
+        Produce purgatory size counts its watchers (the coordinators' own appends included)."""
+        return sum(part.waiting() for part in self.partitions.values())
+
     # Events ------------------------------------------------------------------------------------
     def _appended(self, plog: PartitionLog, nbytes: int) -> None:
         purgatory = self._purgatory

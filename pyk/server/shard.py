@@ -223,11 +223,17 @@ class Orchestrator:
             for s in self.shards)
 
     def offline_partitions(self, serving: set[int]) -> int:
-        """Partitions placed on a shard not in `serving` (no leader answers for them); 0 on a
-        cluster host, whose partitions' leaders are ZooKeeper's to report (not done yet)."""
-        if self.store is None:
-            return 0
+        """Kafka's OfflinePartitionsCount: in a cluster the controller's count of partitions
+        with no live leader (0 on the other hosts); on a single host, the partitions placed on a
+        shard not in `serving` (no leader answers for them)."""
+        if self.zk is not None:
+            return self.zk.offline_partitions()
+        assert self.store is not None
         return sum(shard not in serving for t in self.store.topics.values() for shard in t.placement)
+
+    def active_controller(self) -> bool:
+        """Kafka's ActiveControllerCount: a single host is its own controller."""
+        return self.zk is None or self.zk.is_active_controller()
 
     async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]:
         """Every live shard's metrics; a shard that does not answer within `timeout` is left out."""

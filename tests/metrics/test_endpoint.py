@@ -138,7 +138,13 @@ def test_traffic_offsets_and_lag(served, topic) -> None:
     assert _sum(samples, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
     assert all(_sum(samples, "pyk_shard_cpu_seconds_total", shard=s) > 0 for s in (0, 1))
     assert all(_sum(samples, "pyk_shard_event_loop_lag_seconds_count", shard=s) > 0 for s in (0, 1))
+    # A single host leads every partition it holds, as their one replica (min.insync.replicas=1).
+    leaders = samples[("kafka_server_replicamanager_leadercount", frozenset())]
+    assert leaders == samples[("kafka_server_replicamanager_partitioncount", frozenset())] >= 2
+    assert samples[("kafka_server_replicamanager_atminisrpartitioncount", frozenset())] == leaders
     assert samples[("kafka_server_replicamanager_underreplicatedpartitions", frozenset())] == 0
+    assert samples[("kafka_server_replicamanager_underminisrpartitioncount", frozenset())] == 0
+    assert samples[("kafka_controller_kafkacontroller_activecontrollercount", frozenset())] == 1
 
 
 def test_errors_connections_and_fetch_purgatory(served, topic) -> None:
