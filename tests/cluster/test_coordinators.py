@@ -193,3 +193,127 @@ def test_a_commit_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
         assert c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset == 10
     finally:
         c.close()
+
+
+def _coordinator_of(cluster: Cluster, group: str, topic: str) -> int:
+    """The node coordinating `group`, once every `__consumer_offsets` partition is in sync
+    (the topic is created by a commit of another group to `topic` first)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    warm_up = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"{group}-warm-up",
+                        "enable.auto.commit": False})
+    try:
+        warm_up.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    finally:
+        warm_up.close()
+    return _leaders(cluster, "__consumer_offsets")[partition_for(group, PARTITIONS)]
+
+
+def _describe(cluster: Cluster, group: str) -> Any:
+    admin = cluster.admin()  # kept until the answer: a destroyed handle fails its futures
+    return admin.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+
+
+def test_a_kip848_assignment_survives_a_kill_of_its_coordinator_right_after(
+        cluster_factory: Callable[..., Cluster], topic: str, tmp_path: Any) -> None:
+    """A ConsumerGroupHeartbeat is answered once the ISR has its records (Kafka's coordinator
+    runtime answers after the commit): the member (librdkafka, group.protocol=consumer) is
+    frozen and the coordinator's host killed the moment the member learns its assignment; the
+    coordinator elected next describes the member with that assignment (the member cannot
+    have rejoined: it is stopped)."""
+    import signal
+
+    from tests.groups.conftest import Member
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, partitions=3)
+    group = "kip848-kill-group"
+    coordinator = _coordinator_of(cluster, group, topic)
+    member = Member(tmp_path / "member.jsonl", ["--client", "confluent", "--bootstrap", cluster.bootstrap,
+                                                "--group", group, "--topic", topic, "--protocol", "consumer"])
+    try:
+        assigned = cluster.wait_for("the member's assignment", lambda: {0, 1, 2} <= member.owned() and member.owned(),
+                                    60)
+        member.proc.send_signal(signal.SIGSTOP)
+        cluster.host_of(coordinator).kill9()
+
+        def described() -> Any:
+            desc = _describe(cluster, group)
+            return desc if desc.members else None
+
+        desc = cluster.wait_for("the group on the new coordinator", described, 90)
+        assert desc.coordinator.id != coordinator
+        assert [sorted(tp.partition for tp in m.assignment.topic_partitions) for m in desc.members] == \
+            [sorted(assigned)]
+    finally:
+        member.proc.kill()
+        member.proc.wait(10)
+    cluster.host_of(coordinator).start()
+    _leaders(cluster, "__consumer_offsets")
+
+
+def test_an_acknowledged_leave_survives_a_kill_of_its_coordinator_right_after(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """LeaveGroup is answered once the ISR has the group's new (empty) metadata: kafka-python's
+    close() waits for that answer, the coordinator's host is killed the moment it returns, and
+    the first answer of the coordinator elected next shows the group Empty (with the old
+    metadata it would list the member until its 60 s session ran out)."""
+    from kafka import KafkaConsumer
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic)
+    group = "leave-kill-group"
+    coordinator = _coordinator_of(cluster, group, topic)
+    consumer = KafkaConsumer(topic, bootstrap_servers=cluster.bootstrap, group_id=group, session_timeout_ms=60000,
+                             heartbeat_interval_ms=1000, enable_auto_commit=False)
+    deadline = time.monotonic() + 60
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=200)
+    assert consumer.assignment(), "no assignment within 60 s"
+    consumer.close(autocommit=False)  # LeaveGroup, answered
+    cluster.host_of(coordinator).kill9()
+
+    def described() -> Any:
+        desc = _describe(cluster, group)
+        return desc if desc.coordinator.id != coordinator else None
+
+    desc = cluster.wait_for("the group on the new coordinator", described, 90)
+    assert (desc.state.name, desc.members) == ("EMPTY", []), desc
+    cluster.host_of(coordinator).start()
+    _leaders(cluster, "__consumer_offsets")
+
+
+def test_an_acknowledged_commit_transaction_survives_a_kill_of_its_coordinator_right_after(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """EndTxn is answered once the ISR has the PrepareCommit (and no marker is written before):
+    the transaction coordinator's host is killed the moment commit_transaction() returns, twice,
+    and a read_committed consumer reads each committed transaction (the new coordinator
+    completes it from the replicated PrepareCommit; without it the transaction would time out
+    and be aborted)."""
+    from confluent_kafka import Producer
+
+    cluster = cluster_factory(hosts=3)
+    cluster.create_topic(topic, min_insync_replicas=2)
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "warm-up"}).init_transactions(30)
+    tid = "commit-kill-txn"
+    for round_ in range(1, 3):
+        coordinator = _leaders(cluster, "__transaction_state")[partition_for(tid, PARTITIONS)]
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid, "acks": "all",
+                             "transaction.timeout.ms": 60000})
+        producer.init_transactions(60)
+        producer.begin_transaction()
+        for i in range(3):
+            producer.produce(topic, f"round {round_} #{i}".encode(), partition=0)
+        producer.commit_transaction(60)
+        host = cluster.host_of(coordinator)
+        host.kill9()
+        expected = [f"round {r} #{i}".encode() for r in range(1, round_ + 1) for i in range(3)]
+
+        def committed(expected: list[bytes] = expected) -> list[bytes] | None:
+            values = [r.value for r in confluent_read_to_end(cluster.bootstrap, topic, timeout=10,
+                                                             **{"isolation.level": "read_committed"})]
+            return values if values == expected else None
+
+        cluster.wait_for(f"round {round_}: the committed transaction, read_committed", committed, 50)
+        host.start()
+    _leaders(cluster, "__transaction_state")
