@@ -135,9 +135,10 @@ def test_an_acknowledged_commit_survives_a_kill_of_its_coordinator_right_after(
 def test_a_commit_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
         cluster_factory: Callable[..., Cluster], topic: str) -> None:
     """The other side of acks=-1: with the followers of the group's partition stopped (still in
-    the ISR: a long session and lag time), a commit is answered COORDINATOR_NOT_AVAILABLE after
-    offsets.commit.timeout.ms (Kafka's mapping of REQUEST_TIMED_OUT) and OffsetFetch still
-    answers the previous offset; once they fetch again, a commit goes through."""
+    the ISR: a long session and lag time), a commit and an OffsetDelete are each answered
+    COORDINATOR_NOT_AVAILABLE after offsets.commit.timeout.ms (Kafka's mapping of
+    REQUEST_TIMED_OUT) and OffsetFetch still answers the previous offset; once they fetch
+    again, a commit goes through."""
     import asyncio
     import os
     import signal
@@ -163,7 +164,7 @@ def test_a_commit_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
     commit(5)
     coordinator = cluster.host_of(_leaders(cluster, "__consumer_offsets")[partition_for(group, PARTITIONS)])
 
-    async def commit_then_fetch(offset: int) -> tuple[int, int]:
+    async def commit_then_fetch(offset: int) -> tuple[int, int, int]:
         address, _, port = coordinator.bootstrap.rpartition(":")
         conn = await Connection.open(address, int(port))
         try:
@@ -171,28 +172,90 @@ def test_a_commit_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
                 "group_id": group, "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": -1,
                 "topics": [{"name": topic, "partitions": [
                     {"partition_index": 0, "committed_offset": offset, "committed_metadata": ""}]}]})
+            deleted = await conn.request(ApiKey.OFFSET_DELETE, 0, {
+                "group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]})
             fetched = await conn.request(ApiKey.OFFSET_FETCH, 1, {
                 "group_id": group, "topics": [{"name": topic, "partition_indexes": [0]}]})
         finally:
             conn.close()
-        return (committed["topics"][0]["partitions"][0]["error_code"],
+        return (committed["topics"][0]["partitions"][0]["error_code"], deleted["error_code"],
                 fetched["topics"][0]["partitions"][0]["committed_offset"])
 
     pids = [pid for host in cluster.hosts if host is not coordinator for pid in host.pids()]
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
-        code, offset = asyncio.run(commit_then_fetch(9))
+        code, delete_code, offset = asyncio.run(commit_then_fetch(9))
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
-    assert (ErrorCode(code), offset) == (ErrorCode.COORDINATOR_NOT_AVAILABLE, 5)
+    assert (ErrorCode(code), ErrorCode(delete_code), offset) == (
+        ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_NOT_AVAILABLE, 5)
     commit(10)
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
     try:
         assert c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset == 10
     finally:
         c.close()
+
+
+def test_an_end_txn_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
+        cluster_factory: Callable[..., Cluster], topic: str) -> None:
+    """The same for a transaction: with the followers of the id's `__transaction_state`
+    partition stopped (still in the ISR), EndTxn(commit) is answered COORDINATOR_NOT_AVAILABLE
+    after request.timeout.ms (Kafka's appendTransactionToLog mapping) and the transaction is
+    still Ongoing: the PrepareCommit is not its state and sent no marker.  Once the followers
+    fetch again, the producer's retried EndTxn commits it."""
+    import asyncio
+    import os
+    import signal
+
+    from confluent_kafka import Producer
+
+    from pyk.client import Connection
+    from pyk.errors import ErrorCode
+    from pyk.protocol import ApiKey
+
+    cluster = cluster_factory(hosts=3, zookeeper_session_timeout_ms=20000, replica_lag_time_max_ms=60000,
+                              request_timeout_ms=1000)
+    cluster.create_topic(topic)
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "warm-up"}).init_transactions(30)
+    tid = "unconfirmed-txn"
+    coordinator = cluster.host_of(_leaders(cluster, "__transaction_state")[partition_for(tid, PARTITIONS)])
+
+    async def call(*requests: tuple[ApiKey, int, dict[str, Any]]) -> list[dict[str, Any]]:
+        address, _, port = coordinator.bootstrap.rpartition(":")
+        conn = await Connection.open(address, int(port))
+        try:
+            return [await conn.request(api, version, body) for api, version, body in requests]
+        finally:
+            conn.close()
+
+    def state() -> str:
+        [described] = asyncio.run(call((ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [tid]})))
+        return str(described["transaction_states"][0]["transaction_state"])
+
+    [init] = asyncio.run(call((ApiKey.INIT_PRODUCER_ID, 1, {"transactional_id": tid, "transaction_timeout_ms": 60000})))
+    producer = {"transactional_id": tid, "producer_id": init["producer_id"], "producer_epoch": init["producer_epoch"]}
+    [added] = asyncio.run(call((ApiKey.ADD_PARTITIONS_TO_TXN, 3, {
+        "v3_and_below_transactional_id": tid, "v3_and_below_producer_id": init["producer_id"],
+        "v3_and_below_producer_epoch": init["producer_epoch"],
+        "v3_and_below_topics": [{"name": topic, "partitions": [0]}]})))
+    assert added["results_by_topic_v3_and_below"][0]["results_by_partition"][0]["partition_error_code"] == 0
+    end_txn = (ApiKey.END_TXN, 3, {**producer, "committed": True})
+
+    pids = [pid for host in cluster.hosts if host is not coordinator for pid in host.pids()]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        [ended] = asyncio.run(call(end_txn))
+        during = state()
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert (ErrorCode(ended["error_code"]), during) == (ErrorCode.COORDINATOR_NOT_AVAILABLE, "Ongoing")
+    cluster.wait_for("the retried EndTxn answered", lambda: asyncio.run(call(end_txn))[0]["error_code"] == 0, 30)
+    cluster.wait_for("the transaction committed", lambda: state() == "CompleteCommit", 30)
 
 
 def _coordinator_of(cluster: Cluster, group: str, topic: str) -> int:
