@@ -566,9 +566,28 @@ class TransactionCoordinator:
                 except KafkaError as exc:
                     log.warning("expiring transactional id %r failed: %s", txn.transactional_id, exc)
                     continue
-                txn.state = TxnState.DEAD
-                del self.txns[txn.transactional_id]
-                log.info("transactional id %r expired (idle for %d ms)", txn.transactional_id, now - txn.last_update_ms)
+                waiting = self.topic.replication(txn.partition)
+                if waiting is None:
+                    self._expired(txn, now)
+                else:  # a cluster: gone once the ISR has the tombstone (Kafka's pending Dead state)
+                    txn.pending = True
+                    self._background(self._expired_once_replicated(txn, now, waiting))
+
+    def _expired(self, txn: TransactionMetadata, now: int) -> None:
+        txn.state = TxnState.DEAD
+        del self.txns[txn.transactional_id]
+        log.info("transactional id %r expired (idle for %d ms)", txn.transactional_id, now - txn.last_update_ms)
+
+    async def _expired_once_replicated(self, txn: TransactionMetadata, now: int, waiting: Awaitable[ErrorCode]) -> None:
+        code = await waiting
+        txn.pending = False
+        if self.txns.get(txn.transactional_id) is not txn:  # unloaded meanwhile (the partition moved)
+            return
+        if code == ErrorCode.NONE:
+            self._expired(txn, now)
+        else:
+            log.warning("expiring transactional id %r: its tombstone did not reach the ISR (%s)", txn.transactional_id,
+                        code.name)
 
     # DescribeTransactions / ListTransactions ---------------------------------------------------
     def describe(self, transactional_id: str) -> dict[str, Any]:

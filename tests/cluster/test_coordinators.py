@@ -206,13 +206,11 @@ def test_an_end_txn_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
     after request.timeout.ms (Kafka's appendTransactionToLog mapping) and the transaction is
     still Ongoing: the PrepareCommit is not its state and sent no marker.  Once the followers
     fetch again, the producer's retried EndTxn commits it."""
-    import asyncio
     import os
     import signal
 
     from confluent_kafka import Producer
 
-    from pyk.client import Connection
     from pyk.errors import ErrorCode
     from pyk.protocol import ApiKey
 
@@ -223,24 +221,18 @@ def test_an_end_txn_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
     tid = "unconfirmed-txn"
     coordinator = cluster.host_of(_leaders(cluster, "__transaction_state")[partition_for(tid, PARTITIONS)])
 
-    async def call(*requests: tuple[ApiKey, int, dict[str, Any]]) -> list[dict[str, Any]]:
-        address, _, port = coordinator.bootstrap.rpartition(":")
-        conn = await Connection.open(address, int(port))
-        try:
-            return [await conn.request(api, version, body) for api, version, body in requests]
-        finally:
-            conn.close()
+    def call(*requests: tuple[ApiKey, int, dict[str, Any]]) -> list[dict[str, Any]]:
+        return _call(coordinator, *requests)
 
     def state() -> str:
-        [described] = asyncio.run(call((ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [tid]})))
-        return str(described["transaction_states"][0]["transaction_state"])
+        return str(_described_transaction(coordinator, tid)["transaction_state"])
 
-    [init] = asyncio.run(call((ApiKey.INIT_PRODUCER_ID, 1, {"transactional_id": tid, "transaction_timeout_ms": 60000})))
+    [init] = call((ApiKey.INIT_PRODUCER_ID, 1, {"transactional_id": tid, "transaction_timeout_ms": 60000}))
     producer = {"transactional_id": tid, "producer_id": init["producer_id"], "producer_epoch": init["producer_epoch"]}
-    [added] = asyncio.run(call((ApiKey.ADD_PARTITIONS_TO_TXN, 3, {
+    [added] = call((ApiKey.ADD_PARTITIONS_TO_TXN, 3, {
         "v3_and_below_transactional_id": tid, "v3_and_below_producer_id": init["producer_id"],
         "v3_and_below_producer_epoch": init["producer_epoch"],
-        "v3_and_below_topics": [{"name": topic, "partitions": [0]}]})))
+        "v3_and_below_topics": [{"name": topic, "partitions": [0]}]}))
     assert added["results_by_topic_v3_and_below"][0]["results_by_partition"][0]["partition_error_code"] == 0
     end_txn = (ApiKey.END_TXN, 3, {**producer, "committed": True})
 
@@ -248,14 +240,74 @@ def test_an_end_txn_its_isr_does_not_confirm_in_time_is_refused_and_not_applied(
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
-        [ended] = asyncio.run(call(end_txn))
+        [ended] = call(end_txn)
         during = state()
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     assert (ErrorCode(ended["error_code"]), during) == (ErrorCode.COORDINATOR_NOT_AVAILABLE, "Ongoing")
-    cluster.wait_for("the retried EndTxn answered", lambda: asyncio.run(call(end_txn))[0]["error_code"] == 0, 30)
+    cluster.wait_for("the retried EndTxn answered", lambda: call(end_txn)[0]["error_code"] == 0, 30)
     cluster.wait_for("the transaction committed", lambda: state() == "CompleteCommit", 30)
+
+
+def _call(host: Any, *requests: tuple[Any, int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answers of `requests` (api key, version, body), sent in turn to `host` over pyk's client."""
+    import asyncio
+
+    from pyk.client import Connection
+
+    async def call() -> list[dict[str, Any]]:
+        address, _, port = host.bootstrap.rpartition(":")
+        conn = await Connection.open(address, int(port))
+        try:
+            return [await conn.request(api, version, body) for api, version, body in requests]
+        finally:
+            conn.close()
+
+    return asyncio.run(call())
+
+
+def _described_transaction(host: Any, tid: str) -> dict[str, Any]:
+    from pyk.protocol import ApiKey
+
+    [described] = _call(host, (ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [tid]}))
+    state: dict[str, Any] = described["transaction_states"][0]
+    return state
+
+
+def test_an_expired_transactional_id_stays_gone_after_a_kill_of_its_coordinator(
+        cluster_factory: Callable[..., Cluster]) -> None:
+    """A transactional id idle past transactional.id.expiration.ms is dropped once the ISR has
+    its tombstone: the coordinator's host is killed the moment it says the id is unknown, and
+    the coordinator elected next says so too (with the tombstone lost it would load the id)."""
+    from confluent_kafka import Producer
+
+    from pyk.errors import ErrorCode
+
+    cluster = cluster_factory(hosts=3, transactional_id_expiration_ms=1000,
+                              transaction_remove_expired_transaction_cleanup_interval_ms=200)
+    tid = "expiring-txn"
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid}).init_transactions(30)
+    leader = _leaders(cluster, "__transaction_state")[partition_for(tid, PARTITIONS)]
+    host = cluster.host_of(leader)
+    cluster.wait_for("the id expired", lambda: _described_transaction(host, tid)["error_code"]
+                     == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, 30)
+    host.kill9()
+
+    def new_coordinator() -> Any:
+        leaders = {n: p.leader for n, p in cluster.admin().list_topics("__transaction_state", timeout=10)
+                   .topics["__transaction_state"].partitions.items()}
+        new = leaders[partition_for(tid, PARTITIONS)]
+        return cluster.host_of(new) if new >= 0 and new != leader else None
+
+    def described() -> Any:
+        entry = _described_transaction(cluster.wait_for("a new coordinator", new_coordinator, 60), tid)
+        return entry if entry["error_code"] != ErrorCode.NOT_COORDINATOR else None
+
+    entry = cluster.wait_for("the new coordinator's answer", described, 60)
+    assert ErrorCode(entry["error_code"]) == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, entry
+    host.start()
+    _leaders(cluster, "__transaction_state")
 
 
 def _coordinator_of(cluster: Cluster, group: str, topic: str) -> int:
