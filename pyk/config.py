@@ -355,9 +355,9 @@ KEYS: dict[str, Key] = {
         _k("offsets.topic.segment.bytes", int_range(14, INT_MAX), "104857600", "Segment size of __consumer_offsets.", "int"),
         _k("offsets.retention.minutes", _POS_INT, "10080", "How long offsets of an empty group are kept.", "int"),
         _k("offsets.commit.timeout.ms", _POS_INT, "5000", "In a cluster, how long offset commits and group "
-           "metadata writes wait for the ISR of their __consumer_offsets partition.", "int"),
+           "writes wait for the ISR of their __consumer_offsets partition.", "int"),
         _k("request.timeout.ms", _POS_INT, "30000", "In a cluster, how long transaction state writes wait for "
-           "the ISR of their __transaction_state partition.", "int"),
+           "the ISR of their __transaction_state partition, and transaction markers for the ISR of theirs.", "int"),
         _k("offsets.retention.check.interval.ms", _POS_LONG, "600000", "How often expired offsets are removed.", "long"),
         _k("offset.metadata.max.bytes", _NONNEG_INT, "4096", "Largest metadata string of a committed offset.", "int"),
         # Security (pyk.server.security): TLS from PEM files, SASL, re-authentication.  Each may

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyk.coordinator.api import (
     DeletableGroupResult,
@@ -56,6 +56,8 @@ log = logging.getLogger("pyk.coordinator")
 
 KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
+
+T = TypeVar("T")
 
 
 class GroupCoordinator:
@@ -144,6 +146,14 @@ class GroupCoordinator:
         """The wait for the ISR of the group's `__consumer_offsets` partition to have what was
         written so far (CoordinatorTopic.replication), before a request that wrote is answered."""
         return self.topic.replication(self.topic.partition_for(group_id))
+
+    def once_replicated(self, group_id: str, answer: T, failed: Callable[[ErrorCode], T]) -> T | Awaitable[T]:
+        """`answer` once the ISR of the group's partition has everything written to it so far
+        (Kafka's coordinator runtime answers a group request only once its records, or those
+        written before it, are committed), `failed(code)` with the mapped code when it does not
+        in time; `answer` at once on a single host."""
+        waiting = self.replication(group_id)
+        return answer if waiting is None else _answer_once_replicated(waiting, answer, failed)
 
     def check_local(self, group_id: str) -> int:
         """The group's `__consumer_offsets` partition, if this process hosts it; else the error a
@@ -287,3 +297,8 @@ class GroupCoordinator:
             self.consumer.drop_records(group)
             self.classic.cancel_group_timers(group)
             del self.groups[group.group_id]
+
+
+async def _answer_once_replicated(waiting: Awaitable[ErrorCode], answer: T, failed: Callable[[ErrorCode], T]) -> T:
+    code = await waiting
+    return answer if code == ErrorCode.NONE else failed(code)

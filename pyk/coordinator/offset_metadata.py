@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pyk.coordinator")
 
+# OffsetDelete's answer: the group's error, and each partition's (none with a group error).
+OffsetDeleteResult = tuple[ErrorCode, list[PartitionResult]]
+
 
 class OffsetMetadataManager:
     """The committed offsets of one GroupCoordinator's groups (see the module docstring).
@@ -297,8 +300,9 @@ class OffsetMetadataManager:
 
     # OffsetDelete --------------------------------------------------------------------------------
     def delete_offsets(self, group_id: str,
-                       partitions: Sequence[TopicPartition]) -> tuple[ErrorCode, list[PartitionResult]]:
-        """OffsetDelete: (group error, an error per partition in request order; none with a group error)."""
+                       partitions: Sequence[TopicPartition]) -> OffsetDeleteResult | Awaitable[OffsetDeleteResult]:
+        """OffsetDelete: an error per partition in request order.  In a cluster the offsets are gone once the ISR has their tombstones (an
+        awaitable), as Kafka applies them; else the mapped group error and they stay."""
         try:
             partition = self.coordinator.check_local(group_id)
             group = self.groups.get(group_id)
@@ -325,8 +329,16 @@ class OffsetMetadataManager:
                 self.topic.append(partition, [(encode_offset_commit_key(group_id, t, i), None) for t, i in doomed])
             except KafkaError as exc:
                 return exc.code, []
-            for tp in doomed:
-                del group.offsets[tp]
+
+            def apply() -> OffsetDeleteResult:
+                for tp in doomed:
+                    group.offsets.pop(tp, None)
+                return ErrorCode.NONE, results
+
+            waiting = self.coordinator.replication(group_id)
+            if waiting is not None:
+                return _deleted_once_replicated(waiting, apply)
+            return apply()
         return ErrorCode.NONE, results
 
     # Offset retention ----------------------------------------------------------------------------
@@ -419,6 +431,12 @@ async def _once_replicated(waiting: Awaitable[ErrorCode], results: list[Partitio
         return _with_error(results, written, code)
     apply()
     return results
+
+
+async def _deleted_once_replicated(waiting: Awaitable[ErrorCode],
+                                   apply: Callable[[], OffsetDeleteResult]) -> OffsetDeleteResult:
+    code = await waiting
+    return apply() if code == ErrorCode.NONE else (code, [])
 
 
 def _with_error(results: list[PartitionResult], written: list[tuple[int, OffsetAndMetadata]],

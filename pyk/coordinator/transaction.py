@@ -15,13 +15,15 @@ States (Kafka's TransactionState; ids are stored in TransactionLogValue, see tra
     PrepareAbort with the bumped epoch.   Dead: the id expired (a tombstone is written).
 
 Durability: every transition is written to the id's `__transaction_state` partition (the page
-cache, like any acks=1 append: a kill -9 of the broker keeps it) before the client is answered
-and before anything else acts on it.  PrepareCommit/PrepareAbort are the commit points: once one
-is written, the outcome is decided, EndTxn is answered, and the markers are sent to every
-partition of the transaction (transaction_markers.py); only when each of them has its marker is
-Complete* written.  At start-up the local partitions are replayed, and every transaction found in
-Prepare* gets its markers sent again and completes, so a coordinator killed between the two
-records finishes the commit it promised.  Ongoing transactions found at load keep running until
+cache: a kill -9 of the broker keeps it) before the client is answered and before anything else
+acts on it; in a cluster it becomes the id's state in memory only once the partition's ISR has
+it (Kafka's appendTransactionToLog with acks=-1; `_write`), so a coordinator elected after a
+kill -9 knows every transition a client was told of.  PrepareCommit/PrepareAbort are the commit
+points: once one is written (and replicated), the outcome is decided, EndTxn is answered, and
+the markers are sent to every partition of the transaction (transaction_markers.py); only when
+each of them has its marker is Complete* written.  At start-up the local partitions are
+replayed, and every transaction found in Prepare* gets its markers sent again and completes, so
+a coordinator killed between the two records finishes the commit it promised.  Ongoing transactions found at load keep running until
 they end or time out.
 
 Fencing: InitProducerId bumps the producer epoch (a new producer id when the epoch is exhausted),
@@ -46,7 +48,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -266,28 +268,36 @@ class TransactionCoordinator:
         plog = self.topic.log_for(partition)
         return int(plog.leader_epoch) if plog is not None else 0
 
-    def _write(self, txn: TransactionMetadata, **changes: Any) -> None:
-        """Writes the transaction with `changes` applied, then applies them in memory (so a
-        failed write changes nothing)."""
+    def _write(self, txn: TransactionMetadata, **changes: Any) -> Awaitable[None] | None:
+        """Writes the transaction with `changes` applied; they are applied in memory once the
+        ISR of its partition has the record (Kafka's appendTransactionToLog with acks=-1 within
+        request.timeout.ms, completing the transition in its callback): at once on a single
+        host (None), else in the awaitable returned.  Meanwhile the id is `pending` (its other
+        requests get CONCURRENT_TRANSACTIONS).  A failed write, or one the ISR does not confirm
+        in time, changes nothing in memory and raises KafkaError with the code for the client
+        (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR), who retries."""
         value = txn.value()
         for name, new in changes.items():  # the record's fields are named as the metadata's
             setattr(value, name, new)
         self.topic.append(txn.partition, [(encode_key(txn.transactional_id), encode_value(value))])
-        for name, new in changes.items():
-            setattr(txn, name, new)
+        waiting = self.topic.replication(txn.partition)
+        if waiting is None:
+            _apply(txn, changes)
+            return None
+        was_pending, txn.pending = txn.pending, True
+        return self._applied_once_replicated(txn, changes, waiting, was_pending)
 
-    async def replicated(self, transactional_id: str) -> None:
-        """Waits until the ISR of the id's `__transaction_state` partition has its state as
-        written so far (Kafka's appendTransactionToLog with acks=-1, request.timeout.ms), before
-        a request that wrote it is answered; KafkaError with the code its client should see
-        (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR) when it does not.  Nothing waits on a
-        single host.  A failed wait leaves the state in memory as written: the client retries."""
-        waiting = self.topic.replication(self.topic.partition_for(transactional_id))
-        if waiting is not None:
+    @staticmethod
+    async def _applied_once_replicated(txn: TransactionMetadata, changes: dict[str, Any],
+                                       waiting: Awaitable[ErrorCode], was_pending: bool) -> None:
+        try:
             code = await waiting
-            if code != ErrorCode.NONE:
-                raise KafkaError(code, f"the state of {transactional_id!r} did not reach the ISR of "
-                                       f"{TRANSACTION_STATE_TOPIC} in time")
+        finally:
+            txn.pending = was_pending
+        if code != ErrorCode.NONE:
+            raise KafkaError(code, f"the state of {txn.transactional_id!r} did not reach the ISR of "
+                                   f"{TRANSACTION_STATE_TOPIC}-{txn.partition} in time")
+        _apply(txn, changes)
 
     def _owned(self, transactional_id: str, producer_id: int, epoch: int, fenced: ErrorCode) -> TransactionMetadata:
         """The id's metadata when the request comes from its current producer instance."""
@@ -332,7 +342,7 @@ class TransactionCoordinator:
             # A new instance while the old one's transaction is open: bump the epoch (fencing the
             # old one) and abort with it; the client retries and gets a second bump (Kafka does
             # the same, so the abort never races the new instance's first transaction).
-            self._fence_and_abort(txn, "a new producer instance called InitProducerId")
+            await _done(self._fence_and_abort(txn, "a new producer instance called InitProducerId"))
             raise KafkaError(ErrorCode.CONCURRENT_TRANSACTIONS, f"aborting the open transaction of {transactional_id!r}")
         now = self.clock_ms()
         if txn.producer_epoch >= EPOCH_EXHAUSTED and (producer_id == NO_PRODUCER_ID or epoch == txn.producer_epoch):
@@ -342,22 +352,22 @@ class TransactionCoordinator:
             finally:
                 txn.pending = False
             last_id, last_epoch = txn.producer_id, txn.producer_epoch
-            self._write(txn, producer_id=new_id, producer_epoch=0, timeout_ms=timeout_ms, state=TxnState.EMPTY,
-                        partitions={}, start_ms=-1, last_update_ms=now)
+            await _done(self._write(txn, producer_id=new_id, producer_epoch=0, timeout_ms=timeout_ms,
+                                    state=TxnState.EMPTY, partitions={}, start_ms=-1, last_update_ms=now))
             txn.last_producer_id, txn.last_producer_epoch = last_id, last_epoch
             return txn.producer_id, txn.producer_epoch
         if producer_id == NO_PRODUCER_ID or txn.producer_epoch == NO_PRODUCER_EPOCH or epoch == txn.producer_epoch:
             last_epoch = txn.producer_epoch if producer_id != NO_PRODUCER_ID else NO_PRODUCER_EPOCH
-            self._write(txn, producer_epoch=txn.producer_epoch + 1, timeout_ms=timeout_ms, state=TxnState.EMPTY,
-                        partitions={}, start_ms=-1, last_update_ms=now)
+            await _done(self._write(txn, producer_epoch=txn.producer_epoch + 1, timeout_ms=timeout_ms,
+                                    state=TxnState.EMPTY, partitions={}, start_ms=-1, last_update_ms=now))
             txn.last_producer_epoch = last_epoch
         elif epoch != txn.last_producer_epoch:  # not a retry of the last bump
             raise KafkaError(fenced, f"producer epoch {epoch} of {transactional_id!r} is stale")
         return txn.producer_id, txn.producer_epoch
 
     # AddPartitionsToTxn / AddOffsetsToTxn ------------------------------------------------------
-    def add_partitions(self, transactional_id: str, producer_id: int, epoch: int, partitions: dict[str, list[int]],
-                       version: int) -> None:
+    async def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
+                             partitions: dict[str, list[int]], version: int) -> None:
         """Adds `partitions` to the producer's transaction (starting one if none is open)."""
         txn = self._owned(transactional_id, producer_id, epoch, fenced_code(version, 2))
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
@@ -371,7 +381,7 @@ class TransactionCoordinator:
         for topic, parts in partitions.items():
             merged.setdefault(topic, set()).update(parts)
         start = txn.start_ms if txn.state == TxnState.ONGOING else now
-        self._write(txn, state=TxnState.ONGOING, partitions=merged, start_ms=start, last_update_ms=now)
+        await _done(self._write(txn, state=TxnState.ONGOING, partitions=merged, start_ms=start, last_update_ms=now))
 
     async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str,
                           version: int) -> None:
@@ -381,7 +391,7 @@ class TransactionCoordinator:
         await self.groups.ensure_offsets_topic()
         await self.await_completion(transactional_id)
         partition = self.groups.topic.partition_for(group_id)
-        self.add_partitions(transactional_id, producer_id, epoch, {OFFSETS_TOPIC: [partition]}, version)
+        await self.add_partitions(transactional_id, producer_id, epoch, {OFFSETS_TOPIC: [partition]}, version)
 
     def verify_local(self, transactional_id: str, producer_id: int, epoch: int, topic: str, partition: int) -> ErrorCode:
         """KIP-890 verification: NONE when `topic`-`partition` is in the producer's open
@@ -422,13 +432,14 @@ class TransactionCoordinator:
         return shared
 
     # EndTxn ------------------------------------------------------------------------------------
-    def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool, version: int) -> None:
-        """Commits or aborts the open transaction: answered once Prepare* is written."""
+    async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool, version: int) -> None:
+        """Commits or aborts the open transaction: answered once Prepare* is written (in a
+        cluster: once its ISR has it)."""
         txn = self._owned(transactional_id, producer_id, epoch, fenced_code(version, 2))
         wanted = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
         done = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         if txn.state == TxnState.ONGOING:
-            self._prepare(txn, wanted)
+            await _done(self._prepare(txn, wanted))
             return
         if txn.state == done:
             return  # a retry of an EndTxn that completed
@@ -437,13 +448,25 @@ class TransactionCoordinator:
         raise KafkaError(ErrorCode.INVALID_TXN_STATE,
                          f"cannot {'commit' if commit else 'abort'} {transactional_id!r}: it is {txn.state.kafka_name}")
 
-    def _prepare(self, txn: TransactionMetadata, state: TxnState, epoch: int | None = None) -> None:
-        """Writes the commit point, then sends the markers in the background."""
+    def _prepare(self, txn: TransactionMetadata, state: TxnState, epoch: int | None = None) -> Awaitable[None] | None:
+        """Writes the commit point, then, once the ISR has it (`_write`), sends the markers in
+        the background: no partition gets a marker of an outcome a new coordinator could
+        still decide otherwise (Kafka sends them from the append's callback)."""
         changes: dict[str, Any] = {"state": state, "last_update_ms": self.clock_ms()}
         if epoch is not None:
             changes["producer_epoch"] = epoch
-        self._write(txn, **changes)
-        if state == TxnState.PREPARE_COMMIT:
+        waiting = self._write(txn, **changes)
+        if waiting is None:
+            self._decided(txn)
+            return None
+        return self._decided_once_replicated(txn, waiting)
+
+    async def _decided_once_replicated(self, txn: TransactionMetadata, waiting: Awaitable[None]) -> None:
+        await waiting
+        self._decided(txn)
+
+    def _decided(self, txn: TransactionMetadata) -> None:
+        if txn.state == TxnState.PREPARE_COMMIT:
             crash_file = os.environ.get(CRASH_AFTER_PREPARE_ENV)
             if crash_file and not os.path.exists(crash_file):
                 with open(crash_file, "w") as fh:
@@ -453,23 +476,28 @@ class TransactionCoordinator:
                 os._exit(17)
         self._send_markers(txn)
 
-    def _fence_and_abort(self, txn: TransactionMetadata, why: str) -> None:
-        """Bumps the epoch of an Ongoing transaction (its producer is fenced) and aborts it."""
+    def _fence_and_abort(self, txn: TransactionMetadata, why: str) -> Awaitable[None] | None:
+        """Bumps the epoch of an Ongoing transaction (its producer is fenced) and aborts it
+        (in a cluster: in the awaitable returned, once the ISR has the PrepareAbort)."""
         log.info("aborting transaction of %r (producer %d epoch %d): %s", txn.transactional_id, txn.producer_id,
                  txn.producer_epoch, why)
         txn.state = TxnState.PREPARE_EPOCH_FENCE  # visible to DescribeTransactions for the write
         try:
             bumped = txn.producer_epoch + 1 if txn.producer_epoch < 2**15 - 1 else txn.producer_epoch
-            self._prepare(txn, TxnState.PREPARE_ABORT, bumped)
+            waiting = self._prepare(txn, TxnState.PREPARE_ABORT, bumped)
         except BaseException:
             txn.state = TxnState.ONGOING
             raise
+        return None if waiting is None else _fenced_once_replicated(txn, waiting)
 
     def _send_markers(self, txn: TransactionMetadata) -> None:
         txn.pending = True
         assert self.loop is not None
         txn.completion = self.loop.create_future()
-        task = asyncio.ensure_future(self._complete(txn))
+        self._background(self._complete(txn))
+
+    def _background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -482,7 +510,8 @@ class TransactionCoordinator:
                                      self._coordinator_epoch(txn.partition), txn.partitions)
             while True:
                 try:
-                    self._write(txn, state=_COMPLETE[txn.state], partitions={}, last_update_ms=self.clock_ms())
+                    await _done(self._write(txn, state=_COMPLETE[txn.state], partitions={},
+                                            last_update_ms=self.clock_ms()))
                     break
                 except KafkaError as exc:
                     if exc.code == ErrorCode.NOT_COORDINATOR:  # the partition moved: its new leader completes it
@@ -520,9 +549,12 @@ class TransactionCoordinator:
         for txn in list(self.txns.values()):
             if txn.state == TxnState.ONGOING and not txn.pending and txn.start_ms + txn.timeout_ms < now:
                 try:
-                    self._fence_and_abort(txn, f"open for longer than its timeout of {txn.timeout_ms} ms")
+                    waiting = self._fence_and_abort(txn, f"open for longer than its timeout of {txn.timeout_ms} ms")
                 except KafkaError as exc:
                     log.warning("aborting timed-out transaction %r failed: %s", txn.transactional_id, exc)
+                    continue
+                if waiting is not None:  # a cluster: the id is pending until the ISR has the abort
+                    self._background(_logged(txn, waiting))
 
     def _expire_ids(self) -> None:
         now = self.clock_ms()
@@ -534,9 +566,28 @@ class TransactionCoordinator:
                 except KafkaError as exc:
                     log.warning("expiring transactional id %r failed: %s", txn.transactional_id, exc)
                     continue
-                txn.state = TxnState.DEAD
-                del self.txns[txn.transactional_id]
-                log.info("transactional id %r expired (idle for %d ms)", txn.transactional_id, now - txn.last_update_ms)
+                waiting = self.topic.replication(txn.partition)
+                if waiting is None:
+                    self._expired(txn, now)
+                else:  # a cluster: gone once the ISR has the tombstone (Kafka's pending Dead state)
+                    txn.pending = True
+                    self._background(self._expired_once_replicated(txn, now, waiting))
+
+    def _expired(self, txn: TransactionMetadata, now: int) -> None:
+        txn.state = TxnState.DEAD
+        del self.txns[txn.transactional_id]
+        log.info("transactional id %r expired (idle for %d ms)", txn.transactional_id, now - txn.last_update_ms)
+
+    async def _expired_once_replicated(self, txn: TransactionMetadata, now: int, waiting: Awaitable[ErrorCode]) -> None:
+        code = await waiting
+        txn.pending = False
+        if self.txns.get(txn.transactional_id) is not txn:  # unloaded meanwhile (the partition moved)
+            return
+        if code == ErrorCode.NONE:
+            self._expired(txn, now)
+        else:
+            log.warning("expiring transactional id %r: its tombstone did not reach the ISR (%s)", txn.transactional_id,
+                        code.name)
 
     # DescribeTransactions / ListTransactions ---------------------------------------------------
     def describe(self, transactional_id: str) -> dict[str, Any]:
@@ -576,3 +627,29 @@ class TransactionCoordinator:
                         "transaction_state": txn.state.kafka_name})
         return unknown, out
 
+
+def _apply(txn: TransactionMetadata, changes: dict[str, Any]) -> None:
+    for name, new in changes.items():
+        setattr(txn, name, new)
+
+
+async def _done(waiting: Awaitable[None] | None) -> None:
+    """Waits for a transition that the ISR must confirm first (nothing on a single host)."""
+    if waiting is not None:
+        await waiting
+
+
+async def _fenced_once_replicated(txn: TransactionMetadata, waiting: Awaitable[None]) -> None:
+    try:
+        await waiting
+    except BaseException:
+        if txn.state == TxnState.PREPARE_EPOCH_FENCE:  # the abort was not written: still open
+            txn.state = TxnState.ONGOING
+        raise
+
+
+async def _logged(txn: TransactionMetadata, waiting: Awaitable[None]) -> None:
+    try:
+        await waiting
+    except KafkaError as exc:
+        log.warning("aborting timed-out transaction %r failed: %s", txn.transactional_id, exc)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from pyk.client import Connection
@@ -41,8 +42,9 @@ MARKER_RETRY_S = 0.1
 CLIENT_ID = "pyk-txn-coordinator"
 WRITE_TXN_MARKERS_VERSION = 1
 VERIFY_VERSION = 4  # AddPartitionsToTxn's broker-side batch form, with verify_only
-# A partition's entry in the WriteTxnMarkers answer and the group-commit flush it waits for.
-Flush = tuple[dict[str, Any], "asyncio.Future[None]"]
+# A partition's entry in the WriteTxnMarkers answer and what it waits for: the group-commit
+# flush (a future failing with KafkaError), or in a cluster its ISR (the code of the wait).
+Flush = tuple[dict[str, Any], "asyncio.Future[None] | Awaitable[ErrorCode]"]
 # Errors after which a partition needs no marker: its topic is gone.
 _DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 
@@ -50,10 +52,12 @@ _DONE = {ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 def write_markers(replicas: ReplicaManager, groups: GroupCoordinator, markers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Flush]]:
     """Writes each marker into this node's partitions (the WriteTxnMarkers request's body): the
     response's `markers` list, and the group-commit flushes its partitions wait for when the
-    flush policy asks for one (answer only after `markers_flushed`, as a produce would be).  A
-    marker in `__consumer_offsets` also commits or drops the producer's pending transactional
-    offsets in the group coordinator."""
+    flush policy asks for one, and in a cluster the ISR of each (Kafka appends markers with
+    acks=-1 within request.timeout.ms): answer only after `markers_flushed`.  A marker in
+    `__consumer_offsets` also commits or drops the producer's pending transactional offsets in
+    the group coordinator."""
     now_ms = int(time.time() * 1000)
+    timeout_ms = groups.host.config["request.timeout.ms"]
     results = []
     flushes: list[Flush] = []
     for marker in markers:
@@ -72,6 +76,9 @@ def write_markers(replicas: ReplicaManager, groups: GroupCoordinator, markers: l
                     flush = replicas.flush_waiter(plog)
                     if flush is not None:
                         flushes.append((part, flush))
+                    replicated = replicas.replication(plog, timeout_ms)
+                    if replicated is not None:
+                        flushes.append((part, replicated))
                 except KafkaError as exc:
                     part["error_code"] = exc.code
                     log.warning("marker for producer %d in %s-%d: %s", pid, name, index, exc)
@@ -82,11 +89,16 @@ def write_markers(replicas: ReplicaManager, groups: GroupCoordinator, markers: l
 
 
 async def markers_flushed(results: list[dict[str, Any]], flushes: list[Flush]) -> list[dict[str, Any]]:
-    """`results` once every flush is done; a partition whose flush failed reports its error, so
-    the coordinator writes that marker again."""
-    for part, flush in flushes:
+    """`results` once every flush and replication is done; a partition whose flush or
+    replication failed reports its error, so the coordinator writes that marker again."""
+    for part, waiting in flushes:
+        if not isinstance(waiting, asyncio.Future):
+            code = await waiting
+            if code != ErrorCode.NONE and part["error_code"] == ErrorCode.NONE:
+                part["error_code"] = code
+            continue
         try:
-            await asyncio.shield(flush)  # shared by every write of the round: never cancel it
+            await asyncio.shield(waiting)  # shared by every write of the round: never cancel it
         except KafkaError as exc:
             part["error_code"] = exc.code
     return results

@@ -26,7 +26,6 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         services.require(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"])
         await services.txn.add_offsets(tid, request["producer_id"], request["producer_epoch"], request["group_id"],
                                      ctx.header.api_version)
-        await services.txn.replicated(tid)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddOffsetsToTxn for {tid!r}")

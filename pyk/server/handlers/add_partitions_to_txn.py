@@ -50,8 +50,7 @@ async def _add(ctx: RequestContext, services: ShardServices, version: int, txn: 
     for t in topics:
         wanted.setdefault(t["name"], []).extend(t["partitions"])
     try:
-        services.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
-        await services.txn.replicated(transactional_id)
+        await services.txn.add_partitions(transactional_id, producer_id, epoch, wanted, version)
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"AddPartitionsToTxn for {transactional_id!r}")

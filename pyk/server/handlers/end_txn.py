@@ -1,8 +1,9 @@
 """EndTxn: commit or abort a producer's transaction.
 
 Answered once PrepareCommit/PrepareAbort is written to `__transaction_state` (in a cluster: once
-its ISR has it; the decision is then durable); the markers follow in the background, and the producer's next transactional request
-gets CONCURRENT_TRANSACTIONS until they are all written (pyk/coordinator/transaction.py).
+its ISR has it; the decision is then durable, and only then is it the id's state); the markers
+follow in the background, and the producer's next transactional request gets
+CONCURRENT_TRANSACTIONS until they are all written (pyk/coordinator/transaction.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
     tid = request["transactional_id"]
     try:
         services.require(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid)
-        services.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
-                             ctx.header.api_version)
-        await services.txn.replicated(tid)  # a cluster: once the ISR has the decision
+        await services.txn.end_txn(tid, request["producer_id"], request["producer_epoch"], request["committed"],
+                                   ctx.header.api_version)  # a cluster: once the ISR has the decision
         code = ErrorCode.NONE
     except Exception as exc:
         code, _ = error_for(exc, f"EndTxn for {tid!r}")

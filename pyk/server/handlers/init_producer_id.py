@@ -42,7 +42,6 @@ async def handle(ctx: RequestContext, services: ShardServices, request: dict[str
         producer_id, epoch = await services.txn.init_producer_id(
             transactional_id, request["transaction_timeout_ms"], request.get("producer_id", -1),
             request.get("producer_epoch", -1), ctx.header.api_version)
-        await services.txn.replicated(transactional_id)
     except Exception as exc:
         code, _ = error_for(exc, f"InitProducerId for {transactional_id!r}")
         return {"throttle_time_ms": 0, "error_code": code, "producer_id": -1, "producer_epoch": -1}

@@ -32,20 +32,38 @@ def _shape(result: JoinGroupResult, version: int) -> dict[str, Any]:
                         for m in result.members]}
 
 
-async def _parked(result: Awaitable[JoinGroupResult], version: int) -> dict[str, Any]:
-    return _shape(await result, version)
+async def _parked(services: ShardServices, group_id: str, result: Awaitable[JoinGroupResult],
+                  version: int) -> dict[str, Any]:
+    answer = _replicated(services, group_id, await result)
+    return _shape(answer if isinstance(answer, JoinGroupResult) else await answer, version)
+
+
+def _replicated(services: ShardServices, group_id: str,
+                result: JoinGroupResult) -> JoinGroupResult | Awaitable[JoinGroupResult]:
+    """A cluster: answered once the ISR has the group's records (a static member's new id;
+    Kafka's runtime answers a join only once what was written before it is committed)."""
+    if result.error_code != ErrorCode.NONE:
+        return result
+    return services.groups.once_replicated(group_id, result, lambda code: JoinGroupResult(
+        code, -1, None, None, "", False, result.member_id, []))
+
+
+async def _answer(answer: Awaitable[JoinGroupResult], version: int) -> dict[str, Any]:
+    return _shape(await answer, version)
 
 
 def handle(ctx: RequestContext, services: ShardServices,
            request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     version = ctx.header.api_version
-    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+    group_id = request["group_id"]
+    if not services.authorized(ctx, AclOperation.READ, ResourceType.GROUP, group_id):
         return _shape(JoinGroupResult(ErrorCode.GROUP_AUTHORIZATION_FAILED, -1, None, None, "", False,
                                       request["member_id"], []), version)
     result = services.groups.classic.join_group(
-        request["group_id"], request["member_id"], request.get("group_instance_id"), request["session_timeout_ms"],
+        group_id, request["member_id"], request.get("group_instance_id"), request["session_timeout_ms"],
         request.get("rebalance_timeout_ms", -1), request["protocol_type"],
         [(p["name"], bytes(p["metadata"])) for p in request["protocols"]], ctx.client_id, ctx.client_host, version)
-    if isinstance(result, JoinGroupResult):
-        return _shape(result, version)
-    return _parked(result, version)
+    if not isinstance(result, JoinGroupResult):
+        return _parked(services, group_id, result, version)
+    answer = _replicated(services, group_id, result)
+    return _shape(answer, version) if isinstance(answer, JoinGroupResult) else _answer(answer, version)

@@ -27,16 +27,21 @@ def _shape(result: SyncGroupResult) -> dict[str, Any]:
 
 
 async def _parked(services: ShardServices, group_id: str, result: Awaitable[SyncGroupResult]) -> dict[str, Any]:
-    answer = await result
-    waiting = services.groups.replication(group_id) if answer.error_code == ErrorCode.NONE else None
-    return _shape(answer) if waiting is None else await _replicated(answer, waiting)
+    answer = _replicated(services, group_id, await result)
+    return _shape(answer if isinstance(answer, SyncGroupResult) else await answer)
 
 
-async def _replicated(answer: SyncGroupResult, waiting: Awaitable[ErrorCode]) -> dict[str, Any]:
+def _replicated(services: ShardServices, group_id: str,
+                result: SyncGroupResult) -> SyncGroupResult | Awaitable[SyncGroupResult]:
     """A cluster: the assignment is answered once the ISR has the group's metadata (Kafka
     stores it with acks=-1); else the mapped error and no assignment."""
-    code = await waiting
-    return _shape(answer if code == ErrorCode.NONE else SyncGroupResult(code, None, None, b""))
+    if result.error_code != ErrorCode.NONE:
+        return result
+    return services.groups.once_replicated(group_id, result, lambda code: SyncGroupResult(code, None, None, b""))
+
+
+async def _answer(answer: Awaitable[SyncGroupResult]) -> dict[str, Any]:
+    return _shape(await answer)
 
 
 def handle(ctx: RequestContext, services: ShardServices,
@@ -50,5 +55,5 @@ def handle(ctx: RequestContext, services: ShardServices,
         {a["member_id"]: bytes(a["assignment"]) for a in request["assignments"]})
     if not isinstance(result, SyncGroupResult):
         return _parked(services, group_id, result)
-    waiting = services.groups.replication(group_id) if result.error_code == ErrorCode.NONE else None
-    return _shape(result) if waiting is None else _replicated(result, waiting)
+    answer = _replicated(services, group_id, result)
+    return _shape(answer) if isinstance(answer, SyncGroupResult) else _answer(answer)

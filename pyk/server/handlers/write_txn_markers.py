@@ -6,8 +6,8 @@ clients never send it).  Each partition gets a commit or abort control batch
 `__consumer_offsets` also makes the producer's pending TxnOffsetCommit offsets committed or
 drops them.  Per-partition errors let the coordinator retry exactly the partitions that failed.
 Under a flush policy (flush.messages) the answer waits for the group commit that syncs the
-markers, as a produce's does, so a marker the coordinator counts as written is as durable as
-the data.
+markers, as a produce's does, and in a cluster for each partition's ISR (Kafka appends markers
+with acks=-1), so a marker the coordinator counts as written is as durable as the data.
 """
 
 from __future__ import annotations
