@@ -133,8 +133,9 @@ class Traffic:
     """A confluent-kafka producer (idempotent, acks=all) and consumer on one topic, in threads;
     `acked` holds every value the broker acknowledged, `consumed` every value read."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, conf: dict[str, str] | None = None) -> None:
         self.bootstrap, self.topic = bootstrap, topic
+        self.conf = conf or {}  # librdkafka's security settings on a secured listener
         self.acked: set[bytes] = set()
         self.consumed: set[bytes] = set()
         self.errors: list[str] = []
@@ -155,7 +156,7 @@ class Traffic:
 
     def _produce(self) -> None:
         p = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5,
-                      "message.timeout.ms": 60000})
+                      "message.timeout.ms": 60000, **self.conf})
 
         def on_delivery(err: Any, msg: Any) -> None:
             if err is None:
@@ -174,7 +175,7 @@ class Traffic:
 
     def _consume(self) -> None:
         """Reads until stopped and caught up with the acknowledged records (or 60 s after the stop)."""
-        c = confluent_consumer(self.bootstrap)
+        c = confluent_consumer(self.bootstrap, **self.conf)
         c.assign([TopicPartition(self.topic, p, 0) for p in range(2)])
         give_up: float | None = None
         try:
