@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import confluent_admin, confluent_produce, create_topic, free_port, make_records, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime", "responsequeuetime", "responsesendtime")
 
 
 class Endpoint:
@@ -129,12 +130,23 @@ def test_traffic_offsets_and_lag(served, topic) -> None:
     assert samples[("kafka_server_brokertopicmetrics_bytesin_total", topic_labels)] == log_bytes
     assert samples[("kafka_server_brokertopicmetrics_bytesout_total", topic_labels)] >= log_bytes
 
-    for request in ("Produce", "Fetch", "Metadata", "JoinGroup", "SyncGroup", "OffsetCommit", "FindCoordinator"):
-        count = samples[("kafka_network_requestmetrics_requests_total", frozenset({("request", request)}))]
-        assert count >= 1, request
-        for kind in ("totaltime", "requestqueuetime", "localtime", "remotetime"):
-            assert samples[(f"kafka_network_requestmetrics_{kind}_seconds_count",
-                            frozenset({("request", request)}))] == count
+    apis = [frozenset({("request", r)}) for r in ("Produce", "Fetch", "Metadata", "JoinGroup", "SyncGroup",
+                                                     "OffsetCommit", "FindCoordinator")]
+    assert all(samples[("kafka_network_requestmetrics_requests_total", api)] >= 1 for api in apis)
+
+    def timed(s: Samples) -> Samples | None:
+        """Every request answered has all six times, the last three once its response is written."""
+        return s if all(s.get((f"kafka_network_requestmetrics_{kind}_seconds_count", api))
+                        == s[("kafka_network_requestmetrics_requests_total", api)]
+                        for api in apis for kind in REQUEST_TIMES) else None
+
+    times = wait_for(lambda: timed(endpoint.scrape()), what="every request's times counted")
+    produce = frozenset({("request", "Produce")})
+    send, total = (times[(f"kafka_network_requestmetrics_{kind}_seconds_sum", produce)]
+                   for kind in ("responsesendtime", "totaltime"))
+    assert 0 < send < total
+    assert total >= sum(times[(f"kafka_network_requestmetrics_{kind}_seconds_sum", produce)]
+                        for kind in REQUEST_TIMES[1:]) * 0.999  # the parts of the total (float sums)
     assert _sum(samples, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
     assert all(_sum(samples, "pyk_shard_cpu_seconds_total", shard=s) > 0 for s in (0, 1))
     assert all(_sum(samples, "pyk_shard_event_loop_lag_seconds_count", shard=s) > 0 for s in (0, 1))
