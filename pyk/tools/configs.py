@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
 def _describe(admin: AdminClient, resource: ConfigResource, everything: bool) -> int:
     entries: dict[str, ConfigEntry] = admin.describe_configs([resource])[resource].result(timeout=30)
     title = f"configs of topic {resource.name}" if resource.restype == ResourceType.TOPIC else f"configs of broker {resource.name}"
-    _show(title, [(name, None if e.is_sensitive else e.value, e.source, e.is_read_only) for name, e in entries.items()],
-          everything)
+    _show(title, [(name, None if e.is_sensitive else e.value, ConfigSource(e.source).value, e.is_read_only)
+                  for name, e in entries.items()], everything)
     return 0
 
 
