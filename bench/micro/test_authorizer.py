@@ -48,6 +48,7 @@ class _Conn:
     client_address: str = "127.0.0.1"
     principal: str = PRINCIPAL
     read_ns: int = 0
+    responses: None = None  # Connection.responses: no send time recorded here
 
 
 def _produce(partitions: int) -> bytes:

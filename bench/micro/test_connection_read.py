@@ -24,6 +24,7 @@ from pyk.server.connection import READ_BUFFER_BYTES, Connection
 
 class _Sender:
     idle = True
+    responses = None  # the answered requests of the connection (metrics): nothing is answered here
 
     def progress(self) -> object:
         return None

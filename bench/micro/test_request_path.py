@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from bench_inputs import ROOT  # noqa: F401  (puts the repository root on sys.path)
 
-from pyk import protocol
+from pyk import _native, protocol
 from pyk.log.config import LogConfig
 from pyk.log.manager import LogManager
 from pyk.protocol import ApiKey
@@ -43,6 +43,9 @@ class _Conn:
     client_address: str = "127.0.0.1"
     read_ns: int = 0  # Connection.read_ns (the request metrics' receive time; absent in older trees)
     principal: str = "User:ANONYMOUS"  # Connection.principal (the security layer's; absent in older trees)
+    # Connection.responses (the answers its sender has not written: the send-time metrics; absent
+    # in older trees)
+    responses: Any = field(default_factory=lambda: getattr(_native, "InflightResponses", lambda: None)())
 
 
 def _frame(partitions: int) -> bytes:
@@ -76,9 +79,15 @@ def dispatcher() -> Iterator[Dispatcher]:
 def test_produce_request(benchmark: Any, dispatcher: Dispatcher, partitions: int) -> None:
     template = _frame(partitions)
     conn = _Conn()
+    written = [0]
 
     def one() -> Any:
-        return dispatcher.on_frame(conn, bytearray(template))  # type: ignore[arg-type]
+        parts = dispatcher.on_frame(conn, bytearray(template))  # type: ignore[arg-type]
+        if conn.responses is not None:  # the sender's share: the answer handed over and written
+            written[0] += len(parts)
+            conn.responses.handed(written[0])
+            conn.responses.written(written[0])
+        return parts
 
     parts = one()
     _, body = protocol.decode_response(ApiKey.PRODUCE, VERSION, b"".join(parts)[4:])

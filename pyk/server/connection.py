@@ -127,6 +127,9 @@ class Connection:
         self._active_ns = monotonic_ns()
         self._progress: object = None
         self._sender = engine.sender(self)
+        # The requests answered whose responses are not written yet: the dispatcher adds each
+        # answer, the sender records its send time (pyk._native.RequestStats).
+        self.responses = self._sender.responses
         self._held: list[Any] | None = None  # answers held while the frames of one read are handled
         loop.add_reader(self.fd, self._on_readable)
 

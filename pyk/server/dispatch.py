@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pyk import protocol
-from pyk._native import RequestStats
+from pyk._native import InflightResponses, RequestStats
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol.apis import ApiKey
 from pyk.protocol.header import RequestHeader
@@ -169,7 +169,8 @@ class Dispatcher:
     """Turns request frames into response parts for one broker process.
 
     Metrics: every answered request is timed into `stats` (Kafka's RequestMetrics; the frame's
-    read time is the connection's `read_ns`); the error codes of the bodies it encodes (the
+    read time is the connection's `read_ns`; its response's send time is recorded by the
+    connection's sender through `conn.responses`); the error codes of the bodies it encodes (the
     generic path) are counted in `errors`, Produce and Fetch partition errors by the
     ReplicaManager.
     """
@@ -193,7 +194,7 @@ class Dispatcher:
                 # KIP-511: answer a too-new ApiVersions with v0 and our ranges, so the client
                 # retries with a version we speak.
                 body = api_versions.response(self.services.supported_apis, ErrorCode.UNSUPPORTED_VERSION)
-                self.stats.done(header.api_key, conn.read_ns)
+                self.stats.done(header.api_key, conn.read_ns, conn.responses)
                 return protocol.encode_response(ApiKey.API_VERSIONS, 0, header.correlation_id, body)
             raise ProtocolViolation(
                 f"{ApiKey(header.api_key).name} v{version} requested; supported "
@@ -210,14 +211,14 @@ class Dispatcher:
         else:
             result = handler.handle(ctx, self.services, request)
         if result is None or isinstance(result, list):
-            self.stats.done(header.api_key, conn.read_ns)
+            self.stats.done(header.api_key, conn.read_ns, conn.responses if result else None)
             return result  # no answer, or one the handler encoded itself
         if isinstance(result, dict):
             count_errors(self.errors, header.api_key, result)
-            self.stats.done(header.api_key, conn.read_ns)
+            self.stats.done(header.api_key, conn.read_ns, conn.responses)
             return protocol.encode_response(header.api_key, version, header.correlation_id, result)
-        started, answered = self.stats.park(conn.read_ns)  # now, not when the coroutine first runs
-        return self._finish(header, result, conn.read_ns, started, answered)
+        started, returned = self.stats.park(conn.read_ns)  # now, not when the coroutine first runs
+        return self._finish(header, result, conn.responses, conn.read_ns, started, returned)
 
     def _handle_with_quotas(self, ctx: RequestContext, handler: ModuleType, request: Any, size: int) -> Any:
         """handler.handle under the client's quotas (pyk.server.quotas): the throttle time of its
@@ -248,11 +249,12 @@ class Dispatcher:
         return _throttled(ctx, await pending)
 
     async def _finish(self, header: RequestHeader, pending: Awaitable[dict[str, Any] | list[Any] | None],
-                      received: int, started: int, answered: int) -> list[Any] | None:
+                      responses: InflightResponses, received: int, started: int, returned: int) -> list[Any] | None:
+        body = None
         try:
             body = await pending
         finally:
-            self.stats.parked(header.api_key, received, started, answered)
+            self.stats.parked(header.api_key, received, started, returned, responses if body else None)
         if body is None or isinstance(body, list):
             return body
         count_errors(self.errors, header.api_key, body)

@@ -97,6 +97,11 @@ class Sender(Protocol):
         """A value that changes as bytes leave (the connection's idle sweep compares it)."""
         ...
 
+    @property
+    def responses(self) -> _native.InflightResponses:
+        """The answered requests whose responses it was or will be handed (metrics)."""
+        ...
+
     def send(self, parts: list[Any]) -> None: ...
 
     def close(self) -> None: ...
@@ -148,12 +153,33 @@ def part_size(part: bytes | bytearray | memoryview | Sendable) -> int:
 
 class SendQueue:
     """A connection's response parts not yet on the socket: bytes-like parts and file regions,
-    in order, `offset` bytes of the head already sent."""
+    in order, `offset` bytes of the head already sent.
+
+    Its parts are counted as they are queued and as they are written, so that `responses` learns
+    which responses are out (their send time) with one integer comparison per write: `due` is
+    the written-part count at which the next one is done.
+    """
 
     def __init__(self, conn: Writer) -> None:
         self.conn = conn
         self.out: deque[Any] = deque()
         self.offset = 0
+        self.responses = _native.InflightResponses()
+        self.queued_parts = 0
+        self.written_parts = 0
+        self.due = self.responses.handed(0)  # nothing handed: never
+
+    def queue(self, parts: list[Any]) -> None:
+        """Appends the parts of the responses answered since the last call."""
+        if parts:
+            self.out.extend(parts)
+            self.queued_parts += len(parts)
+            self.due = self.responses.handed(self.queued_parts)
+
+    def clear(self) -> None:
+        """Drops what is not written: the connection closes."""
+        self.out.clear()
+        self.responses.close()
 
     @property
     def idle(self) -> bool:
@@ -165,17 +191,23 @@ class SendQueue:
     def consume(self, sent: int) -> None:
         """Drops `sent` bytes from the front of the queue."""
         out = self.out
+        written = self.written_parts
         while sent and out:
             left = part_size(out[0]) - self.offset
             if sent >= left:
                 sent -= left
                 out.popleft()
+                written += 1
                 self.offset = 0
             else:
                 self.offset += sent
                 sent = 0
         while out and is_bytes(out[0]) and len(out[0]) == 0:
             out.popleft()
+            written += 1
+        self.written_parts = written
+        if written >= self.due:
+            self.due = self.responses.written(written)
 
     def send_bytes(self) -> bool:
         """One sendmsg of the run of bytes-like parts at the head, from the caller's stack;
@@ -221,7 +253,7 @@ class EpollSender(SendQueue):
         self.writing = False  # registered for writability
 
     def send(self, parts: list[Any]) -> None:
-        self.out.extend(parts)
+        self.queue(parts)
         if not self.writing:
             self._flush()
 
@@ -256,7 +288,7 @@ class EpollSender(SendQueue):
         if self.writing:
             self.loop.remove_writer(self.conn.fd)
             self.writing = False
-        self.out.clear()
+        self.clear()
         self.conn.sock.close()
 
 
@@ -319,7 +351,7 @@ class UringSender(SendQueue):
         return not self.out and not self.inflight
 
     def send(self, parts: list[Any]) -> None:
-        self.out.extend(parts)
+        self.queue(parts)
         if self.inflight:
             return
         if not self.wait_writable and not self.staged:
@@ -462,7 +494,7 @@ class UringSender(SendQueue):
             self.send([])  # from the loop what it can (the socket has room unless a send said not), then the ring
 
     def close(self) -> None:
-        self.out.clear()
+        self.clear()
         self.closing = True
         if self.inflight:
             # Ops still hold the socket's fd number: fail them fast and close the fd only once

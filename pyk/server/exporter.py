@@ -33,7 +33,9 @@ log = logging.getLogger("pyk.metrics")
 
 SCRAPE_TIMEOUT_S = 5.0  # a shard that does not answer within this is reported down for the scrape
 _EXPORTED_BUCKETS = 26  # le = 1 us .. 2**25 us (33.5 s), then +Inf
-_REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime")  # RequestStats' kinds, in order
+# RequestStats' kinds, in order; the local time's count is the request count
+_REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime", "responsequeuetime", "responsesendtime")
+_LOCAL = 2
 
 
 class MetricsSource(Protocol):
@@ -179,13 +181,16 @@ class _Snapshots(Collector):
                                        labels=["request"])
         times = [HistogramMetricFamily(f"kafka_network_requestmetrics_{kind}_seconds", doc, labels=["request"])
                  for kind, doc in zip(_REQUEST_TIMES, (
-                     "Time from the request's read to its answer",
+                     "Time from the request's read to its response's last byte written",
                      "Time the read request waited behind earlier requests of the shard's loop",
                      "Time in the request's handler",
-                     "Time the request was parked (long-poll fetch, group commit, coordinator)"), strict=True)]
+                     "Time the request was parked (long-poll fetch, group commit, coordinator)",
+                     "Time the answer waited for the later requests of its socket read",
+                     "Time from the response handed to the connection's sender to its last byte written"),
+                     strict=True)]
         for api, (counts, sums) in sorted(merged.items()):
             name = request_name(api)
-            requests.add_metric([name], sum(counts[0]))
+            requests.add_metric([name], sum(counts[_LOCAL]))
             for kind, family in enumerate(times):
                 family.add_metric([name], _buckets(counts[kind]), sums[kind] / 1e9)
         errors = CounterMetricFamily("kafka_network_requestmetrics_errors",

@@ -11,13 +11,16 @@ Works against any Kafka-protocol broker, like Kafka's kafka-consumer-groups.sh:
     Targets are clamped to each partition's [log start, log end], as Kafka's tool does.
 
 Every group request goes to the group's coordinator (FindCoordinator), which on a sharded pyk is
-the shard that owns the group's `__consumer_offsets` partition.
+the shard that owns the group's `__consumer_offsets` partition.  Tables are rich tables on a
+terminal and tab-separated lines in a pipe (pyk/tools/output.py); reset-offsets shows its
+progress over the partitions' offset lookups on a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +28,7 @@ from pyk.client import BrokerError, Cluster, Connection
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol import ApiKey
+from pyk.tools.output import ProgressBar, table
 
 _COORDINATOR_RETRIES = 50  # x 0.1 s: the first lookup may be creating __consumer_offsets
 LATEST, EARLIEST = -1, -2
@@ -131,10 +135,8 @@ async def _list(cluster: Cluster, states: list[str]) -> int:
         _check(resp["error_code"], f"ListGroups on node {node}")
         for g in resp["groups"]:
             groups[g["group_id"]] = g
-    print("GROUP\tSTATE\tPROTOCOL-TYPE")
-    for name in sorted(groups):
-        g = groups[name]
-        print(f"{name}\t{g.get('group_state') or '-'}\t{g['protocol_type'] or '-'}")
+    table("consumer groups", ("GROUP", "STATE", "PROTOCOL-TYPE"),
+          [(name, groups[name].get("group_state") or "-", groups[name]["protocol_type"] or "-") for name in sorted(groups)])
     return 0
 
 
@@ -166,12 +168,16 @@ async def _committed(cluster: Cluster, conn: Connection, group: str) -> dict[tup
     return out
 
 
-async def _offsets(cluster: Cluster, topics: set[str], timestamp: int) -> dict[tuple[str, int], int]:
+async def _offsets(cluster: Cluster, topics: set[str], timestamp: int,
+                   advance: Callable[[int], None] = lambda n: None) -> dict[tuple[str, int], int]:
+    """The offset of every partition of `topics` at `timestamp` (ListOffsets), one topic at a
+    time; `advance` is told how many partitions each one had."""
     out = {}
     for topic in sorted(topics):
         parts = await cluster.metadata(topic)
         for partition, offset in (await cluster.list_offsets(topic, parts, timestamp)).items():
             out[(topic, partition)] = offset
+        advance(len(parts))
     return out
 
 
@@ -185,8 +191,7 @@ async def _describe(cluster: Cluster, group: str) -> int:
     owner: dict[tuple[str, int], dict[str, Any]] = {}
     print(f"group {group}  state {described['group_state']}  protocol {described['protocol_type'] or '-'}"
           f"/{described['protocol_data'] or '-'}  members {len(described['members'])}")
-    if described["members"]:
-        print("MEMBER-ID\tINSTANCE-ID\tCLIENT-ID\tHOST\tASSIGNMENT")
+    members = []
     for m in described["members"]:
         assigned: dict[str, list[int]] = {}
         if described["protocol_type"] == PROTOCOL_TYPE:
@@ -198,10 +203,12 @@ async def _describe(cluster: Cluster, group: str) -> int:
             for p in parts:
                 owner[(topic, p)] = m
         shown = " ".join(f"{t}:{','.join(map(str, sorted(ps)))}" for t, ps in sorted(assigned.items())) or "-"
-        print(f"{m['member_id']}\t{m.get('group_instance_id') or '-'}\t{m['client_id']}\t{m['client_host'] or '-'}\t{shown}")
+        members.append((m["member_id"], m.get("group_instance_id") or "-", m["client_id"], m["client_host"] or "-", shown))
+    if members:
+        table("members", ("MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"), members)
     topics = {t for t, _ in committed} | {t for t, _ in owner}
     ends = await _offsets(cluster, topics, LATEST)
-    print("TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID")
+    rows = []
     total = 0
     for topic, partition in sorted(set(committed) | set(owner)):
         current = committed.get((topic, partition))
@@ -209,8 +216,8 @@ async def _describe(cluster: Cluster, group: str) -> int:
         lag = end - current if current is not None and end is not None else None
         total += lag or 0
         member = owner.get((topic, partition))
-        print(f"{topic}\t{partition}\t{_show(current)}\t{_show(end)}\t{_show(lag)}\t"
-              f"{member['member_id'] if member else '-'}")
+        rows.append((topic, partition, _show(current), _show(end), _show(lag), member["member_id"] if member else "-"))
+    table("offsets", ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID"), rows)
     print(f"total lag {total}")
     return 0
 
@@ -263,8 +270,10 @@ async def _reset(cluster: Cluster, args: argparse.Namespace) -> int:
     else:
         wanted = _parse_topics(args.topic)
     targets: list[tuple[str, int]] = []
+    partition_counts = {}
     for topic, parts in wanted.items():
         known = [p.partition for p in await cluster.metadata(topic)]
+        partition_counts[topic] = len(known)
         for p in parts if parts is not None else known:
             if p not in known:
                 raise BrokerError(f"{topic} has no partition {p}")
@@ -273,9 +282,12 @@ async def _reset(cluster: Cluster, args: argparse.Namespace) -> int:
         print(f"group {group} has no offsets to reset")
         return 0
     topics = {t for t, _ in targets}
-    earliest = await _offsets(cluster, topics, EARLIEST)
-    latest = await _offsets(cluster, topics, LATEST)
-    by_time = await _offsets(cluster, topics, _timestamp_ms(args.to_datetime)) if args.to_datetime is not None else {}
+    lookups = 3 if args.to_datetime is not None else 2  # earliest, latest, by time: each over every partition
+    with ProgressBar("looking up offsets", lookups * sum(partition_counts[t] for t in topics)) as advance:
+        earliest = await _offsets(cluster, topics, EARLIEST, advance)
+        latest = await _offsets(cluster, topics, LATEST, advance)
+        by_time = (await _offsets(cluster, topics, _timestamp_ms(args.to_datetime), advance)
+                   if args.to_datetime is not None else {})
     new: dict[tuple[str, int], int] = {}
     for tp in sorted(targets):
         if args.to_earliest:
@@ -291,9 +303,8 @@ async def _reset(cluster: Cluster, args: argparse.Namespace) -> int:
                 raise BrokerError(f"{tp[0]}-{tp[1]} has no committed offset to shift")
             offset = committed[tp] + args.shift_by
         new[tp] = min(max(offset, earliest[tp]), latest[tp])
-    print("TOPIC\tPARTITION\tOLD-OFFSET\tNEW-OFFSET")
-    for (topic, partition), offset in new.items():
-        print(f"{topic}\t{partition}\t{_show(committed.get((topic, partition)))}\t{offset}")
+    table(f"new offsets of {group}", ("TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"),
+          [(topic, partition, _show(committed.get((topic, partition))), offset) for (topic, partition), offset in new.items()])
     if args.dry_run:
         print("(dry run: nothing committed)")
         return 0

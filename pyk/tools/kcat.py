@@ -32,18 +32,10 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-_STDERR = Console(stderr=True)
+from pyk.tools.output import STDERR as _STDERR
+from pyk.tools.output import ProgressBar
+
 _TOKEN = re.compile(rb"%[tpokshKST%]|\\[nt\\]")
 _ESCAPES = {b"\\n": b"\n", b"\\t": b"\t", b"\\\\": b"\\", b"%%": b"%"}
 
@@ -100,7 +92,7 @@ def produce(args: argparse.Namespace) -> int:
     source: BinaryIO = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
     total = _file_size(args.file)
     sent = 0
-    with source, _Progress("producing", total) as advance:
+    with source, ProgressBar("producing", total) as advance:
         for record in _split(source, delimiter):
             key, value = (record.split(key_delimiter, 1) if key_delimiter and key_delimiter in record
                           else (None, record))
@@ -199,7 +191,7 @@ def consume(args: argparse.Namespace) -> int:
             consumer.assign(_starts(consumer, [(args.topic, p) for p in partitions], args.offset or "beginning"))
         bounded = args.exit or args.to is not None  # else: until --count or Ctrl-C
         received = 0
-        with _Progress("consuming", args.count) as advance:
+        with ProgressBar("consuming", args.count) as advance:
             while args.count is None or received < args.count:
                 message = consumer.poll(0.5)
                 if message is None:
@@ -269,25 +261,3 @@ def _formatter(fmt: bytes) -> Callable[[Any], bytes]:
         last = match.end()
     parts.append(fmt[last:])
     return lambda m: b"".join(part if isinstance(part, bytes) else part(m) for part in parts)
-
-
-class _Progress:
-    """A rich progress display on stderr when it is a terminal; `advance(n)` either way."""
-
-    def __init__(self, what: str, total: int | None) -> None:
-        self._show = _STDERR.is_terminal
-        self._progress = Progress(SpinnerColumn(), TextColumn(what), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=_STDERR, transient=True)
-        self._total = total
-        self._task = TaskID(0)
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self._show:
-            return lambda n: None
-        self._progress.start()
-        self._task = self._progress.add_task("", total=self._total)
-        return lambda n: self._progress.advance(self._task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._show:
-            self._progress.stop()

@@ -2,6 +2,7 @@
 
 Works against any Kafka-protocol broker.  Against pyk, `describe` shows the placement: each
 partition's leader is the shard (worker process) that owns it, node id = node.id + shard index.
+Tables are rich tables on a terminal and tab-separated lines in a pipe (pyk/tools/output.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from pyk.client import BrokerError, Cluster
 from pyk.errors import ErrorCode
 from pyk.protocol import ApiKey
+from pyk.tools.output import table
 
 TOPIC_RESOURCE = 2
 
@@ -53,8 +55,9 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             md = await _metadata(cluster, None)
-            for t in sorted(md["topics"], key=lambda t: t["name"]):
-                print(f"{t['name']}\t{len(t['partitions'])} partitions")
+            table("topics", ("topic", "partitions"), [(t["name"], f"{len(t['partitions'])} partitions")
+                                                      for t in sorted(md["topics"], key=lambda t: t["name"])],
+                  header=False)
             return 0
         if args.action == "describe":
             return await _describe(cluster, args.topic)
@@ -91,9 +94,8 @@ async def _describe(cluster: Cluster, topic: str) -> int:
     start = await cluster.list_offsets(topic, parts, -2)
     end = await cluster.list_offsets(topic, parts, -1)
     print(f"topic {topic}  id {entry.get('topic_id')}  partitions {len(parts)}")
-    print("partition\tleader\tshard\tlog-start\tlog-end")
-    for p in parts:
-        print(f"{p.partition}\t{p.leader}\t{p.leader - first_node}\t{start[p.partition]}\t{end[p.partition]}")
+    table("partitions", ("partition", "leader", "shard", "log-start", "log-end"),
+          [(p.partition, p.leader, p.leader - first_node, start[p.partition], end[p.partition]) for p in parts])
     version = cluster.version(ApiKey.DESCRIBE_CONFIGS)
     resp = await cluster.conn.request(ApiKey.DESCRIBE_CONFIGS, version, {"resources": [
         {"resource_type": TOPIC_RESOURCE, "resource_name": topic, "configuration_keys": None}]})

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import ConfigResource, ResourceType
+from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
 from tests.helpers import REPO, confluent_admin, confluent_consume, confluent_consumer, create_topic, wait_for
 
@@ -97,3 +97,35 @@ def test_configs_describe_and_alter(broker, topic) -> None:
     assert "log.retention.hours" in node
     missing = _pyk("configs", "-b", broker.bootstrap, "describe", "--topic", f"{topic}-missing")
     assert missing.returncode == 1 and b"UNKNOWN_TOPIC_OR_PART: topic" in missing.stderr
+
+
+def test_configs_alter_broker_and_cluster_default(broker) -> None:
+    """`--broker ID` alters one node; `--broker` alone, the cluster-wide default every node takes
+    (librdkafka cannot name it: pyk's own client does), each seen by confluent-kafka's AdminClient
+    with its source."""
+    admin = confluent_admin(broker.bootstrap)
+    node = str(min(n.id for n in admin.describe_cluster().result(timeout=20).nodes))
+    resource = ConfigResource(ResourceType.BROKER, node)
+
+    def described() -> tuple[str, int]:
+        entry = admin.describe_configs([resource])[resource].result(timeout=20)["message.max.bytes"]
+        return entry.value, entry.source
+
+    out = _pyk("configs", "-b", broker.bootstrap, "alter", "--broker", "--set", "message.max.bytes=1500000")
+    assert out.returncode == 0 and b"altered 1 set" in out.stdout, out.stderr.decode()
+    wait_for(lambda: described() == ("1500000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
+             what="the cluster default on the node")
+    defaults = _pyk("configs", "-b", broker.bootstrap, "describe", "--broker").stdout.decode()
+    assert "message.max.bytes" in defaults and "1500000" in defaults and "DYNAMIC_DEFAULT_BROKER_CONFIG" in defaults
+
+    out = _pyk("configs", "-b", broker.bootstrap, "alter", "--broker", node, "--set", "message.max.bytes=1200000")
+    assert out.returncode == 0, out.stderr.decode()
+    wait_for(lambda: described() == ("1200000", ConfigSource.DYNAMIC_BROKER_CONFIG.value), what="the node's own value")
+    for which in ((node,), ()):
+        out = _pyk("configs", "-b", broker.bootstrap, "alter", "--broker", *which, "--delete", "message.max.bytes")
+        assert out.returncode == 0, out.stderr.decode()
+    wait_for(lambda: described()[1] != ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+             and described()[1] != ConfigSource.DYNAMIC_BROKER_CONFIG.value, what="both layers deleted")
+
+    refused = _pyk("configs", "-b", broker.bootstrap, "alter", "--broker", "--set", "log.dirs=/elsewhere")
+    assert refused.returncode == 1 and b"error:" in refused.stderr and b"Traceback" not in refused.stderr

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 from tests.helpers import REPO, confluent_produce, make_records
 
 
-def _topics(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _topics(bootstrap: str, *args: str, terminal: bool = False) -> subprocess.CompletedProcess[str]:
+    """Its output in a pipe (tab-separated), or as on a terminal (rich's TTY_COMPATIBLE=1)."""
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"} if terminal else None
     return subprocess.run([sys.executable, "-m", "pyk", "topics", "--bootstrap", bootstrap, *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+                          cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_topics_create_describe_delete(broker, topic):
@@ -26,6 +29,9 @@ def test_topics_create_describe_delete(broker, topic):
     assert [int(r[1]) - int(r[2]) for r in rows] == [1] * 4, "leader node = node.id (1) + shard"
     assert [(int(r[3]), int(r[4])) for r in rows] == [(0, 0), (0, 0), (0, 3), (0, 0)]
     assert "retention.ms=1234567" in described.stdout
+    shown = _topics(broker.bootstrap, "describe", topic, terminal=True).stdout
+    assert "\t" not in shown and "log-start" in shown
+    assert sum(line.startswith("│") for line in shown.splitlines()) == 4  # a row per partition
     assert topic in _topics(broker.bootstrap, "list").stdout
     assert _topics(broker.bootstrap, "delete", topic).returncode == 0
     assert topic not in _topics(broker.bootstrap, "list").stdout

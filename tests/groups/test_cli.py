@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -17,9 +18,11 @@ from tests.groups.test_persistence import group_consumer
 from tests.helpers import REPO, Rec, confluent_produce, create_topic, unique_topic
 
 
-def pyk_groups(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+def pyk_groups(bootstrap: str, *args: str, terminal: bool = False) -> subprocess.CompletedProcess[str]:
+    """Its output in a pipe (tab-separated), or as on a terminal (rich's TTY_COMPATIBLE=1)."""
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200"} if terminal else None
     return subprocess.run([sys.executable, "-m", "pyk", "groups", "--bootstrap", bootstrap, *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
 
 
 def table(out: str, header: str) -> list[list[str]]:
@@ -68,6 +71,9 @@ def test_list_describe_delete(gbroker: Any, members: Members) -> None:
     rows = table(out.stdout, "TOPIC")
     assert [r[:5] for r in rows] == [[topic, "0", "5", "5", "0"], [topic, "1", "8", "8", "0"]]
     assert rows[0][5] == member[0]
+    shown = pyk_groups(gbroker.bootstrap, "describe", group, terminal=True).stdout
+    assert "\t" not in shown and "current-offset" in shown
+    assert any(line.startswith("│") and topic in line and member[0] in line for line in shown.splitlines())
 
     assert m.stop() == 0
     confluent_produce(gbroker.bootstrap, topic, [Rec(b"k", b"more", (), None, 0)] * 4)
@@ -112,6 +118,8 @@ def test_reset_offsets(gbroker: Any, members: Members) -> None:
     assert reset("--topic", topic, "--to-offset", "7") == {0: 7, 1: 7}
     when = datetime.fromtimestamp((t0 + 2500) / 1000, tz=timezone.utc).isoformat()
     assert reset("--topic", topic, "--to-datetime", when) == {0: 3, 1: 3}
+    shown = pyk_groups(gbroker.bootstrap, "reset-offsets", group, "--all-topics", "--to-earliest", terminal=True)
+    assert shown.returncode == 0 and "new offsets of" in shown.stdout and "looking up offsets" in shown.stderr
 
     # an active group's offsets are not touched
     m = members.start(gbroker.bootstrap, group, topic)

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import confluent_admin, confluent_produce, create_topic, free_port, make_records, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime", "responsequeuetime", "responsesendtime")
 
 
 class Endpoint:
@@ -129,12 +130,23 @@ def test_traffic_offsets_and_lag(served, topic) -> None:
     assert samples[("kafka_server_brokertopicmetrics_bytesin_total", topic_labels)] == log_bytes
     assert samples[("kafka_server_brokertopicmetrics_bytesout_total", topic_labels)] >= log_bytes
 
-    for request in ("Produce", "Fetch", "Metadata", "JoinGroup", "SyncGroup", "OffsetCommit", "FindCoordinator"):
-        count = samples[("kafka_network_requestmetrics_requests_total", frozenset({("request", request)}))]
-        assert count >= 1, request
-        for kind in ("totaltime", "requestqueuetime", "localtime", "remotetime"):
-            assert samples[(f"kafka_network_requestmetrics_{kind}_seconds_count",
-                            frozenset({("request", request)}))] == count
+    apis = [frozenset({("request", r)}) for r in ("Produce", "Fetch", "Metadata", "JoinGroup", "SyncGroup",
+                                                     "OffsetCommit", "FindCoordinator")]
+    assert all(samples[("kafka_network_requestmetrics_requests_total", api)] >= 1 for api in apis)
+
+    def timed(s: Samples) -> Samples | None:
+        """Every request answered has all six times, the last three once its response is written."""
+        return s if all(s.get((f"kafka_network_requestmetrics_{kind}_seconds_count", api))
+                        == s[("kafka_network_requestmetrics_requests_total", api)]
+                        for api in apis for kind in REQUEST_TIMES) else None
+
+    times = wait_for(lambda: timed(endpoint.scrape()), what="every request's times counted")
+    produce = frozenset({("request", "Produce")})
+    send, total = (times[(f"kafka_network_requestmetrics_{kind}_seconds_sum", produce)]
+                   for kind in ("responsesendtime", "totaltime"))
+    assert 0 < send < total
+    assert total >= sum(times[(f"kafka_network_requestmetrics_{kind}_seconds_sum", produce)]
+                        for kind in REQUEST_TIMES[1:]) * 0.999  # the parts of the total (float sums)
     assert _sum(samples, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
     assert all(_sum(samples, "pyk_shard_cpu_seconds_total", shard=s) > 0 for s in (0, 1))
     assert all(_sum(samples, "pyk_shard_event_loop_lag_seconds_count", shard=s) > 0 for s in (0, 1))
@@ -204,3 +216,50 @@ def test_a_taken_metrics_listener_stops_start_up(served, broker_factory) -> None
         second.start()
     assert "cannot serve metrics.listener=127.0.0.1:" in second.log_file.read_text()
     assert endpoint.get("/health") == (200, "ok\n")  # the first broker's endpoint still answers
+
+
+def test_cleaner_metrics_after_a_compaction_pass(broker_factory, topic) -> None:
+    """A compacted topic with small segments: once a pass cleaned it, the pass count, the share
+    of the bytes read that were written back (some versions dropped, the latest kept) and the
+    pass's duration are exported."""
+    port = free_port()
+    broker = broker_factory(overrides={"metrics.listener": f"127.0.0.1:{port}", "log.cleaner.backoff.ms": 200})
+    endpoint = Endpoint(port)
+    create_topic(broker.bootstrap, topic, config={"cleanup.policy": "compact", "segment.bytes": "2048",
+                                                  "min.cleanable.dirty.ratio": "0.01"})
+    for version in range(6):  # a batch of every key per call: each version rolls a segment
+        confluent_produce(broker.bootstrap, topic, make_records(8, value_size=200, prefix=f"v{version}"))
+
+    def cleaned() -> Samples | None:
+        samples = endpoint.scrape()
+        return samples if _sum(samples, "pyk_log_cleaner_passes_total") >= 1 else None
+
+    samples = wait_for(cleaned, timeout=60, what="a compaction pass")
+    [cleaning] = [labels for (name, labels), v in samples.items() if name == "pyk_log_cleaner_passes_total" and v]
+    assert 0 < samples[("kafka_log_logcleaner_cleaner_recopy_percent", cleaning)] < 100
+    assert samples[("kafka_log_logcleaner_max_clean_time_secs", frozenset())] > 0
+
+
+def test_produce_purgatory_holds_acks_all_answers_waiting_for_their_fsync(served, topic) -> None:
+    """acks=all producers on a flush.messages=1 topic wait for their group commit's fdatasync:
+    Kafka's Produce purgatory, seen while they produce."""
+    from confluent_kafka import Producer
+
+    broker, endpoint = served
+    create_topic(broker.bootstrap, topic, partitions=2, config={"flush.messages": "1"})
+    producers = [Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0}) for _ in range(4)]
+    key = ("kafka_server_delayedoperationpurgatory_purgatorysize", frozenset({("delayedoperation", "Produce")}))
+
+    def waiting() -> float:
+        for i, producer in enumerate(producers):
+            for n in range(50):
+                producer.produce(topic, b"x" * 100, partition=(i + n) % 2)
+            producer.poll(0)
+        return endpoint.scrape()[key]
+
+    try:
+        assert wait_for(waiting, timeout=60, interval=0.01, what="a produce waiting for its fsync") >= 1
+    finally:
+        for producer in producers:
+            assert producer.flush(30) == 0
+    wait_for(lambda: endpoint.scrape()[key] == 0, what="no produce waiting once every answer is out")

@@ -20,7 +20,7 @@ from tests.ref.batch import (
 from tests.ref.compress import compress, decompress, recompress_batch
 from tests.ref.crc32c import CRC32C_HW, crc32c, crc32c_portable
 from tests.ref.index import index_lookup, timeindex_lookup
-from tests.ref.metrics import RequestStats
+from tests.ref.metrics import InflightResponses, RequestStats
 from tests.ref.offset_map import OffsetMap, count_null_keys
 from tests.ref.uring import Ring, cached_pages, uring_probe
 from tests.ref.varint import decode_varint, encode_varint, varint_size
@@ -38,6 +38,7 @@ __all__ = [
     "BATCH_INFO_FIELDS",
     "CRC32C_HW",
     "BatchInfo",
+    "InflightResponses",
     "OffsetMap",
     "ProduceRequestScan",
     "RequestStats",

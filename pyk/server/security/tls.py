@@ -223,7 +223,7 @@ class TlsSender(SendQueue):
         return len(self.out), self.offset, len(self.cipher), self.cipher_sent
 
     def send(self, parts: list[Any]) -> None:
-        self.out.extend(parts)
+        self.queue(parts)
         if not self.writing:
             self._flush()
 
@@ -299,7 +299,7 @@ class TlsSender(SendQueue):
         if self.writing:
             self.tls_conn.loop.remove_writer(self.tls_conn.fd)
             self.writing = False
-        self.out.clear()
+        self.clear()
         self.cipher = b""
         self.tls_conn.sock.close()
 
