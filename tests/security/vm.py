@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,25 +29,13 @@ def kernel_dir() -> Path:
     return Path(os.environ.get("PYK_KERNEL_DIR", Path.home() / ".cache/pyk/kernel"))
 
 
-@dataclass(frozen=True)
-class Kernel:
-    image: Path
-    modules: Path  # lib/modules/<release>
-
-    def module(self, name: str) -> Path:
-        found = sorted(self.modules.glob(f"kernel/**/{name}.ko*"))
-        if not found:
-            raise FileNotFoundError(f"no module {name} under {self.modules}")
-        return found[0]
-
-
-def debian_kernel() -> Kernel:
-    """The unpacked kernel; fails naming the install step when it is missing."""
+def debian_kernel() -> Path:
+    """The unpacked kernel's image (its modules beside it, under lib/modules, which virtme-ng
+    links into the guest for modprobe); fails naming the install step when it is missing."""
     images = sorted(kernel_dir().glob("boot/vmlinuz-*"))
     if not images:
         raise FileNotFoundError(f"no kernel under {kernel_dir()}: run ci/install.sh --test")
-    release = images[-1].name.removeprefix("vmlinuz-")
-    return Kernel(images[-1], kernel_dir() / "lib/modules" / release)
+    return images[-1]
 
 
 @dataclass(frozen=True)
@@ -57,16 +46,16 @@ class GuestRun:
 
 def run_in_guest(command: str, cwd: Path, timeout: float, modules: tuple[str, ...] = (),
                  memory: str = "2G") -> GuestRun:
-    """Boots the kernel, loads `modules` with insmod, runs the shell `command` in `cwd` with this
-    process's environment, and powers off; raises subprocess.TimeoutExpired after `timeout`."""
-    kernel = debian_kernel()
-    loads = "".join(f"insmod {shlex.quote(str(kernel.module(m)))} && " for m in modules)
-    path = shlex.quote(os.environ.get("PATH", "/usr/bin:/bin"))
-    script = f"export PATH={path}; {loads}{command}; echo {_RC_MARKER}$?"
-    argv = ["vng", "--run", str(kernel.image), "--disable-kvm", "--disable-microvm", "--force-9p", "--memory", memory,
+    """Boots the kernel, loads `modules` with modprobe, runs the shell `command` in `cwd` with this
+    process's PATH, and powers off; raises subprocess.TimeoutExpired after `timeout`."""
+    scripts = Path(sys.executable).parent  # virtme-ng's commands, installed with the test extra (a venv's bin)
+    path = f"{scripts}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    loads = "".join(f"modprobe {shlex.quote(m)} && " for m in modules)
+    script = f"export PATH={shlex.quote(path)}; {loads}{command}; echo {_RC_MARKER}$?"
+    argv = [str(scripts / "vng"), "--run", str(debian_kernel()), "--disable-kvm", "--disable-microvm", "--force-9p", "--memory", memory,
             "--cpus", "2", "--verbose", "--cwd", str(cwd), "--exec", script]
     done = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env={**os.environ, "PATH": path})
     output = done.stdout.decode(errors="replace")
     found = re.findall(rf"{_RC_MARKER}(\d+)", output)
     return GuestRun(int(found[-1]) if found else None, output)

@@ -143,11 +143,11 @@ def kernel_tls_missing() -> str | None:
     with socket.create_server(("127.0.0.1", 0)) as server, \
             socket.create_connection(server.getsockname()[:2]) as client:
         accepted, _ = server.accept()
-        accepted.close()
-        try:
-            client.setsockopt(socket.IPPROTO_TCP, TCP_ULP, b"tls")
-        except OSError as exc:
-            return f"setsockopt(TCP_ULP, 'tls'): {exc.strerror}"
+        with accepted:  # open until the probe is done: the ULP attaches to established sockets only
+            try:
+                client.setsockopt(socket.IPPROTO_TCP, TCP_ULP, b"tls")
+            except OSError as exc:
+                return f"setsockopt(TCP_ULP, 'tls'): {exc.strerror}"
     return None
 
 
