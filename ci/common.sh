@@ -41,3 +41,8 @@ java_lib() {
     version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/ci/java/pom.xml")
     echo "${PYK_JAVA_LIB:-$HOME/.cache/pyk/java/kafka-$version}"
 }
+
+# Where ci/install.sh --test unpacks Debian's kernel package (tests/security/vm.py reads the same place).
+kernel_dir() {
+    echo "${PYK_KERNEL_DIR:-$HOME/.cache/pyk/kernel}"
+}

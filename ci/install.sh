@@ -37,6 +37,10 @@ PACKAGES=(build-essential pkg-config liburing-dev libzstd-dev liblz4-dev libsnap
 # Test only: the MIT Kerberos KDC tests/security/test_gssapi.py starts, kinit, and the headers
 # python-gssapi builds against where no wheel fits.
 [ -n "$TEST" ] && PACKAGES+=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
+# Test only: QEMU, and the busybox and depmod virtme-ng's initramfs uses, boot Debian's kernel
+# (fetched below) for the kernel TLS test (tests/security/test_kernel_tls.py): the kernel of
+# the machine the tests run on may have no TLS module.
+[ -n "$TEST" ] && PACKAGES+=(qemu-system-x86 busybox-static kmod)
 
 pick_python
 if [ -z "$BASE_PY" ] && [ -z "${PYK_PYTHON:-}" ]; then
@@ -152,5 +156,23 @@ if [ -n "$TEST" ]; then
         mvn -q -B -f ci/java/pom.xml dependency:copy-dependencies -DoutputDirectory="$JAVA_LIB" \
             || die "Maven could not fetch the jars of ci/java/pom.xml (see above): the Java tests need them"
         echo "$pom_digest" >"$JAVA_LIB/.pom.sha256"
+    fi
+fi
+
+# Debian's kernel for the kernel TLS test ---------------------------------------------------------
+# The package of the newest linux-image-amd64, unpacked (not installed: the machine keeps its own
+# kernel) where tests/security/vm.py boots it from.
+if [ -n "$TEST" ]; then
+    KERNEL_DIR=$(kernel_dir)
+    package=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
+    [ -n "$package" ] || die "apt knows no linux-image-amd64 (run apt-get update): the kernel TLS test needs it"
+    if [ -f "$KERNEL_DIR/.package" ] && [ "$(cat "$KERNEL_DIR/.package")" = "$package" ]; then
+        say "Debian's kernel $package is in $KERNEL_DIR"
+    else
+        say "fetching Debian's kernel $package into $KERNEL_DIR (for the kernel TLS test)"
+        rm -rf "$KERNEL_DIR" && mkdir -p "$KERNEL_DIR"
+        (cd "$KERNEL_DIR" && apt-get download -q "$package" >/dev/null && dpkg-deb -x ./*.deb . && rm ./*.deb) \
+            || die "could not fetch and unpack $package (see above)"
+        echo "$package" >"$KERNEL_DIR/.package"
     fi
 fi

@@ -380,6 +380,9 @@ KEYS: dict[str, Key] = {
            "string"),
         _k("ssl.principal.mapping.rules", one_of("DEFAULT"), "DEFAULT",
            "How a client certificate's subject becomes the principal (DEFAULT: User:<RFC 2253 subject>).", "string"),
+        _k("ssl.kernel.tls.enable", parse_bool, "true", "pyk: where the kernel has TLS (the tls module), a TLS "
+           "connection's sending goes to it after the handshake, so fetches stay zero-copy (docs/security.md).",
+           "boolean"),
         _k("sasl.enabled.mechanisms", _list, "GSSAPI", "SASL mechanisms a SASL listener accepts.", "list"),
         _k("sasl.jaas.config", _str, None, "JAAS login module line(s); PlainLoginModule user_<name>=\"<password>\" "
            "entries are PLAIN's users.", "password"),

@@ -110,10 +110,15 @@ def test_required_client_auth_refuses_missing_or_foreign_certificates(broker: Se
 
 
 def test_start_up_says_how_tls_is_done(broker: SecureBroker) -> None:
-    """One line at start-up: user-space TLS, and why not kernel TLS (this kernel: no TLS ULP)."""
-    from pyk.server.security.tls import kernel_tls_missing
+    """One line at start-up: kernel TLS where the kernel has it (tests/security/guest_kernel_tls.py),
+    else user-space TLS and why not (this kernel: no TLS ULP)."""
+    from pyk.server.security.ktls import kernel_tls_missing
 
     missing = kernel_tls_missing()
-    expected = f"is not available here ({missing})" if missing else "is available but not used yet"
-    lines = [line for line in broker.log_text().splitlines() if "user-space TLS" in line]
-    assert len(lines) == 1 and expected in lines[0], lines
+    text = broker.log_text()
+    if missing is None:
+        lines = [line for line in text.splitlines() if "kernel TLS (fetches zero-copy)" in line]
+        assert len(lines) == 1 and "user-space TLS" not in text, lines
+        return
+    lines = [line for line in text.splitlines() if "user-space TLS" in line]
+    assert len(lines) == 1 and f"is not available here ({missing})" in lines[0], lines

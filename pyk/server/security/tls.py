@@ -8,12 +8,15 @@ hands the connection the decrypted bytes; `TlsSender` takes the same response pa
 engine's senders, encrypts them in bounded chunks (a segment region is read with pread, the one
 copy user-space TLS costs) and writes the records with send + the loop's writability callback.
 
-Kernel TLS (a later step) plugs in at the sender: once the handshake is done, the session keys
-go to the kernel (setsockopt SOL_TLS/TLS_TX) and the connection's sender becomes the engine's own
-again (sendfile / io_uring splice write plaintext, the kernel encrypts), so fetches under TLS keep
-the zero-copy path; reads can stay on the SSLObject or move to TLS_RX the same way.  It needs the
-kernel's TLS upper-layer protocol, which `kernel_tls_missing` probes for: start-up logs why a
-TLS listener stays in user space.
+Kernel TLS (pyk/server/security/ktls.py) plugs in at the sender: once the handshake is done and
+its last records are on the socket, the session's sending keys go to the kernel (setsockopt
+SOL_TLS/TLS_TX) and the connection's sender becomes `KernelTlsSender`, the epoll engine's
+(sendmsg writes plaintext bytes, sendfile segment regions, the kernel makes the records), so
+fetches under TLS keep the zero-copy path.  Reading stays on the SSLObject (the kernel only
+sends): should the session want to send by itself after that (a key update, an alert), the
+connection closes, as its records can no longer be interleaved with the kernel's.  A session
+the kernel cannot take (its version or suite, the kernel's refusal) stays in user space, one
+debug line per connection.
 
 The principal of an SSL connection is its client certificate's subject in RFC 2253 form
 (Kafka's DEFAULT ssl.principal.mapping.rules), User:ANONYMOUS without a certificate.
@@ -33,8 +36,9 @@ from cryptography import x509
 
 from pyk.config import ConfigError, ServerConfig
 from pyk.server.connection import ANONYMOUS, Connection, FrameHandler
-from pyk.server.engine import SendQueue, Writer, is_bytes
+from pyk.server.engine import EpollSender, SendQueue, Writer, is_bytes
 from pyk.server.limits import MemoryPool
+from pyk.server.security import ktls
 from pyk.server.security.settings import AUDIT, setting
 
 log = logging.getLogger("pyk.server")
@@ -98,23 +102,6 @@ def _context(protocol: ssl._SSLMethod, config: ServerConfig, listener: str) -> s
     return context
 
 
-_TCP_ULP = 31  # linux/tcp.h: attaches an upper-layer protocol ("tls") to an established TCP socket
-
-
-def kernel_tls_missing() -> str | None:
-    """Why this kernel cannot take TLS sessions (None if it can): the "tls" upper-layer protocol
-    is attached to a loopback connection made for the probe (ENOENT: no CONFIG_TLS / module)."""
-    with socket.create_server(("127.0.0.1", 0)) as server, \
-            socket.create_connection(server.getsockname()[:2]) as client:
-        accepted, _ = server.accept()
-        accepted.close()
-        try:
-            client.setsockopt(socket.IPPROTO_TCP, _TCP_ULP, b"tls")
-        except OSError as exc:
-            return f"setsockopt(TCP_ULP, 'tls'): {exc.strerror}"
-    return None
-
-
 def certificate_principal(der: bytes | None) -> str:
     """Kafka's DEFAULT mapping: User:<subject as RFC 2253>; ANONYMOUS without a certificate."""
     if not der:
@@ -123,16 +110,27 @@ def certificate_principal(der: bytes | None) -> str:
 
 
 class TlsConnection(Connection):
-    """A Connection whose bytes pass through a TLS session (see module docstring)."""
+    """A Connection whose bytes pass through a TLS session (see module docstring).
+
+    With a `key_log` (the listener goes to the kernel) it also keeps what moving the session's
+    sending to the kernel needs: the client's and server's Hello randoms, read from the first
+    bytes each way, and its secrets from the key log until they are installed (then dropped).
+    """
 
     def __init__(self, sock: socket.socket, peer: str, loop: asyncio.AbstractEventLoop, on_frame: FrameHandler,
                  max_request_bytes: int, on_close: Callable[[Connection], None], read_buffer: memoryview,
-                 pool: MemoryPool, listener: str, context: ssl.SSLContext) -> None:
+                 pool: MemoryPool, listener: str, context: ssl.SSLContext, key_log: ktls.KeyLog | None) -> None:
         self.tls_in = ssl.MemoryBIO()
         self.tls_out = ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_side=True)
         self.handshaken = False
+        self.kernel_tls = False  # the kernel makes the records: KernelTlsSender writes plaintext
         self._more = False  # the last read filled its buffer: decrypted bytes may be waiting
+        self._key_log = key_log
+        self._client_hello = b""  # the first bytes received, up to the client random
+        self._client_random: bytes | None = None
+        self._server_random: bytes | None = None
+        self._secrets: dict[str, bytes] = {}
         super().__init__(sock, peer, loop, on_frame, max_request_bytes, on_close, _TlsSenders(self), read_buffer,
                          pool, listener)
         self._recv_into = self._recv_plain
@@ -157,8 +155,12 @@ class TlsConnection(Connection):
                 except ssl.SSLError as exc:
                     self._fail("TLS error", exc)
                     return 0
-                if self.tls_out.pending:
-                    self._tls_sender.flush()  # post-handshake messages (key updates)
+                if self.tls_out.pending:  # post-handshake messages (key updates)
+                    if self.kernel_tls:
+                        self.close("the TLS session has records to send but its sending is the kernel's "
+                                   "(a key update or alert)", level=logging.WARNING)
+                        return 0
+                    self._tls_sender.flush()
                 if got:
                     self._more = got == len(view)
                     return got
@@ -166,6 +168,9 @@ class TlsConnection(Connection):
             if not received:
                 return 0
             self.tls_in.write(_RECV_BUFFER[:received])
+            if self._key_log is not None and len(self._client_hello) < ktls.HELLO_RANDOM_END:
+                self._client_hello += _RECV_BUFFER[: min(received, ktls.HELLO_RANDOM_END)]
+                self._client_random = ktls.client_hello_random(self._client_hello)
             if not self.handshaken and not self._handshake():
                 if self.closed:
                     return 0
@@ -176,18 +181,71 @@ class TlsConnection(Connection):
         try:
             self.tls.do_handshake()
         except ssl.SSLWantReadError:
+            self._take_secrets()
             self._tls_sender.flush()
             return False
         except ssl.SSLError as exc:
+            self._take_secrets()
             self._tls_sender.flush()  # the alert, if any
             self._fail("TLS handshake failed", exc)
             return False
         self.handshaken = True
+        self._take_secrets()
         self._tls_sender.flush()
         self.principal = certificate_principal(self.tls.getpeercert(binary_form=True))
         log.debug("connection %s: %s on listener %s, principal %s", self.peer, self.tls.version(), self.listener,
                   self.principal)
+        if self._key_log is not None:
+            self._to_kernel()
         return True
+
+    def _take_secrets(self) -> None:
+        """Keeps this session's key-log lines of the handshake step just made (the key log holds
+        no more than one step's lines: see pyk.server.security.ktls)."""
+        if self._key_log is not None:
+            self._secrets.update(self._key_log.take(self._client_random))
+
+    def outgoing(self) -> bytes:
+        """The records the session wrote (handshake, alerts, application data); the first flight
+        starts with the ServerHello, whose random the key block of TLS 1.2 needs (b"": none)."""
+        records = self.tls_out.read()
+        if self._key_log is not None and self._server_random is None and records:
+            self._server_random = ktls.server_hello_random(records) or b""
+        return records
+
+    def _to_kernel(self) -> None:
+        """Gives the session's sending to the kernel and the connection's responses to a
+        KernelTlsSender; or says why this connection stays in user space."""
+        secrets, self._secrets = self._secrets, {}
+        version, cipher = self.tls.version(), self.tls.cipher()
+        suite = cipher[0] if cipher else ""
+        what = f"{version} {suite}"
+        if not self._tls_sender.idle or self.tls_out.pending:
+            log.debug("connection %s: %s stays in user-space TLS: handshake records are still queued",
+                      self.peer, what)
+            return
+        try:
+            if self._client_random is None:
+                raise ktls.Unsupported("no ClientHello random seen")
+            crypto_info = ktls.tx_crypto_info(version, suite, secrets, self._client_random, self._server_random)
+            ktls.install(self.sock, crypto_info)
+        except ktls.Unsupported as exc:
+            log.debug("connection %s: %s stays in user-space TLS: %s", self.peer, what, exc)
+            return
+        except OSError as exc:
+            log.debug("connection %s: %s stays in user-space TLS: the kernel refused its keys: %s", self.peer,
+                      what, exc)
+            return
+        self.kernel_tls = True
+        self._sender = KernelTlsSender(self, self.loop)  # the TlsSender is idle: nothing of it to keep
+        log.debug("connection %s: %s sent by kernel TLS", self.peer, what)
+
+    def close(self, reason: str | None, level: int = logging.INFO) -> None:
+        sender = self._sender
+        if isinstance(sender, KernelTlsSender) and not self.closed:
+            log.debug("connection %s: kernel TLS sent %d bytes of segment regions with sendfile", self.peer,
+                      sender.region_bytes)
+        super().close(reason, level)
 
     def _fail(self, what: str, exc: ssl.SSLError) -> None:
         AUDIT.warning("authentication failed: listener=%s peer=%s %s: %s", self.listener, self.peer, what,
@@ -235,7 +293,7 @@ class TlsSender(SendQueue):
 
     def _take_records(self) -> None:
         """Moves what the session wrote to its outgoing BIO behind the records not yet sent."""
-        records = self.tls_conn.tls_out.read()
+        records = self.tls_conn.outgoing()
         if not self.cipher:
             self.cipher, self.cipher_sent = records, 0
         elif records:
@@ -302,6 +360,23 @@ class TlsSender(SendQueue):
         self.clear()
         self.cipher = b""
         self.tls_conn.sock.close()
+
+
+class KernelTlsSender(EpollSender):
+    """The sender of a connection whose records the kernel makes: plaintext bytes with sendmsg,
+    segment regions with sendfile (zero-copy), from the loop on either engine.  Not the io_uring
+    engine's chains: their linked sendmsg needs MSG_WAITALL (a short send must cut the chain),
+    which the kernel's TLS refuses (EOPNOTSUPP, net/tls/tls_sw.c tls_sw_sendmsg); so a region
+    not in the page cache is read by sendfile on the loop, as on epoll.  Counts the region
+    bytes it was handed (a debug line at close)."""
+
+    def __init__(self, conn: Writer, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(conn, loop)
+        self.region_bytes = 0
+
+    def send(self, parts: list[Any]) -> None:
+        self.region_bytes += sum(part.size for part in parts if not is_bytes(part))
+        super().send(parts)
 
 
 class _Vanished(Exception):
