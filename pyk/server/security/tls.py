@@ -238,6 +238,7 @@ class TlsConnection(Connection):
             return
         self.kernel_tls = True
         self._sender = KernelTlsSender(self, self.loop)  # the TlsSender is idle: nothing of it to keep
+        self.responses = self._sender.responses  # the send times are the new sender's to record
         log.debug("connection %s: %s sent by kernel TLS", self.peer, what)
 
     def close(self, reason: str | None, level: int = logging.INFO) -> None:
