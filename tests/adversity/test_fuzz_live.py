@@ -22,6 +22,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,14 +111,25 @@ def _fuzz(b: BrokerProcess, seconds: float, sink: str, seed: int) -> Counts:
     seeds = Seeds()
     counts = Counts()
     deadline = time.monotonic() + seconds
-    errors: list[BaseException] = []
 
     def run(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
+        while time.monotonic() < deadline:
+            _fuzz_connection(host, int(port), rng, sink, seeds, counts)
+
+    in_threads(run)
+    return counts
+
+
+def in_threads(work: Callable[[int], None]) -> None:
+    """work(0..FUZZ_THREADS-1) in threads, waited for; fails on the first exception one raised (a
+    refused connect would mean the listener died)."""
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
         try:
-            while time.monotonic() < deadline:
-                _fuzz_connection(host, int(port), rng, sink, seeds, counts)
-        except BaseException as exc:  # a refused connect would mean the listener died
+            work(index)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(FUZZ_THREADS)]
@@ -126,7 +138,6 @@ def _fuzz(b: BrokerProcess, seconds: float, sink: str, seed: int) -> Counts:
     for t in threads:
         t.join()
     assert not errors, f"fuzzing thread failed: {errors[0]!r}"
-    return counts
 
 
 class Traffic:
