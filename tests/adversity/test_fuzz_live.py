@@ -225,6 +225,17 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> tuple[set[bytes], l
     return values, errors
 
 
+def check_served(b: BrokerProcess, traffic: Traffic, growth: int, bound: int) -> None:
+    """After fuzzing: the clients beside it had no error and read every acknowledged record, the
+    broker's RSS grew less than `bound`, and it still answers."""
+    assert not traffic.errors, traffic.errors[:5]
+    missing = traffic.acked - traffic.consumed
+    assert not missing, f"{len(missing)} acknowledged records were not consumed"
+    assert growth < bound, f"RSS grew by {growth / MIB:.0f} MiB"
+    with WireClient(b.bootstrap) as w:
+        assert w.api_versions()
+
+
 def live_fuzz(broker_factory: Any, engine: str | None, seconds: float, seed: int) -> Counts:
     overrides = {"connections.max.idle.ms": 5000, "num.shards": 1}
     if engine is not None:
@@ -241,12 +252,7 @@ def live_fuzz(broker_factory: Any, engine: str | None, seconds: float, seed: int
         counts = _fuzz(b, seconds, sink, seed)
         peak = max(peak, rss(b))
     elapsed = time.monotonic() - started
-    assert not traffic.errors, traffic.errors[:5]
-    missing = traffic.acked - traffic.consumed
-    assert not missing, f"{len(missing)} acknowledged records were not consumed"
-    assert peak - before < RSS_BOUND, f"RSS grew by {(peak - before) / MIB:.0f} MiB"
-    with WireClient(b.bootstrap) as w:
-        assert w.api_versions()
+    check_served(b, traffic, peak - before, RSS_BOUND)
     accepted, sink_errors = read_all(b.bootstrap, sink, 1)
     assert not sink_errors, f"what the broker accepted into the sink is not readable: {sink_errors[:5]}"
     b.kill9()

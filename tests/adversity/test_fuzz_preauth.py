@@ -33,9 +33,16 @@ import pytest
 
 from pyk import protocol
 from tests.adversity.fuzz import apply, random_mutations
-from tests.adversity.test_fuzz_live import SECONDS, Counts, Seeds, Traffic, _fuzz_connection, in_threads
+from tests.adversity.test_fuzz_live import (
+    SECONDS,
+    Counts,
+    Seeds,
+    Traffic,
+    _fuzz_connection,
+    check_served,
+    in_threads,
+)
 from tests.adversity.test_limits import MIB, rss
-from tests.adversity.wire import WireClient
 from tests.helpers import create_topic, unique_topic, wait_for
 from tests.security.conftest import SecureBroker, secure_broker, stop_and_check
 from tests.security.pki import Pki
@@ -177,12 +184,7 @@ def test_fuzz_before_authentication(tmp_path: Path, pki: Pki) -> None:
             wait_for(lambda: traffic.acked, timeout=30, what="the first acknowledged record over SASL_SSL")
             done = _fuzz(b, pki, SECONDS, sink, seed)
             peak = max(peak, rss(b))
-        assert not traffic.errors, traffic.errors[:5]
-        missing = traffic.acked - traffic.consumed
-        assert not missing, f"{len(missing)} acknowledged records were not consumed"
-        assert peak - before < RSS_BOUND, f"RSS grew by {(peak - before) / MIB:.0f} MiB"
-        with WireClient(b.bootstrap) as w:
-            assert w.api_versions()
+        check_served(b, traffic, peak - before, RSS_BOUND)
         assert all(done[kind] for kind in KINDS), done
         print(f"pre-authentication fuzz (seed {seed}, {SECONDS:.0f} s): "
               + ", ".join(f"{done[k]} {k} connections ({done[k + ' frames']} sends)" for k in KINDS)
