@@ -198,6 +198,46 @@ def test_oauthbearer_signed_tokens(broker: SecureBroker, pki: Pki, topic: str) -
         assert 0 < answer["session_lifetime_ms"] <= 60_000  # the token's remaining life bounds the session
 
 
+def test_oauthbearer_with_kafka_python_and_aiokafka(broker: SecureBroker, pki: Pki, topic: str) -> None:
+    """The two Python clients' token providers (kafka-python's, aiokafka's async one) against the
+    same JWKS: a signed token works over SASL_SSL and SASL_PLAINTEXT, one signed by another key
+    is refused."""
+    from aiokafka.abc import AbstractTokenProvider as AsyncTokenProvider
+    from kafka.errors import KafkaError
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+
+    class Tokens(AbstractTokenProvider):
+        def __init__(self, key: Any = None) -> None:
+            super().__init__()
+            self.jwt = pki.token("frank", key=key)[0]
+
+        def token(self) -> str:
+            return self.jwt
+
+    class AsyncTokens(AsyncTokenProvider):
+        async def token(self) -> str:
+            return pki.token("frank")[0]
+
+    create_topic(broker.bootstrap, topic)
+    oauth = {"security_protocol": "SASL_SSL", "sasl_mechanism": "OAUTHBEARER",
+             "ssl_context": ssl.create_default_context(cafile=pki.ca)}
+    kafka_python_produce(broker.bootstrap_of("SASL_SSL"), topic, make_records(5),
+                         **{**oauth, "sasl_oauth_token_provider": Tokens()})
+    aiokafka_produce(broker.bootstrap_of("SASL_SSL"), topic, make_records(5),
+                     **{**oauth, "sasl_oauth_token_provider": AsyncTokens()})
+    plain_oauth = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "OAUTHBEARER"}
+    assert len(kafka_python_consume(broker.bootstrap_of("SASL_PLAINTEXT"), topic, count=10,
+                                    **{**plain_oauth, "sasl_oauth_token_provider": Tokens()})) == 10
+    assert len(aiokafka_consume(broker.bootstrap_of("SASL_PLAINTEXT"), topic, count=10,
+                                **{**plain_oauth, "sasl_oauth_token_provider": AsyncTokens()})) == 10
+    refusals = broker.log_text().count("mechanism=OAUTHBEARER user=None: invalid_token")
+    with pytest.raises(KafkaError):
+        kafka_python_produce(broker.bootstrap_of("SASL_PLAINTEXT"), topic, make_records(1),
+                             **{**plain_oauth, "sasl_oauth_token_provider": Tokens(key=pki.other_jwt_key)})
+    wait_for(lambda: broker.log_text().count("mechanism=OAUTHBEARER user=None: invalid_token") > refusals,
+             what="the audit line of the refused token")
+
+
 def test_sessions_expire_and_clients_reauthenticate(tmp_path: Path, pki: Pki, topic: str) -> None:
     b = secure_broker(tmp_path, pki, log_level="DEBUG", **{"connections.max.reauth.ms": 1500})
     b.start()
