@@ -10,7 +10,10 @@ Owns:
   sent without being copied into a request; responses come back in request order (Kafka's rule
   for one connection), each matched to the callback or future registered when it was sent.
 * `Cluster`: bootstrap, ApiVersions negotiation, Metadata (leader of every partition, one
-  `Connection` per leader node), CreateTopics and ListOffsets.
+  `Connection` per leader node), CreateTopics and ListOffsets.  Its connections are opened by a
+  `Connector`: plain TCP by default; the broker's inter-broker client
+  (pyk.server.security.inter_broker) is one that does the listener's TLS and SASL, so a Cluster
+  can reach a secured listener with the broker's own credentials (the web console does).
 
 Receiving: small frames land in one staging buffer and are handed to their callback as a
 memoryview valid only during the call (no copy); a frame larger than the staging buffer gets a
@@ -27,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,9 +225,18 @@ class Connection(asyncio.BufferedProtocol):
         response = await fut
         return decode_response(api_key, version, response)[1]
 
+    @property
+    def usable(self) -> bool:
+        """Open, and not past the time its SASL session wants re-authenticating by: a shared
+        connection is then replaced rather than used until the broker closes it."""
+        return not self.closed.done() and (self.reauth_at is None or time.monotonic() < self.reauth_at)
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+Connector = Callable[[str, int], Awaitable[Connection]]  # opens a connection to (host, port), ready for requests
 
 
 @dataclass
@@ -238,27 +251,29 @@ class PartitionInfo:
 class Cluster:
     """What the client knows about the cluster behind `bootstrap`, and its connections.
 
-    Lifecycle: `await Cluster.connect(bootstrap)` -> `versions` negotiated -> `metadata(topic)`
-    / `create_topic()` / `list_offsets()` / `connection(node)` -> `close()`.  One event loop.
+    Lifecycle: `await Cluster.connect(bootstrap, connector)` -> `versions` negotiated ->
+    `metadata(topic)` / `create_topic()` / `list_offsets()` / `connection(node)` -> `close()`.
+    One event loop.  Every connection, the bootstrap one included, comes from `connector`.
     """
 
     bootstrap: str
     conn: Connection
+    connector: Connector = Connection.open
     versions: dict[int, int] = field(default_factory=dict)  # api key -> version this client uses
     nodes: dict[int, tuple[str, int]] = field(default_factory=dict)  # node id -> (host, port)
     _conns: dict[int, Connection] = field(default_factory=dict)
 
     @classmethod
-    async def connect(cls, bootstrap: str) -> Cluster:
+    async def connect(cls, bootstrap: str, connector: Connector = Connection.open) -> Cluster:
         errors = []
         for item in bootstrap.split(","):
             host, _, port = item.strip().rpartition(":")
             try:
-                conn = await Connection.open(host or "127.0.0.1", int(port))
-            except OSError as exc:
+                conn = await connector(host or "127.0.0.1", int(port))
+            except OSError as exc:  # an authentication refused by the broker is a ConnectionError
                 errors.append(f"{item}: {exc}")
                 continue
-            cluster = cls(bootstrap, conn)
+            cluster = cls(bootstrap, conn, connector)
             await cluster._negotiate()
             return cluster
         raise ConnectionError(f"no bootstrap server reachable ({'; '.join(errors)})")
@@ -347,10 +362,13 @@ class Cluster:
 
     async def connection(self, node: int, fresh: bool = False) -> Connection:
         """The shared connection to `node` (a new, unshared one with fresh=True)."""
-        if not fresh and node in self._conns and not self._conns[node].closed.done():
-            return self._conns[node]
+        shared = self._conns.get(node)
+        if not fresh and shared is not None:
+            if shared.usable:
+                return shared
+            shared.close()
         host, port = self.nodes[node]
-        conn = await Connection.open(host, port)
+        conn = await self.connector(host, port)
         if not fresh:
             self._conns[node] = conn
         return conn

@@ -11,6 +11,9 @@ network (no CDN, and machines that run brokers often have no npm), and the files
 (about 100 KB).  They come from the npm registry at the versions of ci/console/package-lock.json
 through ci/console-assets.sh, which also checks (`--check`) that the committed files match it.
 
+The console reaches the broker on its inter-broker listener with the broker's own TLS and SASL
+credentials (pyk.console.kafka), so it works on a secured broker and acts as the broker's
+principal, normally a super user: whoever reaches the console may do what that principal may.
 The console has no login: it listens on loopback by default, refuses changes that do not come
 from its own pages (CSRF) and, on loopback, requests for other host names (DNS rebinding); put it
 behind an authenticating proxy before listening elsewhere.
@@ -29,8 +32,9 @@ from aiohttp import web
 
 from pyk.config import ServerConfig
 from pyk.console.app import make_app
-from pyk.console.kafka import ConsoleClient
+from pyk.console.kafka import CLIENT_ID, ConsoleClient, librdkafka_security
 from pyk.console.sampler import Sampler
+from pyk.server.security.inter_broker import InterBrokerClient
 
 log = logging.getLogger("pyk.console")
 
@@ -42,8 +46,11 @@ class Console:
     def __init__(self, config: ServerConfig) -> None:
         host, _, port = config["console.listener"].rpartition(":")
         self.host, self.port = host.strip("[]") or "0.0.0.0", int(port)
-        listener = config.advertised_listeners[0]
-        self.client = ConsoleClient(f"{listener.host}:{listener.port}")
+        listener = config.inter_broker_listener
+        broker = InterBrokerClient(config)
+        self.client = ConsoleClient(f"{listener.host}:{listener.port}",
+                                    lambda host, port: broker.connect(host, port, CLIENT_ID),
+                                    librdkafka_security(config, broker))
         self.sampler = Sampler(self.client)
         loopback = self.host in ("localhost", "::1") or self.host.startswith("127.")
         self.runner = web.AppRunner(make_app(self.client, self.sampler, loopback), access_log=None)

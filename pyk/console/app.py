@@ -225,7 +225,7 @@ async def messages(request: web.Request) -> web.Response:
     offset = int(query["offset"]) if query.get("offset") else None
     timestamp = _ms(query["timestamp"]) if query.get("timestamp") else None
     limit = min(max(int(query.get("limit", BROWSE_LIMIT)), 1), MAX_LIMIT)
-    found, next_offset = await asyncio.to_thread(browse, client.bootstrap, name, partition, offset, timestamp, limit)
+    found, next_offset = await asyncio.to_thread(browse, client.librdkafka, name, partition, offset, timestamp, limit)
     context = dict(name=name, partitions=rows, partition=partition, offset=offset, timestamp=query.get("timestamp", ""),
                    messages=found, next_offset=next_offset)
     return render(request, "messages_result.html" if is_htmx(request) else "messages.html", **context)
@@ -236,7 +236,7 @@ async def tail(request: web.Request) -> web.Response:
     the poller for the next ones."""
     name = request.match_info["name"]
     partition, offset = int(request.query["partition"]), int(request.query["offset"])
-    found, next_offset = await asyncio.to_thread(browse, _client(request).bootstrap, name, partition, offset, None,
+    found, next_offset = await asyncio.to_thread(browse, _client(request).librdkafka, name, partition, offset, None,
                                                  TAIL_LIMIT)
     return render(request, "tail.html", name=name, partition=partition, messages=found, next_offset=next_offset)
 

@@ -6,6 +6,15 @@ on the orchestrator's event loop); messages are read with librdkafka (confluent-
 worker thread, which decompresses batches, skips control records and aborted transactions, and
 hands back keys, values, headers and timestamps.
 
+Both connect to the broker's inter-broker listener as the broker itself: pyk's client through
+the broker's inter-broker client (pyk.server.security.inter_broker: the listener's TLS, and its
+SASL login from the JAAS line), librdkafka with the same settings in its own names
+(`librdkafka_security`).  So the console works on a broker whose listeners are all secured and
+passes ACLs as the broker's principal (a super user, as inter-broker requests need), which is
+why it must not be reachable by anyone the operator would not give that principal to.
+librdkafka as shipped in confluent-kafka's wheels has no GSSAPI: on a GSSAPI inter-broker
+listener the message browser answers with librdkafka's error; the other pages work.
+
 Owns `ConsoleClient`: one connection set to the broker (reconnected after a failure), the
 requests of each page, and `decode()` (how a key, value or header is shown: JSON pretty-printed,
 UTF-8 text, else hex).
@@ -21,12 +30,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pyk.client import BrokerError, Cluster, Connection
+from pyk.client import BrokerError, Cluster, Connection, Connector
+from pyk.config import ServerConfig
 from pyk.coordinator.consumer_protocol import PROTOCOL_TYPE, decode_assignment
 from pyk.errors import ErrorCode, ProtocolViolation
 from pyk.protocol import ApiKey
+from pyk.server.security.inter_broker import InterBrokerClient, password_login
+from pyk.server.security.settings import setting
 from pyk.tools.groups import _commit, _committed, _describe_group, error_name, find_coordinator
 
 LATEST, EARLIEST = -1, -2
@@ -37,6 +49,7 @@ _FETCH_TIMEOUT_S = 5.0  # a browse that finds fewer messages than asked returns 
 _HEX_BYTES = 4096  # longer binary values are cut in the page (the rest is counted)
 
 T = TypeVar("T")
+CLIENT_ID = "pyk-console"  # of its requests and its consumer's, as the broker's request log and quotas see them
 _LIBRDKAFKA_LOG = logging.getLogger("pyk.console.librdkafka")  # librdkafka's lines, not on stderr raw
 
 
@@ -109,15 +122,43 @@ class LogDir:
         return sum(self.sizes.values())
 
 
-def browse(bootstrap: str, topic: str, partition: int, offset: int | None, timestamp_ms: int | None,
+def librdkafka_security(config: ServerConfig, client: InterBrokerClient) -> dict[str, str]:
+    """librdkafka's settings for connecting as `client` does: TLS checked against the listener's
+    truststore (else the system's CAs) and its host name unless ssl.endpoint.identification.algorithm
+    is empty, the keystore (a PEM file: key and chain) as client certificate; the SASL mechanism
+    with the JAAS line's username and password (PLAIN, SCRAM)."""
+    out = {"security.protocol": client.protocol}
+    listener = client.listener
+    if client.tls is not None:
+        out["ssl.ca.location"] = setting(config, listener, "ssl.truststore.location") or "probe"
+        keystore = setting(config, listener, "ssl.keystore.location")
+        if keystore:
+            out["ssl.certificate.location"] = out["ssl.key.location"] = keystore
+            password = setting(config, listener, "ssl.key.password")
+            if password:
+                out["ssl.key.password"] = password
+        https = setting(config, listener, "ssl.endpoint.identification.algorithm") == "https"
+        out["ssl.endpoint.identification.algorithm"] = "https" if https else "none"
+    if client.mechanism is not None:
+        out["sasl.mechanism"] = client.mechanism
+        if client.mechanism != "GSSAPI":
+            out["sasl.username"], out["sasl.password"] = password_login(config, listener, client.mechanism)
+    return out
+
+
+def browse(settings: dict[str, str], topic: str, partition: int, offset: int | None, timestamp_ms: int | None,
            limit: int) -> tuple[list[Message], int]:
     """Up to `limit` messages of one partition from `offset` (or the first at or after
     `timestamp_ms`; neither: the last `limit` offsets), and the offset to continue from.
+    `settings`: bootstrap.servers and security (ConsoleClient.librdkafka).
     Blocking (librdkafka): run in a thread."""
     # read_committed (librdkafka's default, said here): the browser shows what consumers see.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "pyk-console", "enable.auto.commit": False,
-                         "client.id": "pyk-console", "enable.partition.eof": True, "isolation.level": "read_committed",
-                         "logger": _LIBRDKAFKA_LOG})
+    try:
+        consumer = Consumer({**settings, "group.id": CLIENT_ID, "enable.auto.commit": False,
+                             "client.id": CLIENT_ID, "enable.partition.eof": True,
+                             "isolation.level": "read_committed", "logger": _LIBRDKAFKA_LOG})
+    except KafkaException as exc:  # settings librdkafka cannot use (GSSAPI in the wheels, an unreadable keystore)
+        raise BrokerError(f"the message browser's consumer: {exc.args[0].str()}") from None
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=_FETCH_TIMEOUT_S)
         if timestamp_ms is not None:
@@ -170,8 +211,10 @@ class ConsoleClient:
     the next call reconnects, so a restarted shard 0 does not break the console.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, connector: Connector, security: dict[str, str]) -> None:
         self.bootstrap = bootstrap
+        self.connector = connector  # how pyk's client connects (TLS, SASL)
+        self.librdkafka = {"bootstrap.servers": bootstrap, **security}  # the message browser's settings
         self._cluster: Cluster | None = None
         self._lock = asyncio.Lock()
 
@@ -182,8 +225,9 @@ class ConsoleClient:
         async with self._lock:
             try:
                 async with asyncio.timeout(_REQUEST_TIMEOUT_S):
-                    if self._cluster is None or self._cluster.conn.closed.done():
-                        self._cluster = await Cluster.connect(self.bootstrap)
+                    if self._cluster is None or not self._cluster.conn.usable:
+                        self.close()
+                        self._cluster = await Cluster.connect(self.bootstrap, self.connector)
                     return await work(self._cluster)
             except (ConnectionError, TimeoutError):
                 self.close()

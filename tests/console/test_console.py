@@ -287,11 +287,13 @@ def test_forged_changes_are_refused(live: tuple[BrokerProcess, str]) -> None:
 
 def test_console_is_a_client_of_the_broker() -> None:
     """The console reaches the broker through the Kafka protocol only: it imports no shard, log
-    or coordinator internals (consumer_protocol is the wire format of group assignments)."""
+    or coordinator internals (consumer_protocol is the wire format of group assignments; the
+    inter-broker client and the listener's security settings are how it logs in as the broker)."""
     from tests.test_sourcecode import _import_graph
 
     allowed = ("pyk.console", "pyk.client", "pyk.protocol", "pyk.errors", "pyk.config", "pyk.configdef",
-               "pyk.tools", "pyk.coordinator.consumer_protocol")
+               "pyk.tools", "pyk.coordinator.consumer_protocol", "pyk.server.security.inter_broker",
+               "pyk.server.security.settings")
     graph = _import_graph()
     inside = [f"{a} imports {b} at {where}" for a, targets in sorted(graph.items()) if a.startswith("pyk.console")
               for b, where in targets.items() if b != "pyk" and not b.startswith(allowed)]

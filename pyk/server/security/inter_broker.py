@@ -20,6 +20,9 @@ The other broker authenticates this one as any client: its principal (User:<user
 certificate's subject on SSL) is what its authorizer sees for CLUSTER_ACTION and what super.users
 names.  A refused authentication raises InterBrokerAuthenticationError (a ConnectionError, so the
 callers' retry paths take it); the refusing broker writes the audit line.
+
+The web console (pyk.console) reaches its broker through this client too, so it passes a secured
+listener and ACLs as the broker's principal.
 """
 
 from __future__ import annotations
@@ -127,15 +130,21 @@ def _login(config: ServerConfig, listener: str, mechanism: str) -> Callable[[str
     if mechanism != "PLAIN" and mechanism not in SCRAM_MECHANISMS:
         raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism}: pyk brokers authenticate to each other "
                           f"with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI")
+    user, password = password_login(config, listener, mechanism)
+    if mechanism == "PLAIN":
+        return lambda _: PlainClient(user, password)
+    return lambda _: ScramClient(mechanism, user, password)
+
+
+def password_login(config: ServerConfig, listener: str, mechanism: str) -> tuple[str, str]:
+    """The username and password this broker logs in with over PLAIN or SCRAM-SHA-*: the options
+    of the listener's JAAS line for `mechanism` (ConfigError naming where when missing)."""
     expected = PLAIN_LOGIN_MODULE if mechanism == "PLAIN" else SCRAM_LOGIN_MODULE
     needs = 'username="..." and password="..."'
     options, where = server_login(config, listener, mechanism, expected, needs)
     if "username" not in options or "password" not in options:
         raise ConfigError(f"{where}: the inter-broker {mechanism} login needs {expected} with {needs}")
-    user, password = options["username"], options["password"]
-    if mechanism == "PLAIN":
-        return lambda _: PlainClient(user, password)
-    return lambda _: ScramClient(mechanism, user, password)
+    return options["username"], options["password"]
 
 
 def _name(code: int) -> str:
