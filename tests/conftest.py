@@ -46,6 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `first` go to the front: pytest-xdist hands files out in collection order, and
+    a test of minutes handed out last would hold the whole run up at its end."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
+
+
 # ---------------------------------------------------------------------------------------
 # Broker fixtures (owner: real-client suites tests/clients, tests/durability, tests/adversity)
 #

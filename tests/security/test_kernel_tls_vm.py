@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 GUEST_TIMEOUT_S = 1500  # the guest's CPU is emulated: its run takes 3-4 minutes on a busy machine
 
 
+@pytest.mark.first
 @pytest.mark.timeout(GUEST_TIMEOUT_S + 60)
 def test_kernel_tls_in_a_vm_with_the_tls_module() -> None:
     run = run_in_guest(f"{sys.executable} -m pytest -q -p no:cacheprovider tests/security/guest_kernel_tls.py",
