@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     if config["console.listener"]:
         from pyk.console import Console
 
-        run = Console(config).serve_alongside(run)
+        run = Console(config, orchestrator).serve_alongside(run)
     return uvloop.run(run)
 
 

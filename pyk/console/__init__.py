@@ -4,6 +4,9 @@ Served by the orchestrator process on `console.listener` (empty: off), in the or
 event loop, by aiohttp with Jinja2 templates; htmx does the page actions and uPlot draws the
 charts.  The console is a Kafka client of its own broker (pyk.console.kafka), like Redpanda
 Console, so it shows exactly what any client would see and knows nothing of shards' insides.
+The overview's charts are the broker's own numbers: the shards' metrics snapshots that the
+orchestrator collects for its Prometheus endpoint, taken in-process (pyk.console.sampler)
+rather than by scraping and parsing the endpoint, which may be off.
 
 The browser libraries (static/vendor: htmx, uPlot) are committed built files, not fetched at
 install or run time: a plain `pip install` must give a working console with no Node.js and no
@@ -33,7 +36,7 @@ from aiohttp import web
 from pyk.config import ServerConfig
 from pyk.console.app import make_app
 from pyk.console.kafka import CLIENT_ID, ConsoleClient, librdkafka_security
-from pyk.console.sampler import Sampler
+from pyk.console.sampler import Sampler, SnapshotSource
 from pyk.server.security.inter_broker import InterBrokerClient
 
 log = logging.getLogger("pyk.console")
@@ -43,7 +46,7 @@ class Console:
     """The console's HTTP server, Kafka client and sampler; started and stopped with the
     orchestrator (`serve_alongside`)."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, metrics: SnapshotSource) -> None:
         host, _, port = config["console.listener"].rpartition(":")
         self.host, self.port = host.strip("[]") or "0.0.0.0", int(port)
         listener = config.inter_broker_listener
@@ -51,9 +54,9 @@ class Console:
         self.client = ConsoleClient(f"{listener.host}:{listener.port}",
                                     lambda host, port: broker.connect(host, port, CLIENT_ID),
                                     librdkafka_security(config, broker))
-        self.sampler = Sampler(self.client)
+        self.sampler = Sampler(metrics)
         loopback = self.host in ("localhost", "::1") or self.host.startswith("127.")
-        self.runner = web.AppRunner(make_app(self.client, self.sampler, loopback), access_log=None)
+        self.runner = web.AppRunner(make_app(self.client, self.sampler, config.node_id, loopback), access_log=None)
 
     async def start(self) -> bool:
         await self.runner.setup()

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from pyk import __version__
 from pyk.client import BrokerError
-from pyk.console.kafka import ConsoleClient, browse
+from pyk.console.kafka import LATEST, ConsoleClient, browse
 from pyk.console.sampler import Sampler
 
 log = logging.getLogger("pyk.console")
@@ -34,6 +34,7 @@ CLIENT: web.AppKey[ConsoleClient] = web.AppKey("client", ConsoleClient)
 SAMPLER: web.AppKey[Sampler] = web.AppKey("sampler", Sampler)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 LOOPBACK: web.AppKey[bool] = web.AppKey("loopback", bool)  # listening on a loopback address only
+NODE_ID: web.AppKey[int] = web.AppKey("node_id", int)  # this host's first node (shard i is node NODE_ID + i)
 
 
 def _time(ms: int | None) -> str:
@@ -64,7 +65,7 @@ def _ms(text: str) -> int:
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
-def make_app(client: ConsoleClient, sampler: Sampler, loopback: bool) -> web.Application:
+def make_app(client: ConsoleClient, sampler: Sampler, node_id: int, loopback: bool) -> web.Application:
     env = jinja2.Environment(loader=jinja2.PackageLoader("pyk.console", "templates"),
                              autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
     env.filters["time"] = _time
@@ -75,6 +76,7 @@ def make_app(client: ConsoleClient, sampler: Sampler, loopback: bool) -> web.App
     app[LOOPBACK] = loopback
     app[CLIENT] = client
     app[SAMPLER] = sampler
+    app[NODE_ID] = node_id
     app[TEMPLATES] = env
     app.router.add_get("/", overview)
     app.router.add_get("/api/series", series)
@@ -146,14 +148,19 @@ async def overview(request: web.Request) -> web.Response:
     md = await client.run(client.metadata)
     leaders = client.leaders(md)
     first = min((b["node_id"] for b in md["brokers"]), default=0)
-    nodes = [{**b, "shard": b["node_id"] - first, "leaders": sum(1 for n in leaders.values() if n == b["node_id"])}
+    sampler, base = request.app[SAMPLER], request.app[NODE_ID]
+    last = sampler.intervals[-1] if sampler.intervals else None
+    # this host's shards, from their last metrics snapshot (other hosts' nodes show "-")
+    connections = {base + shard: snap.connections for shard, (_, snap) in sampler.last.items()}
+    cpu = {base + shard: percent for shard, percent in last.cpu_percent.items()} if last else {}
+    nodes = [{**b, "shard": b["node_id"] - first, "leaders": sum(1 for n in leaders.values() if n == b["node_id"]),
+              "connections": connections.get(b["node_id"]), "cpu": cpu.get(b["node_id"])}
              for b in sorted(md["brokers"], key=lambda b: b["node_id"])]
-    samples = request.app[SAMPLER].samples
-    last = samples[-1] if samples else None
+    ends = await client.run(lambda cluster: client.offsets(cluster, leaders, LATEST))
     dirs = await client.run(client.log_dirs)
     return render(request, "overview.html", nodes=nodes, cluster_id=md.get("cluster_id"), dirs=dirs,
                   controller=md.get("controller_id"), topics=len(md["topics"]), partitions=len(leaders),
-                  latency=last.latency_ms if last else {}, messages=sum(last.ends.values()) if last else None)
+                  messages=sum(ends.values()))
 
 
 async def series(request: web.Request) -> web.Response:

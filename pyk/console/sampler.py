@@ -1,10 +1,18 @@
-"""The overview's history: log end offsets sampled every few seconds, kept for a few minutes.
+"""The overview's history: the broker's own counters, differenced every few seconds, kept for a few minutes.
 
-The console keeps its own series rather than reading a metrics endpoint, so it needs nothing
-but the Kafka protocol: every `interval_s` one Metadata request and one ListOffsets request per
-node give each partition's log end offset; the difference between two samples is the number of
-messages appended in between.  The round trip of those requests, per node, is the latency an
-admin client sees from each shard (a busy shard's event loop answers late).
+Every `interval_s` the sampler takes the shards' metrics snapshots from the orchestrator (the
+`collect_metrics` whose answer the Prometheus endpoint renders, pyk.server.exporter) and keeps,
+per interval, what an operator reads off Kafka's BrokerTopicMetrics and RequestMetrics: bytes in
+and out and messages in per second, and the p50 and p99 of the Produce and Fetch requests'
+TotalTime (read to last byte written; a Fetch's includes its long poll, as in Kafka).  The
+percentiles come from the difference of two snapshots' histograms, so they cover exactly the
+interval (Kafka's own come from a decaying sample of recent requests).  Only the rates are kept,
+plus each shard's last snapshot to difference the next one against.
+
+Counters are differenced per shard and partition with Prometheus' reset rule (a counter that
+went down restarted from zero): a shard restarts, or a partition moves between shards (the
+balancer) or is recreated, and its counters start again.  A shard that misses a round is
+differenced against its last answer, over the time since.
 """
 
 from __future__ import annotations
@@ -14,36 +22,83 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypedDict
 
-from pyk.client import Cluster
-from pyk.console.kafka import LATEST, ConsoleClient
 from pyk.protocol import ApiKey
+from pyk.server.metrics import HISTOGRAM_BUCKETS, TOTAL_TIME, PartitionStats, ShardSnapshot
 
 log = logging.getLogger("pyk.console")
 
 INTERVAL_S = 2.0
 WINDOW_S = 300.0  # 5 minutes of history
-TOP_TOPICS = 5  # the throughput chart draws the busiest topics, the rest are summed in the total
+COLLECT_TIMEOUT_S = 5.0  # a shard that does not answer within this is differenced at the next round
+TOP_TOPICS = 5  # the messages chart draws the busiest topics, the rest are summed in the total
+LATENCIES = {"Produce": ApiKey.PRODUCE, "Fetch": ApiKey.FETCH}
+QUANTILES = {"p50": 0.5, "p99": 0.99}
 
 
-@dataclass
-class Sample:
-    """One sampling round: when, each partition's log end offset, each node's round trip (ms)."""
+class SnapshotSource(Protocol):
+    """The orchestrator as the sampler needs it (pyk.server.shard.Orchestrator)."""
 
-    at: float  # wall clock (s)
-    ends: dict[tuple[str, int], int]
-    latency_ms: dict[int, float]
+    async def collect_metrics(self, timeout: float) -> list[ShardSnapshot]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """The broker's rates over one sampling interval, ending `at` (wall clock, s)."""
+
+    at: float
+    bytes_in: float  # per second, all topics (BytesInPerSec)
+    bytes_out: float  # BytesOutPerSec
+    messages_in: float  # MessagesInPerSec
+    topic_messages_in: dict[str, float]
+    latency_ms: dict[str, float | None]  # "Produce p99" -> ms; None: no such request was answered
+    cpu_percent: dict[int, float]  # shard -> CPU time over the interval, percent of one core
+
+
+class Series(TypedDict):
+    """uPlot-ready columns of /api/series: one chart per group, one line per name."""
+
+    times: list[float]
+    bytes: dict[str, list[float]]
+    messages: dict[str, list[float]]
+    latency: dict[str, list[float | None]]
+
+
+def counter_delta(now: int, before: int | None) -> int:
+    """Prometheus' reset rule: a counter that went down restarted from zero; a new one from zero."""
+    return now if before is None or now < before else now - before
+
+
+def histogram_delta(now: list[int], before: list[int] | None) -> list[int]:
+    if before is None or any(n < b for n, b in zip(now, before, strict=True)):
+        return now
+    return [n - b for n, b in zip(now, before, strict=True)]
+
+
+def quantile_ms(buckets: list[int], q: float) -> float | None:
+    """The q-quantile of a log2-microsecond histogram (bucket b: 2**(b-1) <= dt_us < 2**b), in ms,
+    interpolated linearly inside its bucket as Prometheus' histogram_quantile does; None if empty."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank, below = q * total, 0
+    for b, n in enumerate(buckets):
+        if n and below + n >= rank:
+            low = (1 << b) >> 1
+            return (low + ((1 << b) - low) * (rank - below) / n) / 1000
+        below += n
+    raise AssertionError("unreachable: rank <= total")
 
 
 @dataclass
 class Sampler:
-    """Runs on the orchestrator's event loop from `start()` to `stop()`; a failed round is
-    logged at debug level and skipped (the broker may be starting or a shard restarting)."""
+    """Runs on the orchestrator's event loop from `start()` to `stop()`."""
 
-    client: ConsoleClient
+    source: SnapshotSource
     interval_s: float = INTERVAL_S
-    samples: deque[Sample] = field(default_factory=lambda: deque(maxlen=int(WINDOW_S / INTERVAL_S) + 1))
+    intervals: deque[Interval] = field(default_factory=lambda: deque(maxlen=int(WINDOW_S / INTERVAL_S)))
+    last: dict[int, tuple[float, ShardSnapshot]] = field(default_factory=dict)  # shard -> (at, its last answer)
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -56,51 +111,57 @@ class Sampler:
 
     async def _loop(self) -> None:
         while True:
-            try:
-                self.samples.append(await self.client.run(self._sample))
-            except (ConnectionError, OSError, RuntimeError) as exc:
-                log.debug("console sample failed: %s", exc)
+            at = time.time()  # before: every counter in the answers was read after `at`
+            self.record(at, await self.source.collect_metrics(COLLECT_TIMEOUT_S))
             await asyncio.sleep(self.interval_s)
 
-    async def _sample(self, cluster: Cluster) -> Sample:
-        at = time.time()
-        md = await self.client.metadata(cluster)
-        leaders = self.client.leaders(md)
-        latency: dict[int, float] = {}
-        ends: dict[tuple[str, int], int] = {}
-        for node in sorted(b["node_id"] for b in md["brokers"]):
-            mine = {tp: leader for tp, leader in leaders.items() if leader == node}
-            started = time.perf_counter()
-            if mine:
-                ends.update(await self.client.offsets(cluster, mine, LATEST))
-            else:  # a node leading nothing still answers: time an ApiVersions instead
-                conn = await cluster.connection(node)
-                await conn.request(ApiKey.API_VERSIONS, 0, {})
-            latency[node] = (time.perf_counter() - started) * 1000
-        return Sample(at, ends, latency)
+    def record(self, at: float, snapshots: list[ShardSnapshot]) -> None:
+        """Adds the interval since each shard's previous answer (nothing on the first round)."""
+        bytes_in = bytes_out = messages_in = 0.0
+        topics: dict[str, float] = {}
+        latency = {name: [0] * HISTOGRAM_BUCKETS for name in LATENCIES}
+        cpu: dict[int, float] = {}
+        differenced = False
+        for now in snapshots:
+            previous = self.last.get(now.shard)
+            self.last[now.shard] = (at, now)
+            if previous is None:
+                continue
+            differenced = True
+            before_at, before = previous
+            dt = max(at - before_at, 1e-3)
+            old: dict[tuple[str, int], PartitionStats] = {(p.topic, p.partition): p for p in before.partitions}
+            for p in now.partitions:
+                o = old.get((p.topic, p.partition))
+                bytes_in += counter_delta(p.bytes_in, o.bytes_in if o else None) / dt
+                bytes_out += counter_delta(p.bytes_out, o.bytes_out if o else None) / dt
+                n = counter_delta(p.messages_in, o.messages_in if o else None) / dt
+                messages_in += n
+                topics[p.topic] = topics.get(p.topic, 0.0) + n
+            for name, api in LATENCIES.items():
+                if api in now.requests:
+                    was = before.requests.get(api)
+                    delta = histogram_delta(now.requests[api][0][TOTAL_TIME], was[0][TOTAL_TIME] if was else None)
+                    latency[name] = [a + b for a, b in zip(latency[name], delta, strict=True)]
+            cpu[now.shard] = 100.0 * max(now.cpu_seconds - before.cpu_seconds, 0.0) / dt
+        if differenced:
+            self.intervals.append(Interval(
+                at, bytes_in, bytes_out, messages_in, topics,
+                {f"{name} {q}": quantile_ms(latency[name], quantile) for name in LATENCIES
+                 for q, quantile in QUANTILES.items()}, cpu))
 
-    def series(self) -> dict[str, Any]:
-        """uPlot-ready columns: times, messages/s in total and for the busiest topics, and the
-        round trip per node."""
-        samples = list(self.samples)
-        pairs = list(zip(samples, samples[1:], strict=False))
-        times = [b.at for _, b in pairs]
-        per_topic: dict[str, list[float]] = {}
-        total: list[float] = []
-        for i, (a, b) in enumerate(pairs):
-            dt = max(b.at - a.at, 1e-3)
-            sums: dict[str, int] = {}
-            for tp, end in b.ends.items():
-                before = a.ends.get(tp)
-                if before is not None and end >= before:
-                    sums[tp[0]] = sums.get(tp[0], 0) + end - before
-            for topic, n in sums.items():
-                per_topic.setdefault(topic, [0.0] * len(pairs))[i] = n / dt
-            total.append(sum(sums.values()) / dt)
-        busiest = sorted(per_topic, key=lambda t: -sum(per_topic[t]))[:TOP_TOPICS]
-        nodes = sorted({n for s in samples for n in s.latency_ms})
+    def series(self) -> Series:
+        rows = list(self.intervals)
+        moved: dict[str, float] = {}
+        for r in rows:
+            for topic, rate in r.topic_messages_in.items():
+                moved[topic] = moved.get(topic, 0.0) + rate
+        busiest = sorted((t for t in moved if moved[t] > 0), key=lambda t: -moved[t])[:TOP_TOPICS]
+        names = [f"{name} {q}" for name in LATENCIES for q in QUANTILES]
         return {
-            "times": times,
-            "throughput": {"total": total, **{t: per_topic[t] for t in busiest}},
-            "latency": {str(n): [b.latency_ms.get(n) for _, b in pairs] for n in nodes},
+            "times": [r.at for r in rows],
+            "bytes": {"in": [r.bytes_in for r in rows], "out": [r.bytes_out for r in rows]},
+            "messages": {"total": [r.messages_in for r in rows],
+                         **{t: [r.topic_messages_in.get(t, 0.0) for r in rows] for t in busiest}},
+            "latency": {name: [r.latency_ms[name] for r in rows] for name in names},
         }

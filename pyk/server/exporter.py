@@ -27,15 +27,12 @@ from prometheus_client.registry import Collector
 
 from pyk.errors import ErrorCode
 from pyk.protocol.apis import ApiKey
-from pyk.server.metrics import HISTOGRAM_BUCKETS, ShardSnapshot
+from pyk.server.metrics import HISTOGRAM_BUCKETS, LOCAL_TIME, REQUEST_TIMES, ShardSnapshot
 
 log = logging.getLogger("pyk.metrics")
 
 SCRAPE_TIMEOUT_S = 5.0  # a shard that does not answer within this is reported down for the scrape
 _EXPORTED_BUCKETS = 26  # le = 1 us .. 2**25 us (33.5 s), then +Inf
-# RequestStats' kinds, in order; the local time's count is the request count
-_REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime", "responsequeuetime", "responsesendtime")
-_LOCAL = 2
 
 
 class MetricsSource(Protocol):
@@ -172,15 +169,15 @@ class _Snapshots(Collector):
         merged: dict[int, tuple[list[list[int]], list[int]]] = {}
         for s in shots:
             for api, (counts, sums) in s.requests.items():
-                into = merged.setdefault(api, ([[0] * HISTOGRAM_BUCKETS for _ in _REQUEST_TIMES],
-                                               [0] * len(_REQUEST_TIMES)))
-                for kind in range(len(_REQUEST_TIMES)):
+                into = merged.setdefault(api, ([[0] * HISTOGRAM_BUCKETS for _ in REQUEST_TIMES],
+                                               [0] * len(REQUEST_TIMES)))
+                for kind in range(len(REQUEST_TIMES)):
                     _add(into[0][kind], counts[kind])
                     into[1][kind] += sums[kind]
         requests = CounterMetricFamily("kafka_network_requestmetrics_requests", "Requests answered, per API",
                                        labels=["request"])
         times = [HistogramMetricFamily(f"kafka_network_requestmetrics_{kind}_seconds", doc, labels=["request"])
-                 for kind, doc in zip(_REQUEST_TIMES, (
+                 for kind, doc in zip(REQUEST_TIMES, (
                      "Time from the request's read to its response's last byte written",
                      "Time the read request waited behind earlier requests of the shard's loop",
                      "Time in the request's handler",
@@ -190,7 +187,7 @@ class _Snapshots(Collector):
                      strict=True)]
         for api, (counts, sums) in sorted(merged.items()):
             name = request_name(api)
-            requests.add_metric([name], sum(counts[_LOCAL]))
+            requests.add_metric([name], sum(counts[LOCAL_TIME]))
             for kind, family in enumerate(times):
                 family.add_metric([name], _buckets(counts[kind]), sums[kind] / 1e9)
         errors = CounterMetricFamily("kafka_network_requestmetrics_errors",

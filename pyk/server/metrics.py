@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # the engine imports this module: no server imports at run ti
 
 HISTOGRAM_BUCKETS = 64  # log2 buckets of whole microseconds, as ext/metrics.pyx (REQ_BUCKETS)
 _LAG_PROBE_S = 0.25  # how often the event-loop lag probe wakes
+# RequestStats' kinds (Kafka's RequestMetrics), in the order of a snapshot's lists; the local
+# time's count is the request count
+REQUEST_TIMES = ("totaltime", "requestqueuetime", "localtime", "remotetime", "responsequeuetime", "responsesendtime")
+TOTAL_TIME, LOCAL_TIME = 0, 2
 
 
 class Log2Histogram:
@@ -92,7 +96,7 @@ class ShardSnapshot:
     """Everything one shard reports on a scrape (pickled over the control channel)."""
 
     shard: int
-    # api key -> ([bucket counts] per kind, [sum ns] per kind); kinds: total, queue, local, remote
+    # api key -> ([bucket counts] per kind, [sum ns] per kind), kinds as REQUEST_TIMES
     requests: dict[int, tuple[list[list[int]], list[int]]]
     errors: dict[tuple[int, int], int]  # (api key, error code) -> responses or partitions with it
     partitions: list[PartitionStats]

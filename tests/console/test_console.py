@@ -24,7 +24,16 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from playwright.sync_api import sync_playwright
 
-from tests.helpers import REPO, BrokerProcess, confluent_admin, confluent_watermarks, create_topic, free_port
+from tests.helpers import (
+    REPO,
+    BrokerProcess,
+    confluent_admin,
+    confluent_consumer,
+    confluent_watermarks,
+    create_topic,
+    free_port,
+    wait_for,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "docs" / "console"
@@ -110,10 +119,30 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[i
         c.close()
 
 
+def series(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "/api/series", timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+def counted(data: dict[str, Any], column: list[float]) -> float:
+    """What a per-second series adds up to over its intervals (the first one's start is not in the
+    series: the traffic below starts after it)."""
+    times = data["times"]
+    return sum(column[i] * (times[i] - times[i - 1]) for i in range(1, len(times)))
+
+
 def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: Any) -> None:
+    """The charts are the broker's own counters (the metrics snapshots the Prometheus endpoint
+    renders), differenced per interval: summed back over the intervals they give exactly the
+    messages the producer wrote, at least their bytes in and out, and Produce and Fetch
+    latencies from real requests."""
     broker, url = live
+    # Every shard's first snapshot is taken once the series has an interval: all that follows is charted.
+    wait_for(lambda: series(url)["times"], timeout=30, what="the sampler's first interval")
     create_topic(broker.bootstrap, "clicks", partitions=4)
     producer = produce(broker.bootstrap, "clicks", [{"value": b"x" * 100, "partition": i % 4} for i in range(400)])
+    consumer = confluent_consumer(broker.bootstrap, **{"auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("clicks", p, 0) for p in range(4)])
     page.goto(url + "/")
     assert page.locator("#nodes tbody tr").count() == broker.shards
     disk = page.locator("#disk tbody tr")
@@ -121,20 +150,46 @@ def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: 
     assert {disk.nth(i).inner_text().split("\t")[1] for i in range(broker.shards)} == {
         str(d) for d in broker.shard_dirs()}
     page.locator("h1", has_text="Overview").wait_for()
-    # Charts draw once the sampler has two rounds; keep producing so the throughput line moves.
-    deadline = time.monotonic() + 30
+    # Charts draw once the sampler has intervals; keep producing and consuming so the lines move.
+    consumed = 0
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for i in range(200):
             producer.produce("clicks", value=b"y" * 100, partition=i % 4)
-        producer.flush(10)
-        if page.locator("#throughput-chart canvas").count() and int(
-                page.locator("#throughput-chart").get_attribute("data-points") or 0) >= 4:
+        assert producer.flush(10) == 0
+        consumed += sum(not m.error() for m in consumer.consume(1000, timeout=0.5))
+        if page.locator("#latency-chart canvas").count() and int(
+                page.locator("#latency-chart").get_attribute("data-points") or 0) >= 4:
             break
-        page.wait_for_timeout(500)
-    assert int(page.locator("#throughput-chart").get_attribute("data-points") or 0) >= 4
-    page.locator("#latency-chart canvas").wait_for()
+    produced = sum(confluent_watermarks(broker.bootstrap, "clicks", p)[1] for p in range(4))
+    while consumed < produced and time.monotonic() < deadline:
+        consumed += sum(not m.error() for m in consumer.consume(1000, timeout=0.5))
+    consumer.close()
+    assert consumed == produced
+    done = time.time()
+    data = wait_for(lambda: (d := series(url))["times"][-1] > done and d, timeout=30, what="an interval after the traffic")
+    assert sorted(data) == ["bytes", "latency", "messages", "times"]
+    assert abs(counted(data, data["messages"]["clicks"]) - produced) < 0.5
+    assert abs(counted(data, data["messages"]["total"]) - produced) < 0.5  # nothing else was written
+    assert 100 * produced <= counted(data, data["bytes"]["in"]) <= 200 * produced  # 100-byte values in batches
+    assert counted(data, data["bytes"]["out"]) >= 100 * produced
+    latency = data["latency"]
+    assert sorted(latency) == ["Fetch p50", "Fetch p99", "Produce p50", "Produce p99"]
+    for api in ("Produce", "Fetch"):
+        pairs = [(p50, p99) for p50, p99 in zip(latency[f"{api} p50"], latency[f"{api} p99"], strict=True)
+                 if p50 is not None]
+        assert pairs, f"no {api} latency charted"
+        assert all(0 < p50 <= p99 < 30_000 for p50, p99 in pairs), pairs
+    for chart in ("bytes", "messages", "latency"):
+        page.locator(f"#{chart}-chart canvas").wait_for()
+        assert int(page.locator(f"#{chart}-chart").get_attribute("data-points") or 0) >= 4
+    assert page.locator("#latency-chart .u-legend", has_text="Produce p99").count() == 1
     page.reload()
-    page.locator("#throughput-chart canvas").wait_for()
+    nodes = page.locator("#nodes tbody tr")
+    for i in range(broker.shards):  # this host's shards, from their last snapshot
+        cells = nodes.nth(i).inner_text().split("\t")
+        assert cells[4].isdigit() and cells[5].endswith(" %"), cells
+    page.locator("#latency-chart canvas").wait_for()
     page.wait_for_timeout(300)  # let uPlot paint before the screenshot
     shot(page, "overview")
 
@@ -288,12 +343,14 @@ def test_forged_changes_are_refused(live: tuple[BrokerProcess, str]) -> None:
 def test_console_is_a_client_of_the_broker() -> None:
     """The console reaches the broker through the Kafka protocol only: it imports no shard, log
     or coordinator internals (consumer_protocol is the wire format of group assignments; the
-    inter-broker client and the listener's security settings are how it logs in as the broker)."""
+    inter-broker client and the listener's security settings are how it logs in as the broker; the
+    overview's charts read the metrics snapshots' data classes, which import nothing)."""
     from tests.test_sourcecode import _import_graph
 
     allowed = ("pyk.console", "pyk.client", "pyk.protocol", "pyk.errors", "pyk.config", "pyk.configdef",
                "pyk.tools", "pyk.coordinator.consumer_protocol", "pyk.server.security.inter_broker",
-               "pyk.server.security.settings")
+               "pyk.server.security.settings",
+               "pyk.server.metrics")  # the shards' metrics snapshots, as the orchestrator collects them
     graph = _import_graph()
     inside = [f"{a} imports {b} at {where}" for a, targets in sorted(graph.items()) if a.startswith("pyk.console")
               for b, where in targets.items() if b != "pyk" and not b.startswith(allowed)]

@@ -5,7 +5,17 @@ const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2
 
 function chartWidth(el) { return Math.max(320, el.clientWidth || 800); }
 
-// Time series of /api/series, redrawn every 2 s: one chart per element with data-series.
+// 1536 -> "1.5 Ki": byte rates on the axis and in the legend.
+function binary(v) {
+  if (v == null) return "-";
+  const units = ["", " Ki", " Mi", " Gi", " Ti"];
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + units[i];
+}
+
+// Time series of /api/series, redrawn every 2 s: one chart per element with data-series, one
+// line per name; "Produce p50" and "Produce p99" share a colour, the p99 dashed.
 function consoleCharts(url) {
   const charts = {};
   async function refresh() {
@@ -18,13 +28,18 @@ function consoleCharts(url) {
       const key = el.id + ":" + names.join(",");
       if (charts[el.id] && charts[el.id].key === key) { charts[el.id].plot.setData(columns); return; }
       if (charts[el.id]) charts[el.id].plot.destroy();
-      el.dataset.points = String(data.times.length);
-      const series = [{}, ...names.map((n, i) => ({
-        label: el.dataset.series === "latency" ? "node " + n : n,
-        stroke: PALETTE[i % PALETTE.length], width: n === "total" ? 2 : 1.5,
+      const bytes = el.dataset.unit === "B/s";
+      const format = bytes ? binary : (v) => (v == null ? "-" : v.toFixed(v < 10 ? 2 : 0));
+      const colours = [...new Set(names.map((n) => n.split(" ")[0]))];
+      const series = [{}, ...names.map((n) => ({
+        label: n, stroke: PALETTE[colours.indexOf(n.split(" ")[0]) % PALETTE.length],
+        width: n === "total" ? 2 : 1.5, dash: n.endsWith(" p99") ? [6, 4] : undefined,
+        value: (u, v) => format(v), spanGaps: false,
       }))];
-      const opts = { width: chartWidth(el), height: 220, series: series,
-                     axes: [{}, { label: el.dataset.unit, size: 60 }], scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } } };
+      const axis = { label: el.dataset.unit, size: 60 };
+      if (bytes) axis.values = (u, ticks) => ticks.map(binary);
+      const opts = { width: chartWidth(el), height: 200, series: series, axes: [{}, axis],
+                     scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } } };
       charts[el.id] = { key: key, plot: new uPlot(opts, columns, el) };
     });
     document.querySelectorAll("[data-series]").forEach((el) => { el.dataset.points = String(data.times.length); });
