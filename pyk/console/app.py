@@ -151,7 +151,7 @@ async def overview(request: web.Request) -> web.Response:
     sampler, base = request.app[SAMPLER], request.app[NODE_ID]
     last = sampler.intervals[-1] if sampler.intervals else None
     # this host's shards, from their last metrics snapshot (other hosts' nodes show "-")
-    connections = {base + shard: snap.connections for shard, (_, snap) in sampler.last.items()}
+    connections = {base + shard: snap.connections for shard, snap in sampler.last.items()}
     cpu = {base + shard: percent for shard, percent in last.cpu_percent.items()} if last else {}
     nodes = [{**b, "shard": b["node_id"] - first, "leaders": sum(1 for n in leaders.values() if n == b["node_id"]),
               "connections": connections.get(b["node_id"]), "cpu": cpu.get(b["node_id"])}

@@ -9,10 +9,13 @@ percentiles come from the difference of two snapshots' histograms, so they cover
 interval (Kafka's own come from a decaying sample of recent requests).  Only the rates are kept,
 plus each shard's last snapshot to difference the next one against.
 
-Counters are differenced per shard and partition with Prometheus' reset rule (a counter that
-went down restarted from zero): a shard restarts, or a partition moves between shards (the
-balancer) or is recreated, and its counters start again.  A shard that misses a round is
-differenced against its last answer, over the time since.
+Counters are differenced per shard and partition.  A restarted shard (a new `started_ns`)
+counts everything anew; within a shard, Prometheus' reset rule (a counter that went down
+restarted from zero) covers a partition that moves between shards (the balancer) or is
+recreated.  A shard that misses a round (it did not answer in time, or is restarting) is
+differenced against its last answer at the next, so its traffic is counted late but not lost:
+the charts add up to what the clients moved, less what a crashed shard moved after its last
+answer.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ class Sampler:
     source: SnapshotSource
     interval_s: float = INTERVAL_S
     intervals: deque[Interval] = field(default_factory=lambda: deque(maxlen=int(WINDOW_S / INTERVAL_S)))
-    last: dict[int, tuple[float, ShardSnapshot]] = field(default_factory=dict)  # shard -> (at, its last answer)
+    last: dict[int, ShardSnapshot] = field(default_factory=dict)  # shard -> its last answer
+    round_at: float | None = None  # when the last round started
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -116,39 +120,41 @@ class Sampler:
             await asyncio.sleep(self.interval_s)
 
     def record(self, at: float, snapshots: list[ShardSnapshot]) -> None:
-        """Adds the interval since each shard's previous answer (nothing on the first round)."""
-        bytes_in = bytes_out = messages_in = 0.0
-        topics: dict[str, float] = {}
+        """Adds the interval since the previous round (nothing on the first)."""
+        previous_at, self.round_at = self.round_at, at
+        bytes_in = bytes_out = messages_in = 0
+        topics: dict[str, int] = {}
         latency = {name: [0] * HISTOGRAM_BUCKETS for name in LATENCIES}
         cpu: dict[int, float] = {}
-        differenced = False
         for now in snapshots:
-            previous = self.last.get(now.shard)
-            self.last[now.shard] = (at, now)
-            if previous is None:
+            before = self.last.get(now.shard)
+            self.last[now.shard] = now
+            if before is None:  # its first answer: the baseline
                 continue
-            differenced = True
-            before_at, before = previous
-            dt = max(at - before_at, 1e-3)
-            old: dict[tuple[str, int], PartitionStats] = {(p.topic, p.partition): p for p in before.partitions}
+            restarted = before.started_ns != now.started_ns
+            old: dict[tuple[str, int], PartitionStats] = {} if restarted else {
+                (p.topic, p.partition): p for p in before.partitions}
             for p in now.partitions:
                 o = old.get((p.topic, p.partition))
-                bytes_in += counter_delta(p.bytes_in, o.bytes_in if o else None) / dt
-                bytes_out += counter_delta(p.bytes_out, o.bytes_out if o else None) / dt
-                n = counter_delta(p.messages_in, o.messages_in if o else None) / dt
+                bytes_in += counter_delta(p.bytes_in, o.bytes_in if o else None)
+                bytes_out += counter_delta(p.bytes_out, o.bytes_out if o else None)
+                n = counter_delta(p.messages_in, o.messages_in if o else None)
                 messages_in += n
-                topics[p.topic] = topics.get(p.topic, 0.0) + n
+                topics[p.topic] = topics.get(p.topic, 0) + n
             for name, api in LATENCIES.items():
                 if api in now.requests:
-                    was = before.requests.get(api)
+                    was = None if restarted else before.requests.get(api)
                     delta = histogram_delta(now.requests[api][0][TOTAL_TIME], was[0][TOTAL_TIME] if was else None)
                     latency[name] = [a + b for a, b in zip(latency[name], delta, strict=True)]
-            cpu[now.shard] = 100.0 * max(now.cpu_seconds - before.cpu_seconds, 0.0) / dt
-        if differenced:
-            self.intervals.append(Interval(
-                at, bytes_in, bytes_out, messages_in, topics,
-                {f"{name} {q}": quantile_ms(latency[name], quantile) for name in LATENCIES
-                 for q, quantile in QUANTILES.items()}, cpu))
+            cpu[now.shard] = now.cpu_seconds - (0.0 if restarted else before.cpu_seconds)
+        if previous_at is None:
+            return
+        dt = max(at - previous_at, 1e-3)
+        self.intervals.append(Interval(
+            at, bytes_in / dt, bytes_out / dt, messages_in / dt, {t: n / dt for t, n in topics.items()},
+            {f"{name} {q}": quantile_ms(latency[name], quantile) for name in LATENCIES
+             for q, quantile in QUANTILES.items()},
+            {shard: 100.0 * seconds / dt for shard, seconds in cpu.items()}))
 
     def series(self) -> Series:
         rows = list(self.intervals)

@@ -115,6 +115,7 @@ class ShardSnapshot:
     retention_segments_deleted: int
     serving: bool
     quotas: list[QuotaMetric]  # every client measured against a quota (pyk.server.quotas)
+    started_ns: int  # when this shard process started (wall clock): its counters start from zero with it
 
 
 class ShardMetrics:
@@ -127,6 +128,7 @@ class ShardMetrics:
         self.shard_index = shard_index
         self.loop_lag = Log2Histogram()
         self.retention_segments_deleted = 0
+        self.started_ns = time.time_ns()
         self._probe: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -172,7 +174,7 @@ class ShardMetrics:
             cleaner_last_bytes_read=last.bytes_read if last is not None else 0,
             cleaner_last_bytes_written=last.bytes_written if last is not None else 0,
             retention_segments_deleted=self.retention_segments_deleted, serving=serving,
-            quotas=list(services.quotas.metrics(time.time_ns() // 1_000_000)),
+            quotas=list(services.quotas.metrics(time.time_ns() // 1_000_000)), started_ns=self.started_ns,
         )
 
 

@@ -13,6 +13,8 @@ Playwright is the Python package (its bundled driver runs offline) with the syst
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -131,14 +133,19 @@ def counted(data: dict[str, Any], column: list[float]) -> float:
     return sum(column[i] * (times[i] - times[i - 1]) for i in range(1, len(times)))
 
 
+def wait_for_interval(url: str, after: float) -> dict[str, Any]:
+    """The series once an interval ends after `after`: it counts what the shards did until then."""
+    return wait_for(lambda: (d := series(url))["times"] and d["times"][-1] > after and d, timeout=30,  # type: ignore[no-any-return]
+                    what="a sampling round")
+
+
 def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: Any) -> None:
     """The charts are the broker's own counters (the metrics snapshots the Prometheus endpoint
     renders), differenced per interval: summed back over the intervals they give exactly the
     messages the producer wrote, at least their bytes in and out, and Produce and Fetch
     latencies from real requests."""
     broker, url = live
-    # Every shard's first snapshot is taken once the series has an interval: all that follows is charted.
-    wait_for(lambda: series(url)["times"], timeout=30, what="the sampler's first interval")
+    wait_for_interval(url, time.time())  # every shard (serving since the fixture) has its baseline
     create_topic(broker.bootstrap, "clicks", partitions=4)
     producer = produce(broker.bootstrap, "clicks", [{"value": b"x" * 100, "partition": i % 4} for i in range(400)])
     consumer = confluent_consumer(broker.bootstrap, **{"auto.offset.reset": "earliest"})
@@ -166,8 +173,7 @@ def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: 
         consumed += sum(not m.error() for m in consumer.consume(1000, timeout=0.5))
     consumer.close()
     assert consumed == produced
-    done = time.time()
-    data = wait_for(lambda: (d := series(url))["times"][-1] > done and d, timeout=30, what="an interval after the traffic")
+    data = wait_for_interval(url, time.time())
     assert sorted(data) == ["bytes", "latency", "messages", "times"]
     assert abs(counted(data, data["messages"]["clicks"]) - produced) < 0.5
     assert abs(counted(data, data["messages"]["total"]) - produced) < 0.5  # nothing else was written
@@ -192,6 +198,30 @@ def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: 
     page.locator("#latency-chart canvas").wait_for()
     page.wait_for_timeout(300)  # let uPlot paint before the screenshot
     shot(page, "overview")
+
+
+def test_overview_counts_across_a_shard_restart(tmp_path: Path) -> None:
+    """A killed shard comes back with its counters at zero: the charts neither lose what it
+    counted before nor take its new counters for a drop (the messages add up exactly)."""
+    port = free_port()
+    b = BrokerProcess(tmp_path, {"console.listener": f"127.0.0.1:{port}"}, shards=2)
+    b.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_interval(url, time.time())
+        create_topic(b.bootstrap, "restarts", partitions=4)
+        produce(b.bootstrap, "restarts", [{"value": b"a" * 100, "partition": i % 4} for i in range(400)])
+        wait_for_interval(url, time.time())  # counted before the crash
+        victim = b.pids()[2]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(b.pids()) == 3 and victim not in b.pids(), timeout=30, what="a new shard process")
+        produce(b.bootstrap, "restarts", [{"value": b"b" * 100, "partition": i % 4} for i in range(400)])
+        data = wait_for_interval(url, time.time())
+        assert sum(confluent_watermarks(b.bootstrap, "restarts", p)[1] for p in range(4)) == 800
+        assert abs(counted(data, data["messages"]["restarts"]) - 800) < 0.5
+        assert 800 * 100 <= counted(data, data["bytes"]["in"]) <= 800 * 200
+    finally:
+        b.stop()
 
 
 def test_topics_create_add_partitions_delete(live: tuple[BrokerProcess, str], page: Any) -> None:
