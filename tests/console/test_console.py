@@ -29,6 +29,7 @@ from playwright.sync_api import sync_playwright
 from tests.helpers import (
     REPO,
     BrokerProcess,
+    api_versions_probe,
     confluent_admin,
     confluent_consumer,
     confluent_watermarks,
@@ -200,6 +201,13 @@ def test_overview_shows_nodes_and_charts(live: tuple[BrokerProcess, str], page: 
     shot(page, "overview")
 
 
+def listening(port: int) -> bool:
+    try:
+        return bool(api_versions_probe("127.0.0.1", port))
+    except OSError:
+        return False
+
+
 def test_overview_counts_across_a_shard_restart(tmp_path: Path) -> None:
     """A killed shard comes back with its counters at zero: the charts neither lose what it
     counted before nor take its new counters for a drop (the messages add up exactly)."""
@@ -215,6 +223,7 @@ def test_overview_counts_across_a_shard_restart(tmp_path: Path) -> None:
         victim = b.pids()[2]
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: len(b.pids()) == 3 and victim not in b.pids(), timeout=30, what="a new shard process")
+        wait_for(lambda: all(listening(b.port + i) for i in range(2)), timeout=60, what="both shards listening")
         produce(b.bootstrap, "restarts", [{"value": b"b" * 100, "partition": i % 4} for i in range(400)])
         data = wait_for_interval(url, time.time())
         assert sum(confluent_watermarks(b.bootstrap, "restarts", p)[1] for p in range(4)) == 800
