@@ -25,6 +25,7 @@ from pyk.protocol import ApiKey
 from pyk.server.context import ShardServices
 from pyk.server.dispatch import Dispatcher
 from pyk.server.metadata_store import MetadataView
+from pyk.server.quotas import ClientQuotas
 from pyk.server.replica_manager import ReplicaManager
 from pyk.server.security.authorizer import (
     AclBinding,
@@ -85,7 +86,7 @@ def _services(directory: str) -> ShardServices:
     admin = type("Admin", (), {"config": {"fetch.max.bytes": 52428800}})()
     return ShardServices(node_id=0, base_node_id=0, shard_count=1, metadata=replicas.metadata, logs=logs,
                          replicas=replicas, admin=admin, groups=None, txn=None,  # type: ignore[arg-type]
-                         supported_apis=[])
+                         quotas=ClientQuotas(), inter_broker=None, supported_apis=[])
 
 
 @pytest.fixture(scope="module")

@@ -153,6 +153,7 @@ class _Read:
     log_start_offset: int = 0
     records: Any = None
     aborted_transactions: list[tuple[int, int]] | None = None
+    preferred_read_replica: int = -1
 
 
 @pytest.mark.parametrize("partitions", [8, 1000])
