@@ -56,7 +56,7 @@ def test_cluster_up_serves_a_replicated_topic_and_down_stops_everything(tmp_path
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert state is not None
-    assert len(state["zookeepers"]) == 3
+    assert len(state["zookeepers"]) == zookeepers
     pids = [*(z["pid"] for z in state["zookeepers"]), *(h["pid"] for h in state["hosts"])]
     assert not [p for p in pids if _alive(p)], "processes left running after pyk cluster down"
     assert not (tmp_path / "cluster.json").exists()
