@@ -465,7 +465,8 @@ class PartitionLog:
         """Bytes from the batch containing fetch_offset, within one segment (Kafka LocalLog.read).
 
         At most max_bytes (the last batch may be partial, as in Kafka; clients drop it), but the
-        whole first batch when min_one_message.  Never past the high watermark, nor, under
+        whole first batch when min_one_message, and nothing when the first batch alone is over
+        max_bytes without it (Kafka's firstEntryIncomplete).  Never past the high watermark, nor, under
         READ_COMMITTED, the last stable offset (nor max_offset, when given).  READ_COMMITTED also
         fills aborted_transactions for the returned bytes.  records is None when there is
         nothing to send (fetch_offset at the limit or log end).  `to_log_end` (a follower's
@@ -493,6 +494,8 @@ class PartitionLog:
                     segment = self.segments.higher(segment.base_offset)
                     if segment is not None and segment.base_offset >= upper:
                         break
+            if records is not None and not records.size:
+                records = None  # the first batch is over max_bytes and min_one_message is off
         aborted = None
         if isolation_level == READ_COMMITTED:
             aborted = []

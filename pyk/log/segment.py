@@ -340,12 +340,16 @@ class LogSegment:
         At most max_size bytes (a partial last batch is allowed; clients discard it) and never
         past max_position (the high watermark's position when it lies in this segment).  With
         min_one_message the first batch is served whole even if larger than max_size, so a
-        consumer can always make progress.  None if no batch at/after start_offset lies below
-        max_position.
+        consumer can always make progress; without it, a first batch larger than max_size gives
+        an empty slice (Kafka's firstEntryIncomplete, answered with no records from Fetch v3 on:
+        a partial first batch is bytes a client cannot use, and kafka-python fails on them).
+        None if no batch at/after start_offset lies below max_position.
         """
         batch = self.translate_offset(start_offset)
         if batch is None or batch.position >= max_position:
             return None
+        if not min_one_message and max_size < batch.size:
+            return FileSlice(self.fd, batch.position, 0)
         limit = max(max_size, batch.size) if min_one_message else max_size
         size = min(max_position - batch.position, limit)
         if size <= 0:

@@ -309,6 +309,28 @@ def test_small_fetch_limits_still_make_progress(broker, topic):
         assert [r.value for r in got[p]] == [r.value for r in sent[p]], f"partition {p}"
 
 
+def test_a_first_batch_over_a_later_partitions_limit_is_not_cut(broker_factory, topic):
+    """Kafka's firstEntryIncomplete: after the first partition with data, a partition whose first
+    batch is larger than its share gets no records, not the batch's first bytes (kafka-python
+    fails on a partition answered with bytes but no whole batch)."""
+    from tests.security.wire import Wire
+
+    b = broker_factory(overrides={"num.shards": 1})  # both partitions answered by the one shard
+    create_topic(b.bootstrap, topic, partitions=2)
+    for p in range(2):
+        confluent_produce(b.bootstrap, topic, make_records(4, partition=p, value_size=300), **{"batch.num.messages": 4})
+    body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+            "session_id": 0, "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+            "topics": [{"topic": topic, "partitions": [
+                {"partition": p, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1,
+                 "log_start_offset": -1, "partition_max_bytes": 512} for p in range(2)]}]}
+    with Wire(b.bootstrap) as wire:
+        first, second = wire.request(1, 12, body)["responses"][0]["partitions"]
+    assert (first["error_code"], second["error_code"], second["high_watermark"]) == (0, 0, 4)
+    assert len(first["records"]) > 1200  # the first with data: its whole first batch (KIP-74)
+    assert not second["records"]  # over its 512 bytes: nothing rather than a cut batch
+
+
 def kafka_python_consume_all(
     bootstrap: str, topic: str, partitions: int, total: int, **conf
 ) -> dict[int, list]:
