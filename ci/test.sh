@@ -26,7 +26,8 @@ if [ "$selects" = 1 ]; then
 fi
 rc=0
 cluster_rc=0
-"$PY" -m pytest -m "not soak" "${WORKERS[@]}" --ignore=tests/cluster "$@" || rc=$?
-"$PY" -m pytest -m "not soak" tests/cluster "$@" || cluster_rc=$?
+# --durations: the slowest tests of each part are named at the end, for keeping the suite short.
+"$PY" -m pytest -m "not soak" "${WORKERS[@]}" --durations=15 --ignore=tests/cluster "$@" || rc=$?
+"$PY" -m pytest -m "not soak" --durations=15 tests/cluster "$@" || cluster_rc=$?
 [ "$rc" != 0 ] || rc=$cluster_rc
 exit "$rc"

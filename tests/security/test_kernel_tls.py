@@ -267,10 +267,11 @@ def kafka_python_leg(broker: SecureBroker, pki: Pki, topic: str, count: int, ver
 def every_client_reads(broker: SecureBroker, pki: Pki, workdir: Path, records: int, value_size: int,
                        leg_records: int, timeout: float,
                        suites: list[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
-    """Produces `records` over SSL with confluent-kafka, reads them all back over SSL with
-    confluent-kafka (TLS 1.3, its default suite) and kafka-python (TLS 1.3, the same), then the
-    first `leg_records` with kafka-python over each other suite of `suites` (default: every
-    one); returns the (version, suite) pairs read over."""
+    """Produces `records` over SSL with confluent-kafka and reads them all back with it (TLS 1.3,
+    its default suite); then, by default, kafka-python reads them all over the same suite and the
+    first `leg_records` over each other one, or, given `suites`, the first `leg_records` over each
+    of those only.  Returns the (version, suite) pairs read over."""
+    default = ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
     topic = f"ktls-{uuid.uuid4().hex[:8]}"
     create_topic(broker.bootstrap, topic, partitions=1)
     produced = make_records(records, value_size=value_size, partition=0)
@@ -279,13 +280,15 @@ def every_client_reads(broker: SecureBroker, pki: Pki, workdir: Path, records: i
     values = [r.value for r in produced]
     got = confluent_consume(broker.bootstrap_of("SSL"), topic, count=records, timeout=timeout, **ssl_conf)
     assert len(got) == records and digest([r.value for r in got]) == digest(values), len(got)
-    legs = [("TLSv1.3", "TLS_AES_256_GCM_SHA384", records)]
-    others = suites if suites is not None else [("TLSv1.3", s) for s in TLS13_SUITES] + [("TLSv1.2", s) for s in TLS12_SUITES]
-    legs += [(version, suite, leg_records) for version, suite in others if suite != legs[0][1]]
+    if suites is None:
+        every = [("TLSv1.3", s) for s in TLS13_SUITES] + [("TLSv1.2", s) for s in TLS12_SUITES]
+        legs = [(*default, records)] + [(v, s, leg_records) for v, s in every if (v, s) != default]
+    else:
+        legs = [(v, s, leg_records) for v, s in suites]
     for version, suite, count in legs:
         leg = kafka_python_leg(broker, pki, topic, count, version, suite, workdir, timeout)
         assert leg == {"count": count, "digest": digest(values[:count])}, (version, suite, leg["count"])
-    return {(version, suite) for version, suite, _ in legs}
+    return {default} | {(version, suite) for version, suite, _ in legs}
 
 
 def test_every_connection_derives_its_keys_and_falls_back_where_the_kernel_refuses(
