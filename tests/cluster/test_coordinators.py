@@ -328,7 +328,7 @@ def _described_group(cluster: Cluster, group: str, consumer_protocol: bool = Fal
     """(coordinator node, its DescribeGroups v5 / ConsumerGroupDescribe v0 entry for `group`), asked
     over pyk's client; None while no live host names a coordinator.  Not librdkafka's admin
     client: one made and dropped with requests pending while a host is down can abort the
-    test process (a librdkafka assertion, seen in CI)."""
+    test process (it aborted in C once in CI, most likely in librdkafka)."""
     from pyk.protocol import ApiKey
 
     host = next(h for h in cluster.hosts if h.running)
