@@ -225,14 +225,15 @@ def _host_conf(index: int, zookeeper: str, shards: int, overrides: dict[str, Any
 
 
 @pytest.fixture
-def cluster_factory(broker_factory: BrokerFactory, zookeeper: str, tmp_path: Path) -> Callable[..., Cluster]:
+def cluster_factory(zookeeper: str, broker_factory: BrokerFactory, tmp_path: Path) -> Callable[..., Cluster]:
     """`cluster_factory(hosts=3, shards=1, probe_tls=None, client=None, **overrides)`: hosts joined
     through the test's ZooKeeper, returned once every node is registered.  A host listens where
     its BrokerProcess says unless `listeners` is overridden (a callable of the host index and
     port, e.g. a SASL_SSL listener on it; `probe_tls` then lets the readiness probe speak TLS and
     `client` holds the librdkafka settings the Cluster's admin clients need; `env` is the hosts'
     extra environment, e.g. KRB5_CONFIG; `advertised_host` advertises those listeners under
-    that name)."""
+    that name).  ZooKeeper is set up first, so it is torn down last: the hosts stop while it
+    still answers, as an operator stops a cluster."""
 
     def make(hosts: int = 3, shards: int = 1, probe_tls: ssl.SSLContext | None = None,
              client: dict[str, str] | None = None, log_level: str = "INFO", env: dict[str, str] | None = None,
